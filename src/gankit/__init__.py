@@ -1,0 +1,10 @@
+"""gankit: generative adversarial networks from the lectures — train, sample, evaluate, check the theory.
+
+Importing the package fills every registry (DESIGN.md rule 6), whatever is imported first.
+"""
+
+from gankit import data, metrics, models, nets, objectives  # noqa: F401  (fill the registries)
+from gankit.registry import DATASETS, METRICS, NETWORKS, OBJECTIVES, RECIPES
+
+__version__ = "0.1.0"
+__all__ = ["DATASETS", "METRICS", "NETWORKS", "OBJECTIVES", "RECIPES", "__version__"]

@@ -1,0 +1,158 @@
+"""The library's front door: train, resume, load a generator, sample. The CLI is a thin layer on this.
+
+    >>> from gankit import api, config
+    >>> cfg = config.resolve("ring8", overrides=["train.steps=200"])
+    >>> run = api.train(cfg)                   # runs/ring8/ with stats, checkpoints, figures
+    >>> x = api.sample(run.root, 1000)         # (1000, 2) numpy array
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open
+
+from gankit import config as config_mod
+from gankit.data import build_dataset
+from gankit.errors import CheckpointError, ConfigError
+from gankit.registry import NETWORKS, RECIPES
+from gankit.train.callbacks import Callback, Evaluator, ToyFigures
+from gankit.train.checkpoint import load_checkpoint
+from gankit.train.rundir import RunDir
+from gankit.train.stats import truncate_after
+from gankit.train.trainer import Trainer
+
+log = logging.getLogger("gankit")
+
+# Sections a resumed run may change: how long and how it is observed, not what is trained.
+RESUMABLE = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
+             "train.eval_every", "train.progress", "run.device", "run.threads", "eval")
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("run.device=cuda but no CUDA device is available; use run.device=cpu or auto")
+    return torch.device(name)
+
+
+def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None) -> Trainer:
+    """Seed, build the data set, recipe and trainer for ``cfg`` (nothing is written)."""
+    device = select_device(cfg.run.device)
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    torch.manual_seed(cfg.run.seed)
+    np.random.seed(cfg.run.seed % 2**32)
+    dataset = build_dataset(cfg.data)
+    recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, device)
+    if callbacks is None:
+        callbacks = []
+        if dataset.kind == "points" and dataset.dim <= 2 and cfg.train.sample_every:
+            callbacks.append(ToyFigures(cfg.train.sample_every))
+        callbacks.append(Evaluator(cfg.train.eval_every))
+    return Trainer(cfg, recipe, dataset, run, callbacks, device=device)
+
+
+def run_dir_for(cfg: Any) -> RunDir:
+    return RunDir(Path(cfg.run.out_dir) / cfg.run.name)
+
+
+def train(cfg: Any, overwrite: bool = False, callbacks: list[Callback] | None = None) -> RunDir:
+    """Train a new run; the run directory must not exist unless ``overwrite``."""
+    run = run_dir_for(cfg)
+    if run.root.exists() and any(run.root.iterdir()) and not overwrite:
+        raise ConfigError(
+            f"run directory '{run.root}' already exists; continue it with 'gankit train --resume {run.root}', "
+            "replace it with --overwrite, or pick another run.name"
+        )
+    trainer = build_trainer(cfg, run, callbacks)  # fails on bad data before anything is written
+    if run.root.exists() and overwrite:
+        shutil.rmtree(run.root)
+    run.root.mkdir(parents=True, exist_ok=True)
+    config_mod.save(cfg, run.config)
+    trainer.fit()
+    return run
+
+
+def find_run(name: str | Path, out_dir: str = "runs") -> RunDir:
+    """A run directory given as a path or as a name under ``out_dir``."""
+    for candidate in (Path(name), Path(out_dir) / str(name)):
+        if (candidate / "config.yaml").is_file():
+            return RunDir(candidate)
+    raise ConfigError(f"no run at '{name}' (expected a directory with config.yaml, e.g. runs/ring8)")
+
+
+def _changed_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        full = f"{prefix}.{key}" if prefix else key
+        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+            out += _changed_keys(a[key], b[key], full)
+        elif a.get(key) != b.get(key):
+            out.append(full)
+    return out
+
+
+def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list[Callback] | None = None) -> RunDir:
+    """Continue a run from checkpoints/last.pt; ``overrides`` may only touch RESUMABLE keys."""
+    run = find_run(name)
+    state = load_checkpoint(run.checkpoint)
+    saved = config_mod.from_dict(state["config"])
+    cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(saved), overrides or []))
+    bad = [k for k in _changed_keys(config_mod.to_dict(saved), config_mod.to_dict(cfg))
+           if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
+    if bad:
+        raise ConfigError(
+            f"cannot change {', '.join(bad)} when resuming (allowed: {', '.join(RESUMABLE)}); start a new run instead"
+        )
+    trainer = build_trainer(cfg, run, callbacks)
+    trainer.load_state_dict(state)
+    for path in (run.stats, run.metrics):
+        truncate_after(path, trainer.step)  # drop lines a crashed run wrote after its last checkpoint
+    config_mod.save(cfg, run.config)
+    log.info("resuming %s at step %d of %d", run.root, trainer.step, cfg.train.steps)
+    trainer.fit()
+    return run
+
+
+def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str]]:
+    """Rebuild the exported generator of a run: (net in eval mode, config, safetensors metadata)."""
+    rd = find_run(run)
+    path = rd.generator
+    if not path.is_file():
+        raise CheckpointError(f"'{path}' does not exist: the run has not finished (resume it, or train longer)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"'{path}' is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+    if meta.get("format") != "gankit-generator":
+        raise CheckpointError(f"'{path}' is not a gankit generator export")
+    cfg = config_mod.from_dict(json.loads(meta["config"]))
+    shape = tuple(json.loads(meta["data_shape"]))
+    net = NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)
+    net.load_state_dict(tensors)
+    net.eval()
+    return net, cfg, meta
+
+
+def sample(run: str | Path, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` samples from a run's exported generator, (n, *data_shape), reproducible under ``seed``."""
+    if n <= 0:
+        raise ConfigError(f"the number of samples must be > 0, got {n}")
+    net, _, _ = load_generator(run)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, 8192):
+            out.append(net(net.sample_noise(min(8192, n - start), generator=gen)))
+    return torch.cat(out).numpy()

@@ -1,0 +1,213 @@
+"""Command line: gankit train | sample | eval | list.
+
+Errors a user can act on are printed as one line (``gankit: error: ...``) with exit code 2 for bad
+input and 1 for failures at run time; nothing already written is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from gankit.errors import ConfigError, GankitError
+
+
+def _configure_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr, force=True
+    )
+
+
+def _split_positional(items: list[str]) -> tuple[str | None, list[str]]:
+    """``[PRESET] KEY=VALUE ...``: a first word without '=' is the preset."""
+    if items and "=" not in items[0]:
+        return items[0], items[1:]
+    return None, items
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gankit import api
+    from gankit import config as config_mod
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    preset, overrides = _split_positional(args.items)
+    if args.preset and preset:
+        raise ConfigError(f"preset given twice ('{args.preset}' and '{preset}')")
+    preset = args.preset or preset
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"'{item}' is not an override; write section.key=value (e.g. train.steps=1000)")
+    if args.resume:
+        if preset or args.config:
+            raise ConfigError("--resume continues a run with its own config; give only KEY=VALUE overrides")
+        if args.dry_run:
+            run = api.find_run(args.resume)
+            cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(config_mod.load(run.config)), overrides))
+            print(config_mod.dump(cfg), end="")
+            return 0
+        with logging_redirect_tqdm():
+            run = api.resume(args.resume, overrides)
+    else:
+        cfg = config_mod.resolve(preset, args.config, overrides)
+        if args.dry_run:
+            print(config_mod.dump(cfg), end="")
+            return 0
+        with logging_redirect_tqdm():
+            run = api.train(cfg, overwrite=args.overwrite)
+    _print_summary(run)
+    return 0
+
+
+def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
+    from gankit.train.stats import read_jsonl
+
+    metrics = read_jsonl(run.metrics)
+    print(f"run: {run.root}")
+    if metrics:
+        last = {k: v for k, v in metrics[-1].items() if k not in ("step", "ema")}
+        print("metrics (step %d): %s" % (metrics[-1]["step"], ", ".join(f"{k} {v:.4g}" for k, v in last.items())))
+    figures = [p for p in (run.montage_png, run.montage_gif, run.curves) if p.exists()]
+    frames = run.sample_frames()
+    if frames:
+        figures.append(frames[-1][1])
+    if figures:
+        print("figures:")
+        for p in figures:
+            print(f"  {p}")
+    print(f"generator: {run.generator}")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from gankit import api
+
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    if suffix not in (".npy", ".csv", ".png"):
+        raise ConfigError(f"output '{out}' must end in .npy, .csv or .png")
+    x = api.sample(args.run, args.n, seed=args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        np.save(out, x)
+    elif suffix == ".csv":
+        np.savetxt(out, x.reshape(len(x), -1), delimiter=",", fmt="%.6g")
+    else:
+        from gankit.data import build_dataset
+        from gankit.viz import plot_points
+
+        _, cfg, _ = api.load_generator(args.run)
+        real = None
+        try:
+            import torch
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(args.seed)
+                real = build_dataset(cfg.data).sample(min(args.n, 2000)).numpy()
+        except GankitError:
+            pass  # e.g. the user's point file moved: plot the samples alone
+        plot_points(x.reshape(len(x), -1), out, real=real, title=f"{args.n} samples from {args.run}")
+    print(f"wrote {len(x)} samples to {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from gankit import api
+    from gankit.data import build_dataset
+    from gankit.metrics import evaluate
+    from gankit.train.stats import JsonlWriter
+
+    run = api.find_run(args.run)
+    _, cfg, meta = api.load_generator(run.root)
+    n = args.n or cfg.eval.num_samples
+    dataset = build_dataset(cfg.data)
+    fake = api.sample(run.root, n, seed=cfg.eval.seed + 2).reshape(n, -1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.eval.seed + 3)
+        real = dataset.sample(n).double().numpy().reshape(n, -1)
+    names = args.metrics.split(",") if args.metrics else cfg.eval.metrics
+    values = evaluate(names, fake.astype("float64"), real, dataset)
+    JsonlWriter(run.metrics).write({"step": int(meta.get("step", 0)), "source": "gankit eval", "samples": n, **values})
+    width = max(len(k) for k in values) if values else 0
+    print(f"{run.root} (step {meta.get('step')}, {n} samples, {'EMA ' if meta.get('ema') == 'true' else ''}generator)")
+    for k, v in values.items():
+        print(f"  {k:<{width}}  {v:.6g}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from gankit import config as config_mod
+    from gankit.registry import ALL
+
+    kinds = ["presets", *ALL] if args.kind in (None, "all") else [args.kind]
+    for kind in kinds:
+        print(f"{kind}:")
+        if kind == "presets":
+            for name in config_mod.preset_names():
+                print(f"  {name:<18} {config_mod.preset_description(name)}")
+        else:
+            reg = ALL[kind]
+            for name in reg.names():
+                print(f"  {name:<18} {reg.describe(name)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gankit.registry import ALL
+
+    p = argparse.ArgumentParser(prog="gankit", description="Generative adversarial networks from the lectures.")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a run (default preset: ring8)",
+                       description="Train from a preset or a YAML file, with section.key=value overrides.")
+    t.add_argument("items", nargs="*", metavar="[PRESET] KEY=VALUE", help="preset name, then overrides like train.steps=2000")
+    t.add_argument("-p", "--preset", help="preset name (see 'gankit list presets')")
+    t.add_argument("-c", "--config", help="YAML config file instead of a preset")
+    t.add_argument("--resume", metavar="RUN", help="continue RUN (a run directory or a name under runs/)")
+    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory of the same name")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("run", help="run directory (or name under runs/)")
+    s.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
+    s.add_argument("-o", "--output", required=True, help="out.npy, out.csv or out.png (a figure)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")
+    e.add_argument("run")
+    e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples)")
+    e.add_argument("--metrics", default="", help="comma-separated metric names (default: the run's eval.metrics)")
+    e.set_defaults(func=cmd_eval)
+
+    ls = sub.add_parser("list", help="list presets and registry entries")
+    ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL], help="what to list (default: all)")
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import gankit  # noqa: F401  (fill the registries)
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.quiet)
+    try:
+        return int(args.func(args) or 0)
+    except GankitError as exc:
+        print(f"gankit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""Typed configuration: dataclasses with defaults, YAML presets shipped in the package, dotted overrides.
+
+A run's config is resolved in three layers, each validated as strictly as the last:
+``defaults (the dataclasses) <- preset YAML <- "section.key=value" overrides``. Unknown keys, wrong
+types, out-of-range values and unknown registry names raise :class:`ConfigError` with one sentence that
+names the key and the allowed values, before any work is done (DESIGN.md rule 7). The resolved config is
+saved in the run directory as ``config.yaml``; loading it back gives an equal object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from gankit.errors import ConfigError
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "silu", "gelu", "softplus")
+PRIORS = ("normal", "uniform")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _choices(values: tuple[str, ...] | Callable[[], list[str]]) -> dict[str, Any]:
+    """Field metadata: the value must be one of ``values`` (a tuple or a function giving the names)."""
+    return {"choices": values}
+
+
+def _registry_names(kind: str) -> Callable[[], list[str]]:
+    def names() -> list[str]:
+        from gankit import registry
+
+        return registry.ALL[kind].names()
+
+    return names
+
+
+@dataclass
+class RunConfig:
+    """Where the run goes and how it is seeded."""
+
+    name: str = ""  # directory name under out_dir; empty: the preset's name
+    out_dir: str = "runs"
+    seed: int = 0
+    device: str = field(default="auto", metadata=_choices(DEVICES))  # auto: CUDA when available
+    threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default
+
+
+@dataclass
+class DataConfig:
+    """The training data (a name from the dataset registry) and how it is batched."""
+
+    name: str = field(default="ring8", metadata=_choices(_registry_names("datasets")))
+    batch_size: int = 256
+    path: str = ""  # file for the 'points' data set (.npy or .csv, shape (N, 1) or (N, 2))
+    theta: float = 0.0  # 'parallel-lines': horizontal offset of the data line from x = 0
+
+
+@dataclass
+class GeneratorConfig:
+    """Generator network G(z) and its noise prior p(z)."""
+
+    name: str = field(default="mlp", metadata=_choices(_registry_names("networks")))
+    noise_dim: int = 2
+    prior: str = field(default="normal", metadata=_choices(PRIORS))  # N(0, I) or U(0, 1)^d
+    width: int = 256
+    depth: int = 3  # hidden layers
+    activation: str = field(default="relu", metadata=_choices(ACTIVATIONS))
+    batch_norm: bool = False
+
+
+@dataclass
+class DiscriminatorConfig:
+    """Discriminator (or critic) network D(x); it returns a raw score, never a sigmoid (rule 1)."""
+
+    name: str = field(default="mlp", metadata=_choices(_registry_names("networks")))
+    width: int = 256
+    depth: int = 3
+    activation: str = field(default="leaky_relu", metadata=_choices(ACTIVATIONS))
+    dropout: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    """The recipe (training procedure) and the objective (loss pair) it uses."""
+
+    recipe: str = field(default="gan", metadata=_choices(_registry_names("recipes")))
+    objective: str = field(default="nsgan", metadata=_choices(_registry_names("objectives")))
+
+
+@dataclass
+class OptimConfig:
+    """One optimiser; the generator and the discriminator each have their own."""
+
+    name: str = field(default="adam", metadata=_choices(OPTIMIZERS))
+    lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam's (beta1, beta2)
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """The lecture's algorithm: ``d_steps`` discriminator steps, then one generator step, ``steps`` times."""
+
+    steps: int = 5000  # generator steps
+    d_steps: int = 1  # k in the lecture's algorithm
+    lr_schedule: str = field(default="constant", metadata=_choices(LR_SCHEDULES))
+    lr_final: float = 0.0  # learning-rate factor reached at the last step by 'linear' and 'cosine'
+    ema: float = 0.0  # decay of an exponential moving average of G's weights; 0 disables it
+    log_every: int = 50  # stats.jsonl line and progress-bar update
+    sample_every: int = 500  # fixed-noise samples, snapshots and figures; 0 disables them
+    checkpoint_every: int = 1000  # checkpoints/last.pt; always written at the end too
+    eval_every: int = 0  # metrics.jsonl during training; 0: only at the end
+    progress: bool = True  # tqdm bar on stderr (hidden when stderr is not a terminal)
+
+
+@dataclass
+class EvalConfig:
+    """Metrics computed during and after training (names from the metric registry, or 'auto')."""
+
+    metrics: list[str] = field(default_factory=lambda: ["auto"])
+    num_samples: int = 2500  # generator samples scored (PROTOCOLS.md uses 2,500 for toy data)
+    seed: int = 1234  # evaluation noise has its own RNG so it never perturbs training
+
+
+@dataclass
+class Config:
+    """A whole run."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    g_optim: OptimConfig = field(default_factory=OptimConfig)
+    d_optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    preset: str = ""  # the preset this config started from (informational)
+
+
+# ----------------------------------------------------------------------------------------- conversion
+
+
+def _fields(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: (f, hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Return ``value`` as type ``tp`` or raise ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str):  # "a,b" on the command line
+            value = [v for v in (s.strip() for s in value.split(",")) if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a {_type_name(tp)}, got {value!r}")
+        return [_coerce(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                out = float(value)
+            except ValueError:
+                raise ConfigError(f"{key} must be a number, got {value!r}") from None
+        else:
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        if not math.isfinite(out):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
+        return out
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        where = f"section '{prefix}'" if prefix else "the config"
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {data!r}")
+    fields = _fields(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            scope = f"'{prefix}'" if prefix else "the config"
+            raise ConfigError(f"unknown key '{full}'; keys allowed in {scope}: {', '.join(fields)}")
+        f, tp = fields[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, full)
+        else:
+            kwargs[key] = _coerce(full, value, tp)
+    return cls(**kwargs)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build and validate a Config from nested plain data (YAML)."""
+    cfg = _build(Config, data, "")
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def _check_choices(obj: Any, prefix: str) -> None:
+    for name, (f, tp) in _fields(type(obj)).items():
+        value = getattr(obj, name)
+        key = f"{prefix}.{name}" if prefix else name
+        if dataclasses.is_dataclass(tp):
+            _check_choices(value, key)
+            continue
+        choices = f.metadata.get("choices")
+        if choices is None:
+            continue
+        allowed = list(choices() if callable(choices) else choices)
+        if value not in allowed:
+            raise ConfigError(f"{key}: unknown value '{value}'; choose one of: {', '.join(allowed)}")
+
+
+def validate(cfg: Config) -> None:
+    """Check registry names, enumerations and ranges; raise ConfigError on the first problem."""
+    _check_choices(cfg, "")
+    checks: list[tuple[bool, str]] = [
+        (cfg.data.batch_size > 0, "data.batch_size must be > 0"),
+        (cfg.generator.noise_dim > 0, "generator.noise_dim must be > 0"),
+        (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),
+        (cfg.generator.depth >= 0 and cfg.discriminator.depth >= 0, "network depth must be >= 0"),
+        (0.0 <= cfg.discriminator.dropout < 1.0, "discriminator.dropout must be in [0, 1)"),
+        (cfg.g_optim.lr > 0 and cfg.d_optim.lr > 0, "learning rates (g_optim.lr, d_optim.lr) must be > 0"),
+        (len(cfg.g_optim.betas) == 2 and len(cfg.d_optim.betas) == 2, "optimiser betas must be two numbers"),
+        (all(0 <= b < 1 for b in cfg.g_optim.betas + cfg.d_optim.betas), "optimiser betas must be in [0, 1)"),
+        (cfg.train.steps > 0, "train.steps must be > 0"),
+        (cfg.train.d_steps > 0, "train.d_steps must be > 0"),
+        (0.0 <= cfg.train.ema < 1.0, "train.ema must be in [0, 1) (0 disables the EMA)"),
+        (0.0 <= cfg.train.lr_final <= 1.0, "train.lr_final must be in [0, 1]"),
+        (cfg.train.log_every > 0, "train.log_every must be > 0"),
+        (cfg.train.checkpoint_every > 0, "train.checkpoint_every must be > 0"),
+        (cfg.train.sample_every >= 0, "train.sample_every must be >= 0 (0 disables it)"),
+        (cfg.train.eval_every >= 0, "train.eval_every must be >= 0 (0: only at the end)"),
+        (cfg.eval.num_samples > 0, "eval.num_samples must be > 0"),
+        (cfg.run.threads >= 0, "run.threads must be >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    from gankit.registry import METRICS
+
+    for name in cfg.eval.metrics:
+        if name != "auto" and name not in METRICS:
+            raise ConfigError(
+                f"eval.metrics: unknown metric '{name}'; choose 'auto' or any of: {', '.join(METRICS.names())}"
+            )
+
+
+# ------------------------------------------------------------------------------------------- presets
+
+
+def _preset_dir() -> Any:
+    return resources.files("gankit") / "presets"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[: -len(".yaml")] for p in _preset_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_description(name: str) -> str:
+    """The preset file's first comment line."""
+    text = (_preset_dir() / f"{name}.yaml").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def _read_yaml(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{where} is not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The preset's YAML as nested data (not yet validated)."""
+    if name not in preset_names():
+        raise ConfigError(f"unknown preset '{name}'; choose one of: {', '.join(preset_names())}")
+    return _read_yaml((_preset_dir() / f"{name}.yaml").read_text(encoding="utf-8"), f"preset '{name}'")
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file '{p}' does not exist")
+    return _read_yaml(p.read_text(encoding="utf-8"), f"config file '{p}'")
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.steps=100"`` -> (["train", "steps"], 100). The value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like section.key=value (e.g. train.steps=1000)")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(p.isidentifier() for p in parts):
+        raise ConfigError(f"override key '{key}' must be dotted names like train.steps")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw  # not YAML: treat as a plain string and let the type check decide
+    if isinstance(value, (dict, set)) or value is None and raw.strip() not in ("", "null", "~"):
+        value = raw
+    if value is None:
+        value = ""
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    out = _merge({}, data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for p in parts[:-1]:
+            child = node.get(p)
+            if not isinstance(child, dict):
+                child = {}
+                node[p] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def resolve(
+    preset: str | None = None, file: str | Path | None = None, overrides: list[str] | None = None
+) -> Config:
+    """Defaults <- preset (or file) <- overrides, validated. ``preset=None`` and no file: 'ring8'."""
+    if preset and file:
+        raise ConfigError("give either a preset or a config file, not both")
+    if file:
+        data = load_file(file)
+    else:
+        preset = preset or "ring8"
+        data = load_preset(preset)
+        data.setdefault("preset", preset)
+    data = apply_overrides(data, overrides or [])
+    cfg = from_dict(data)
+    if not cfg.run.name:
+        cfg.run.name = cfg.preset or (Path(file).stem if file else "run")
+    return cfg
+
+
+def dump(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def save(cfg: Config, path: str | Path) -> None:
+    from gankit.train.checkpoint import atomic_write_text
+
+    atomic_write_text(Path(path), dump(cfg))
+
+
+def load(path: str | Path) -> Config:
+    return from_dict(load_file(path))

@@ -1,0 +1,119 @@
+"""Metric registry (``METRICS``) and the entry point that evaluates a set of metrics on samples.
+
+A metric is a registered function ``fn(fake, real, dataset) -> dict[str, float]`` (DESIGN.md rule 8):
+``fake`` is (N, dim) generator samples, ``real`` an independent (N', dim) data sample drawn by the
+caller under its own seed (metrics never sample), ``dataset`` the data set object. Each entry is
+registered with ``applies=callable(dataset) -> bool`` saying whether it makes sense for that data set.
+
+Registered here (importing this package registers them):
+
+- ``modes``       -> ``modes``, ``hq``, ``mode_kl``          (metrics/toy.py; PROTOCOLS.md "2-D mixtures")
+- ``kl-js``       -> ``kl_data_model``, ``kl_model_data``, ``js``  (metrics/divergences.py)
+- ``wasserstein`` -> ``w1``                                    (metrics/divergences.py)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from gankit.errors import ConfigError, DataError
+from gankit.metrics import divergences, toy  # noqa: F401  (registers the metrics)
+from gankit.registry import METRICS
+
+__all__ = ["METRICS", "applicable", "evaluate"]
+
+
+def _dataset_name(dataset: Any) -> str:
+    return str(getattr(dataset, "name", type(dataset).__name__))
+
+
+def applicable(dataset: Any) -> list[str]:
+    """Names of the registered metrics whose ``applies(dataset)`` is true, sorted.
+
+    Args:
+        dataset: a data set object (``.kind``, ``.dim``, ``.modes``, ``.has_density``, ...).
+
+    Returns:
+        Sorted metric names.
+    """
+    names = []
+    for name in METRICS.names():
+        applies = METRICS.meta(name).get("applies")
+        if applies is None or applies(dataset):
+            names.append(name)
+    return names
+
+
+def _expand(names: Iterable[str] | str, dataset: Any) -> list[str]:
+    """Replace "auto" by the applicable metrics, drop repeats (first occurrence wins), check each name."""
+    if isinstance(names, str):
+        names = [names]
+    ok = applicable(dataset)
+    out: list[str] = []
+    for name in names:
+        for n in ok if name == "auto" else [name]:
+            if n in out:
+                continue
+            METRICS.get(n)  # unknown name: ConfigError listing the known ones
+            if n not in ok:
+                raise ConfigError(
+                    f"metric '{n}' does not apply to data set '{_dataset_name(dataset)}'; "
+                    f"metrics that apply: {', '.join(ok) if ok else 'none'}"
+                )
+            out.append(n)
+    return out
+
+
+def _points(x: Any, dim: int | None, what: str) -> np.ndarray:
+    """Validate samples: (N, dim) finite numbers with N >= 1, as float64 (a 1-D array is N points in 1-D)."""
+    if hasattr(x, "detach"):  # torch tensor, possibly on a GPU or requiring grad
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be an array of numbers of shape (N, dim)") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise DataError(f"{what} must have shape (N, dim) with N >= 1, got {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise DataError(f"{what} have dimension {arr.shape[1]} but the data set has dimension {dim}")
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise DataError(f"{what} contain {int(bad.sum())} row(s) with NaN or infinite values")
+    return arr
+
+
+def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any) -> dict[str, float]:
+    """Run the named metrics on one set of samples and merge their results.
+
+    Args:
+        names: metric names; ``"auto"`` expands to :func:`applicable` ``(dataset)``.
+        fake: (N, dim) generator samples (numpy array or torch tensor).
+        real: (N', dim) independent data samples, drawn by the caller under its own seed.
+        dataset: the data set the samples belong to.
+
+    Returns:
+        The metrics' keys merged into one dict, e.g. ``{"modes": 8.0, "hq": 97.1, "mode_kl": 0.01,
+        "w1": 0.02, ...}``; all values are Python floats.
+
+    Raises:
+        ConfigError: an unknown metric name, or a metric that does not apply to this data set.
+        DataError: samples of the wrong shape or with non-finite values.
+    """
+    chosen = _expand(names, dataset)
+    dim = getattr(dataset, "dim", None)
+    fake_arr = _points(fake, dim, "fake samples")
+    real_arr = _points(real, dim, "real samples")
+    merged: dict[str, float] = {}
+    owner: dict[str, str] = {}
+    for name in chosen:
+        result = METRICS.get(name)(fake_arr, real_arr, dataset)
+        for key, value in result.items():
+            if key in merged:
+                raise RuntimeError(f"metrics '{owner[key]}' and '{name}' both report the key '{key}'")
+            merged[key] = float(value)
+            owner[key] = name
+    return merged

@@ -1,0 +1,79 @@
+"""What every recipe provides to the generic trainer (DESIGN.md rule 4), and shared helpers.
+
+A recipe owns its networks, optimisers and steps: ``d_step(batch)`` and ``g_step(batch)`` each do one
+update and return a dict of detached scalar tensors (losses, mean D scores, gradient norms);
+``sample(n, ...)`` draws from the generator. The trainer never looks inside.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor, nn
+
+
+def build_optimizer(params: Iterable[nn.Parameter], cfg: Any) -> torch.optim.Optimizer:
+    """Optimiser from an OptimConfig (name, lr, betas, weight_decay)."""
+    params = list(params)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.betas[0], weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimiser '{cfg.name}'")
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    """Euclidean norm of all gradients of ``module`` (0 when none)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads).detach()
+
+
+class Recipe:
+    """Base class: subclasses set ``generator``, ``optimizers`` and implement the steps."""
+
+    generator: nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def d_step(self, batch: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def g_step(self, batch: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every network whose weights make up the model's state."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, net: nn.Module | None = None,
+        batch_size: int = 4096,
+    ) -> Tensor:
+        """``n`` generator samples; ``generator`` is a private RNG, ``net`` e.g. the EMA generator."""
+        net = net if net is not None else self.generator
+        was_training = net.training
+        net.eval()
+        device = next(net.parameters()).device
+        out = []
+        for start in range(0, n, batch_size):
+            z = net.sample_noise(min(batch_size, n - start), device=device, generator=generator)
+            out.append(net(z))
+        net.train(was_training)
+        return torch.cat(out)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, m in self.modules().items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])

@@ -1,0 +1,6 @@
+"""Networks (registry ``NETWORKS``): plain nn.Modules, no losses and no optimisers."""
+
+from gankit.nets import mlp  # noqa: F401  (registers mlp)
+from gankit.nets.mlp import NetFamily
+
+__all__ = ["NetFamily"]

@@ -1,0 +1,90 @@
+"""Registries: one per kind of component (DESIGN.md rule 6).
+
+Entries are added with ``@REGISTRY.register("name")``. ``gankit/__init__.py`` imports every module that
+registers something, so the contents never depend on import order. ``get`` on an unknown name raises a
+:class:`ConfigError` listing the known names; the CLI's choices and ``gankit list`` come from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from gankit.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A name -> object mapping for one kind of component.
+
+    Args:
+        kind: what the entries are, used in messages ("dataset", "objective", ...).
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._meta: dict[str, dict[str, Any]] = {}
+
+    def register(self, name: str, **meta: Any) -> Callable[[T], T]:
+        """Decorator (or plain call) that adds ``obj`` under ``name``; ``meta`` is kept for ``meta(name)``."""
+
+        def add(obj: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            self._entries[name] = obj
+            self._meta[name] = dict(meta)
+            return obj
+
+        return add
+
+    def get(self, name: str) -> T:
+        """The entry called ``name``; an unknown name raises ConfigError naming the allowed ones."""
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            raise ConfigError(
+                f"unknown {self.kind} '{name}'; choose one of: {', '.join(self.names())}"
+            ) from None
+
+    def meta(self, name: str) -> dict[str, Any]:
+        self.get(name)
+        return self._meta[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def describe(self, name: str) -> str:
+        """First line of the entry's docstring (or its ``description`` meta)."""
+        meta = self.meta(name)
+        if "description" in meta:
+            return str(meta["description"])
+        entry = self._entries[name]
+        if isinstance(getattr(entry, "description", None), str):
+            return entry.description
+        doc = getattr(entry, "__doc__", None) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+DATASETS: Registry[Any] = Registry("dataset")
+NETWORKS: Registry[Any] = Registry("network")
+OBJECTIVES: Registry[Any] = Registry("objective")
+RECIPES: Registry[Any] = Registry("recipe")
+METRICS: Registry[Any] = Registry("metric")
+
+ALL: dict[str, Registry[Any]] = {
+    "datasets": DATASETS,
+    "networks": NETWORKS,
+    "objectives": OBJECTIVES,
+    "recipes": RECIPES,
+    "metrics": METRICS,
+}

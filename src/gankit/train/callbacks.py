@@ -1,0 +1,180 @@
+"""Training callbacks: fixed-noise snapshots and figures, periodic evaluation, end-of-run figures.
+
+Callbacks draw their randomness from private ``torch.Generator`` s or inside ``torch.random.fork_rng``,
+so they never move the training RNG: a run with figures and one without train identically, and a
+resumed run matches an uninterrupted one bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from gankit.train.checkpoint import atomic_write_text
+from gankit.train.stats import JsonlWriter, read_jsonl
+
+if TYPE_CHECKING:
+    from gankit.train.trainer import Trainer
+
+log = logging.getLogger("gankit")
+
+
+class Callback:
+    def on_start(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_step(self, trainer: "Trainer", step: int) -> None:
+        pass
+
+    def on_end(self, trainer: "Trainer") -> None:
+        pass
+
+
+def _forked_sample(dataset: Any, n: int, seed: int) -> torch.Tensor:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return dataset.sample(n)
+
+
+def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
+    """What the figures and the dashboard show for 1-D and 2-D data at ``step`` (JSON-serialisable).
+
+    Fake points come from fixed noise (the EMA generator when enabled); D(x) is evaluated on a grid over
+    the plotting box; arrows are -∇_x of the generator's loss at each fake point (where G moves it).
+    """
+    recipe, dataset = trainer.recipe, trainer.dataset
+    net = trainer.sampling_net()
+    device = trainer.device
+    with torch.no_grad():
+        was = net.training
+        net.eval()
+        fake = net(trainer.fixed_noise.to(device)).float()
+        net.train(was)
+    real = trainer.fixed_real
+    dim = dataset.dim
+    box = dataset.bounds()
+    f = fake.cpu().double().numpy()
+    lo = np.minimum(box[:, 0], np.quantile(f, 0.01, axis=0))
+    hi = np.maximum(box[:, 1], np.quantile(f, 0.99, axis=0))
+    span = hi - lo
+    lo, hi = lo - 0.02 * span, hi + 0.02 * span
+    objective = getattr(recipe, "objective", None)
+    to_prob = getattr(objective, "to_prob", None)
+    snap: dict[str, Any] = {
+        "step": step,
+        "dim": dim,
+        "dataset": dataset.name,
+        "objective": getattr(objective, "name", ""),
+        "bounds": np.stack([lo, hi], 1).tolist(),
+        "real": real.numpy().round(5).tolist(),
+        "fake": f.round(5).tolist(),
+        "grid": None,
+        "d_label": "D(x)" if to_prob is not None else "critic score (rescaled to [0, 1])",
+        "arrows": None,
+        "density": None,
+        "ema": trainer.ema is not None,
+    }
+    scores = getattr(recipe, "scores", None)
+    if scores is not None:
+        if dim == 1:
+            xs = np.linspace(lo[0], hi[0], 200)
+            pts = torch.as_tensor(xs[:, None], dtype=torch.float32, device=device)
+        else:
+            xs, ys = np.linspace(lo[0], hi[0], grid_n), np.linspace(lo[1], hi[1], grid_n)
+            gx, gy = np.meshgrid(xs, ys)  # (ny, nx)
+            pts = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32, device=device)
+        s = scores(pts).float()
+        d = to_prob(s) if to_prob is not None else (s - s.min()) / (s.max() - s.min()).clamp_min(1e-12)
+        d = d.cpu().numpy()
+        snap["grid"] = (
+            {"x": xs.round(5).tolist(), "d": d.round(5).tolist()}
+            if dim == 1
+            else {"x": xs.round(5).tolist(), "y": ys.round(5).tolist(), "d": d.reshape(grid_n, grid_n).round(5).tolist()}
+        )
+    push = getattr(recipe, "generator_push", None)
+    if push is not None:
+        snap["arrows"] = push(fake).cpu().numpy().round(6).tolist()
+    if dim == 1 and dataset.has_density:
+        xs = np.linspace(lo[0], hi[0], 400)
+        snap["density"] = {"x": xs.round(5).tolist(), "p": np.exp(dataset.log_prob(xs[:, None])).round(6).tolist()}
+    return snap
+
+
+class ToyFigures(Callback):
+    """Every ``every`` steps on 1-D/2-D point data: snapshots/step-N.json and samples/step-N.png.
+
+    At the end: montage.png and montage.gif across training, and curves.png from stats.jsonl.
+    """
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def _write(self, trainer: "Trainer", step: int) -> None:
+        from gankit.viz import plot_snapshot
+
+        run = trainer.run
+        snap = toy_snapshot(trainer, step)
+        atomic_write_text(run.snapshot_path(step), json.dumps(snap))
+        title = f"{trainer.cfg.run.name} · {trainer.cfg.model.objective} · step {step}" + (" · EMA G" if snap["ema"] else "")
+        plot_snapshot(snap, run.sample_path(step), title=title)
+
+    def on_step(self, trainer: "Trainer", step: int) -> None:
+        if self.every and step % self.every == 0:
+            self._write(trainer, step)
+
+    def on_end(self, trainer: "Trainer") -> None:
+        from gankit.viz import make_montage, pick_steps, plot_stats
+
+        run = trainer.run
+        if not run.sample_path(trainer.step).exists():
+            self._write(trainer, trainer.step)
+        frames = run.sample_frames()
+        if frames:
+            chosen = set(pick_steps([s for s, _ in frames]))
+            make_montage([f for f in frames if f[0] in chosen], run.montage_png, run.montage_gif, gif_frames=frames)
+        stats = read_jsonl(run.stats)
+        if stats:
+            plot_stats(stats, run.curves, title=f"{trainer.cfg.run.name}: training curves")
+
+
+def evaluate_run(trainer: "Trainer") -> dict[str, float]:
+    """Metrics of ``cfg.eval.metrics`` on ``eval.num_samples`` samples with the evaluation RNG."""
+    from gankit.metrics import evaluate
+
+    cfg = trainer.cfg
+    gen = torch.Generator(device="cpu").manual_seed(cfg.eval.seed + 2)
+    fake = trainer.recipe.sample(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
+    real = _forked_sample(trainer.dataset, cfg.eval.num_samples, cfg.eval.seed + 3)
+    return evaluate(
+        cfg.eval.metrics,
+        fake.detach().cpu().double().numpy().reshape(len(fake), -1),
+        real.double().numpy().reshape(len(real), -1),
+        trainer.dataset,
+    )
+
+
+class Evaluator(Callback):
+    """metrics.jsonl every ``every`` steps (0: only at the end) and at the end of training."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.last: dict[str, float] = {}
+
+    def _run(self, trainer: "Trainer", step: int) -> None:
+        values = evaluate_run(trainer)
+        self.last = values
+        JsonlWriter(trainer.run.metrics).write({"step": step, "ema": trainer.ema is not None, **values})
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+        log.info("step %d: %s", step, shown)
+
+    def on_step(self, trainer: "Trainer", step: int) -> None:
+        if self.every and step % self.every == 0 and step != trainer.cfg.train.steps:
+            self._run(trainer, step)
+
+    def on_end(self, trainer: "Trainer") -> None:
+        self._run(trainer, trainer.step)

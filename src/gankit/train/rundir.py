@@ -1,0 +1,49 @@
+"""The run directory: the only contract between training and everything downstream (DESIGN.md).
+
+    runs/<name>/
+      config.yaml  stats.jsonl  metrics.jsonl  checkpoints/last.pt  generator.safetensors
+      samples/step-000100.png  snapshots/step-000100.json
+      montage.png  montage.gif  curves.png          (figures written at the end of training)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+class RunDir:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    config = property(lambda self: self.root / "config.yaml")
+    stats = property(lambda self: self.root / "stats.jsonl")
+    metrics = property(lambda self: self.root / "metrics.jsonl")
+    checkpoint = property(lambda self: self.root / "checkpoints" / "last.pt")
+    generator = property(lambda self: self.root / "generator.safetensors")
+    samples = property(lambda self: self.root / "samples")
+    snapshots = property(lambda self: self.root / "snapshots")
+    montage_png = property(lambda self: self.root / "montage.png")
+    montage_gif = property(lambda self: self.root / "montage.gif")
+    curves = property(lambda self: self.root / "curves.png")
+
+    def sample_path(self, step: int) -> Path:
+        return self.samples / f"step-{step:06d}.png"
+
+    def snapshot_path(self, step: int) -> Path:
+        return self.snapshots / f"step-{step:06d}.json"
+
+    def sample_frames(self) -> list[tuple[int, Path]]:
+        """(step, path) of every samples/step-N.png, by step."""
+        out = []
+        for p in self.samples.glob("step-*.png"):
+            m = re.fullmatch(r"step-(\d+)\.png", p.name)
+            if m:
+                out.append((int(m.group(1)), p))
+        return sorted(out)
+
+    def exists(self) -> bool:
+        return self.config.exists() or self.checkpoint.exists()
+
+    def __str__(self) -> str:
+        return str(self.root)

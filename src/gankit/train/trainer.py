@@ -1,0 +1,223 @@
+"""The generic trainer: the lecture's algorithm, with no knowledge of any GAN variant (DESIGN.md rule 5).
+
+    for each training iteration (001_b44ae60f0578d301.txt, "Algorithm"):
+        repeat k times: recipe.d_step(fresh data batch)    # each step draws its own fresh noise
+        once:           recipe.g_step(fresh data batch)    # fresh noise; the data batch is for recipes that need labels
+
+Around it: learning-rate schedules, an EMA of the generator, stats.jsonl, a tqdm bar with the live
+losses, callbacks (snapshots, figures, metrics), atomic checkpoints of the full state (nets, EMA,
+optimisers, RNG states, step, config) every N steps and at the end, a stop with a clear message on a
+non-finite loss (the last good checkpoint is kept), and Ctrl-C/SIGTERM handling that checkpoints and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from typing import Any, Iterator
+
+import torch
+from safetensors.torch import save as safetensors_save
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from gankit import config as config_mod
+from gankit.errors import NonFiniteLossError, TrainingInterrupted
+from gankit.train.callbacks import Callback
+from gankit.train.checkpoint import atomic_write_bytes, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gankit.train.rundir import RunDir
+from gankit.train.stats import JsonlWriter
+
+log = logging.getLogger("gankit")
+
+
+def lr_factor(schedule: str, step: int, total: int, final: float) -> float:
+    """Multiplier of the base learning rate at generator step ``step`` of ``total`` (0-based)."""
+    t = min(max(step / max(total, 1), 0.0), 1.0)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "linear":
+        return 1.0 - (1.0 - final) * t
+    if schedule == "cosine":
+        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+    raise ValueError(f"unknown lr schedule '{schedule}'")
+
+
+class Trainer:
+    """Runs a recipe on a data set and writes the run directory.
+
+    Args:
+        cfg: the resolved Config.
+        recipe: an object with d_step, g_step, sample, generator, optimizers, state_dict, load_state_dict.
+        dataset: a data set with ``sample(n, device)``.
+        run: the run directory.
+        callbacks: called after every step and at the end.
+        device: where batches go.
+    """
+
+    def __init__(
+        self, cfg: Any, recipe: Any, dataset: Any, run: RunDir, callbacks: list[Callback] | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.cfg = cfg
+        self.recipe = recipe
+        self.dataset = dataset
+        self.run = run
+        self.callbacks = list(callbacks or [])
+        self.device = torch.device(device)
+        self.step = 0
+        self.ema: AveragedModel | None = None
+        if cfg.train.ema > 0:
+            self.ema = AveragedModel(
+                recipe.generator, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema), use_buffers=True
+            )
+        for opt in recipe.optimizers.values():
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        # Fixed noise and real points for figures: private RNGs, identical across resumes.
+        gen = torch.Generator(device="cpu").manual_seed(cfg.eval.seed)
+        self.fixed_noise = recipe.generator.sample_noise(512, generator=gen)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.eval.seed + 1)
+            self.fixed_real = dataset.sample(512).cpu()
+        self._stop: signal.Signals | None = None
+        self.stats = JsonlWriter(run.stats)
+        self.last_record: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ state
+    def sampling_net(self) -> nn.Module:
+        """The generator to sample from: the EMA copy when enabled."""
+        return self.ema.module if self.ema is not None else self.recipe.generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "recipe": self.recipe.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng": rng_state(),
+            "config": config_mod.to_dict(self.cfg),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.recipe.load_state_dict(state["recipe"])
+        if self.ema is not None:
+            if state.get("ema") is None:
+                raise ValueError("the checkpoint has no EMA state but train.ema > 0")
+            self.ema.load_state_dict(state["ema"])
+        self.step = int(state["step"])
+        set_rng_state(state["rng"])
+
+    def save(self) -> None:
+        save_checkpoint(self.run.checkpoint, self.state_dict())
+
+    def resume_from(self, path: Any = None) -> None:
+        self.load_state_dict(load_checkpoint(path or self.run.checkpoint, map_location=self.device))
+
+    def export_generator(self) -> None:
+        """generator.safetensors: the sampling generator's weights, with what is needed to rebuild it."""
+        net = self.sampling_net()
+        tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+        meta = {
+            "format": "gankit-generator",
+            "config": json.dumps(config_mod.to_dict(self.cfg)),
+            "data_shape": json.dumps(list(self.dataset.shape)),
+            "step": str(self.step),
+            "ema": str(self.ema is not None).lower(),
+        }
+        atomic_write_bytes(self.run.generator, safetensors_save(tensors, metadata=meta))
+
+    # ------------------------------------------------------------------ loop
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """Ctrl-C and SIGTERM finish the current step, write a checkpoint, then stop."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self._stop = signal.Signals(signum)
+            signal.signal(signum, previous[signum])  # a second press stops at once
+
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in previous:
+            signal.signal(s, handler)
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    def _set_lr(self) -> dict[str, float]:
+        t = self.cfg.train
+        factor = lr_factor(t.lr_schedule, self.step, t.steps, t.lr_final)
+        lrs = {}
+        for name, opt in self.recipe.optimizers.items():
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+            lrs[f"lr_{name}"] = opt.param_groups[0]["lr"]
+        return lrs
+
+    def _check_finite(self, stats: dict[str, torch.Tensor]) -> None:
+        losses = [v for k, v in stats.items() if k.endswith("loss")]
+        if losses and not bool(torch.isfinite(torch.stack([v.float().reshape(()) for v in losses])).all()):
+            bad = ", ".join(f"{k} = {float(v):g}" for k, v in stats.items() if k.endswith("loss"))
+            kept = f"the last good checkpoint ({self.run.checkpoint}) is kept" if self.run.checkpoint.exists() else "no checkpoint was written"
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.step} ({bad}); training stopped and {kept}; "
+                "try a lower learning rate"
+            )
+
+    def fit(self) -> dict[str, float]:
+        """Train until ``train.steps`` generator steps; returns the last logged stats."""
+        cfg, recipe = self.cfg, self.recipe
+        total, k, bs = cfg.train.steps, cfg.train.d_steps, cfg.data.batch_size
+        start_time = time.time()
+        bar = tqdm(
+            total=total, initial=self.step, desc=cfg.run.name, dynamic_ncols=True,
+            disable=None if cfg.train.progress else True, unit="step",
+        )
+        with self._signals(), bar:
+            for cb in self.callbacks:
+                cb.on_start(self)
+            while self.step < total:
+                lrs = self._set_lr()
+                for _ in range(k):
+                    d_stats = recipe.d_step(self.dataset.sample(bs, self.device))
+                g_stats = recipe.g_step(self.dataset.sample(bs, self.device))
+                if self.ema is not None:
+                    self.ema.update_parameters(recipe.generator)
+                self.step += 1
+                stats = {**d_stats, **g_stats}
+                self._check_finite(stats)
+                if self.step % cfg.train.log_every == 0 or self.step == total:
+                    record = {k_: float(v) for k_, v in stats.items()}
+                    self.last_record = record
+                    self.stats.write({"step": self.step, "time": round(time.time() - start_time, 3), **record, **lrs})
+                    bar.set_postfix(
+                        {n: f"{record[n]:.3f}" for n in ("d_loss", "g_loss", "d_real", "d_fake") if n in record},
+                        refresh=False,
+                    )
+                bar.update(1)
+                for cb in self.callbacks:
+                    cb.on_step(self, self.step)
+                if self.step % cfg.train.checkpoint_every == 0:
+                    self.save()
+                if self._stop is not None:
+                    self.save()
+                    raise TrainingInterrupted(
+                        f"{self._stop.name} at step {self.step}: checkpoint written to {self.run.checkpoint}; "
+                        f"continue with: gankit train --resume {self.run.root}",
+                        int(self._stop),
+                    )
+        if self.step % cfg.train.checkpoint_every != 0:
+            self.save()
+        self.export_generator()
+        for cb in self.callbacks:
+            cb.on_end(self)
+        return self.last_record

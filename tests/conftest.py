@@ -1,0 +1,32 @@
+"""Shared fixtures: one torch thread per test worker (2 cores, pytest -n 2), tiny configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import gankit  # noqa: F401  (fill the registries)
+from gankit import config as config_mod
+
+torch.set_num_threads(1)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+TINY = [
+    "generator.width=32", "generator.depth=2", "discriminator.width=32", "discriminator.depth=2",
+    "data.batch_size=64", "train.steps=20", "train.log_every=5", "train.sample_every=0",
+    "train.checkpoint_every=10", "train.progress=false", "train.ema=0", "eval.num_samples=300",
+    "train.lr_schedule=constant",
+]
+
+
+def tiny_config(out_dir: Path, *overrides: str, preset: str = "ring8"):
+    """A run config that trains in well under a second."""
+    return config_mod.resolve(preset, overrides=[*TINY, f"run.out_dir={out_dir}", *overrides])
+
+
+@pytest.fixture
+def tiny(tmp_path: Path):
+    return lambda *overrides, preset="ring8": tiny_config(tmp_path / "runs", *overrides, preset=preset)

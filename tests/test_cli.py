@@ -1,0 +1,103 @@
+"""CLI smoke tests: list, dry-run, train a few steps, sample, eval, resume, and the errors bad input gets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import TINY
+from gankit.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_every_registry(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    for section in ("presets:", "datasets:", "networks:", "objectives:", "recipes:", "metrics:"):
+        assert section in out
+    for name in ("ring8", "grid25", "gauss1d", "nsgan", "mmgan", "mlp", "gan", "modes", "wasserstein"):
+        assert f"  {name} " in out
+    code, out, _ = run(capsys, "list", "objectives")
+    assert code == 0 and "nsgan" in out and "datasets:" not in out
+
+
+def test_dry_run_prints_resolved_config_and_writes_nothing(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "grid25", "train.steps=77", f"run.out_dir={tmp_path}/runs", "--dry-run")
+    assert code == 0 and "steps: 77" in out and "name: grid25" in out
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "train.stepz=1"], "unknown key 'train.stepz'"),
+        (["train", "data.name=nope"], "data.name: unknown value 'nope'; choose one of:"),
+        (["train", "nopreset"], "unknown preset 'nopreset'"),
+        (["train", "ring8", "oops"], "'oops' is not an override"),
+        (["train", "points"], "needs a file: set data.path"),
+        (["train", "points", "data.path=/no/such.npy"], "does not exist"),
+        (["sample", "/no/run", "-o", "x.npy"], "no run at '/no/run'"),
+    ],
+)
+def test_bad_input_exit_2_one_line_nothing_written(capsys, tmp_path, argv, message):
+    code, _, err = run(capsys, *argv, *([f"run.out_dir={tmp_path}/runs"] if argv[0] == "train" else []))
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and err.startswith("gankit: error: ")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_sample_eval_resume(capsys, tmp_path):
+    out_dir = tmp_path / "runs"
+    base = [*TINY, f"run.out_dir={out_dir}", "train.sample_every=10", "train.steps=20"]
+    code, out, _ = run(capsys, "train", *base)
+    assert code == 0
+    rd = out_dir / "ring8"
+    assert f"run: {rd}" in out and "figures:" in out and "montage.png" in out
+    for f in ("config.yaml", "stats.jsonl", "metrics.jsonl", "checkpoints/last.pt", "generator.safetensors",
+              "samples/step-000010.png", "samples/step-000020.png", "snapshots/step-000020.json",
+              "montage.png", "montage.gif", "curves.png"):
+        assert (rd / f).is_file(), f
+
+    # a second train into the same directory is refused, and nothing is lost
+    code, _, err = run(capsys, "train", *base)
+    assert code == 2 and "already exists" in err and "--resume" in err
+
+    code, out, _ = run(capsys, "sample", str(rd), "-n", "1000", "-o", str(tmp_path / "s.npy"))
+    assert code == 0
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (1000, 2) and np.isfinite(x).all()
+    run(capsys, "sample", str(rd), "-n", "1000", "-o", str(tmp_path / "t.npy"))
+    assert np.array_equal(x, np.load(tmp_path / "t.npy")), "sampling is reproducible under --seed"
+    code, _, _ = run(capsys, "sample", str(rd), "-n", "300", "-o", str(tmp_path / "s.png"))
+    assert code == 0 and Image.open(tmp_path / "s.png").size[0] > 100
+    code, _, _ = run(capsys, "sample", str(rd), "-n", "10", "-o", str(tmp_path / "s.csv"))
+    assert code == 0 and np.loadtxt(tmp_path / "s.csv", delimiter=",").shape == (10, 2)
+    code, _, err = run(capsys, "sample", str(rd), "-o", str(tmp_path / "s.txt"))
+    assert code == 2 and "must end in .npy, .csv or .png" in err
+
+    code, out, _ = run(capsys, "eval", str(rd), "-n", "500")
+    assert code == 0 and "modes" in out and "hq" in out and "w1" in out
+
+    code, out, _ = run(capsys, "train", "--resume", str(rd), "train.steps=30")
+    assert code == 0
+    from gankit.train.checkpoint import load_checkpoint
+
+    assert load_checkpoint(rd / "checkpoints" / "last.pt")["step"] == 30
+    code, _, err = run(capsys, "train", "--resume", str(rd), "generator.depth=5")
+    assert code == 2 and "cannot change generator.depth when resuming" in err
+
+
+def test_1d_run_makes_figures(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "gauss1d", *TINY, "train.sample_every=10", f"run.out_dir={tmp_path}")
+    assert code == 0
+    assert (tmp_path / "gauss1d" / "montage.gif").is_file()
+    import json
+
+    snap = json.loads((tmp_path / "gauss1d" / "snapshots" / "step-000020.json").read_text())
+    assert snap["dim"] == 1 and snap["density"] is not None and len(snap["grid"]["d"]) == 200

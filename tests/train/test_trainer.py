@@ -1,0 +1,212 @@
+"""The generic trainer: the lecture's algorithm, logs, determinism, bit-exact resume, faults."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gankit import api
+from gankit.errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
+from gankit.train.callbacks import Callback
+from gankit.train.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from gankit.train.stats import read_jsonl
+from gankit.train.trainer import lr_factor
+
+
+def _weights(run):
+    return torch.load(run.checkpoint, weights_only=True)
+
+
+def _same_state(a, b):
+    ma, mb = a["recipe"]["modules"], b["recipe"]["modules"]
+    for net in ma:
+        for k in ma[net]:
+            assert torch.equal(ma[net][k], mb[net][k]), f"{net}.{k} differs"
+    if a["ema"] is not None:
+        for k in a["ema"]:
+            assert torch.equal(a["ema"][k], b["ema"][k]), f"ema.{k} differs"
+    for opt in a["recipe"]["optimizers"]:
+        sa, sb = a["recipe"]["optimizers"][opt]["state"], b["recipe"]["optimizers"][opt]["state"]
+        for p in sa:
+            for k in sa[p]:
+                assert torch.equal(sa[p][k], sb[p][k]), f"optimizer {opt} state {p}.{k} differs"
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+
+def test_k_discriminator_steps_per_generator_step(tiny):
+    cfg = tiny("train.d_steps=3", "train.steps=4")
+    run = api.run_dir_for(cfg)
+    calls = []
+    trainer = api.build_trainer(cfg, run, callbacks=[])
+    d, g = trainer.recipe.d_step, trainer.recipe.g_step
+    trainer.recipe.d_step = lambda b: calls.append("d") or d(b)
+    trainer.recipe.g_step = lambda b: calls.append("g") or g(b)
+    run.root.mkdir(parents=True)
+    trainer.fit()
+    assert "".join(calls) == "dddg" * 4
+
+
+def test_stats_and_run_directory(tiny):
+    cfg = tiny("train.steps=20", "train.log_every=5", "train.ema=0.9")
+    run = api.train(cfg)
+    stats = read_jsonl(run.stats)
+    assert [r["step"] for r in stats] == [5, 10, 15, 20]
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm", "lr_g", "lr_d", "time"):
+        assert key in stats[0]
+    assert 0 <= stats[-1]["d_real"] <= 1 and 0 <= stats[-1]["d_fake"] <= 1
+    assert run.config.is_file() and run.checkpoint.is_file() and run.generator.is_file()
+    metrics = read_jsonl(run.metrics)
+    assert metrics[-1]["step"] == 20 and {"modes", "hq", "w1"} <= set(metrics[-1])
+    state = load_checkpoint(run.checkpoint)
+    assert state["step"] == 20 and state["ema"] is not None and state["config"]["train"]["steps"] == 20
+    # the export is the EMA generator
+    exported = load_file(str(run.generator))
+    ema = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
+    assert exported.keys() == ema.keys() and all(torch.equal(exported[k], ema[k]) for k in ema)
+
+
+def test_same_seed_same_run_different_seed_different_run(tiny):
+    a = _weights(api.train(tiny("run.name=a")))
+    b = _weights(api.train(tiny("run.name=b")))
+    c = _weights(api.train(tiny("run.name=c", "run.seed=1")))
+    _same_state(a, b)
+    with pytest.raises(AssertionError):
+        _same_state(a, c)
+
+
+@pytest.mark.parametrize("ema", ["0", "0.9"])
+def test_resume_is_bit_exact(tiny, ema):
+    """2N steps straight == N steps + resume + N steps, parameter for parameter (and optimiser, EMA, RNG)."""
+    straight = _weights(api.train(tiny("run.name=straight", "train.steps=24", f"train.ema={ema}")))
+    half = api.train(tiny("run.name=half", "train.steps=12", f"train.ema={ema}"))
+    api.resume(half.root, ["train.steps=24"])
+    resumed = _weights(half)
+    assert resumed["step"] == 24
+    _same_state(straight, resumed)
+    assert [r["step"] for r in read_jsonl(half.stats)] == [5, 10, 12, 15, 20, 24]
+
+
+class _SignalAt(Callback):
+    def __init__(self, step: int, sig: int = signal.SIGINT) -> None:
+        self.at, self.sig = step, sig
+
+    def on_step(self, trainer, step):
+        if step == self.at:
+            signal.raise_signal(self.sig)
+
+
+def test_interrupt_writes_checkpoint_and_resume_matches(tiny):
+    straight = _weights(api.train(tiny("run.name=straight", "train.steps=30", "train.lr_schedule=cosine", "train.ema=0.8")))
+    cfg = tiny("run.name=cut", "train.steps=30", "train.lr_schedule=cosine", "train.ema=0.8")
+    with pytest.raises(TrainingInterrupted, match=r"SIGINT at step 13: checkpoint written .* gankit train --resume"):
+        api.train(cfg, callbacks=[_SignalAt(13)])
+    run = api.run_dir_for(cfg)
+    assert load_checkpoint(run.checkpoint)["step"] == 13
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    api.resume(run.root)
+    _same_state(straight, _weights(run))
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny):
+    class Poison(Callback):
+        def on_step(self, trainer, step):
+            if step == 14:
+                with torch.no_grad():
+                    next(trainer.recipe.discriminator.parameters()).fill_(float("nan"))
+
+    cfg = tiny("train.steps=30", "train.checkpoint_every=10")
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at step 15 .*last good checkpoint"):
+        api.train(cfg, callbacks=[Poison()])
+    state = load_checkpoint(api.run_dir_for(cfg).checkpoint)
+    assert state["step"] == 10
+    assert all(torch.isfinite(v).all() for v in state["recipe"]["modules"]["discriminator"].values())
+
+
+def test_resume_refuses_structural_changes_and_truncates_logs(tiny):
+    run = api.train(tiny("train.steps=10", "train.checkpoint_every=5"))
+    with pytest.raises(Exception, match="cannot change generator.width when resuming"):
+        api.resume(run.root, ["generator.width=64", "train.steps=20"])
+    # a crashed run may have logged past its last checkpoint: those lines are dropped on resume
+    with run.stats.open("a") as f:
+        f.write(json.dumps({"step": 999, "d_loss": 1.0}) + "\n")
+    api.resume(run.root, ["train.steps=15"])
+    steps = [r["step"] for r in read_jsonl(run.stats)]
+    assert 999 not in steps and steps == sorted(steps) and steps[-1] == 15
+
+
+@pytest.mark.parametrize("schedule,expected", [
+    ("constant", [1.0, 1.0, 1.0]), ("linear", [1.0, 0.55, 0.1]), ("cosine", [1.0, 0.55, 0.1]),
+])
+def test_lr_factor(schedule, expected):
+    got = [lr_factor(schedule, s, 100, 0.1) for s in (0, 50, 100)]
+    assert got == pytest.approx(expected)
+    assert lr_factor("cosine", 25, 100, 0.0) == pytest.approx(0.5 * (1 + 2**-0.5))
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"step": 1})
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"], "no temporary file left behind"
+
+
+def test_bad_checkpoints_get_clear_errors(tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"step": 3, "w": torch.ones(1000)})
+    data = good.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    torch.save({"model": torch.ones(2)}, tmp_path / "foreign.pt")
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": "gankit-checkpoint", "x": Evil()}, protocol=2))
+    atomic_write_bytes(tmp_path / "text.pt", b"hello")
+    cases = {
+        "missing.pt": "does not exist",
+        "trunc.pt": "corrupt or truncated",
+        "foreign.pt": "is not a gankit checkpoint",
+        "evil.pt": "refusing to load",
+        "text.pt": "corrupt or truncated",
+    }
+    for name, message in cases.items():
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(tmp_path / name)
+        assert message in str(info.value) and "\n" not in str(info.value), name
+
+
+def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "gankit", "-q", "train", "train.steps=100000", "generator.width=16",
+           "discriminator.width=16", "train.sample_every=0", "train.log_every=1", "train.progress=false",
+           f"run.out_dir={out}", "run.threads=1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stats = out / "ring8" / "stats.jsonl"
+    deadline = time.time() + 60
+    while not (stats.exists() and stats.stat().st_size > 0) and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "SIGTERM at step" in err and "Traceback" not in err
+    state = load_checkpoint(out / "ring8" / "checkpoints" / "last.pt")
+    assert state["step"] >= 1
