@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 dev: $(VENV)/.dev
 
 demo: install
-	$(VENV)/bin/gankit train --name demo
+	$(VENV)/bin/gankit train ring8 run.name=demo --overwrite
 
 test: dev
 	$(PY) -m pytest -q -n $(JOBS)

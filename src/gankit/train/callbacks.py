@@ -106,7 +106,8 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
 
 
 class ToyFigures(Callback):
-    """Every ``every`` steps on 1-D/2-D point data: snapshots/step-N.json and samples/step-N.png.
+    """Every ``every`` steps (and at the lecture's steps 100, 1000, 2000, 5000, ...) on 1-D/2-D point data:
+    snapshots/step-N.json and samples/step-N.png.
 
     At the end: montage.png and montage.gif across training, and curves.png from stats.jsonl.
     """
@@ -124,7 +125,10 @@ class ToyFigures(Callback):
         plot_snapshot(snap, run.sample_path(step), title=title)
 
     def on_step(self, trainer: "Trainer", step: int) -> None:
-        if self.every and step % self.every == 0:
+        from gankit.viz import LECTURE_STEPS
+
+        # the lecture shows training at steps 100, 1000, 2000, 5000, ...: always keep those frames
+        if (self.every and step % self.every == 0) or step in LECTURE_STEPS:
             self._write(trainer, step)
 
     def on_end(self, trainer: "Trainer") -> None:

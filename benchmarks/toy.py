@@ -1,0 +1,88 @@
+"""Toy benchmark: train a preset over several seeds and report the PROTOCOLS.md mode metrics.
+
+Each seed is one whole ``gankit train`` process, so the wall time includes start-up, figures and the
+final evaluation (2,500 samples: modes covered, % high quality, mode KL; Wasserstein-1 to real data).
+
+    python benchmarks/toy.py                                   # ring8 (the default main job), 5 seeds
+    python benchmarks/toy.py --preset ring8-veegan --seeds 3   # the VEEGAN-network baseline
+    python benchmarks/toy.py --preset grid25 -- train.steps=20000
+
+Writes benchmarks/out/toy-<preset>.json and prints a Markdown table (mean ± standard error over seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("modes", "hq", "mode_kl", "w1")
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    m = sum(values) / n
+    if n < 2:
+        return m, float("nan")
+    var = sum((v - m) ** 2 for v in values) / (n - 1)
+    return m, math.sqrt(var / n)
+
+
+def run_seed(preset: str, seed: int, overrides: list[str], out_dir: Path, threads: int) -> dict:
+    cmd = [sys.executable, "-m", "gankit", "-q", "train", preset, f"run.seed={seed}", f"run.name={preset}-s{seed}",
+           f"run.out_dir={out_dir}", "train.progress=false", f"run.threads={threads}", *overrides]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"seed {seed} failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+    run = out_dir / f"{preset}-s{seed}"
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()][-1]
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line.strip()]
+    return {"seed": seed, "wall_s": round(wall, 1), "train_s": stats[-1]["time"], "steps": stats[-1]["step"],
+            **{k: metrics[k] for k in KEYS if k in metrics}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="ring8")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads per run (the machine has 2 cores)")
+    ap.add_argument("--keep", action="store_true", help="keep the run directories (under benchmarks/out/runs)")
+    ap.add_argument("overrides", nargs="*", help="section.key=value overrides for every seed")
+    args = ap.parse_args()
+
+    out = ROOT / "benchmarks" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "runs" if args.keep else Path(tempfile.mkdtemp(prefix="gankit-bench-"))
+    rows = []
+    for seed in range(args.seeds):
+        row = run_seed(args.preset, seed, args.overrides, tmp, args.threads)
+        rows.append(row)
+        print(f"seed {seed}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "seed"), flush=True)
+    summary = {k: mean_se([r[k] for r in rows]) for k in (*KEYS, "wall_s", "train_s") if k in rows[0]}
+    result = {
+        "preset": args.preset, "overrides": args.overrides, "seeds": args.seeds, "threads": args.threads,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "rows": rows, "summary": summary,
+    }
+    (out / f"toy-{args.preset}.json").write_text(json.dumps(result, indent=2))
+
+    print(f"\n| {args.preset} | modes | % HQ | mode KL | W1 | wall s (whole command) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| seed {r['seed']} | {r['modes']:.0f} | {r['hq']:.1f} | {r['mode_kl']:.3f} | {r['w1']:.4f} | {r['wall_s']:.0f} |")
+    f = lambda k, d: "{:.{d}f} ± {:.{d}f}".format(*summary[k], d=d)  # noqa: E731
+    print(f"| **mean ± s.e.** | {f('modes', 2)} | {f('hq', 1)} | {f('mode_kl', 3)} | {f('w1', 4)} | {f('wall_s', 0)} |")
+
+
+if __name__ == "__main__":
+    main()
