@@ -3,8 +3,8 @@
 Importing the package fills every registry (DESIGN.md rule 6), whatever is imported first.
 """
 
-from gankit import data, metrics, models, nets, objectives  # noqa: F401  (fill the registries)
-from gankit.registry import DATASETS, METRICS, NETWORKS, OBJECTIVES, RECIPES
+from gankit import data, metrics, models, nets, objectives, theory  # noqa: F401  (fill the registries)
+from gankit.registry import DATASETS, METRICS, NETWORKS, OBJECTIVES, RECIPES, THEORY
 
 __version__ = "0.1.0"
-__all__ = ["DATASETS", "METRICS", "NETWORKS", "OBJECTIVES", "RECIPES", "__version__"]
+__all__ = ["DATASETS", "METRICS", "NETWORKS", "OBJECTIVES", "RECIPES", "THEORY", "__version__"]

@@ -140,6 +140,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_theory(args: argparse.Namespace) -> int:
+    from gankit.registry import THEORY
+
+    if args.name in (None, "list"):
+        for name in THEORY.names():
+            print(f"  {name:<26} {THEORY.describe(name)}")
+        return 0
+    names = THEORY.names() if args.name == "all" else [args.name]
+    for name in names:
+        THEORY.get(name)  # unknown name: one line listing the known ones
+    out = Path(args.output)
+    failed = []
+    for name in names:
+        report = THEORY.get(name)(out, quick=args.quick)
+        path = report.save(out)
+        print(report.to_markdown())
+        print(f"\nresults: {path}\n")
+        if not report.passed:
+            failed.append(name)
+    if failed:
+        print(f"gankit: checks failed in: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from gankit import config as config_mod
     from gankit.registry import ALL
@@ -186,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples)")
     e.add_argument("--metrics", default="", help="comma-separated metric names (default: the run's eval.metrics)")
     e.set_defaults(func=cmd_eval)
+
+    th = sub.add_parser("theory", help="run one of the lectures' results as a numerical check (table + figure)")
+    th.add_argument("name", nargs="?", help="check name, 'all', or 'list' (default: list)")
+    th.add_argument("-o", "--output", default="theory", help="folder for figures and JSON results (default: theory/)")
+    th.add_argument("--quick", action="store_true", help="smaller sample sizes and shorter trainings")
+    th.set_defaults(func=cmd_theory)
 
     ls = sub.add_parser("list", help="list presets and registry entries")
     ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL], help="what to list (default: all)")

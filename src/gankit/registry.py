@@ -80,6 +80,7 @@ NETWORKS: Registry[Any] = Registry("network")
 OBJECTIVES: Registry[Any] = Registry("objective")
 RECIPES: Registry[Any] = Registry("recipe")
 METRICS: Registry[Any] = Registry("metric")
+THEORY: Registry[Any] = Registry("theory check")
 
 ALL: dict[str, Registry[Any]] = {
     "datasets": DATASETS,
@@ -87,4 +88,5 @@ ALL: dict[str, Registry[Any]] = {
     "objectives": OBJECTIVES,
     "recipes": RECIPES,
     "metrics": METRICS,
+    "theory": THEORY,
 }
