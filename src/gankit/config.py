@@ -25,6 +25,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "silu", "gelu", "softplus")
 PRIORS = ("normal", "uniform")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear", "cosine")
+D_STEP_SCHEDULES = ("constant", "wgan")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -96,6 +97,16 @@ class ModelConfig:
 
 
 @dataclass
+class RegConfig:
+    """Regularisers the recipe adds to the discriminator's step (DESIGN.md rule 3); 0 disables each."""
+
+    clip: float = 0.0  # WGAN weight clipping: every D parameter clamped to [-clip, clip] after each step
+    gradient_penalty: float = 0.0  # WGAN-GP weight λ on (‖∇D(x̂)‖ - 1)² at random interpolates x̂
+    r1: float = 0.0  # R1 weight γ: γ/2 · E‖∇D(x)‖² on real data
+    instance_noise: float = 0.0  # std of Gaussian noise added to every input of D (real and fake)
+
+
+@dataclass
 class OptimConfig:
     """One optimiser; the generator and the discriminator each have their own."""
 
@@ -111,6 +122,7 @@ class TrainConfig:
 
     steps: int = 5000  # generator steps
     d_steps: int = 1  # k in the lecture's algorithm
+    d_steps_schedule: str = field(default="constant", metadata=_choices(D_STEP_SCHEDULES))  # wgan: 100 D steps for the first 25 G steps and every 500th
     lr_schedule: str = field(default="constant", metadata=_choices(LR_SCHEDULES))
     lr_final: float = 0.0  # learning-rate factor reached at the last step by 'linear' and 'cosine'
     ema: float = 0.0  # decay of an exponential moving average of G's weights; 0 disables it
@@ -139,6 +151,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -270,6 +283,8 @@ def validate(cfg: Config) -> None:
         (cfg.train.eval_every >= 0, "train.eval_every must be >= 0 (0: only at the end)"),
         (cfg.eval.num_samples > 0, "eval.num_samples must be > 0"),
         (cfg.run.threads >= 0, "run.threads must be >= 0"),
+        (min(cfg.reg.clip, cfg.reg.gradient_penalty, cfg.reg.r1, cfg.reg.instance_noise) >= 0,
+         "reg.clip, reg.gradient_penalty, reg.r1 and reg.instance_noise must be >= 0 (0 disables them)"),
     ]
     for ok, message in checks:
         if not ok:
@@ -399,7 +414,7 @@ def dump(cfg: Config) -> str:
 
 
 def save(cfg: Config, path: str | Path) -> None:
-    from gankit.train.checkpoint import atomic_write_text
+    from gankit.fileio import atomic_write_text
 
     atomic_write_text(Path(path), dump(cfg))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gankit.train.checkpoint import atomic_write_text
+from gankit.fileio import atomic_write_text
 
 
 @dataclass

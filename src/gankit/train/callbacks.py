@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from gankit.train.checkpoint import atomic_write_text
+from gankit.fileio import atomic_write_text
 from gankit.train.stats import JsonlWriter, read_jsonl
 
 if TYPE_CHECKING:

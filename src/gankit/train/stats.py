@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
-from gankit.train.checkpoint import atomic_write_text
+from gankit.fileio import atomic_write_text
 
 
 def _clean(value: Any) -> Any:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from gankit.errors import DataError
+from gankit.fileio import atomic_write_bytes
 
 __all__ = ["LECTURE_STEPS", "pick_steps", "make_montage"]
 
@@ -146,15 +146,9 @@ def _captioned(im: Image.Image, step: int, size: tuple[int, int],
 
 def _atomic_save(im: Image.Image, path: Path, **kwargs: object) -> None:
     """Save through a temporary file in the same folder, then rename (no half-written output)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        im.save(tmp, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    im.save(buf, **kwargs)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def make_montage(

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from gankit.errors import DataError
+from gankit.fileio import atomic_write_bytes
 
 __all__ = ["plot_snapshot", "plot_points", "snapshot_figure", "points_figure"]
 
@@ -66,16 +66,9 @@ def _save_png(fig: Figure, path: str | Path) -> None:
         fig: a figure built on the Agg canvas (see :func:`_new_figure`).
         path: destination; missing parent directories are created.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=fig.dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:
