@@ -150,6 +150,10 @@ def cmd_theory(args: argparse.Namespace) -> int:
     names = THEORY.names() if args.name == "all" else [args.name]
     for name in names:
         THEORY.get(name)  # unknown name: one line listing the known ones
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)  # the checks' nets are tiny: more threads only add overhead
     out = Path(args.output)
     failed = []
     for name in names:
@@ -216,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("name", nargs="?", help="check name, 'all', or 'list' (default: list)")
     th.add_argument("-o", "--output", default="theory", help="folder for figures and JSON results (default: theory/)")
     th.add_argument("--quick", action="store_true", help="smaller sample sizes and shorter trainings")
+    th.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the nets are tiny; 0 keeps torch's default)")
     th.set_defaults(func=cmd_theory)
 
     ls = sub.add_parser("list", help="list presets and registry entries")

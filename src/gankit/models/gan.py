@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gankit import regularizers
 from gankit.models.base import Recipe, build_optimizer, grad_norm
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -42,6 +43,7 @@ class GAN(Recipe):
             "d": build_optimizer(self.discriminator.parameters(), cfg.d_optim),
         }
         self.device = torch.device(device)
+        self.reg = cfg.reg
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -55,15 +57,27 @@ class GAN(Recipe):
         z = self.generator.sample_noise(batch.shape[0], device=self.device)
         with torch.no_grad():
             fake = self.generator(z)  # G is fixed while D learns
-        real_out = self.discriminator(batch)  # (B,)
-        fake_out = self.discriminator(fake)  # (B,)
+        reg = self.reg
+        real_in = regularizers.add_instance_noise(batch, reg.instance_noise)
+        fake_in = regularizers.add_instance_noise(fake, reg.instance_noise)
+        real_out = self.discriminator(real_in)  # (B,)
+        fake_out = self.discriminator(fake_in)  # (B,)
         loss = self.objective.d_loss(real_out, fake_out)
+        penalty = torch.zeros((), device=self.device)
+        if reg.gradient_penalty > 0:
+            penalty = penalty + regularizers.gradient_penalty(self.discriminator, real_in, fake_in, weight=reg.gradient_penalty)
+        if reg.r1 > 0:
+            penalty = penalty + regularizers.r1_penalty(self.discriminator, real_in, weight=reg.r1)
         opt = self.optimizers["d"]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + penalty).backward()
         norm = grad_norm(self.discriminator)
         opt.step()
+        if reg.clip > 0:
+            regularizers.clip_weights_(self.discriminator, reg.clip)
+        stats = {"d_penalty": penalty.detach()} if reg.gradient_penalty > 0 or reg.r1 > 0 else {}
         return {
+            **stats,
             "d_loss": loss.detach(),
             "d_real": self._probability(real_out),  # mean D(x)
             "d_fake": self._probability(fake_out),  # mean D(G(z))
@@ -75,7 +89,8 @@ class GAN(Recipe):
         z = self.generator.sample_noise(batch.shape[0], device=self.device)
         self.discriminator.requires_grad_(False)  # no gradients wasted on D's weights
         try:
-            loss = self.objective.g_loss(self.discriminator(self.generator(z)))
+            fake = regularizers.add_instance_noise(self.generator(z), self.reg.instance_noise)
+            loss = self.objective.g_loss(self.discriminator(fake))
             opt = self.optimizers["g"]
             opt.zero_grad(set_to_none=True)
             loss.backward()

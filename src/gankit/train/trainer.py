@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 from gankit import config as config_mod
 from gankit.errors import NonFiniteLossError, TrainingInterrupted
 from gankit.train.callbacks import Callback
-from gankit.train.checkpoint import atomic_write_bytes, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gankit.fileio import atomic_write_bytes
+from gankit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter
 
@@ -47,6 +48,17 @@ def lr_factor(schedule: str, step: int, total: int, final: float) -> float:
     if schedule == "cosine":
         return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
     raise ValueError(f"unknown lr schedule '{schedule}'")
+
+
+def d_steps_at(schedule: str, step: int, k: int) -> int:
+    """Discriminator steps before generator step ``step`` (0-based).
+
+    "wgan" is the reference WGAN code's warm-up (Arjovsky et al. 2017): 100 critic steps for the first
+    25 generator steps and for every 500th, ``k`` otherwise, so the critic stays near its optimum.
+    """
+    if schedule == "wgan" and (step < 25 or step % 500 == 0):
+        return 100
+    return k
 
 
 class Trainer:
@@ -164,9 +176,9 @@ class Trainer:
         return lrs
 
     def _check_finite(self, stats: dict[str, torch.Tensor]) -> None:
-        losses = [v for k, v in stats.items() if k.endswith("loss")]
+        losses = [v for k, v in stats.items() if k.endswith(("loss", "penalty"))]
         if losses and not bool(torch.isfinite(torch.stack([v.float().reshape(()) for v in losses])).all()):
-            bad = ", ".join(f"{k} = {float(v):g}" for k, v in stats.items() if k.endswith("loss"))
+            bad = ", ".join(f"{k} = {float(v):g}" for k, v in stats.items() if k.endswith(("loss", "penalty")))
             kept = f"the last good checkpoint ({self.run.checkpoint}) is kept" if self.run.checkpoint.exists() else "no checkpoint was written"
             raise NonFiniteLossError(
                 f"non-finite loss at step {self.step} ({bad}); training stopped and {kept}; "
@@ -187,7 +199,7 @@ class Trainer:
                 cb.on_start(self)
             while self.step < total:
                 lrs = self._set_lr()
-                for _ in range(k):
+                for _ in range(d_steps_at(cfg.train.d_steps_schedule, self.step, k)):
                     d_stats = recipe.d_step(self.dataset.sample(bs, self.device))
                 g_stats = recipe.g_step(self.dataset.sample(bs, self.device))
                 if self.ema is not None:
