@@ -14,6 +14,8 @@ KEYS = {
     "modes": {"modes", "hq", "mode_kl"},
     "kl-js": {"kl_data_model", "kl_model_data", "js"},
     "wasserstein": {"w1"},
+    "sliced-wasserstein": {"sw"},
+    "set-distance": {"nearest_point", "chamfer"},
 }
 
 
@@ -24,9 +26,9 @@ def _samples(ds, n: int, seed: int) -> np.ndarray:
 
 def test_applicable_per_data_set() -> None:
     for ds in (ring8(None), grid25(None), gauss1d(None)):
-        assert applicable(ds) == ["kl-js", "modes", "wasserstein"]
-    assert applicable(swissroll(None)) == ["wasserstein"]
-    assert applicable(GaussianMixture("g3", np.zeros((2, 3)), 1.0)) == ["modes", "wasserstein"]  # 3-D: no KDE
+        assert applicable(ds) == ["kl-js", "modes", "set-distance", "sliced-wasserstein", "wasserstein"]
+    assert applicable(swissroll(None)) == ["set-distance", "sliced-wasserstein", "wasserstein"]
+    assert applicable(GaussianMixture("g3", np.zeros((2, 3)), 1.0)) == ["modes", "set-distance", "sliced-wasserstein", "wasserstein"]  # 3-D: no KDE
     assert set(KEYS) <= set(METRICS.names())
 
 
@@ -60,7 +62,7 @@ def test_metric_that_does_not_apply_is_a_config_error() -> None:
     assert "\n" not in msg
     with pytest.raises(ConfigError, match="kl-js"):
         evaluate(["kl-js"], x, x, ds)
-    assert set(evaluate(["auto"], x, x, ds)) == {"w1"}
+    assert set(evaluate(["auto"], x, x, ds)) == {"w1", "sw", "nearest_point", "chamfer"}
 
 
 def test_unknown_metric_lists_the_known_ones() -> None:

@@ -10,6 +10,8 @@ Registered here (importing this package registers them):
 - ``modes``       -> ``modes``, ``hq``, ``mode_kl``          (metrics/toy.py; PROTOCOLS.md "2-D mixtures")
 - ``kl-js``       -> ``kl_data_model``, ``kl_model_data``, ``js``  (metrics/divergences.py)
 - ``wasserstein`` -> ``w1``                                    (metrics/divergences.py)
+- ``sliced-wasserstein`` -> ``sw``                             (metrics/sets.py)
+- ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; lecture 002's set distances)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from gankit.errors import ConfigError, DataError
-from gankit.metrics import divergences, toy  # noqa: F401  (registers the metrics)
+from gankit.metrics import divergences, sets, toy  # noqa: F401  (registers the metrics)
 from gankit.registry import METRICS
 
 __all__ = ["METRICS", "applicable", "evaluate"]
