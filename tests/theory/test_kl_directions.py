@@ -1,0 +1,59 @@
+"""kl-directions: forward KL covers both bumps, reverse KL seeks one, JS has both kinds of minima."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.registry import THEORY
+from gankit.theory import TheoryReport
+from gankit.theory.kl_directions import _Divergences, bimodal, check
+
+NAME = "kl-directions"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path, bool]:
+    out = tmp_path_factory.mktemp("theory")
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
+    rep = check(out, quick=True)
+    untouched = torch.equal(torch.get_rng_state(), torch_state)
+    untouched &= np.array_equal(np.random.get_state()[1], np_state[1])
+    return rep, out, untouched
+
+
+def test_registered_check_passes_and_writes_figure_and_json(run: tuple[TheoryReport, Path, bool]) -> None:
+    rep, out, untouched = run
+    assert THEORY.get(NAME) is check and rep.name == NAME and "000_7ef49768bde1bafe.txt" in rep.claim
+    assert rep.checks and rep.passed, [k for k, ok in rep.checks.items() if not ok]
+    assert len({tuple(r) for r in rep.rows}) == 1
+    assert rep.figures and all(p.exists() and p.stat().st_size > 10_000 for p in rep.figures)
+    assert json.loads(rep.save(out).read_text())["passed"] is True
+    assert untouched
+
+
+def test_forward_covers_and_reverse_seeks(run: tuple[TheoryReport, Path, bool]) -> None:
+    rows = {r["divergence minimised"].split(" ")[0]: r for r in run[0].rows}
+    fwd, rev = rows["KL(p‖q)"], rows["KL(q‖p)"]
+    assert fwd["μ"] == pytest.approx(0.0, abs=1e-9)
+    assert fwd["σ"] == pytest.approx(math.sqrt(0.25 + 4.0), abs=1e-9)  # moment matching: Var p = 0.5² + 2²
+    assert abs(rev["μ"]) == pytest.approx(2.0, abs=0.01) and rev["σ"] == pytest.approx(0.5, abs=0.01)
+    assert rev["KL(q‖p)"] == pytest.approx(math.log(2), abs=1e-3)  # q = one bump: KL(q‖½q + ½other) ≈ log 2
+    assert rev["KL(p‖q)"] > 10 * fwd["KL(p‖q)"]  # the missed bump costs forward KL dearly
+
+
+def test_divergences_against_gaussian_closed_form() -> None:
+    # p = N(0, 1) written as a one-component mixture: KL(N(0,1) ‖ N(1, 2²)) has a closed form.
+    from gankit.theory.optimal_discriminator import Mixture1D
+
+    div = _Divergences(Mixture1D.gaussian(0.0, 1.0), np.linspace(-20, 20, 40_001))
+    kl = math.log(2.0) + (1.0 + 1.0) / (2 * 4.0) - 0.5
+    assert div.forward_kl(1.0, 2.0) == pytest.approx(kl, abs=1e-9)
+    assert div.reverse_kl(0.0, 1.0) == pytest.approx(0.0, abs=1e-12)
+    assert div.js(0.0, 1.0) == pytest.approx(0.0, abs=1e-12)
+    assert bimodal().var == pytest.approx(4.25)
