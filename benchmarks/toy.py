@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--preset", default="ring8")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2, help="torch threads per run (the machine has 2 cores)")
+    ap.add_argument("--tag", default="", help="name of the output file (default: the preset)")
     ap.add_argument("--keep", action="store_true", help="keep the run directories (under benchmarks/out/runs)")
     ap.add_argument("overrides", nargs="*", help="section.key=value overrides for every seed")
     args = ap.parse_args()
@@ -74,9 +75,10 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "rows": rows, "summary": summary,
     }
-    (out / f"toy-{args.preset}.json").write_text(json.dumps(result, indent=2))
+    tag = args.tag or args.preset
+    (out / f"toy-{tag}.json").write_text(json.dumps(result, indent=2))
 
-    print(f"\n| {args.preset} | modes | % HQ | mode KL | W1 | wall s (whole command) |")
+    print(f"\n| {tag} | modes | % HQ | mode KL | W1 | wall s (whole command) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| seed {r['seed']} | {r['modes']:.0f} | {r['hq']:.1f} | {r['mode_kl']:.3f} | {r['w1']:.4f} | {r['wall_s']:.0f} |")
