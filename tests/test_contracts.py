@@ -22,7 +22,11 @@ def test_every_registry_is_filled_and_described():
             assert reg.describe(name), f"{kind} '{name}' has no description"
 
 
-@pytest.mark.parametrize("name", DATASETS.names())
+POINT_SETS = [n for n in DATASETS.names() if DATASETS.meta(n).get("kind", "points") == "points"]
+NET_SHAPES = [(n, s) for n in NETWORKS.names() for s in NETWORKS.meta(n).get("shapes", [(1,), (2,)])]
+
+
+@pytest.mark.parametrize("name", POINT_SETS)  # image sets: tests/data/test_images.py::test_image_dataset_contract
 def test_dataset_contract(name, tmp_path):
     path = ""
     if name == "points":
@@ -41,8 +45,7 @@ def test_dataset_contract(name, tmp_path):
         assert ds.modes.shape[1] == ds.dim and ds.mode_std > 0
 
 
-@pytest.mark.parametrize("name", NETWORKS.names())
-@pytest.mark.parametrize("shape", [(1,), (2,)])
+@pytest.mark.parametrize("name,shape", NET_SHAPES)
 def test_network_contract(name, shape):
     fam = NETWORKS.get(name)
     torch.manual_seed(0)

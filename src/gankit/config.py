@@ -27,6 +27,7 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 D_STEP_SCHEDULES = ("constant", "wgan")
 DEVICES = ("auto", "cpu", "cuda")
+NORMS = ("auto", "batch", "layer", "none")
 
 
 def _choices(values: tuple[str, ...] | Callable[[], list[str]]) -> dict[str, Any]:
@@ -60,8 +61,15 @@ class DataConfig:
 
     name: str = field(default="ring8", metadata=_choices(_registry_names("datasets")))
     batch_size: int = 256
-    path: str = ""  # file for the 'points' data set (.npy or .csv, shape (N, 1) or (N, 2))
+    path: str = ""  # 'points': a .npy or .csv file of shape (N, D); 'folder': the image folder
     theta: float = 0.0  # 'parallel-lines': horizontal offset of the data line from x = 0
+    image_size: int = 0  # side of square images; 0: the set's own (digits 8, MNIST 28, CIFAR-10 32, folder 64)
+    channels: int = 0  # 1 grey or 3 RGB; 0: the set's own
+    labels: bool = False  # 'folder': top-level sub-folders are the classes (sorted names -> 0..K-1)
+    split: str = field(default="train", metadata=_choices(("train", "test")))  # built-in image sets
+    download: bool = False  # fetch a missing mnist / fashion-mnist / cifar10 into the cache first
+    workers: int = 2  # DataLoader processes decoding a streamed image folder (0: the main process)
+    memory_mb: int = 1024  # folders whose decoded pixels fit in this many MiB are held in memory
 
 
 @dataclass
@@ -74,7 +82,8 @@ class GeneratorConfig:
     width: int = 256
     depth: int = 3  # hidden layers
     activation: str = field(default="relu", metadata=_choices(ACTIVATIONS))
-    batch_norm: bool = False
+    batch_norm: bool = False  # mlp only
+    norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = the paper's batch norm
 
 
 @dataclass
@@ -86,6 +95,7 @@ class DiscriminatorConfig:
     depth: int = 3
     activation: str = field(default="leaky_relu", metadata=_choices(ACTIVATIONS))
     dropout: float = 0.0
+    norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = batch norm; WGAN-GP critics: layer or none
 
 
 @dataclass
@@ -266,6 +276,9 @@ def validate(cfg: Config) -> None:
     _check_choices(cfg, "")
     checks: list[tuple[bool, str]] = [
         (cfg.data.batch_size > 0, "data.batch_size must be > 0"),
+        (cfg.data.image_size == 0 or cfg.data.image_size >= 2, "data.image_size must be 0 (the data set's own) or >= 2"),
+        (cfg.data.channels in (0, 1, 3), "data.channels must be 0 (the data set's own), 1 or 3"),
+        (cfg.data.workers >= 0 and cfg.data.memory_mb >= 0, "data.workers and data.memory_mb must be >= 0"),
         (cfg.generator.noise_dim > 0, "generator.noise_dim must be > 0"),
         (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),
         (cfg.generator.depth >= 0 and cfg.discriminator.depth >= 0, "network depth must be >= 0"),

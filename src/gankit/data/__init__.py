@@ -1,6 +1,7 @@
 """Data sets (registry ``DATASETS``): toy 1-D and 2-D distributions and user point files."""
 
 from gankit.data import toy  # noqa: F401  (registers the toy data sets)
+from gankit.data import images  # noqa: F401  (registers the image data sets)
 from gankit.data.toy import PointDataset, build_dataset
 
 __all__ = ["PointDataset", "build_dataset"]

@@ -1,6 +1,7 @@
 """Networks (registry ``NETWORKS``): plain nn.Modules, no losses and no optimisers."""
 
 from gankit.nets import mlp  # noqa: F401  (registers mlp)
+from gankit.nets import dcgan  # noqa: F401  (registers dcgan)
 from gankit.nets.mlp import NetFamily
 
 __all__ = ["NetFamily"]

@@ -76,14 +76,14 @@ class MLPGenerator(nn.Module):
         layers.append(nn.Linear(n, out_dim))
         self.net = nn.Sequential(*layers)
         self.noise_dim = noise_dim
-        self.out_shape = (out_dim,)
+        self.out_shape: tuple[int, ...] = (out_dim,)
         self.prior = NoisePrior(prior, noise_dim)
 
     def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> Tensor:
         return self.prior.sample(n, device, generator)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(z)  # (B, out_dim)
+        return self.net(z).view(z.shape[0], *self.out_shape)  # (B, *data_shape)
 
 
 class MLPDiscriminator(nn.Module):
@@ -110,7 +110,9 @@ class NetFamily:
 
 def _mlp_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
     out_dim = int(torch.Size(data_shape).numel())
-    return MLPGenerator(cfg.noise_dim, out_dim, cfg.width, cfg.depth, cfg.activation, cfg.batch_norm, cfg.prior)
+    g = MLPGenerator(cfg.noise_dim, out_dim, cfg.width, cfg.depth, cfg.activation, cfg.batch_norm, cfg.prior)
+    g.out_shape = tuple(data_shape)  # images come out as (B, C, H, W)
+    return g
 
 
 def _mlp_discriminator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
