@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from gankit.errors import ConfigError, DataError
-from gankit.metrics import divergences, sets, toy  # noqa: F401  (registers the metrics)
+from gankit.metrics import divergences, features, images, sets, toy  # noqa: F401  (registers the metrics)
 from gankit.registry import METRICS
 
 __all__ = ["METRICS", "applicable", "evaluate"]
