@@ -42,9 +42,11 @@ def run_seed(preset: str, seed: int, overrides: list[str], out_dir: Path, thread
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"seed {seed} failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
     run = out_dir / f"{preset}-s{seed}"
+    if proc.returncode != 0:  # e.g. a non-finite loss: recorded as a failed run, scored as total failure
+        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        return {"seed": seed, "wall_s": round(wall, 1), "train_s": float("nan"), "steps": 0, "failed": last,
+                "modes": 0.0, "hq": 0.0, "mode_kl": float("nan"), "w1": float("nan")}
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()][-1]
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line.strip()]
     return {"seed": seed, "wall_s": round(wall, 1), "train_s": stats[-1]["time"], "steps": stats[-1]["step"],
@@ -69,11 +71,12 @@ def main() -> None:
         row = run_seed(args.preset, seed, args.overrides, tmp, args.threads)
         rows.append(row)
         print(f"seed {seed}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "seed"), flush=True)
-    summary = {k: mean_se([r[k] for r in rows]) for k in (*KEYS, "wall_s", "train_s") if k in rows[0]}
+    summary = {k: mean_se([r[k] for r in rows]) for k in (*KEYS, "wall_s", "train_s")}
+    failures = [f"seed {r['seed']}: {r['failed']}" for r in rows if "failed" in r]
     result = {
         "preset": args.preset, "overrides": args.overrides, "seeds": args.seeds, "threads": args.threads,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "rows": rows, "summary": summary,
+        "rows": rows, "summary": summary, "failures": failures,
     }
     tag = args.tag or args.preset
     (out / f"toy-{tag}.json").write_text(json.dumps(result, indent=2))
@@ -83,6 +86,8 @@ def main() -> None:
     for r in rows:
         print(f"| seed {r['seed']} | {r['modes']:.0f} | {r['hq']:.1f} | {r['mode_kl']:.3f} | {r['w1']:.4f} | {r['wall_s']:.0f} |")
     f = lambda k, d: "{:.{d}f} ± {:.{d}f}".format(*summary[k], d=d)  # noqa: E731
+    for line in failures:
+        print(f"failed: {line}")
     print(f"| **mean ± s.e.** | {f('modes', 2)} | {f('hq', 1)} | {f('mode_kl', 3)} | {f('w1', 4)} | {f('wall_s', 0)} |")
 
 
