@@ -101,3 +101,17 @@ def test_1d_run_makes_figures(capsys, tmp_path):
 
     snap = json.loads((tmp_path / "gauss1d" / "snapshots" / "step-000020.json").read_text())
     assert snap["dim"] == 1 and snap["density"] is not None and len(snap["grid"]["d"]) == 200
+
+
+def test_image_run_writes_sample_grids(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "dcgan-digits", "train.steps=4", "train.sample_every=2", "generator.width=16",
+                       "discriminator.width=16", "data.batch_size=16", "train.progress=false", f"run.out_dir={tmp_path}")
+    assert code == 0 and "metrics (step" not in out  # no image metric applies without a feature extractor
+    rd = tmp_path / "dcgan-digits"
+    grid = Image.open(rd / "samples" / "step-000004.png")
+    assert grid.mode == "L" and grid.width >= 256
+    assert (rd / "montage.gif").is_file() and (rd / "generator.safetensors").is_file()
+    code, _, _ = run(capsys, "sample", str(rd), "-n", "5", "-o", str(tmp_path / "x.npy"))
+    assert code == 0 and np.load(tmp_path / "x.npy").shape == (5, 1, 8, 8)
+    code, _, _ = run(capsys, "sample", str(rd), "-n", "16", "-o", str(tmp_path / "x.png"))
+    assert code == 0 and Image.open(tmp_path / "x.png").mode == "L"

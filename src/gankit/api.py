@@ -23,7 +23,7 @@ from gankit import config as config_mod
 from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
 from gankit.registry import NETWORKS, RECIPES
-from gankit.train.callbacks import Callback, Evaluator, ToyFigures
+from gankit.train.callbacks import Callback, Evaluator, ImageGrids, ToyFigures
 from gankit.train.checkpoint import load_checkpoint
 from gankit.train.rundir import RunDir
 from gankit.train.stats import truncate_after
@@ -57,6 +57,8 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
         callbacks = []
         if dataset.kind == "points" and dataset.dim <= 2 and cfg.train.sample_every:
             callbacks.append(ToyFigures(cfg.train.sample_every))
+        elif dataset.kind == "image" and cfg.train.sample_every:
+            callbacks.append(ImageGrids(cfg.train.sample_every))
         callbacks.append(Evaluator(cfg.train.eval_every))
     return Trainer(cfg, recipe, dataset, run, callbacks, device=device)
 

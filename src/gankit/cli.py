@@ -66,8 +66,8 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
 
     metrics = read_jsonl(run.metrics)
     print(f"run: {run.root}")
-    if metrics:
-        last = {k: v for k, v in metrics[-1].items() if k not in ("step", "ema")}
+    last = {k: v for k, v in metrics[-1].items() if k not in ("step", "ema")} if metrics else {}
+    if last:
         print("metrics (step %d): %s" % (metrics[-1]["step"], ", ".join(f"{k} {v:.4g}" for k, v in last.items())))
     figures = [p for p in (run.montage_png, run.montage_gif, run.curves) if p.exists()]
     frames = run.sample_frames()
@@ -95,6 +95,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         np.save(out, x)
     elif suffix == ".csv":
         np.savetxt(out, x.reshape(len(x), -1), delimiter=",", fmt="%.6g")
+    elif x.ndim == 4:  # images: a grid
+        from gankit.viz import save_image_grid
+
+        save_image_grid(x, out, nrow=min(16, max(1, int(len(x) ** 0.5))))
     else:
         from gankit.data import build_dataset
         from gankit.viz import plot_points

@@ -105,24 +105,15 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
     return snap
 
 
-class ToyFigures(Callback):
-    """Every ``every`` steps (and at the lecture's steps 100, 1000, 2000, 5000, ...) on 1-D/2-D point data:
-    snapshots/step-N.json and samples/step-N.png.
-
-    At the end: montage.png and montage.gif across training, and curves.png from stats.jsonl.
-    """
+class _Frames(Callback):
+    """Every ``every`` steps (and at the lecture's steps 100, 1000, 2000, 5000, ...) a frame in samples/;
+    at the end: montage.png and montage.gif across training, and curves.png from stats.jsonl."""
 
     def __init__(self, every: int) -> None:
         self.every = every
 
     def _write(self, trainer: "Trainer", step: int) -> None:
-        from gankit.viz import plot_snapshot
-
-        run = trainer.run
-        snap = toy_snapshot(trainer, step)
-        atomic_write_text(run.snapshot_path(step), json.dumps(snap))
-        title = f"{trainer.cfg.run.name} · {trainer.cfg.model.objective} · step {step}" + (" · EMA G" if snap["ema"] else "")
-        plot_snapshot(snap, run.sample_path(step), title=title)
+        raise NotImplementedError
 
     def on_step(self, trainer: "Trainer", step: int) -> None:
         from gankit.viz import LECTURE_STEPS
@@ -144,6 +135,34 @@ class ToyFigures(Callback):
         stats = read_jsonl(run.stats)
         if stats:
             plot_stats(stats, run.curves, title=f"{trainer.cfg.run.name}: training curves")
+
+
+class ToyFigures(_Frames):
+    """1-D/2-D point data: snapshots/step-N.json and samples/step-N.png (GAN Lab's picture)."""
+
+    def _write(self, trainer: "Trainer", step: int) -> None:
+        from gankit.viz import plot_snapshot
+
+        run = trainer.run
+        snap = toy_snapshot(trainer, step)
+        atomic_write_text(run.snapshot_path(step), json.dumps(snap))
+        title = f"{trainer.cfg.run.name} · {trainer.cfg.model.objective} · step {step}" + (" · EMA G" if snap["ema"] else "")
+        plot_snapshot(snap, run.sample_path(step), title=title)
+
+
+class ImageGrids(_Frames):
+    """Image data: an 8x8 grid of samples from fixed noise in samples/step-N.png."""
+
+    def _write(self, trainer: "Trainer", step: int) -> None:
+        from gankit.viz import save_image_grid
+
+        net = trainer.sampling_net()
+        with torch.no_grad():
+            was = net.training
+            net.eval()
+            x = net(trainer.fixed_noise[:64].to(trainer.device)).float().cpu().numpy()
+            net.train(was)
+        save_image_grid(x, trainer.run.sample_path(step))
 
 
 def evaluate_run(trainer: "Trainer") -> dict[str, float]:
@@ -169,16 +188,16 @@ class Evaluator(Callback):
         self.every = every
         self.last: dict[str, float] = {}
 
-    def _run(self, trainer: "Trainer", step: int) -> None:
+    def _run(self, trainer: "Trainer", step: int, show: bool = True) -> None:
         values = evaluate_run(trainer)
         self.last = values
         JsonlWriter(trainer.run.metrics).write({"step": step, "ema": trainer.ema is not None, **values})
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
-        log.info("step %d: %s", step, shown)
+        if show:  # the final numbers are printed by the caller's summary
+            log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
 
     def on_step(self, trainer: "Trainer", step: int) -> None:
         if self.every and step % self.every == 0 and step != trainer.cfg.train.steps:
             self._run(trainer, step)
 
     def on_end(self, trainer: "Trainer") -> None:
-        self._run(trainer, trainer.step)
+        self._run(trainer, trainer.step, show=False)

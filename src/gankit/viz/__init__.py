@@ -15,12 +15,15 @@ runs the package ``__init__``, which fills the registries).
 from __future__ import annotations
 
 from gankit.viz.curves import D_LOSS_AT_HALF, plot_stats, stats_figure
+from gankit.viz.images import image_grid, save_image_grid
 from gankit.viz.montage import LECTURE_STEPS, make_montage, pick_steps
 from gankit.viz.toy import plot_points, plot_snapshot, points_figure, snapshot_figure
 
 __all__ = [
     "D_LOSS_AT_HALF",
     "LECTURE_STEPS",
+    "image_grid",
+    "save_image_grid",
     "make_montage",
     "pick_steps",
     "plot_points",

@@ -200,7 +200,7 @@ def make_montage(
         r, c = divmod(k, cols)
         sheet.paste(tile, (PAD + c * (tw + PAD), PAD + r * (th + PAD)))
     _atomic_save(sheet, Path(png_path), format="PNG")
-    logger.info("wrote montage of %d frames to %s", len(tiles), png_path)
+    logger.debug("wrote montage of %d frames to %s", len(tiles), png_path)
 
     if gif_path is None:
         return
@@ -217,4 +217,4 @@ def make_montage(
     palette_frames = [t.quantize(colors=255, method=Image.Quantize.MEDIANCUT) for t in gif_tiles]
     _atomic_save(palette_frames[0], Path(gif_path), format="GIF", save_all=True,
                  append_images=palette_frames[1:], duration=durations, loop=0, disposal=1)
-    logger.info("wrote %d-frame animation to %s", len(gif_tiles), gif_path)
+    logger.debug("wrote %d-frame animation to %s", len(gif_tiles), gif_path)
