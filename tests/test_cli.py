@@ -115,3 +115,14 @@ def test_image_run_writes_sample_grids(capsys, tmp_path):
     assert code == 0 and np.load(tmp_path / "x.npy").shape == (5, 1, 8, 8)
     code, _, _ = run(capsys, "sample", str(rd), "-n", "16", "-o", str(tmp_path / "x.png"))
     assert code == 0 and Image.open(tmp_path / "x.png").mode == "L"
+
+
+def test_data_status_and_offline_get(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANKIT_OFFLINE", "1")
+    code, out, _ = run(capsys, "data", "status")
+    assert code == 0 and str(tmp_path / "cache") in out and "mnist" in out and "missing" in out
+    code, _, err = run(capsys, "data", "get", "cifar10")
+    assert code == 2 and "cifar10 is not in the cache" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "data", "get")
+    assert code == 2 and "needs a data set name" in err

@@ -173,6 +173,24 @@ def cmd_theory(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from gankit.data import images
+
+    names = sorted(images.SOURCES)
+    if args.action == "status":
+        print(f"cache: {images.data_root()}  (set GANKIT_DATA to move it)")
+        for name in names:
+            folder, present, missing = images.cache_status(name)
+            print(f"  {name:<14} {'ready' if not missing else 'missing ' + ', '.join(missing)}")
+        return 0
+    if not args.name:
+        raise ConfigError(f"'gankit data get' needs a data set name; choose one of: {', '.join([*names, 'stacked-mnist'])}")
+    files = images.get_dataset_files(args.name, download=True)
+    for f in files:
+        print(f)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from gankit import config as config_mod
     from gankit.registry import ALL
@@ -226,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--quick", action="store_true", help="smaller sample sizes and shorter trainings")
     th.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the nets are tiny; 0 keeps torch's default)")
     th.set_defaults(func=cmd_theory)
+
+    dt = sub.add_parser("data", help="fetch built-in image data sets into the cache (~/.cache/gankit or $GANKIT_DATA)")
+    dt.add_argument("action", choices=["get", "status"])
+    dt.add_argument("name", nargs="?", help="mnist, fashion-mnist, cifar10 or stacked-mnist")
+    dt.set_defaults(func=cmd_data)
 
     ls = sub.add_parser("list", help="list presets and registry entries")
     ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL], help="what to list (default: all)")
