@@ -12,6 +12,7 @@ from scipy.stats import wasserstein_distance
 
 from gankit.registry import THEORY
 from gankit.theory import TheoryReport
+from theory_helpers import assert_report_ok, run_quick
 from gankit.theory.earth_mover import P_PILES, Q_PILES, cdf_area, check, delta_recursion, lecture_plan
 
 NAME = "earth-mover"
@@ -19,22 +20,11 @@ NAME = "earth-mover"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path, bool]:
-    out = tmp_path_factory.mktemp("theory")
-    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
-    rep = check(out, quick=True)
-    untouched = torch.equal(torch.get_rng_state(), torch_state)
-    untouched &= np.array_equal(np.random.get_state()[1], np_state[1])
-    return rep, out, untouched
+    return run_quick(check, tmp_path_factory.mktemp("theory"))
 
 
 def test_registered_check_passes_and_writes_figure_and_json(run: tuple[TheoryReport, Path, bool]) -> None:
-    rep, out, untouched = run
-    assert THEORY.get(NAME) is check and rep.name == NAME and "003_81f031d6e07e8312.txt" in rep.claim
-    assert rep.checks and rep.passed, [k for k, ok in rep.checks.items() if not ok]
-    assert len({tuple(r) for r in rep.rows}) == 1
-    assert rep.figures and all(p.exists() and p.stat().st_size > 10_000 for p in rep.figures)
-    assert json.loads(rep.save(out).read_text())["passed"] is True
-    assert untouched
+    assert_report_ok(run, NAME, check, "003_81f031d6e07e8312.txt")
 
 
 def test_earth_mover_is_exactly_five(run: tuple[TheoryReport, Path, bool]) -> None:
