@@ -13,11 +13,11 @@ their optimum, as the theory assumes:
 - JŜ = (Ṽ + 2 log 2) / 2 from a fresh discriminator trained on the same samples with the cross-entropy
   loss (V(G, D*) = -2 log 2 + 2 JSD, 001_b44ae60f0578d301.txt).
 
-The claim: Ŵ falls with W1 (rank correlation near 1) while JŜ stays near log 2 even as W1 shrinks, because
-the supports (modes of std 0.01 and a generator's samples) barely overlap. Measured honestly, a discriminator
-trained for a finite number of steps gives a lower bound on JS (the lecture: "can only find a lower bound"),
-which sags below log 2 as the samples approach the modes; the check therefore asks that JŜ stay above
-0.6 log 2 and move far less, relative to its start, than W1 does.
+The claim: Ŵ falls with W1 (rank correlation near 1), while JŜ saturates at log 2 as long as the samples are
+far from the data (their supports barely overlap), however much W1 falls meanwhile: the discriminator's
+value tells the generator nothing about how far it still has to go. Measured, not assumed: once the samples
+overlap the modes for real (W1 below ~0.2 here), the true JS falls too, and so does the estimate; the table
+shows that regime as well, and the check only claims saturation where the lecture does.
 """
 
 from __future__ import annotations
@@ -130,15 +130,15 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     c = np.array([r["critic estimate"] for r in rows])
     js = np.array([r["JS estimate"] for r in rows])
     rho = float(spearmanr(c, w).statistic)
-    improved = w < 0.5 * w[0]  # probes where the generator has at least halved its distance to the data
+    far = w > 0.25  # probes where the samples are still far from the data (the lecture's regime)
+    js_far = abs(js[far].min() - js[0]) / js[0]
+    w_far = (w[0] - w[far].min()) / w[0]
     checks = {
         f"exact W1 falls during training ({w[0]:.3f} -> {w[-1]:.3f}, at least halved)": bool(w[-1] < 0.5 * w[0]),
         f"critic estimate rank-correlates with exact W1 (Spearman {rho:.2f} >= 0.8)": rho >= 0.8,
         f"critic estimate falls with W1 ({c[0]:.3f} -> {c[-1]:.3f}, at least halved)": bool(c[-1] < 0.5 * c[0]),
-        f"JS estimate stays above 0.6 log 2 = {0.6 * LOG2:.3f} after W1 has halved (min {js[improved].min() if improved.any() else float('nan'):.3f})":
-            bool(improved.any() and js[improved].min() >= 0.6 * LOG2),
-        f"JS estimate moves far less than W1 (relative change {abs(js[-1] - js[0]) / js[0]:.2f} vs {abs(w[-1] - w[0]) / w[0]:.2f})":
-            bool(abs(js[-1] - js[0]) / js[0] < 0.5 * abs(w[-1] - w[0]) / w[0]),
+        f"while the samples are far (W1 > 0.25), W1 falls by {w_far:.0%} but the JS estimate moves only {js_far:.0%} "
+        f"from log 2 (<= 15 %): it saturates": bool(far.sum() >= 2 and w_far >= 0.5 and js_far <= 0.15),
     }
     fig_path = out_dir / "wasserstein-estimate.png"
     _figure(rows, fig_path)
@@ -149,7 +149,9 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
                "while a discriminator trained to optimality reports JS ≈ log 2 for supports that barely overlap "
                "(000_7ef49768bde1bafe.txt 'Evaluating JS divergence'; 004_cde54aaf8a954241.txt WGAN)."),
         rows=rows, checks=checks, figures=[fig_path],
-        notes=(f"WGAN-GP on ring8 (modes of std 0.01), {steps} generator steps, a probe every {every}: the critic copy "
+        notes=("The JS estimate is a lower bound (a discriminator trained for finitely many steps); it stays at log 2 "
+               "while the samples are far and falls once they overlap the modes. "
+               f"WGAN-GP on ring8 (modes of std 0.01), {steps} generator steps, a probe every {every}: the critic copy "
                f"is refined {refine} steps and a fresh 128x3 discriminator trained {fresh} steps on each probe's samples."),
     )
 
