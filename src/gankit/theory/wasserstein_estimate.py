@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,8 @@ def _train(out_dir: Path, steps: int, every: int, refine: int, fresh_steps: int,
 def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     out_dir = Path(out_dir)
     steps, every, refine, fresh = (600, 100, 300, 1000) if quick else (3000, 300, 500, 3000)
-    rows = _train(out_dir / "runs", steps, every, refine, fresh)
+    with tempfile.TemporaryDirectory(prefix="gankit-west-") as tmp:  # the training run itself is not a result
+        rows = _train(Path(tmp), steps, every, refine, fresh)
     w = np.array([r["W1 (POT)"] for r in rows])
     c = np.array([r["critic estimate"] for r in rows])
     js = np.array([r["JS estimate"] for r in rows])
