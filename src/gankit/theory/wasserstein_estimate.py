@@ -146,7 +146,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     _figure(rows, fig_path)
     return TheoryReport(
         name="wasserstein-estimate",
-        title="The critic's estimate tracks the Wasserstein distance; the discriminator's JS estimate stays flat",
+        title="The critic's estimate tracks the Wasserstein distance; the discriminator's JS estimate saturates while the samples are far",
         claim=("A (near) 1-Lipschitz critic's E[D(x)] - E[D(G(z))] follows W(P_data, P_G) as training improves G, "
                "while a discriminator trained to optimality reports JS ≈ log 2 for supports that barely overlap "
                "(000_7ef49768bde1bafe.txt 'Evaluating JS divergence'; 004_cde54aaf8a954241.txt WGAN)."),
