@@ -444,7 +444,8 @@ def _has_low_dim_density(dataset: Any) -> bool:
     )
 
 
-def _is_points(dataset: Any) -> bool:
+def is_points(dataset: Any) -> bool:
+    """Whether a data set holds points (the metrics on point clouds apply to it)."""
     return getattr(dataset, "kind", None) == "points"
 
 
@@ -469,7 +470,7 @@ def kl_js_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, 
 
 @METRICS.register(
     "wasserstein",
-    applies=_is_points,
+    applies=is_points,
     description="exact Wasserstein-1 between fake and real point clouds (POT, first 1,000 rows of each)",
 )
 def wasserstein_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, float]:

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from gankit.errors import DataError
+from gankit.metrics.divergences import is_points
 from gankit.registry import METRICS
 
 SW_PROJECTIONS = 200
@@ -182,13 +183,9 @@ def set_distances(fake: np.ndarray, real: np.ndarray, max_points: int = SETS_MAX
     }
 
 
-def _is_points(dataset: Any) -> bool:
-    return getattr(dataset, "kind", None) == "points"
-
-
 @METRICS.register(
     "sliced-wasserstein",
-    applies=_is_points,
+    applies=is_points,
     description="sliced Wasserstein-1 between fake and real clouds (POT, 200 fixed random directions)",
 )
 def sliced_wasserstein_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, float]:
@@ -207,7 +204,7 @@ def sliced_wasserstein_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) 
 
 @METRICS.register(
     "set-distance",
-    applies=_is_points,
+    applies=is_points,
     description="nearest-point distance and symmetric mean nearest-neighbour (chamfer) distance between the sets",
 )
 def set_distance_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, float]:
