@@ -22,6 +22,7 @@ import numpy as np
 
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import divergences, features, images, sets, toy  # noqa: F401  (registers the metrics)
+from gankit.metrics import mnist_classifier  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
 from gankit.registry import METRICS
 
 __all__ = ["METRICS", "applicable", "evaluate"]
@@ -78,6 +79,8 @@ def _points(x: Any, dim: int | None, what: str) -> np.ndarray:
         raise DataError(f"{what} must be an array of numbers of shape (N, dim)") from None
     if arr.ndim == 1:
         arr = arr[:, None]
+    elif arr.ndim > 2 and arr.shape[0] > 0:  # images (N, C, H, W): metrics take flat rows
+        arr = arr.reshape(arr.shape[0], -1)
     if arr.ndim != 2 or arr.shape[0] == 0:
         raise DataError(f"{what} must have shape (N, dim) with N >= 1, got {arr.shape}")
     if dim is not None and arr.shape[1] != dim:
@@ -93,7 +96,7 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any) -> 
 
     Args:
         names: metric names; ``"auto"`` expands to :func:`applicable` ``(dataset)``.
-        fake: (N, dim) generator samples (numpy array or torch tensor).
+        fake: (N, dim) generator samples (numpy array or torch tensor); images may be (N, C, H, W).
         real: (N', dim) independent data samples, drawn by the caller under its own seed.
         dataset: the data set the samples belong to.
 
