@@ -82,7 +82,17 @@ def test_train_sample_eval_resume(capsys, tmp_path):
     assert code == 2 and "must end in .npy, .csv or .png" in err
 
     code, out, _ = run(capsys, "eval", str(rd), "-n", "500")
-    assert code == 0 and "modes" in out and "hq" in out and "w1" in out
+    assert code == 0 and "real vs real" in out and "two independent samples of the training data" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.split() and line.split()[0] in ("modes", "hq", "w1")}
+    assert set(rows) == {"modes", "hq", "w1"}
+    assert float(rows["modes"][-1]) == 8.0 and float(rows["hq"][-1]) > 99.0  # the floor: real data covers every mode
+    import json
+
+    record = json.loads((rd / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["source"] == "gankit eval" and record["samples"] == 500 and record["step"] == 20
+    assert record["floor"]["modes"] == 8.0 and record["floor"]["w1"] < record["w1"]
+    code, out, _ = run(capsys, "eval", str(rd), "-n", "200", "--metrics", "modes", "--no-floor")
+    assert code == 0 and "real vs real" not in out and "w1" not in out
 
     code, out, _ = run(capsys, "train", "--resume", str(rd), "train.steps=30")
     assert code == 0
@@ -115,6 +125,23 @@ def test_image_run_writes_sample_grids(capsys, tmp_path):
     assert code == 0 and np.load(tmp_path / "x.npy").shape == (5, 1, 8, 8)
     code, _, _ = run(capsys, "sample", str(rd), "-n", "16", "-o", str(tmp_path / "x.png"))
     assert code == 0 and Image.open(tmp_path / "x.png").mode == "L"
+
+    # latent walks: 3 rows of 6 steps, as a grid and as an array
+    code, out, _ = run(capsys, "sample", str(rd), "--interpolate", "linear", "--steps", "6", "-n", "3",
+                       "-o", str(tmp_path / "walk.npy"))
+    assert code == 0 and np.load(tmp_path / "walk.npy").shape == (3, 6, 1, 8, 8)
+    code, out, _ = run(capsys, "sample", str(rd), "--interpolate", "spherical", "-o", str(tmp_path / "walk.png"))
+    assert code == 0 and "8 spherical interpolations of 10 steps" in out and Image.open(tmp_path / "walk.png").width >= 256
+    # nearest training images: digits has no test split, so the copy check uses leave-one-out
+    code, out, _ = run(capsys, "sample", str(rd), "--nearest", "--k", "4", "-n", "3", "-o", str(tmp_path / "nn.png"))
+    assert code == 0 and "rest of the training set" in out and "% of generated samples" in out
+    assert Image.open(tmp_path / "nn.png").height > Image.open(tmp_path / "nn.png").width / 3
+    code, _, _ = run(capsys, "sample", str(rd), "--nearest", "--k", "4", "-n", "3", "-o", str(tmp_path / "nn.npy"))
+    assert code == 0 and np.load(tmp_path / "nn.npy").shape == (3, 4, 1, 8, 8)
+    code, _, err = run(capsys, "sample", str(rd), "--nearest", "--interpolate", "linear", "-o", str(tmp_path / "z.png"))
+    assert code == 2 and "choose one of --interpolate and --nearest" in err
+    code, _, err = run(capsys, "sample", str(rd), "--interpolate", "linear", "--steps", "1", "-o", str(tmp_path / "z.png"))
+    assert code == 2 and "at least 2 steps" in err
 
 
 def test_data_status_and_offline_get(capsys, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,18 @@ from safetensors.torch import load_file, safe_open
 from gankit import config as config_mod
 from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
-from gankit.registry import NETWORKS, RECIPES
-from gankit.train.callbacks import Callback, Evaluator, ImageGrids, ToyFigures
+from gankit.registry import DATASETS, NETWORKS, RECIPES
+from gankit.train.callbacks import Callback, Evaluator, ImageGrids, ToyFigures, reference_sample
 from gankit.train.checkpoint import load_checkpoint
 from gankit.train.rundir import RunDir
-from gankit.train.stats import truncate_after
+from gankit.train.stats import JsonlWriter, truncate_after
 from gankit.train.trainer import Trainer
 
 log = logging.getLogger("gankit")
 
 # Sections a resumed run may change: how long and how it is observed, not what is trained.
 RESUMABLE = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-             "train.eval_every", "train.progress", "run.device", "run.threads", "eval")
+             "train.eval_every", "train.progress", "train.time_limit", "run.device", "run.threads", "eval")
 
 
 def select_device(name: str) -> torch.device:
@@ -152,9 +153,140 @@ def sample(run: str | Path, n: int, seed: int = 0) -> np.ndarray:
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
     net, _, _ = load_generator(run)
+    return sample_net(net, n, seed)
+
+
+def sample_net(net: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` samples from a generator net (``sample_noise`` + forward) under ``seed``, as numpy."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
     out = []
     with torch.no_grad():
         for start in range(0, n, 8192):
             out.append(net(net.sample_noise(min(8192, n - start), generator=gen)))
     return torch.cat(out).numpy()
+
+
+@dataclass
+class Evaluation:
+    """What ``gankit eval`` measures: the model's metrics and the same metrics on real data.
+
+    Attributes:
+        step: training step of the exported generator.
+        samples: generated samples scored (and real samples in each reference set).
+        ema: whether the exported generator is the EMA one.
+        model: metric values of the generator's samples against real data.
+        floor: the same metrics with held-out real data in the generator's place (None when skipped):
+            what a perfect generator would score with this many samples.
+        floor_kind: how the floor's "generated" side was drawn.
+    """
+
+    step: int
+    samples: int
+    ema: bool
+    model: dict[str, float]
+    floor: dict[str, float] | None = None
+    floor_kind: str = ""
+
+
+def held_out_reference(cfg: Any, dataset: Any, n: int) -> tuple[torch.Tensor, str]:
+    """Real data in the generator's place for the real-vs-real floor.
+
+    A data set with a test split trained on its training split: ``n`` test images (MNIST: test vs train,
+    PROTOCOLS.md). Otherwise a second independent sample of the training data.
+    """
+    seed = cfg.eval.seed + 4
+    splits = DATASETS.meta(cfg.data.name).get("splits", ())
+    if "test" in splits and cfg.data.split == "train":
+        test_cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(cfg), ["data.split=test"]))
+        return reference_sample(build_dataset(test_cfg.data), n, seed), "held-out test split vs training split"
+    return reference_sample(dataset, n, seed), "two independent samples of the training data"
+
+
+def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floor: bool = True,
+             write: bool = True) -> Evaluation:
+    """Score a run's exported generator and, with ``floor``, real data the same way.
+
+    Args:
+        run: run directory or name under runs/.
+        n: samples to score (0: the run's ``eval.num_samples``).
+        metrics: metric names (default: the run's ``eval.metrics``; "auto" = all that apply).
+        floor: also compute the real-vs-real floor (:func:`held_out_reference` against the same real set).
+        write: append the result to the run's metrics.jsonl (the floor under the key "floor").
+
+    Raises:
+        ConfigError, DataError, CheckpointError: an unknown metric, missing data, an unfinished run.
+    """
+    from gankit import metrics as metrics_mod
+
+    rd = find_run(run)
+    net, cfg, meta = load_generator(rd.root)
+    n = int(n or cfg.eval.num_samples)
+    if n <= 0:
+        raise ConfigError(f"the number of samples must be > 0, got {n}")
+    names = list(metrics) if metrics else list(cfg.eval.metrics)
+    dataset = build_dataset(cfg.data)
+    real = reference_sample(dataset, n, cfg.eval.seed + 3)
+    fake = sample_net(net, n, seed=cfg.eval.seed + 2)
+    result = Evaluation(int(meta.get("step", 0)), n, meta.get("ema") == "true",
+                        metrics_mod.evaluate(names, fake, real, dataset))
+    if floor:
+        other, result.floor_kind = held_out_reference(cfg, dataset, n)
+        result.floor = metrics_mod.evaluate(names, other, real, dataset)
+    if write:
+        record: dict[str, Any] = {"step": result.step, "source": "gankit eval", "samples": n, "ema": result.ema,
+                                  **result.model}
+        if result.floor is not None:
+            record["floor"] = {"kind": result.floor_kind, **result.floor}
+        JsonlWriter(rd.metrics).write(record)
+    return result
+
+
+def training_reference(dataset: Any, limit: int = 60_000, seed: int = 0) -> torch.Tensor:
+    """The training data to search for neighbours: every stored image of an in-memory set (up to
+    ``limit``), otherwise ``limit`` samples drawn under ``seed``."""
+    if hasattr(dataset, "images") and hasattr(dataset, "__len__"):
+        n = len(dataset)
+        return dataset.images(None if n <= limit else torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit])
+    return reference_sample(dataset, limit, seed)
+
+
+def interpolate(run: str | Path, rows: int = 8, steps: int = 10, mode: str = "spherical", seed: int = 0) -> np.ndarray:
+    """G along ``rows`` random noise paths of a run: (rows, steps, *data_shape) (see gankit.explore)."""
+    from gankit.explore import interpolations
+
+    net, _, _ = load_generator(run)
+    return interpolations(net, rows, steps, mode, seed)
+
+
+@dataclass
+class NearestNeighbours:
+    """Generated samples, their nearest training samples, and the copy check (see gankit.explore)."""
+
+    generated: np.ndarray  # (rows, *shape)
+    neighbours: np.ndarray  # (rows, k, *shape)
+    distances: np.ndarray  # (rows, k)
+    check: Any  # explore.CopyCheck over ``n_check`` samples
+
+
+def nearest(run: str | Path, rows: int = 8, k: int = 5, n_check: int = 1000, seed: int = 0,
+            limit: int = 60_000) -> NearestNeighbours:
+    """The ``k`` nearest training samples of ``rows`` generated ones, and the copy check on ``n_check``.
+
+    Held-out images for the copy check come from the test split when the data set has one (and the run
+    trained on its training split); otherwise training samples are compared with the rest of the
+    training set.
+    """
+    from gankit.explore import copy_check, nearest_neighbours
+
+    if rows < 1 or n_check < 1:
+        raise ConfigError(f"rows and n_check must be >= 1, got {rows} and {n_check}")
+    net, cfg, _ = load_generator(run)
+    dataset = build_dataset(cfg.data)
+    train = training_reference(dataset, limit, seed)
+    fake = torch.from_numpy(sample_net(net, max(rows, n_check), seed))
+    dist, idx = nearest_neighbours(fake[:rows], train, k)
+    held = None
+    if "test" in DATASETS.meta(cfg.data.name).get("splits", ()) and cfg.data.split == "train":
+        held, _ = held_out_reference(cfg, dataset, n_check)
+    check = copy_check(fake[:n_check], train, held)
+    return NearestNeighbours(fake[:rows].numpy(), train[torch.from_numpy(idx)].numpy(), dist, check)

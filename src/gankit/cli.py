@@ -21,6 +21,54 @@ def _configure_logging(quiet: bool) -> None:
     )
 
 
+def _sample_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
+    """``gankit sample --interpolate MODE`` and ``--nearest``: a figure (.png) or the arrays (.npy)."""
+    import numpy as np
+
+    from gankit import api
+
+    if args.interpolate and args.nearest:
+        raise ConfigError("choose one of --interpolate and --nearest")
+    if suffix == ".csv":
+        raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the arrays) with --interpolate/--nearest")
+    rows = args.n or 8
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.interpolate:
+        paths = api.interpolate(args.run, rows=rows, steps=args.steps, mode=args.interpolate, seed=args.seed)
+        if suffix == ".npy":
+            np.save(out, paths)
+        else:
+            from gankit.viz.explore import plot_interpolations
+
+            real = None
+            if paths.ndim == 3:
+                from gankit.data import build_dataset
+
+                _, cfg, _ = api.load_generator(args.run)
+                real = api.reference_sample(build_dataset(cfg.data), 2000, args.seed).numpy()
+            plot_interpolations(paths, out, real=real, title=f"{args.interpolate} interpolation in z, {args.run}")
+        print(f"wrote {rows} {args.interpolate} interpolations of {args.steps} steps to {out}")
+        return 0
+    nn = api.nearest(args.run, rows=rows, k=args.k, seed=args.seed)
+    c = nn.check
+    if suffix == ".npy":
+        np.save(out, nn.neighbours)
+    elif nn.generated.ndim == 4:
+        from gankit.viz.explore import plot_nearest
+
+        plot_nearest(nn.generated, nn.neighbours, nn.distances, out,
+                     title=f"nearest training images (L2 in [-1, 1] pixels); median distance: generated "
+                           f"{np.median(c.generated):.2f}, {c.held_out_kind} {np.median(c.held_out):.2f}")
+    else:
+        raise ConfigError("the nearest-neighbour figure is for images; use -o FILE.npy for point data")
+    print(f"nearest training sample, median L2 over {len(c.generated)} samples: generated {np.median(c.generated):.4g}, "
+          f"{c.held_out_kind} {np.median(c.held_out):.4g} (ratio {c.ratio:.3f})")
+    verdict = "no sign of copying" if c.ratio > 0.8 and c.copies < 0.05 else "the generator may be copying training data"
+    print(f"{100 * c.copies:.1f} % of generated samples are closer to a training sample than 99 % of held-out ones: {verdict}")
+    print(f"wrote {out}")
+    return 0
+
+
 def _split_positional(items: list[str]) -> tuple[str | None, list[str]]:
     """``[PRESET] KEY=VALUE ...``: a first word without '=' is the preset."""
     if items and "=" not in items[0]:
@@ -66,7 +114,8 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
 
     metrics = read_jsonl(run.metrics)
     print(f"run: {run.root}")
-    last = {k: v for k, v in metrics[-1].items() if k not in ("step", "ema")} if metrics else {}
+    last = {k: v for k, v in metrics[-1].items()
+            if k not in ("step", "ema", "samples") and isinstance(v, (int, float))} if metrics else {}
     if last:
         print("metrics (step %d): %s" % (metrics[-1]["step"], ", ".join(f"{k} {v:.4g}" for k, v in last.items())))
     figures = [p for p in (run.montage_png, run.montage_gif, run.curves) if p.exists()]
@@ -89,7 +138,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".csv", ".png"):
         raise ConfigError(f"output '{out}' must end in .npy, .csv or .png")
-    x = api.sample(args.run, args.n, seed=args.seed)
+    if args.interpolate or args.nearest:
+        return _sample_figure(args, out, suffix)
+    x = api.sample(args.run, args.n or 1000, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
         np.save(out, x)
@@ -118,29 +169,44 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+_SUFFIXES = ("_low", "_high", "_std", "_n")
+
+
+def _cell(values: dict[str, float], key: str) -> str:
+    """'v [low, high]', 'v ± std' or 'v' for one metric key."""
+    if key not in values:
+        return "-"
+    v = values[key]
+    if f"{key}_low" in values and f"{key}_high" in values:
+        return f"{v:.4g} [{values[key + '_low']:.4g}, {values[key + '_high']:.4g}]"
+    if f"{key}_std" in values:
+        return f"{v:.4g} ± {values[key + '_std']:.2g}"
+    return f"{v:.4g}"
+
+
+def eval_table(model: dict[str, float], floor: dict[str, float] | None) -> str:
+    """A plain-text table: one row per metric (intervals folded in), the model beside the floor."""
+    keys = [k for k in model if not (k.endswith(_SUFFIXES) and k.rsplit("_", 1)[0] in model)]
+    keys = [k for k in keys if not k.endswith("_n")]
+    header = ["metric", "model"] + (["real vs real"] if floor is not None else [])
+    rows = [[k, _cell(model, k)] + ([_cell(floor, k)] if floor is not None else []) for k in keys]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
     from gankit import api
-    from gankit.data import build_dataset
-    from gankit.metrics import evaluate
-    from gankit.train.stats import JsonlWriter
 
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    result = api.evaluate(args.run, n=args.n, metrics=names, floor=not args.no_floor)
     run = api.find_run(args.run)
-    _, cfg, meta = api.load_generator(run.root)
-    n = args.n or cfg.eval.num_samples
-    dataset = build_dataset(cfg.data)
-    fake = api.sample(run.root, n, seed=cfg.eval.seed + 2).reshape(n, -1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.eval.seed + 3)
-        real = dataset.sample(n).double().numpy().reshape(n, -1)
-    names = args.metrics.split(",") if args.metrics else cfg.eval.metrics
-    values = evaluate(names, fake.astype("float64"), real, dataset)
-    JsonlWriter(run.metrics).write({"step": int(meta.get("step", 0)), "source": "gankit eval", "samples": n, **values})
-    width = max(len(k) for k in values) if values else 0
-    print(f"{run.root} (step {meta.get('step')}, {n} samples, {'EMA ' if meta.get('ema') == 'true' else ''}generator)")
-    for k, v in values.items():
-        print(f"  {k:<{width}}  {v:.6g}")
+    print(f"{run.root} (step {result.step}, {result.samples} samples, {'EMA ' if result.ema else ''}generator)")
+    if result.floor is not None:
+        print(f"real vs real: {result.floor_kind}, scored the same way (what a perfect generator would get)")
+    print(eval_table(result.model, result.floor))
+    print(f"appended to {run.metrics}")
     return 0
 
 
@@ -227,15 +293,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run", help="run directory (or name under runs/)")
-    s.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
+    s.add_argument("-n", type=int, default=0, help="number of samples (default 1000), or rows of a figure (default 8)")
     s.add_argument("-o", "--output", required=True, help="out.npy, out.csv or out.png (a figure)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--interpolate", choices=["linear", "spherical"],
+                   help="walk between random noise vectors along a line or a great circle (slerp)")
+    s.add_argument("--steps", type=int, default=10, help="points along each interpolation (default 10)")
+    s.add_argument("--nearest", action="store_true",
+                   help="generated images beside their nearest training images, and a copy check")
+    s.add_argument("--k", type=int, default=5, help="training neighbours per row with --nearest (default 5)")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")
     e.add_argument("run")
     e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples)")
     e.add_argument("--metrics", default="", help="comma-separated metric names (default: the run's eval.metrics)")
+    e.add_argument("--no-floor", action="store_true", help="skip the real-vs-real reference column")
     e.set_defaults(func=cmd_eval)
 
     th = sub.add_parser("theory", help="run one of the lectures' results as a numerical check (table + figure)")

@@ -1091,25 +1091,25 @@ def digits(cfg: Any) -> ImageDataset:
     return _builtin(cfg, "digits", MNIST_CLASSES, 1)
 
 
-@DATASETS.register("mnist", kind="image", needs="download",
+@DATASETS.register("mnist", kind="image", needs="download", splits=("train", "test"),
                    description="MNIST 28x28 digits (fetch with 'gankit data get mnist')")
 def mnist(cfg: Any) -> ImageDataset:
     return _builtin(cfg, "mnist", MNIST_CLASSES, 1)
 
 
-@DATASETS.register("fashion-mnist", kind="image", needs="download",
+@DATASETS.register("fashion-mnist", kind="image", needs="download", splits=("train", "test"),
                    description="Fashion-MNIST 28x28 clothing (fetch with 'gankit data get fashion-mnist')")
 def fashion_mnist(cfg: Any) -> ImageDataset:
     return _builtin(cfg, "fashion-mnist", FASHION_CLASSES, 1)
 
 
-@DATASETS.register("cifar10", kind="image", needs="download",
+@DATASETS.register("cifar10", kind="image", needs="download", splits=("train", "test"),
                    description="CIFAR-10 32x32 RGB (fetch with 'gankit data get cifar10')")
 def cifar10(cfg: Any) -> ImageDataset:
     return _builtin(cfg, "cifar10", CIFAR10_CLASSES, 3)
 
 
-@DATASETS.register("stacked-mnist", kind="image", needs="download",
+@DATASETS.register("stacked-mnist", kind="image", needs="download", splits=("train", "test"),
                    description="three MNIST digits as RGB channels: 1,000 modes (PROTOCOLS.md)")
 def stacked_mnist(cfg: Any) -> ImageDataset:
     size, channels = _size_and_channels(cfg, 28, 3)

@@ -35,9 +35,16 @@ class Callback:
         pass
 
 
-def _forked_sample(dataset: Any, n: int, seed: int) -> torch.Tensor:
+def reference_sample(dataset: Any, n: int, seed: int) -> torch.Tensor:
+    """``n`` data samples for metrics, drawn under ``seed`` without moving torch's global RNG.
+
+    An in-memory image set with at least ``n`` images gives ``n`` distinct ones (a repeated image would
+    bias FID and the k-NN metrics); anything else is sampled as in training.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        if hasattr(dataset, "images") and hasattr(dataset, "__len__") and n <= len(dataset):
+            return dataset.images(torch.randperm(len(dataset))[:n])
         return dataset.sample(n)
 
 
@@ -172,7 +179,7 @@ def evaluate_run(trainer: "Trainer") -> dict[str, float]:
     cfg = trainer.cfg
     gen = torch.Generator(device="cpu").manual_seed(cfg.eval.seed + 2)
     fake = trainer.recipe.sample(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
-    real = _forked_sample(trainer.dataset, cfg.eval.num_samples, cfg.eval.seed + 3)
+    real = reference_sample(trainer.dataset, cfg.eval.num_samples, cfg.eval.seed + 3)
     return evaluate(
         cfg.eval.metrics,
         fake.detach().cpu().double().numpy().reshape(len(fake), -1),
