@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from gankit import api
-from gankit.errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
+from gankit.errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingInterrupted
 from gankit.train.callbacks import Callback
 from gankit.train.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from gankit.train.stats import read_jsonl
@@ -115,6 +115,28 @@ def test_interrupt_writes_checkpoint_and_resume_matches(tiny):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     api.resume(run.root)
     _same_state(straight, _weights(run))
+
+
+def test_request_finish_and_time_limit_end_like_the_last_step_and_resume_continues(tiny):
+    class FinishAt(Callback):
+        def on_step(self, trainer, step):
+            if step == 7:
+                trainer.request_finish()
+
+    straight = _weights(api.train(tiny("run.name=straight", "train.steps=30", "train.ema=0.8")))
+    cfg = tiny("run.name=cut", "train.steps=30", "train.ema=0.8")
+    run = api.train(cfg, callbacks=[FinishAt()])
+    assert load_checkpoint(run.checkpoint)["step"] == 7
+    assert run.generator.is_file()  # exported as at a normal end
+    api.resume(run.root)
+    _same_state(straight, _weights(run))
+
+    limited = api.train(tiny("run.name=limited", "train.steps=30", "train.time_limit=1e-9"))
+    assert load_checkpoint(limited.checkpoint)["step"] == 1 and limited.generator.is_file()
+    api.resume(limited.root, ["train.time_limit=0"])
+    assert load_checkpoint(limited.checkpoint)["step"] == 30
+    with pytest.raises(ConfigError, match="train.time_limit must be >= 0"):
+        tiny("train.time_limit=-1")
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny):

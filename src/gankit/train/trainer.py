@@ -99,6 +99,7 @@ class Trainer:
             torch.manual_seed(cfg.eval.seed + 1)
             self.fixed_real = dataset.sample(512).cpu()
         self._stop: signal.Signals | None = None
+        self._finish = False  # request_finish(): end after this step as if train.steps were reached
         self.stats = JsonlWriter(run.stats)
         self.last_record: dict[str, float] = {}
 
@@ -143,6 +144,11 @@ class Trainer:
             "ema": str(self.ema is not None).lower(),
         }
         atomic_write_bytes(self.run.generator, safetensors_save(tensors, metadata=meta))
+
+    def request_finish(self) -> None:
+        """End training after the current step, with the usual checkpoint, export and end-of-run
+        callbacks (a callback calls this, e.g. at a wall-time budget); ``--resume`` continues it."""
+        self._finish = True
 
     # ------------------------------------------------------------------ loop
     @contextlib.contextmanager
@@ -197,7 +203,8 @@ class Trainer:
         with self._signals(), bar:
             for cb in self.callbacks:
                 cb.on_start(self)
-            while self.step < total:
+            limit_s = 60.0 * cfg.train.time_limit
+            while self.step < total and not self._finish:
                 lrs = self._set_lr()
                 for _ in range(d_steps_at(cfg.train.d_steps_schedule, self.step, k)):
                     d_stats = recipe.d_step(self.dataset.sample(bs, self.device))
@@ -218,6 +225,10 @@ class Trainer:
                 bar.update(1)
                 for cb in self.callbacks:
                     cb.on_step(self, self.step)
+                if limit_s and time.time() - start_time >= limit_s and self.step < total:
+                    log.info("train.time_limit of %g min reached at step %d of %d; continue with: "
+                             "gankit train --resume %s", cfg.train.time_limit, self.step, total, self.run.root)
+                    self._finish = True
                 if self.step % cfg.train.checkpoint_every == 0:
                     self.save()
                 if self._stop is not None:
