@@ -1,12 +1,14 @@
 """Train gankit's shipped MNIST evaluator and measure the real-vs-real floor of its metrics.
 
-    GANKIT_DATA=/path/to/cache python benchmarks/train_mnist_classifier.py [--epochs 2] [--seed 0] [--shift 0]
+    GANKIT_DATA=/path/to/cache python benchmarks/train_mnist_classifier.py [--epochs 6] [--seed 0] [--shift 1]
 
-Trains :class:`gankit.metrics.mnist_classifier.MnistNet` on the 60,000 MNIST training images (Adam,
-cosine learning rate; optional random shifts with --shift, off by default: 3 epochs with 2-pixel shifts and lr 2e-3 reached only 98.76 %), evaluates it on the 10,000 test images, and
-refuses (exit 1) to write weights below 99.0 % test accuracy. Otherwise it writes
-``src/gankit/metrics/weights/mnist_classifier.safetensors`` (metadata: test accuracy, epochs, seed,
-torch version) and its sha256 to ``mnist_classifier.sha256`` beside it, which the loader checks.
+Trains :class:`gankit.metrics.mnist_classifier.MnistNet` (two 5x5 conv blocks with pooling, fc 128,
+dropout) on the 60,000 MNIST training images (Adam 1e-3, cosine learning rate, random shifts of up to
+--shift pixels), evaluates it on the 10,000 test images, and refuses (exit 1) to write weights below
+99.0 % test accuracy. The defaults reach 99.31 % in 378 s on 2 threads (a one-block net plateaued at
+98.9 %). It writes ``src/gankit/metrics/weights/mnist_classifier.safetensors`` (metadata: test accuracy,
+epochs, seed, torch version) and its sha256 to ``mnist_classifier.sha256`` beside it, which the loader
+checks.
 
 Then it reports the real-vs-real floor with the new weights (PROTOCOLS.md "MNIST quality"): the
 classifier Inception score of the MNIST test set (reference: 9.88 +- 0.06 for a CNN) and the classifier
@@ -69,11 +71,11 @@ def predict(net: MnistNet, x: torch.Tensor, batch: int = 1000) -> tuple[np.ndarr
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--shift", type=int, default=0, help="max random shift in pixels (0: none)")
+    ap.add_argument("--shift", type=int, default=1, help="max random shift in pixels (0: none)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 

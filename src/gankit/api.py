@@ -241,13 +241,14 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     return result
 
 
-def training_reference(dataset: Any, limit: int = 60_000, seed: int = 0) -> torch.Tensor:
+def training_reference(dataset: Any, limit: int = 60_000, seed: int = 0, drawn: int = 10_000) -> torch.Tensor:
     """The training data to search for neighbours: every stored image of an in-memory set (up to
-    ``limit``), otherwise ``limit`` samples drawn under ``seed``."""
+    ``limit``), otherwise ``drawn`` samples drawn under ``seed`` (generated sets such as Stacked MNIST,
+    streamed folders, point clouds)."""
     if hasattr(dataset, "images") and hasattr(dataset, "__len__"):
         n = len(dataset)
         return dataset.images(None if n <= limit else torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit])
-    return reference_sample(dataset, limit, seed)
+    return reference_sample(dataset, min(limit, drawn), seed)
 
 
 def interpolate(run: str | Path, rows: int = 8, steps: int = 10, mode: str = "spherical", seed: int = 0) -> np.ndarray:

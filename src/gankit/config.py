@@ -136,6 +136,7 @@ class TrainConfig:
     lr_schedule: str = field(default="constant", metadata=_choices(LR_SCHEDULES))
     lr_final: float = 0.0  # learning-rate factor reached at the last step by 'linear' and 'cosine'
     ema: float = 0.0  # decay of an exponential moving average of G's weights; 0 disables it
+    ema_warmup: bool = False  # decay min(ema, (1 + t) / (10 + t)) after t updates: forget the init fast
     log_every: int = 50  # stats.jsonl line and progress-bar update
     sample_every: int = 500  # fixed-noise samples, snapshots and figures; 0 disables them
     checkpoint_every: int = 1000  # checkpoints/last.pt; always written at the end too

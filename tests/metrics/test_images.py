@@ -301,7 +301,7 @@ def test_bootstrap_ci_paired_and_errors() -> None:
 IMAGE_KEYS = {
     "fid": {"fid", "fid_low", "fid_high", "fid_n"},
     "inception-score": {"is", "is_std", "is_low", "is_high", "is_n"},
-    "kid": {"kid", "kid_std", "kid_n"},
+    "kid": {"kid", "kid_std", "kid_low", "kid_high", "kid_n"},
     "precision-recall": {"pr_n"} | {f"{m}{s}" for m in ("precision", "recall", "density", "coverage")
                                      for s in ("", "_low", "_high")},
 }
@@ -386,6 +386,7 @@ def test_evaluate_fid_and_auto_with_a_dummy_extractor(image_set, monkeypatch) ->
     # the same distribution scores close to the floor, a shifted one far worse
     shifted = evaluate(["fid", "kid", "precision-recall"], _imgs(600, 2, shift=0.8), real, image_set)
     assert shifted["fid"] > 10 * auto["fid"] and shifted["kid"] > 10 * abs(auto["kid"])
+    assert shifted["kid_low"] <= shifted["kid"] <= shifted["kid_high"] and shifted["kid_low"] > auto["kid_high"]
     assert shifted["precision"] < auto["precision"] and shifted["coverage"] < auto["coverage"]
     # identical sets: FID 0, precision = recall = 1; (N, C, H, W) input works when called directly
     same = I.fid_metric(torch.from_numpy(real).reshape(600, 1, 8, 8), real, image_set)

@@ -60,3 +60,16 @@ def test_wgan_presets_train(tiny, preset):
     assert stats[-1]["step"] == 6 and all(abs(v) < 1e6 for k, v in stats[-1].items() if isinstance(v, float))
     # critic scores are unbounded: d_real/d_fake are raw mean scores, their gap is the W estimate
     assert "d_real" in stats[-1] and "d_fake" in stats[-1]
+
+
+def test_gradient_penalty_with_a_batch_norm_critic_is_warned_about(tiny, caplog):
+    dc = ["data.name=digits", "generator.name=dcgan", "discriminator.name=dcgan", "generator.width=8",
+          "discriminator.width=8", "model.objective=wgan", "reg.gradient_penalty=10"]
+    with caplog.at_level("WARNING", logger="gankit"):
+        _recipe(tiny, *dc)
+    assert "batch norm" in caplog.text and "discriminator.norm=layer" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gankit"):
+        _recipe(tiny, *dc, "discriminator.norm=layer")
+        _recipe(tiny, *dc[:-1])  # no penalty: batch norm is the paper's choice
+    assert "batch norm" not in caplog.text

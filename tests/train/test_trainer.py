@@ -232,3 +232,22 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
     assert "SIGTERM at step" in err and "Traceback" not in err
     state = load_checkpoint(out / "ring8" / "checkpoints" / "last.pt")
     assert state["step"] >= 1
+
+
+def test_ema_warmup_follows_the_net_early_and_reaches_the_set_decay():
+    from torch.optim.swa_utils import AveragedModel
+
+    from gankit.train.trainer import ema_decay, ema_warmup_fn
+
+    assert ema_decay(0.999, 0) == pytest.approx(0.1) and ema_decay(0.999, 90) == pytest.approx(0.91)
+    assert ema_decay(0.999, 10**6) == 0.999 and ema_decay(0.5, 100) == 0.5
+    net = torch.nn.Linear(1, 1, bias=False)
+    avg = AveragedModel(net, multi_avg_fn=ema_warmup_fn(0.9), use_buffers=True)
+    want = None
+    for t, w in enumerate([1.0, 2.0, 4.0, 8.0, 16.0]):
+        with torch.no_grad():
+            net.weight.fill_(w)
+        avg.update_parameters(net)
+        want = w if t == 0 else (lambda d: d * want + (1 - d) * w)(ema_decay(0.9, t))
+        assert float(avg.module.weight.detach()) == pytest.approx(want)
+    assert float(avg.module.weight.detach()) > 8.0  # a plain 0.9 EMA would still sit near the first value (~3.6)

@@ -14,6 +14,7 @@ with a different objective and networks (DESIGN.md rule 4).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -22,6 +23,8 @@ from torch import Tensor, nn
 from gankit import regularizers
 from gankit.models.base import Recipe, build_optimizer, grad_norm
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
+
+log = logging.getLogger("gankit")
 
 
 @RECIPES.register("gan", description="the lecture's GAN: k D steps, then one G step, any objective and nets")
@@ -44,6 +47,11 @@ class GAN(Recipe):
         }
         self.device = torch.device(device)
         self.reg = cfg.reg
+        if (cfg.reg.gradient_penalty > 0 or cfg.reg.r1 > 0) and any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.discriminator.modules()
+        ):
+            log.warning("the discriminator uses batch norm, which makes the gradient penalty wrong (it mixes "
+                        "samples; Gulrajani et al. 2017): set discriminator.norm=layer or none")
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}

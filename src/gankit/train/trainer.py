@@ -19,11 +19,11 @@ import math
 import signal
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from safetensors.torch import save as safetensors_save
-from torch import nn
+from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
@@ -61,6 +61,30 @@ def d_steps_at(schedule: str, step: int, k: int) -> int:
     return k
 
 
+def ema_decay(decay: float, updates: int) -> float:
+    """The EMA decay after ``updates`` averaging steps with warm-up: min(decay, (1 + t) / (10 + t)).
+
+    TensorFlow's ExponentialMovingAverage rule: early on the average follows the net closely, so it is
+    not dragged back to the random initialisation for ~1/(1 - decay) steps (3,000 steps at 0.999).
+    """
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
+def ema_warmup_fn(decay: float) -> Callable[..., None]:
+    """An AveragedModel ``multi_avg_fn``: exponential averaging with :func:`ema_decay`'s warm-up."""
+
+    @torch.no_grad()
+    def update(ema_params: list[Tensor], params: list[Tensor], num_averaged: Tensor | int) -> None:
+        d = ema_decay(decay, int(num_averaged))
+        if torch.is_floating_point(ema_params[0]):
+            torch._foreach_lerp_(ema_params, params, 1.0 - d)
+        else:  # integer buffers (batch norm's counter): follow the net
+            for e, p in zip(ema_params, params, strict=True):
+                e.copy_(p)
+
+    return update
+
+
 class Trainer:
     """Runs a recipe on a data set and writes the run directory.
 
@@ -86,9 +110,8 @@ class Trainer:
         self.step = 0
         self.ema: AveragedModel | None = None
         if cfg.train.ema > 0:
-            self.ema = AveragedModel(
-                recipe.generator, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema), use_buffers=True
-            )
+            avg = ema_warmup_fn(cfg.train.ema) if cfg.train.ema_warmup else get_ema_multi_avg_fn(cfg.train.ema)
+            self.ema = AveragedModel(recipe.generator, multi_avg_fn=avg, use_buffers=True)
         for opt in recipe.optimizers.values():
             for group in opt.param_groups:
                 group.setdefault("initial_lr", group["lr"])

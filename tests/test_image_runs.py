@@ -1,0 +1,85 @@
+"""Image runs end to end on real digits: a cache holding MNIST files made from the 1,000 shipped test digits
+(800 as 'train', 200 as 'test'), the dcgan-mnist and Stacked-MNIST presets shrunk to seconds, the shipped
+classifier's metrics during training, and gankit eval / sample with the test-vs-train floor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gankit.cli import main
+from gankit.data import images as im
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "mnist-test-1000.npz"
+SMALL = ["generator.width=16", "discriminator.width=16", "data.batch_size=32", "train.progress=false",
+         "train.sample_every=0", "train.checkpoint_every=10"]
+
+
+@pytest.fixture
+def mnist_cache(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    with np.load(FIXTURE) as f:
+        x, y = f["x"][:, 0], f["y"]
+    for prefix, sl in (("train", slice(0, 800)), ("t10k", slice(800, 1000))):
+        im.write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", np.ascontiguousarray(x[sl]))
+        im.write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", np.ascontiguousarray(y[sl].astype(np.uint8)))
+    monkeypatch.setenv(im.DATA_ENV, str(root))
+    monkeypatch.setenv(im.OFFLINE_ENV, "1")
+    return root
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _table(out: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] in ("fid", "is", "kid", "precision", "recall", "density", "coverage", "modes", "mode_kl"):
+            rows[parts[0]] = parts[1:]
+    return rows
+
+
+def test_dcgan_mnist_trains_scores_and_evaluates_against_the_floor(capsys, tmp_path, mnist_cache):
+    code, out, err = run(capsys, "train", "dcgan-mnist", *SMALL, "train.steps=20", "train.eval_every=10",
+                         "eval.num_samples=200", f"run.out_dir={tmp_path}")
+    assert code == 0, err
+    rd = tmp_path / "dcgan-mnist"
+    lines = [json.loads(s) for s in (rd / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [10, 20]  # periodic evaluation, then the end
+    for key in ("fid", "fid_low", "fid_high", "is", "kid", "precision", "recall", "density", "coverage", "fid_n"):
+        assert key in lines[-1], key
+    assert lines[-1]["fid_n"] == 200
+
+    code, out, err = run(capsys, "eval", str(rd), "-n", "200")
+    assert code == 0, err
+    assert "held-out test split vs training split" in out
+    rows = _table(out)
+    model_fid, floor_fid = float(rows["fid"][0]), float(rows["fid"][-3])  # "v [low, high]" per column
+    model_is, floor_is = float(rows["is"][0]), float(rows["is"][-3])
+    assert floor_fid < model_fid and floor_is > model_is  # 20 tiny steps are far from real digits
+    assert floor_is > 7.0  # 200 real test digits (10 splits of 20, which bias IS low) read confidently
+    record = json.loads((rd / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["floor"]["kind"] == "held-out test split vs training split" and record["floor"]["fid_n"] == 200
+
+    code, out, _ = run(capsys, "sample", str(rd), "--nearest", "-n", "4", "-o", str(tmp_path / "nn.png"))
+    assert code == 0 and "held-out test images" in out and Image.open(tmp_path / "nn.png").width > 200
+
+
+def test_stacked_mnist_presets_count_modes(capsys, tmp_path, mnist_cache):
+    for preset in ("stacked-mnist-dcgan", "stacked-mnist-wgan-gp"):
+        code, out, err = run(capsys, "train", preset, *SMALL, "train.steps=4", "train.d_steps=1",
+                             "eval.num_samples=300", f"run.out_dir={tmp_path}")
+        assert code == 0, err
+        last = json.loads((tmp_path / preset / "metrics.jsonl").read_text().splitlines()[-1])
+        assert 1 <= last["modes"] <= 300 and 0 <= last["mode_kl"] <= np.log(1000) and last["modes_n"] == 300
+    code, out, _ = run(capsys, "eval", str(tmp_path / "stacked-mnist-dcgan"), "-n", "300")
+    rows = _table(out)
+    assert float(rows["modes"][-1]) > 200  # 300 triples of real test digits: mostly distinct modes
