@@ -92,7 +92,8 @@ def test_train_sample_eval_resume(capsys, tmp_path):
     assert record["source"] == "gankit eval" and record["samples"] == 500 and record["step"] == 20
     assert record["floor"]["modes"] == 8.0 and record["floor"]["w1"] < record["w1"]
     code, out, _ = run(capsys, "eval", str(rd), "-n", "200", "--metrics", "modes", "--no-floor")
-    assert code == 0 and "real vs real" not in out and "w1" not in out
+    names = [line.split()[0] for line in out.splitlines() if line.split()]
+    assert code == 0 and "real vs real" not in out and "w1" not in names and "modes" in names  # the run path may hold "w1"
 
     code, out, _ = run(capsys, "train", "--resume", str(rd), "train.steps=30")
     assert code == 0
