@@ -28,6 +28,8 @@ LR_SCHEDULES = ("constant", "linear", "cosine")
 D_STEP_SCHEDULES = ("constant", "wgan")
 DEVICES = ("auto", "cpu", "cuda")
 NORMS = ("auto", "batch", "layer", "none")
+MINIBATCH = ("none", "std", "discrimination")
+REG_SCHEDULES = ("constant", "linear")
 
 
 def _choices(values: tuple[str, ...] | Callable[[], list[str]]) -> dict[str, Any]:
@@ -96,6 +98,9 @@ class DiscriminatorConfig:
     activation: str = field(default="leaky_relu", metadata=_choices(ACTIVATIONS))
     dropout: float = 0.0
     norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = batch norm; WGAN-GP critics: layer or none
+    spectral_norm: bool = False  # divide every weight by its largest singular value (Miyato et al. 2018)
+    minibatch: str = field(default="none", metadata=_choices(MINIBATCH))  # std: Karras 2018; discrimination: Salimans 2016
+    minibatch_kernels: int = 32  # minibatch discrimination: closeness features appended (B in Salimans et al.)
 
 
 @dataclass
@@ -104,6 +109,8 @@ class ModelConfig:
 
     recipe: str = field(default="gan", metadata=_choices(_registry_names("recipes")))
     objective: str = field(default="nsgan", metadata=_choices(_registry_names("objectives")))
+    pack: int = 1  # PacGAN: D judges this many samples at once (all real or all generated)
+    unroll: int = 0  # unrolled GAN: G's loss looks through this many differentiable D steps (0: off)
 
 
 @dataclass
@@ -114,6 +121,9 @@ class RegConfig:
     gradient_penalty: float = 0.0  # WGAN-GP weight λ on (‖∇D(x̂)‖ - 1)² at random interpolates x̂
     r1: float = 0.0  # R1 weight γ: γ/2 · E‖∇D(x)‖² on real data
     instance_noise: float = 0.0  # std of Gaussian noise added to every input of D (real and fake)
+    label_smoothing: float = 0.0  # one-sided: D's target for real data is 1 - label_smoothing (mmgan, nsgan)
+    label_flip: float = 0.0  # probability that a sample's label is swapped in D's loss (mmgan, nsgan)
+    schedule: str = field(default="constant", metadata=_choices(REG_SCHEDULES))  # linear: noise, smoothing, flips fade to 0
 
 
 @dataclass
@@ -301,6 +311,13 @@ def validate(cfg: Config) -> None:
         (cfg.run.threads >= 0, "run.threads must be >= 0"),
         (min(cfg.reg.clip, cfg.reg.gradient_penalty, cfg.reg.r1, cfg.reg.instance_noise) >= 0,
          "reg.clip, reg.gradient_penalty, reg.r1 and reg.instance_noise must be >= 0 (0 disables them)"),
+        (0.0 <= cfg.reg.label_smoothing < 1.0, "reg.label_smoothing must be in [0, 1) (0 disables it)"),
+        (0.0 <= cfg.reg.label_flip <= 0.5, "reg.label_flip must be in [0, 0.5] (0 disables it)"),
+        (cfg.model.pack >= 1, "model.pack must be >= 1 (1: no packing)"),
+        (cfg.data.batch_size % cfg.model.pack == 0,
+         f"data.batch_size ({cfg.data.batch_size}) must be a multiple of model.pack ({cfg.model.pack})"),
+        (cfg.model.unroll >= 0, "model.unroll must be >= 0 (0: off)"),
+        (cfg.discriminator.minibatch_kernels > 0, "discriminator.minibatch_kernels must be > 0"),
     ]
     for ok, message in checks:
         if not ok:

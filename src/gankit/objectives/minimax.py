@@ -51,6 +51,21 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()  # -log D(x) - log(1 - D(G(z)))
 
 
+def bce_with_logits(logits: Tensor, targets: Tensor) -> Tensor:
+    """Per-sample binary cross-entropy −[t log σ(s) + (1 − t) log(1 − σ(s))], (B,), with soft targets t."""
+    return targets * F.softplus(-logits) + (1.0 - targets) * F.softplus(logits)
+
+
+def discriminator_loss_targets(real_logits: Tensor, fake_logits: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
+    """-Ṽ with soft labels: the cross-entropy of data against ``real_targets`` and of samples against
+    ``fake_targets`` (each (B,)); targets 1 and 0 give :func:`discriminator_loss` exactly.
+
+    One-sided label smoothing (Salimans et al. 2016, §3.4) sets the real targets to 1 − α; label flipping
+    swaps some samples' targets.
+    """
+    return bce_with_logits(real_logits, real_targets).mean() + bce_with_logits(fake_logits, fake_targets).mean()
+
+
 def minimax_g_loss(fake_logits: Tensor) -> Tensor:
     """MMGAN: E[log(1 - D(G(z)))], minimised by G (saturates where D(G(z)) ≈ 0)."""
     return (-F.softplus(fake_logits)).mean()  # log(1 - σ(s))
@@ -68,6 +83,7 @@ OBJECTIVES.register("mmgan")(
         minimax_g_loss,
         torch.sigmoid,
         "minimax GAN: D maximises V(G, D), G minimises E log(1 - D(G(z))) (saturating)",
+        discriminator_loss_targets,
     )
 )
 OBJECTIVES.register("nsgan")(
@@ -77,5 +93,6 @@ OBJECTIVES.register("nsgan")(
         nonsaturating_g_loss,
         torch.sigmoid,
         "non-saturating GAN: D maximises V(G, D), G minimises E -log D(G(z))",
+        discriminator_loss_targets,
     )
 )

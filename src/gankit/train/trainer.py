@@ -229,6 +229,8 @@ class Trainer:
             limit_s = 60.0 * cfg.train.time_limit
             while self.step < total and not self._finish:
                 lrs = self._set_lr()
+                if hasattr(recipe, "progress"):  # annealed remedies (reg.schedule) follow the generator step
+                    recipe.progress = self.step / total
                 for _ in range(d_steps_at(cfg.train.d_steps_schedule, self.step, k)):
                     d_stats = recipe.d_step(self.dataset.sample(bs, self.device))
                 g_stats = recipe.g_step(self.dataset.sample(bs, self.device))
