@@ -77,7 +77,7 @@ REFINISH = ("train.steps", "eval")
 COMPANIONS = ("_low", "_high", "_std", "_n")
 NOT_METRICS = ("step", "ema", "samples")
 # Exit codes of a run stopped by a signal (the trainer's 128 + signum after checkpointing, or killed).
-STOPPED_CODES = (130, 143, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL)
+STOPPED_CODES = (130, 143, -signal.SIGINT, -signal.SIGTERM, -getattr(signal, "SIGKILL", 9))  # no SIGKILL on Windows
 DASH = "–"  # a missing standard error (one seed) or value
 TAIL_LINES = 15
 
