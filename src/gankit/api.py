@@ -93,12 +93,13 @@ def find_run(name: str | Path, out_dir: str = "runs") -> RunDir:
     raise ConfigError(f"no run at '{name}' (expected a directory with config.yaml, e.g. runs/ring8)")
 
 
-def _changed_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+def changed_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two nested config dicts (``gankit sweep`` uses it too)."""
     out = []
     for key in sorted(set(a) | set(b)):
         full = f"{prefix}.{key}" if prefix else key
         if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
-            out += _changed_keys(a[key], b[key], full)
+            out += changed_keys(a[key], b[key], full)
         elif a.get(key) != b.get(key):
             out.append(full)
     return out
@@ -110,7 +111,7 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
     state = load_checkpoint(run.checkpoint)
     saved = config_mod.from_dict(state["config"])
     cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(saved), overrides or []))
-    bad = [k for k in _changed_keys(config_mod.to_dict(saved), config_mod.to_dict(cfg))
+    bad = [k for k in changed_keys(config_mod.to_dict(saved), config_mod.to_dict(cfg))
            if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
     if bad:
         raise ConfigError(

@@ -1,4 +1,4 @@
-"""Command line: gankit train | sample | eval | list.
+"""Command line: gankit train | sweep | sample | eval | theory | data | list.
 
 Errors a user can act on are printed as one line (``gankit: error: ...``) with exit code 2 for bad
 input and 1 for failures at run time; nothing already written is lost.
@@ -127,6 +127,32 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
         for p in figures:
             print(f"  {p}")
     print(f"generator: {run.generator}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from gankit import sweep as sweep_mod
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    preset, items = _split_positional(args.items)
+    if args.preset and preset:
+        raise ConfigError(f"preset given twice ('{args.preset}' and '{preset}')")
+    seeds = sweep_mod.parse_seeds(args.seeds, args.seed_list)
+    plan = sweep_mod.plan(args.preset or preset, args.config, items, seeds, out=args.out, threads=args.threads)
+    if args.dry_run:
+        print(plan.describe())
+        return 0
+    with logging_redirect_tqdm():
+        result = sweep_mod.run(plan, jobs=args.jobs)
+    print(f"summary: {result.paths['md']} (also .csv, .json, .png; every run: {result.paths['runs']})")
+    print(result.table)
+    if result.unfinished:
+        print(f"{len(result.unfinished)} runs stopped before train.steps (train.time_limit); "
+              "the same command continues them")
+    if result.failed:
+        print(f"gankit: {len(result.failed)} of {len(plan.runs)} runs failed: "
+              f"{', '.join(r.name for r in result.failed)} (logs: <run>.log)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -290,6 +316,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory of the same name")
     t.set_defaults(func=cmd_train)
+
+    sw = sub.add_parser("sweep", help="train a preset over a grid of overrides x seeds; mean ± se tables",
+                        description="Train every cell of a grid (KEY=v1,v2 arguments; [a,b] is one list value) "
+                                    "once per seed, in parallel processes; a second call skips finished runs "
+                                    "and resumes partial ones. Writes summary.md/.csv/.json/.png and runs.csv.")
+    sw.add_argument("items", nargs="*", metavar="[PRESET] KEY=V1,V2",
+                    help="preset name, then overrides: several values make an axis, one value is fixed")
+    sw.add_argument("-p", "--preset", help="preset name (see 'gankit list presets')")
+    sw.add_argument("-c", "--config", help="YAML config file instead of a preset")
+    seeds = sw.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 (default 3)")
+    seeds.add_argument("--seed-list", metavar="S1,S2", help="explicit seeds, e.g. 3,7,11")
+    sw.add_argument("-j", "--jobs", type=int, default=0, help="runs at once (default: cores / threads)")
+    sw.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1; 0: the config's)")
+    sw.add_argument("-o", "--out", help="the sweep's folder (default runs/sweep-PRESET)")
+    sw.add_argument("--dry-run", action="store_true", help="list the runs and their status (done/partial/new), run nothing")
+    sw.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run", help="run directory (or name under runs/)")
