@@ -89,3 +89,11 @@ def test_bad_values_and_partial_records_do_not_fail(tmp_path: Path) -> None:
     fig = diagnostics_figure(recs)
     (acc,) = [ln for ln in fig.axes[2].lines if ln.get_label() == "overall"]
     assert acc.get_ydata()[0] == pytest.approx(0.1)
+
+
+def test_close_alarm_labels_go_on_separate_rows() -> None:
+    alarms = [{"step": s, "kind": "gradients-exploded", "message": "m"} for s in (300, 350, 1100)]
+    fig = diagnostics_figure(_records(), alarms, title="t")
+    rows = {t.get_position()[0]: t.get_position()[1] for t in fig.axes[0].texts}
+    assert rows[300] == rows[1100] < rows[350]  # the far one shares the first row
+    assert fig.subplotpars.top < diagnostics_figure(_records(), alarms[:1]).subplotpars.top  # room made above

@@ -40,6 +40,8 @@ ALARM_COLORS = {
     "modes-dropped": "#e66101", "diversity-low": "#e66101", "d-wins": "#5e3c99",
     "gradients-exploded": "#d01c8b", "diverged": "#b2182b",
 }
+_CHAR_WIDTH = 0.011  # a 7-pt character as a fraction of the panels' width (for spacing alarm labels)
+_ROW_HEIGHT = 0.08  # one row of alarm labels as a fraction of the top panel's height
 _HIST = (("hist_real", "d_real_mean", "Greens", REAL_COLOR, "D(x)"),
          ("hist_fake", "d_fake_mean", "Purples", FAKE_COLOR, "D(G(z))"))
 
@@ -155,10 +157,12 @@ def diagnostics_figure(records: list[dict[str, Any]], alarms: list[dict[str, Any
         ax.grid(True, alpha=0.3, lw=0.5)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize=7, framealpha=0.8, ncol=3)
-    _draw_alarms(axes, alarms or [])
+    label_rows = _draw_alarms(axes, alarms or [])
     axes[-1].set_xlabel("step", fontsize=9)
+    if label_rows > 1:  # room above the top panel for the extra rows of labels
+        fig.subplots_adjust(top=1 - (0.45 + 0.13 * label_rows) / fig.get_figheight())
     if title:
-        axes[0].set_title(title, fontsize=11, pad=14 if alarms else 6)
+        axes[0].set_title(title, fontsize=11, pad=4 + 11 * label_rows)
     return fig
 
 
@@ -179,20 +183,28 @@ def _coverage_panel(ax: Axes, steps: np.ndarray, cols: dict[str, np.ndarray]) ->
         twin.tick_params(labelsize=7, colors="#1f77b4")
 
 
-def _draw_alarms(axes: np.ndarray, alarms: list[dict[str, Any]]) -> None:
-    """A vertical line per alarm in every panel; the kinds raised at a step are named above the top one."""
+def _draw_alarms(axes: np.ndarray, alarms: list[dict[str, Any]]) -> int:
+    """A vertical line per alarm in every panel; the kinds raised at a step are named above the top panel,
+    on a higher row when they would overlap the previous label. Returns the number of label rows."""
     at: dict[float, list[str]] = {}
     for a in alarms:
         step = _as_float(a.get("step")) if isinstance(a, Mapping) else math.nan
         if not math.isnan(step):
             at.setdefault(step, []).append(str(a.get("kind", "alarm")))
-    for step, kinds in sorted(at.items()):
-        color = ALARM_COLORS.get(kinds[0], "red")
+    for step, kinds in at.items():
         for ax in axes:
-            ax.axvline(step, color=color, lw=1.2, alpha=0.8)
-        top = axes[0]
-        top.text(step, 1.01, ", ".join(kinds), transform=blended_transform_factory(top.transData, top.transAxes),
-                 rotation=0, ha="center", va="bottom", fontsize=7, color=color, clip_on=False)
+            ax.axvline(step, color=ALARM_COLORS.get(kinds[0], "red"), lw=1.2, alpha=0.8)
+    top = axes[0]
+    lo, hi = top.get_xlim()
+    rows: list[tuple[float, int]] = []  # per row: the last label's step and length
+    for step, kinds in sorted(at.items()):
+        label = ", ".join(kinds)
+        free = [i for i, (x, n) in enumerate(rows) if step - x > _CHAR_WIDTH * (hi - lo) * (n + len(label)) / 2]
+        row = free[0] if free else len(rows)
+        rows[row:row + 1] = [(step, len(label))]
+        top.text(step, 1.01 + _ROW_HEIGHT * row, label, transform=blended_transform_factory(top.transData, top.transAxes),
+                 ha="center", va="bottom", fontsize=7, color=ALARM_COLORS.get(kinds[0], "red"), clip_on=False)
+    return len(rows)
 
 
 def plot_diagnostics(records: list[dict[str, Any]], alarms: list[dict[str, Any]] | None, path: str | Path,
