@@ -54,14 +54,14 @@ def test_bad_input_exit_2_one_line_nothing_written(capsys, tmp_path, argv, messa
 
 def test_train_sample_eval_resume(capsys, tmp_path):
     out_dir = tmp_path / "runs"
-    base = [*TINY, f"run.out_dir={out_dir}", "train.sample_every=10", "train.steps=20"]
+    base = [*TINY, f"run.out_dir={out_dir}", "train.sample_every=10", "train.steps=20", "train.diagnostics_every=-1"]
     code, out, _ = run(capsys, "train", *base)
     assert code == 0
     rd = out_dir / "ring8"
-    assert f"run: {rd}" in out and "figures:" in out and "montage.png" in out
+    assert f"run: {rd}" in out and "figures:" in out and "montage.png" in out and "diagnostics.png" in out
     for f in ("config.yaml", "stats.jsonl", "metrics.jsonl", "checkpoints/last.pt", "generator.safetensors",
               "samples/step-000010.png", "samples/step-000020.png", "snapshots/step-000020.json",
-              "montage.png", "montage.gif", "curves.png"):
+              "montage.png", "montage.gif", "curves.png", "diagnostics.jsonl", "alarms.jsonl", "diagnostics.png"):
         assert (rd / f).is_file(), f
 
     # a second train into the same directory is refused, and nothing is lost
@@ -95,8 +95,10 @@ def test_train_sample_eval_resume(capsys, tmp_path):
     names = [line.split()[0] for line in out.splitlines() if line.split()]
     assert code == 0 and "real vs real" not in out and "w1" not in names and "modes" in names  # the run path may hold "w1"
 
+    with (rd / "alarms.jsonl").open("a") as f:  # the summary repeats the alarms of the run
+        f.write(json.dumps({"step": 10, "kind": "d-wins", "message": "crafted"}) + "\n")
     code, out, _ = run(capsys, "train", "--resume", str(rd), "train.steps=30")
-    assert code == 0
+    assert code == 0 and "alarms: d-wins at step 10" in out
     from gankit.train.checkpoint import load_checkpoint
 
     assert load_checkpoint(rd / "checkpoints" / "last.pt")["step"] == 30

@@ -26,6 +26,7 @@ from gankit.errors import CheckpointError, ConfigError
 from gankit.registry import DATASETS, NETWORKS, RECIPES
 from gankit.train.callbacks import Callback, Evaluator, ImageGrids, ToyFigures, reference_sample
 from gankit.train.checkpoint import load_checkpoint
+from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter, truncate_after
 from gankit.train.trainer import Trainer
@@ -34,7 +35,8 @@ log = logging.getLogger("gankit")
 
 # Sections a resumed run may change: how long and how it is observed, not what is trained.
 RESUMABLE = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-             "train.eval_every", "train.progress", "train.time_limit", "run.device", "run.threads", "eval")
+             "train.eval_every", "train.diagnostics_every", "train.progress", "train.time_limit", "run.device",
+             "run.threads", "eval")
 
 
 def select_device(name: str) -> torch.device:
@@ -61,6 +63,11 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
         elif dataset.kind == "image" and cfg.train.sample_every:
             callbacks.append(ImageGrids(cfg.train.sample_every))
         callbacks.append(Evaluator(cfg.train.eval_every))
+        every = cfg.train.diagnostics_every
+        if every == -1:
+            every = default_every(cfg.train.sample_every, cfg.train.log_every)
+        if every:
+            callbacks.append(Diagnostics(every))
     return Trainer(cfg, recipe, dataset, run, callbacks, device=device)
 
 
@@ -119,7 +126,7 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
         )
     trainer = build_trainer(cfg, run, callbacks)
     trainer.load_state_dict(state)
-    for path in (run.stats, run.metrics):
+    for path in (run.stats, run.metrics, run.diagnostics, run.alarms):
         truncate_after(path, trainer.step)  # drop lines a crashed run wrote after its last checkpoint
     config_mod.save(cfg, run.config)
     log.info("resuming %s at step %d of %d", run.root, trainer.step, cfg.train.steps)

@@ -118,7 +118,11 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
             if k not in ("step", "ema", "samples") and isinstance(v, (int, float))} if metrics else {}
     if last:
         print("metrics (step %d): %s" % (metrics[-1]["step"], ", ".join(f"{k} {v:.4g}" for k, v in last.items())))
-    figures = [p for p in (run.montage_png, run.montage_gif, run.curves) if p.exists()]
+    alarms = read_jsonl(run.alarms)
+    if alarms:  # each was logged as a warning when raised
+        steps = ", ".join(f"{a.get('kind')} at step {a.get('step')}" for a in alarms)
+        print(f"alarms: {steps} (see {run.alarms})")
+    figures = [p for p in (run.montage_png, run.montage_gif, run.curves, run.diagnostics_png) if p.exists()]
     frames = run.sample_frames()
     if frames:
         figures.append(frames[-1][1])

@@ -151,6 +151,7 @@ class TrainConfig:
     sample_every: int = 500  # fixed-noise samples, snapshots and figures; 0 disables them
     checkpoint_every: int = 1000  # checkpoints/last.pt; always written at the end too
     eval_every: int = 0  # metrics.jsonl during training; 0: only at the end
+    diagnostics_every: int = -1  # diagnostics.jsonl and alarms (train/diagnostics.py); -1: auto, 0: off
     progress: bool = True  # tqdm bar on stderr (hidden when stderr is not a terminal)
     time_limit: float = 0.0  # minutes of training per session; then checkpoint, export and stop (0: none)
 
@@ -306,6 +307,8 @@ def validate(cfg: Config) -> None:
         (cfg.train.checkpoint_every > 0, "train.checkpoint_every must be > 0"),
         (cfg.train.sample_every >= 0, "train.sample_every must be >= 0 (0 disables it)"),
         (cfg.train.eval_every >= 0, "train.eval_every must be >= 0 (0: only at the end)"),
+        (cfg.train.diagnostics_every >= -1,
+         "train.diagnostics_every must be >= -1 (-1: about 5 per train.sample_every, 0: off)"),
         (cfg.train.time_limit >= 0, "train.time_limit must be >= 0 minutes (0: no limit)"),
         (cfg.eval.num_samples > 0, "eval.num_samples must be > 0"),
         (cfg.run.threads >= 0, "run.threads must be >= 0"),

@@ -135,3 +135,13 @@ def test_long_runs_get_a_moving_average_that_ignores_nan() -> None:
     inner = np.r_[y[50:495], y[506:950]]
     assert np.allclose(inner, 0.5, atol=0.06)  # the alternation averages out
     assert np.isnan(y[500])  # and the gap stays a gap
+
+
+def test_d_accuracy_panel_when_the_stats_have_it() -> None:
+    stats = [dict(r, d_acc=0.6 + 0.001 * i) for i, r in enumerate(_records(20))]
+    fig = stats_figure(stats)
+    assert [a.get_ylabel() for a in fig.axes] == ["loss", "discriminator", "D accuracy", "grad norm", "learning rate"]
+    acc = _panel(fig, "D accuracy")
+    assert _hlines(acc, 0.5) and _hlines(acc, 0.99) and acc.get_ylim() == (-0.02, 1.02)
+    assert "D accuracy" in [t.get_text() for t in acc.get_legend().get_texts()]
+    assert "D accuracy" not in [a.get_ylabel() for a in stats_figure(_records(20)).axes]

@@ -995,6 +995,8 @@ class FolderStream(ImageDataset):
     counted in one warning); an image that still fails to decode later is replaced by another random one.
     """
 
+    streamed = True  # sample() consumes the training stream: observers (diagnostics) must not call it
+
     def __init__(self, name: str, files: list[Path], labels: list[int], class_names: tuple[str, ...],
                  size: int, channels: int, workers: int = 2, chunk: int = 256, root: str | Path = "") -> None:
         from PIL import Image

@@ -3,7 +3,8 @@
     runs/<name>/
       config.yaml  stats.jsonl  metrics.jsonl  checkpoints/last.pt  generator.safetensors
       samples/step-000100.png  snapshots/step-000100.json
-      montage.png  montage.gif  curves.png          (figures written at the end of training)
+      diagnostics.jsonl  alarms.jsonl               (train/diagnostics.py)
+      montage.png  montage.gif  curves.png  diagnostics.png   (figures written at the end of training)
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class RunDir:
     config = property(lambda self: self.root / "config.yaml")
     stats = property(lambda self: self.root / "stats.jsonl")
     metrics = property(lambda self: self.root / "metrics.jsonl")
+    diagnostics = property(lambda self: self.root / "diagnostics.jsonl")
+    alarms = property(lambda self: self.root / "alarms.jsonl")
     checkpoint = property(lambda self: self.root / "checkpoints" / "last.pt")
     generator = property(lambda self: self.root / "generator.safetensors")
     samples = property(lambda self: self.root / "samples")
@@ -26,6 +29,7 @@ class RunDir:
     montage_png = property(lambda self: self.root / "montage.png")
     montage_gif = property(lambda self: self.root / "montage.gif")
     curves = property(lambda self: self.root / "curves.png")
+    diagnostics_png = property(lambda self: self.root / "diagnostics.png")
 
     def sample_path(self, step: int) -> Path:
         return self.samples / f"step-{step:06d}.png"

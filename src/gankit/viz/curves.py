@@ -8,8 +8,10 @@ Panels, each drawn only when its keys are present:
    Nets", 2014, Theorem 1: C(G*) = -log 4, so the discriminator's loss, its negative, is log 4).
 2. **discriminator outputs**: mean D(x) (``d_real``) and mean D(G(z)) (``d_fake``), with a dashed line
    at 1/2, where both meet at the equilibrium.
-3. **gradient norms** (``*grad_norm``), log scale.
-4. **learning rates** (``lr*``), log scale when they span more than a factor 10.
+3. **discriminator accuracy** (``d_acc`` and any ``d_acc*`` key), with a dashed line at 1/2 (chance:
+   the equilibrium) and a dotted one at 0.99 (the diagnostics' ``d-wins`` alarm).
+4. **gradient norms** (``*grad_norm``), log scale.
+5. **learning rates** (``lr*``), log scale when they span more than a factor 10.
 
 Noisy curves are drawn faintly with a moving average on top. Missing keys, ``null``, NaN and infinite
 values never make it fail: they leave gaps, and the first non-finite loss is marked.
@@ -29,7 +31,7 @@ from matplotlib.figure import Figure
 
 from gankit.viz.toy import _new_figure, _save_png
 
-__all__ = ["plot_stats", "stats_figure", "D_LOSS_AT_HALF"]
+__all__ = ["plot_stats", "stats_figure", "accuracy_panel", "D_LOSS_AT_HALF", "D_WINS_ACC"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +44,11 @@ _COLORS = {
     "d_real": "#1b7837", "d_fake": "#762a83",
     "d_grad_norm": "#1f77b4", "g_grad_norm": "#d62728",
     "lr_d": "#1f77b4", "lr_g": "#d62728",
+    "d_acc": "black",
 }
 _D_PANEL = ("d_real", "d_fake")
-_D_LABELS = {"d_real": "mean D(x)", "d_fake": "mean D(G(z))"}
+_D_LABELS = {"d_real": "mean D(x)", "d_fake": "mean D(G(z))", "d_acc": "D accuracy"}
+D_WINS_ACC = 0.99  # gankit.train.diagnostics.AlarmRules.d_wins_acc (no torch import here)
 
 
 def _as_float(value: Any) -> float:
@@ -141,30 +145,47 @@ def _log_scale_if_positive(ax: Axes, cols: list[np.ndarray], min_ratio: float = 
         ax.set_yscale("log", nonpositive="mask")
 
 
+def accuracy_panel(ax: Axes) -> None:
+    """Axis label, limits and reference lines of a D-accuracy panel (shared with the diagnostics figure)."""
+    ax.set_ylabel("D accuracy", fontsize=9)
+    ax.axhline(0.5, color="grey", ls="--", lw=1.0, label="chance (1/2)")
+    ax.axhline(D_WINS_ACC, color="grey", ls=":", lw=1.0, label=f"{D_WINS_ACC:g} (D wins)")
+    ax.set_ylim(-0.02, 1.02)
+
+
+def stacked_axes(fig: Figure, n: int, empty: str, title: str | None, right: float = 0.97) -> np.ndarray | None:
+    """``n`` panels one above the other sharing the step axis, or, for ``n = 0``, the message ``empty``
+    in place of a plot (and None): a figure is always written, even for a run that logged nothing."""
+    if n == 0:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=10)
+        if title:
+            ax.set_title(title, fontsize=11)
+        return None
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
+    fig.subplots_adjust(left=0.12, right=right, top=1 - 0.45 / fig.get_figheight(),
+                        bottom=0.55 / fig.get_figheight(), hspace=0.12)
+    return axes
+
+
 def stats_figure(stats: list[dict[str, Any]], title: str | None = None) -> Figure:
     """Build (without saving) the figure of :func:`plot_stats`; arguments as there."""
     steps, cols, nonfinite = _table(stats)
     loss_keys = [k for k in ("d_loss", "g_loss") if k in cols]
     loss_keys += [k for k in cols if k.endswith("loss") and k not in loss_keys]
     d_keys = [k for k in _D_PANEL if k in cols]
+    acc_keys = [k for k in cols if k.startswith("d_acc")]
     grad_keys = [k for k in cols if k.endswith("grad_norm")]
     lr_keys = [k for k in cols if k.startswith("lr")]
-    panels = [p for p in (("loss", loss_keys), ("d", d_keys), ("grad", grad_keys), ("lr", lr_keys))
-              if p[1]]
+    panels = [p for p in (("loss", loss_keys), ("d", d_keys), ("acc", acc_keys), ("grad", grad_keys),
+                          ("lr", lr_keys)) if p[1]]
 
     fig = _new_figure((7.0, 1.2 + 2.1 * max(len(panels), 1)))
-    if not panels:
-        ax = fig.add_subplot(1, 1, 1)
-        ax.set_axis_off()
-        what = "no records" if len(steps) == 0 else "no losses, D outputs, grad norms or lrs"
-        ax.text(0.5, 0.5, f"nothing to plot: {what}", ha="center", va="center", fontsize=10)
-        if title:
-            ax.set_title(title, fontsize=11)
+    what = "no records" if len(steps) == 0 else "no losses, D outputs, grad norms or lrs"
+    axes = stacked_axes(fig, len(panels), f"nothing to plot: {what}", title)
+    if axes is None:
         return fig
-
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    fig.subplots_adjust(left=0.12, right=0.97, top=1 - 0.45 / fig.get_figheight(),
-                        bottom=0.55 / fig.get_figheight(), hspace=0.12)
     for ax, (kind, keys) in zip(axes, panels, strict=True):
         for k in keys:
             # A learning rate follows its schedule exactly: nothing to smooth.
@@ -183,6 +204,8 @@ def stats_figure(stats: list[dict[str, Any]], title: str | None = None) -> Figur
             finite = np.concatenate([cols[k][np.isfinite(cols[k])] for k in keys])
             if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
                 ax.set_ylim(-0.02, 1.02)
+        elif kind == "acc":
+            accuracy_panel(ax)
         elif kind == "grad":
             ax.set_ylabel("grad norm", fontsize=9)
             _log_scale_if_positive(ax, [cols[k] for k in keys])
@@ -209,9 +232,9 @@ def plot_stats(stats: list[dict[str, Any]], path: str | Path, title: str | None 
     Args:
         stats: the records of ``stats.jsonl``: dicts with ``"step"`` and any of ``d_loss``, ``g_loss``,
             ``d_real`` (mean D(x)), ``d_fake`` (mean D(G(z))), ``d_grad_norm``, ``g_grad_norm``,
-            ``lr_g``, ``lr_d``; other keys ending in ``loss``/``grad_norm`` or starting with ``lr`` join
-            the matching panel, the rest are ignored. Records without a numeric step are skipped; a step
-            logged twice (after a resume) keeps its last record.
+            ``lr_g``, ``lr_d``, ``d_acc`` (discriminator accuracy); other keys ending in ``loss``/``grad_norm``
+            or starting with ``lr``/``d_acc`` join the matching panel, the rest are ignored. Records without
+            a numeric step are skipped; a step logged twice (after a resume) keeps its last record.
         path: PNG to write (atomically; parent directories are created).
         title: optional figure title (e.g. the run name).
 
