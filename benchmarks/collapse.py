@@ -33,7 +33,7 @@ ROWS: dict[str, list[tuple[str, str, str, list[str]]]] = {
         ("nsgan", "NSGAN (non-saturating)", "ring8", []),
         ("wgan", "WGAN (clipping 0.01, RMSProp 5e-5, n_critic 5)", "ring8-wgan", []),
         ("wgan-gp", "WGAN-GP (λ 10, n_critic 5)", "ring8-wgan-gp", []),
-        ("unrolled", "Unrolled GAN (K = 5), NSGAN", "ring8", ["model.unroll=5", "train.steps=3000"]),
+        ("unrolled", "Unrolled GAN (K = 5), NSGAN, 3k steps", "ring8", ["model.unroll=5", "train.steps=3000"]),
         ("pacgan2", "PacGAN2, NSGAN", "ring8", ["model.pack=2"]),
         ("pacgan4", "PacGAN4, NSGAN", "ring8", ["model.pack=4"]),
         ("noise", "instance noise σ 0.05 → 0 (linear), NSGAN", "ring8", ["reg.instance_noise=0.05", "reg.schedule=linear"]),
@@ -42,17 +42,18 @@ ROWS: dict[str, list[tuple[str, str, str, list[str]]]] = {
     "grid25": [
         ("mmgan", "MMGAN (saturating)", "grid25", ["model.objective=mmgan"]),
         ("nsgan", "NSGAN (non-saturating)", "grid25", []),
-        ("wgan", "WGAN (clipping 0.01, RMSProp 5e-5, n_critic 5)", "grid25",
+        ("wgan", "WGAN (clipping 0.01, RMSProp 5e-5, n_critic 5, batch 64, 6k steps)", "grid25",
          ["model.objective=wgan", "reg.clip=0.01", "g_optim.name=rmsprop", "d_optim.name=rmsprop", "g_optim.lr=5e-5",
-          "d_optim.lr=5e-5", "train.d_steps=5", "train.d_steps_schedule=wgan", "train.lr_schedule=constant", "data.batch_size=64"]),
-        ("wgan-gp", "WGAN-GP (λ 10, n_critic 5)", "grid25",
+          "d_optim.lr=5e-5", "train.d_steps=5", "train.d_steps_schedule=wgan", "train.lr_schedule=constant",
+          "data.batch_size=64", "train.steps=6000"]),
+        ("wgan-gp", "WGAN-GP (λ 10, n_critic 5, Adam 1e-4 G / 1e-3 D, batch 256, 4k steps)", "grid25",
          ["model.objective=wgan", "reg.gradient_penalty=10", "g_optim.lr=1e-4", "d_optim.lr=1e-3", "g_optim.betas=[0.5,0.9]",
-          "d_optim.betas=[0.5,0.9]", "train.d_steps=5", "train.d_steps_schedule=wgan", "train.steps=6000"]),
-        ("unrolled", "Unrolled GAN (K = 5), NSGAN", "grid25", ["model.unroll=5", "train.steps=3000"]),
-        ("pacgan2", "PacGAN2, NSGAN", "grid25", ["model.pack=2"]),
+          "d_optim.betas=[0.5,0.9]", "train.d_steps=5", "train.d_steps_schedule=wgan", "train.steps=4000",
+          "data.batch_size=256"]),
+        ("unrolled", "Unrolled GAN (K = 5), NSGAN, 2k steps", "grid25", ["model.unroll=5", "train.steps=2000"]),
+        ("pacgan2", "**PacGAN2, NSGAN (gankit best)**", "grid25", ["model.pack=2"]),
         ("pacgan4", "PacGAN4, NSGAN", "grid25", ["model.pack=4"]),
         ("noise", "instance noise σ 0.05 → 0 (linear), NSGAN", "grid25", ["reg.instance_noise=0.05", "reg.schedule=linear"]),
-        ("best", "gankit best", "grid25", []),
     ],
 }
 KEYS = ("modes", "hq", "mode_kl", "w1", "wall_s")
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(item: tuple[str, str, list[str], int]) -> None:
         name, preset, ov, seed = item
-        res = run_seed(preset, seed, [f"run.name={name}-s{seed}", *ov], tmp / name, threads=1)
+        res = run_seed(preset, seed, list(ov), tmp / name, threads=1)  # runs go to tmp/<row>/<preset>-s<seed>
         res["overrides"] = [preset, *ov]
         cache[f"{name}/{seed}"] = res
         cache_path.write_text(json.dumps(cache, indent=1))  # one thread at a time holds the GIL here
