@@ -51,7 +51,7 @@ ROWS: dict[str, list[tuple[str, str, str, list[str]]]] = {
           "d_optim.betas=[0.5,0.9]", "train.d_steps=5", "train.d_steps_schedule=wgan", "train.steps=4000",
           "data.batch_size=256"]),
         ("unrolled", "Unrolled GAN (K = 5), NSGAN, 2k steps", "grid25", ["model.unroll=5", "train.steps=2000"]),
-        ("pacgan2", "**PacGAN2, NSGAN (gankit best)**", "grid25", ["model.pack=2"]),
+        ("pacgan2", "PacGAN2, NSGAN", "grid25", ["model.pack=2"]),
         ("pacgan4", "PacGAN4, NSGAN", "grid25", ["model.pack=4"]),
         ("noise", "instance noise σ 0.05 → 0 (linear), NSGAN", "grid25", ["reg.instance_noise=0.05", "reg.schedule=linear"]),
     ],
