@@ -36,7 +36,7 @@ log = logging.getLogger("gankit")
 # Sections a resumed run may change: how long and how it is observed, not what is trained.
 RESUMABLE = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
              "train.eval_every", "train.diagnostics_every", "train.progress", "train.time_limit", "run.device",
-             "run.threads", "eval")
+             "run.threads", "run.channels_last", "eval")
 
 
 def select_device(name: str) -> torch.device:

@@ -224,3 +224,19 @@ def test_pacgan_on_images_trains(tiny):
     run = api.train(tiny("model.pack=2", "discriminator.spectral_norm=true", "train.steps=3", "train.log_every=1",
                          "generator.width=16", "discriminator.width=16", "data.batch_size=16", preset="dcgan-digits"))
     assert read_jsonl(run.stats)[-1]["step"] == 3
+
+
+def test_channels_last_trains_the_same_game(tiny):
+    """NHWC memory order changes the speed, not the maths: same losses up to float rounding."""
+    out = {}
+    for flag in ("false", "true"):
+        r, ds = _recipe(tiny, f"run.channels_last={flag}", "generator.width=16", "discriminator.width=16",
+                        preset="dcgan-digits")
+        torch.manual_seed(3)
+        batch = ds.sample(16)
+        out[flag] = {**r.d_step(batch), **r.g_step(batch)}
+        if flag == "true":
+            w = next(m.weight for m in r.discriminator.modules() if isinstance(m, nn.Conv2d))
+            assert w.is_contiguous(memory_format=torch.channels_last)
+    for k in ("d_loss", "g_loss", "d_grad_norm"):
+        assert math.isclose(float(out["true"][k]), float(out["false"][k]), rel_tol=1e-4), k

@@ -68,6 +68,10 @@ class GAN(Recipe):
         self.pack = cfg.model.pack
         self.unroll = cfg.model.unroll
         self.progress = 0.0  # fraction of training done; the trainer sets it before every step
+        self.channels_last = bool(getattr(cfg.run, "channels_last", False)) and len(data_shape) == 3
+        if self.channels_last:  # NHWC: oneDNN's faster convolution path on CPU (BENCHMARKS.md, speed)
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         if (cfg.reg.label_smoothing > 0 or cfg.reg.label_flip > 0) and self.objective.d_loss_targets is None:
             raise ConfigError(
                 f"reg.label_smoothing and reg.label_flip need a cross-entropy objective (mmgan, nsgan), "
@@ -89,7 +93,8 @@ class GAN(Recipe):
 
     def d_input(self, x: Tensor, strength: float) -> Tensor:
         """What D sees of a batch: instance noise (scaled by ``strength``), then PacGAN packing."""
-        return pack(regularizers.add_instance_noise(x, self.reg.instance_noise * strength), self.pack)
+        x = pack(regularizers.add_instance_noise(x, self.reg.instance_noise * strength), self.pack)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def _d_loss(self, real_out: Tensor, fake_out: Tensor, strength: float) -> Tensor:
         """The objective's D loss, with smoothed and flipped labels when asked."""
