@@ -56,6 +56,23 @@ def test_k_discriminator_steps_per_generator_step(tiny):
     assert "".join(calls) == "dddg" * 4
 
 
+def test_recipes_that_use_labels_get_image_label_pairs(tiny):
+    cfg = tiny("train.steps=2", "data.batch_size=16", "train.sample_every=0", preset="dcgan-digits")
+    run = api.run_dir_for(cfg)
+    trainer = api.build_trainer(cfg, run, callbacks=[])
+    seen = []
+    trainer.recipe.uses_labels = True
+    d, g = trainer.recipe.d_step, trainer.recipe.g_step
+    trainer.recipe.d_step = lambda b: seen.append(b) or d(b[0])
+    trainer.recipe.g_step = lambda b: seen.append(b) or g(b[0])
+    run.root.mkdir(parents=True)
+    trainer.fit()
+    assert len(seen) == 4
+    for x, y in seen:
+        assert x.shape == (16, 1, 8, 8) and y.shape == (16,) and y.dtype == torch.int64
+        assert 0 <= int(y.min()) and int(y.max()) <= 9
+
+
 def test_stats_and_run_directory(tiny):
     cfg = tiny("train.steps=20", "train.log_every=5", "train.ema=0.9")
     run = api.train(cfg)

@@ -3,6 +3,11 @@
 A recipe owns its networks, optimisers and steps: ``d_step(batch)`` and ``g_step(batch)`` each do one
 update and return a dict of detached scalar tensors (losses, mean D scores, gradient norms);
 ``sample(n, ...)`` draws from the generator. The trainer never looks inside.
+
+Conditional recipes set ``uses_labels`` and get ``(images, labels)`` batches. Their generators carry the
+condition inside the latent that ``sample_noise`` returns (e.g. noise with the class index appended), so
+``net(net.sample_noise(n))`` still draws samples: fixed-noise figures, the EMA copy, export, ``gankit
+sample`` and every metric work on them unchanged.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class Recipe:
 
     generator: nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
+    # True: the trainer passes ``(x, y)`` batches from ``dataset.sample_with_labels`` (conditional recipes);
+    # False: image or point tensors from ``dataset.sample``.
+    uses_labels: bool = False
 
     def d_step(self, batch: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError

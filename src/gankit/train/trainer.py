@@ -219,6 +219,8 @@ class Trainer:
         cfg, recipe = self.cfg, self.recipe
         total, k, bs = cfg.train.steps, cfg.train.d_steps, cfg.data.batch_size
         start_time = time.time()
+        # conditional recipes train on (images, labels) pairs
+        draw = self.dataset.sample_with_labels if getattr(recipe, "uses_labels", False) else self.dataset.sample
         bar = tqdm(
             total=total, initial=self.step, desc=cfg.run.name, dynamic_ncols=True,
             disable=None if cfg.train.progress else True, unit="step",
@@ -232,8 +234,8 @@ class Trainer:
                 if hasattr(recipe, "progress"):  # annealed remedies (reg.schedule) follow the generator step
                     recipe.progress = self.step / total
                 for _ in range(d_steps_at(cfg.train.d_steps_schedule, self.step, k)):
-                    d_stats = recipe.d_step(self.dataset.sample(bs, self.device))
-                g_stats = recipe.g_step(self.dataset.sample(bs, self.device))
+                    d_stats = recipe.d_step(draw(bs, self.device))
+                g_stats = recipe.g_step(draw(bs, self.device))
                 if self.ema is not None:
                     self.ema.update_parameters(recipe.generator)
                 self.step += 1
