@@ -156,12 +156,46 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
     return net, cfg, meta
 
 
-def sample(run: str | Path, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` samples from a run's exported generator, (n, *data_shape), reproducible under ``seed``."""
+def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0) -> np.ndarray:
+    """``n`` samples from a run's exported generator, (n, *data_shape), reproducible under ``seed``.
+
+    ``rejection`` > 0: discriminator rejection sampling after that many calibration steps of the run's
+    discriminator against the exported generator (:func:`rejection_sampler`).
+    """
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
+    if rejection > 0:
+        return rejection_sampler(run, rejection, seed=seed)(n).samples.numpy()
     net, _, _ = load_generator(run)
     return sample_net(net, n, seed)
+
+
+def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
+    """The recipe of a run's last checkpoint, on the CPU, weights loaded: (recipe, config, data set)."""
+    rd = find_run(run)
+    state = load_checkpoint(rd.checkpoint)
+    cfg = config_mod.from_dict(state["config"])
+    dataset = build_dataset(cfg.data)
+    recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, "cpu")
+    recipe.load_state_dict(state["recipe"])
+    return recipe, cfg, dataset
+
+
+def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float | None = None) -> Any:
+    """``draw(n) -> RejectionResult``: discriminator rejection sampling (:mod:`gankit.rejection`) from a run.
+
+    The checkpoint's discriminator is calibrated for ``steps`` steps against the exported (EMA) generator
+    (the checkpoint itself is not changed); ``gamma`` defaults to the run's ``eval.rejection_gamma``.
+    """
+    from gankit.rejection import check_applies, recipe_sampler
+
+    if steps < 0:
+        raise ConfigError(f"rejection calibration steps must be >= 0, got {steps}")
+    recipe, cfg, dataset = load_recipe(run)
+    check_applies(recipe)
+    net, _, _ = load_generator(run)
+    return recipe_sampler(recipe, dataset, net, steps, cfg.eval.seed + 5 + seed, cfg.data.batch_size,
+                          cfg.d_optim.lr, cfg.eval.rejection_gamma if gamma is None else gamma)
 
 
 def sample_net(net: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:
@@ -211,7 +245,7 @@ def held_out_reference(cfg: Any, dataset: Any, n: int) -> tuple[torch.Tensor, st
 
 
 def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floor: bool = True,
-             write: bool = True) -> Evaluation:
+             write: bool = True, rejection: int = 0) -> Evaluation:
     """Score a run's exported generator and, with ``floor``, real data the same way.
 
     Args:
@@ -220,6 +254,8 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
         metrics: metric names (default: the run's ``eval.metrics``; "auto" = all that apply).
         floor: also compute the real-vs-real floor (:func:`held_out_reference` against the same real set).
         write: append the result to the run's metrics.jsonl (the floor under the key "floor").
+        rejection: > 0: score discriminator-rejection samples instead (that many calibration steps;
+            :func:`rejection_sampler`); the acceptance rate is added as ``acceptance``.
 
     Raises:
         ConfigError, DataError, CheckpointError: an unknown metric, missing data, an unfinished run.
@@ -234,14 +270,20 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     names = list(metrics) if metrics else list(cfg.eval.metrics)
     dataset = build_dataset(cfg.data)
     real = reference_sample(dataset, n, cfg.eval.seed + 3)
-    fake = sample_net(net, n, seed=cfg.eval.seed + 2)
+    extra: dict[str, float] = {}
+    if rejection > 0:
+        res = rejection_sampler(rd.root, rejection)(n)
+        fake, extra = res.samples.numpy(), {"acceptance": res.acceptance}
+    else:
+        fake = sample_net(net, n, seed=cfg.eval.seed + 2)
     result = Evaluation(int(meta.get("step", 0)), n, meta.get("ema") == "true",
-                        metrics_mod.evaluate(names, fake, real, dataset))
+                        {**metrics_mod.evaluate(names, fake, real, dataset), **extra})
     if floor:
         other, result.floor_kind = held_out_reference(cfg, dataset, n)
         result.floor = metrics_mod.evaluate(names, other, real, dataset)
     if write:
         record: dict[str, Any] = {"step": result.step, "source": "gankit eval", "samples": n, "ema": result.ema,
+                                  **({"sampler": f"rejection ({rejection} calibration steps)"} if rejection else {}),
                                   **result.model}
         if result.floor is not None:
             record["floor"] = {"kind": result.floor_kind, **result.floor}

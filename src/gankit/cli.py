@@ -170,7 +170,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"output '{out}' must end in .npy, .csv or .png")
     if args.interpolate or args.nearest:
         return _sample_figure(args, out, suffix)
-    x = api.sample(args.run, args.n or 1000, seed=args.seed)
+    x = api.sample(args.run, args.n or 1000, seed=args.seed, rejection=args.rejection)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
         np.save(out, x)
@@ -230,9 +230,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from gankit import api
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    result = api.evaluate(args.run, n=args.n, metrics=names, floor=not args.no_floor)
+    result = api.evaluate(args.run, n=args.n, metrics=names, floor=not args.no_floor, rejection=args.rejection)
     run = api.find_run(args.run)
-    print(f"{run.root} (step {result.step}, {result.samples} samples, {'EMA ' if result.ema else ''}generator)")
+    how = f", discriminator rejection sampling after {args.rejection} calibration steps" if args.rejection else ""
+    print(f"{run.root} (step {result.step}, {result.samples} samples, {'EMA ' if result.ema else ''}generator{how})")
     if result.floor is not None:
         print(f"real vs real: {result.floor_kind}, scored the same way (what a perfect generator would get)")
     print(eval_table(result.model, result.floor))
@@ -349,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nearest", action="store_true",
                    help="generated images beside their nearest training images, and a copy check")
     s.add_argument("--k", type=int, default=5, help="training neighbours per row with --nearest (default 5)")
+    s.add_argument("--rejection", type=int, default=0, metavar="STEPS",
+                   help="discriminator rejection sampling: calibrate D for STEPS steps, keep samples by p_data/p_g")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")
@@ -356,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples)")
     e.add_argument("--metrics", default="", help="comma-separated metric names (default: the run's eval.metrics)")
     e.add_argument("--no-floor", action="store_true", help="skip the real-vs-real reference column")
+    e.add_argument("--rejection", type=int, default=0, metavar="STEPS",
+                   help="score discriminator-rejection samples (D calibrated for STEPS steps) instead")
     e.set_defaults(func=cmd_eval)
 
     th = sub.add_parser("theory", help="run one of the lectures' results as a numerical check (table + figure)")

@@ -164,6 +164,8 @@ class EvalConfig:
     metrics: list[str] = field(default_factory=lambda: ["auto"])
     num_samples: int = 2500  # generator samples scored (PROTOCOLS.md uses 2,500 for toy data)
     seed: int = 1234  # evaluation noise has its own RNG so it never perturbs training
+    rejection: int = 0  # discriminator rejection sampling at the end: D calibrated this many steps, drs_* metrics (0: off)
+    rejection_gamma: float = 0.0  # DRS acceptance shift γ: 0 is exact rejection sampling, > 0 accepts more
 
 
 @dataclass
@@ -312,6 +314,8 @@ def validate(cfg: Config) -> None:
          "train.diagnostics_every must be >= -1 (-1: about 5 per train.sample_every, 0: off)"),
         (cfg.train.time_limit >= 0, "train.time_limit must be >= 0 minutes (0: no limit)"),
         (cfg.eval.num_samples > 0, "eval.num_samples must be > 0"),
+        (cfg.eval.rejection >= 0, "eval.rejection must be >= 0 calibration steps (0: off)"),
+        (cfg.eval.rejection_gamma >= 0, "eval.rejection_gamma must be >= 0"),
         (cfg.run.threads >= 0, "run.threads must be >= 0"),
         (min(cfg.reg.clip, cfg.reg.gradient_penalty, cfg.reg.r1, cfg.reg.instance_noise) >= 0,
          "reg.clip, reg.gradient_penalty, reg.r1 and reg.instance_noise must be >= 0 (0 disables them)"),

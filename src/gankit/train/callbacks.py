@@ -172,20 +172,33 @@ class ImageGrids(_Frames):
         save_image_grid(x, trainer.run.sample_path(step))
 
 
-def evaluate_run(trainer: "Trainer") -> dict[str, float]:
-    """Metrics of ``cfg.eval.metrics`` on ``eval.num_samples`` samples with the evaluation RNG."""
+def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float]:
+    """Metrics of ``cfg.eval.metrics`` on ``eval.num_samples`` samples with the evaluation RNG.
+
+    With ``rejection`` and ``eval.rejection`` > 0, also the same metrics of discriminator-rejection
+    samples (:mod:`gankit.rejection`), prefixed ``drs_``, and their acceptance rate ``drs_acceptance``.
+    """
     from gankit.metrics import evaluate
 
     cfg = trainer.cfg
     gen = torch.Generator(device="cpu").manual_seed(cfg.eval.seed + 2)
     fake = trainer.recipe.sample(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
     real = reference_sample(trainer.dataset, cfg.eval.num_samples, cfg.eval.seed + 3)
-    return evaluate(
-        cfg.eval.metrics,
-        fake.detach().cpu().double().numpy().reshape(len(fake), -1),
-        real.double().numpy().reshape(len(real), -1),
-        trainer.dataset,
-    )
+
+    def score(x: torch.Tensor) -> dict[str, float]:
+        return evaluate(cfg.eval.metrics, x.detach().cpu().double().numpy().reshape(len(x), -1),
+                        real.double().numpy().reshape(len(real), -1), trainer.dataset)
+
+    values = score(fake)
+    if rejection and cfg.eval.rejection > 0:
+        from gankit.rejection import recipe_sampler
+
+        draw = recipe_sampler(trainer.recipe, trainer.dataset, trainer.sampling_net(), cfg.eval.rejection,
+                              cfg.eval.seed + 5, cfg.data.batch_size, cfg.d_optim.lr, cfg.eval.rejection_gamma)
+        res = draw(cfg.eval.num_samples)
+        values.update({f"drs_{k}": v for k, v in score(res.samples).items()})
+        values["drs_acceptance"] = res.acceptance
+    return values
 
 
 class Evaluator(Callback):
@@ -196,7 +209,7 @@ class Evaluator(Callback):
         self.last: dict[str, float] = {}
 
     def _run(self, trainer: "Trainer", step: int, show: bool = True) -> None:
-        values = evaluate_run(trainer)
+        values = evaluate_run(trainer, rejection=not show)  # DRS only at the end: its calibration costs
         self.last = values
         JsonlWriter(trainer.run.metrics).write({"step": step, "ema": trainer.ema is not None, **values})
         if show:  # the final numbers are printed by the caller's summary
