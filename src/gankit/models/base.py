@@ -12,7 +12,7 @@ sample`` and every metric work on them unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +36,25 @@ def grad_norm(module: nn.Module) -> Tensor:
     if not grads:
         return torch.zeros(())
     return torch.nn.utils.get_total_norm(grads).detach()
+
+
+def discriminator_calls(
+    real: Tensor, fake: Tensor, to_prob: Callable[[Tensor], Tensor] | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-sample "D got it right" (1, ½ at the threshold, 0) for raw scores of real and fake samples.
+
+    With a probability objective (``to_prob``, e.g. the sigmoid of the JS family) a sample is called real
+    when D(x) > 1/2. A critic's score has no fixed offset (adding a constant changes nothing in WGAN), so
+    its threshold is the midpoint of the mean real and mean fake scores of the batch. Tensors stay on their
+    device (no synchronisation): ``(right_real (N,), right_fake (M,), threshold ())``.
+    """
+    with torch.no_grad():
+        r = (to_prob(real) if to_prob is not None else real).detach().reshape(-1).float()
+        f = (to_prob(fake) if to_prob is not None else fake).detach().reshape(-1).float()
+        t = torch.full((), 0.5, device=r.device) if to_prob is not None else 0.5 * (r.mean() + f.mean())
+        right_real = (r > t).float() + 0.5 * (r == t).float()
+        right_fake = (f < t).float() + 0.5 * (f == t).float()
+    return right_real, right_fake, t
 
 
 class Recipe:

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from gankit import regularizers
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, build_optimizer, grad_norm
+from gankit.models.base import Recipe, build_optimizer, discriminator_calls, grad_norm
 from gankit.nets.remedies import build_discriminator, pack, twice_differentiable
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -109,15 +109,9 @@ class GAN(Recipe):
         return self.objective.d_loss_targets(real_out, fake_out, real_t, fake_t)
 
     def _accuracy(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        """D's accuracy: D(x) > 1/2 on data and < 1/2 on samples; critics threshold at the midpoint of the means."""
-        to_prob = self.objective.to_prob
-        with torch.no_grad():
-            if to_prob is not None:
-                right = (to_prob(real_out) > 0.5).float().mean() + (to_prob(fake_out) < 0.5).float().mean()
-            else:
-                mid = 0.5 * (real_out.mean() + fake_out.mean())
-                right = (real_out > mid).float().mean() + (fake_out < mid).float().mean()
-        return 0.5 * right
+        """D's balanced accuracy: D(x) > 1/2 on data and < 1/2 on samples (critics: the midpoint of the means)."""
+        right_real, right_fake, _ = discriminator_calls(real_out, fake_out, self.objective.to_prob)
+        return 0.5 * (right_real.mean() + right_fake.mean())
 
     def _probability(self, scores: Tensor) -> Tensor:
         to_prob = self.objective.to_prob

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit.models.base import discriminator_calls
 from gankit.metrics.toy import _has_modes, assign_modes
 from gankit.train.callbacks import Callback, reference_sample
 from gankit.train.stats import JsonlWriter, read_jsonl
@@ -86,16 +87,12 @@ def discriminator_accuracy(real: Tensor, fake: Tensor, to_prob: Callable[[Tensor
         ``{"d_acc": accuracy over all N + M samples, "d_acc_real": on the real ones, "d_acc_fake": on the
         fake ones, "threshold": the threshold used (on probabilities, or on raw critic scores)}``.
     """
-    r = (to_prob(real) if to_prob is not None else real).detach().double().reshape(-1).cpu()
-    f = (to_prob(fake) if to_prob is not None else fake).detach().double().reshape(-1).cpu()
-    t = 0.5 if to_prob is not None else 0.5 * float(r.mean() + f.mean())
-    right_real = (r > t).double() + 0.5 * (r == t).double()  # (N,)
-    right_fake = (f < t).double() + 0.5 * (f == t).double()  # (M,)
+    right_real, right_fake, t = (v.double().cpu() for v in discriminator_calls(real, fake, to_prob))
     return {
-        "d_acc": float((right_real.sum() + right_fake.sum()) / (len(r) + len(f))),
+        "d_acc": float((right_real.sum() + right_fake.sum()) / (len(right_real) + len(right_fake))),
         "d_acc_real": float(right_real.mean()),
         "d_acc_fake": float(right_fake.mean()),
-        "threshold": t,
+        "threshold": float(t),
     }
 
 
