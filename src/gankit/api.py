@@ -293,10 +293,11 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
 
 def training_reference(dataset: Any, limit: int = 60_000, seed: int = 0, drawn: int = 10_000) -> torch.Tensor:
     """The training data to search for neighbours: every stored image of an in-memory set (up to
-    ``limit``), otherwise ``drawn`` samples drawn under ``seed`` (generated sets such as Stacked MNIST,
-    streamed folders, point clouds)."""
+    ``limit``; a streamed folder: up to ``drawn`` of its files, decoded), otherwise ``drawn`` samples drawn
+    under ``seed`` (generated sets such as Stacked MNIST, point clouds)."""
     if hasattr(dataset, "images") and hasattr(dataset, "__len__"):
         n = len(dataset)
+        limit = min(limit, drawn) if getattr(dataset, "streamed", False) else limit  # decoding costs: cap it
         return dataset.images(None if n <= limit else torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit])
     return reference_sample(dataset, min(limit, drawn), seed)
 

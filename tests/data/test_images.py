@@ -569,6 +569,21 @@ def test_folder_streams_when_it_does_not_fit_in_memory(image_folder):
     assert torch.equal(white, ya == 1)
 
 
+def test_reference_images_of_a_streamed_folder_leave_the_training_stream_alone(image_folder):
+    from gankit.train.callbacks import reference_sample
+
+    c = cfg(name="folder", path=str(image_folder), image_size=16, memory_mb=0, batch_size=4)
+    torch.manual_seed(0)
+    untouched = im.folder(c).sample(6)
+    torch.manual_seed(0)
+    ds = im.folder(c)
+    ref = reference_sample(ds, 3, seed=7)
+    assert ref.shape == (3, 3, 16, 16)
+    assert torch.equal(ds.sample(6), untouched)  # training sees the same images as without the metric
+    assert torch.equal(reference_sample(ds, 3, seed=7), ref)  # and the reference is reproducible
+    assert torch.equal(ds.images([2, 0]), torch.stack([ds.images()[2], ds.images()[0]]))
+
+
 @pytest.mark.parametrize("make,match", [
     (lambda p: "", "needs a directory: set data.path"),
     (lambda p: str(p / "nowhere"), "does not exist"),

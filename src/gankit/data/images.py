@@ -1049,6 +1049,25 @@ class FolderStream(ImageDataset):
             x, y = x.to(device), y.to(device)
         return x, y
 
+    def images(self, index: Tensor | slice | None = None) -> Tensor:
+        """The files at ``index`` (all when None) decoded now, float32 in [-1, 1], in index order.
+
+        Reference sets for metrics and nearest neighbours come from here, not from :meth:`sample`, so that
+        observing a run never takes images off the training stream. A file that fails to decode is left out.
+        """
+        if index is None:
+            order = list(range(len(self.files)))
+        elif isinstance(index, slice):
+            order = list(range(len(self.files)))[index]
+        else:
+            order = torch.as_tensor(index).reshape(-1).tolist()
+        subset = torch.utils.data.Subset(self._source, order)
+        workers = self.workers if len(order) >= 1000 else 0
+        decoded = [arr for batch in _loader(subset, workers, 256) for _, arr in batch if arr is not None]
+        if not decoded:
+            raise DataError(f"none of the {len(order)} requested images in '{self.root}' could be decoded")
+        return self.to_unit(torch.from_numpy(np.stack(decoded)))
+
     def __getstate__(self) -> dict[str, Any]:  # the live iterator (worker processes) is not copied
         state = dict(self.__dict__)
         state["_it"] = None
