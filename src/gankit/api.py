@@ -195,7 +195,7 @@ def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float |
     check_applies(recipe)
     net, _, _ = load_generator(run)
     return recipe_sampler(recipe, dataset, net, steps, cfg.eval.seed + 5 + seed, cfg.data.batch_size,
-                          cfg.d_optim.lr, cfg.eval.rejection_gamma if gamma is None else gamma)
+                          cfg.eval.rejection_lr, cfg.eval.rejection_gamma if gamma is None else gamma)
 
 
 def sample_net(net: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:

@@ -194,7 +194,7 @@ def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float
         from gankit.rejection import recipe_sampler
 
         draw = recipe_sampler(trainer.recipe, trainer.dataset, trainer.sampling_net(), cfg.eval.rejection,
-                              cfg.eval.seed + 5, cfg.data.batch_size, cfg.d_optim.lr, cfg.eval.rejection_gamma)
+                              cfg.eval.seed + 5, cfg.data.batch_size, cfg.eval.rejection_lr, cfg.eval.rejection_gamma)
         res = draw(cfg.eval.num_samples)
         values.update({f"drs_{k}": v for k, v in score(res.samples).items()})
         values["drs_acceptance"] = res.acceptance
