@@ -56,7 +56,8 @@ function drawChart(canvas, group, rows) {
   const ctx = canvas.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, W, H);
-  const L = 48, R = 8, T = 18, B = 22;
+  let L = 48;
+  const R = 8, T = 18, B = 22;
   const xs = rows.map((r) => r.step);
   let ylo = Infinity, yhi = -Infinity;
   const usable = (v) => typeof v === "number" && isFinite(v) && (!group.log || v > 0);
@@ -69,6 +70,8 @@ function drawChart(canvas, group, rows) {
   let a = tf(ylo), b = tf(yhi);
   if (a === b) { const d = a ? 0.1 * Math.abs(a) : 0.5; a -= d; b += d; }  // a constant: a flat line mid-panel
   const pad = 0.05 * (b - a); a -= pad; b += pad;
+  const ticks = [0, 1, 2, 3, 4].map((i) => fmt(group.log ? 10 ** (a + (i / 4) * (b - a)) : a + (i / 4) * (b - a)));
+  L = Math.max(36, 6 + Math.max(...ticks.map((t) => ctx.measureText(t).width)));
   const x0 = xs[0], x1 = xs[xs.length - 1] === x0 ? x0 + 1 : xs[xs.length - 1];
   const px = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const py = (y) => T + (1 - (tf(y) - a) / (b - a)) * (H - T - B);
@@ -76,12 +79,11 @@ function drawChart(canvas, group, rows) {
   ctx.strokeStyle = "#ccc"; ctx.lineWidth = 1;
   ctx.strokeRect(L, T, W - L - R, H - T - B);
   ctx.fillStyle = "#555"; ctx.textAlign = "right";
+  ticks.forEach((t, i) => ctx.fillText(t, L - 3, T + (1 - i / 4) * (H - T - B) + 3));
   for (let i = 0; i <= 4; i++) {
-    const t = a + (i / 4) * (b - a), y = T + (1 - i / 4) * (H - T - B);
-    ctx.fillText(fmt(group.log ? 10 ** t : t), L - 3, y + 3);
+    ctx.textAlign = i === 0 ? "left" : i === 4 ? "right" : "center";
+    ctx.fillText(String(Math.round(x0 + (i / 4) * (x1 - x0))), L + (i / 4) * (W - L - R), H - 8);
   }
-  ctx.textAlign = "center";
-  for (let i = 0; i <= 4; i++) ctx.fillText(String(Math.round(x0 + (i / 4) * (x1 - x0))), L + (i / 4) * (W - L - R), H - 8);
   ctx.textAlign = "left";
   ctx.setLineDash([4, 3]); ctx.strokeStyle = "#999";
   for (const [v] of group.refs) { ctx.beginPath(); ctx.moveTo(L, py(v)); ctx.lineTo(W - R, py(v)); ctx.stroke(); }
@@ -166,12 +168,16 @@ function draw2d(ctx, W, H, snap) {
     ctx.imageSmoothingEnabled = true;
     ctx.drawImage(off, 0, 0, W, H);
   }
-  const dots = (pts, color) => {
-    ctx.fillStyle = color;
-    for (const [x, y] of pts) if (isFinite(x) && isFinite(y)) { ctx.beginPath(); ctx.arc(px(x), py(y), 2.2, 0, 2 * Math.PI); ctx.fill(); }
+  const dots = (pts, color, r, ring) => {
+    ctx.fillStyle = color; ctx.strokeStyle = "#ffffff"; ctx.lineWidth = 0.8;
+    for (const [x, y] of pts) {
+      if (!isFinite(x) || !isFinite(y)) continue;
+      ctx.beginPath(); ctx.arc(px(x), py(y), r, 0, 2 * Math.PI); ctx.fill();
+      if (ring) ctx.stroke();
+    }
   };
-  dots(snap.real || [], REAL);
-  dots(snap.fake || [], FAKE);
+  dots(snap.fake || [], FAKE, 2.2, false);
+  dots(snap.real || [], REAL, 2.6, true);  // on top, ringed: the data stays visible under a crowd of fakes
   if (snap.arrows && snap.fake) {
     const step = Math.max(1, Math.ceil(snap.fake.length / MAX_ARROWS));
     const idx = snap.fake.map((_, i) => i).filter((i) => i % step === 0);
@@ -222,7 +228,9 @@ function draw1d(ctx, W, H, snap) {
     ctx.strokeStyle = ARROW; ctx.lineWidth = 1;
     idx.forEach((i, k) => drawArrow(ctx, px(fake[i]), H - B + 8, px(fake[i] + vec[k][0]) - px(fake[i]), 0));
   }
-  ctx.fillStyle = "#555"; ctx.font = "11px sans-serif";
+  ctx.fillStyle = "#555"; ctx.font = "11px sans-serif"; ctx.textAlign = "right";
+  for (const d of [0, 0.5, 1]) ctx.fillText(`D ${d}`, W - 2, pd(d) + (d === 1 ? 10 : -2));  // D's own scale
+  ctx.textAlign = "left";
   ctx.fillText(fmt(lo), 2, H - 2); ctx.textAlign = "right"; ctx.fillText(fmt(hi), W - 2, H - 2); ctx.textAlign = "left";
 }
 
