@@ -65,7 +65,10 @@ def test_runs_config_stats_metrics_frames_of_a_real_run(served) -> None:
     assert status == 200 and headers["Content-Type"] == "image/png" and body[:8] == b"\x89PNG\r\n\x1a\n"
     status, headers, body = _get(served.url, "/")
     assert status == 200 and b"/static/app.js" in body and "default-src 'self'" in headers["Content-Security-Policy"]
-    assert _get(served.url, "/static/app.js")[0] == 200
+    status, headers, _ = _get(served.url, "/static/app.js")
+    assert status == 200 and headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert _get(served.url, "/static/missing.js")[0] == 404
     assert _get(served.url, "/api/snapshot?run=ring8&step=30")[0] == 404
     assert _get(served.url, "/api/stats?run=nope")[0] == 404
     assert _get(served.url, "/api/stats")[0] == 400

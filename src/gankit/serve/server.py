@@ -29,7 +29,6 @@ import ipaddress
 import json
 import logging
 import math
-import mimetypes
 import os
 import re
 import socket
@@ -53,6 +52,8 @@ STATIC = Path(str(resources.files("gankit.serve") / "static"))
 MAX_DEPTH = 3  # runs/<sweep>/runs/<name>: deep enough for sweeps
 SKIP_DIRS = {"checkpoints", "samples", "snapshots", "__pycache__"}
 FILE_TYPES = {".png": "image/png", ".gif": "image/gif"}
+ASSET_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+               ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 LIVE_SECONDS = 60.0  # a run whose stats.jsonl changed this recently and has steps to go is "live"
 MAX_STATS_BYTES = 8 << 20  # one /api/stats answer reads at most this much; the page asks again for the rest
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"
@@ -350,8 +351,8 @@ class Handler(BaseHTTPRequestHandler):
             asset = inside(STATIC.resolve(), path[len("/static/"):])
             if not asset.is_file():
                 raise Refused(HTTPStatus.NOT_FOUND, "no such asset")
-            ctype = mimetypes.guess_type(asset.name)[0] or "application/octet-stream"
-            self._path(asset, ctype + ("; charset=utf-8" if ctype.startswith("text/") or ctype.endswith("javascript") else ""))
+            # fixed types, not the system's mime.types: with nosniff a wrong one would stop the script
+            self._path(asset, ASSET_TYPES.get(asset.suffix.lower(), "application/octet-stream"))
         elif path == "/api/runs":
             self._json({"root": str(d.root), "runs": d.runs()})
         elif path == "/api/config":
