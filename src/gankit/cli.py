@@ -305,10 +305,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gankit.serve.server import make_server, url_of
+    from gankit.serve.server import is_loopback, make_server, url_of
 
     server = make_server(args.runs_dir, host=args.host, port=args.port)
     print(f"gankit: serving {server.RequestHandlerClass.dashboard.root} at {url_of(server)} (Ctrl-C stops)", flush=True)
+    if not is_loopback(args.host):
+        logging.getLogger("gankit").warning("listening on %s: anyone who can reach this machine can read these runs",
+                                            args.host)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

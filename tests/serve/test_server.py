@@ -208,3 +208,28 @@ def test_static_assets_are_package_data_and_reference_nothing_outside() -> None:
         text = p.read_text(encoding="utf-8")
         assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", text), p.name  # no CDN: it must work offline
         assert "http://" not in text and "https://" not in text, p.name
+
+
+def test_cli_serve_prints_the_url_of_a_free_port_and_serves_until_stopped(
+        runs_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from gankit.serve import server as server_mod
+
+    made = []
+    real_make_server = server_mod.make_server
+    monkeypatch.setattr(server_mod, "make_server", lambda *a, **k: made.append(real_make_server(*a, **k)) or made[-1])
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(main(["serve", str(runs_dir), "--port", "0"])), daemon=True)
+    thread.start()
+    out, end = "", time.monotonic() + 10
+    while "http://" not in out and time.monotonic() < end:
+        time.sleep(0.02)
+        out += capsys.readouterr().out
+    m = re.search(r"serving (\S+) at (http://127\.0\.0\.1:(\d+)/)", out)
+    assert m and Path(m.group(1)) == runs_dir.resolve() and int(m.group(3)) > 0, out
+    assert [r["id"] for r in _json(m.group(2), "/api/runs")["runs"]] == ["ring8"]
+    made[0].shutdown()
+    thread.join(10)
+    assert result == [0]

@@ -273,7 +273,8 @@ class Dashboard:
         return path
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) means this machine only."""
     if host in LOOPBACK_NAMES:
         return True
     try:
@@ -293,11 +294,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _host_ok(self) -> bool:
         bound = self.server.server_address[0]
-        if not _loopback(str(bound)):
+        if not is_loopback(str(bound)):
             return True  # told to listen beyond this machine: any Host
         host = self.headers.get("Host", "")
         name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
-        return _loopback(name)
+        return is_loopback(name)
 
     def _send(self, status: HTTPStatus, body: bytes, ctype: str, cache: bool = False) -> None:
         self.send_response(status)
