@@ -75,12 +75,17 @@ class Page:
 
         self.ws = websocket.create_connection(ws_url, timeout=15, suppress_origin=True)
         self.next_id = 0
+        self.errors: list[str] = []  # uncaught exceptions and console.error calls of the page
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         self.next_id += 1
         self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
         while True:
             msg = json.loads(self.ws.recv())
+            if msg.get("method") == "Runtime.exceptionThrown":
+                self.errors.append(str(msg["params"]["exceptionDetails"].get("exception", {}).get("description")))
+            elif msg.get("method") == "Runtime.consoleAPICalled" and msg["params"].get("type") == "error":
+                self.errors.append(" ".join(str(a.get("value", a.get("description"))) for a in msg["params"]["args"]))
             if msg.get("id") == self.next_id:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
@@ -148,6 +153,9 @@ def page(chromium: str) -> Iterator[Page]:
         target = json.loads(r.read())
     p = Page(target["webSocketDebuggerUrl"])
     p.call("Page.enable")
+    p.call("Runtime.enable")
     yield p
+    p.eval("new Promise(r => setTimeout(r, 50))")  # read the events still on the wire
+    assert p.errors == [], "the page raised JavaScript errors"
     p.close()
     urllib.request.urlopen(f"{chromium}/json/close/{target['id']}", timeout=10).close()
