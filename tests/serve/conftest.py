@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +61,23 @@ class Served:
 
 
 @pytest.fixture
-def served(runs_dir: Path) -> Iterator[Served]:
-    s = Served(runs_dir)
-    yield s
-    s.close()
+def serve_folder() -> Iterator[Callable[[Path], Served]]:
+    """Start a dashboard over any folder; all are stopped after the test."""
+    opened: list[Served] = []
+
+    def start(root: Path) -> Served:
+        opened.append(Served(root))
+        return opened[-1]
+
+    yield start
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def served(runs_dir: Path, serve_folder: Callable[[Path], Served]) -> Served:
+    """The dashboard over ``runs_dir``."""
+    return serve_folder(runs_dir)
 
 
 class Page:

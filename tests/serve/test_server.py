@@ -233,3 +233,12 @@ def test_cli_serve_prints_the_url_of_a_free_port_and_serves_until_stopped(
     made[0].shutdown()
     thread.join(10)
     assert result == [0]
+
+
+def test_runs_dir_may_be_a_single_run(runs_dir: Path, serve_folder) -> None:
+    url = serve_folder(runs_dir / "ring8").url
+    runs = _json(url, "/api/runs")["runs"]
+    assert [(r["id"], r["name"], r["step"]) for r in runs] == [(".", "ring8", 20)]
+    assert [r["step"] for r in _json(url, "/api/stats?run=.")["rows"]] == [5, 10, 15, 20]
+    assert _get(url, "/file?run=.&path=montage.png")[0] == 200
+    assert _get(url, "/file?run=..&path=ring8/montage.png")[0] == 403
