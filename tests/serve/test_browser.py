@@ -44,6 +44,15 @@ def test_page_lists_the_run_and_follows_new_steps(served, runs_dir: Path, page) 
         f.write('2, "g_loss": 0.8}\n')
     page.wait_for("document.querySelector('#pane-0').dataset.step === '35'")
 
+    # metrics: the trainer's final record, then one from `gankit eval` with the real-vs-real floor
+    first = json.loads((runs_dir / "ring8" / "metrics.jsonl").read_text().splitlines()[0])
+    table = "document.querySelector('#pane-0 table.metrics')?.textContent"
+    assert f"{first['w1']:.4g}" in page.wait_for(table)
+    with open(runs_dir / "ring8" / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"step": 35, "source": "gankit eval", "w1": 0.123456, "floor": {"kind": "two samples", "w1": 0.0314159}}) + "\n")
+    text = page.wait_for(f"{table}.includes('real vs real') && {table}")
+    assert "step 35 (gankit eval)" in text and "0.1235" in text and "0.03142" in text
+
 
 def test_toy_view_draws_snapshots_and_follows_new_ones(served, runs_dir: Path, page) -> None:
     page.goto(served.url + "#a=ring8")

@@ -338,8 +338,12 @@ class Pane {
     const rows = m.rows.filter((r) => Object.keys(r).some((k) => typeof r[k] === "number" && !["step", "samples"].includes(k)));
     const box = [];
     if (rows.length) {
-      const lastRow = rows[rows.length - 1], floor = lastRow.floor || null;
-      const names = Object.keys(lastRow).filter((k) => typeof lastRow[k] === "number" && !["step", "samples"].includes(k));
+      // as the report: every metric any record has, and the latest real-vs-real floor (gankit eval records one)
+      const floor = ([...rows].reverse().find((r) => r.floor && typeof r.floor === "object") || {}).floor || null;
+      const names = [];
+      for (const r of rows) for (const k of Object.keys(r)) {
+        if (typeof r[k] === "number" && !["step", "samples"].includes(k) && !names.includes(k)) names.push(k);
+      }
       const head = el("tr", {}, el("th", { text: "metric" }), ...rows.map((r) => el("th", { text: `step ${r.step}` + (r.source ? ` (${r.source})` : "") })),
         floor ? el("th", { text: "real vs real", title: floor.kind || "" }) : null);
       const body = names.map((n) => el("tr", {}, el("td", { text: n }), ...rows.map((r) => el("td", { text: fmt(r[n]) })),
