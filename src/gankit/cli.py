@@ -1,4 +1,4 @@
-"""Command line: gankit train | sweep | sample | eval | theory | data | list.
+"""Command line: gankit train | sweep | sample | eval | serve | report | theory | data | list.
 
 Errors a user can act on are printed as one line (``gankit: error: ...``) with exit code 2 for bad
 input and 1 for failures at run time; nothing already written is lost.
@@ -305,6 +305,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gankit.serve.server import is_loopback, make_server, url_of
+
+    server = make_server(args.runs_dir, host=args.host, port=args.port)
+    print(f"gankit: serving {server.RequestHandlerClass.dashboard.root} at {url_of(server)} (Ctrl-C stops)", flush=True)
+    if not is_loopback(args.host):
+        logging.getLogger("gankit").warning("listening on %s: anyone who can reach this machine can read these runs",
+                                            args.host)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from gankit import api
+    from gankit.serve.report import write_report
+
+    run = api.find_run(args.run)
+    out = Path(args.output) if args.output else run.root / "report.html"
+    size = write_report(run, out)
+    print(f"wrote {out} ({size / 1e6:.2f} MB, self-contained)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit.registry import ALL
 
@@ -362,6 +388,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--rejection", type=int, default=0, metavar="STEPS",
                    help="score discriminator-rejection samples (D calibrated for STEPS steps) instead")
     e.set_defaults(func=cmd_eval)
+
+    sv = sub.add_parser("serve", help="a local web dashboard of the runs in a folder (live curves, samples, toy view)",
+                        description="Serve a read-only dashboard of every run under RUNS_DIR: config, curves and "
+                                    "metrics that update while a run trains, sample grids with a step slider, the "
+                                    "live view of 1-D/2-D runs, two runs side by side. Works offline.")
+    sv.add_argument("runs_dir", nargs="?", default="runs", metavar="RUNS_DIR", help="folder of runs (default: runs/)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes the runs to the network)")
+    sv.add_argument("--port", type=int, default=8050, help="port (default 8050; 0 picks a free one)")
+    sv.set_defaults(func=cmd_serve)
+
+    rp = sub.add_parser("report", help="one self-contained HTML file of a run (config, curves, metrics, samples)")
+    rp.add_argument("run", help="run directory (or name under runs/)")
+    rp.add_argument("-o", "--output", help="the HTML file (default: RUN/report.html)")
+    rp.set_defaults(func=cmd_report)
 
     th = sub.add_parser("theory", help="run one of the lectures' results as a numerical check (table + figure)")
     th.add_argument("name", nargs="?", help="check name, 'all', or 'list' (default: list)")
