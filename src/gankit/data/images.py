@@ -47,6 +47,7 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -305,7 +306,7 @@ def _read_maybe_gzip(path: Path) -> bytes:
     if data[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"'{path}' is a damaged gzip file ({exc}); delete it and fetch it again") from None
     return data
 
@@ -427,8 +428,7 @@ def load_numpy_pickle(data: bytes, where: str, encoding: str = "bytes") -> Any:
         obj = _NumpyUnpickler(io.BytesIO(data), encoding=encoding).load()
     except _Forbidden as exc:
         raise DataError(f"{where} was refused: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            struct.error) as exc:
+    except Exception as exc:  # damaged pickles raise many types (EOFError, OverflowError, MemoryError, ...)
         raise DataError(f"{where} is not a readable data pickle ({type(exc).__name__}: {exc})") from None
     _check_plain(obj, where)
     return obj

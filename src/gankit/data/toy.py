@@ -178,6 +178,9 @@ def load_points(path: str | Path) -> np.ndarray:
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError with long texts
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"point file '{p}' could not be read: {first}") from None
+    if not isinstance(arr, np.ndarray):  # np.load gives an NpzFile for a zip archive named .npy
+        getattr(arr, "close", lambda: None)()
+        raise DataError(f"point file '{p}' is not a .npy array (it looks like a {type(arr).__name__})")
     if arr.dtype.kind not in "biuf":
         raise DataError(f"point file '{p}' must hold numbers, not {arr.dtype}")
     if arr.ndim == 1:
