@@ -44,3 +44,13 @@ class TrainingInterrupted(GankitError):
     def __init__(self, message: str, signum: int = 2) -> None:
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+class WriteError(GankitError, OSError):
+    """A file could not be written (disk full, no permission, ...); the previous version of it is intact.
+
+    Also an :class:`OSError` (with the cause's ``errno``), so code that handles file-system errors keeps working.
+    """
+
+    def __str__(self) -> str:  # the one-line message, not OSError's "[Errno N] ..." form
+        return str(self.args[0]) if self.args else ""
