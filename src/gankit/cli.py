@@ -376,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line (a message is one sentence by contract; this is the safety net)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import gankit  # noqa: F401  (fill the registries)
 
@@ -385,8 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GankitError as exc:
-        print(f"gankit: error: {exc}", file=sys.stderr)
+        print(f"gankit: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the file system said no (disk full, permission, name too long): one line, exit 1
+        print(f"gankit: error: {one_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130
