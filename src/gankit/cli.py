@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def one_line(exc: BaseException) -> str:
-    """The error's message on one line (a message is one sentence by contract; this is the safety net)."""
+    """An OSError's message on one line (a file name may hold a newline; OSError shows it with repr)."""
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -389,8 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.quiet)
     try:
         return int(args.func(args) or 0)
-    except GankitError as exc:
-        print(f"gankit: error: {one_line(exc)}", file=sys.stderr)
+    except GankitError as exc:  # its message is one line (control characters escaped, see errors.py)
+        print(f"gankit: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # the file system said no (disk full, permission, name too long): one line, exit 1
         print(f"gankit: error: {one_line(exc)}", file=sys.stderr)
