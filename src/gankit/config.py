@@ -223,6 +223,11 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             return value
         raise ConfigError(f"{key} must be true or false, got {_show(value)}")
     if tp is int:
+        if isinstance(value, str):  # YAML 1.1 reads "1e3" as a string
+            try:
+                value = float(value) if float(value).is_integer() else value
+            except (ValueError, OverflowError):
+                pass
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, int) and not isinstance(value, bool):
