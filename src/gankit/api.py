@@ -132,6 +132,9 @@ def check_checkpoint_matches(run: RunDir, saved: Any) -> None:
 def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list[Callback] | None = None) -> RunDir:
     """Continue a run from checkpoints/last.pt; ``overrides`` may only touch RESUMABLE keys."""
     run = find_run(name)
+    if not run.checkpoint.exists():
+        raise CheckpointError(f"'{run.root}' has no checkpoint yet (it stopped before its first one, "
+                              f"{run.checkpoint.relative_to(run.root)}); start it again with --overwrite")
     state = load_training_checkpoint(run.checkpoint)
     saved = config_mod.from_dict(state["config"])
     check_checkpoint_matches(run, saved)

@@ -89,11 +89,23 @@ def _check_lost_and_resume(run, cfg, every, reference=None):
         assert _losses(run) == _losses(reference)
 
 
-def test_kill_9_at_a_random_moment_then_resume_equals_an_uninterrupted_run(tiny):
-    cfg = tiny(*FAST, "train.steps=30", "train.checkpoint_every=6")
-    run = _killed_child(cfg, kill_at_step=17)
-    ref = api.train(tiny(*FAST, "train.steps=30", "train.checkpoint_every=6", "run.name=reference"))
-    _check_lost_and_resume(run, cfg, 6, reference=ref)
+def test_kill_9_at_several_moments_then_resume_equals_an_uninterrupted_run(tiny):
+    ref = api.train(tiny(*FAST, "train.steps=60", "train.checkpoint_every=6", "run.name=reference"))
+    for moment in (8, 23, 37):  # polled from outside: the child may be anywhere in a step or a write
+        cfg = tiny(*FAST, "train.steps=60", "train.checkpoint_every=6", f"run.name=killed-{moment}")
+        run = _killed_child(cfg, kill_at_step=moment)
+        _check_lost_and_resume(run, cfg, 6, reference=ref)
+
+
+def test_kill_9_before_the_first_checkpoint_says_start_again(tiny, capsys):
+    cfg = tiny(*FAST, "train.steps=400", "train.checkpoint_every=300")  # a wide margin for a slow poll
+    run = _killed_child(cfg, kill_at_step=3)
+    assert main(["-q", "train", "--resume", str(run.root)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"gankit: error: '{run.root}' has no checkpoint yet (it stopped before its first one, "
+                   "checkpoints/last.pt); start it again with --overwrite\n")
+    api.train(tiny(*FAST, "train.steps=5"), overwrite=True)
+    check_run_files(run.root)
 
 
 @pytest.mark.parametrize("target", ["last.pt", "generator.safetensors", "stats.jsonl"])
