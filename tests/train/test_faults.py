@@ -444,3 +444,19 @@ def test_nan_loss_from_the_cli_is_one_line_and_keeps_the_last_good_checkpoint(tm
     assert state["step"] == 6
     assert all(torch.isfinite(v).all() for net in state["recipe"]["modules"].values() for v in net.values())
     check_run_files(run.root)
+
+
+def test_full_disk_while_the_cli_writes_samples_keeps_the_old_file(tiny, tmp_path, capsys, monkeypatch):
+    run = api.train(tiny(*FAST, "train.steps=4"))
+    for name in ("x.npy", "x.csv"):
+        out = tmp_path / name
+        assert main(["sample", str(run.root), "-n", "7", "-o", str(out)]) == 0
+        before = out.read_bytes()
+        fill_disk(monkeypatch, lambda p: Path(p).name.startswith(f".{name}."))
+        assert main(["sample", str(run.root), "-n", "9", "--seed", "3", "-o", str(out)]) == 1
+        monkeypatch.undo()
+        err = capsys.readouterr().err
+        assert err.endswith(f"gankit: error: could not write '{out}': No space left on device; its previous "
+                            "version is intact\n") and err.count("\n") == 1
+        assert out.read_bytes() == before and sorted(p.name for p in tmp_path.glob(".x*")) == []
+    assert np.load(tmp_path / "x.npy").shape == (7, 2) and np.loadtxt(tmp_path / "x.csv", delimiter=",").shape == (7, 2)
