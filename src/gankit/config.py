@@ -498,4 +498,10 @@ def save(cfg: Config, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> Config:
-    return from_dict(load_file(path))
+    """A saved config (a run's config.yaml); errors name the file."""
+    try:
+        return from_dict(load_file(path))
+    except ConfigError as exc:
+        if f"'{path}'" in str(exc):
+            raise
+        raise ConfigError(f"config file '{path}': {exc}") from None

@@ -383,9 +383,11 @@ def test_resume_refuses_a_checkpoint_from_another_run_and_damaged_ones(tiny, cap
     with pytest.raises(CheckpointError, match="does not fit this run's networks .*size mismatch"):
         api.resume(b.root, ["train.steps=9"])
     for damage, message in [(lambda: b.checkpoint.write_bytes(original[:1000]), "corrupt or truncated"),
-                            (lambda: b.checkpoint.unlink(), "does not exist"),
+                            (lambda: b.checkpoint.unlink(), "has no checkpoint yet"),
                             (lambda: b.config.write_text("run: {name: b\n"), "is not valid YAML"),
-                            (lambda: b.config.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff"), "is not UTF-8 text")]:
+                            (lambda: b.config.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff"), "is not UTF-8 text"),
+                            (lambda: b.config.write_text("train: {stepz: 3}\n"),
+                             f"config file '{b.config}': unknown key 'train.stepz'")]:
         b.checkpoint.write_bytes(original)
         damage()
         assert main(["-q", "train", "--resume", str(b.root), "train.steps=9"]) == 2
