@@ -23,10 +23,10 @@ from safetensors.torch import load_file, safe_open
 from gankit import config as config_mod
 from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
+from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
 from gankit.train.callbacks import Callback, Evaluator, ImageGrids, ToyFigures, reference_sample
-from gankit.fileio import remove_stale_temporaries
-from gankit.train.checkpoint import load_training_checkpoint, restore
+from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore  # noqa: F401  (main: load_recipe)
 from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter, truncate_after
