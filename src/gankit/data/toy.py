@@ -18,6 +18,7 @@ reproducible and resumable bit for bit.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,9 @@ def load_points(path: str | Path) -> np.ndarray:
         elif suffix in (".csv", ".txt"):
             if p.stat().st_size == 0:
                 raise DataError(f"point file '{p}' is empty")
-            arr = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float64)
+            with warnings.catch_warnings():  # "input contained no data": reported below as an empty file
+                warnings.simplefilter("ignore", UserWarning)
+                arr = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float64)
         else:
             raise DataError(f"point file '{p}' must be .npy or .csv, not '{suffix or 'no extension'}'")
     except DataError:
@@ -178,6 +181,9 @@ def load_points(path: str | Path) -> np.ndarray:
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError with long texts
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"point file '{p}' could not be read: {first}") from None
+    if not isinstance(arr, np.ndarray):  # np.load gives an NpzFile for a zip archive named .npy
+        getattr(arr, "close", lambda: None)()
+        raise DataError(f"point file '{p}' is not a .npy array (it looks like a {type(arr).__name__})")
     if arr.dtype.kind not in "biuf":
         raise DataError(f"point file '{p}' must hold numbers, not {arr.dtype}")
     if arr.ndim == 1:

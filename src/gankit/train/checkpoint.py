@@ -3,7 +3,8 @@
 - Every write is atomic: a temporary file in the same directory, fsync, then ``os.replace``; a crash or a
   full disk mid-write leaves the previous file intact.
 - Checkpoints are loaded with ``torch.load(weights_only=True)``: a pickle that would run code is refused.
-- A checkpoint carries a format marker; truncated, corrupt or foreign files get a one-line error.
+- A checkpoint carries a format marker; truncated, corrupt or foreign files get a one-line error, and so
+  does a gankit checkpoint whose tensors do not fit the run (:func:`restore`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +75,17 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        # every weights_only failure mentions weights_only; only a refused global names one ("GLOBAL os.system")
         text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+        unsafe = re.search(r"GLOBAL ([\w.]+)", text)
+        if unsafe:
             raise CheckpointError(
-                f"refusing to load '{path}': it holds Python objects that could run code when unpickled"
+                f"refusing to load '{path}': it holds Python objects ({unsafe.group(1)}) that could run code "
+                "when unpickled"
             ) from None
-        raise CheckpointError(f"checkpoint '{path}' is corrupt or truncated ({text.splitlines()[0]})") from None
+        reason = re.search(r"Unsupported operand \d+", text)
+        raise CheckpointError(f"checkpoint '{path}' is corrupt or truncated "
+                              f"({reason.group(0) if reason else 'not a readable pickle'})") from None
     except Exception as exc:  # torch raises many types for damaged files (RuntimeError, EOFError, KeyError, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"checkpoint '{path}' is corrupt or truncated ({first})") from None
@@ -87,3 +94,31 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if state.get("version") != VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format version {state.get('version')}, this gankit reads {VERSION}")
     return state
+
+
+TRAINING_KEYS = {"step": int, "recipe": dict, "rng": dict, "config": dict}  # what Trainer.state_dict writes
+
+
+def load_training_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """:func:`load_checkpoint`, then check that it holds a trainer's state (``step``, ``recipe``, ``rng``,
+    ``config`` of the right types).
+
+    Raises:
+        CheckpointError: as :func:`load_checkpoint`, or a gankit checkpoint that is not a training state.
+    """
+    state = load_checkpoint(path, map_location)
+    bad = [k for k, tp in TRAINING_KEYS.items() if not isinstance(state.get(k), tp) or isinstance(state.get(k), bool)]
+    if bad:
+        raise CheckpointError(f"checkpoint '{path}' lacks a valid {', '.join(bad)}: it is not a training state "
+                              "written by gankit's trainer")
+    return state
+
+
+def restore(target: Any, state: dict[str, Any], path: Path) -> None:
+    """``target.load_state_dict(state)`` with a one-line CheckpointError when the tensors do not fit
+    (another architecture, missing optimiser or EMA state, damaged RNG state)."""
+    try:
+        target.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__  # torch puts the useful part on line 2
+        raise CheckpointError(f"checkpoint '{path}' does not fit this run's networks ({text[:300]})") from None

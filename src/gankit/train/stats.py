@@ -1,7 +1,8 @@
 """JSON-lines logs (stats.jsonl, metrics.jsonl): one object per line, appended and flushed.
 
 On resume, lines written after the checkpoint's step (by a run that died before its next checkpoint)
-are dropped, so the log never holds two histories.
+are dropped, so the log never holds two histories; a line torn by ``kill -9`` or a full disk is skipped
+by :func:`read_jsonl` and dropped by :func:`truncate_after`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
-from gankit.fileio import atomic_write_text
+from gankit.fileio import atomic_write_text, write_error
 
 
 def _clean(value: Any) -> Any:
@@ -27,27 +28,51 @@ class JsonlWriter:
         self.path = Path(path)
 
     def write(self, record: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({k: _clean(v) for k, v in record.items()}, allow_nan=False)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        """Append one record as one line (in a single write).
+
+        A line torn by a crash or a full disk is never glued to the next record: when the file does not
+        end in a newline, the new record starts on a fresh line (readers skip the torn one).
+
+        Raises:
+            WriteError: (an OSError) the line could not be written, e.g. the disk is full.
+        """
+        line = json.dumps({k: _clean(v) for k, v in record.items()}, allow_nan=False) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a+b") as f:
+                if f.tell() > 0:
+                    f.seek(-1, 2)
+                    if f.read(1) != b"\n":
+                        line = "\n" + line
+                f.write(line.encode("utf-8"))
+        except OSError as exc:
+            raise write_error(self.path, exc, intact=False) from None
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """All complete records of a JSON-lines file; a torn last line (crash mid-write) is skipped."""
+    """All complete records of a JSON-lines file: torn lines (a crash mid-write), damaged lines and
+    lines that are not objects with an integer "step" are skipped."""
     path = Path(path)
     if not path.is_file():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         line = line.strip()
         if not line:
             continue
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             continue
+        if isinstance(record, dict) and _step_ok(record):
+            out.append(record)
     return out
+
+
+def _step_ok(record: dict[str, Any]) -> bool:
+    """A record's "step", when it has one, is an integer (a damaged line may hold anything)."""
+    step = record.get("step", 0)
+    return isinstance(step, int) and not isinstance(step, bool)
 
 
 def truncate_after(path: Path, step: int) -> None:
