@@ -38,6 +38,15 @@ def grad_norm(module: nn.Module) -> Tensor:
     return torch.nn.utils.get_total_norm(grads).detach()
 
 
+def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor) -> Tensor:
+    """Zero the gradients, backpropagate ``loss`` and take one step; returns ``module``'s gradient norm."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = grad_norm(module)
+    opt.step()
+    return norm
+
+
 class Recipe:
     """Base class: subclasses set ``generator``, ``optimizers`` and implement the steps."""
 
