@@ -25,7 +25,7 @@ from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
 from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
-from gankit.train.callbacks import Callback, Evaluator, ImageGrids, ToyFigures, reference_sample
+from gankit.train.callbacks import Callback, Evaluator, ImageGrids, StageFigure, ToyFigures, reference_sample
 from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore
 from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
@@ -63,6 +63,8 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
             callbacks.append(ToyFigures(cfg.train.sample_every))
         elif dataset.kind == "image" and cfg.train.sample_every:
             callbacks.append(ImageGrids(cfg.train.sample_every))
+            if hasattr(recipe.generator, "stages"):  # multi-stage generators (lapgan): stages.png at the end
+                callbacks.append(StageFigure())
         callbacks.append(Evaluator(cfg.train.eval_every))
         every = cfg.train.diagnostics_every
         if every == -1:
@@ -232,6 +234,25 @@ def sample_net(net: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:
         for start in range(0, n, 8192):
             out.append(net(net.sample_noise(min(8192, n - start), generator=gen)))
     return torch.cat(out).numpy()
+
+
+def stages(run: str | Path, rows: int = 8, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """The sampling stages of a run's multi-stage generator (LAPGAN: coarse image, then per level the
+    upsampled image, the generated band and their sum) for ``rows`` samples under ``seed``.
+
+    Raises:
+        ConfigError: the run's generator has no stages, or ``rows`` < 1.
+    """
+    if rows < 1:
+        raise ConfigError(f"rows must be >= 1, got {rows}")
+    net, cfg, _ = load_generator(run)
+    if not hasattr(net, "stages"):
+        raise ConfigError(f"the generator of '{run}' (generator.name={cfg.generator.name}) makes no stages; "
+                          "--stages needs a multi-stage generator such as lapgan")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    with torch.no_grad():
+        out = net.stages(net.sample_noise(rows, generator=gen))
+    return [(name, x.numpy()) for name, x in out]
 
 
 @dataclass

@@ -187,6 +187,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".csv", ".png"):
         raise ConfigError(f"output '{out}' must end in .npy, .csv or .png")
+    if args.stages:
+        if args.interpolate or args.nearest or suffix != ".png":
+            raise ConfigError("--stages writes a figure: give -o NAME.png and neither --interpolate nor --nearest")
+        from gankit.viz.stages import plot_stages
+
+        rows = args.n or 8
+        out.parent.mkdir(parents=True, exist_ok=True)
+        plot_stages(api.stages(args.run, rows, args.seed), out, title=f"coarse-to-fine sampling, {args.run}")
+        print(f"wrote the sampling stages of {rows} samples to {out}")
+        return 0
     if args.interpolate or args.nearest:
         return _sample_figure(args, out, suffix)
     x = api.sample(args.run, args.n or 1000, seed=args.seed, rejection=args.rejection)
@@ -395,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=5, help="training neighbours per row with --nearest (default 5)")
     s.add_argument("--rejection", type=int, default=0, metavar="STEPS",
                    help="discriminator rejection sampling: calibrate D for STEPS steps, keep samples by p_data/p_g")
+    s.add_argument("--stages", action="store_true",
+                   help="a multi-stage generator's sampling stages (lapgan: coarse image, bands, sums), one row per sample")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")

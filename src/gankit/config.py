@@ -88,6 +88,7 @@ class GeneratorConfig:
     activation: str = field(default="relu", metadata=_choices(ACTIVATIONS))
     batch_norm: bool = False  # mlp only
     norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = the paper's batch norm
+    levels: int = 0  # lapgan: Laplacian pyramid levels (0: halve while the side is even and > 8)
 
 
 @dataclass
@@ -320,6 +321,7 @@ def validate(cfg: Config) -> None:
         (cfg.generator.noise_dim > 0, "generator.noise_dim must be > 0"),
         (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),
         (cfg.generator.depth >= 0 and cfg.discriminator.depth >= 0, "network depth must be >= 0"),
+        (cfg.generator.levels >= 0, "generator.levels must be >= 0 (0: automatic)"),
         (0.0 <= cfg.discriminator.dropout < 1.0, "discriminator.dropout must be in [0, 1)"),
         (cfg.g_optim.lr > 0 and cfg.d_optim.lr > 0, "learning rates (g_optim.lr, d_optim.lr) must be > 0"),
         (len(cfg.g_optim.betas) == 2 and len(cfg.d_optim.betas) == 2, "optimiser betas must be two numbers"),

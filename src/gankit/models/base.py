@@ -57,6 +57,15 @@ def discriminator_calls(
     return right_real, right_fake, t
 
 
+def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor) -> Tensor:
+    """Zero the gradients, backpropagate ``loss`` and take one step; returns ``module``'s gradient norm."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = grad_norm(module)
+    opt.step()
+    return norm
+
+
 class Recipe:
     """Base class: subclasses set ``generator``, ``optimizers`` and implement the steps."""
 

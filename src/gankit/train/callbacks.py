@@ -172,6 +172,24 @@ class ImageGrids(_Frames):
         save_image_grid(x, trainer.run.sample_path(step))
 
 
+class StageFigure(Callback):
+    """Generators with ``stages(z)`` (LAPGAN): stages.png at the end, each sampling stage of 8 fixed-noise samples."""
+
+    rows = 8
+
+    def on_end(self, trainer: "Trainer") -> None:
+        from gankit.viz.stages import plot_stages
+
+        net = trainer.sampling_net()
+        with torch.no_grad():
+            was = net.training
+            net.eval()
+            stages = net.stages(trainer.fixed_noise[: self.rows].to(trainer.device))
+            net.train(was)
+        plot_stages([(name, x.float().cpu().numpy()) for name, x in stages], trainer.run.root / "stages.png",
+                    title=f"{trainer.cfg.run.name}: coarse-to-fine sampling, step {trainer.step}")
+
+
 def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float]:
     """Metrics of ``cfg.eval.metrics`` on ``eval.num_samples`` samples with the evaluation RNG.
 

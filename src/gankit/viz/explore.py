@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from gankit.errors import DataError
-from gankit.viz.images import save_image_grid
+from gankit.viz.images import save_image_grid, show_image
 from gankit.viz.toy import _new_figure, _save_png
 
 
@@ -58,18 +58,9 @@ def plot_nearest(generated: np.ndarray, neighbours: np.ndarray, distances: np.nd
     fig = _new_figure((1.1 * (k + 1) + 0.4, 1.15 * n + 0.6))
     grid = fig.add_gridspec(n, k + 1, wspace=0.08, hspace=0.35)
 
-    def show(ax, img: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-        pix = (np.clip(img, -1, 1) + 1) / 2
-        if pix.shape[0] == 1:
-            ax.imshow(pix[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        else:
-            ax.imshow(pix.transpose(1, 2, 0), interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-
     for i in range(n):
         ax = fig.add_subplot(grid[i, 0])
-        show(ax, g[i])
+        show_image(ax, g[i])
         for side in ax.spines.values():
             side.set_edgecolor("tab:red")
             side.set_linewidth(2.0)
@@ -77,7 +68,7 @@ def plot_nearest(generated: np.ndarray, neighbours: np.ndarray, distances: np.nd
             ax.set_title("generated", fontsize=7)
         for j in range(k):
             ax = fig.add_subplot(grid[i, j + 1])
-            show(ax, nb[i, j])
+            show_image(ax, nb[i, j])
             ax.set_xlabel(f"{distances[i, j]:.2f}", fontsize=6, labelpad=1)
             if i == 0:
                 ax.set_title(f"train #{j + 1}", fontsize=7)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -37,6 +38,17 @@ def image_grid(images: np.ndarray, nrow: int = 8, pad: int = 2, min_side: int = 
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = pixels[i]
     im = Image.fromarray(canvas[..., 0] if c == 1 else canvas, mode="L" if c == 1 else "RGB")
     return im.resize((im.width * scale, im.height * scale), Image.NEAREST) if scale > 1 else im
+
+
+def show_image(ax: Any, img: np.ndarray, limit: float = 1.0) -> None:
+    """Draw one (C, H, W) image with values in [-limit, limit] on a matplotlib axis, no ticks."""
+    pix = (np.clip(img, -limit, limit) / limit + 1) / 2
+    if pix.shape[0] == 1:
+        ax.imshow(pix[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(pix.transpose(1, 2, 0), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def save_image_grid(images: np.ndarray, path: str | Path, nrow: int = 8) -> None:
