@@ -8,12 +8,16 @@ Runs under OUT/runs (rank 0 writes them) and OUT/rank-R.pt (what this rank saw):
 - ``indep``: the default independent sampling; each rank's final weights go to rank-R.pt;
 - ``half``: stopped half way by a callback on rank 0 (``request_finish``), then resumed: must equal
   ``indep`` bit for bit;
+- ``gankit train`` through the CLI: a batch that does not split over the ranks gets the one-line error
+  on every rank; a good run prints its summary on rank 0 only;
 - ``sigterm``: rank 1 alone receives SIGTERM during step 7; both ranks must stop after step 7 with a
   checkpoint, neither waiting for the other.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -23,7 +27,7 @@ import torch
 import torch.distributed as dist
 
 import gankit  # noqa: F401  (fill the registries)
-from gankit import api
+from gankit import api, cli
 from gankit import config as config_mod
 from gankit.errors import TrainingInterrupted
 from gankit.train.callbacks import Callback
@@ -80,6 +84,11 @@ def main() -> None:
     resuming = True
     api.resume(f"{out}/runs/half")
     result["resumed_rng"] = torch.get_rng_state()
+    for key, extra in (("cli_bad", ["data.batch_size=63"]), ("cli", [])):
+        out_buf, err_buf = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out_buf), contextlib.redirect_stderr(err_buf):
+            code = cli.main(["train", "ring8", *overrides, f"run.out_dir={out}/runs", "run.name=cli", *extra])
+        result[key] = {"code": code, "stdout": out_buf.getvalue(), "stderr": err_buf.getvalue()}
     try:
         api.train(cfg("sigterm"))
         result["sigterm"] = "not interrupted"

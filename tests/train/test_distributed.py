@@ -4,7 +4,7 @@ The torchrun job (tests/train/ddp_worker.py) is launched once per session and tr
 runs in one process group; the single-process references train here. Equivalence is tested in
 ``run.distributed_data=shard`` mode, where the two ranks split the very global batch and noise the single
 process draws: the final weights agree to TOL (float32 rounding of a sum over 32 + 32 samples instead of
-64, carried through 20 Adam steps; measured ~1e-7), while the default ``independent`` mode, whose ranks
+64, carried through 20 Adam steps; measured 6e-8), while the default ``independent`` mode, whose ranks
 draw their own samples, differs by far more than TOL.
 """
 
@@ -31,7 +31,7 @@ from gankit.train.stats import read_jsonl
 from conftest import TINY
 
 TOL = 1e-5  # max |w_ddp - w_single| over all weights after 20 steps (shard mode)
-OVERRIDES = [*TINY, "run.threads=1", "run.device=cpu", "train.lr_schedule=linear", "train.lr_final=0.1"]
+OVERRIDES = [*TINY, "run.threads=1", "run.device=cpu", "eval.metrics=w1", "train.lr_schedule=linear", "train.lr_final=0.1"]
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
@@ -93,6 +93,19 @@ def test_ranks_stay_identical_and_only_rank_0_writes_the_run_directory(job):
     assert [r["step"] for r in read_jsonl(run / "stats.jsonl")] == [5, 10, 15, 20]
     assert len(read_jsonl(run / "metrics.jsonl")) == 1
     assert len(load_checkpoint(run / "checkpoints" / "last.pt")["rng_ranks"]) == 2
+
+
+@pytest.mark.slow
+def test_the_cli_under_torchrun_reports_on_rank_0_and_refuses_a_batch_that_does_not_split(job):
+    r0, r1 = (torch.load(job / f"rank-{r}.pt", weights_only=True) for r in (0, 1))
+    for r in (r0, r1):
+        assert r["cli_bad"]["code"] == 2
+        assert r["cli_bad"]["stderr"].strip() == (
+            "gankit: error: data.batch_size (63) must be divisible by the number of processes (2): "
+            "it is the global batch, split evenly over the ranks")
+    assert r0["cli"]["code"] == r1["cli"]["code"] == 0
+    assert "generator: " in r0["cli"]["stdout"] and r1["cli"]["stdout"] == ""
+    assert (job / "runs" / "cli" / "generator.safetensors").is_file()
 
 
 @pytest.mark.slow
