@@ -211,6 +211,7 @@ def test_bf16_autocast_runs_the_nets_in_bfloat16_with_float32_scores_and_weights
     assert 0 < diff < 0.05  # bf16 changes the numbers, slightly
 
 
+@pytest.mark.slow  # importing torch._dynamo takes a few seconds
 def test_compile_option_compiles_the_nets_and_refuses_double_backward(tiny):
     cfg = tiny("run.compile=true")
     trainer = api.build_trainer(cfg, api.run_dir_for(cfg), callbacks=[])
