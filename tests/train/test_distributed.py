@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,14 +32,29 @@ from gankit.train.stats import read_jsonl
 from conftest import TINY
 
 TOL = 1e-5  # max |w_ddp - w_single| over all weights after 20 steps (shard mode)
-OVERRIDES = [*TINY, "run.threads=1", "run.device=cpu", "eval.metrics=w1", "train.lr_schedule=linear", "train.lr_final=0.1"]
+OVERRIDES = [*TINY, "run.threads=1", "run.device=cpu", "eval.metrics=wasserstein", "train.lr_schedule=linear", "train.lr_final=0.1"]
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    """The 2-process torchrun job's output folder (runs/ and rank-R.pt)."""
-    out = tmp_path_factory.mktemp("ddp")
+    """The 2-process torchrun job's output folder (runs/ and rank-R.pt), made once per pytest session:
+    under pytest-xdist the workers share it through a lock in the session's base folder."""
+    from filelock import FileLock  # a dependency of torch
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # <session>/popen-gwN -> <session>, shared by this session's workers
+    out = base / "ddp-job"
+    with FileLock(str(base / "ddp-job.lock")):
+        if not (out / "rank-1.pt").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            _launch(out)
+    return out
+
+
+def _launch(out: Path) -> None:
     src = str(Path(gankit.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
@@ -46,7 +62,6 @@ def job(tmp_path_factory):
            str(WORKER), str(out), json.dumps(OVERRIDES)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
 
 
 def _single(tmp_path: Path, name: str, *extra: str):
@@ -134,8 +149,6 @@ def test_sigterm_on_one_rank_stops_both_after_the_same_step_with_a_checkpoint(jo
     assert not (run / "generator.safetensors").exists()
     # a DDP checkpoint resumes in one process (rank 0's RNG stream; a different world size is not bit-exact)
     copy = tmp_path / "sigterm"
-    import shutil
-
     shutil.copytree(run, copy)
     api.resume(copy, ["train.steps=10"])
     assert load_checkpoint(copy / "checkpoints" / "last.pt")["step"] == 10
