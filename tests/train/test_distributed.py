@@ -144,6 +144,7 @@ def test_sigterm_on_one_rank_stops_both_after_the_same_step_with_a_checkpoint(jo
         got = torch.load(job / f"rank-{r}.pt", weights_only=True)["sigterm"]
         assert got != "not interrupted"
         assert got["step"] == 7 and got["code"] == 143, got
+        assert "continue with: torchrun --nproc_per_node 2 -m gankit train --resume" in got["message"]
     run = job / "runs" / "sigterm"
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 7
     assert not (run / "generator.safetensors").exists()

@@ -217,6 +217,12 @@ class Trainer:
         }
         atomic_write_bytes(self.run.generator, safetensors_save(tensors, metadata=meta))
 
+    def _command(self) -> str:
+        """How to run this training command again: under torchrun with the same number of processes."""
+        if self.dist.enabled:
+            return f"torchrun --nproc_per_node {self.dist.world_size} -m gankit train"
+        return "gankit train"
+
     def request_finish(self) -> None:
         """End training after the current step, with the usual checkpoint, export and end-of-run
         callbacks (a callback calls this, e.g. at a wall-time budget); ``--resume`` continues it."""
@@ -316,7 +322,7 @@ class Trainer:
                     cb.on_step(self, self.step)
                 if limit_s and time.time() - start_time >= limit_s and self.step < total:
                     log.info("train.time_limit of %g min reached at step %d of %d; continue with: "
-                             "gankit train --resume %s", cfg.train.time_limit, self.step, total, self.run.root)
+                             "%s --resume %s", cfg.train.time_limit, self.step, total, self._command(), self.run.root)
                     self._finish = True
                 if ctx.enabled:  # a signal, a callback's request_finish or a time limit on any rank stops all
                     signum, finish = distributed.agree_max([float(self._stop or 0), float(self._finish)], ctx, self.device)
@@ -329,7 +335,7 @@ class Trainer:
                     self.save()
                     raise TrainingInterrupted(
                         f"{self._stop.name} at step {self.step}: checkpoint written to {self.run.checkpoint}; "
-                        f"continue with: gankit train --resume {self.run.root}",
+                        f"continue with: {self._command()} --resume {self.run.root}",
                         int(self._stop),
                     )
         if self.step % cfg.train.checkpoint_every != 0:
