@@ -27,6 +27,7 @@ from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
 from gankit.train.callbacks import Callback, Evaluator, ImageGrids, StageFigure, ToyFigures, reference_sample
 from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore
+from gankit.train import distributed
 from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter, truncate_after
@@ -37,7 +38,7 @@ log = logging.getLogger("gankit")
 # Sections a resumed run may change: how long and how it is observed, not what is trained.
 RESUMABLE = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
              "train.eval_every", "train.diagnostics_every", "train.progress", "train.time_limit", "run.device",
-             "run.threads", "run.channels_last", "eval")
+             "run.threads", "run.channels_last", "run.compile", "run.distributed_data", "eval")
 
 
 def select_device(name: str) -> torch.device:
@@ -49,8 +50,15 @@ def select_device(name: str) -> torch.device:
 
 
 def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None) -> Trainer:
-    """Seed, build the data set, recipe and trainer for ``cfg`` (nothing is written)."""
+    """Seed, build the data set, recipe and trainer for ``cfg`` (nothing is written).
+
+    Under torchrun every rank seeds alike (one set of initial weights) and, on CUDA, takes
+    ``cuda:LOCAL_RANK``; the trainer then gives each rank its own data and noise stream.
+    """
     device = select_device(cfg.run.device)
+    ctx = distributed.context()
+    if ctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     torch.manual_seed(cfg.run.seed)
@@ -79,19 +87,26 @@ def run_dir_for(cfg: Any) -> RunDir:
 
 
 def train(cfg: Any, overwrite: bool = False, callbacks: list[Callback] | None = None) -> RunDir:
-    """Train a new run; the run directory must not exist unless ``overwrite``."""
+    """Train a new run; the run directory must not exist unless ``overwrite``.
+
+    Under torchrun (``WORLD_SIZE`` > 1) this joins the process group; every rank trains, rank 0 writes.
+    """
     run = run_dir_for(cfg)
-    if run.root.exists() and any(run.root.iterdir()) and not overwrite:
-        raise ConfigError(
-            f"run directory '{run.root}' already exists; continue it with 'gankit train --resume {run.root}', "
-            "replace it with --overwrite, or pick another run.name"
-        )
-    trainer = build_trainer(cfg, run, callbacks)  # fails on bad data before anything is written
-    if run.root.exists() and overwrite:
-        shutil.rmtree(run.root)
-    run.root.mkdir(parents=True, exist_ok=True)
-    config_mod.save(cfg, run.config)
-    trainer.fit()
+    with distributed.session(select_device(cfg.run.device)) as ctx:
+        if run.root.exists() and any(run.root.iterdir()) and not overwrite:
+            raise ConfigError(
+                f"run directory '{run.root}' already exists; continue it with 'gankit train --resume {run.root}', "
+                "replace it with --overwrite, or pick another run.name"
+            )
+        trainer = build_trainer(cfg, run, callbacks)  # fails on bad data before anything is written
+        distributed.barrier(ctx)  # every rank has looked at the run directory before rank 0 replaces it
+        if ctx.is_main:
+            if run.root.exists() and overwrite:
+                shutil.rmtree(run.root)
+            run.root.mkdir(parents=True, exist_ok=True)
+            config_mod.save(cfg, run.config)
+        distributed.barrier(ctx)
+        trainer.fit()
     return run
 
 
@@ -147,14 +162,17 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
         raise ConfigError(
             f"cannot change {', '.join(bad)} when resuming (allowed: {', '.join(RESUMABLE)}); start a new run instead"
         )
-    trainer = build_trainer(cfg, run, callbacks)
-    restore(trainer, state, run.checkpoint)
-    remove_stale_temporaries(run.root)  # left by writes that a kill -9 interrupted
-    for path in (run.stats, run.metrics, run.diagnostics, run.alarms):
-        truncate_after(path, trainer.step)  # drop lines a crashed run wrote after its last checkpoint
-    config_mod.save(cfg, run.config)
-    log.info("resuming %s at step %d of %d", run.root, trainer.step, cfg.train.steps)
-    trainer.fit()
+    with distributed.session(select_device(cfg.run.device)) as ctx:
+        trainer = build_trainer(cfg, run, callbacks)
+        restore(trainer, state, run.checkpoint)  # every rank loads the checkpoint
+        if ctx.is_main:
+            remove_stale_temporaries(run.root)  # left by writes that a kill -9 interrupted
+            for path in (run.stats, run.metrics, run.diagnostics, run.alarms):
+                truncate_after(path, trainer.step)  # drop lines a crashed run wrote after its last checkpoint
+            config_mod.save(cfg, run.config)
+            log.info("resuming %s at step %d of %d", run.root, trainer.step, cfg.train.steps)
+        distributed.barrier(ctx)
+        trainer.fit()
     return run
 
 

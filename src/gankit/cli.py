@@ -98,8 +98,12 @@ def _split_positional(items: list[str]) -> tuple[str | None, list[str]]:
 def cmd_train(args: argparse.Namespace) -> int:
     from gankit import api
     from gankit import config as config_mod
+    from gankit.train.distributed import env_context
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    main_rank = env_context().is_main  # under torchrun rank 0 reports; the other ranks only warn
+    if not main_rank:
+        logging.getLogger("gankit").setLevel(logging.WARNING)
     preset, overrides = _split_positional(args.items)
     if args.preset and preset:
         raise ConfigError(f"preset given twice ('{args.preset}' and '{preset}')")
@@ -124,7 +128,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 0
         with logging_redirect_tqdm():
             run = api.train(cfg, overwrite=args.overwrite)
-    _print_summary(run)
+    if main_rank:
+        _print_summary(run)
     return 0
 
 

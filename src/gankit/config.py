@@ -57,6 +57,11 @@ class RunConfig:
     device: str = field(default="auto", metadata=_choices(DEVICES))  # auto: CUDA when available
     threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default
     channels_last: bool = False  # image nets and batches in NHWC memory order (11 % faster DCGAN steps on CPU)
+    precision: str = field(default="fp32", metadata=_choices(("fp32", "bf16")))  # bf16: autocast around the steps
+    compile: bool = False  # torch.compile the recipe's networks (not with reg.gradient_penalty, reg.r1, model.unroll)
+    # under torchrun: independent = each rank draws its own data and noise; shard = each keeps its slice of
+    # the global batch drawn from one shared stream (repeats the single-process run; train/distributed.py)
+    distributed_data: str = field(default="independent", metadata=_choices(("independent", "shard")))
 
 
 @dataclass

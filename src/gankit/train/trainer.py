@@ -8,6 +8,12 @@ Around it: learning-rate schedules, an EMA of the generator, stats.jsonl, a tqdm
 losses, callbacks (snapshots, figures, metrics), atomic checkpoints of the full state (nets, EMA,
 optimisers, RNG states, step, config) every N steps and at the end, a stop with a clear message on a
 non-finite loss (the last good checkpoint is kept), and Ctrl-C/SIGTERM handling that checkpoints and exits.
+
+Under torchrun the same loop runs on every rank (train/distributed.py): each draws its share of the batch,
+optimiser hooks average the gradients, the ranks agree every step on whether to stop, and only rank 0
+logs, runs the callbacks and writes the run directory. ``run.precision=bf16`` runs the recipe's steps
+under bfloat16 autocast (weights, optimiser state and D's scores stay float32, so the losses are computed
+in float32); ``run.compile`` compiles the recipe's networks with torch.compile.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 from safetensors.torch import save as safetensors_save
 from torch import Tensor, nn
@@ -28,7 +35,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from gankit import config as config_mod
-from gankit.errors import NonFiniteLossError, TrainingInterrupted
+from gankit.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
+from gankit.train import distributed
 from gankit.train.callbacks import Callback
 from gankit.fileio import atomic_write_bytes
 from gankit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -108,6 +116,13 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.device = torch.device(device)
         self.step = 0
+        self.dist = distributed.context()
+        self.batch_size = distributed.per_rank_batch(cfg.data.batch_size, self.dist.world_size, cfg.model.pack)
+        if self.dist.enabled:
+            distributed.broadcast_modules(recipe.modules().values(), self.dist)  # one set of initial weights
+            distributed.sync_gradients(recipe.optimizers.values(), self.dist)
+            if not self.dist.is_main:  # callbacks write the run directory: rank 0's job
+                self.callbacks = []
         self.ema: AveragedModel | None = None
         if cfg.train.ema > 0:
             avg = ema_warmup_fn(cfg.train.ema) if cfg.train.ema_warmup else get_ema_multi_avg_fn(cfg.train.ema)
@@ -121,12 +136,34 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.eval.seed + 1)
             self.fixed_real = dataset.sample(512).cpu()
+        if self.dist.enabled:  # after the fixed noise and the EMA copy: they stay the single-process ones
+            if cfg.run.distributed_data == "shard":
+                distributed.shard_noise(recipe.generator, self.dist)
+            else:
+                self._seed_sampling(self.step)
+        self._autocast = cfg.run.precision == "bf16"
+        if self._autocast and "discriminator" in recipe.modules():  # scores, hence losses, in float32
+            recipe.modules()["discriminator"].register_forward_hook(lambda m, args, out: out.float())
+        if cfg.run.compile:
+            if cfg.reg.gradient_penalty > 0 or cfg.reg.r1 > 0 or cfg.model.unroll > 0:
+                raise ConfigError("run.compile cannot be used with reg.gradient_penalty, reg.r1 or model.unroll: "
+                                  "torch.compile does not support their double backward")
+            for net in recipe.modules().values():
+                net.compile()  # in place: state_dict keys (checkpoints, export) are unchanged
         self._stop: signal.Signals | None = None
         self._finish = False  # request_finish(): end after this step as if train.steps were reached
         self.stats = JsonlWriter(run.stats)
         self.last_record: dict[str, float] = {}
 
     # ------------------------------------------------------------------ state
+    def _seed_sampling(self, step: int) -> None:
+        """``independent`` mode: this rank's data and noise stream, distinct per (seed, rank, step)."""
+        seed = distributed.sampling_seed(self.cfg.run.seed, self.dist.rank, step)
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+
     def sampling_net(self) -> nn.Module:
         """The generator to sample from: the EMA copy when enabled."""
         return self.ema.module if self.ema is not None else self.recipe.generator
@@ -147,10 +184,22 @@ class Trainer:
                 raise ValueError("the checkpoint has no EMA state but train.ema > 0")
             self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
-        set_rng_state(state["rng"])
+        ranks = state.get("rng_ranks")
+        if self.dist.enabled and ranks is not None and len(ranks) == self.dist.world_size:
+            set_rng_state(ranks[self.dist.rank])  # the same world size: every rank continues its own stream
+        else:
+            set_rng_state(state["rng"])
+            if self.dist.enabled and self.cfg.run.distributed_data == "independent":
+                self._seed_sampling(self.step)  # another world size: fresh per-rank streams (not bit-exact)
 
     def save(self) -> None:
-        save_checkpoint(self.run.checkpoint, self.state_dict())
+        """checkpoints/last.pt; under torchrun every rank calls it, rank 0 writes, with every rank's RNG."""
+        state = self.state_dict()
+        if self.dist.enabled:
+            state["rng_ranks"] = distributed.gather_objects(state["rng"], self.dist)
+        if self.dist.is_main:
+            save_checkpoint(self.run.checkpoint, state)
+        distributed.barrier(self.dist)
 
     def resume_from(self, path: Any = None) -> None:
         self.load_state_dict(load_checkpoint(path or self.run.checkpoint, map_location=self.device))
@@ -167,6 +216,12 @@ class Trainer:
             "ema": str(self.ema is not None).lower(),
         }
         atomic_write_bytes(self.run.generator, safetensors_save(tensors, metadata=meta))
+
+    def _command(self) -> str:
+        """How to run this training command again: under torchrun with the same number of processes."""
+        if self.dist.enabled:
+            return f"torchrun --nproc_per_node {self.dist.world_size} -m gankit train"
+        return "gankit train"
 
     def request_finish(self) -> None:
         """End training after the current step, with the usual checkpoint, export and end-of-run
@@ -206,7 +261,10 @@ class Trainer:
 
     def _check_finite(self, stats: dict[str, torch.Tensor]) -> None:
         losses = [v for k, v in stats.items() if k.endswith(("loss", "penalty"))]
-        if losses and not bool(torch.isfinite(torch.stack([v.float().reshape(()) for v in losses])).all()):
+        bad = bool(losses) and not bool(torch.isfinite(torch.stack([v.float().reshape(()) for v in losses])).all())
+        if self.dist.enabled:  # one rank's NaN stops every rank at the same step
+            bad = distributed.agree_max([float(bad)], self.dist, self.device)[0] > 0
+        if bad:
             bad = ", ".join(f"{k} = {float(v):g}" for k, v in stats.items() if k.endswith(("loss", "penalty")))
             kept = f"the last good checkpoint ({self.run.checkpoint}) is kept" if self.run.checkpoint.exists() else "no checkpoint was written"
             raise NonFiniteLossError(
@@ -217,13 +275,19 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         """Train until ``train.steps`` generator steps; returns the last logged stats."""
         cfg, recipe = self.cfg, self.recipe
-        total, k, bs = cfg.train.steps, cfg.train.d_steps, cfg.data.batch_size
+        total, k, bs = cfg.train.steps, cfg.train.d_steps, self.batch_size
         start_time = time.time()
         # conditional recipes train on (images, labels) pairs
         draw = self.dataset.sample_with_labels if getattr(recipe, "uses_labels", False) else self.dataset.sample
+        ctx = self.dist
+        if ctx.enabled and cfg.run.distributed_data == "shard":
+            whole = draw
+            draw = lambda n, device: distributed.shard(whole(n * ctx.world_size, device), ctx)  # noqa: E731
+        autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self._autocast
+                    else contextlib.nullcontext())
         bar = tqdm(
             total=total, initial=self.step, desc=cfg.run.name, dynamic_ncols=True,
-            disable=None if cfg.train.progress else True, unit="step",
+            disable=None if cfg.train.progress and ctx.is_main else True, unit="step",
         )
         with self._signals(), bar:
             for cb in self.callbacks:
@@ -233,18 +297,22 @@ class Trainer:
                 lrs = self._set_lr()
                 if hasattr(recipe, "progress"):  # annealed remedies (reg.schedule) follow the generator step
                     recipe.progress = self.step / total
-                for _ in range(d_steps_at(cfg.train.d_steps_schedule, self.step, k)):
-                    d_stats = recipe.d_step(draw(bs, self.device))
-                g_stats = recipe.g_step(draw(bs, self.device))
+                with autocast:
+                    for _ in range(d_steps_at(cfg.train.d_steps_schedule, self.step, k)):
+                        d_stats = recipe.d_step(draw(bs, self.device))
+                    g_stats = recipe.g_step(draw(bs, self.device))
                 if self.ema is not None:
                     self.ema.update_parameters(recipe.generator)
                 self.step += 1
                 stats = {**d_stats, **g_stats}
                 self._check_finite(stats)
                 if self.step % cfg.train.log_every == 0 or self.step == total:
+                    if ctx.enabled:
+                        stats = distributed.mean_stats(stats, ctx)
                     record = {k_: float(v) for k_, v in stats.items()}
                     self.last_record = record
-                    self.stats.write({"step": self.step, "time": round(time.time() - start_time, 3), **record, **lrs})
+                    if ctx.is_main:
+                        self.stats.write({"step": self.step, "time": round(time.time() - start_time, 3), **record, **lrs})
                     bar.set_postfix(
                         {n: f"{record[n]:.3f}" for n in ("d_loss", "g_loss", "d_real", "d_fake") if n in record},
                         refresh=False,
@@ -254,20 +322,26 @@ class Trainer:
                     cb.on_step(self, self.step)
                 if limit_s and time.time() - start_time >= limit_s and self.step < total:
                     log.info("train.time_limit of %g min reached at step %d of %d; continue with: "
-                             "gankit train --resume %s", cfg.train.time_limit, self.step, total, self.run.root)
+                             "%s --resume %s", cfg.train.time_limit, self.step, total, self._command(), self.run.root)
                     self._finish = True
+                if ctx.enabled:  # a signal, a callback's request_finish or a time limit on any rank stops all
+                    signum, finish = distributed.agree_max([float(self._stop or 0), float(self._finish)], ctx, self.device)
+                    if signum and self._stop is None:
+                        self._stop = signal.Signals(int(signum))
+                    self._finish = finish > 0
                 if self.step % cfg.train.checkpoint_every == 0:
                     self.save()
                 if self._stop is not None:
                     self.save()
                     raise TrainingInterrupted(
                         f"{self._stop.name} at step {self.step}: checkpoint written to {self.run.checkpoint}; "
-                        f"continue with: gankit train --resume {self.run.root}",
+                        f"continue with: {self._command()} --resume {self.run.root}",
                         int(self._stop),
                     )
         if self.step % cfg.train.checkpoint_every != 0:
             self.save()
-        self.export_generator()
+        if ctx.is_main:
+            self.export_generator()
         for cb in self.callbacks:
             cb.on_end(self)
         return self.last_record
