@@ -7,6 +7,7 @@ registers something, so the contents never depend on import order. ``get`` on an
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from gankit.errors import ConfigError
@@ -21,10 +22,16 @@ class Registry(Generic[T]):
         kind: what the entries are, used in messages ("dataset", "objective", ...).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, loader: str = "") -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
         self._meta: dict[str, dict[str, Any]] = {}
+        self._loader = loader  # module whose import registers every entry, imported on first use
+
+    def _load(self) -> None:
+        if self._loader:
+            module, self._loader = self._loader, ""
+            importlib.import_module(module)
 
     def register(self, name: str, **meta: Any) -> Callable[[T], T]:
         """Decorator (or plain call) that adds ``obj`` under ``name``; ``meta`` is kept for ``meta(name)``."""
@@ -40,6 +47,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The entry called ``name``; an unknown name raises ConfigError naming the allowed ones."""
+        self._load()
         try:
             return self._entries[name]
         except (KeyError, TypeError):
@@ -48,10 +56,11 @@ class Registry(Generic[T]):
             ) from None
 
     def meta(self, name: str) -> dict[str, Any]:
-        self.get(name)
+        self.get(name)  # loads
         return self._meta[name]
 
     def names(self) -> list[str]:
+        self._load()
         return sorted(self._entries)
 
     def describe(self, name: str) -> str:
@@ -66,12 +75,14 @@ class Registry(Generic[T]):
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)
 
 
@@ -80,7 +91,8 @@ NETWORKS: Registry[Any] = Registry("network")
 OBJECTIVES: Registry[Any] = Registry("objective")
 RECIPES: Registry[Any] = Registry("recipe")
 METRICS: Registry[Any] = Registry("metric")
-THEORY: Registry[Any] = Registry("theory check")
+# The theory checks pull in SciPy's statistics and matplotlib (~2 s): imported on first use of the registry.
+THEORY: Registry[Any] = Registry("theory check", loader="gankit.theory")
 
 ALL: dict[str, Registry[Any]] = {
     "datasets": DATASETS,
