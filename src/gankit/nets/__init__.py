@@ -2,6 +2,7 @@
 
 from gankit.nets import mlp  # noqa: F401  (registers mlp)
 from gankit.nets import dcgan  # noqa: F401  (registers dcgan)
+from gankit.nets import stackgan  # noqa: F401  (registers stackgan)
 from gankit.nets.mlp import NetFamily
 
 __all__ = ["NetFamily"]
