@@ -95,6 +95,8 @@ def test_kl_closed_form_and_conditioning_augmentation():
     assert torch.equal(c0, m)
     c1, _, _ = ca(phi, torch.ones(4, CONDITION_DIM))
     assert torch.allclose(c1 - m, torch.exp(0.5 * lv))  # c = μ + σ ε
+    with torch.no_grad():  # log σ² starts at INIT_LOGVAR = -4
+        assert abs(float(ConditioningAugmentation()(torch.zeros(1, EMBED_DIM), torch.zeros(1, CONDITION_DIM))[2].mean()) + 4) < 1e-6
 
 
 def test_matching_aware_d_loss_on_hand_made_scores():
@@ -186,7 +188,8 @@ def test_text_sampling_end_to_end(tmp_path, capsys):
     # the latent carries φ(text) of the fixed encoder
     net, _, _ = api.load_generator(run.root)
     phi = net.split(net.sample_noise(2, text=text))[1]
-    assert torch.allclose(phi, load_text_encoder()(caps.tokenize(text)).expand(2, -1), atol=1e-5)
+    want = torch.nn.functional.normalize(load_text_encoder()(caps.tokenize(text)), dim=1) * math.sqrt(EMBED_DIM)
+    assert torch.allclose(phi, want.expand(2, -1), atol=1e-5)
     assert net.sample_noise(3, text=["a red circle at the top"] * 3).shape == (3, net.latent_dim)
     with pytest.raises(DataError, match="2 captions for 3 samples"):
         net.sample_noise(3, text=["a", "b"])

@@ -6,6 +6,9 @@ Stacked Generative Adversarial Networks" (ICCV 2017); lecture 004_cde54aaf8a9542
 - Conditioning augmentation (CA): the fixed text embedding φ_t is mapped by a fully connected layer to
   μ(φ_t) and log σ²(φ_t); the generator is conditioned on c = μ + σ ⊙ ε, ε ~ N(0, I), and its loss
   gets λ · KL(N(μ, diag σ²) ‖ N(0, I)) (:func:`kl_divergence`), which smooths the conditioning manifold.
+  Departure: log σ² starts at ``INIT_LOGVAR`` = −4 (the layer's bias) instead of ≈ 0. From StackGAN's
+  start c is nearly pure noise (σ ≈ 1 against a small μ) and a first 800-step run on the CPU ignored
+  the text entirely (attribute match at chance, one collapsed shape); the KL term still pulls σ up.
 - Stage I: [c₀, z] -> a fully connected layer -> 4 x 4 maps -> nearest-neighbour up-sampling + 3x3
   convolutions -> a low-resolution image (half the data's side; 16 px for shapes-captions).
 - Stage II: the stage-I image, down-sampled by convolutions, joined with its own CA sample ĉ replicated
@@ -50,6 +53,7 @@ __all__ = ["BANK", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscrim
 CONDITION_DIM = 32  # c (StackGAN: 128 for 64-256 px birds; 32 is plenty for 216 combinations)
 TEXT_DIM_D = 32  # the text embedding compressed for D (StackGAN: 128)
 BANK = 1024  # captions kept in the generator for unconditional draws
+INIT_LOGVAR = -4.0  # CA's log σ² starts here (σ ≈ 0.14): the text is heard from the first step
 
 
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -60,13 +64,15 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
 class ConditioningAugmentation(nn.Module):
     """φ_t -> (c = μ + σ ⊙ ε, μ, log σ²), with ε given (so the draw lives in the latent)."""
 
-    def __init__(self, embed_dim: int = EMBED_DIM, cond_dim: int = CONDITION_DIM) -> None:
+    def __init__(self, embed_dim: int = EMBED_DIM, cond_dim: int = CONDITION_DIM, init_logvar: float = INIT_LOGVAR) -> None:
         super().__init__()
         self.fc = nn.Linear(embed_dim, 2 * cond_dim)
+        with torch.no_grad():
+            self.fc.bias[cond_dim:] = init_logvar
         self.cond_dim = cond_dim
 
     def forward(self, phi: Tensor, eps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        h = F.leaky_relu(self.fc(phi), 0.2)
+        h = self.fc(phi)
         mu, logvar = h[:, : self.cond_dim], h[:, self.cond_dim:]
         return mu + torch.exp(0.5 * logvar) * eps, mu, logvar
 
@@ -167,8 +173,12 @@ class StackGANGenerator(nn.Module):
 
     @torch.no_grad()
     def encode(self, tokens: Tensor) -> Tensor:
-        """φ_t (B, EMBED_DIM) of (B, L) caption tokens, from the fixed encoder."""
-        return self.text_encoder(tokens.to(self.captions.device).long())
+        """φ_t (B, EMBED_DIM) of (B, L) caption tokens, from the fixed encoder, scaled to norm √EMBED_DIM.
+
+        The contrastive loss only fixes directions; unit-variance components suit the CA layer and D.
+        """
+        phi = self.text_encoder(tokens.to(self.captions.device).long())
+        return F.normalize(phi, dim=1) * math.sqrt(phi.shape[1])
 
     def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None,
                      text: str | Sequence[str] | Tensor | None = None) -> Tensor:
