@@ -102,7 +102,7 @@ def main() -> None:
     rows = {}
     for name, combos in (("seen", C.seen_combinations()), ("held-out", C.held_out_combinations())):
         rows[f"real {name}"] = real_match_rate(combos, args.per_combo, seed=11, classifier=clf)
-        rows[f"stage I (16 px) {name}"] = caption_match_rate(StageI(net), combos, args.per_combo, seed=12, classifier=clf)
+        rows[f"stage I (16 px) {name}"] = caption_match_rate(StageI(net).eval(), combos, args.per_combo, seed=12, classifier=clf)
         rows[f"stage II (32 px) {name}"] = caption_match_rate(net, combos, args.per_combo, seed=12, classifier=clf)
     record["rates"] = rows
     (OUT / "stackgan.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -116,6 +116,7 @@ def main() -> None:
     from gankit.viz import save_image_grid
 
     gen = torch.Generator().manual_seed(3)
+    net.eval()  # batch norm with running statistics: 8 samples of one caption are no batch to normalise
     with torch.no_grad():
         grid = torch.cat([net(net.sample_noise(8, generator=gen, text=t)) for t in FIGURE_CAPTIONS])
     save_image_grid(grid.numpy(), OUT / "stackgan-captions.png", nrow=8)
