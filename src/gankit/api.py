@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import shutil
@@ -202,18 +203,24 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
     return net, cfg, meta
 
 
-def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0) -> np.ndarray:
+def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str | None = None) -> np.ndarray:
     """``n`` samples from a run's exported generator, (n, *data_shape), reproducible under ``seed``.
 
     ``rejection`` > 0: discriminator rejection sampling after that many calibration steps of the run's
-    discriminator against the exported generator (:func:`rejection_sampler`).
+    discriminator against the exported generator (:func:`rejection_sampler`). ``text``: a caption every
+    sample is drawn for (text-to-image generators such as stackgan).
     """
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
+    net, cfg, _ = load_generator(run)
+    if text is not None and "text" not in inspect.signature(net.sample_noise).parameters:
+        raise ConfigError(f"--text needs a text-to-image run (e.g. preset stackgan-shapes); "
+                          f"'{run}' has a '{cfg.generator.name}' generator")
     if rejection > 0:
+        if text is not None:
+            raise ConfigError("--rejection and --text cannot be combined")
         return rejection_sampler(run, rejection, seed=seed)(n).samples.numpy()
-    net, _, _ = load_generator(run)
-    return sample_net(net, n, seed)
+    return sample_net(net, n, seed, text=text)
 
 
 def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
@@ -244,13 +251,14 @@ def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float |
                           cfg.eval.rejection_lr, cfg.eval.rejection_gamma if gamma is None else gamma)
 
 
-def sample_net(net: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:
+def sample_net(net: torch.nn.Module, n: int, seed: int = 0, text: str | None = None) -> np.ndarray:
     """``n`` samples from a generator net (``sample_noise`` + forward) under ``seed``, as numpy."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
+    extra = {} if text is None else {"text": text}
     out = []
     with torch.no_grad():
         for start in range(0, n, 8192):
-            out.append(net(net.sample_noise(min(8192, n - start), generator=gen)))
+            out.append(net(net.sample_noise(min(8192, n - start), generator=gen, **extra)))
     return torch.cat(out).numpy()
 
 

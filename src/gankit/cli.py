@@ -203,8 +203,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print(f"wrote the sampling stages of {rows} samples to {out}")
         return 0
     if args.interpolate or args.nearest:
+        if args.text is not None:
+            raise ConfigError("--text draws samples for a caption; it cannot be combined with --interpolate or --nearest")
         return _sample_figure(args, out, suffix)
-    x = api.sample(args.run, args.n or 1000, seed=args.seed, rejection=args.rejection)
+    x = api.sample(args.run, args.n or 1000, seed=args.seed, rejection=args.rejection, text=args.text)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix in (".npy", ".csv"):
         _save_array(out, x)
@@ -402,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=0, help="number of samples (default 1000), or rows of a figure (default 8)")
     s.add_argument("-o", "--output", required=True, help="out.npy, out.csv or out.png (a figure)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--text", help='text-to-image runs: draw every sample for this caption, e.g. "a big blue square at the bottom"')
     s.add_argument("--interpolate", choices=["linear", "spherical"],
                    help="walk between random noise vectors along a line or a great circle (slerp)")
     s.add_argument("--steps", type=int, default=10, help="points along each interpolation (default 10)")

@@ -119,6 +119,8 @@ class ModelConfig:
     objective: str = field(default="nsgan", metadata=_choices(_registry_names("objectives")))
     pack: int = 1  # PacGAN: D judges this many samples at once (all real or all generated)
     unroll: int = 0  # unrolled GAN: G's loss looks through this many differentiable D steps (0: off)
+    text_encoder: str = ""  # stackgan: pretrained text encoder (.safetensors); empty: the shipped shapes-captions one
+    kl_weight: float = 1.0  # stackgan: λ on the conditioning-augmentation KL term in G's loss
 
 
 @dataclass

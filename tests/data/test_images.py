@@ -129,6 +129,8 @@ def build_any(name: str, tmp_path: Path, **kw):
     if needs == "path":
         write_png(tmp_path / "imgs" / "a.png", np.zeros((12, 12, 3), dtype=np.uint8))
         write_png(tmp_path / "imgs" / "b.png", np.full((12, 12, 3), 255, dtype=np.uint8))
+        for stem in ("a", "b"):  # captions for caption-folder (the plain folder ignores them)
+            (tmp_path / "imgs" / f"{stem}.txt").write_text(f"image {stem}\n")
         kw.setdefault("path", str(tmp_path / "imgs"))
         kw.setdefault("image_size", 8)
     return DATASETS.get(name)(cfg(name=name, **kw))

@@ -2,6 +2,7 @@
 
 from gankit.models import gan  # noqa: F401  (registers gan)
 from gankit.models import lapgan  # noqa: F401  (registers lapgan)
+from gankit.models import stackgan  # noqa: F401  (registers stackgan)
 from gankit.models.base import Recipe
 
 __all__ = ["Recipe"]

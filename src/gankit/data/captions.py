@@ -1,0 +1,362 @@
+"""Captioned images for text-to-image GANs: gankit's ``shapes-captions`` set and user ``caption-folder``s.
+
+``shapes-captions`` is made by gankit, deterministically, with Pillow: one shape per image on a black
+background, described by four attributes
+
+- kind: circle, square, triangle;
+- colour: red, green, blue, yellow;
+- size: small, big;
+- position: a 3 x 3 grid (top left, top, top right, left, centre, right, bottom left, bottom, bottom right),
+
+so there are 3 * 4 * 2 * 9 = 216 combinations. Each image gets ``CAPTIONS_PER_IMAGE`` English captions
+from a small grammar ("a small red circle at the top left", "there is a large green square in the
+middle", "a triangle in blue, tiny, at the bottom", ...), like the ten captions per image of the CUB and
+Oxford-102 sets StackGAN was trained on (Reed et al. 2016). :func:`parse_caption` reads the attributes
+back from any caption of the grammar (and from free text that names them).
+
+Held-out combinations: the (kind, colour) pairs in :data:`HELD_OUT` — yellow circles, green squares, blue
+triangles — never occur in the training split (``data.split=train``); the test split
+(``data.split=test``) holds only them, in every size and position. A model trained on the training split
+has seen every kind, every colour, every size and every position, but never these three pairings, so
+captions such as "a big yellow circle at the top" test whether it composes attributes.
+
+Images are rendered at 4x the side and downsampled (box filter, anti-aliased edges) with a little
+jitter of position (±1/32 of the side) and size (±6 %) so that no two images are identical. Everything
+comes from fixed seeds (:data:`SEEDS`): the same images and captions on every machine, built once per
+process and kept in memory (about 0.2 s per 1,000 images at 32 px).
+
+Conditional batches: ``sample_with_labels(n)`` returns (images (n, 3, S, S) in [-1, 1], tokens (n, L)
+int64): one caption of each image, drawn uniformly from its captions, as character indices
+(:func:`tokenize`; 0 pads). ``dataset.attributes`` holds the (N, 4) attribute indices of every image.
+
+``caption-folder`` (``data.path=DIR``): the user's images (PNG/JPEG, searched recursively), each with a
+text file of the same name (``bird.png`` + ``bird.txt``) holding one caption per line. An image without
+its caption file, an empty caption file, or a folder without images is a one-line :class:`DataError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gankit.data.images import ImageDataset, _option, _size_and_channels, decode_image, scan_folder
+from gankit.errors import ConfigError, DataError
+from gankit.registry import DATASETS
+
+__all__ = [
+    "ALPHABET", "ATTRIBUTES", "COLOURS", "HELD_OUT", "KINDS", "MAX_LEN", "POSITIONS", "SIZES",
+    "CaptionImages", "all_combinations", "caption", "captions_for", "detokenize", "parse_caption",
+    "render", "seen_combinations", "held_out_combinations", "tokenize",
+]
+
+KINDS = ("circle", "square", "triangle")
+COLOURS = ("red", "green", "blue", "yellow")
+SIZES = ("small", "big")
+POSITIONS = ("top left", "top", "top right", "left", "centre", "right", "bottom left", "bottom", "bottom right")
+ATTRIBUTES = (("kind", KINDS), ("colour", COLOURS), ("size", SIZES), ("position", POSITIONS))
+HELD_OUT = (("circle", "yellow"), ("square", "green"), ("triangle", "blue"))  # (kind, colour) never trained on
+
+RGB = {"red": (225, 40, 40), "green": (40, 190, 60), "blue": (50, 90, 235), "yellow": (235, 215, 40)}
+RADIUS = {"small": 0.14, "big": 0.25}  # of the side: 4.5 / 8 px at 32 px
+GRID = (0.24, 0.5, 0.76)  # cell centres, as fractions of the side
+SEEDS = {"train": 2017, "test": 2018}
+SPLIT_SIZE = {"train": 6000, "test": 1200}
+CAPTIONS_PER_IMAGE = 5
+
+# ------------------------------------------------------------------------------------------- text
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 ,.;:'-!?"
+PAD, UNKNOWN = 0, 1  # token 0 pads, 1 is any character outside the alphabet
+VOCAB = 2 + len(ALPHABET)
+MAX_LEN = 64  # characters kept of a caption
+_LOOKUP = np.full(129, UNKNOWN, dtype=np.int64)  # code point -> index (>= 128: unknown)
+_LOOKUP[[ord(c) for c in ALPHABET]] = np.arange(2, VOCAB)
+
+
+def tokenize(texts: str | Sequence[str], max_len: int = MAX_LEN) -> Tensor:
+    """Captions -> (n, max_len) int64 character indices: lower-cased, unknown characters -> 1, padded with 0.
+
+    Raises:
+        DataError: an empty caption (nothing but white space).
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    out = np.zeros((len(texts), max_len), dtype=np.int64)
+    for i, t in enumerate(texts):
+        t = " ".join(str(t).lower().split())
+        if not t:
+            raise DataError("a caption is empty; write a sentence such as 'a small red circle at the top left'")
+        codes = np.frombuffer(t[:max_len].encode("utf-32-le"), dtype=np.uint32)
+        out[i, : len(codes)] = _LOOKUP[np.minimum(codes, len(_LOOKUP) - 1)]
+    return torch.from_numpy(out)
+
+
+def detokenize(tokens: Tensor) -> list[str]:
+    """(n, L) indices -> captions (unknown characters come back as '?'; padding is dropped)."""
+    chars = "\0?" + ALPHABET
+    return ["".join(chars[int(i)] for i in row if int(i) != PAD) for row in tokens.reshape(-1, tokens.shape[-1])]
+
+
+# ---------------------------------------------------------------------------------------- grammar
+
+SIZE_WORDS = {"small": ("small", "little", "tiny"), "big": ("big", "large")}
+KIND_WORDS = {"circle": ("circle", "disc"), "square": ("square",), "triangle": ("triangle",)}
+TEMPLATES = (
+    "a {size} {colour} {kind} {where}",
+    "there is a {size} {colour} {kind} {where}",
+    "{where}, a {size} {colour} {kind}",
+    "a {kind} in {colour}, {size}, {where}",
+    "a {colour} {kind} {where}, {size}",
+)
+
+
+def _where_phrases(position: str) -> tuple[str, ...]:
+    if position == "centre":
+        return ("in the centre", "in the middle", "at the center")
+    corner = " " in position
+    return (f"at the {position}", f"in the {position} corner" if corner else f"on the {position}",
+            f"in the {position}" if corner else f"at the {position} edge")
+
+
+def captions_for(kind: str, colour: str, size: str, position: str) -> list[str]:
+    """Every caption the grammar makes for one combination (sorted, no duplicates)."""
+    out = {t.format(size=s, colour=colour, kind=k, where=w)
+           for t in TEMPLATES for s in SIZE_WORDS[size] for k in KIND_WORDS[kind] for w in _where_phrases(position)}
+    return sorted(out)
+
+
+def caption(attrs: Sequence[int], rng: np.random.Generator) -> str:
+    """One random caption of the grammar for attribute indices (kind, colour, size, position)."""
+    k, c, s, p = (names[int(i)] for (_, names), i in zip(ATTRIBUTES, attrs, strict=True))
+    t, a, b, w = rng.integers(0, 1 << 30, 4)
+    sizes, kinds, wheres = SIZE_WORDS[s], KIND_WORDS[k], _where_phrases(p)
+    return TEMPLATES[t % len(TEMPLATES)].format(size=sizes[a % len(sizes)], colour=c, kind=kinds[b % len(kinds)],
+                                                where=wheres[w % len(wheres)])
+
+
+_WORD = {w: ("size", s) for s, ws in SIZE_WORDS.items() for w in ws}
+_WORD.update({w: ("kind", k) for k, ws in KIND_WORDS.items() for w in ws})
+_WORD.update({c: ("colour", c) for c in COLOURS})
+_WORD.update({w: ("kind", k) for k in KINDS for w in (k + "s",)})
+
+
+def parse_caption(text: str) -> dict[str, str]:
+    """The attributes a caption names: {'kind', 'colour', 'size', 'position'}.
+
+    Words are matched whole (synonyms included: little, tiny, large, disc, middle, center); the position is
+    read from top/bottom and left/right ("at the bottom" is the bottom centre cell).
+
+    Raises:
+        DataError: a caption that names no kind, colour, size or position, or two different values of one.
+    """
+    words = re.findall(r"[a-z]+", text.lower())
+    found: dict[str, str] = {}
+    for w in words:
+        if w in _WORD:
+            attr, value = _WORD[w]
+            if found.get(attr, value) != value:
+                raise DataError(f"caption '{text}' names two {attr}s ({found[attr]} and {value})")
+            found[attr] = value
+    vertical = {w for w in words if w in ("top", "bottom")}
+    horizontal = {w for w in words if w in ("left", "right")}
+    centre = any(w in ("centre", "center", "middle") for w in words)
+    if len(vertical) > 1 or len(horizontal) > 1:
+        raise DataError(f"caption '{text}' names two positions")
+    if vertical or horizontal:
+        found["position"] = " ".join([*vertical, *horizontal])
+    elif centre:
+        found["position"] = "centre"
+    missing = [a for a, _ in ATTRIBUTES if a not in found]
+    if missing:
+        raise DataError(f"caption '{text}' names no {' and no '.join(missing)} "
+                        "(e.g. 'a small red circle at the top left')")
+    return {a: found[a] for a, _ in ATTRIBUTES}
+
+
+def attribute_indices(attrs: dict[str, str]) -> tuple[int, int, int, int]:
+    """{'kind': 'circle', ...} -> (kind, colour, size, position) indices."""
+    return tuple(names.index(attrs[a]) for a, names in ATTRIBUTES)  # type: ignore[return-value]
+
+
+def all_combinations() -> np.ndarray:
+    """(216, 4) every (kind, colour, size, position) index combination, kind slowest."""
+    grids = np.meshgrid(*(np.arange(len(names)) for _, names in ATTRIBUTES), indexing="ij")
+    return np.stack([g.ravel() for g in grids], axis=1)
+
+
+def is_held_out(combos: np.ndarray) -> np.ndarray:
+    """(N,) bool: the (kind, colour) pair of each row is in :data:`HELD_OUT`."""
+    combos = np.asarray(combos).reshape(-1, 4)
+    pairs = {(KINDS.index(k), COLOURS.index(c)) for k, c in HELD_OUT}
+    return np.array([(int(a), int(b)) in pairs for a, b in combos[:, :2]], dtype=bool)
+
+
+def seen_combinations() -> np.ndarray:
+    """(162, 4) the combinations of the training split."""
+    c = all_combinations()
+    return c[~is_held_out(c)]
+
+
+def held_out_combinations() -> np.ndarray:
+    """(54, 4) the combinations of the test split, never in training."""
+    c = all_combinations()
+    return c[is_held_out(c)]
+
+
+# -------------------------------------------------------------------------------------- rendering
+
+
+def render(attrs: np.ndarray, size: int, seed: int, jitter: bool = True) -> np.ndarray:
+    """Draw one shape per row of ``attrs`` (N, 4): uint8 (N, 3, size, size), reproducible from ``seed``."""
+    from PIL import Image, ImageDraw
+
+    attrs = np.asarray(attrs).reshape(-1, 4)
+    rng = np.random.default_rng(seed)
+    big = 4 * size
+    out = np.empty((len(attrs), 3, size, size), dtype=np.uint8)
+    for i, (k, c, s, p) in enumerate(attrs):
+        dx, dy = rng.uniform(-1, 1, 2) / 32 if jitter else (0.0, 0.0)
+        scale = rng.uniform(0.94, 1.06) if jitter else 1.0
+        cx, cy = (GRID[int(p) % 3] + dx) * big, (GRID[int(p) // 3] + dy) * big
+        r = RADIUS[SIZES[int(s)]] * scale * big
+        im = Image.new("RGB", (big, big), (0, 0, 0))
+        draw = ImageDraw.Draw(im)
+        fill = RGB[COLOURS[int(c)]]
+        kind = KINDS[int(k)]
+        if kind == "circle":
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+        elif kind == "square":
+            h = 0.85 * r  # a square of the same area as a circle of radius ~0.96 r
+            draw.rectangle([cx - h, cy - h, cx + h, cy + h], fill=fill)
+        else:  # upright triangle inscribed in the circle of radius r
+            draw.polygon([(cx, cy - r), (cx - 0.866 * r, cy + 0.5 * r), (cx + 0.866 * r, cy + 0.5 * r)], fill=fill)
+        small = im.resize((size, size), Image.Resampling.BOX)
+        out[i] = np.asarray(small, dtype=np.uint8).transpose(2, 0, 1)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _shapes_split(split: str, size: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(pixels uint8 (n, 3, S, S), attributes int64 (n, 4), tokens uint8 (n, CAPTIONS_PER_IMAGE, L))."""
+    seed = SEEDS[split]
+    rng = np.random.default_rng(seed)
+    combos = seen_combinations() if split == "train" else held_out_combinations()
+    attrs = combos[np.arange(n) % len(combos)]  # every combination equally often
+    attrs = attrs[rng.permutation(n)]
+    pixels = render(attrs, size, seed + 1)
+    caps = [caption(a, rng) for a in attrs for _ in range(CAPTIONS_PER_IMAGE)]
+    tokens = tokenize(caps).to(torch.uint8).reshape(n, CAPTIONS_PER_IMAGE, MAX_LEN)
+    return torch.from_numpy(pixels), torch.from_numpy(attrs.astype(np.int64)), tokens
+
+
+# --------------------------------------------------------------------------------------- data sets
+
+
+class CaptionImages(ImageDataset):
+    """Stored images (uint8) with several captions each; conditional batches are (images, tokens).
+
+    Args:
+        name: registry name.
+        pixels: (N, C, S, S) uint8.
+        tokens: (N, K, L) uint8 character indices, K captions per image (rows of zeros: no caption,
+            never drawn when the image has at least one).
+        attributes: (N, 4) int64 attribute indices (shapes-captions), or None.
+    """
+
+    def __init__(self, name: str, pixels: Tensor, tokens: Tensor, attributes: Tensor | None = None) -> None:
+        super().__init__(name, tuple(pixels.shape[1:]), 255.0)  # num_classes = 0: the condition is text
+        self.pixels = pixels
+        self.tokens = tokens
+        self.attributes = attributes
+        self.counts = (tokens != PAD).any(dim=2).sum(dim=1).clamp_min(1)  # captions per image
+
+    def __len__(self) -> int:
+        return int(self.pixels.shape[0])
+
+    def images(self, idx: Tensor | None = None) -> Tensor:
+        """Stored images (all, or rows ``idx``) in [-1, 1]."""
+        return self.to_unit(self.pixels if idx is None else self.pixels[idx])
+
+    def _draw(self, n: int, device: torch.device | None) -> tuple[Tensor, Tensor | None]:
+        idx = torch.randint(len(self), (n,))
+        x = self.pixels[idx]
+        return (x if device is None else x.to(device)), idx
+
+    def sample_with_labels(self, n: int, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+        """``n`` random images and one random caption of each, as (n, L) int64 tokens (torch's global RNG)."""
+        x, idx = self._draw(n, None if device is None else torch.device(device))
+        assert idx is not None
+        j = (torch.rand(n) * self.counts[idx]).long()
+        y = self.tokens[idx, j].long()
+        return self.to_unit(x), (y if device is None else y.to(device))
+
+    def caption_bank(self, k: int, seed: int = 0) -> Tensor:
+        """``k`` training captions (k, L) int64, drawn under ``seed`` (what an unconditional draw conditions on)."""
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randint(len(self), (k,), generator=gen)
+        j = (torch.rand(k, generator=gen) * self.counts[idx]).long()
+        return self.tokens[idx, j].long()
+
+
+def shapes_captions_dataset(split: str = "train", size: int = 32, n: int = 0) -> CaptionImages:
+    """The ``shapes-captions`` split at ``size`` px (``n`` images; 0: the split's standard size)."""
+    if split not in SEEDS:
+        raise ConfigError(f"data.split must be train or test, got '{split}'")
+    if size < 8:
+        raise ConfigError(f"shapes-captions needs data.image_size >= 8, got {size}")
+    pixels, attrs, tokens = _shapes_split(split, size, n or SPLIT_SIZE[split])
+    return CaptionImages("shapes-captions", pixels, tokens, attrs)
+
+
+@DATASETS.register("shapes-captions", kind="image", splits=("train", "test"), captions=True,
+                   description="gankit's captioned shapes: 3 kinds x 4 colours x 2 sizes x 9 positions, 32x32 RGB; "
+                               "test = held-out (kind, colour) pairs")
+def shapes_captions(cfg: Any) -> CaptionImages:
+    size, channels = _size_and_channels(cfg, 32, 3)
+    if channels != 3:
+        raise ConfigError(f"shapes-captions is RGB (the colour is in the caption); data.channels={channels} is not allowed")
+    return shapes_captions_dataset(str(_option(cfg, "split", "train")), size)
+
+
+def read_caption_folder(path: str | Path, size: int, channels: int) -> CaptionImages:
+    """Images under ``path`` with a same-name .txt beside each (one caption per line).
+
+    Raises:
+        DataError: no images, an image without its .txt, an empty .txt, an unreadable image.
+    """
+    files, _, _ = scan_folder(path, labels=False)
+    missing = [f for f in files if not f.with_suffix(".txt").is_file()]
+    if missing:
+        raise DataError(f"{len(missing)} of {len(files)} images in '{path}' have no caption file "
+                        f"(e.g. '{missing[0].name}' needs '{missing[0].with_suffix('.txt').name}' beside it)")
+    texts = []
+    for f in files:
+        lines = [ln.strip() for ln in f.with_suffix(".txt").read_text(encoding="utf-8", errors="replace").splitlines()]
+        lines = [ln for ln in lines if ln]
+        if not lines:
+            raise DataError(f"caption file '{f.with_suffix('.txt')}' is empty; write one caption per line")
+        texts.append(lines)
+    pixels = np.empty((len(files), channels, size, size), dtype=np.uint8)
+    for i, f in enumerate(files):
+        try:
+            pixels[i] = decode_image(f, size, channels)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise DataError(f"image '{f}' cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    k = max(len(t) for t in texts)
+    tokens = torch.zeros(len(files), k, MAX_LEN, dtype=torch.uint8)
+    for i, lines in enumerate(texts):
+        tokens[i, : len(lines)] = tokenize(lines).to(torch.uint8)
+    return CaptionImages("caption-folder", torch.from_numpy(pixels), tokens)
+
+
+@DATASETS.register("caption-folder", kind="image", needs="path", captions=True,
+                   description="your images with captions: data.path=DIR, x.png + x.txt (one caption per line)")
+def caption_folder(cfg: Any) -> CaptionImages:
+    size, channels = _size_and_channels(cfg, 64, 3)
+    return read_caption_folder(str(_option(cfg, "path", "")), size, channels)

@@ -1,0 +1,165 @@
+"""Does a text-to-image generator draw what its caption says? An attribute classifier for shapes-captions.
+
+:class:`AttributeNet` is a small CNN that reads the four attributes of a ``shapes-captions`` image —
+kind, colour, size, position — with one softmax head each. gankit ships it trained on images of all 216
+combinations (seeds apart from the data set's; the classifier is the measuring instrument, not the
+model under test, so it may see the held-out pairs): ``metrics/weights/shapes_attributes.safetensors``,
+sha256 checked on load, remade by ``python benchmarks/train_shapes_classifier.py`` (which refuses to
+write weights below 95 % all-four-correct accuracy on fresh real images).
+
+:func:`caption_match_rate` draws, for each combination of a set (seen or held-out), images from one
+random caption of the grammar per sample (``net.sample_noise(n, text=captions)``) and reports the
+fraction whose predicted attributes all equal the caption's ("match"), and per attribute. The same
+numbers on real rendered images of those combinations (:func:`real_match_rate`) are the ceiling set by
+the classifier's own errors.
+
+Not in the METRICS registry: registered metrics score unlabelled samples against real data, while this
+one needs the caption behind each sample, i.e. the generator itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save
+from torch import Tensor, nn
+
+from gankit.data import captions as C
+from gankit.errors import DataError
+from gankit.nets.text import load_checked_weights
+
+__all__ = ["AttributeNet", "caption_match_rate", "load_attribute_classifier", "match_rates", "real_match_rate",
+           "train_attribute_classifier"]
+
+WEIGHTS_FILE = "shapes_attributes.safetensors"
+SHA_FILE = "shapes_attributes.sha256"
+SIDE = 32
+HEADS = tuple(len(names) for _, names in C.ATTRIBUTES)  # 3, 4, 2, 9
+RETRAIN = "remake it with `python benchmarks/train_shapes_classifier.py`"
+
+
+class AttributeNet(nn.Module):
+    """(N, 3, S, S) in [-1, 1] (resized to 32 px) -> logits of kind, colour, size, position."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 16, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, sum(HEADS)),
+        )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise DataError(f"the attribute classifier needs RGB images (N, 3, S, S), got {tuple(x.shape)}")
+        if x.shape[-1] != SIDE:
+            x = F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False, antialias=True)
+        return list(self.net(x).split(HEADS, dim=1))
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, batch: int = 1000) -> Tensor:
+        """(N, 4) predicted attribute indices."""
+        out = []
+        for i in range(0, len(x), batch):
+            out.append(torch.stack([h.argmax(1) for h in self(x[i:i + batch].float())], dim=1))
+        return torch.cat(out)
+
+
+def _real(combos: np.ndarray, seed: int) -> Tensor:
+    return torch.from_numpy(C.render(combos, SIDE, seed)).float() / 127.5 - 1.0
+
+
+def train_attribute_classifier(steps: int = 1500, batch_size: int = 128, images: int = 20_000, seed: int = 0) -> AttributeNet:
+    """Train an AttributeNet on ``images`` renders of all combinations (seed ``seed``; Adam 2e-3, cosine)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        combos = C.all_combinations()
+        attrs = combos[np.random.default_rng(seed).integers(len(combos), size=images)]
+        x, y = _real(attrs, seed + 100), torch.from_numpy(attrs)
+        net = AttributeNet()
+        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        for _ in range(steps):
+            idx = torch.randint(len(x), (batch_size,))
+            loss = sum(F.cross_entropy(h, y[idx, k]) for k, h in enumerate(net(x[idx])))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval()
+
+
+def save_attribute_classifier(net: AttributeNet, path: str | Path) -> str:
+    """Write the weights as safetensors; returns their sha256."""
+    data = save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+                metadata={"format": "gankit-shapes-attributes"})
+    Path(path).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def weights_path() -> Path:
+    return Path(str(resources.files("gankit.metrics").joinpath("weights", WEIGHTS_FILE)))
+
+
+def load_attribute_classifier(path: str | Path | None = None) -> AttributeNet:
+    """The shipped classifier (sha256 checked) or one from ``path``, in eval mode on the CPU (raises
+    CheckpointError as :func:`gankit.nets.text.load_checked_weights`)."""
+    return load_checked_weights(path, weights_path(), SHA_FILE, AttributeNet(), "attribute classifier",  # type: ignore[return-value]
+                                RETRAIN)
+
+
+def match_rates(pred: Tensor, target: Tensor) -> dict[str, float]:
+    """'match' (all four right) and per-attribute accuracy of (N, 4) predictions against (N, 4) targets."""
+    right = pred.long() == target.long()
+    out = {"match": float(right.all(dim=1).float().mean())}
+    out.update({name: float(right[:, k].float().mean()) for k, (name, _) in enumerate(C.ATTRIBUTES)})
+    return out
+
+
+def _draws(combos: np.ndarray, per_combo: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    attrs = np.repeat(np.asarray(combos).reshape(-1, 4), per_combo, axis=0)
+    rng = np.random.default_rng(seed)
+    return attrs, [C.caption(a, rng) for a in attrs]
+
+
+@torch.no_grad()
+def caption_match_rate(net: Any, combos: np.ndarray, per_combo: int = 10, seed: int = 0,
+                       classifier: AttributeNet | None = None) -> dict[str, float]:
+    """Generate ``per_combo`` images per combination from random grammar captions; classify them.
+
+    Args:
+        net: a text-conditioned generator (``sample_noise(n, generator=, text=)``), e.g. an exported StackGAN.
+        combos: (K, 4) attribute indices (:func:`gankit.data.captions.seen_combinations` or held-out).
+        per_combo: samples per combination.
+        seed: captions, z and CA noise.
+        classifier: default the shipped one.
+    """
+    clf = classifier or load_attribute_classifier()
+    attrs, caps = _draws(combos, per_combo, seed)
+    gen = torch.Generator().manual_seed(seed)
+    was = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    images = []
+    for i in range(0, len(caps), 500):
+        chunk = caps[i:i + 500]
+        images.append(net(net.sample_noise(len(chunk), device=device, generator=gen, text=chunk)).cpu())
+    net.train(was)
+    return match_rates(clf.predict(torch.cat(images)), torch.from_numpy(attrs))
+
+
+@torch.no_grad()
+def real_match_rate(combos: np.ndarray, per_combo: int = 10, seed: int = 0, size: int = SIDE,
+                    classifier: AttributeNet | None = None) -> dict[str, float]:
+    """The same on real rendered images at ``size`` px (the classifier's ceiling)."""
+    clf = classifier or load_attribute_classifier()
+    attrs, _ = _draws(combos, per_combo, seed)
+    x = torch.from_numpy(C.render(attrs, size, seed + 7)).float() / 127.5 - 1.0
+    return match_rates(clf.predict(x), torch.from_numpy(attrs))

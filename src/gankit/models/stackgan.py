@@ -1,0 +1,163 @@
+"""The StackGAN recipe: text-to-image in two stages with matching-aware discriminators.
+
+Zhang et al., "StackGAN" (ICCV 2017) on top of Reed et al., "Generative Adversarial Text to Image
+Synthesis" (ICML 2016); lectures 004_cde54aaf8a954241.txt (StackGAN) and 000_7ef49768bde1bafe.txt
+(text to image, matching-aware D). Networks: :mod:`gankit.nets.stackgan` (``generator.name=stackgan``,
+``discriminator.name=stackgan``); data: any caption set (``shapes-captions``, ``caption-folder``).
+
+Batches are (images (B, C, S, S), caption tokens (B, L)) from ``dataset.sample_with_labels``
+(``uses_labels``). The fixed, pretrained text encoder (``model.text_encoder``: a safetensors file from
+``benchmarks/pretrain_text_encoder.py``; empty: the shipped one, pretrained on shapes-captions) turns the
+captions into φ_t; mismatched captions φ̂ are the batch's captions rolled by one.
+
+D step (GAN-CLS, for each stage s with real images x_s = x down-sampled to the stage's side):
+
+    L_D = BCE(D(x_s, φ), 1) + ½ [BCE(D(x_s, φ̂), 0) + BCE(D(G_s(z, φ), φ), 0)]
+
+(real image + matching text is the only positive; a real image with the wrong text and a generated
+image with the right text are negatives). G step (non-saturating, with conditioning augmentation):
+
+    L_G = Σ_s BCE(D(G_s(z, φ), φ), 1) + λ · Σ_s KL(N(μ_s, σ_s²) ‖ N(0, I)) / CONDITION_DIM
+
+with λ = ``model.kl_weight`` (StackGAN: 1; divided by the c dimension as in StackGAN's code, which takes
+the mean over dimensions). Both stages train together, stage II on a detached stage-I image, so
+stage II's losses never move stage I: the two stages learn as StackGAN's sequential schedule would,
+stage I's output just keeps improving under stage II (the joint schedule of StackGAN++, Zhang et al.
+2018). One optimiser per side: ``g_optim`` for both generators and CAs, ``d_optim`` for both
+discriminators. ``model.objective`` must be nsgan (the papers' cross-entropy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gankit.errors import ConfigError
+from gankit.models.base import Recipe, build_optimizer, grad_norm
+from gankit.nets.stackgan import CONDITION_DIM, StackGANDiscriminators, StackGANGenerator, kl_divergence
+from gankit.nets.text import load_text_encoder
+from gankit.registry import NETWORKS, RECIPES
+
+
+def matching_aware_d_loss(real_right: Tensor, real_wrong: Tensor, fake_right: Tensor) -> Tensor:
+    """GAN-CLS D loss from raw scores: BCE(s_r, 1) + ½ [BCE(s_w, 0) + BCE(s_f, 0)] (Reed et al. 2016, Alg. 1).
+
+    In probabilities: −log D(x, φ) − ½ [log(1 − D(x, φ̂)) + log(1 − D(G(z, φ), φ))].
+    """
+    bce = F.binary_cross_entropy_with_logits
+    return bce(real_right, torch.ones_like(real_right)) + 0.5 * (
+        bce(real_wrong, torch.zeros_like(real_wrong)) + bce(fake_right, torch.zeros_like(fake_right)))
+
+
+def mismatched(phi: Tensor) -> Tensor:
+    """φ̂: every row gets another row's caption (the batch rolled by one)."""
+    return torch.roll(phi, 1, dims=0)
+
+
+@RECIPES.register("stackgan", description="StackGAN text to image: CA + KL, stage I at S/2, stage II to S, "
+                                          "matching-aware D (needs caption data)")
+class StackGAN(Recipe):
+    """StackGAN on (image, caption) batches.
+
+    Args:
+        cfg: the run's Config (``generator.name`` and ``discriminator.name`` must be ``stackgan``).
+        data_shape: (C, S, S) of the data; stage I works at S/2.
+        device: where the networks live.
+        dataset: the training data set, for the generator's caption bank (built from ``cfg.data`` when
+            None).
+    """
+
+    uses_labels = True
+
+    def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu",
+                 dataset: Any = None) -> None:
+        if cfg.generator.name != "stackgan" or cfg.discriminator.name != "stackgan":
+            raise ConfigError("model.recipe=stackgan needs generator.name=stackgan and discriminator.name=stackgan "
+                              "(use the preset stackgan-shapes)")
+        if cfg.model.objective != "nsgan":
+            raise ConfigError(f"model.recipe=stackgan uses the papers' cross-entropy losses; set model.objective=nsgan, "
+                              f"not '{cfg.model.objective}'")
+        if dataset is None:
+            from gankit.data import build_dataset
+
+            dataset = build_dataset(cfg.data)
+        if not hasattr(dataset, "caption_bank"):
+            raise ConfigError(f"model.recipe=stackgan needs captioned images (shapes-captions or caption-folder), "
+                              f"not data.name={cfg.data.name}")
+        self.device = torch.device(device)
+        gen = NETWORKS.get("stackgan").generator(cfg.generator, data_shape)
+        assert isinstance(gen, StackGANGenerator)
+        gen.text_encoder.load_state_dict(load_text_encoder(cfg.model.text_encoder).state_dict())
+        gen.set_captions(dataset.caption_bank(len(gen.captions), seed=cfg.run.seed))
+        self.generator = gen.to(device)
+        disc = NETWORKS.get("stackgan").discriminator(cfg.discriminator, data_shape)
+        assert isinstance(disc, StackGANDiscriminators)
+        self.discriminator = disc.to(device)
+        self.optimizers = {
+            "g": build_optimizer(self.generator.trainable(), cfg.g_optim),
+            "d": build_optimizer(self.discriminator.parameters(), cfg.d_optim),
+        }
+        self.kl_weight = float(cfg.model.kl_weight)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def _latent(self, tokens: Tensor) -> Tensor:
+        return self.generator.sample_noise(len(tokens), device=self.device, text=tokens)
+
+    @staticmethod
+    def low(x: Tensor) -> Tensor:
+        """Real images at stage I's side (2 x 2 average pooling)."""
+        return F.avg_pool2d(x, 2)
+
+    def d_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        """One update of both discriminators on real-right, real-wrong and fake-right pairs."""
+        x, tokens = batch
+        latent = self._latent(tokens)
+        with torch.no_grad():
+            out = self.generator.stages(latent)
+        phi = self.generator.split(latent)[1]
+        wrong = mismatched(phi)
+        stats: dict[str, Tensor] = {}
+        total = torch.zeros((), device=self.device)
+        for s, real, fake in (("1", self.low(x), out["low"]), ("2", x, out["high"])):
+            d = getattr(self.discriminator, f"stage{s}")
+            sr, sw, sf = d(real, phi), d(real, wrong), d(fake, phi)
+            loss = matching_aware_d_loss(sr, sw, sf)
+            total = total + loss
+            stats[f"d{s}_loss"] = loss.detach()
+            stats[f"d{s}_real"] = torch.sigmoid(sr).mean().detach()
+            stats[f"d{s}_wrong"] = torch.sigmoid(sw).mean().detach()
+            stats[f"d{s}_fake"] = torch.sigmoid(sf).mean().detach()
+        opt = self.optimizers["d"]
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        norm = grad_norm(self.discriminator)
+        opt.step()
+        return {**stats, "d_loss": total.detach(), "d_real": 0.5 * (stats["d1_real"] + stats["d2_real"]),
+                "d_fake": 0.5 * (stats["d1_fake"] + stats["d2_fake"]), "d_grad_norm": norm}
+
+    def g_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        """One update of both generators and CAs on the batch's captions with fresh z and CA noise."""
+        _, tokens = batch
+        latent = self._latent(tokens)
+        phi = self.generator.split(latent)[1]
+        out = self.generator.stages(latent)
+        self.discriminator.requires_grad_(False)
+        try:
+            adv1 = F.softplus(-self.discriminator.stage1(out["low"], phi)).mean()  # BCE(D(G), 1)
+            adv2 = F.softplus(-self.discriminator.stage2(out["high"], phi)).mean()
+        finally:
+            self.discriminator.requires_grad_(True)
+        kl = (kl_divergence(out["mu1"], out["logvar1"]) + kl_divergence(out["mu2"], out["logvar2"])).mean()
+        loss = adv1 + adv2 + self.kl_weight * kl / CONDITION_DIM
+        opt = self.optimizers["g"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = grad_norm(self.generator)
+        opt.step()
+        return {"g_loss": loss.detach(), "g1_loss": adv1.detach(), "g2_loss": adv2.detach(), "kl": kl.detach(),
+                "g_grad_norm": norm}

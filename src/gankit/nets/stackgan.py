@@ -1,0 +1,294 @@
+"""StackGAN's networks: conditioning augmentation, the stage-I and stage-II generators, matching-aware discriminators.
+
+Zhang, Xu, Li, Zhang, Wang, Huang, Metaxas, "StackGAN: Text to Photo-realistic Image Synthesis with
+Stacked Generative Adversarial Networks" (ICCV 2017); lecture 004_cde54aaf8a954241.txt:
+
+- Conditioning augmentation (CA): the fixed text embedding φ_t is mapped by a fully connected layer to
+  μ(φ_t) and log σ²(φ_t); the generator is conditioned on c = μ + σ ⊙ ε, ε ~ N(0, I), and its loss
+  gets λ · KL(N(μ, diag σ²) ‖ N(0, I)) (:func:`kl_divergence`), which smooths the conditioning manifold.
+  Departure: log σ² starts at ``INIT_LOGVAR`` = −4 (the layer's bias) instead of ≈ 0. From StackGAN's
+  start c is nearly pure noise (σ ≈ 1 against a small μ) and a first 800-step run on the CPU ignored
+  the text entirely (attribute match at chance, one collapsed shape); the KL term still pulls σ up.
+- Stage I: [c₀, z] -> a fully connected layer -> 4 x 4 maps -> nearest-neighbour up-sampling + 3x3
+  convolutions -> a low-resolution image (half the data's side; 16 px for shapes-captions).
+- Stage II: the stage-I image, down-sampled by convolutions, joined with its own CA sample ĉ replicated
+  over space -> residual blocks -> up-sampling to twice the stage-I side (the data's side). Stage II
+  sees no z: the randomness is in the stage-I image (and ĉ).
+- Matching-aware discriminators (Reed et al. 2016, GAN-CLS): image -> stride-2 convolutions down to
+  4 x 4 maps; the text embedding, compressed by a fully connected layer, is replicated over the 4 x 4
+  grid and joined; a 1x1 convolution and a 4x4 one give one raw score for the pair (image, text).
+
+Latent layout (conditional generators carry their condition in the latent, models/base.py):
+``[z (noise_dim) | φ_t (EMBED_DIM) | ε₀ (CONDITION_DIM) | ε̂ (CONDITION_DIM)]``. ``sample_noise(n)`` draws
+captions from the generator's caption bank (training captions the recipe stores in it), encodes them
+with the frozen text encoder it holds and appends fresh z and CA noise; ``sample_noise(n, text=...)``
+encodes the given caption(s) instead — ``gankit sample RUN --text "a big blue square at the bottom"``.
+So ``net(net.sample_noise(n))`` works everywhere (figures, EMA, export, metrics) and an exported
+generator is self-contained: its text encoder and caption bank are in ``generator.safetensors``.
+
+Batch norm follows StackGAN (G and D, not on D's first layer nor on G's output); D returns raw scores
+(DESIGN.md rule 1). Widths: ``generator.width`` = feature maps of stage I's last block and of stage II's
+middle; ``generator.depth`` = stage II's residual blocks; ``discriminator.width`` = D's first layer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gankit.data.captions import MAX_LEN, tokenize
+from gankit.errors import ConfigError, DataError
+from gankit.nets.dcgan import dcgan_init
+from gankit.nets.mlp import NetFamily, NoisePrior
+from gankit.nets.text import EMBED_DIM, CharCNNRNN
+from gankit.registry import NETWORKS
+
+__all__ = ["BANK", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator", "StackGANDiscriminators",
+           "StackGANGenerator", "StageIGenerator", "StageIIGenerator", "kl_divergence"]
+
+CONDITION_DIM = 32  # c (StackGAN: 128 for 64-256 px birds; 32 is plenty for 216 combinations)
+TEXT_DIM_D = 32  # the text embedding compressed for D (StackGAN: 128)
+BANK = 1024  # captions kept in the generator for unconditional draws
+INIT_LOGVAR = -4.0  # CA's log σ² starts here (σ ≈ 0.14): the text is heard from the first step
+
+
+def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(μ, diag exp(logvar)) ‖ N(0, I)) per sample, (B,): ½ Σ_k (μ_k² + σ_k² − 1 − log σ_k²)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+class ConditioningAugmentation(nn.Module):
+    """φ_t -> (c = μ + σ ⊙ ε, μ, log σ²), with ε given (so the draw lives in the latent)."""
+
+    def __init__(self, embed_dim: int = EMBED_DIM, cond_dim: int = CONDITION_DIM, init_logvar: float = INIT_LOGVAR) -> None:
+        super().__init__()
+        self.fc = nn.Linear(embed_dim, 2 * cond_dim)
+        with torch.no_grad():
+            self.fc.bias[cond_dim:] = init_logvar
+        self.cond_dim = cond_dim
+
+    def forward(self, phi: Tensor, eps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        h = self.fc(phi)
+        mu, logvar = h[:, : self.cond_dim], h[:, self.cond_dim:]
+        return mu + torch.exp(0.5 * logvar) * eps, mu, logvar
+
+
+def _up(cin: int, cout: int) -> list[nn.Module]:
+    """Nearest-neighbour x2, 3x3 convolution, batch norm, ReLU (StackGAN's up-sampling block)."""
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(cout), nn.ReLU(True)]
+
+
+class StageIGenerator(nn.Module):
+    """[c₀, z] -> (B, C, S, S) in [-1, 1], S = 4 · 2^k."""
+
+    def __init__(self, noise_dim: int, cond_dim: int, channels: int, size: int, width: int) -> None:
+        super().__init__()
+        k = int(round(math.log2(size / 4)))
+        top = width * 2**k
+        self.fc = nn.Sequential(nn.Linear(noise_dim + cond_dim, top * 16, bias=False), nn.BatchNorm1d(top * 16), nn.ReLU(True))
+        blocks: list[nn.Module] = []
+        for i in range(k):
+            blocks += _up(top // 2**i, top // 2 ** (i + 1))
+        self.up = nn.Sequential(*blocks)
+        self.out = nn.Sequential(nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh())
+        self.top = top
+
+    def forward(self, z: Tensor, c: Tensor) -> Tensor:
+        h = self.fc(torch.cat([c, z], dim=1)).reshape(len(z), self.top, 4, 4)
+        return self.out(self.up(h))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True),
+                                  nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x + self.body(x))
+
+
+class StageIIGenerator(nn.Module):
+    """(stage-I image (B, C, S, S), ĉ) -> (B, C, 2S, 2S): down x2, join ĉ, residual blocks, up x4."""
+
+    def __init__(self, cond_dim: int, channels: int, width: int, blocks: int) -> None:
+        super().__init__()
+        w2 = 2 * width
+        self.encode = nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1), nn.ReLU(True),
+                                    nn.Conv2d(width, w2, 4, 2, 1, bias=False), nn.BatchNorm2d(w2), nn.ReLU(True))
+        self.joint = nn.Sequential(nn.Conv2d(w2 + cond_dim, w2, 3, 1, 1, bias=False), nn.BatchNorm2d(w2), nn.ReLU(True))
+        self.res = nn.Sequential(*[ResBlock(w2) for _ in range(blocks)])
+        half = max(width // 2, 8)
+        self.up = nn.Sequential(*_up(w2, width), *_up(width, half))
+        self.out = nn.Sequential(nn.Conv2d(half, channels, 3, 1, 1), nn.Tanh())
+
+    def forward(self, image: Tensor, c: Tensor) -> Tensor:
+        h = self.encode(image)
+        h = self.joint(torch.cat([h, c[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1))
+        return self.out(self.up(self.res(h)))
+
+
+class StackGANGenerator(nn.Module):
+    """Text encoder (frozen) + CA + stage I + CA + stage II; ``forward(latent)`` is the stage-II image.
+
+    Args:
+        noise_dim: z's size.
+        channels, size: the data's (C, S, S); stage I draws S/2.
+        width: feature maps (see the module docstring).
+        blocks: stage II's residual blocks.
+        prior: z's prior ("normal" or "uniform").
+    """
+
+    def __init__(self, noise_dim: int, channels: int, size: int, width: int, blocks: int, prior: str = "normal") -> None:
+        super().__init__()
+        self.text_encoder = CharCNNRNN().requires_grad_(False)
+        self.ca1 = ConditioningAugmentation()
+        self.ca2 = ConditioningAugmentation()
+        self.stage1 = StageIGenerator(noise_dim, CONDITION_DIM, channels, size // 2, width)
+        self.stage2 = StageIIGenerator(CONDITION_DIM, channels, width, blocks)
+        self.stage1.apply(dcgan_init)
+        self.stage2.apply(dcgan_init)
+        # token ids as floats: an EMA copy (torch's AveragedModel) lerps buffers, exact for equal floats
+        self.register_buffer("captions", torch.zeros(BANK, MAX_LEN))
+        self.prior = NoisePrior(prior, noise_dim)
+        self.noise_dim = noise_dim
+        self.latent_dim = noise_dim + EMBED_DIM + 2 * CONDITION_DIM
+        self.out_shape = (channels, size, size)
+
+    def trainable(self) -> list[nn.Parameter]:
+        """G's optimised parameters: everything but the fixed text encoder."""
+        return [p for n, p in self.named_parameters() if not n.startswith("text_encoder.")]
+
+    def set_captions(self, tokens: Tensor) -> None:
+        """Fill the caption bank with (k, L) tokens (repeated cyclically to BANK rows)."""
+        if len(tokens) == 0:
+            raise DataError("the caption bank needs at least one caption")
+        idx = torch.arange(BANK) % len(tokens)
+        self.captions.copy_(tokens[idx, :MAX_LEN].to(self.captions))
+
+    @torch.no_grad()
+    def encode(self, tokens: Tensor) -> Tensor:
+        """φ_t (B, EMBED_DIM) of (B, L) caption tokens, from the fixed encoder, scaled to norm √EMBED_DIM.
+
+        The contrastive loss only fixes directions; unit-variance components suit the CA layer and D.
+        """
+        phi = self.text_encoder(tokens.to(self.captions.device).long())
+        return F.normalize(phi, dim=1) * math.sqrt(phi.shape[1])
+
+    def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None,
+                     text: str | Sequence[str] | Tensor | None = None) -> Tensor:
+        """(n, latent_dim) latents: random bank captions, or ``text`` (one caption for all, n captions, or tokens).
+
+        Raises:
+            DataError: an empty caption, or a list of captions whose length is neither 1 nor n.
+        """
+        gdev = generator.device if generator is not None else torch.device("cpu")
+        if text is None:
+            idx = torch.randint(BANK, (n,), generator=generator, device=gdev).cpu()
+            tokens = self.captions.cpu()[idx]
+        else:
+            tokens = text if isinstance(text, Tensor) else tokenize(text)
+            if len(tokens) == 1:
+                tokens = tokens.expand(n, -1)
+            if len(tokens) != n:
+                raise DataError(f"got {len(tokens)} captions for {n} samples; give one caption or one per sample")
+        phi = self.encode(tokens)
+        z = self.prior.sample(n, generator=generator)
+        eps = torch.randn(n, 2 * CONDITION_DIM, generator=generator, device=gdev)
+        latent = torch.cat([z.cpu(), phi.cpu(), eps.cpu()], dim=1)
+        return latent.to(device if device is not None else self.captions.device)
+
+    def split(self, latent: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """latent -> (z, φ_t, ε₀, ε̂)."""
+        a, b = self.noise_dim, self.noise_dim + EMBED_DIM
+        return latent[:, :a], latent[:, a:b], latent[:, b:b + CONDITION_DIM], latent[:, b + CONDITION_DIM:]
+
+    def stages(self, latent: Tensor, detach: bool = True) -> dict[str, Tensor]:
+        """Both stages: 'low' (stage I), 'high' (stage II), 'mu1', 'logvar1', 'mu2', 'logvar2'.
+
+        ``detach``: stage II refines a detached stage-I image, so stage II's losses train stage II only
+        (StackGAN trains stage II with stage I fixed).
+        """
+        z, phi, e1, e2 = self.split(latent)
+        c1, mu1, lv1 = self.ca1(phi, e1)
+        low = self.stage1(z, c1)
+        c2, mu2, lv2 = self.ca2(phi, e2)
+        high = self.stage2(low.detach() if detach else low, c2)
+        return {"low": low, "high": high, "mu1": mu1, "logvar1": lv1, "mu2": mu2, "logvar2": lv2}
+
+    def forward(self, latent: Tensor) -> Tensor:
+        return self.stages(latent)["high"]
+
+
+class MatchingDiscriminator(nn.Module):
+    """D(x, φ_t) -> (B,) raw scores for image-text pairs, images of side ``size`` (4 · 2^k)."""
+
+    def __init__(self, channels: int, size: int, width: int) -> None:
+        super().__init__()
+        k = int(round(math.log2(size / 4)))
+        layers: list[nn.Module] = []
+        ch = channels
+        for i in range(k):
+            out = width * 2**i
+            layers += [nn.Conv2d(ch, out, 4, 2, 1, bias=i == 0)]
+            if i > 0:
+                layers.append(nn.BatchNorm2d(out))
+            layers.append(nn.LeakyReLU(0.2, True))
+            ch = out
+        self.image = nn.Sequential(*layers)
+        self.text = nn.Sequential(nn.Linear(EMBED_DIM, TEXT_DIM_D), nn.LeakyReLU(0.2, True))
+        self.joint = nn.Sequential(nn.Conv2d(ch + TEXT_DIM_D, ch, 1, bias=False), nn.BatchNorm2d(ch),
+                                   nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4))
+        self.apply(dcgan_init)
+
+    def forward(self, x: Tensor, phi: Tensor) -> Tensor:
+        h = self.image(x)
+        t = self.text(phi)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
+        return self.joint(torch.cat([h, t], dim=1)).flatten()
+
+
+class StackGANDiscriminators(nn.Module):
+    """Stage I's and stage II's matching-aware discriminators; ``forward(x, φ)`` picks one by x's side."""
+
+    def __init__(self, channels: int, size: int, width: int) -> None:
+        super().__init__()
+        self.stage1 = MatchingDiscriminator(channels, size // 2, width)
+        self.stage2 = MatchingDiscriminator(channels, size, width)
+        self.size = size
+
+    def forward(self, x: Tensor, phi: Tensor) -> Tensor:
+        return (self.stage2 if x.shape[-1] == self.size else self.stage1)(x, phi)
+
+
+def _image_shape(data_shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
+        raise ConfigError(f"stackgan needs square images (C, S, S), got {tuple(data_shape)}; "
+                          "train it on shapes-captions or a caption-folder")
+    c, s = int(data_shape[0]), int(data_shape[1])
+    k = math.log2(max(s, 1) / 8)
+    if s < 16 or k != int(k):
+        raise ConfigError(f"stackgan needs an image side of 16, 32, 64, ... (stage I draws half of it), got {s}; "
+                          "set data.image_size")
+    return c, s
+
+
+def _generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
+    c, s = _image_shape(data_shape)
+    return StackGANGenerator(cfg.noise_dim, c, s, cfg.width, max(int(cfg.depth), 0), cfg.prior)
+
+
+def _discriminator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
+    c, s = _image_shape(data_shape)
+    return StackGANDiscriminators(c, s, cfg.width)
+
+
+NETWORKS.register("stackgan", kind="image", shapes=[(3, 16, 16), (3, 32, 32)], conditional=True,
+                  condition_dim=EMBED_DIM + 2 * CONDITION_DIM)(
+    NetFamily(_generator, _discriminator,
+              "StackGAN (Zhang 2017): text encoder + CA, stage I at S/2, stage II to S, matching-aware D(x, text)")
+)

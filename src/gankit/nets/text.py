@@ -1,0 +1,198 @@
+"""A character-level CNN-RNN text encoder and its contrastive pretraining against an image encoder.
+
+Reed, Akata, Lee, Schiele, "Learning Deep Representations of Fine-Grained Visual Descriptions" (CVPR
+2016) encode a caption character by character: one-hot characters -> temporal convolutions and max
+pooling -> a recurrent layer over the pooled sequence -> the average of its hidden states -> a linear
+map to the embedding φ(t). They pretrain it with a matching loss between captions and images; StackGAN
+(Zhang et al. 2017) and GAN-CLS (Reed et al. 2016) then keep it fixed and condition the GAN on φ(t).
+
+gankit's matching loss is the symmetric InfoNCE (contrastive) loss of CLIP (Radford et al. 2021): for a
+batch of B (caption, image) pairs with unit-norm embeddings t_i, v_i and temperature τ,
+
+    L = ½ [ CE(softmax_j(t_i·v_j / τ), i) + CE(softmax_i(t_i·v_j / τ), j) ],
+
+each caption must pick its own image out of the batch and each image its own caption. With ``groups``
+(e.g. the attribute combination of each pair), every pair of the same group counts as a positive and
+the target is uniform over them, so two captions of "a small red circle at the top" are not pushed
+apart (a supervised-contrastive refinement; without groups it is plain InfoNCE).
+
+:func:`pretrain_text_encoder` trains both encoders on a captioned data set; gankit ships a text encoder
+pretrained this way on the ``shapes-captions`` training split (``nets/weights/text_encoder.safetensors``,
+sha256 checked on load; ``python benchmarks/pretrain_text_encoder.py`` remakes it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+from torch import Tensor, nn
+
+from gankit.data.captions import MAX_LEN, PAD, VOCAB
+from gankit.errors import CheckpointError
+
+__all__ = ["EMBED_DIM", "CharCNNRNN", "ImageEncoder", "contrastive_loss", "load_text_encoder",
+           "pretrain_text_encoder", "save_text_encoder"]
+
+EMBED_DIM = 64  # φ(t)
+CHAR_DIM = 32
+HIDDEN = 96
+WEIGHTS_FILE = "text_encoder.safetensors"
+SHA_FILE = "text_encoder.sha256"
+RETRAIN = "remake it with `python benchmarks/pretrain_text_encoder.py`"
+
+
+class CharCNNRNN(nn.Module):
+    """Characters (B, L) int64 -> φ(t) (B, EMBED_DIM).
+
+    Embedding (the one-hot input times a matrix) -> two [Conv1d(3) -> ReLU -> MaxPool(2)] -> GRU ->
+    mean of the hidden states over the pooled steps that hold any character -> Linear.
+    """
+
+    def __init__(self, vocab: int = VOCAB, embed_dim: int = EMBED_DIM) -> None:
+        super().__init__()
+        self.chars = nn.Embedding(vocab, CHAR_DIM, padding_idx=PAD)
+        self.conv = nn.Sequential(
+            nn.Conv1d(CHAR_DIM, HIDDEN, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(HIDDEN, HIDDEN, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+        )
+        self.rnn = nn.GRU(HIDDEN, HIDDEN, batch_first=True)
+        self.out = nn.Linear(HIDDEN, embed_dim)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        tokens = tokens.long()
+        h = self.conv(self.chars(tokens).transpose(1, 2)).transpose(1, 2)  # (B, L/4, H)
+        h, _ = self.rnn(h)
+        # a pooled step is valid when its 4 characters hold any non-pad one
+        valid = (tokens != PAD).reshape(tokens.shape[0], h.shape[1], -1).any(dim=2).float()
+        valid[:, 0] = 1.0  # never divide by zero
+        mean = (h * valid.unsqueeze(2)).sum(1) / valid.sum(1, keepdim=True)
+        return self.out(mean)
+
+
+class ImageEncoder(nn.Module):
+    """Images (B, C, S, S) in [-1, 1] -> (B, EMBED_DIM): three stride-2 convolutions, global average, Linear."""
+
+    def __init__(self, channels: int = 3, embed_dim: int = EMBED_DIM, width: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 3, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 4 * width, 3, 2, 1), nn.LeakyReLU(0.2),
+        )
+        self.out = nn.Linear(4 * width, embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.net(x).mean(dim=(2, 3)))
+
+
+def contrastive_loss(text: Tensor, image: Tensor, temperature: float = 0.1, groups: Tensor | None = None) -> Tensor:
+    """Symmetric InfoNCE between matching rows of ``text`` and ``image`` (both (B, D), normalised here).
+
+    Args:
+        text, image: embeddings; row i of each is a matching pair.
+        temperature: τ dividing the cosine similarities.
+        groups: optional (B,) ids; rows of one group are all positives for each other (uniform targets).
+    """
+    t, v = F.normalize(text, dim=1), F.normalize(image, dim=1)
+    logits = t @ v.T / temperature  # (B, B): caption i vs image j
+    if groups is None:
+        target = torch.eye(len(t), device=t.device)
+    else:
+        target = (groups.reshape(-1, 1) == groups.reshape(1, -1)).float()
+    target = target / target.sum(dim=1, keepdim=True)  # symmetric, so rows and columns alike
+    loss_t = -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+    loss_v = -(target * F.log_softmax(logits.T, dim=1)).sum(1).mean()
+    return 0.5 * (loss_t + loss_v)
+
+
+def _group_ids(dataset: Any, idx: Tensor) -> Tensor | None:
+    attrs = getattr(dataset, "attributes", None)
+    if attrs is None:
+        return None
+    a = attrs[idx]
+    return ((a[:, 0] * 4 + a[:, 1]) * 2 + a[:, 2]) * 9 + a[:, 3]
+
+
+def pretrain_text_encoder(dataset: Any, steps: int = 800, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
+                          log_every: int = 0) -> tuple[CharCNNRNN, ImageEncoder, list[float]]:
+    """Train a CharCNNRNN and an ImageEncoder with :func:`contrastive_loss` on a caption data set.
+
+    Args:
+        dataset: a :class:`gankit.data.captions.CaptionImages`.
+        steps, batch_size, lr: Adam steps, pairs per step, learning rate.
+        seed: torch seed for the initialisation and the batches (the global RNG is left as it was).
+        log_every: print the loss every so many steps (0: silent).
+
+    Returns:
+        (the text encoder and the image encoder, both in eval mode, the loss at every step).
+    """
+    losses: list[float] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        text, image = CharCNNRNN(), ImageEncoder(dataset.shape[0])
+        opt = torch.optim.Adam([*text.parameters(), *image.parameters()], lr=lr)
+        for step in range(steps):
+            idx = torch.randint(len(dataset), (batch_size,))
+            j = (torch.rand(batch_size) * dataset.counts[idx]).long()
+            loss = contrastive_loss(text(dataset.tokens[idx, j].long()), image(dataset.images(idx)),
+                                    groups=_group_ids(dataset, idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if log_every and (step + 1) % log_every == 0:
+                print(f"step {step + 1}: contrastive loss {sum(losses[-log_every:]) / log_every:.4f}", flush=True)
+    return text.eval(), image.eval(), losses
+
+
+def save_text_encoder(net: CharCNNRNN, path: str | Path) -> str:
+    """Write the encoder's weights as safetensors and return their sha256."""
+    data = save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+                metadata={"format": "gankit-text-encoder", "max_len": str(MAX_LEN), "vocab": str(VOCAB)})
+    Path(path).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def shipped_path() -> Path:
+    return Path(str(resources.files("gankit.nets").joinpath("weights", WEIGHTS_FILE)))
+
+
+def load_checked_weights(path: str | Path | None, shipped: Path, sha_file: str, net: nn.Module, what: str,
+                         retrain: str) -> nn.Module:
+    """Load safetensors weights into ``net``: from ``path``, or the ``shipped`` file when None or "", whose
+    sha256 must equal the one in ``sha_file`` beside it. Returns ``net`` in eval mode.
+
+    Raises:
+        CheckpointError: a missing or unreadable file, a sha256 mismatch, or weights of another shape.
+    """
+    p = Path(path) if path else shipped
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{what} '{p}' cannot be read ({exc.strerror or exc}); {retrain}") from None
+    if not path:
+        sha = p.with_name(sha_file)
+        want = sha.read_text().split()[0].lower() if sha.is_file() else ""
+        if hashlib.sha256(data).hexdigest() != want:
+            raise CheckpointError(f"the shipped {what} '{p}' does not match its sha256 in '{sha.name}'; {retrain}")
+    try:
+        net.load_state_dict(load(data))
+    except (SafetensorError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"'{p}' does not hold {what} weights ({str(exc).splitlines()[0]})") from None
+    return net.eval()
+
+
+def load_text_encoder(path: str | Path | None = None) -> CharCNNRNN:
+    """A pretrained CharCNNRNN: ``path``, or the shipped weights (their sha256 checked) when None or "".
+
+    Raises:
+        CheckpointError: a missing or unreadable file, a sha256 mismatch, or weights of another shape.
+    """
+    return load_checked_weights(path, shipped_path(), SHA_FILE, CharCNNRNN(), "text encoder", RETRAIN)  # type: ignore[return-value]

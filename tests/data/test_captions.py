@@ -1,0 +1,134 @@
+"""shapes-captions (grammar, rendering, held-out pairs) and the caption-folder loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.config import DataConfig
+from gankit.data import build_dataset
+from gankit.data import captions as C
+from gankit.errors import ConfigError, DataError
+
+
+def test_every_caption_of_the_grammar_parses_back_to_its_attributes():
+    for combo in C.all_combinations():
+        want = {a: names[i] for (a, names), i in zip(C.ATTRIBUTES, combo)}
+        caps = C.captions_for(*want.values())
+        assert len(caps) >= 30  # the wording varies
+        for text in caps:
+            assert C.parse_caption(text) == want, text
+
+
+def test_parse_free_text_and_its_errors():
+    assert C.parse_caption("A big blue square at the bottom") == {
+        "kind": "square", "colour": "blue", "size": "big", "position": "bottom"}
+    assert C.parse_caption("tiny yellow disc, upper right? no: top right")["position"] == "top right"
+    with pytest.raises(DataError, match="names no colour"):
+        C.parse_caption("a small circle at the top")
+    with pytest.raises(DataError, match="two colours"):
+        C.parse_caption("a small red blue circle at the top")
+    with pytest.raises(DataError, match="two positions"):
+        C.parse_caption("a small red circle at the top and the bottom")
+
+
+def test_captions_are_deterministic_and_vary():
+    a = [C.caption((0, 1, 0, 4), np.random.default_rng(3)) for _ in range(2)]
+    assert a[0] == a[1]
+    rng = np.random.default_rng(0)
+    assert len({C.caption((0, 1, 0, 4), rng) for _ in range(40)}) > 10
+
+
+def test_tokenize_round_trip_unknown_characters_and_empty_captions():
+    t = C.tokenize(["a Small  red circle", "é!"])
+    assert t.shape == (2, C.MAX_LEN) and t.dtype == torch.int64
+    assert C.detokenize(t) == ["a small red circle", "?!"]
+    assert int(t[1, 0]) == C.UNKNOWN and int(t[0, 18]) == C.PAD
+    assert C.tokenize("x" * 200).shape == (1, C.MAX_LEN)
+    with pytest.raises(DataError, match="empty"):
+        C.tokenize(["a red circle", "   "])
+
+
+def test_rendering_is_deterministic_and_draws_what_the_attributes_say():
+    combos = np.array([[0, 0, 1, 0], [1, 2, 0, 8], [2, 3, 1, 4], [0, 0, 0, 0]])
+    x = C.render(combos, 32, seed=5)
+    assert np.array_equal(x, C.render(combos, 32, seed=5)) and not np.array_equal(x, C.render(combos, 32, seed=6))
+    assert x.shape == (4, 3, 32, 32) and x.dtype == np.uint8
+    for img, (k, c, s, p) in zip(x, combos):
+        on = img.max(axis=0) > 128
+        ys, xs = np.nonzero(on)
+        # the centroid lies in the position's cell of the 3 x 3 grid; the colour is the caption's
+        assert (int(xs.mean() * 3 / 32), int(ys.mean() * 3 / 32)) == (p % 3, p // 3)
+        rgb = img[:, on].mean(axis=1)
+        assert np.abs(rgb - np.array(C.RGB[C.COLOURS[c]])).max() < 40
+    assert (x[0].max(0) > 128).sum() > 2.5 * (x[3].max(0) > 128).sum()  # big vs small, same kind and colour
+
+
+def test_held_out_pairs_are_never_in_the_training_split():
+    train = build_dataset(DataConfig(name="shapes-captions"))
+    test = build_dataset(DataConfig(name="shapes-captions", split="test"))
+    assert train.shape == (3, 32, 32) and len(train) == C.SPLIT_SIZE["train"]
+    assert not C.is_held_out(train.attributes.numpy()).any()
+    assert C.is_held_out(test.attributes.numpy()).all()
+    assert len(np.unique(train.attributes.numpy(), axis=0)) == len(C.seen_combinations()) == 162
+    assert len(np.unique(test.attributes.numpy(), axis=0)) == len(C.held_out_combinations()) == 54
+    # every stored caption describes its own image
+    for i in range(0, len(train), 97):
+        for text in C.detokenize(train.tokens[i]):
+            assert C.attribute_indices(C.parse_caption(text)) == tuple(train.attributes[i].tolist())
+
+
+def test_conditional_batches_are_images_and_caption_tokens_under_the_global_rng():
+    ds = build_dataset(DataConfig(name="shapes-captions"))
+    torch.manual_seed(1)
+    x, y = ds.sample_with_labels(16)
+    torch.manual_seed(1)
+    x2, y2 = ds.sample_with_labels(16)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert x.shape == (16, 3, 32, 32) and x.min() >= -1 and x.max() <= 1
+    assert y.shape == (16, C.MAX_LEN) and y.dtype == torch.int64
+    for text in C.detokenize(y):
+        C.parse_caption(text)
+    assert ds.num_classes == 0  # the condition is text, not a class
+    assert C.shapes_captions_dataset("train", 16, n=50).shape == (3, 16, 16)
+    with pytest.raises(ConfigError, match="RGB"):
+        build_dataset(DataConfig(name="shapes-captions", channels=1))
+
+
+def _folder(tmp_path, captions: dict[str, str | None]):
+    root = tmp_path / "pairs"
+    root.mkdir()
+    for i, (name, text) in enumerate(captions.items()):
+        Image.fromarray(np.full((20, 20, 3), 40 * i, dtype=np.uint8)).save(root / f"{name}.png")
+        if text is not None:
+            (root / f"{name}.txt").write_text(text)
+    return root
+
+
+def test_caption_folder_loads_pairs_with_several_captions(tmp_path):
+    root = _folder(tmp_path, {"a": "a red circle\n\na red disc\n", "b": "a blue square"})
+    ds = build_dataset(DataConfig(name="caption-folder", path=str(root), image_size=16))
+    assert ds.shape == (3, 16, 16) and len(ds) == 2
+    assert ds.counts.tolist() == [2, 1]
+    torch.manual_seed(0)
+    x, y = ds.sample_with_labels(64)
+    texts = C.detokenize(y)
+    dark = x.mean(dim=(1, 2, 3)) < -0.9  # image a is black (0), image b is grey (40)
+    assert {t for t, d in zip(texts, dark) if d} == {"a red circle", "a red disc"}
+    assert {t for t, d in zip(texts, dark) if not d} == {"a blue square"}
+
+
+def test_caption_folder_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no"):
+        build_dataset(DataConfig(name="caption-folder", path=str(tmp_path / "empty")))
+    root = _folder(tmp_path, {"a": "a red circle", "b": None})
+    with pytest.raises(DataError, match=r"1 of 2 images .* no caption file .*'b.png' needs 'b.txt'"):
+        build_dataset(DataConfig(name="caption-folder", path=str(root)))
+    (root / "b.txt").write_text("\n  \n")
+    with pytest.raises(DataError, match="b.txt' is empty"):
+        build_dataset(DataConfig(name="caption-folder", path=str(root)))
+    with pytest.raises(DataError, match="needs a directory"):
+        build_dataset(DataConfig(name="caption-folder"))

@@ -1,0 +1,205 @@
+"""StackGAN: text encoder and contrastive loss, conditioning augmentation, GAN-CLS loss, stages, --text."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from gankit import api
+from gankit import config as C
+from gankit.cli import main as cli_main
+from gankit.data import captions as caps
+from gankit.errors import CheckpointError, ConfigError, DataError
+from gankit.models.stackgan import StackGAN, matching_aware_d_loss, mismatched
+from gankit.nets import text as text_mod
+from gankit.nets.stackgan import (CONDITION_DIM, ConditioningAugmentation, StackGANDiscriminators, StackGANGenerator,
+                                  kl_divergence)
+from gankit.nets.text import EMBED_DIM, CharCNNRNN, contrastive_loss, load_text_encoder, pretrain_text_encoder
+
+SMALL = ["generator.width=8", "discriminator.width=8", "generator.depth=1", "data.batch_size=8",
+         "train.steps=3", "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=3",
+         "train.progress=false", "train.diagnostics_every=0", "eval.metrics=[]"]
+
+
+def small_config(tmp_path, *overrides):
+    return C.resolve("stackgan-shapes", overrides=[*SMALL, f"run.out_dir={tmp_path / 'runs'}", *overrides])
+
+
+# ------------------------------------------------------------------------------- text encoder
+
+
+def test_text_encoder_shapes_and_padding():
+    torch.manual_seed(0)
+    enc = CharCNNRNN().eval()
+    t = caps.tokenize(["a red circle at the top", "a blue square at the bottom left", "a red circle at the top"])
+    phi = enc(t)
+    assert phi.shape == (3, EMBED_DIM)
+    assert torch.allclose(phi[0], phi[2]) and not torch.allclose(phi[0], phi[1])
+    # the embedding of a caption does not depend on the other captions of the batch (padding is masked)
+    assert torch.allclose(enc(t[:1]), phi[:1], atol=1e-6)
+
+
+def test_contrastive_loss_closed_form():
+    e = torch.eye(2)
+    # logits = I / τ with τ = 1: each row's softmax gives e / (e + 1) to its match
+    assert math.isclose(float(contrastive_loss(e, e, temperature=1.0)), math.log(1 + math.exp(-1)), rel_tol=1e-6)
+    # one group: the target is ½ for both columns: −½ [log p₁₁ + log p₁₂] = log(e + 1) − ½
+    same = contrastive_loss(e, e, temperature=1.0, groups=torch.tensor([7, 7]))
+    assert math.isclose(float(same), math.log(math.e + 1) - 0.5, rel_tol=1e-6)
+    # swapped pairs are worse than matched ones; the scale of the embeddings does not matter
+    assert float(contrastive_loss(e, e.flip(0), temperature=1.0)) > float(contrastive_loss(e, e, temperature=1.0))
+    assert math.isclose(float(contrastive_loss(3 * e, e, 0.5)), float(contrastive_loss(e, e, 0.5)), rel_tol=1e-6)
+
+
+def test_tiny_pretraining_lowers_the_matching_loss():
+    data = caps.shapes_captions_dataset("train", 16, n=16)
+    state = torch.get_rng_state()
+    enc, img, losses = pretrain_text_encoder(data, steps=25, batch_size=16, lr=1e-3, seed=0)
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is left alone
+    assert np.mean(losses[:5]) > 0.9 * math.log(16)  # chance: ln(batch) for 16 distinct pairs
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.5
+    assert not enc.training and not img.training
+
+
+def test_shipped_text_encoder_is_checked_and_tells_captions_apart(tmp_path, monkeypatch):
+    enc = load_text_encoder()
+    with torch.no_grad():
+        phi = torch.nn.functional.normalize(enc(caps.tokenize([
+            "a small red circle at the top left", "there is a little red circle in the top left corner",
+            "a big blue square at the bottom"])), dim=1)
+    assert float(phi[0] @ phi[1]) > float(phi[0] @ phi[2]) + 0.3  # paraphrases close, other shapes far
+    bad = tmp_path / text_mod.WEIGHTS_FILE
+    shutil.copy(text_mod.shipped_path(), bad)
+    (tmp_path / text_mod.SHA_FILE).write_text("0" * 64 + "\n")
+    monkeypatch.setattr(text_mod, "shipped_path", lambda: bad)
+    with pytest.raises(CheckpointError, match="does not match its sha256"):
+        load_text_encoder()
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_text_encoder(tmp_path / "missing.safetensors")
+
+
+# ------------------------------------------------------------------------------ CA and losses
+
+
+def test_kl_closed_form_and_conditioning_augmentation():
+    mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(4.0)]])
+    assert math.isclose(float(kl_divergence(mu, logvar)), 0.5 * 1 + 0.5 * (4 - 1 - math.log(4)), rel_tol=1e-6)
+    assert float(kl_divergence(torch.zeros(3, 5), torch.zeros(3, 5)).abs().max()) == 0.0
+    ca = ConditioningAugmentation()
+    phi = torch.randn(4, EMBED_DIM)
+    c0, m, lv = ca(phi, torch.zeros(4, CONDITION_DIM))
+    assert torch.equal(c0, m)
+    c1, _, _ = ca(phi, torch.ones(4, CONDITION_DIM))
+    assert torch.allclose(c1 - m, torch.exp(0.5 * lv))  # c = μ + σ ε
+    with torch.no_grad():  # log σ² starts at INIT_LOGVAR = -4
+        assert abs(float(ConditioningAugmentation()(torch.zeros(1, EMBED_DIM), torch.zeros(1, CONDITION_DIM))[2].mean()) + 4) < 1e-6
+
+
+def test_matching_aware_d_loss_on_hand_made_scores():
+    zero = torch.zeros(4)
+    assert math.isclose(float(matching_aware_d_loss(zero, zero, zero)), 2 * math.log(2), rel_tol=1e-6)
+    good = matching_aware_d_loss(torch.full((4,), 20.0), torch.full((4,), -20.0), torch.full((4,), -20.0))
+    assert float(good) < 1e-8
+    # D(x, φ) = 0.9, D(x, φ̂) = 0.2, D(G, φ) = 0.3: −log 0.9 − ½ [log 0.8 + log 0.7]
+    logit = lambda p: torch.full((2,), math.log(p / (1 - p)))  # noqa: E731
+    got = float(matching_aware_d_loss(logit(0.9), logit(0.2), logit(0.3)))
+    assert math.isclose(got, -math.log(0.9) - 0.5 * (math.log(0.8) + math.log(0.7)), rel_tol=1e-5)
+    sr, sw, sf = (torch.zeros(2, requires_grad=True) for _ in range(3))
+    g = torch.autograd.grad(matching_aware_d_loss(sr, sw, sf), (sr, sw, sf))
+    assert (g[0] < 0).all() and (g[1] > 0).all() and (g[2] > 0).all()  # real-right up, wrong and fake down
+    assert torch.equal(mismatched(torch.arange(3.0)[:, None]).flatten(), torch.tensor([2.0, 0.0, 1.0]))
+
+
+def test_stage_two_doubles_the_resolution_and_d_picks_its_stage():
+    torch.manual_seed(0)
+    for side in (16, 32):
+        g = StackGANGenerator(5, 3, side, 8, 1)
+        d = StackGANDiscriminators(3, side, 8)
+        z = g.sample_noise(3)
+        assert z.shape == (3, g.latent_dim) == (3, 5 + EMBED_DIM + 2 * CONDITION_DIM)
+        out = g.stages(z)
+        assert out["low"].shape == (3, 3, side // 2, side // 2) and out["high"].shape == (3, 3, side, side)
+        assert out["high"].abs().max() <= 1
+        phi = g.split(z)[1]
+        assert d(out["low"], phi).shape == (3,) and d(out["high"], phi).shape == (3,)
+        assert torch.equal(d(out["high"], phi), d.stage2(out["high"], phi))
+    # stage II refines a detached stage-I image: its loss gives stage I no gradient
+    g.stages(z)["high"].sum().backward()
+    assert all(p.grad is None for p in g.stage1.parameters())
+    assert any(p.grad is not None for p in g.stage2.parameters())
+
+
+# ------------------------------------------------------------------------------------- recipe
+
+
+def _params(m):
+    return [p.detach().clone() for p in m.parameters()]
+
+
+def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path):
+    cfg = small_config(tmp_path)
+    data = caps.shapes_captions_dataset("train", 32, n=324)
+    torch.manual_seed(0)
+    r = StackGAN(cfg, data.shape, "cpu", dataset=data)
+    assert torch.equal(r.generator.text_encoder.out.weight, load_text_encoder().out.weight)
+    for text in caps.detokenize(r.generator.captions[:20].long()):
+        caps.parse_caption(text)  # the bank holds training captions
+    g0, d0, e0 = _params(r.generator), _params(r.discriminator), _params(r.generator.text_encoder)
+    torch.manual_seed(1)
+    batch = data.sample_with_labels(8)
+    stats = r.d_step(batch)
+    assert {"d1_loss", "d2_loss", "d1_wrong", "d2_fake"} <= set(stats)
+    assert all(torch.isfinite(v) for v in stats.values())
+    assert any(not torch.equal(a, b) for a, b in zip(d0, _params(r.discriminator)))
+    assert all(torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))
+    d1 = _params(r.discriminator)
+    stats = r.g_step(batch)
+    assert float(stats["kl"]) > 0 and all(torch.isfinite(v) for v in stats.values())
+    assert any(not torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))
+    assert all(torch.equal(a, b) for a, b in zip(d1, _params(r.discriminator)))
+    assert all(torch.equal(a, b) for a, b in zip(e0, _params(r.generator.text_encoder)))
+
+
+def test_recipe_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="generator.name=stackgan"):
+        StackGAN(small_config(tmp_path, "generator.name=dcgan"), (3, 32, 32))
+    with pytest.raises(ConfigError, match="model.objective=nsgan"):
+        StackGAN(small_config(tmp_path, "model.objective=wgan"), (3, 32, 32))
+    with pytest.raises(ConfigError, match="captioned images"):
+        StackGAN(small_config(tmp_path, "data.name=digits"), (1, 8, 8))
+    with pytest.raises(ConfigError, match="image side of 16, 32"):
+        StackGAN(small_config(tmp_path), (3, 24, 24), dataset=caps.shapes_captions_dataset("train", 24, n=10))
+
+
+def test_text_sampling_end_to_end(tmp_path, capsys):
+    cfg = small_config(tmp_path)
+    run = api.train(cfg)
+    out = tmp_path / "square.npy"
+    text = "a big blue square at the bottom"
+    assert cli_main(["sample", str(run.root), "--text", text, "-n", "4", "-o", str(out), "--seed", "2"]) == 0
+    x = np.load(out)
+    assert x.shape == (4, 3, 32, 32) and np.abs(x).max() <= 1
+    assert np.array_equal(x, api.sample(run.root, 4, seed=2, text=text))
+    assert not np.array_equal(x, api.sample(run.root, 4, seed=2, text="a small red circle at the top left"))
+    # the latent carries φ(text) of the fixed encoder
+    net, _, _ = api.load_generator(run.root)
+    phi = net.split(net.sample_noise(2, text=text))[1]
+    want = torch.nn.functional.normalize(load_text_encoder()(caps.tokenize(text)), dim=1) * math.sqrt(EMBED_DIM)
+    assert torch.allclose(phi, want.expand(2, -1), atol=1e-5)
+    assert net.sample_noise(3, text=["a red circle at the top"] * 3).shape == (3, net.latent_dim)
+    with pytest.raises(DataError, match="2 captions for 3 samples"):
+        net.sample_noise(3, text=["a", "b"])
+    assert cli_main(["sample", str(run.root), "--text", "  ", "-n", "2", "-o", str(out)]) == 2
+    assert "caption is empty" in capsys.readouterr().err
+    assert cli_main(["sample", str(run.root), "--text", text, "--interpolate", "linear", "-o", str(tmp_path / "i.png")]) == 2
+    # an unconditional run has no --text
+    ring = C.resolve("ring8", overrides=["train.steps=2", "train.progress=false", "train.sample_every=0",
+                                          "train.diagnostics_every=0", f"run.out_dir={tmp_path / 'runs'}",
+                                          "eval.metrics=[]"])
+    ring_run = api.train(ring)
+    with pytest.raises(ConfigError, match="--text needs a text-to-image run"):
+        api.sample(ring_run.root, 3, text=text)
