@@ -159,6 +159,50 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
+    """``gankit sample --lattice`` (decoder over a lattice of 2-D codes) and ``--codes`` (auto-encoder runs)."""
+    import numpy as np
+
+    from gankit import api
+    from gankit.models import autoencoder as ae
+
+    if sum(map(bool, (args.lattice, args.codes, args.interpolate, args.nearest))) > 1:
+        raise ConfigError("choose one of --lattice, --codes, --interpolate and --nearest")
+    if suffix not in (".png", ".npy"):
+        raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the arrays) with --lattice/--codes")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.lattice:
+        net, cfg, _ = api.load_generator(args.run)
+        side = args.n or 20
+        x = ae.lattice_images(net, cfg.generator.prior, side).numpy()
+        if suffix == ".npy":
+            np.save(out, x)
+        elif x.ndim == 4:
+            from gankit.viz import save_image_grid
+
+            save_image_grid(x, out, nrow=side)
+        else:
+            raise ConfigError("the lattice figure is for images; use -o FILE.npy for point data")
+        print(f"wrote the decoder on a {side}x{side} lattice of codes ({cfg.generator.prior} prior) to {out}")
+        return 0
+    recipe, cfg, dataset = ae.load_recipe(args.run)
+    x, y = ae.labelled_sample(cfg, dataset, args.n or 2000, args.seed)
+    z = recipe.encode(x).numpy()
+    if suffix == ".npy":
+        np.save(out, z)
+    else:
+        if z.shape[1] != 2:
+            raise ConfigError(f"the codes figure needs 2-D codes (generator.noise_dim=2), got {z.shape[1]}-D; "
+                              "use -o FILE.npy for the codes")
+        from gankit.nets.priors import box
+        from gankit.viz.latent import plot_codes
+
+        plot_codes(z, None if y is None else y.numpy(), out, box=box(recipe.prior),
+                   title=f"codes of {len(z)} held-out samples, {args.run}")
+    print(f"wrote the codes of {len(z)} held-out samples to {out}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -168,6 +212,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".csv", ".png"):
         raise ConfigError(f"output '{out}' must end in .npy, .csv or .png")
+    if args.lattice or args.codes:
+        return _latent_figure(args, out, suffix)
     if args.interpolate or args.nearest:
         return _sample_figure(args, out, suffix)
     x = api.sample(args.run, args.n or 1000, seed=args.seed)
@@ -349,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nearest", action="store_true",
                    help="generated images beside their nearest training images, and a copy check")
     s.add_argument("--k", type=int, default=5, help="training neighbours per row with --nearest (default 5)")
+    s.add_argument("--lattice", action="store_true",
+                   help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes (-n per side)")
+    s.add_argument("--codes", action="store_true",
+                   help="auto-encoder runs: codes of held-out data coloured by class (-n samples, default 2000)")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")

@@ -109,6 +109,8 @@ def _mlp_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
     out_dim = int(torch.Size(data_shape).numel())
     g = MLPGenerator(cfg.noise_dim, out_dim, cfg.width, cfg.depth, cfg.activation, cfg.batch_norm, cfg.prior)
     g.out_shape = tuple(data_shape)  # images come out as (B, C, H, W)
+    if len(data_shape) == 3:  # images live in [-1, 1] (as DCGAN's G, a tanh output); the image metrics refuse others
+        g.net.append(nn.Tanh())
     return g
 
 
