@@ -37,11 +37,12 @@ MLP_GAN = ["model.recipe=gan", "model.objective=nsgan", "generator.name=mlp", "g
 RUNS: dict[str, tuple[str, list[str], int]] = {
     "vae-2d": ("vae-mnist", [], 3000),
     "aae-2d": ("aae-mnist", [], 3000),
-    "gan-mlp-8d": ("vae-mnist", [*MLP_GAN, "generator.noise_dim=8"], 3000),
+    "gan-mlp-2d": ("vae-mnist", MLP_GAN, 3000),
     "vae-8d": ("vae-mnist", ["generator.noise_dim=8"], 3000),
     "aae-8d": ("aae-mnist", ["generator.noise_dim=8", "generator.prior=normal"], 3000),
-    "dcgan": ("dcgan-mnist", [], 1000),
+    "gan-mlp-8d": ("vae-mnist", [*MLP_GAN, "generator.noise_dim=8"], 3000),
     "aae-2d-labels": ("aae-mnist", ["model.prior_labels=true"], 3000),
+    "dcgan": ("dcgan-mnist", [], 3000),
 }
 
 

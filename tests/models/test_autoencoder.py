@@ -287,3 +287,19 @@ def test_mlp_generator_keeps_images_in_range_but_not_points():
     z = 100 * torch.randn(256, 2)  # drive the output far out
     assert image(z).abs().max() <= 1.0 and image(z).shape == (256, 1, 8, 8)
     assert points(z).abs().max() > 1.0
+
+
+def test_codes_figure_has_a_class_legend_and_refuses_bad_codes():
+    from gankit.errors import DataError
+    from gankit.viz.latent import codes_figure
+
+    z, y = np.random.default_rng(0).normal(size=(100, 2)), np.arange(100) % 10
+    fig = codes_figure(z, y, box=(-3, 3))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [str(k) for k in range(10)]
+    assert ax.get_xlim()[0] <= -3 and ax.get_xlim()[1] >= 3
+    assert codes_figure(z).axes[0].get_legend() is None
+    with pytest.raises(DataError, match="needs \\(N, 2\\) codes"):
+        codes_figure(np.zeros((5, 3)))
+    with pytest.raises(DataError, match="5 codes but labels"):
+        codes_figure(np.zeros((5, 2)), np.zeros(4))

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from gankit.errors import DataError
 from gankit.viz.toy import DPI, _save_png
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 __all__ = ["codes_figure", "plot_codes"]
 
@@ -54,8 +55,6 @@ def codes_figure(codes: np.ndarray, labels: np.ndarray | None = None, box: tuple
 
 
 def _colour(i: int, n: int) -> tuple[float, float, float, float]:
-    from matplotlib import colormaps
-
     return colormaps["tab10" if n <= 10 else "tab20"](i % 20)
 
 
