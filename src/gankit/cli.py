@@ -198,7 +198,7 @@ def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
         from gankit.viz.latent import plot_codes
 
         plot_codes(z, None if y is None else y.numpy(), out, box=box(recipe.prior),
-                   title=f"codes of {len(z)} held-out samples, {args.run}")
+                   title=f"codes of {len(z)} samples, {args.run}")
     print(f"wrote the codes of {len(z)} held-out samples to {out}")
     return 0
 
@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lattice", action="store_true",
                    help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes (-n per side)")
     s.add_argument("--codes", action="store_true",
-                   help="auto-encoder runs: codes of held-out data coloured by class (-n samples, default 2000)")
+                   help="auto-encoder runs: codes of test data (else training data) coloured by class (-n, default 2000)")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")

@@ -303,3 +303,11 @@ def test_codes_figure_has_a_class_legend_and_refuses_bad_codes():
         codes_figure(np.zeros((5, 3)))
     with pytest.raises(DataError, match="5 codes but labels"):
         codes_figure(np.zeros((5, 2)), np.zeros(4))
+
+
+def test_convolutional_encoder_mirrors_the_dcgan_decoder(tiny):
+    r, ds = build(tiny, "vae", "generator.name=dcgan", "generator.width=16")
+    x = ds.sample(16)
+    assert r.encoder(x).shape == (16, 4) and r.generator(r.encode(x)).shape == (16, 1, 8, 8)
+    stats = r.g_step(x)
+    assert torch.isfinite(stats["g_loss"]) and stats["kl"] >= 0

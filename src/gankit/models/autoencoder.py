@@ -327,7 +327,7 @@ def write_latent_figures(recipe: AutoEncoder, net: nn.Module, cfg: Any, dataset:
     x, y = labelled_sample(cfg, dataset, n, cfg.eval.seed + 5)
     z = recipe.encode(x).cpu().numpy()
     plot_codes(z, None if y is None else y.numpy(), root / "latent-codes.png", box=priors.box(recipe.prior),
-               title=f"{cfg.run.name}: codes of {len(z)} held-out samples ({cfg.model.recipe}, prior {recipe.prior})")
+               title=f"{cfg.run.name}: codes of {len(z)} samples ({cfg.model.recipe}, prior {recipe.prior})")
     written.append(root / "latent-codes.png")
     return written
 
