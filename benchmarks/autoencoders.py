@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from gankit import api, config
+from gankit.train.stats import read_jsonl
 
 from image_quality import fmt  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
@@ -46,6 +47,13 @@ RUNS: dict[str, tuple[str, list[str], int]] = {
 }
 
 
+def _trained(root: Path, steps: int) -> bool:
+    """Whether ``root`` holds a generator exported at ``steps``."""
+    if not (root / "generator.safetensors").is_file():
+        return False
+    return int(api.load_generator(root)[2].get("step", -1)) == steps
+
+
 def table(results: dict, floor: dict | None) -> str:
     rows = list(results.values())
     if not rows:
@@ -65,17 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", choices=list(RUNS), help="runs to do (default: all)")
     ap.add_argument("--samples", type=int, default=10000)
     ap.add_argument("--out-dir", default=str(OUT / "autoencoder-runs"))
+    ap.add_argument("--reuse", action="store_true", help="score runs already trained to the step count, do not retrain")
+    ap.add_argument("--steps", type=int, default=0, help="generator steps of every run (default: the table's)")
+    ap.add_argument("--tag", default="", help="results in autoencoders-TAG.json (two benchmarks at once)")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / "autoencoders.json"
+    path = OUT / (f"autoencoders-{args.tag}.json" if args.tag else "autoencoders.json")
     saved = json.loads(path.read_text()) if path.exists() else {"results": {}, "floor": None}
     for name in args.only or list(RUNS):
         preset, overrides, steps = RUNS[name]
-        cfg = config.resolve(preset, overrides=[*COMMON, *overrides, f"train.steps={steps}",
+        cfg = config.resolve(preset, overrides=[*COMMON, *overrides, f"train.steps={args.steps or steps}",
                                                 f"run.out_dir={args.out_dir}", f"run.name={name}"])
-        t = time.perf_counter()
-        run = api.train(cfg, overwrite=True)
-        seconds = time.perf_counter() - t
+        steps = args.steps or steps
+        done = Path(args.out_dir) / name
+        if args.reuse and _trained(done, steps):  # score it again only
+            run, seconds = api.find_run(done), float(read_jsonl(done / "stats.jsonl")[-1]["time"])
+        else:
+            t = time.perf_counter()
+            run = api.train(cfg, overwrite=True)
+            seconds = time.perf_counter() - t
         ev = api.evaluate(run.root, n=args.samples, floor=saved["floor"] is None)
         if ev.floor is not None:
             saved["floor"], saved["floor_kind"] = ev.floor, ev.floor_kind
