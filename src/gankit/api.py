@@ -80,6 +80,7 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
             every = default_every(cfg.train.sample_every, cfg.train.log_every)
         if every:
             callbacks.append(Diagnostics(every))
+        callbacks += getattr(recipe, "callbacks", list)()  # the recipe's own figures (auto-encoders: latent space)
     return Trainer(cfg, recipe, dataset, run, callbacks, device=device)
 
 

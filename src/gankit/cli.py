@@ -183,6 +183,50 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
+    """``gankit sample --lattice`` (decoder over a lattice of 2-D codes) and ``--codes`` (auto-encoder runs)."""
+    import numpy as np
+
+    from gankit import api
+    from gankit.models import autoencoder as ae
+
+    if sum(map(bool, (args.lattice, args.codes, args.interpolate, args.nearest))) > 1:
+        raise ConfigError("choose one of --lattice, --codes, --interpolate and --nearest")
+    if suffix not in (".png", ".npy"):
+        raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the arrays) with --lattice/--codes")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.lattice:
+        net, cfg, _ = api.load_generator(args.run)
+        side = args.n or 20
+        x = ae.lattice_images(net, cfg.generator.prior, side).numpy()
+        if suffix == ".npy":
+            np.save(out, x)
+        elif x.ndim == 4:
+            from gankit.viz import save_image_grid
+
+            save_image_grid(x, out, nrow=side)
+        else:
+            raise ConfigError("the lattice figure is for images; use -o FILE.npy for point data")
+        print(f"wrote the decoder on a {side}x{side} lattice of codes ({cfg.generator.prior} prior) to {out}")
+        return 0
+    recipe, cfg, dataset = ae.load_recipe(args.run)
+    x, y = ae.labelled_sample(cfg, dataset, args.n or 2000, args.seed)
+    z = recipe.encode(x).numpy()
+    if suffix == ".npy":
+        np.save(out, z)
+    else:
+        if z.shape[1] != 2:
+            raise ConfigError(f"the codes figure needs 2-D codes (generator.noise_dim=2), got {z.shape[1]}-D; "
+                              "use -o FILE.npy for the codes")
+        from gankit.nets.priors import box
+        from gankit.viz.latent import plot_codes
+
+        plot_codes(z, None if y is None else y.numpy(), out, box=box(recipe.prior),
+                   title=f"codes of {len(z)} samples, {args.run}")
+    print(f"wrote the codes of {len(z)} held-out samples to {out}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -202,6 +246,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         plot_stages(api.stages(args.run, rows, args.seed), out, title=f"coarse-to-fine sampling, {args.run}")
         print(f"wrote the sampling stages of {rows} samples to {out}")
         return 0
+    if args.lattice or args.codes:
+        return _latent_figure(args, out, suffix)
     if args.interpolate or args.nearest:
         if args.text is not None:
             raise ConfigError("--text draws samples for a caption; it cannot be combined with --interpolate or --nearest")
@@ -415,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="discriminator rejection sampling: calibrate D for STEPS steps, keep samples by p_data/p_g")
     s.add_argument("--stages", action="store_true",
                    help="a multi-stage generator's sampling stages (lapgan: coarse image, bands, sums), one row per sample")
+    s.add_argument("--lattice", action="store_true",
+                   help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes (-n per side)")
+    s.add_argument("--codes", action="store_true",
+                   help="auto-encoder runs: codes of test data (else training data) coloured by class (-n, default 2000)")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")

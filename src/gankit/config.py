@@ -23,7 +23,7 @@ import yaml
 from gankit.errors import ConfigError
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "silu", "gelu", "softplus")
-PRIORS = ("normal", "uniform")
+PRIORS = ("normal", "uniform", "mixture", "swissroll")  # the last two: 2-D (gankit.nets.priors)
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 D_STEP_SCHEDULES = ("constant", "wgan")
@@ -87,7 +87,7 @@ class GeneratorConfig:
 
     name: str = field(default="mlp", metadata=_choices(_registry_names("networks")))
     noise_dim: int = 2
-    prior: str = field(default="normal", metadata=_choices(PRIORS))  # N(0, I) or U(0, 1)^d
+    prior: str = field(default="normal", metadata=_choices(PRIORS))  # N(0, I), U(0, 1)^d, 2-D: mixture of 10 Gaussians, swiss roll
     width: int = 256
     depth: int = 3  # hidden layers
     activation: str = field(default="relu", metadata=_choices(ACTIVATIONS))
@@ -121,6 +121,7 @@ class ModelConfig:
     unroll: int = 0  # unrolled GAN: G's loss looks through this many differentiable D steps (0: off)
     text_encoder: str = ""  # stackgan: pretrained text encoder (.safetensors); empty: the shipped shapes-captions one
     kl_weight: float = 1.0  # stackgan: λ on the conditioning-augmentation KL term in G's loss
+    prior_labels: bool = False  # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
 
 
 @dataclass
@@ -358,6 +359,10 @@ def validate(cfg: Config) -> None:
          f"data.batch_size ({cfg.data.batch_size}) must be a multiple of model.pack ({cfg.model.pack})"),
         (cfg.model.unroll >= 0, "model.unroll must be >= 0 (0: off)"),
         (cfg.discriminator.minibatch_kernels > 0, "discriminator.minibatch_kernels must be > 0"),
+        (cfg.generator.prior not in ("mixture", "swissroll") or cfg.generator.noise_dim == 2,
+         f"generator.prior={cfg.generator.prior} is a 2-D prior: set generator.noise_dim=2 (got {cfg.generator.noise_dim})"),
+        (not cfg.model.prior_labels or (cfg.model.recipe == "aae" and cfg.generator.prior in ("mixture", "swissroll")),
+         "model.prior_labels needs model.recipe=aae and generator.prior=mixture or swissroll (class k -> component k)"),
     ]
     for ok, message in checks:
         if not ok:

@@ -1,6 +1,6 @@
 """Recipes (registry ``RECIPES``): each owns its networks, optimisers, d_step, g_step and sample."""
 
-from gankit.models import gan  # noqa: F401  (registers gan)
+from gankit.models import autoencoder, gan  # noqa: F401  (register ae, vae, aae and gan)
 from gankit.models import lapgan  # noqa: F401  (registers lapgan)
 from gankit.models import stackgan  # noqa: F401  (registers stackgan)
 from gankit.models.base import Recipe

@@ -74,12 +74,19 @@ class Recipe:
     # True: the trainer passes ``(x, y)`` batches from ``dataset.sample_with_labels`` (conditional recipes);
     # False: image or point tensors from ``dataset.sample``.
     uses_labels: bool = False
+    # False: no discriminator (auto-encoders); the trainer then calls only ``g_step``, drawing no batches
+    # for discriminator steps, whatever ``train.d_steps`` says.
+    adversarial: bool = True
 
     def d_step(self, batch: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError
 
     def g_step(self, batch: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    def callbacks(self) -> list[Any]:
+        """Training callbacks the recipe adds to the usual ones (e.g. its own end-of-run figures)."""
+        return []
 
     def modules(self) -> dict[str, nn.Module]:
         """Every network whose weights make up the model's state."""

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from gankit.nets.priors import check_prior, sample_prior
 from gankit.registry import NETWORKS
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -47,21 +48,17 @@ def _stack(
 
 
 class NoisePrior:
-    """p(z): N(0, I) or U(0, 1)^d (the lecture's 1-D example uses uniform noise)."""
+    """p(z): N(0, I), U(0, 1)^d (the lecture's 1-D example), or a 2-D prior of the adversarial autoencoder
+    (mixture of 10 Gaussians, swiss roll); see :mod:`gankit.nets.priors`."""
 
     def __init__(self, kind: str, dim: int) -> None:
-        if kind not in ("normal", "uniform"):
-            raise ValueError(f"unknown prior '{kind}'")
+        check_prior(kind, dim)
         self.kind = kind
         self.dim = dim
 
     def sample(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> Tensor:
         """(n, dim) noise; ``generator`` gives an RNG separate from training (evaluation, fixed noise)."""
-        if generator is not None:
-            dev = generator.device
-            z = (torch.randn if self.kind == "normal" else torch.rand)(n, self.dim, generator=generator, device=dev)
-            return z.to(device) if device is not None else z
-        return (torch.randn if self.kind == "normal" else torch.rand)(n, self.dim, device=device)
+        return sample_prior(self.kind, n, self.dim, generator=generator, device=device)
 
 
 class MLPGenerator(nn.Module):
@@ -112,6 +109,8 @@ def _mlp_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
     out_dim = int(torch.Size(data_shape).numel())
     g = MLPGenerator(cfg.noise_dim, out_dim, cfg.width, cfg.depth, cfg.activation, cfg.batch_norm, cfg.prior)
     g.out_shape = tuple(data_shape)  # images come out as (B, C, H, W)
+    if len(data_shape) == 3:  # images live in [-1, 1] (as DCGAN's G, a tanh output); the image metrics refuse others
+        g.net.append(nn.Tanh())
     return g
 
 

@@ -3,6 +3,7 @@
     for each training iteration (001_b44ae60f0578d301.txt, "Algorithm"):
         repeat k times: recipe.d_step(fresh data batch)    # each step draws its own fresh noise
         once:           recipe.g_step(fresh data batch)    # fresh noise; the data batch is for recipes that need labels
+    (recipes without a discriminator, ``recipe.adversarial = False`` (auto-encoders), get no D steps)
 
 Around it: learning-rate schedules, an EMA of the generator, stats.jsonl, a tqdm bar with the live
 losses, callbacks (snapshots, figures, metrics), atomic checkpoints of the full state (nets, EMA,
@@ -297,8 +298,10 @@ class Trainer:
                 lrs = self._set_lr()
                 if hasattr(recipe, "progress"):  # annealed remedies (reg.schedule) follow the generator step
                     recipe.progress = self.step / total
+                d_stats: dict[str, Tensor] = {}
+                n_d = d_steps_at(cfg.train.d_steps_schedule, self.step, k) if getattr(recipe, "adversarial", True) else 0
                 with autocast:
-                    for _ in range(d_steps_at(cfg.train.d_steps_schedule, self.step, k)):
+                    for _ in range(n_d):
                         d_stats = recipe.d_step(draw(bs, self.device))
                     g_stats = recipe.g_step(draw(bs, self.device))
                 if self.ema is not None:

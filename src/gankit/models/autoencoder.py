@@ -1,0 +1,357 @@
+"""Auto-encoders as generators: the AE, the VAE and the adversarial autoencoder (AAE).
+
+Lecture 000_7ef49768bde1bafe.txt ("Review: Auto-encoder", "Review: VAE"): an encoder compresses x to a
+code, a decoder rebuilds x from it, and after training the decoder alone is a generator. A plain
+auto-encoder's codes follow no known distribution, so drawing codes from a prior gives poor samples;
+the VAE (Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014) makes the encoder output a
+mean m and a log-variance σ per code dimension, samples c = m + exp(σ/2)·e with e ~ N(0, I) (the
+reparameterisation), and adds the lecture's term
+
+    Σ_i (exp(σ_i) − (1 + σ_i) + m_i²)  =  2 · KL(N(m, diag e^σ) ‖ N(0, I)),
+
+twice the usual KL (:func:`kl_lecture`). With the squared reconstruction error Σ (x − x̂)² beside it,
+the lecture's loss is exactly twice the negative ELBO of a decoder with unit-variance Gaussian output
+(up to a constant), so its minimiser is the VAE's. (The slide writes the sample as exp(σ)·e + m; for
+the KL term above σ must be the log-variance, whose standard deviation is exp(σ/2), which is what is
+implemented.)
+
+The adversarial autoencoder (Makhzani, Shlens, Jaitly, Goodfellow, Frey, "Adversarial Autoencoders",
+2016; lecture 003_81f031d6e07e8312.txt, "Соперничающие автокодеры - события") matches the aggregated
+posterior q(z) = E_x q(z|x) to a prior p(z) with a discriminator on codes. Each minibatch has three
+phases: (1) reconstruction: encoder and decoder minimise the squared reconstruction error; (2) the
+discriminator learns to tell codes of the batch from samples of p(z) (binary cross-entropy); (3) the
+encoder, as the generator, learns to fool it. The priors are N(0, I), a mixture of 10 Gaussians and a
+swiss roll (:mod:`gankit.nets.priors`); with ``model.prior_labels`` the label-conditioned prior of the
+paper's section 2.3: the discriminator also sees the one-hot label, and prior samples of class k come
+from component k, so the encoder must put class k's codes there.
+
+How the trainer's steps map onto these (it calls ``d_step`` k = ``train.d_steps`` times, then
+``g_step``, each on a fresh batch): for the AAE, ``d_step`` is phase 2 and ``g_step`` is phase 1 then
+phase 3 on one batch. The AE and the VAE have no discriminator (``adversarial = False``): the trainer
+calls only ``g_step``, draws no batch for D steps and ignores ``train.d_steps``.
+
+The exported "generator" is the decoder, whose ``sample_noise`` draws from ``generator.prior``: EMA,
+export, ``gankit sample``, the evaluator and every figure work unchanged. The encoder mirrors the
+decoder: the discriminator of the decoder's network family (``generator.name``; MLP or DCGAN) with
+the decoder's width, depth and activation, its last layer giving the code (the AAE's code
+discriminator is an MLP from the ``discriminator`` section, as codes are vectors).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gankit.errors import ConfigError
+from gankit.models.base import Recipe, build_optimizer, grad_norm
+from gankit.nets import priors
+from gankit.nets.mlp import MLPDiscriminator
+from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
+from gankit.train.callbacks import Callback
+
+log = logging.getLogger("gankit")
+
+
+def kl_lecture(mean: Tensor, logvar: Tensor) -> Tensor:
+    """The lecture's VAE term per sample, Σ_i (exp(σ_i) − (1 + σ_i) + m_i²), shape (B,).
+
+    ``logvar`` is σ, the log-variance; the value is 2 · KL(N(m, diag e^σ) ‖ N(0, I)), zero exactly when
+    m = 0 and σ = 0 (each term is ≥ 0: e^σ ≥ 1 + σ and m² ≥ 0).
+    """
+    return (logvar.exp() - (1.0 + logvar) + mean.pow(2)).sum(dim=1)
+
+
+def squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
+    """Σ (x − x̂)² over each sample's values, shape (B,): the reconstruction error."""
+    return (x - x_hat).pow(2).flatten(1).sum(dim=1)
+
+
+class Encoder(nn.Module):
+    """x -> (B, out_dim): the discriminator of a network family whose last layer gives ``out_dim`` values.
+
+    Args:
+        gen_cfg: the generator section (name, width, depth, activation, norm): the encoder mirrors the decoder.
+        data_shape: shape of one sample.
+        out_dim: code values per sample (2 · latent for the VAE's mean and log-variance).
+    """
+
+    def __init__(self, gen_cfg: Any, data_shape: tuple[int, ...], out_dim: int) -> None:
+        super().__init__()
+        body_cfg = SimpleNamespace(width=gen_cfg.width, depth=gen_cfg.depth, activation=gen_cfg.activation,
+                                   dropout=0.0, norm=getattr(gen_cfg, "norm", "auto"))
+        body = NETWORKS.get(gen_cfg.name).discriminator(body_cfg, data_shape)
+        seq = getattr(body, "net", None)
+        last = seq[-1] if isinstance(seq, nn.Sequential) and len(seq) else None
+        if isinstance(last, nn.Linear):
+            seq[-1] = nn.Linear(last.in_features, out_dim)
+        elif isinstance(last, nn.Conv2d):
+            seq[-1] = nn.Conv2d(last.in_channels, out_dim, last.kernel_size, last.stride, last.padding)
+            nn.init.normal_(seq[-1].weight, 0.0, 0.02)
+            nn.init.zeros_(seq[-1].bias)
+        else:
+            raise ConfigError(f"network '{gen_cfg.name}' cannot be made into an encoder (its discriminator does not "
+                              "end in a linear or convolution layer); use generator.name=mlp or dcgan")
+        self.body = body
+        self.out_dim = out_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x).reshape(x.shape[0], self.out_dim)  # (B, out_dim)
+
+
+class AutoEncoder(Recipe):
+    """The plain auto-encoder: minimise the squared reconstruction error; the decoder is the generator.
+
+    Args:
+        cfg: the run's Config (``generator.noise_dim`` is the code size, ``g_optim`` the optimiser).
+        data_shape: shape of one data sample.
+        device: where the networks live.
+    """
+
+    adversarial = False
+
+    def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.latent_dim = cfg.generator.noise_dim
+        self.prior = cfg.generator.prior
+        self.generator = NETWORKS.get(cfg.generator.name).generator(cfg.generator, data_shape).to(device)
+        self.encoder = Encoder(cfg.generator, data_shape, self.code_outputs()).to(device)
+        self.optimizers = {"g": build_optimizer([*self.encoder.parameters(), *self.generator.parameters()], cfg.g_optim)}
+        self.figures_side = 20
+
+    def code_outputs(self) -> int:
+        return self.latent_dim
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"encoder": self.encoder, "generator": self.generator}
+
+    def callbacks(self) -> list[Any]:
+        return [LatentFigures()] if self.latent_dim == 2 else []
+
+    def _images(self, batch: Any) -> tuple[Tensor, Tensor | None]:
+        return (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Tensor:
+        """Codes of ``x`` (the VAE: the posterior means), in eval mode, no gradient."""
+        was = self.encoder.training
+        self.encoder.eval()
+        z = self._code(self.encoder(x.to(self.device)))
+        self.encoder.train(was)
+        return z
+
+    def _code(self, out: Tensor) -> Tensor:
+        return out
+
+    def _reconstruct(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss of one reconstruction pass and its parts."""
+        rec = squared_error(x, self.generator(self.encoder(x))).mean()
+        return rec, {"recon": rec.detach()}
+
+    def _update(self, name: str, loss: Tensor, module: nn.Module) -> Tensor:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = grad_norm(module)
+        opt.step()
+        return norm
+
+    def d_step(self, batch: Any) -> dict[str, Tensor]:
+        """No discriminator: nothing to do (the trainer does not call it for ``adversarial = False``)."""
+        return {}
+
+    def g_step(self, batch: Any) -> dict[str, Tensor]:
+        """One update of encoder and decoder on the batch."""
+        x, _ = self._images(batch)
+        loss, parts = self._reconstruct(x)
+        norm = self._update("g", loss, self.generator)
+        return {"g_loss": loss.detach(), **parts, "g_grad_norm": norm}
+
+
+class VAE(AutoEncoder):
+    """The variational auto-encoder with the lecture's KL term (2 · KL, see :func:`kl_lecture`)."""
+
+    def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
+        if cfg.generator.prior != "normal":
+            raise ConfigError(f"the VAE's KL term is against N(0, I): set generator.prior=normal "
+                              f"(got '{cfg.generator.prior}'; the aae recipe takes other priors)")
+        super().__init__(cfg, data_shape, device)
+
+    def code_outputs(self) -> int:
+        return 2 * self.latent_dim  # mean m and log-variance σ
+
+    def _code(self, out: Tensor) -> Tensor:
+        return out[:, : self.latent_dim]
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(m, σ): mean and log-variance of q(z|x), each (B, latent)."""
+        out = self.encoder(x)
+        return out[:, : self.latent_dim], out[:, self.latent_dim:]
+
+    @staticmethod
+    def reparameterise(mean: Tensor, logvar: Tensor) -> Tensor:
+        """c = m + exp(σ/2) · e, e ~ N(0, I): a sample of N(m, diag e^σ) differentiable in m and σ."""
+        return mean + (0.5 * logvar).exp() * torch.randn_like(mean)
+
+    def _reconstruct(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        mean, logvar = self.posterior(x)
+        rec = squared_error(x, self.generator(self.reparameterise(mean, logvar))).mean()
+        kl = kl_lecture(mean, logvar).mean()
+        return rec + kl, {"recon": rec.detach(), "kl": kl.detach()}
+
+
+class AAE(AutoEncoder):
+    """The adversarial autoencoder: reconstruction, then a discriminator on codes against the prior.
+
+    Optimisers: ``g`` (``g_optim``) for encoder and decoder in the reconstruction phase, ``d``
+    (``d_optim``) for the code discriminator, ``enc`` (``g_optim``'s settings) for the encoder in the
+    regularisation phase. ``model.objective`` is the adversarial loss pair (nsgan: the lecture's binary
+    cross-entropy, with the encoder's non-saturating loss).
+    """
+
+    adversarial = True
+
+    def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
+        super().__init__(cfg, data_shape, device)
+        if cfg.discriminator.name != "mlp":
+            raise ConfigError(f"the aae's discriminator judges codes (vectors): set discriminator.name=mlp "
+                              f"(got '{cfg.discriminator.name}')")
+        self.objective = OBJECTIVES.get(cfg.model.objective)
+        self.uses_labels = bool(cfg.model.prior_labels)
+        n_in = self.latent_dim + (priors.COMPONENTS if self.uses_labels else 0)
+        d = cfg.discriminator
+        self.discriminator = MLPDiscriminator(n_in, d.width, d.depth, d.activation, d.dropout).to(device)
+        self.optimizers["d"] = build_optimizer(self.discriminator.parameters(), cfg.d_optim)
+        self.optimizers["enc"] = build_optimizer(self.encoder.parameters(), cfg.g_optim)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {**super().modules(), "discriminator": self.discriminator}
+
+    def _judge(self, z: Tensor, y: Tensor | None) -> Tensor:
+        """D's raw scores on codes; with the label-conditioned prior D also sees the one-hot class."""
+        if self.uses_labels:
+            if y is None:
+                raise ConfigError("model.prior_labels needs labelled batches (x, y)")
+            z = torch.cat([z, F.one_hot(y.long(), priors.COMPONENTS).to(z.dtype)], 1)
+        return self.discriminator(z)
+
+    def prior_sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        """``n`` codes from p(z) (class ``labels[i]``'s part of it with the label-conditioned prior)."""
+        return priors.sample_prior(self.prior, n, self.latent_dim, device=self.device,
+                                   labels=labels if self.uses_labels else None)
+
+    def d_step(self, batch: Any) -> dict[str, Tensor]:
+        """Phase 2: D separates prior samples ("real") from the batch's codes ("fake"); the encoder is fixed."""
+        x, y = self._images(batch)
+        with torch.no_grad():
+            fake = self.encoder(x)
+        real = self.prior_sample(x.shape[0], y)
+        real_out, fake_out = self._judge(real, y), self._judge(fake, y)
+        loss = self.objective.d_loss(real_out, fake_out)
+        norm = self._update("d", loss, self.discriminator)
+        to_prob = self.objective.to_prob or (lambda s: s)
+        return {"d_loss": loss.detach(), "d_real": to_prob(real_out).mean().detach(),
+                "d_fake": to_prob(fake_out).mean().detach(), "d_grad_norm": norm}
+
+    def g_step(self, batch: Any) -> dict[str, Tensor]:
+        """Phase 1 (reconstruction, encoder + decoder), then phase 3 (the encoder fools D) on the same batch."""
+        stats = super().g_step(batch)
+        x, y = self._images(batch)
+        self.discriminator.requires_grad_(False)
+        try:
+            loss = self.objective.g_loss(self._judge(self.encoder(x), y))
+        finally:
+            self.discriminator.requires_grad_(True)
+        self._update("enc", loss, self.encoder)
+        return {**stats, "enc_loss": loss.detach()}
+
+
+RECIPES.register("ae", description="auto-encoder: squared reconstruction error; the decoder is the generator")(AutoEncoder)
+RECIPES.register("vae", description="VAE (Kingma & Welling 2014) with the lecture's KL term Σ(exp σ − (1 + σ) + m²)")(VAE)
+RECIPES.register("aae", description="adversarial autoencoder (Makhzani et al. 2016): reconstruction, D on codes vs "
+                 "the prior, encoder fools D")(AAE)
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+
+def labelled_sample(cfg: Any, dataset: Any, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
+    """Up to ``n`` held-out samples and their labels: the test split when the data set has one, else the
+    training data (scikit-learn's digits has no test split); labels None for unlabelled data."""
+    from gankit import config as config_mod
+    from gankit.data import build_dataset
+    from gankit.registry import DATASETS
+
+    if "test" in DATASETS.meta(cfg.data.name).get("splits", ()) and cfg.data.split == "train":
+        test = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(cfg), ["data.split=test"]))
+        dataset = build_dataset(test.data)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        labels = getattr(dataset, "labels", None)
+        if labels is not None and hasattr(dataset, "images"):
+            idx = torch.randperm(len(dataset))[:n]
+            return dataset.images(idx), labels[idx]
+        return dataset.sample(n), None
+
+
+def lattice_images(net: nn.Module, prior: str, side: int) -> Tensor:
+    """The decoder on an evenly spaced ``side`` x ``side`` lattice of 2-D codes (:func:`priors.lattice`),
+    row by row from the top: (side², *data_shape)."""
+    dim = getattr(net, "noise_dim", None)
+    if dim != 2:
+        raise ConfigError(f"the latent lattice needs a 2-D latent space (generator.noise_dim=2), got {dim}")
+    z = priors.lattice(prior, side).to(next(net.parameters()).device)
+    was = net.training
+    net.eval()
+    with torch.no_grad():
+        x = net(z)
+    net.train(was)
+    return x
+
+
+def write_latent_figures(recipe: AutoEncoder, net: nn.Module, cfg: Any, dataset: Any, root: Path,
+                         side: int = 20, n: int = 2000) -> list[Path]:
+    """latent-grid.png (images: the decoder over the lattice) and latent-codes.png (held-out codes by class)."""
+    from gankit.viz.latent import plot_codes
+    from gankit.viz import save_image_grid
+
+    written = []
+    if len(dataset.shape) == 3:
+        save_image_grid(lattice_images(net, recipe.prior, side).cpu().numpy(), root / "latent-grid.png", nrow=side)
+        written.append(root / "latent-grid.png")
+    x, y = labelled_sample(cfg, dataset, n, cfg.eval.seed + 5)
+    z = recipe.encode(x).cpu().numpy()
+    plot_codes(z, None if y is None else y.numpy(), root / "latent-codes.png", box=priors.box(recipe.prior),
+               title=f"{cfg.run.name}: codes of {len(z)} samples ({cfg.model.recipe}, prior {recipe.prior})")
+    written.append(root / "latent-codes.png")
+    return written
+
+
+class LatentFigures(Callback):
+    """At the end of training (2-D codes): the decoder grid over the latent lattice, and held-out codes by class."""
+
+    def on_end(self, trainer: Any) -> None:
+        write_latent_figures(trainer.recipe, trainer.sampling_net(), trainer.cfg, trainer.dataset, trainer.run.root)
+
+
+def load_recipe(run: str | Path) -> tuple[AutoEncoder, Any, Any]:
+    """The auto-encoder of a run from its last checkpoint: (recipe, config, data set)."""
+    from gankit import api, config as config_mod
+    from gankit.data import build_dataset
+    from gankit.train.checkpoint import load_checkpoint
+
+    rd = api.find_run(run)
+    state = load_checkpoint(rd.checkpoint)
+    cfg = config_mod.from_dict(state["config"])
+    if cfg.model.recipe not in ("ae", "vae", "aae"):
+        raise ConfigError(f"'{rd.root}' is a '{cfg.model.recipe}' run; latent codes need an auto-encoder "
+                          "(model.recipe ae, vae or aae)")
+    dataset = build_dataset(cfg.data)
+    recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, "cpu")
+    recipe.load_state_dict(state["recipe"])
+    return recipe, cfg, dataset

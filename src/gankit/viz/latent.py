@@ -1,0 +1,64 @@
+"""The latent space of an auto-encoder: 2-D codes of held-out data coloured by class.
+
+The figure of Makhzani et al., "Adversarial Autoencoders" (2016), Figures 2 and 4, and of Kingma &
+Welling's 2-D VAE: every held-out sample is a dot at its code, coloured by its class (one colour when
+the data has no labels). The decoder grid over a lattice of codes is an image grid
+(:func:`gankit.viz.images.save_image_grid`). Agg canvas, no pyplot, no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from gankit.errors import DataError
+from gankit.viz.toy import DPI, _save_png
+
+__all__ = ["codes_figure", "plot_codes"]
+
+
+def codes_figure(codes: np.ndarray, labels: np.ndarray | None = None, box: tuple[float, float] | None = None,
+                 title: str | None = None) -> Figure:
+    """A scatter of 2-D ``codes`` (N, 2), coloured by ``labels`` (N,) with a legend; ``box`` fixes both axes."""
+    z = np.asarray(codes, dtype=np.float64)
+    if z.ndim != 2 or z.shape[1] != 2 or len(z) == 0:
+        raise DataError(f"the codes figure needs (N, 2) codes, got shape {z.shape}")
+    if labels is not None and np.shape(labels) != (len(z),):
+        raise DataError(f"{len(z)} codes but labels of shape {np.shape(labels)}")
+    fig = Figure(figsize=(5.5, 5.0), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if labels is None:
+        ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.6, color="#1f77b4", linewidths=0)
+    else:
+        classes = np.unique(labels)
+        for i, k in enumerate(classes):
+            pts = z[labels == k]
+            ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.7, linewidths=0, label=str(k),
+                       color=_colour(i, len(classes)))
+        ax.legend(markerscale=3, fontsize=7, loc="upper right", frameon=True, title="class", title_fontsize=7)
+    if box is not None:
+        lo, hi = box
+        lo, hi = min(lo, float(np.quantile(z, 0.005))), max(hi, float(np.quantile(z, 0.995)))
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+    ax.set_aspect("equal")
+    ax.set_xlabel("z₁")
+    ax.set_ylabel("z₂")
+    ax.set_title(title or f"{len(z)} codes", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _colour(i: int, n: int) -> tuple[float, float, float, float]:
+    return colormaps["tab10" if n <= 10 else "tab20"](i % 20)
+
+
+def plot_codes(codes: np.ndarray, labels: np.ndarray | None, path: str | Path,
+               box: tuple[float, float] | None = None, title: str | None = None) -> None:
+    """Write :func:`codes_figure` as a PNG, atomically."""
+    _save_png(codes_figure(codes, labels, box, title), path)

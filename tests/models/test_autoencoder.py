@@ -1,0 +1,313 @@
+"""AE, VAE and AAE: the lecture's KL term, the reparameterisation, the priors, the three AAE phases,
+training behaviour on tiny runs, the latent figures and the CLI, and the errors bad configs get."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+from torch.distributions import Normal, kl_divergence
+
+from gankit import api, cli, config as C
+from gankit.data import build_dataset
+from gankit.errors import ConfigError
+from gankit.models.autoencoder import AAE, VAE, AutoEncoder, kl_lecture, lattice_images, squared_error
+from gankit.nets import priors
+from gankit.registry import RECIPES
+
+DIGITS = ["data.name=digits", "generator.noise_dim=2", "generator.width=64", "generator.depth=2",
+          "discriminator.width=64", "discriminator.depth=2", "data.batch_size=64"]
+# one hidden layer and a higher learning rate: the training tests see their effect in ~100 steps
+FAST = ["generator.depth=1", "discriminator.depth=1", "g_optim.lr=3e-3", "d_optim.lr=3e-3"]
+
+
+def build(tiny, recipe: str, *overrides: str):
+    cfg = tiny(f"model.recipe={recipe}", *DIGITS, *overrides)
+    ds = build_dataset(cfg.data)
+    torch.manual_seed(0)
+    return RECIPES.get(recipe)(cfg, ds.shape, "cpu"), ds
+
+
+# ------------------------------------------------------------------------------------------ the KL term
+
+
+def test_lecture_kl_is_twice_the_closed_form_kl():
+    g = torch.Generator().manual_seed(0)
+    m, s = torch.randn(50, 3, generator=g, dtype=torch.float64), torch.randn(50, 3, generator=g, dtype=torch.float64)
+    closed = kl_divergence(Normal(m, (0.5 * s).exp()), Normal(torch.zeros_like(m), torch.ones_like(m))).sum(1)
+    by_hand = 0.5 * (s.exp() + m**2 - 1 - s).sum(1)  # KL(N(m, e^σ) || N(0, 1)), σ the log-variance
+    assert torch.allclose(kl_lecture(m, s), 2 * closed, atol=1e-12)
+    assert torch.allclose(kl_lecture(m, s), 2 * by_hand, atol=1e-12)
+    # a known value: m = (1, 0), σ = (0, log 2): (1 - 1 - 0 + 1) + (2 - 1 - log 2 + 0) = 2 - log 2
+    assert kl_lecture(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(2)]])).item() == pytest.approx(2 - math.log(2))
+
+
+def test_lecture_kl_matches_a_monte_carlo_estimate():
+    g = torch.Generator().manual_seed(1)
+    m, s = torch.tensor([[0.7, -1.2]], dtype=torch.float64), torch.tensor([[0.5, -0.8]], dtype=torch.float64)
+    z = m + (0.5 * s).exp() * torch.randn(400_000, 2, generator=g, dtype=torch.float64)
+    q, p = Normal(m, (0.5 * s).exp()), Normal(0.0, 1.0)
+    mc = (q.log_prob(z) - p.log_prob(z)).sum(1)
+    se = mc.std() / math.sqrt(len(mc))
+    assert abs(kl_lecture(m, s).item() / 2 - mc.mean().item()) < 4 * se.item()
+    assert abs(kl_lecture(m, s).item() - mc.mean().item()) > 100 * se.item()  # the lecture's term is not KL itself
+
+
+def test_lecture_kl_is_zero_exactly_at_the_prior():
+    zero = torch.zeros(1, 4)
+    assert kl_lecture(zero, zero).item() == 0.0
+    for i in range(4):
+        for delta in (1e-2, -1e-2, 0.5, -3.0):
+            bump = zero.clone()
+            bump[0, i] = delta
+            assert kl_lecture(bump, zero).item() > 0  # m ≠ 0
+            assert kl_lecture(zero, bump).item() > 0  # σ ≠ 0, either sign
+    # and its gradient vanishes there (the minimum)
+    m, s = zero.clone().requires_grad_(True), zero.clone().requires_grad_(True)
+    kl_lecture(m, s).sum().backward()
+    assert torch.equal(m.grad, torch.zeros_like(m)) and torch.equal(s.grad, torch.zeros_like(s))
+
+
+def test_reparameterisation_samples_and_gradients():
+    torch.manual_seed(2)
+    m = torch.full((200_000, 1), 0.4, dtype=torch.float64, requires_grad=True)
+    s = torch.full((200_000, 1), -0.6, dtype=torch.float64, requires_grad=True)
+    c = VAE.reparameterise(m, s)
+    assert c.mean().item() == pytest.approx(0.4, abs=0.01)
+    assert c.var().item() == pytest.approx(math.exp(-0.6), rel=0.02)  # variance e^σ
+    # E[c²] = m² + e^σ: d/dm = 2m, d/dσ = e^σ, through the sample
+    (c.pow(2).sum() / len(c)).backward()
+    assert m.grad.sum().item() == pytest.approx(0.8, abs=0.01)
+    assert s.grad.sum().item() == pytest.approx(math.exp(-0.6), rel=0.02)
+
+
+# ------------------------------------------------------------------------------------------ priors
+
+
+def test_prior_moments():
+    g = torch.Generator().manual_seed(3)
+    z = priors.sample_prior("normal", 100_000, 3, generator=g).double()
+    assert z.mean(0).abs().max() < 0.02 and (torch.cov(z.T) - torch.eye(3)).abs().max() < 0.02
+    z = priors.sample_prior("mixture", 200_000, 2, generator=g).double()
+    # equal weights at angles 2πk/10: mean 0 and isotropic covariance (r² + s_radial² + s_across²)/2 · I
+    iso = (priors.MIX_RADIUS**2 + priors.MIX_RADIAL_STD**2 + priors.MIX_TANGENTIAL_STD**2) / 2
+    assert z.mean(0).abs().max() < 0.01
+    assert torch.allclose(torch.cov(z.T), iso * torch.eye(2, dtype=torch.float64), atol=0.01)
+    z = priors.sample_prior("swissroll", 200_000, 2, generator=g).double()
+    # r = 3√u: E r² = 9/2; E x = ∫ 3√u cos(4π√u) du
+    assert (z**2).sum(1).mean().item() == pytest.approx(4.5, rel=0.01)
+    ex = integrate.quad(lambda u: 3 * math.sqrt(u) * math.cos(4 * math.pi * math.sqrt(u)), 0, 1)[0]
+    ey = integrate.quad(lambda u: 3 * math.sqrt(u) * math.sin(4 * math.pi * math.sqrt(u)), 0, 1)[0]
+    assert z[:, 0].mean().item() == pytest.approx(ex, abs=0.01) and z[:, 1].mean().item() == pytest.approx(ey, abs=0.01)
+
+
+def test_label_conditioned_priors_draw_from_their_part():
+    g = torch.Generator().manual_seed(4)
+    y = torch.arange(10).repeat(2000)
+    z = priors.sample_prior("mixture", len(y), 2, generator=g, labels=y)
+    assert (priors.component_of("mixture", z) == y).float().mean() > 0.99
+    centres = torch.stack([z[y == k].mean(0) for k in range(10)])
+    angles = 2 * math.pi * torch.arange(10) / 10
+    assert torch.allclose(centres, priors.MIX_RADIUS * torch.stack([angles.cos(), angles.sin()], 1), atol=0.03)
+    z = priors.sample_prior("swissroll", len(y), 2, generator=g, labels=y)
+    assert torch.equal(priors.component_of("swissroll", z), y)
+    assert not torch.equal(priors.component_of("swissroll", z), (y + 1) % 10)
+    with pytest.raises(ConfigError, match="10 components"):
+        priors.sample_prior("mixture", 2, 2, labels=torch.tensor([3, 10]))
+
+
+def test_priors_are_reproducible_and_checked():
+    for kind in priors.PRIORS:
+        a = priors.sample_prior(kind, 5, 2, generator=torch.Generator().manual_seed(5))
+        b = priors.sample_prior(kind, 5, 2, generator=torch.Generator().manual_seed(5))
+        assert torch.equal(a, b) and a.shape == (5, 2)
+    with pytest.raises(ConfigError, match="two-dimensional: set generator.noise_dim=2 \\(got 8\\)"):
+        priors.sample_prior("swissroll", 5, 8)
+    with pytest.raises(ConfigError, match="unknown prior 'cauchy'"):
+        priors.check_prior("cauchy", 2)
+
+
+def test_lattice():
+    z = priors.lattice("normal", 5)
+    assert z.shape == (25, 2)
+    axis = torch.tensor([-1.2815516, -0.5244005, 0.0, 0.5244005, 1.2815516])  # Φ⁻¹(0.1, 0.3, 0.5, 0.7, 0.9)
+    assert torch.allclose(z[:5, 0], axis, atol=1e-6) and torch.allclose(z[:5, 1], axis[-1].expand(5), atol=1e-6)
+    assert torch.allclose(z[::5, 1], axis.flip(0), atol=1e-6)  # rows go down in z₂
+    lo, hi = priors.box("mixture")
+    z = priors.lattice("mixture", 4)
+    assert z.min() > lo and z.max() < hi and z.shape == (16, 2)
+    with pytest.raises(ConfigError, match="at least 1 point"):
+        priors.lattice("normal", 0)
+
+
+# ------------------------------------------------------------------------------------------ recipes
+
+
+def test_ae_reconstruction_decreases(tiny):
+    r, ds = build(tiny, "ae", *FAST)
+    torch.manual_seed(6)
+    x = ds.sample(256)
+    before = squared_error(x, r.generator(r.encode(x))).mean().item()
+    for _ in range(60):
+        r.g_step(ds.sample(64))
+    after = squared_error(x, r.generator(r.encode(x))).mean().item()
+    assert after < 0.6 * before
+    assert r.d_step(x) == {} and not r.adversarial
+
+
+def test_vae_step_reports_its_parts_and_encodes_means(tiny):
+    r, ds = build(tiny, "vae")
+    stats = r.g_step(ds.sample(64))
+    assert stats["g_loss"].item() == pytest.approx(stats["recon"].item() + stats["kl"].item(), rel=1e-6)
+    x = ds.sample(8)
+    m, _ = r.posterior(x)
+    r.encoder.eval()
+    assert torch.allclose(r.encode(x), m.detach(), atol=1e-6)  # codes are the posterior means, no noise
+    assert r.encoder(x).shape == (8, 4)
+
+
+def _distance_to_standard_normal(z: torch.Tensor) -> float:
+    return float(z.mean(0).norm() + (torch.cov(z.T) - torch.eye(z.shape[1])).norm())
+
+
+def test_aae_codes_move_towards_the_prior(tiny):
+    r, ds = build(tiny, "aae", "generator.prior=normal", *FAST)
+    torch.manual_seed(7)
+    x = ds.sample(1000)
+    before = _distance_to_standard_normal(r.encode(x))
+    for _ in range(100):
+        r.d_step(ds.sample(64))
+        r.g_step(ds.sample(64))
+    after = _distance_to_standard_normal(r.encode(x))
+    assert after < 0.5 * before, (before, after)
+
+
+def test_aae_phases_touch_the_right_networks(tiny):
+    r, ds = build(tiny, "aae")
+    snap = {k: [p.detach().clone() for p in m.parameters()] for k, m in r.modules().items()}
+    moved = lambda k: any(not torch.equal(a, b) for a, b in zip(snap[k], r.modules()[k].parameters()))  # noqa: E731
+    r.d_step(ds.sample(64))
+    assert moved("discriminator") and not moved("encoder") and not moved("generator")
+    snap = {k: [p.detach().clone() for p in m.parameters()] for k, m in r.modules().items()}
+    stats = r.g_step(ds.sample(64))
+    assert moved("encoder") and moved("generator") and not moved("discriminator")
+    assert {"recon", "enc_loss", "g_loss"} <= set(stats)
+    assert set(r.optimizers) == {"g", "d", "enc"}
+
+
+def test_aae_label_conditioned_prior_puts_class_k_in_component_k(tiny):
+    r, ds = build(tiny, "aae", "model.prior_labels=true", "generator.prior=mixture", *FAST)
+    assert r.uses_labels
+    torch.manual_seed(8)
+    for _ in range(250):
+        r.d_step(ds.sample_with_labels(64))
+        r.g_step(ds.sample_with_labels(64))
+    x, y = ds.images(), ds.labels
+    comp = priors.component_of("mixture", r.encode(x))
+    assert (comp == y).float().mean() > 0.5  # chance: 0.1
+    assert (comp == (y + 1) % 10).float().mean() < 0.2
+
+
+# ------------------------------------------------------------------------------------------ runs, figures, CLI
+
+
+def test_vae_run_writes_latent_figures_and_exports_the_decoder(tiny, monkeypatch, capsys):
+    cfg = tiny(*DIGITS, preset="vae-digits")
+    calls = []
+    monkeypatch.setattr(VAE, "d_step", lambda self, b: calls.append(1) or {})
+    run = api.train(cfg)
+    assert not calls  # no discriminator steps for a recipe without a discriminator
+    assert (run.root / "latent-grid.png").stat().st_size > 0 and (run.root / "latent-codes.png").stat().st_size > 0
+    net, saved, _ = api.load_generator(run.root)
+    assert saved.model.recipe == "vae" and api.sample(run.root, 5).shape == (5, 1, 8, 8)
+    assert lattice_images(net, "normal", 3).shape == (9, 1, 8, 8)
+    out = run.root / "g.png"
+    assert cli.main(["sample", str(run.root), "--lattice", "-n", "4", "-o", str(out)]) == 0 and out.exists()
+    assert cli.main(["sample", str(run.root), "--codes", "-n", "100", "-o", str(run.root / "c.npy")]) == 0
+    assert np.load(run.root / "c.npy").shape == (100, 2)
+    assert cli.main(["sample", str(run.root), "--codes", "--lattice", "-o", str(out)]) == 2
+    assert "choose one of --lattice" in capsys.readouterr().err
+
+
+def test_aae_export_keeps_its_prior(tiny):
+    cfg = tiny(*DIGITS, "model.recipe=aae", "generator.prior=swissroll", "train.steps=4")
+    run = api.train(cfg)
+    net, _, _ = api.load_generator(run.root)
+    z = net.sample_noise(1000, generator=torch.Generator().manual_seed(0))
+    assert net.prior.kind == "swissroll" and z.norm(dim=1).max() <= priors.ROLL_RADIUS + 1e-5
+    assert (run.root / "latent-codes.png").exists()
+
+
+def test_codes_and_lattice_errors(tiny, capsys):
+    run = api.train(tiny(*DIGITS, "generator.noise_dim=3", "train.steps=2", preset="ae-digits"))
+    assert not (run.root / "latent-grid.png").exists()  # 3-D codes: no 2-D figures
+    assert cli.main(["sample", str(run.root), "--lattice", "-o", str(run.root / "g.png")]) == 2
+    assert "needs a 2-D latent space" in capsys.readouterr().err
+    assert cli.main(["sample", str(run.root), "--codes", "-o", str(run.root / "c.png")]) == 2
+    assert "needs 2-D codes" in capsys.readouterr().err
+    gan = api.train(tiny("train.steps=2", "run.name=gan"))
+    assert cli.main(["sample", str(gan.root), "--codes", "-o", str(gan.root / "c.png")]) == 2
+    assert "latent codes need an auto-encoder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.recipe=aae", "generator.prior=swissroll", "generator.noise_dim=8"],
+     "generator.prior=swissroll is a 2-D prior: set generator.noise_dim=2 \\(got 8\\)"),
+    (["model.recipe=aae", "generator.prior=normal", "model.prior_labels=true"],
+     "model.prior_labels needs model.recipe=aae and generator.prior=mixture or swissroll"),
+    (["model.recipe=vae", "generator.prior=mixture", "generator.noise_dim=2", "model.prior_labels=true"],
+     "model.prior_labels needs model.recipe=aae"),
+])
+def test_bad_configs_are_refused_when_resolved(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        C.resolve("vae-digits", overrides=overrides)
+
+
+def test_bad_configs_are_refused_when_built(tiny):
+    with pytest.raises(ConfigError, match="the VAE's KL term is against N\\(0, I\\)"):
+        build(tiny, "vae", "generator.prior=mixture")
+    with pytest.raises(ConfigError, match="aae's discriminator judges codes"):
+        build(tiny, "aae", "discriminator.name=dcgan")
+    r, ds = build(tiny, "aae", "generator.prior=mixture", "model.prior_labels=true")
+    with pytest.raises(ConfigError, match="labelled batches"):
+        r.d_step(ds.sample(8))
+    assert isinstance(r, AAE) and isinstance(r, AutoEncoder)
+
+
+def test_mlp_generator_keeps_images_in_range_but_not_points():
+    from gankit.config import GeneratorConfig
+    from gankit.registry import NETWORKS
+
+    torch.manual_seed(9)
+    image = NETWORKS.get("mlp").generator(GeneratorConfig(noise_dim=2, width=8, depth=1), (1, 8, 8))
+    points = NETWORKS.get("mlp").generator(GeneratorConfig(noise_dim=2, width=8, depth=1), (2,))
+    z = 100 * torch.randn(256, 2)  # drive the output far out
+    assert image(z).abs().max() <= 1.0 and image(z).shape == (256, 1, 8, 8)
+    assert points(z).abs().max() > 1.0
+
+
+def test_codes_figure_has_a_class_legend_and_refuses_bad_codes():
+    from gankit.errors import DataError
+    from gankit.viz.latent import codes_figure
+
+    z, y = np.random.default_rng(0).normal(size=(100, 2)), np.arange(100) % 10
+    fig = codes_figure(z, y, box=(-3, 3))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [str(k) for k in range(10)]
+    assert ax.get_xlim()[0] <= -3 and ax.get_xlim()[1] >= 3
+    assert codes_figure(z).axes[0].get_legend() is None
+    with pytest.raises(DataError, match="needs \\(N, 2\\) codes"):
+        codes_figure(np.zeros((5, 3)))
+    with pytest.raises(DataError, match="5 codes but labels"):
+        codes_figure(np.zeros((5, 2)), np.zeros(4))
+
+
+def test_convolutional_encoder_mirrors_the_dcgan_decoder(tiny):
+    r, ds = build(tiny, "vae", "generator.name=dcgan", "generator.width=16")
+    x = ds.sample(16)
+    assert r.encoder(x).shape == (16, 4) and r.generator(r.encode(x)).shape == (16, 1, 8, 8)
+    stats = r.g_step(x)
+    assert torch.isfinite(stats["g_loss"]) and stats["kl"] >= 0
