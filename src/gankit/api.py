@@ -55,7 +55,10 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
     torch.manual_seed(cfg.run.seed)
     np.random.seed(cfg.run.seed % 2**32)
     dataset = build_dataset(cfg.data)
-    recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, device)
+    recipe_cls = RECIPES.get(cfg.model.recipe)
+    if hasattr(recipe_cls, "prepare_config"):  # e.g. cgan: the class count from the data set, or a clear error
+        recipe_cls.prepare_config(cfg, dataset)
+    recipe = recipe_cls(cfg, dataset.shape, device)
     if callbacks is None:
         callbacks = []
         if dataset.kind == "points" and dataset.dim <= 2 and cfg.train.sample_every:
@@ -150,7 +153,8 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
         raise CheckpointError(f"'{path}' is not a gankit generator export")
     cfg = config_mod.from_dict(json.loads(meta["config"]))
     shape = tuple(json.loads(meta["data_shape"]))
-    net = NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)
+    build = getattr(RECIPES.get(cfg.model.recipe), "build_generator", None)  # recipes with their own G (cgan)
+    net = build(cfg, shape) if build is not None else NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)
     net.load_state_dict(tensors)
     net.eval()
     return net, cfg, meta
