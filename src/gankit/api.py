@@ -24,7 +24,7 @@ from gankit import config as config_mod
 from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
 from gankit.registry import DATASETS, NETWORKS, RECIPES
-from gankit.train.callbacks import Callback, Evaluator, ImageGrids, ToyFigures, reference_sample
+from gankit.train.callbacks import Callback, ClassGrid, Evaluator, ImageGrids, ToyFigures, reference_sample
 from gankit.train.checkpoint import load_checkpoint
 from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
@@ -65,6 +65,8 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
             callbacks.append(ToyFigures(cfg.train.sample_every))
         elif dataset.kind == "image" and cfg.train.sample_every:
             callbacks.append(ImageGrids(cfg.train.sample_every))
+            if getattr(recipe, "uses_labels", False):
+                callbacks.append(ClassGrid())
         callbacks.append(Evaluator(cfg.train.eval_every))
         every = cfg.train.diagnostics_every
         if every == -1:
@@ -170,12 +172,62 @@ def sample(run: str | Path, n: int, seed: int = 0) -> np.ndarray:
 
 def sample_net(net: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:
     """``n`` samples from a generator net (``sample_noise`` + forward) under ``seed``, as numpy."""
+    return sample_net_with_labels(net, n, seed)[0]
+
+
+def sample_net_with_labels(net: torch.nn.Module, n: int, seed: int = 0, labels: Any = None
+                           ) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`sample_net` and the (n,) classes of a conditional generator's samples (None otherwise).
+
+    ``labels`` (one class, or n of them) asks a conditional generator for those classes.
+    """
+    from gankit.models.base import latent_labels
+
+    if labels is not None and not hasattr(net, "labels_of"):
+        raise ConfigError("this run's generator is not conditional: it takes no class labels")
+    if labels is not None:
+        labels = torch.as_tensor(np.broadcast_to(np.asarray(labels, dtype=np.int64), (n,)).copy())
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    out = []
+    out, classes = [], []
     with torch.no_grad():
         for start in range(0, n, 8192):
-            out.append(net(net.sample_noise(min(8192, n - start), generator=gen)))
-    return torch.cat(out).numpy()
+            m = min(8192, n - start)
+            z = net.sample_noise(m, generator=gen) if labels is None else \
+                net.sample_noise(m, generator=gen, labels=labels[start:start + m])
+            out.append(net(z))
+            classes.append(latent_labels(net, z))
+    return torch.cat(out).numpy(), None if classes[0] is None else torch.cat(classes).numpy()
+
+
+MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 classes: the first 20)
+
+
+def class_samples(net: torch.nn.Module, per_class: int = 8, seed: int = 0, max_classes: int = MAX_GRID_CLASSES
+                  ) -> np.ndarray:
+    """``per_class`` samples of each class of a conditional generator: (K, per_class, *data_shape).
+
+    K is the generator's class count, at most ``max_classes`` (the first ones). Reproducible under ``seed``.
+    """
+    k = int(getattr(net, "num_classes", 0) or 0)
+    if not hasattr(net, "labels_of") or k < 1:
+        raise ConfigError("per-class samples need a conditional generator (e.g. model.recipe=cgan)")
+    if per_class < 1:
+        raise ConfigError(f"samples per class must be >= 1, got {per_class}")
+    k = min(k, max_classes)
+    labels = np.repeat(np.arange(k), per_class)
+    was = net.training
+    net.eval()
+    try:
+        x, _ = sample_net_with_labels(net, len(labels), seed, labels=labels)
+    finally:
+        net.train(was)
+    return x.reshape(k, per_class, *x.shape[1:])
+
+
+def per_class(run: str | Path, per_class: int = 8, seed: int = 0) -> np.ndarray:
+    """:func:`class_samples` of a run's exported conditional generator."""
+    net, _, _ = load_generator(run)
+    return class_samples(net, per_class, seed)
 
 
 @dataclass
@@ -238,12 +290,13 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     names = list(metrics) if metrics else list(cfg.eval.metrics)
     dataset = build_dataset(cfg.data)
     real = reference_sample(dataset, n, cfg.eval.seed + 3)
-    fake = sample_net(net, n, seed=cfg.eval.seed + 2)
+    fake, labels = sample_net_with_labels(net, n, seed=cfg.eval.seed + 2)
     result = Evaluation(int(meta.get("step", 0)), n, meta.get("ema") == "true",
-                        metrics_mod.evaluate(names, fake, real, dataset))
-    if floor:
+                        metrics_mod.evaluate(names, fake, real, dataset, labels=labels))
+    if floor:  # real data carry no generated-for classes: the conditional metrics have no floor here
         other, result.floor_kind = held_out_reference(cfg, dataset, n)
-        result.floor = metrics_mod.evaluate(names, other, real, dataset)
+        plain = [m for m in names if m == "auto" or not metrics_mod.needs_labels(m)]
+        result.floor = metrics_mod.evaluate(plain, other, real, dataset) if plain else {}
     if write:
         record: dict[str, Any] = {"step": result.step, "source": "gankit eval", "samples": n, "ema": result.ema,
                                   **result.model}

@@ -159,6 +159,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _per_class(args: argparse.Namespace, out: Path, suffix: str) -> int:
+    """``gankit sample --per-class``: a conditional run's samples, one row per class (.png) or (K, n, ...) .npy."""
+    import numpy as np
+
+    from gankit import api
+
+    if suffix == ".csv":
+        raise ConfigError("--per-class writes a figure (.png) or an array (.npy), not .csv")
+    x = api.per_class(args.run, args.n or 8, seed=args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        np.save(out, x)
+    elif x.ndim == 5:  # (K, n, C, H, W) images: one row per class
+        from gankit.viz import save_image_grid
+
+        save_image_grid(x.reshape(-1, *x.shape[2:]), out, nrow=x.shape[1])
+    else:
+        raise ConfigError("--per-class figures need image data; write the samples to .npy instead")
+    print(f"wrote {x.shape[1]} samples of each of {x.shape[0]} classes to {out}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -170,6 +192,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"output '{out}' must end in .npy, .csv or .png")
     if args.interpolate or args.nearest:
         return _sample_figure(args, out, suffix)
+    if args.per_class:
+        return _per_class(args, out, suffix)
     x = api.sample(args.run, args.n or 1000, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
@@ -349,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nearest", action="store_true",
                    help="generated images beside their nearest training images, and a copy check")
     s.add_argument("--k", type=int, default=5, help="training neighbours per row with --nearest (default 5)")
+    s.add_argument("--per-class", action="store_true",
+                   help="conditional runs: -n samples (default 8) of each class, one row per class")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")

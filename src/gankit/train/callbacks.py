@@ -172,19 +172,42 @@ class ImageGrids(_Frames):
         save_image_grid(x, trainer.run.sample_path(step))
 
 
+class ClassGrid(Callback):
+    """Conditional generators on image data: classes.png at the end, one row of samples per class."""
+
+    def __init__(self, per_class: int = 10, seed: int = 0) -> None:
+        self.per_class = per_class
+        self.seed = seed
+
+    def on_end(self, trainer: "Trainer") -> None:
+        from gankit.api import class_samples
+        from gankit.viz import save_image_grid
+
+        net = trainer.sampling_net()
+        if not hasattr(net, "labels_of"):
+            return
+        x = class_samples(net, self.per_class, self.seed)  # (K, per_class, C, H, W)
+        save_image_grid(x.reshape(-1, *x.shape[2:]), trainer.run.classes_png, nrow=self.per_class)
+
+
 def evaluate_run(trainer: "Trainer") -> dict[str, float]:
     """Metrics of ``cfg.eval.metrics`` on ``eval.num_samples`` samples with the evaluation RNG."""
     from gankit.metrics import evaluate
 
     cfg = trainer.cfg
     gen = torch.Generator(device="cpu").manual_seed(cfg.eval.seed + 2)
-    fake = trainer.recipe.sample(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
+    recipe, labels = trainer.recipe, None
+    if getattr(recipe, "uses_labels", False) and hasattr(recipe, "sample_with_labels"):  # conditional metrics
+        fake, labels = recipe.sample_with_labels(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
+    else:
+        fake = recipe.sample(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
     real = reference_sample(trainer.dataset, cfg.eval.num_samples, cfg.eval.seed + 3)
     return evaluate(
         cfg.eval.metrics,
         fake.detach().cpu().double().numpy().reshape(len(fake), -1),
         real.double().numpy().reshape(len(real), -1),
         trainer.dataset,
+        labels=None if labels is None else labels.cpu().numpy(),
     )
 
 
