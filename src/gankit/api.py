@@ -162,12 +162,15 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
     return net, cfg, meta
 
 
-def sample(run: str | Path, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` samples from a run's exported generator, (n, *data_shape), reproducible under ``seed``."""
+def sample(run: str | Path, n: int, seed: int = 0, labels: Any = None) -> np.ndarray:
+    """``n`` samples from a run's exported generator, (n, *data_shape), reproducible under ``seed``.
+
+    ``labels`` (one class or n of them) asks a conditional generator for those classes.
+    """
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
     net, _, _ = load_generator(run)
-    return sample_net(net, n, seed)
+    return sample_net_with_labels(net, n, seed, labels)[0]
 
 
 def sample_net(net: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:

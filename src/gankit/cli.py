@@ -194,7 +194,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _sample_figure(args, out, suffix)
     if args.per_class:
         return _per_class(args, out, suffix)
-    x = api.sample(args.run, args.n or 1000, seed=args.seed)
+    x = api.sample(args.run, args.n or 1000, seed=args.seed, labels=args.label)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
         np.save(out, x)
@@ -373,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nearest", action="store_true",
                    help="generated images beside their nearest training images, and a copy check")
     s.add_argument("--k", type=int, default=5, help="training neighbours per row with --nearest (default 5)")
+    s.add_argument("--label", type=int, help="conditional runs: draw every sample for this class")
     s.add_argument("--per-class", action="store_true",
                    help="conditional runs: -n samples (default 8) of each class, one row per class")
     s.set_defaults(func=cmd_sample)

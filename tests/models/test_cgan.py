@@ -247,6 +247,10 @@ def test_run_exports_round_trip_and_per_class_samples(tiny, tmp_path, capsys):
     assert "4 samples of each of 10 classes" in capsys.readouterr().out
     assert main(["sample", str(run.root), "--per-class", "-o", str(tmp_path / "pc.csv")]) == 2
     assert "not .csv" in capsys.readouterr().err
+    assert main(["sample", str(run.root), "-n", "5", "--label", "3", "-o", str(tmp_path / "threes.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "threes.npy"), api.sample(run.root, 5, labels=3))
+    assert main(["sample", str(run.root), "-n", "5", "--label", "10", "-o", str(tmp_path / "bad.npy")]) == 2
+    assert "class labels must lie in 0..9" in capsys.readouterr().err and not (tmp_path / "bad.npy").exists()
     lines = [json.loads(s) for s in run.metrics.read_text().splitlines()]
     assert lines and "class_accuracy" not in lines[-1]  # digits are 8x8: the MNIST classifier does not apply
 
@@ -257,7 +261,7 @@ def test_per_class_needs_a_conditional_generator(tiny):
         api.per_class(run.root, 2)
     net, _, _ = api.load_generator(run.root)
     with pytest.raises(ConfigError, match="not conditional"):
-        api.sample_net_with_labels(net, 3, labels=1)
+        api.sample(run.root, 3, labels=1)
 
 
 FIXTURE = __import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures" / "mnist-test-1000.npz"

@@ -27,6 +27,7 @@ per-sample seed stored in the latent, so the same latent gives the same sample (
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -153,8 +154,9 @@ class ConditionalGenerator(nn.Module):
         if labels is None:
             y = torch.randint(0, self.num_classes, (n,), generator=generator, device=gen_dev)
         else:
-            y = torch.as_tensor(labels, device=gen_dev).long().expand(n) if not isinstance(labels, Tensor) or labels.dim() == 0 \
-                else labels.to(gen_dev).long()
+            y = torch.as_tensor(labels, device=gen_dev).long()
+            if y.dim() == 0:  # one class for every sample
+                y = y.expand(n)
             if y.shape != (n,):
                 raise DataError(f"labels must be one class or {n} classes, got shape {tuple(y.shape)}")
             check_labels(y, self.num_classes)
@@ -278,13 +280,9 @@ def build_conditional_discriminator(cfg: Any, data_shape: tuple[int, ...], num_c
     return ConditionalDiscriminator(backbone, num_classes, condition, shape, cfg.discriminator.spectral_norm)
 
 
-class _Section:
-    """A copy of a config section with some keys replaced (the section itself is left alone)."""
-
-    def __init__(self, base: Any, **changes: Any) -> None:
-        self.__dict__.update(vars(base))
-        self.__dict__.update(changes)
-
-
 def _with(section: Any, **changes: Any) -> Any:
-    return _Section(section, **changes)
+    """A shallow copy of a config section with some keys replaced (the section itself is left alone)."""
+    out = copy.copy(section)
+    for key, value in changes.items():
+        setattr(out, key, value)
+    return out
