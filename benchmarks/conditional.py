@@ -2,6 +2,7 @@
 
     GANKIT_DATA=/path/to/cache python benchmarks/conditional.py --steps 800 --styles projection acgan concat
     python benchmarks/conditional.py --steps 800 --styles concat --tag ma model.matching_aware=true
+    python benchmarks/conditional.py --steps 1600 --styles concat --resume   # continue those runs to 1,600 steps
 
 For each conditioning style (``model.condition``) the ``cgan-mnist`` preset is trained for a fixed number of
 generator steps through gankit's own Trainer (one torch thread, ``train.time_limit`` as a wall-time guard:
@@ -13,7 +14,7 @@ a run that hits it reports the step it reached). Its exported generator (EMA) is
 
 Reference rows: the classifier on real test digits with their true labels (what a perfect conditional
 generator would score) and the FID/IS real-vs-real floor (test split vs the same training digits).
-Results: benchmarks/out/conditional-<tag>.json, each run's classes.png (one row per digit) under
+Results: benchmarks/out/conditional-<tag>-<steps>.json, each run's classes.png (one row per digit) under
 benchmarks/out/conditional/, and a Markdown table on stdout.
 """
 
@@ -66,6 +67,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=12.0, help="wall-time guard per run (train.time_limit)")
     ap.add_argument("--samples", type=int, default=5000, help="conditional samples (and real digits) scored")
     ap.add_argument("--no-floor", action="store_true", help="skip the real-digit reference rows")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue each style's existing run (same --tag) to --steps instead of starting afresh")
     ap.add_argument("--tag", default="")
     ap.add_argument("overrides", nargs="*", help="extra config overrides for every run")
     args = ap.parse_args()
@@ -79,12 +82,18 @@ def main() -> None:
             "train.diagnostics_every=0",
             "eval.metrics=[conditional-accuracy]", f"eval.num_samples={args.samples}",
             f"run.out_dir={runs_dir}", f"run.name={name}", *args.overrides])
-        print(f"training {name} for {args.steps} steps ({' '.join(args.overrides)})", flush=True)
+        print(f"training {name} {'on ' if args.resume else 'for '}to {args.steps} steps ({' '.join(args.overrides)})",
+              flush=True)
         t = time.perf_counter()
-        run = api.train(cfg, overwrite=True)
+        if args.resume:  # a new session of train.time_limit minutes on the same run
+            run = api.resume(runs_dir / name, [f"train.steps={args.steps}", f"train.time_limit={args.minutes}"])
+        else:
+            run = api.train(cfg, overwrite=True)
         wall = time.perf_counter() - t
         stats = read_jsonl(run.stats)
-        step, train_s = int(stats[-1]["step"]), float(stats[-1]["time"])
+        step = int(stats[-1]["step"])
+        # stats "time" restarts at each session: add up the sessions' last times
+        train_s = sum(float(a["time"]) for a, b in zip(stats, stats[1:] + [None]) if b is None or b["time"] < a["time"])
         t = time.perf_counter()
         result = api.evaluate(run.root, n=args.samples, metrics=["conditional-accuracy", "fid", "inception-score"],
                               floor=False)
@@ -105,7 +114,7 @@ def main() -> None:
         print("| **real test digits** (true labels; FID/IS: test vs train) | – | – | "
               + " | ".join(fmt(floor, k) for k in KEYS) + " |")
     OUT.mkdir(parents=True, exist_ok=True)
-    out = OUT / f"conditional{'-' + args.tag if args.tag else ''}.json"
+    out = OUT / f"conditional{'-' + args.tag if args.tag else ''}-{args.steps}.json"
     out.write_text(json.dumps({"steps": args.steps, "samples": args.samples, "overrides": args.overrides,
                                "rows": rows, "real": floor}, indent=1))
     print(f"wrote {out}")
