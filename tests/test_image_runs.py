@@ -83,3 +83,21 @@ def test_stacked_mnist_presets_count_modes(capsys, tmp_path, mnist_cache):
     code, out, _ = run(capsys, "eval", str(tmp_path / "stacked-mnist-dcgan"), "-n", "300")
     rows = _table(out)
     assert float(rows["modes"][-1]) > 200  # 300 triples of real test digits: mostly distinct modes
+
+
+def test_cgan_mnist_scores_conditional_accuracy(capsys, tmp_path, mnist_cache):
+    """cgan-mnist: the shipped classifier reads each sample against the class it was generated for, during
+    training (metrics.jsonl) and in gankit eval (no real-vs-real floor for it: real digits carry no request)."""
+    code, out, err = run(capsys, "train", "cgan-mnist", *SMALL, "train.steps=4", "train.ema=0",
+                         "eval.num_samples=200", "eval.metrics=[conditional-accuracy,inception-score]",
+                         f"run.out_dir={tmp_path}")
+    assert code == 0, err
+    last = json.loads((tmp_path / "cgan-mnist" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 <= last["class_accuracy"] <= 1 and last["class_accuracy_n"] == 200 and "is" in last
+    code, out, err = run(capsys, "eval", str(tmp_path / "cgan-mnist"), "-n", "200", "--metrics",
+                         "conditional-accuracy,inception-score")
+    assert code == 0, err
+    row = next(line.split() for line in out.splitlines() if line.startswith("class_accuracy"))
+    assert row[-1] == "-" and 0 <= float(row[1]) <= 1  # model column filled, floor column empty
+    code, out, err = run(capsys, "eval", str(tmp_path / "cgan-mnist"), "-n", "200", "--no-floor")
+    assert code == 0 and "class_accuracy" in out  # 'auto' includes it for a conditional run

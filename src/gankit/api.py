@@ -26,7 +26,7 @@ from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
 from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
-from gankit.train.callbacks import Callback, Evaluator, ImageGrids, StageFigure, ToyFigures, reference_sample
+from gankit.train.callbacks import Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures, reference_sample
 from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore
 from gankit.train import distributed
 from gankit.train.diagnostics import Diagnostics, default_every
@@ -65,7 +65,10 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
     torch.manual_seed(cfg.run.seed)
     np.random.seed(cfg.run.seed % 2**32)
     dataset = build_dataset(cfg.data)
-    recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, device)
+    recipe_cls = RECIPES.get(cfg.model.recipe)
+    if hasattr(recipe_cls, "prepare_config"):  # e.g. cgan: the class count from the data set, or a clear error
+        recipe_cls.prepare_config(cfg, dataset)
+    recipe = recipe_cls(cfg, dataset.shape, device)
     if callbacks is None:
         callbacks = []
         if dataset.kind == "points" and dataset.dim <= 2 and cfg.train.sample_every:
@@ -74,6 +77,8 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
             callbacks.append(ImageGrids(cfg.train.sample_every))
             if hasattr(recipe.generator, "stages"):  # multi-stage generators (lapgan): stages.png at the end
                 callbacks.append(StageFigure())
+            if getattr(recipe, "uses_labels", False):
+                callbacks.append(ClassGrid())
         callbacks.append(Evaluator(cfg.train.eval_every))
         every = cfg.train.diagnostics_every
         if every == -1:
@@ -195,7 +200,8 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
     try:
         cfg = config_mod.from_dict(json.loads(meta["config"]))
         shape = tuple(int(d) for d in json.loads(meta["data_shape"]))
-        net = NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)
+        build = getattr(RECIPES.get(cfg.model.recipe), "build_generator", None)  # recipes with their own G (cgan)
+        net = build(cfg, shape) if build is not None else NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)
         net.load_state_dict(tensors)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # ConfigError is a ValueError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -204,12 +210,14 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
     return net, cfg, meta
 
 
-def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str | None = None) -> np.ndarray:
+def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str | None = None,
+           labels: Any = None) -> np.ndarray:
     """``n`` samples from a run's exported generator, (n, *data_shape), reproducible under ``seed``.
 
     ``rejection`` > 0: discriminator rejection sampling after that many calibration steps of the run's
     discriminator against the exported generator (:func:`rejection_sampler`). ``text``: a caption every
-    sample is drawn for (text-to-image generators such as stackgan).
+    sample is drawn for (text-to-image generators such as stackgan). ``labels`` (one class or n of them)
+    asks a conditional generator for those classes.
     """
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
@@ -218,10 +226,10 @@ def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str
         raise ConfigError(f"--text needs a text-to-image run (e.g. preset stackgan-shapes); "
                           f"'{run}' has a '{cfg.generator.name}' generator")
     if rejection > 0:
-        if text is not None:
-            raise ConfigError("--rejection and --text cannot be combined")
+        if text is not None or labels is not None:
+            raise ConfigError("--rejection cannot be combined with --text or --label")
         return rejection_sampler(run, rejection, seed=seed)(n).samples.numpy()
-    return sample_net(net, n, seed, text=text)
+    return sample_net_with_labels(net, n, seed, labels, text=text)[0]
 
 
 def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
@@ -253,14 +261,65 @@ def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float |
 
 
 def sample_net(net: torch.nn.Module, n: int, seed: int = 0, text: str | None = None) -> np.ndarray:
-    """``n`` samples from a generator net (``sample_noise`` + forward) under ``seed``, as numpy."""
+    """``n`` samples from a generator net (``sample_noise`` + forward) under ``seed``, as numpy;
+    ``text``: a caption every sample is drawn for (text-to-image generators)."""
+    return sample_net_with_labels(net, n, seed, text=text)[0]
+
+
+def sample_net_with_labels(net: torch.nn.Module, n: int, seed: int = 0, labels: Any = None,
+                           text: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`sample_net` and the (n,) classes of a conditional generator's samples (None otherwise).
+
+    ``labels`` (one class, or n of them) asks a conditional generator for those classes.
+    """
+    from gankit.models.base import latent_labels
+
+    if labels is not None and not hasattr(net, "labels_of"):
+        raise ConfigError("this run's generator is not conditional: it takes no class labels")
+    if labels is not None:
+        labels = torch.as_tensor(np.broadcast_to(np.asarray(labels, dtype=np.int64), (n,)).copy())
     gen = torch.Generator(device="cpu").manual_seed(seed)
     extra = {} if text is None else {"text": text}
-    out = []
+    out, classes = [], []
     with torch.no_grad():
         for start in range(0, n, 8192):
-            out.append(net(net.sample_noise(min(8192, n - start), generator=gen, **extra)))
-    return torch.cat(out).numpy()
+            m = min(8192, n - start)
+            z = net.sample_noise(m, generator=gen, **extra) if labels is None else \
+                net.sample_noise(m, generator=gen, labels=labels[start:start + m])
+            out.append(net(z))
+            classes.append(latent_labels(net, z))
+    return torch.cat(out).numpy(), None if classes[0] is None else torch.cat(classes).numpy()
+
+
+MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 classes: the first 20)
+
+
+def class_samples(net: torch.nn.Module, per_class: int = 8, seed: int = 0, max_classes: int = MAX_GRID_CLASSES
+                  ) -> np.ndarray:
+    """``per_class`` samples of each class of a conditional generator: (K, per_class, *data_shape).
+
+    K is the generator's class count, at most ``max_classes`` (the first ones). Reproducible under ``seed``.
+    """
+    k = int(getattr(net, "num_classes", 0) or 0)
+    if not hasattr(net, "labels_of") or k < 1:
+        raise ConfigError("per-class samples need a conditional generator (e.g. model.recipe=cgan)")
+    if per_class < 1:
+        raise ConfigError(f"samples per class must be >= 1, got {per_class}")
+    k = min(k, max_classes)
+    labels = np.repeat(np.arange(k), per_class)
+    was = net.training
+    net.eval()
+    try:
+        x, _ = sample_net_with_labels(net, len(labels), seed, labels=labels)
+    finally:
+        net.train(was)
+    return x.reshape(k, per_class, *x.shape[1:])
+
+
+def per_class(run: str | Path, per_class: int = 8, seed: int = 0) -> np.ndarray:
+    """:func:`class_samples` of a run's exported conditional generator."""
+    net, _, _ = load_generator(run)
+    return class_samples(net, per_class, seed)
 
 
 def stages(run: str | Path, rows: int = 8, seed: int = 0) -> list[tuple[str, np.ndarray]]:
@@ -347,14 +406,15 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     extra: dict[str, float] = {}
     if rejection > 0:
         res = rejection_sampler(rd.root, rejection)(n)
-        fake, extra = res.samples.numpy(), {"acceptance": res.acceptance}
+        fake, labels, extra = res.samples.numpy(), None, {"acceptance": res.acceptance}
     else:
-        fake = sample_net(net, n, seed=cfg.eval.seed + 2)
+        fake, labels = sample_net_with_labels(net, n, seed=cfg.eval.seed + 2)
     result = Evaluation(int(meta.get("step", 0)), n, meta.get("ema") == "true",
-                        {**metrics_mod.evaluate(names, fake, real, dataset), **extra})
-    if floor:
+                        {**metrics_mod.evaluate(names, fake, real, dataset, labels=labels), **extra})
+    if floor:  # real data carry no generated-for classes: the conditional metrics have no floor here
         other, result.floor_kind = held_out_reference(cfg, dataset, n)
-        result.floor = metrics_mod.evaluate(names, other, real, dataset)
+        plain = [m for m in names if m == "auto" or not metrics_mod.needs_labels(m)]
+        result.floor = metrics_mod.evaluate(plain, other, real, dataset) if plain else {}
     if write:
         record: dict[str, Any] = {"step": result.step, "source": "gankit eval", "samples": n, "ema": result.ema,
                                   **({"sampler": f"rejection ({rejection} calibration steps)"} if rejection else {}),

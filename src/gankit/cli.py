@@ -227,6 +227,28 @@ def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
     return 0
 
 
+def _per_class(args: argparse.Namespace, out: Path, suffix: str) -> int:
+    """``gankit sample --per-class``: a conditional run's samples, one row per class (.png) or (K, n, ...) .npy."""
+    import numpy as np
+
+    from gankit import api
+
+    if suffix == ".csv":
+        raise ConfigError("--per-class writes a figure (.png) or an array (.npy), not .csv")
+    x = api.per_class(args.run, args.n or 8, seed=args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        np.save(out, x)
+    elif x.ndim == 5:  # (K, n, C, H, W) images: one row per class
+        from gankit.viz import save_image_grid
+
+        save_image_grid(x.reshape(-1, *x.shape[2:]), out, nrow=x.shape[1])
+    else:
+        raise ConfigError("--per-class figures need image data; write the samples to .npy instead")
+    print(f"wrote {x.shape[1]} samples of each of {x.shape[0]} classes to {out}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -252,7 +274,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if args.text is not None:
             raise ConfigError("--text draws samples for a caption; it cannot be combined with --interpolate or --nearest")
         return _sample_figure(args, out, suffix)
-    x = api.sample(args.run, args.n or 1000, seed=args.seed, rejection=args.rejection, text=args.text)
+    if args.per_class:
+        return _per_class(args, out, suffix)
+    x = api.sample(args.run, args.n or 1000, seed=args.seed, rejection=args.rejection, text=args.text, labels=args.label)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix in (".npy", ".csv"):
         _save_array(out, x)
@@ -465,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes (-n per side)")
     s.add_argument("--codes", action="store_true",
                    help="auto-encoder runs: codes of test data (else training data) coloured by class (-n, default 2000)")
+    s.add_argument("--label", type=int, help="conditional runs: draw every sample for this class")
+    s.add_argument("--per-class", action="store_true",
+                   help="conditional runs: -n samples (default 8) of each class, one row per class")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")

@@ -31,6 +31,7 @@ DEVICES = ("auto", "cpu", "cuda")
 NORMS = ("auto", "batch", "layer", "none")
 MINIBATCH = ("none", "std", "discrimination")
 REG_SCHEDULES = ("constant", "linear")
+CONDITIONS = ("concat", "projection", "acgan")
 
 
 def _choices(values: tuple[str, ...] | Callable[[], list[str]]) -> dict[str, Any]:
@@ -94,6 +95,7 @@ class GeneratorConfig:
     batch_norm: bool = False  # mlp only
     norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = the paper's batch norm
     levels: int = 0  # lapgan: Laplacian pyramid levels (0: halve while the side is even and > 8)
+    dropout: float = 0.0  # cgan: dropout kept on at sampling time as G's noise source (noise_dim may then be 0)
 
 
 @dataclass
@@ -122,6 +124,10 @@ class ModelConfig:
     text_encoder: str = ""  # stackgan: pretrained text encoder (.safetensors); empty: the shipped shapes-captions one
     kl_weight: float = 1.0  # stackgan: λ on the conditioning-augmentation KL term in G's loss
     prior_labels: bool = False  # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
+    condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan: how D sees the class
+    matching_aware: bool = False  # cgan: real images with wrong classes are extra negatives (Reed et al. 2016)
+    class_weight: float = 1.0  # cgan, condition=acgan: weight of the class cross-entropy in both losses
+    num_classes: int = 0  # cgan: classes; 0: the data set's own (the resolved count is saved with the run)
 
 
 @dataclass
@@ -326,7 +332,13 @@ def validate(cfg: Config) -> None:
         (cfg.data.image_size == 0 or cfg.data.image_size >= 2, "data.image_size must be 0 (the data set's own) or >= 2"),
         (cfg.data.channels in (0, 1, 3), "data.channels must be 0 (the data set's own), 1 or 3"),
         (cfg.data.workers >= 0 and cfg.data.memory_mb >= 0, "data.workers and data.memory_mb must be >= 0"),
-        (cfg.generator.noise_dim > 0, "generator.noise_dim must be > 0"),
+        (cfg.generator.noise_dim > 0 or (cfg.generator.noise_dim == 0 and cfg.generator.dropout > 0),
+         "generator.noise_dim must be > 0 (0 only with generator.dropout > 0 as the noise source)"),
+        (0.0 <= cfg.generator.dropout < 1.0, "generator.dropout must be in [0, 1)"),
+        (cfg.generator.dropout == 0 or cfg.model.recipe == "cgan",
+         "generator.dropout (dropout as G's noise source) needs model.recipe=cgan"),
+        (cfg.model.num_classes >= 0, "model.num_classes must be >= 0 (0: the data set's own)"),
+        (cfg.model.class_weight >= 0, "model.class_weight must be >= 0"),
         (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),
         (cfg.generator.depth >= 0 and cfg.discriminator.depth >= 0, "network depth must be >= 0"),
         (cfg.generator.levels >= 0, "generator.levels must be >= 0 (0: automatic)"),

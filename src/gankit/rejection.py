@@ -48,6 +48,8 @@ def check_applies(recipe: Any) -> None:
             f"rejection sampling needs a discriminator whose score is a logit of D* = p/(p+q) "
             f"(objectives nsgan, mmgan, fgan-gan, fgan-js), not '{objective.name}' (a critic has no density ratio)"
         )
+    if getattr(recipe, "uses_labels", False):
+        raise ConfigError("rejection sampling of conditional recipes is not supported (D needs the condition)")
     if getattr(recipe, "pack", 1) != 1:
         raise ConfigError(f"rejection sampling needs one sample per discriminator score; model.pack={recipe.pack}")
 

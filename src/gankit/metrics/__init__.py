@@ -12,6 +12,10 @@ Registered here (importing this package registers them):
 - ``wasserstein`` -> ``w1``                                    (metrics/divergences.py)
 - ``sliced-wasserstein`` -> ``sw``                             (metrics/sets.py)
 - ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; lecture 002's set distances)
+
+A metric registered with ``needs_labels=True`` scores conditional samples: it is called as
+``fn(fake, real, dataset, labels=...)`` with the (N,) classes the samples were generated for, and applies
+only when the caller has them (``evaluate(..., labels=...)``: a conditional generator's latents carry them).
 """
 
 from __future__ import annotations
@@ -25,18 +29,25 @@ from gankit.metrics import divergences, features, images, sets, toy  # noqa: F40
 from gankit.metrics import mnist_classifier  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
 from gankit.registry import METRICS
 
-__all__ = ["METRICS", "applicable", "evaluate"]
+__all__ = ["METRICS", "applicable", "evaluate", "needs_labels"]
 
 
 def _dataset_name(dataset: Any) -> str:
     return str(getattr(dataset, "name", type(dataset).__name__))
 
 
-def applicable(dataset: Any) -> list[str]:
+def needs_labels(name: str) -> bool:
+    """Whether metric ``name`` scores conditional samples against the classes they were generated for."""
+    return bool(METRICS.meta(name).get("needs_labels", False))
+
+
+def applicable(dataset: Any, labels: bool = False) -> list[str]:
     """Names of the registered metrics whose ``applies(dataset)`` is true, sorted.
 
     Args:
         dataset: a data set object (``.kind``, ``.dim``, ``.modes``, ``.has_density``, ...).
+        labels: whether the samples come with the classes they were generated for (conditional
+            generators); without them the ``needs_labels`` metrics are left out.
 
     Returns:
         Sorted metric names.
@@ -44,22 +55,25 @@ def applicable(dataset: Any) -> list[str]:
     names = []
     for name in METRICS.names():
         applies = METRICS.meta(name).get("applies")
-        if applies is None or applies(dataset):
+        if (applies is None or applies(dataset)) and (labels or not needs_labels(name)):
             names.append(name)
     return names
 
 
-def _expand(names: Iterable[str] | str, dataset: Any) -> list[str]:
+def _expand(names: Iterable[str] | str, dataset: Any, labels: bool = False) -> list[str]:
     """Replace "auto" by the applicable metrics, drop repeats (first occurrence wins), check each name."""
     if isinstance(names, str):
         names = [names]
-    ok = applicable(dataset)
+    ok = applicable(dataset, labels)
     out: list[str] = []
     for name in names:
         for n in ok if name == "auto" else [name]:
             if n in out:
                 continue
             METRICS.get(n)  # unknown name: ConfigError listing the known ones
+            if needs_labels(n) and not labels:
+                raise ConfigError(f"metric '{n}' scores conditional samples and needs the classes they were "
+                                  "generated for (a conditional generator, e.g. model.recipe=cgan)")
             if n not in ok:
                 raise ConfigError(
                     f"metric '{n}' does not apply to data set '{_dataset_name(dataset)}'; "
@@ -91,7 +105,7 @@ def _points(x: Any, dim: int | None, what: str) -> np.ndarray:
     return arr
 
 
-def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any) -> dict[str, float]:
+def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, labels: Any = None) -> dict[str, float]:
     """Run the named metrics on one set of samples and merge their results.
 
     Args:
@@ -99,6 +113,7 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any) -> 
         fake: (N, dim) generator samples (numpy array or torch tensor); images may be (N, C, H, W).
         real: (N', dim) independent data samples, drawn by the caller under its own seed.
         dataset: the data set the samples belong to.
+        labels: (N,) classes the fake samples were generated for (conditional generators), or None.
 
     Returns:
         The metrics' keys merged into one dict, e.g. ``{"modes": 8.0, "hq": 97.1, "mode_kl": 0.01,
@@ -108,14 +123,19 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any) -> 
         ConfigError: an unknown metric name, or a metric that does not apply to this data set.
         DataError: samples of the wrong shape or with non-finite values.
     """
-    chosen = _expand(names, dataset)
+    chosen = _expand(names, dataset, labels is not None)
     dim = getattr(dataset, "dim", None)
     fake_arr = _points(fake, dim, "fake samples")
     real_arr = _points(real, dim, "real samples")
+    if labels is not None:
+        labels = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels).reshape(-1)
+        if len(labels) != len(fake_arr):
+            raise DataError(f"{len(fake_arr)} fake samples but {len(labels)} labels")
     merged: dict[str, float] = {}
     owner: dict[str, str] = {}
     for name in chosen:
-        result = METRICS.get(name)(fake_arr, real_arr, dataset)
+        fn = METRICS.get(name)
+        result = fn(fake_arr, real_arr, dataset, labels=labels) if needs_labels(name) else fn(fake_arr, real_arr, dataset)
         for key, value in result.items():
             if key in merged:
                 raise RuntimeError(f"metrics '{owner[key]}' and '{name}' both report the key '{key}'")

@@ -253,3 +253,28 @@ def stacked_mnist_modes_metric(fake: Any, real: Any, dataset: Any) -> dict[str, 
                              centered=True, point=kl)
     return {"modes": float(modes), "mode_kl": kl, "mode_kl_low": max(low, 0.0), "mode_kl_high": high,
             "modes_n": float(len(labels))}
+
+
+def _is_mnist_digits(dataset: Any) -> bool:
+    """MNIST-shaped (1, 28, 28) images whose extractor is the shipped digit classifier, 10 classes."""
+    ext = features.extractor_for(dataset) if getattr(dataset, "kind", None) == "image" else None
+    return (ext is not None and ext.name == EXTRACTOR_NAME and tuple(getattr(dataset, "shape", ())) == (1, 28, 28)
+            and int(getattr(dataset, "num_classes", 0) or 0) == 10)
+
+
+@METRICS.register(
+    "conditional-accuracy",
+    applies=_is_mnist_digits,
+    needs_labels=True,
+    description="how often the shipped MNIST classifier reads the digit a conditional sample was generated for",
+)
+def conditional_accuracy_metric(fake: Any, real: Any, dataset: Any, labels: Any = None) -> dict[str, float]:
+    """Accuracy of conditional samples: the classifier's digit against the conditioning digit (``real`` unused).
+
+    Returns:
+        ``{"class_accuracy", "class_accuracy_low", "class_accuracy_high" (percentile bootstrap),
+        "class_accuracy_n"}``.
+    """
+    if labels is None:
+        raise DataError("conditional-accuracy needs the classes the samples were generated for")
+    return class_accuracy(features.as_images(fake, dataset), np.asarray(labels).astype(np.int64))

@@ -66,6 +66,12 @@ def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor) 
     return norm
 
 
+def latent_labels(net: nn.Module, z: Tensor) -> Tensor | None:
+    """The classes a conditional generator's latents ``z`` ask for (``net.labels_of``); None otherwise."""
+    labels_of = getattr(net, "labels_of", None)
+    return labels_of(z) if labels_of is not None else None
+
+
 class Recipe:
     """Base class: subclasses set ``generator``, ``optimizers`` and implement the steps."""
 
@@ -98,16 +104,25 @@ class Recipe:
         batch_size: int = 4096,
     ) -> Tensor:
         """``n`` generator samples; ``generator`` is a private RNG, ``net`` e.g. the EMA generator."""
+        return self.sample_with_labels(n, generator, net, batch_size)[0]
+
+    @torch.no_grad()
+    def sample_with_labels(
+        self, n: int, generator: torch.Generator | None = None, net: nn.Module | None = None,
+        batch_size: int = 4096,
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`sample` and the (n,) classes the samples were drawn for (None for an unconditional G)."""
         net = net if net is not None else self.generator
         was_training = net.training
         net.eval()
         device = next(net.parameters()).device
-        out = []
+        out, labels = [], []
         for start in range(0, n, batch_size):
             z = net.sample_noise(min(batch_size, n - start), device=device, generator=generator)
             out.append(net(z))
+            labels.append(latent_labels(net, z))
         net.train(was_training)
-        return torch.cat(out)
+        return torch.cat(out), None if labels[0] is None else torch.cat(labels)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -190,6 +190,24 @@ class StageFigure(Callback):
                     title=f"{trainer.cfg.run.name}: coarse-to-fine sampling, step {trainer.step}")
 
 
+class ClassGrid(Callback):
+    """Conditional generators on image data: classes.png at the end, one row of samples per class."""
+
+    def __init__(self, per_class: int = 10, seed: int = 0) -> None:
+        self.per_class = per_class
+        self.seed = seed
+
+    def on_end(self, trainer: "Trainer") -> None:
+        from gankit.api import class_samples
+        from gankit.viz import save_image_grid
+
+        net = trainer.sampling_net()
+        if not hasattr(net, "labels_of"):
+            return
+        x = class_samples(net, self.per_class, self.seed)  # (K, per_class, C, H, W)
+        save_image_grid(x.reshape(-1, *x.shape[2:]), trainer.run.classes_png, nrow=self.per_class)
+
+
 def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float]:
     """Metrics of ``cfg.eval.metrics`` on ``eval.num_samples`` samples with the evaluation RNG.
 
@@ -200,14 +218,19 @@ def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float
 
     cfg = trainer.cfg
     gen = torch.Generator(device="cpu").manual_seed(cfg.eval.seed + 2)
-    fake = trainer.recipe.sample(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
+    recipe, labels = trainer.recipe, None
+    if getattr(recipe, "uses_labels", False) and hasattr(recipe, "sample_with_labels"):  # conditional metrics
+        fake, labels = recipe.sample_with_labels(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
+    else:
+        fake = recipe.sample(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
     real = reference_sample(trainer.dataset, cfg.eval.num_samples, cfg.eval.seed + 3)
 
-    def score(x: torch.Tensor) -> dict[str, float]:
+    def score(x: torch.Tensor, classes: torch.Tensor | None = None) -> dict[str, float]:
         return evaluate(cfg.eval.metrics, x.detach().cpu().double().numpy().reshape(len(x), -1),
-                        real.double().numpy().reshape(len(real), -1), trainer.dataset)
+                        real.double().numpy().reshape(len(real), -1), trainer.dataset,
+                        labels=None if classes is None else classes.cpu().numpy())
 
-    values = score(fake)
+    values = score(fake, labels)
     if rejection and cfg.eval.rejection > 0:
         from gankit.rejection import recipe_sampler
 

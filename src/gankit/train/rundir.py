@@ -30,6 +30,7 @@ class RunDir:
     montage_gif = property(lambda self: self.root / "montage.gif")
     curves = property(lambda self: self.root / "curves.png")
     diagnostics_png = property(lambda self: self.root / "diagnostics.png")
+    classes_png = property(lambda self: self.root / "classes.png")  # conditional runs: one row per class
 
     def sample_path(self, step: int) -> Path:
         return self.samples / f"step-{step:06d}.png"
