@@ -27,14 +27,15 @@ def test_page_lists_the_run_and_follows_new_steps(served, runs_dir: Path, page) 
     page.goto(served.url)
     assert page.wait_for("document.querySelector('#run-list li[data-run=\"ring8\"] .name')?.textContent") == "ring8"
     # the first run opens by itself and shows the steps trained so far (tiny run: 20 steps, logged every 5)
+    # (the total comes with the config, which may arrive after the first stats: wait for both)
     assert page.wait_for("document.querySelector('#pane-0').dataset.step === '20' && "
-                         "document.querySelector('#pane-0 h2 .step').textContent") == "step 20 / 20"
+                         "document.querySelector('#pane-0 h2 .step').textContent === 'step 20 / 20'") is True
     assert page.eval("document.querySelectorAll('#pane-0 .charts canvas').length") >= 3
     assert _canvas_ink(page, "#pane-0 canvas[data-chart=loss]") > 0
 
     _append_stats(runs_dir / "ring8", 25, 30)  # the run keeps training
     assert page.wait_for("document.querySelector('#pane-0').dataset.step === '30' && "
-                         "document.querySelector('#pane-0 h2 .step').textContent") == "step 30 / 20"
+                         "document.querySelector('#pane-0 h2 .step').textContent === 'step 30 / 20'") is True
     # a torn line (being written) is not shown until it is complete
     with open(runs_dir / "ring8" / "stats.jsonl", "a", encoding="utf-8") as f:
         f.write('{"step": 35, "d_loss": 1.')
