@@ -38,6 +38,7 @@ ROWS: dict[str, list[tuple[str, str, str, list[str]]]] = {
         ("pacgan4", "PacGAN4, NSGAN", "ring8", ["model.pack=4"]),
         ("noise", "instance noise σ 0.05 → 0 (linear), NSGAN", "ring8", ["reg.instance_noise=0.05", "reg.schedule=linear"]),
         ("best", "**gankit best: PacGAN2, NSGAN, 12k steps**", "ring8", ["model.pack=2", "train.steps=12000"]),
+        ("drs", "MMGAN + discriminator rejection sampling (1,000 calibration steps)", "ring8-mmgan", ["eval.rejection=1000"]),
     ],
     "grid25": [
         ("mmgan", "MMGAN (saturating)", "grid25", ["model.objective=mmgan"]),

@@ -50,6 +50,10 @@ def run_seed(preset: str, seed: int, overrides: list[str], out_dir: Path, thread
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()][-1]
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line.strip()]
     # a run with eval.rejection also scored discriminator-rejection samples: those are its numbers
+    if "drs_acceptance" in metrics and "drs_modes" not in metrics:  # rejection sampling gave up: a failed row
+        return {"seed": seed, "wall_s": round(wall, 1), "train_s": stats[-1]["time"], "steps": stats[-1]["step"],
+                "failed": "rejection sampling accepted too few samples", "modes": 0.0, "hq": 0.0,
+                "mode_kl": float("nan"), "w1": float("nan")}
     prefix = "drs_" if "drs_modes" in metrics else ""
     extra = {"acceptance": metrics["drs_acceptance"], "plain": {k: metrics[k] for k in KEYS}} if prefix else {}
     return {"seed": seed, "wall_s": round(wall, 1), "train_s": stats[-1]["time"], "steps": stats[-1]["step"],

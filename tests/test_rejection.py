@@ -131,3 +131,19 @@ def test_cli_sample_and_eval_with_rejection(tiny, tmp_path, capsys):
     assert "rejection" in capsys.readouterr().out
     line = json.loads(run.metrics.read_text().splitlines()[-1])
     assert line["sampler"].startswith("rejection") and 0 < line["acceptance"] <= 1
+
+
+def test_a_failed_rejection_at_the_end_warns_and_keeps_the_run(tiny, monkeypatch, caplog):
+    import gankit.rejection as rej
+
+    def give_up(*args, **kwargs):
+        def draw(n):
+            raise ConfigError("rejection sampling accepted 0 of 100 samples")
+        return draw
+
+    monkeypatch.setattr(rej, "recipe_sampler", give_up)
+    run = api.train(tiny("run.name=gives-up", "eval.rejection=5"))
+    line = json.loads(run.metrics.read_text().splitlines()[-1])
+    assert line["drs_acceptance"] == 0.0 and "drs_modes" not in line and "modes" in line
+    assert run.generator.is_file()
+    assert any("no rejection-sampling metrics" in r.getMessage() for r in caplog.records)

@@ -105,7 +105,7 @@ class RejectionResult:
 @torch.no_grad()
 def rejection_sample(
     propose: Callable[[int], Tensor], logit: Callable[[Tensor], Tensor], n: int, generator: torch.Generator,
-    gamma: float = 0.0, batch: int = 4096, burn_in: int = BURN_IN, min_acceptance: float = 1e-3,
+    gamma: float = 0.0, batch: int = 4096, burn_in: int = BURN_IN, min_acceptance: float = 1e-4,
 ) -> RejectionResult:
     """``n`` samples of ``propose`` accepted with probability σ(F(x) - γ) (exactly exp(l - M) at γ = 0).
 
