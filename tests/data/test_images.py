@@ -28,6 +28,8 @@ from gankit.data.toy import build_dataset
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
 
+from fault_helpers import CodePayload
+
 
 def cfg(**kw):
     """A DataConfig with the image options (some not in DataConfig yet)."""
@@ -460,17 +462,9 @@ def test_mnist_pickle_must_hold_bytes_over_256():
 # ------------------------------------------------------------------------------------ safe pickles
 
 
-class Exploit:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_the_unpickler_refuses_code(tmp_path):
     marker = tmp_path / "pwned"
-    payload = pickle.dumps({b"data": Exploit(str(marker))}, protocol=2)
+    payload = pickle.dumps({b"data": CodePayload(str(marker))}, protocol=2)
     with pytest.raises(DataError, match="is not allowed"):
         im.load_numpy_pickle(payload, "evil")
     assert not marker.exists()

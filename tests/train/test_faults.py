@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fault_helpers import check_run_files, fd_path, fill_disk
+from fault_helpers import CodePayload, check_run_files, fd_path, fill_disk
 from gankit import api
 from gankit.cli import main
 from gankit.errors import CheckpointError, DataError, WriteError
@@ -269,16 +269,6 @@ def test_remove_stale_temporaries_removes_only_what_atomic_writes_leave(tmp_path
 # ------------------------------------------------------------------ damaged, foreign, unsafe checkpoints
 
 
-class _Payload:
-    """Unpickling this runs a shell command that creates a marker file (it must never run)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_checkpoint_truncated_anywhere_is_refused_with_one_line(tmp_path):
     good = tmp_path / "good.pt"
     save_checkpoint(good, {"step": 3, "w": torch.arange(300.0), "config": {"a": [1, 2]}})
@@ -324,7 +314,7 @@ def test_foreign_files_are_refused_as_checkpoints(tmp_path):
 
 def test_a_pickle_that_would_run_code_is_refused_everywhere(tmp_path):
     marker = tmp_path / "PWNED"
-    evil = _Payload(marker)
+    evil = CodePayload(marker)
     # checkpoints: a raw pickle, and torch's own zip format with the payload inside
     (tmp_path / "raw.pt").write_bytes(pickle.dumps({"format": "gankit-checkpoint", "x": evil}, protocol=2))
     torch.save({"format": "gankit-checkpoint", "version": 1, "x": evil}, tmp_path / "zip.pt")
