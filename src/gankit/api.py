@@ -221,14 +221,14 @@ def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str
     """
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
+    if rejection > 0:  # the sampler loads the generator itself
+        if text is not None or labels is not None:
+            raise ConfigError("--rejection cannot be combined with --text or --label")
+        return rejection_sampler(run, rejection, seed=seed)(n).samples.numpy()
     net, cfg, _ = load_generator(run)
     if text is not None and "text" not in inspect.signature(net.sample_noise).parameters:
         raise ConfigError(f"--text needs a text-to-image run (e.g. preset stackgan-shapes); "
                           f"'{run}' has a '{cfg.generator.name}' generator")
-    if rejection > 0:
-        if text is not None or labels is not None:
-            raise ConfigError("--rejection cannot be combined with --text or --label")
-        return rejection_sampler(run, rejection, seed=seed)(n).samples.numpy()
     return sample_net_with_labels(net, n, seed, labels, text=text)[0]
 
 
