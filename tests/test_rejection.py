@@ -49,6 +49,36 @@ def test_exact_ratio_turns_the_wide_normal_into_the_narrow_one():
     assert res.acceptance == pytest.approx(0.5, abs=0.01)
 
 
+def test_quantile_bound_samples_the_capped_ratio_and_accepts_more():
+    """q < 1: M is the burn-in quantile, fixed; samples follow min(p, e^M q) normalised, acceptance E_q[min(1, e^{l-M})]."""
+    exact = rejection_sample(_wide_normal(torch.Generator().manual_seed(0)), _true_logit, 20_000,
+                             torch.Generator().manual_seed(1))
+    res = rejection_sample(_wide_normal(torch.Generator().manual_seed(0)), _true_logit, 20_000,
+                           torch.Generator().manual_seed(1), quantile=0.5)
+    # the median logit of q = N(0, 4): l = log 2 - 3 x²/8 at the median of |x| (2 * 0.6745)
+    median_l = math.log(2.0) - 3.0 * (2.0 * stats.norm.ppf(0.75)) ** 2 / 8.0
+    assert res.bound == pytest.approx(median_l, abs=0.05)
+    assert res.bound < exact.bound
+    # expected acceptance and law of the kept samples, by quadrature on a grid
+    xs = np.linspace(-12, 12, 200_001)
+    q = stats.norm.pdf(xs, scale=2.0)
+    accept = np.minimum(1.0, np.exp(math.log(2.0) - 3.0 * xs**2 / 8.0 - res.bound))
+    expected_acceptance = np.trapezoid(q * accept, xs)
+    assert res.acceptance == pytest.approx(expected_acceptance, abs=0.01)
+    assert res.acceptance > exact.acceptance + 0.1  # the point of the option
+    target = q * accept / expected_acceptance
+    cdf = np.cumsum(target) * (xs[1] - xs[0])
+    x = res.samples.reshape(-1).numpy()
+    assert stats.kstest(x, lambda v: np.interp(v, xs, cdf)).pvalue > 0.01
+    assert x.std() > 1.05  # wider than p = N(0, 1): the capped ratio keeps some of q's tails
+
+
+def test_quantile_outside_the_unit_interval_is_refused():
+    for q in (0.0, 1.5):
+        with pytest.raises(ConfigError, match="quantile"):
+            rejection_sample(_wide_normal(torch.Generator()), _true_logit, 10, torch.Generator(), quantile=q)
+
+
 def test_same_seeds_same_samples():
     def run():
         return rejection_sample(_wide_normal(torch.Generator().manual_seed(3)), _true_logit, 500,
@@ -114,6 +144,8 @@ def test_bad_rejection_settings_are_config_errors(tiny):
         tiny("eval.rejection=-1")
     with pytest.raises(ConfigError, match="rejection_gamma"):
         tiny("eval.rejection_gamma=-0.5")
+    with pytest.raises(ConfigError, match="rejection_quantile"):
+        tiny("eval.rejection_quantile=0")
 
 
 def test_cli_sample_and_eval_with_rejection(tiny, tmp_path, capsys):

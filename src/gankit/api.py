@@ -249,15 +249,16 @@ def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float |
     The checkpoint's discriminator is calibrated for ``steps`` steps against the exported (EMA) generator
     (the checkpoint itself is not changed); ``gamma`` defaults to the run's ``eval.rejection_gamma``.
     """
-    from gankit.rejection import check_applies, recipe_sampler
+    from gankit.rejection import check_applies, config_sampler
 
     if steps < 0:
         raise ConfigError(f"rejection calibration steps must be >= 0, got {steps}")
     recipe, cfg, dataset = load_recipe(run)
     check_applies(recipe)
     net, _, _ = load_generator(run)
-    return recipe_sampler(recipe, dataset, net, steps, cfg.eval.seed + 5 + seed, cfg.data.batch_size,
-                          cfg.eval.rejection_lr, cfg.eval.rejection_gamma if gamma is None else gamma)
+    if gamma is not None:
+        cfg.eval.rejection_gamma = gamma
+    return config_sampler(recipe, dataset, net, cfg, steps, seed)
 
 
 def sample_net(net: torch.nn.Module, n: int, seed: int = 0, text: str | None = None) -> np.ndarray:

@@ -183,6 +183,7 @@ class EvalConfig:
     rejection: int = 0  # discriminator rejection sampling at the end: D calibrated this many steps, drs_* metrics (0: off)
     rejection_gamma: float = 0.0  # DRS acceptance shift γ: 0 is exact rejection sampling, > 0 accepts more
     rejection_lr: float = 1.0e-4  # Adam step size of the DRS calibration (1e-3 tilts grid25's modes: BENCHMARKS.md)
+    rejection_quantile: float = 1.0  # DRS bound M: 1 = the largest logit seen (exact); q < 1 = that quantile of the burn-in logits (higher acceptance, ratio capped at e^M)
 
 
 @dataclass
@@ -361,6 +362,7 @@ def validate(cfg: Config) -> None:
         (cfg.eval.rejection >= 0, "eval.rejection must be >= 0 calibration steps (0: off)"),
         (cfg.eval.rejection_gamma >= 0, "eval.rejection_gamma must be >= 0"),
         (cfg.eval.rejection_lr > 0, "eval.rejection_lr must be > 0"),
+        (0 < cfg.eval.rejection_quantile <= 1, "eval.rejection_quantile must be in (0, 1]"),
         (cfg.run.threads >= 0, "run.threads must be >= 0"),
         (min(cfg.reg.clip, cfg.reg.gradient_penalty, cfg.reg.r1, cfg.reg.instance_noise) >= 0,
          "reg.clip, reg.gradient_penalty, reg.r1 and reg.instance_noise must be >= 0 (0 disables them)"),

@@ -233,10 +233,9 @@ def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float
 
     values = score(fake, labels)
     if rejection and cfg.eval.rejection > 0:
-        from gankit.rejection import recipe_sampler
+        from gankit.rejection import config_sampler
 
-        draw = recipe_sampler(trainer.recipe, trainer.dataset, trainer.sampling_net(), cfg.eval.rejection,
-                              cfg.eval.seed + 5, cfg.data.batch_size, cfg.eval.rejection_lr, cfg.eval.rejection_gamma)
+        draw = config_sampler(trainer.recipe, trainer.dataset, trainer.sampling_net(), cfg)
         try:
             res = draw(cfg.eval.num_samples)
         except ConfigError as exc:  # the trained run is fine: say why there are no drs_* numbers, do not fail it
