@@ -101,6 +101,28 @@ def test_same_seed_same_run_different_seed_different_run(tiny):
         _same_state(a, c)
 
 
+def test_unlogged_steps_skip_the_statistics_but_train_the_same(tiny):
+    """Steps that are not logged return losses only (Recipe.stats_wanted), and the run does not depend on it."""
+    seen = []
+
+    class Spy(Callback):
+        def on_step(self, trainer, step):
+            seen.append(trainer.recipe.stats_wanted)
+
+    every = api.train(tiny("run.name=every", "train.steps=12", "train.log_every=1"))
+    sparse = api.train(tiny("run.name=sparse", "train.steps=12", "train.log_every=5"), callbacks=[Spy()])
+    _same_state(_weights(every), _weights(sparse))
+    assert seen == [s % 5 == 0 or s == 12 for s in range(1, 13)]  # wanted on logged steps and the last
+    assert [r["step"] for r in read_jsonl(sparse.stats)] == [5, 10, 12]
+    assert all("d_grad_norm" in r and "d_acc" in r and "g_grad_norm" in r for r in read_jsonl(sparse.stats))
+    recipe = api.build_trainer(tiny("run.name=direct"), api.run_dir_for(tiny("run.name=direct")), callbacks=[]).recipe
+    batch = torch.randn(8, 2)
+    recipe.stats_wanted = False
+    assert set(recipe.d_step(batch)) == {"d_loss"} and set(recipe.g_step(batch)) == {"g_loss"}
+    recipe.stats_wanted = True
+    assert {"d_loss", "d_acc", "d_grad_norm"} <= set(recipe.d_step(batch)) and "g_grad_norm" in recipe.g_step(batch)
+
+
 @pytest.mark.parametrize("ema", ["0", "0.9"])
 def test_resume_is_bit_exact(tiny, ema):
     """2N steps straight == N steps + resume + N steps, parameter for parameter (and optimiser, EMA, RNG)."""

@@ -300,6 +300,8 @@ class Trainer:
                     recipe.progress = self.step / total
                 d_stats: dict[str, Tensor] = {}
                 n_d = d_steps_at(cfg.train.d_steps_schedule, self.step, k) if getattr(recipe, "adversarial", True) else 0
+                # the recipe may skip its monitoring statistics on steps that are not logged
+                recipe.stats_wanted = (self.step + 1) % cfg.train.log_every == 0 or self.step + 1 == total
                 with autocast:
                     for _ in range(n_d):
                         d_stats = recipe.d_step(draw(bs, self.device))
