@@ -1,12 +1,13 @@
 """Mode collapse on ring8 and grid25: every remedy of issue 5, 5 seeds each, the PROTOCOLS.md protocol.
 
-Each (row, seed) is one whole ``gankit train`` process on one torch thread (so its wall time is what a
-user waits for); ``--jobs`` of them run at once (2 on this machine's 2 cores). Scored on 2,500 samples:
+Each (row, seed) is one whole ``gankit train`` process on ``--threads`` torch threads (default 1; its wall
+time is what a user waits for); ``--jobs`` of them run at once (default 2, for this machine's 2 cores). Scored on 2,500 samples:
 modes covered, % high quality, mode KL, W1. Results are cached per (row, seed) in
 benchmarks/out/collapse-<data>.json, so an interrupted benchmark continues where it stopped.
 
     python benchmarks/collapse.py --data ring8                 # all rows, 5 seeds
-    python benchmarks/collapse.py --data grid25 --rows nsgan pacgan4 best
+    python benchmarks/collapse.py --data grid25 --rows nsgan pacgan4
+    python benchmarks/collapse.py --data grid25 --rows best --jobs 1 --threads 2 --fresh   # timed alone
     python benchmarks/collapse.py --data ring8 --list          # the rows and their overrides
 """
 
@@ -55,7 +56,8 @@ ROWS: dict[str, list[tuple[str, str, str, list[str]]]] = {
         ("pacgan2", "PacGAN2, NSGAN", "grid25", ["model.pack=2"]),
         ("pacgan4", "PacGAN4, NSGAN", "grid25", ["model.pack=4"]),
         ("noise", "instance noise σ 0.05 → 0 (linear), NSGAN", "grid25", ["reg.instance_noise=0.05", "reg.schedule=linear"]),
-        ("best", "**gankit best: MMGAN + discriminator rejection sampling (1,000 calibration steps)**", "grid25-drs", []),
+        ("best", "**gankit best: MMGAN, 11k steps + discriminator rejection sampling (1,000 calibration steps, "
+                 "M = 99.9 % quantile)**", "grid25-drs", []),
     ],
 }
 KEYS = ("modes", "hq", "mode_kl", "w1", "wall_s")
@@ -66,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", choices=sorted(ROWS), default="ring8")
     ap.add_argument("--rows", nargs="*", help="row names (default: all)")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--jobs", type=int, default=2, help="runs at once, one torch thread each")
-    ap.add_argument("--fresh", action="store_true", help="ignore cached results")
+    ap.add_argument("--jobs", type=int, default=2, help="runs at once")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads per run (a run's wall time is what a user waits for: time the best row "
+                         "alone with --jobs 1 --threads 2 to give one seed both cores)")
+    ap.add_argument("--fresh", action="store_true", help="rerun the chosen rows even when cached")
     ap.add_argument("--list", action="store_true", help="print the rows and exit")
     args = ap.parse_args(argv)
     rows = ROWS[args.data]
@@ -81,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown rows {sorted(unknown)}; choose from {[r[0] for r in rows]}")
     OUT.mkdir(parents=True, exist_ok=True)
     cache_path = OUT / f"collapse-{args.data}.json"
-    cache = {} if args.fresh or not cache_path.exists() else json.loads(cache_path.read_text())
+    cache = {} if not cache_path.exists() else json.loads(cache_path.read_text())
+    if args.fresh:  # only the chosen rows: the other rows' cached results stay
+        cache = {k: v for k, v in cache.items() if k.split("/")[0] not in {r[0] for r in chosen}}
     tmp = Path(tempfile.mkdtemp(prefix="gankit-collapse-"))
 
     todo = [(name, preset, ov, seed) for name, _, preset, ov in chosen for seed in range(args.seeds)
@@ -89,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(item: tuple[str, str, list[str], int]) -> None:
         name, preset, ov, seed = item
-        res = run_seed(preset, seed, list(ov), tmp / name, threads=1)  # runs go to tmp/<row>/<preset>-s<seed>
-        res["overrides"] = [preset, *ov]
+        res = run_seed(preset, seed, list(ov), tmp / name, threads=args.threads)  # runs go to tmp/<row>/<preset>-s<seed>
+        res["overrides"], res["threads"], res["jobs"] = [preset, *ov], args.threads, args.jobs
         cache[f"{name}/{seed}"] = res
         cache_path.write_text(json.dumps(cache, indent=1))  # one thread at a time holds the GIL here
         print(f"{name} seed {seed}: modes {res['modes']}, hq {res['hq']}, kl {res['mode_kl']}, {res['wall_s']} s", flush=True)

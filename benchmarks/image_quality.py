@@ -1,6 +1,6 @@
 """Image GAN quality against wall time: train once, snapshot G at given minutes, score every snapshot.
 
-    python benchmarks/image_quality.py --preset dcgan-mnist --minutes 2 5 10 20 [--tag T] [KEY=VALUE ...]
+    python benchmarks/image_quality.py --preset dcgan-mnist --minutes 2 5 10 20 [--tag T] [--rejection STEPS] [KEY=VALUE ...]
     python benchmarks/image_quality.py --preset stacked-mnist-dcgan --minutes 10 20 30 --samples 26000
 
 Training runs through gankit's own Trainer (the preset as a user gets it, sample grids included, the
@@ -55,12 +55,30 @@ class Marks(Callback):
         if elapsed >= 60 * self.marks[len(self.snapshots)]:
             t = time.perf_counter()
             state = copy.deepcopy(trainer.sampling_net().state_dict())
+            disc = getattr(trainer.recipe, "discriminator", None)  # for --rejection: D as it was at the mark
+            d_state = copy.deepcopy(disc.state_dict()) if disc is not None else None
             self.snapshots.append({"minutes": self.marks[len(self.snapshots)], "step": step,
-                                   "train_seconds": round(elapsed, 1), "state": state})
+                                   "train_seconds": round(elapsed, 1), "state": state, "d_state": d_state})
             print(f"  snapshot at {elapsed / 60:.2f} min, step {step}", flush=True)
             if len(self.snapshots) == len(self.marks):
                 trainer.request_finish()
             self.excluded += time.perf_counter() - t
+
+
+def drs_row(root: Path, net: torch.nn.Module, snap: dict, steps: int, n: int, real: np.ndarray, cfg, dataset) -> dict:  # noqa: ANN001
+    """Scores of ``n`` discriminator rejection samples of a snapshot (its G and its D, D calibrated ``steps``)."""
+    from gankit.rejection import config_sampler
+
+    recipe, _, _ = api.load_recipe(root)
+    recipe.discriminator.load_state_dict(snap["d_state"])
+    t = time.perf_counter()
+    draw = config_sampler(recipe, dataset, net, cfg, steps)
+    res = draw(n)
+    seconds = time.perf_counter() - t
+    values = evaluate(cfg.eval.metrics, res.samples.numpy(), real, dataset)
+    print(f"  {snap['minutes']:g} min + DRS: acceptance {res.acceptance:.3f} ({seconds:.0f} s), " + ", ".join(
+        f"{k} {values[k]:.4g}" for k in values if not k.endswith(("_low", "_high", "_std", "_n"))), flush=True)
+    return {"metrics": values, "acceptance": res.acceptance, "seconds": round(seconds, 1), "steps": steps}
 
 
 def fmt(values: dict, key: str) -> str:
@@ -80,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, nargs="+", default=[2, 5, 10, 20])
     ap.add_argument("--samples", type=int, default=10_000, help="generated (and real) images scored per snapshot")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--rejection", type=int, default=0, metavar="STEPS",
+                    help="also score discriminator rejection samples of the last snapshot (its D calibrated STEPS "
+                         "steps against its generator; gankit.rejection)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the preset's run.threads or torch's default)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)
@@ -113,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         values = evaluate(cfg.eval.metrics, fake, real, dataset)
         grid = OUT / f"quality-{tag}-{snap['minutes']:g}min.png"
         save_image_grid(fake[:64], grid)
-        results.append({k: v for k, v in snap.items() if k != "state"} | {"metrics": values, "grid": grid.name})
+        results.append({k: v for k, v in snap.items() if k not in ("state", "d_state")}
+                       | {"metrics": values, "grid": grid.name})
         print(f"  {snap['minutes']:g} min (step {snap['step']}): " + ", ".join(
             f"{k} {values[k]:.4g}" for k in values if not k.endswith(("_low", "_high", "_std", "_n"))), flush=True)
+        if args.rejection and snap is marks.snapshots[-1]:  # the last mark only: DRS costs minutes per row
+            results[-1]["rejection"] = drs_row(run.root, net, snap, args.rejection, n, real, cfg, dataset)
 
     keys = [k for k in floor if not k.endswith(("_low", "_high", "_std", "_n"))]
     print()
@@ -124,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|" + "---|" * len(keys))
     for r in results:
         print(f"| {r['minutes']:g} | {r['step']} | " + " | ".join(fmt(r["metrics"], k) for k in keys) + " |")
+        if "rejection" in r:
+            d = r["rejection"]
+            print(f"| {r['minutes']:g} + DRS (acceptance {d['acceptance']:.3f}, +{d['seconds']:.0f} s) | {r['step']} | "
+                  + " | ".join(fmt(d["metrics"], k) for k in keys) + " |")
     print("| real vs real | - | " + " | ".join(fmt(floor, k) for k in keys) + " |")
     OUT.mkdir(parents=True, exist_ok=True)
     out = OUT / f"quality-{tag}.json"
