@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="gankit-collapse-"))
 
     todo = [(name, preset, ov, seed) for name, _, preset, ov in chosen for seed in range(args.seeds)
-            if f"{name}/{seed}" not in cache or cache[f"{name}/{seed}"].get("overrides") != [preset, *ov]]
+            if f"{name}/{seed}" not in cache or cache[f"{name}/{seed}"].get("overrides") != [preset, *ov]
+            or cache[f"{name}/{seed}"].get("threads", 1) != args.threads]  # wall times on other threads: rerun
 
     def work(item: tuple[str, str, list[str], int]) -> None:
         name, preset, ov, seed = item

@@ -115,6 +115,15 @@ def test_unlogged_steps_skip_the_statistics_but_train_the_same(tiny):
     assert seen == [s % 5 == 0 or s == 12 for s in range(1, 13)]  # wanted on logged steps and the last
     assert [r["step"] for r in read_jsonl(sparse.stats)] == [5, 10, 12]
     assert all("d_grad_norm" in r and "d_acc" in r and "g_grad_norm" in r for r in read_jsonl(sparse.stats))
+    class StopAtOne(Callback):
+        def on_step(self, trainer, step):
+            trainer.request_finish()  # ends after step 1, which is not logged
+
+    trainer = api.build_trainer(tiny("run.name=stop", "train.steps=12", "train.log_every=5"),
+                                api.run_dir_for(tiny("run.name=stop")), callbacks=[StopAtOne()])
+    trainer.run.root.mkdir(parents=True)
+    trainer.fit()
+    assert trainer.step == 1 and trainer.recipe.stats_wanted  # reset however training ended
     recipe = api.build_trainer(tiny("run.name=direct"), api.run_dir_for(tiny("run.name=direct")), callbacks=[]).recipe
     batch = torch.randn(8, 2)
     recipe.stats_wanted = False
@@ -147,11 +156,12 @@ class _SignalAt(Callback):
 def test_interrupt_writes_checkpoint_and_resume_matches(tiny):
     straight = _weights(api.train(tiny("run.name=straight", "train.steps=30", "train.lr_schedule=cosine", "train.ema=0.8")))
     cfg = tiny("run.name=cut", "train.steps=30", "train.lr_schedule=cosine", "train.ema=0.8")
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN, not Python's handler, when pytest runs under nohup
     with pytest.raises(TrainingInterrupted, match=r"SIGINT at step 13: checkpoint written .* gankit train --resume"):
         api.train(cfg, callbacks=[_SignalAt(13)])
     run = api.run_dir_for(cfg)
     assert load_checkpoint(run.checkpoint)["step"] == 13
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGINT) is before  # handlers restored
     api.resume(run.root)
     _same_state(straight, _weights(run))
 
@@ -290,3 +300,20 @@ def test_ema_warmup_follows_the_net_early_and_reaches_the_set_decay():
         want = w if t == 0 else (lambda d: d * want + (1 - d) * w)(ema_decay(0.9, t))
         assert float(avg.module.weight.detach()) == pytest.approx(want)
     assert float(avg.module.weight.detach()) > 8.0  # a plain 0.9 EMA would still sit near the first value (~3.6)
+
+
+def test_optimiser_keeps_its_own_kernel_choice_when_loading_a_checkpoint(tiny):
+    """A checkpoint from an unfused Adam (older gankit) loads into the fused one and stays fused, same moments."""
+    trainer = api.build_trainer(tiny("run.name=fused"), api.run_dir_for(tiny("run.name=fused")), callbacks=[])
+    recipe = trainer.recipe
+    recipe.d_step(torch.randn(8, 2))
+    state = recipe.state_dict()
+    for opt in state["optimizers"].values():
+        for g in opt["param_groups"]:
+            g["fused"] = None  # as an unfused optimiser saved it
+    recipe.load_state_dict(state)
+    assert all(o.param_groups[0]["fused"] for o in recipe.optimizers.values())
+    for name, opt in recipe.optimizers.items():
+        saved = state["optimizers"][name]["state"]
+        for i, st in saved.items():
+            assert torch.equal(opt.state_dict()["state"][i]["exp_avg"], st["exp_avg"])

@@ -143,4 +143,8 @@ class Recipe:
         for k, m in self.modules().items():
             m.load_state_dict(state["modules"][k])
         for k, o in self.optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
+            saved = state["optimizers"][k]
+            if "fused" in o.param_groups[0]:  # keep this optimiser's kernel choice, not the checkpoint's
+                saved = {**saved, "param_groups": [{**g, "fused": o.param_groups[0]["fused"]}
+                                                   for g in saved["param_groups"]]}
+            o.load_state_dict(saved)

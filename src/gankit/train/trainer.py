@@ -94,6 +94,15 @@ def ema_warmup_fn(decay: float) -> Callable[..., None]:
     return update
 
 
+@contextlib.contextmanager
+def _all_stats_after(recipe: Any) -> Iterator[None]:
+    """However training ends, later direct step calls get every statistic again (Recipe.stats_wanted)."""
+    try:
+        yield
+    finally:
+        recipe.stats_wanted = True
+
+
 class Trainer:
     """Runs a recipe on a data set and writes the run directory.
 
@@ -290,7 +299,7 @@ class Trainer:
             total=total, initial=self.step, desc=cfg.run.name, dynamic_ncols=True,
             disable=None if cfg.train.progress and ctx.is_main else True, unit="step",
         )
-        with self._signals(), bar:
+        with self._signals(), bar, _all_stats_after(recipe):
             for cb in self.callbacks:
                 cb.on_start(self)
             limit_s = 60.0 * cfg.train.time_limit
