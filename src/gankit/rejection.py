@@ -130,13 +130,11 @@ def rejection_sample(
         raise ConfigError(f"the number of samples must be > 0, got {n}")
     if not 0.0 < quantile <= 1.0:
         raise ConfigError(f"the rejection bound's quantile must be in (0, 1], got {quantile}")
-    burned = [logit(propose(min(batch, burn_in - start))).reshape(-1).double().cpu()
-              for start in range(0, burn_in, batch)]
-    burned_all = torch.cat(burned) if burned else torch.empty(0, dtype=torch.float64)
-    if quantile < 1.0 and len(burned_all) == 0:
+    if quantile < 1.0 and burn_in <= 0:
         raise ConfigError("a quantile bound needs burn-in samples (burn_in > 0)")
-    bound = float(torch.quantile(burned_all, quantile)) if quantile < 1.0 else \
-        float(burned_all.max()) if len(burned_all) else -math.inf
+    burned = torch.cat([logit(propose(min(batch, burn_in - start))).reshape(-1).double().cpu()
+                        for start in range(0, burn_in, batch)] or [torch.full((1,), -math.inf, dtype=torch.float64)])
+    bound = float(torch.quantile(burned, quantile)) if quantile < 1.0 else float(burned.max())
     kept: list[Tensor] = []
     have = proposed = 0
     max_proposed = max(int(n / min_acceptance), burn_in)

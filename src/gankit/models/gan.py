@@ -142,7 +142,7 @@ class GAN(Recipe):
         if reg.clip > 0:
             regularizers.clip_weights_(self.discriminator, reg.clip)
         stats = {"d_penalty": penalty.detach()} if reg.gradient_penalty > 0 or reg.r1 > 0 else {}
-        if norm is None:  # a step the trainer does not log: the losses only (Recipe.stats_wanted)
+        if not self.stats_wanted:  # a step the trainer does not log: the losses only
             return {**stats, "d_loss": loss.detach()}
         return {
             **stats,
@@ -170,7 +170,7 @@ class GAN(Recipe):
         loss.backward()
         norm = grad_norm(self.generator) if self.stats_wanted else None
         opt.step()
-        return {"g_loss": loss.detach()} if norm is None else {"g_loss": loss.detach(), "g_grad_norm": norm}
+        return {"g_loss": loss.detach(), "g_grad_norm": norm} if self.stats_wanted else {"g_loss": loss.detach()}
 
     def _unrolled(self, z: Tensor, batch: Tensor) -> Tensor:
         """f(θ_G, θ_D^K): G's loss against D after K differentiable look-ahead updates (Metz et al. 2017).
