@@ -61,13 +61,14 @@ def discriminator_calls(
     return right_real, right_fake, t
 
 
-def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor) -> Tensor:
-    """Zero the gradients, backpropagate ``loss`` and take one step; returns ``module``'s gradient norm."""
+def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, norm: bool = True) -> Tensor | None:
+    """Zero the gradients, backpropagate ``loss`` and take one step; returns ``module``'s gradient norm
+    (None with ``norm=False``: steps whose statistics nobody logs, :attr:`Recipe.stats_wanted`)."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    norm = grad_norm(module)
+    g = grad_norm(module) if norm else None
     opt.step()
-    return norm
+    return g
 
 
 def latent_labels(net: nn.Module, z: Tensor) -> Tensor | None:

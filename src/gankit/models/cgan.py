@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from gankit import regularizers
 from gankit.errors import ConfigError
-from gankit.models.base import build_optimizer, grad_norm
+from gankit.models.base import build_optimizer, optimizer_step
 from gankit.models.gan import GAN
 from gankit.nets.conditional import build_conditional_discriminator, build_conditional_generator
 from gankit.registry import OBJECTIVES, RECIPES
@@ -172,11 +172,7 @@ class CGAN(GAN):
             penalty = penalty + regularizers.gradient_penalty(critic, real_in, fake_in, weight=reg.gradient_penalty)
         if reg.r1 > 0:
             penalty = penalty + regularizers.r1_penalty(critic, real_in, weight=reg.r1)
-        opt = self.optimizers["d"]
-        opt.zero_grad(set_to_none=True)
-        (loss + cls + penalty).backward()
-        norm = grad_norm(disc)
-        opt.step()
+        norm = optimizer_step(self.optimizers["d"], disc, loss + cls + penalty)
         if reg.clip > 0:
             regularizers.clip_weights_(disc, reg.clip)
         if reg.gradient_penalty > 0 or reg.r1 > 0:
@@ -204,10 +200,6 @@ class CGAN(GAN):
             class_loss = self.class_loss(cls, y)
         finally:
             self.discriminator.requires_grad_(True)
-        opt = self.optimizers["g"]
-        opt.zero_grad(set_to_none=True)
-        (adv + class_loss).backward()
-        norm = grad_norm(self.generator)
-        opt.step()
+        norm = optimizer_step(self.optimizers["g"], self.generator, adv + class_loss)
         stats = {"g_class_loss": class_loss.detach()} if cls is not None else {}
         return {**stats, "g_loss": adv.detach(), "g_grad_norm": norm}

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from gankit import regularizers
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, build_optimizer, discriminator_calls, grad_norm
+from gankit.models.base import Recipe, build_optimizer, discriminator_calls, optimizer_step
 from gankit.nets.remedies import build_discriminator, pack, twice_differentiable
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -134,11 +134,7 @@ class GAN(Recipe):
             penalty = penalty + regularizers.gradient_penalty(self.discriminator, real_in, fake_in, weight=reg.gradient_penalty)
         if reg.r1 > 0:
             penalty = penalty + regularizers.r1_penalty(self.discriminator, real_in, weight=reg.r1)
-        opt = self.optimizers["d"]
-        opt.zero_grad(set_to_none=True)
-        (loss + penalty).backward()
-        norm = grad_norm(self.discriminator) if self.stats_wanted else None
-        opt.step()
+        norm = optimizer_step(self.optimizers["d"], self.discriminator, loss + penalty, self.stats_wanted)
         if reg.clip > 0:
             regularizers.clip_weights_(self.discriminator, reg.clip)
         stats = {"d_penalty": penalty.detach()} if reg.gradient_penalty > 0 or reg.r1 > 0 else {}
@@ -165,11 +161,7 @@ class GAN(Recipe):
                 loss = self.objective.g_loss(self.discriminator(self.d_input(self.generator(z), self.strength())))
             finally:
                 self.discriminator.requires_grad_(True)
-        opt = self.optimizers["g"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = grad_norm(self.generator) if self.stats_wanted else None
-        opt.step()
+        norm = optimizer_step(self.optimizers["g"], self.generator, loss, self.stats_wanted)
         return {"g_loss": loss.detach(), "g_grad_norm": norm} if self.stats_wanted else {"g_loss": loss.detach()}
 
     def _unrolled(self, z: Tensor, batch: Tensor) -> Tensor:

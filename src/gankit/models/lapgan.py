@@ -30,7 +30,7 @@ from gankit import regularizers
 from gankit.errors import ConfigError
 from gankit.models.base import build_optimizer, optimizer_step
 from gankit.models.gan import GAN
-from gankit.nets.laplacian import LaplacianGenerator, gaussian_pyramid, lapgan_discriminator, upsample
+from gankit.nets.laplacian import LaplacianGenerator, lapgan_discriminator, laplacian_levels
 from gankit.nets.remedies import spectral_normalise
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -81,9 +81,8 @@ class LAPGAN(GAN):
     # ------------------------------------------------------------------ levels
     def pyramid(self, batch: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
         """(coarsest image I_{K-1}, bands [h_k], low-pass images [l_k = u(I_{k+1})]) of a real batch."""
-        images = gaussian_pyramid(batch, self.levels)
-        lows = [upsample(images[k + 1]) for k in range(self.levels - 1)]
-        return images[-1], [images[k] - lows[k] for k in range(self.levels - 1)], lows
+        bands, coarse, lows = laplacian_levels(batch, self.levels)
+        return coarse, bands, lows
 
     def _fakes(self, n: int, lows: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         """A fresh coarse sample and a generated band for every level, each from the real l_k."""

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, build_optimizer, grad_norm
+from gankit.models.base import Recipe, build_optimizer, optimizer_step
 from gankit.nets.stackgan import CONDITION_DIM, StackGANDiscriminators, StackGANGenerator, kl_divergence
 from gankit.nets.text import load_text_encoder
 from gankit.registry import NETWORKS, RECIPES
@@ -132,11 +132,7 @@ class StackGAN(Recipe):
             stats[f"d{s}_real"] = torch.sigmoid(sr).mean().detach()
             stats[f"d{s}_wrong"] = torch.sigmoid(sw).mean().detach()
             stats[f"d{s}_fake"] = torch.sigmoid(sf).mean().detach()
-        opt = self.optimizers["d"]
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        norm = grad_norm(self.discriminator)
-        opt.step()
+        norm = optimizer_step(self.optimizers["d"], self.discriminator, total)
         return {**stats, "d_loss": total.detach(), "d_real": 0.5 * (stats["d1_real"] + stats["d2_real"]),
                 "d_fake": 0.5 * (stats["d1_fake"] + stats["d2_fake"]), "d_grad_norm": norm}
 
@@ -154,10 +150,6 @@ class StackGAN(Recipe):
             self.discriminator.requires_grad_(True)
         kl = (kl_divergence(out["mu1"], out["logvar1"]) + kl_divergence(out["mu2"], out["logvar2"])).mean()
         loss = adv1 + adv2 + self.kl_weight * kl / CONDITION_DIM
-        opt = self.optimizers["g"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = grad_norm(self.generator)
-        opt.step()
+        norm = optimizer_step(self.optimizers["g"], self.generator, loss)
         return {"g_loss": loss.detach(), "g1_loss": adv1.detach(), "g2_loss": adv2.detach(), "kl": kl.detach(),
                 "g_grad_norm": norm}

@@ -101,6 +101,13 @@ def gaussian_pyramid(x: Tensor, levels: int) -> list[Tensor]:
     return images
 
 
+def laplacian_levels(x: Tensor, levels: int) -> tuple[list[Tensor], Tensor, list[Tensor]]:
+    """:func:`build_pyramid` and the low-pass images ``lows[k] = u(I_{k+1})`` its bands are added to."""
+    images = gaussian_pyramid(x, levels)
+    lows = [upsample(images[k + 1]) for k in range(levels - 1)]
+    return [images[k] - lows[k] for k in range(levels - 1)], images[-1], lows
+
+
 def build_pyramid(x: Tensor, levels: int) -> tuple[list[Tensor], Tensor]:
     """The Laplacian pyramid of images x (B, C, S, S).
 
@@ -108,9 +115,8 @@ def build_pyramid(x: Tensor, levels: int) -> tuple[list[Tensor], Tensor]:
         (bands, coarse): ``bands[k] = I_k - u(I_{k+1})`` at side S / 2^k for k = 0 .. levels-2, and the
         coarsest Gaussian level ``I_{levels-1}``.
     """
-    images = gaussian_pyramid(x, levels)
-    bands = [images[k] - upsample(images[k + 1]) for k in range(levels - 1)]
-    return bands, images[-1]
+    bands, coarse, _ = laplacian_levels(x, levels)
+    return bands, coarse
 
 
 def reconstruct(bands: list[Tensor], coarse: Tensor) -> Tensor:
