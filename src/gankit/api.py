@@ -243,11 +243,13 @@ def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
     return recipe, cfg, dataset
 
 
-def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float | None = None) -> Any:
+def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float | None = None,
+                      net: torch.nn.Module | None = None) -> Any:
     """``draw(n) -> RejectionResult``: discriminator rejection sampling (:mod:`gankit.rejection`) from a run.
 
     The checkpoint's discriminator is calibrated for ``steps`` steps against the exported (EMA) generator
-    (the checkpoint itself is not changed); ``gamma`` defaults to the run's ``eval.rejection_gamma``.
+    (the checkpoint itself is not changed); ``gamma`` defaults to the run's ``eval.rejection_gamma``;
+    ``net``: that generator when the caller has already loaded it.
     """
     from gankit.rejection import check_applies, config_sampler
 
@@ -255,7 +257,8 @@ def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float |
         raise ConfigError(f"rejection calibration steps must be >= 0, got {steps}")
     recipe, cfg, dataset = load_recipe(run)
     check_applies(recipe)
-    net, _, _ = load_generator(run)
+    if net is None:
+        net = load_generator(run)[0]
     if gamma is not None:
         cfg.eval.rejection_gamma = gamma
     return config_sampler(recipe, dataset, net, cfg, steps, seed)
@@ -406,7 +409,7 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     real = reference_sample(dataset, n, cfg.eval.seed + 3)
     extra: dict[str, float] = {}
     if rejection > 0:
-        res = rejection_sampler(rd.root, rejection)(n)
+        res = rejection_sampler(rd.root, rejection, net=net)(n)
         fake, labels, extra = res.samples.numpy(), None, {"acceptance": res.acceptance}
     else:
         fake, labels = sample_net_with_labels(net, n, seed=cfg.eval.seed + 2)

@@ -185,8 +185,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
     """``gankit sample --lattice`` (decoder over a lattice of 2-D codes) and ``--codes`` (auto-encoder runs)."""
-    import numpy as np
-
     from gankit import api
     from gankit.models import autoencoder as ae
 
@@ -200,7 +198,7 @@ def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
         side = args.n or 20
         x = ae.lattice_images(net, cfg.generator.prior, side).numpy()
         if suffix == ".npy":
-            np.save(out, x)
+            _save_array(out, x)
         elif x.ndim == 4:
             from gankit.viz import save_image_grid
 
@@ -213,7 +211,7 @@ def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
     x, y = ae.labelled_sample(cfg, dataset, args.n or 2000, args.seed)
     z = recipe.encode(x).numpy()
     if suffix == ".npy":
-        np.save(out, z)
+        _save_array(out, z)
     else:
         if z.shape[1] != 2:
             raise ConfigError(f"the codes figure needs 2-D codes (generator.noise_dim=2), got {z.shape[1]}-D; "
@@ -229,8 +227,6 @@ def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
 
 def _per_class(args: argparse.Namespace, out: Path, suffix: str) -> int:
     """``gankit sample --per-class``: a conditional run's samples, one row per class (.png) or (K, n, ...) .npy."""
-    import numpy as np
-
     from gankit import api
 
     if suffix == ".csv":
@@ -238,7 +234,7 @@ def _per_class(args: argparse.Namespace, out: Path, suffix: str) -> int:
     x = api.per_class(args.run, args.n or 8, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
-        np.save(out, x)
+        _save_array(out, x)
     elif x.ndim == 5:  # (K, n, C, H, W) images: one row per class
         from gankit.viz import save_image_grid
 

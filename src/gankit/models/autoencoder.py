@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, build_optimizer, grad_norm
+from gankit.models.base import Recipe, build_optimizer, optimizer_step
 from gankit.nets import priors
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
@@ -153,14 +153,6 @@ class AutoEncoder(Recipe):
         rec = squared_error(x, self.generator(self.encoder(x))).mean()
         return rec, {"recon": rec.detach()}
 
-    def _update(self, name: str, loss: Tensor, module: nn.Module) -> Tensor:
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = grad_norm(module)
-        opt.step()
-        return norm
-
     def d_step(self, batch: Any) -> dict[str, Tensor]:
         """No discriminator: nothing to do (the trainer does not call it for ``adversarial = False``)."""
         return {}
@@ -169,7 +161,7 @@ class AutoEncoder(Recipe):
         """One update of encoder and decoder on the batch."""
         x, _ = self._images(batch)
         loss, parts = self._reconstruct(x)
-        norm = self._update("g", loss, self.generator)
+        norm = optimizer_step(self.optimizers["g"], self.generator, loss)
         return {"g_loss": loss.detach(), **parts, "g_grad_norm": norm}
 
 
@@ -253,7 +245,7 @@ class AAE(AutoEncoder):
         real = self.prior_sample(x.shape[0], y)
         real_out, fake_out = self._judge(real, y), self._judge(fake, y)
         loss = self.objective.d_loss(real_out, fake_out)
-        norm = self._update("d", loss, self.discriminator)
+        norm = optimizer_step(self.optimizers["d"], self.discriminator, loss)
         to_prob = self.objective.to_prob or (lambda s: s)
         return {"d_loss": loss.detach(), "d_real": to_prob(real_out).mean().detach(),
                 "d_fake": to_prob(fake_out).mean().detach(), "d_grad_norm": norm}
@@ -267,7 +259,7 @@ class AAE(AutoEncoder):
             loss = self.objective.g_loss(self._judge(self.encoder(x), y))
         finally:
             self.discriminator.requires_grad_(True)
-        self._update("enc", loss, self.encoder)
+        optimizer_step(self.optimizers["enc"], self.encoder, loss)
         return {**stats, "enc_loss": loss.detach()}
 
 
@@ -341,17 +333,10 @@ class LatentFigures(Callback):
 
 def load_recipe(run: str | Path) -> tuple[AutoEncoder, Any, Any]:
     """The auto-encoder of a run from its last checkpoint: (recipe, config, data set)."""
-    from gankit import api, config as config_mod
-    from gankit.data import build_dataset
-    from gankit.train.checkpoint import load_checkpoint
+    from gankit import api
 
-    rd = api.find_run(run)
-    state = load_checkpoint(rd.checkpoint)
-    cfg = config_mod.from_dict(state["config"])
+    recipe, cfg, dataset = api.load_recipe(run)
     if cfg.model.recipe not in ("ae", "vae", "aae"):
-        raise ConfigError(f"'{rd.root}' is a '{cfg.model.recipe}' run; latent codes need an auto-encoder "
-                          "(model.recipe ae, vae or aae)")
-    dataset = build_dataset(cfg.data)
-    recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, "cpu")
-    recipe.load_state_dict(state["recipe"])
+        raise ConfigError(f"'{api.find_run(run).root}' is a '{cfg.model.recipe}' run; latent codes need an "
+                          "auto-encoder (model.recipe ae, vae or aae)")
     return recipe, cfg, dataset
