@@ -44,7 +44,7 @@ import yaml
 
 from gankit.errors import ConfigError
 from gankit.train.rundir import RunDir
-from gankit.train.stats import read_jsonl
+from gankit.train.stats import parse_record, read_jsonl
 
 log = logging.getLogger("gankit")
 
@@ -120,10 +120,9 @@ def _last_line(path: Path, chunk: int = 65536) -> dict[str, Any] | None:
     except OSError:
         return None
     for line in reversed(lines[:-1] if lines and lines[-1] else lines):
-        try:
-            return json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
+        record = parse_record(line)
+        if record is not None:
+            return record
     return None
 
 
@@ -157,12 +156,7 @@ def read_lines_from(path: Path, offset: int, ino: int | None, limit: int = MAX_S
         f.seek(offset)
         data = f.read(limit)
     end = data.rfind(b"\n") + 1  # only complete lines
-    rows = []
-    for line in data[:end].splitlines():
-        try:
-            rows.append(json.loads(line))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue  # a corrupt line: skip it, as read_jsonl does
+    rows = [r for r in map(parse_record, data[:end].splitlines()) if r is not None]  # corrupt lines skipped
     return {"rows": rows, "offset": offset + end, "ino": st.st_ino, "reset": reset}
 
 

@@ -55,18 +55,21 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            continue
-        if isinstance(record, dict) and _step_ok(record):
-            out.append(record)
-    return out
+    records = (parse_record(line) for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
+    return [r for r in records if r is not None]
+
+
+def parse_record(line: str | bytes) -> dict[str, Any] | None:
+    """One JSON-lines record, or None for a blank, torn or damaged line or one that is not an object
+    with an integer "step" (the rule of :func:`read_jsonl`, shared with the dashboard's readers)."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    return record if isinstance(record, dict) and _step_ok(record) else None
 
 
 def _step_ok(record: dict[str, Any]) -> bool:
