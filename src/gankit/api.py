@@ -137,6 +137,11 @@ def changed_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
     return out
 
 
+def _non_resumable(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The config keys that differ between ``a`` and ``b`` and are not RESUMABLE (nor under one)."""
+    return [k for k in changed_keys(a, b) if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
+
+
 def check_checkpoint_matches(run: RunDir, saved: Any) -> None:
     """The checkpoint must belong to the run: its config may differ from config.yaml only in RESUMABLE keys.
 
@@ -145,8 +150,7 @@ def check_checkpoint_matches(run: RunDir, saved: Any) -> None:
         CheckpointError: checkpoints/last.pt was written by another run (copied in from elsewhere).
     """
     current = config_mod.to_dict(config_mod.load(run.config))
-    bad = [k for k in changed_keys(current, config_mod.to_dict(saved))
-           if not any(k == r or k.startswith(r + ".") for r in RESUMABLE) and k != "preset"]
+    bad = [k for k in _non_resumable(current, config_mod.to_dict(saved)) if k != "preset"]
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise CheckpointError(f"checkpoint '{run.checkpoint}' belongs to another run: its config differs from "
@@ -163,8 +167,7 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
     saved = config_mod.from_dict(state["config"])
     check_checkpoint_matches(run, saved)
     cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(saved), overrides or []))
-    bad = [k for k in changed_keys(config_mod.to_dict(saved), config_mod.to_dict(cfg))
-           if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
+    bad = _non_resumable(config_mod.to_dict(saved), config_mod.to_dict(cfg))
     if bad:
         raise ConfigError(
             f"cannot change {', '.join(bad)} when resuming (allowed: {', '.join(RESUMABLE)}); start a new run instead"
