@@ -1,4 +1,4 @@
-"""Mode collapse on ring8 and grid25: every remedy of issue 5, 5 seeds each, the PROTOCOLS.md protocol.
+"""Mode collapse on ring8 and grid25: every remedy of issue 5, 5 seeds each, the docs/protocols.md protocol.
 
 Each (row, seed) is one whole ``gankit train`` process on ``--threads`` torch threads (default 1; its wall
 time is what a user waits for); ``--jobs`` of them run at once (default 2, for this machine's 2 cores). Scored on 2,500 samples:

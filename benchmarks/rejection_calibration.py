@@ -1,7 +1,7 @@
 """How the calibration of discriminator rejection sampling changes what it samples (BENCHMARKS.md, grid25).
 
 Scores 2,500 rejection samples of one trained run for several (calibration steps, Adam step size) pairs
-against the same 2,500 data points: modes, % HQ, mode KL, W1 (PROTOCOLS.md). The run is trained first
+against the same 2,500 data points: modes, % HQ, mode KL, W1 (docs/protocols.md). The run is trained first
 when it does not exist (the grid25 preset with the MMGAN loss, seed 0, as in BENCHMARKS.md).
 
     python benchmarks/rejection_calibration.py                               # the table in BENCHMARKS.md

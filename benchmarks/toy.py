@@ -1,4 +1,4 @@
-"""Toy benchmark: train a preset over several seeds and report the PROTOCOLS.md mode metrics.
+"""Toy benchmark: train a preset over several seeds and report the docs/protocols.md mode metrics.
 
 Each seed is one whole ``gankit train`` process, so the wall time includes start-up, figures and the
 final evaluation (2,500 samples: modes covered, % high quality, mode KL; Wasserstein-1 to real data).

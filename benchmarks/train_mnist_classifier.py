@@ -10,7 +10,7 @@ dropout) on the 60,000 MNIST training images (Adam 1e-3, cosine learning rate, r
 epochs, seed, torch version) and its sha256 to ``mnist_classifier.sha256`` beside it, which the loader
 checks.
 
-Then it reports the real-vs-real floor with the new weights (PROTOCOLS.md "MNIST quality"): the
+Then it reports the real-vs-real floor with the new weights (docs/protocols.md "MNIST quality"): the
 classifier Inception score of the MNIST test set (reference: 9.88 +- 0.06 for a CNN) and the classifier
 FID between the test set (10k) and a seeded 10k subset of the training set. Results go to
 ``benchmarks/out/mnist-classifier.json``. MNIST must be cached (``gankit data get mnist``).
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_accuracy": acc, "epochs": args.epochs, "seed": args.seed, "batch": args.batch, "lr": args.lr,
         "shift": args.shift, "threads": args.threads, "train_seconds": round(train_s, 1),
         "torch_version": torch.__version__, "sha256": sha,
-        "is_test": is_mean, "is_test_std": is_std, "is_n": len(pte), "is_reference": "9.88 +- 0.06 (PROTOCOLS.md)",
+        "is_test": is_mean, "is_test_std": is_std, "is_n": len(pte), "is_reference": "9.88 +- 0.06 (docs/protocols.md)",
         "fid_test_vs_train10k": fid, "fid_low": max(fid_low, 0.0), "fid_high": fid_high,
         "kid_test_vs_train10k": kid_mean, "kid_std": kid_std, "fid_n": [len(fte), len(ftr)],
     }

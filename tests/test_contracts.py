@@ -1,4 +1,4 @@
-"""Contract tests run over every registry entry (DESIGN.md): shapes, sign convention, steps that move
+"""Contract tests run over every registry entry (docs/architecture.md): shapes, sign convention, steps that move
 the right parameters with finite losses, determinism under a seed, checkpoint round trip."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """gankit: generative adversarial networks from the lectures — train, sample, evaluate, check the theory.
 
-Importing the package fills every registry (DESIGN.md rule 6), whatever is imported first; the theory
+Importing the package fills every registry (docs/architecture.md rule 6), whatever is imported first; the theory
 checks (heavy imports) are registered the first time the THEORY registry is used.
 """
 

@@ -3,7 +3,7 @@
 A run's config is resolved in three layers, each validated as strictly as the last:
 ``defaults (the dataclasses) <- preset YAML <- "section.key=value" overrides``. Unknown keys, wrong
 types, out-of-range values and unknown registry names raise :class:`ConfigError` with one sentence that
-names the key and the allowed values, before any work is done (DESIGN.md rule 7). The resolved config is
+names the key and the allowed values, before any work is done (docs/architecture.md rule 7). The resolved config is
 saved in the run directory as ``config.yaml``; loading it back gives an equal object.
 """
 
@@ -132,7 +132,7 @@ class ModelConfig:
 
 @dataclass
 class RegConfig:
-    """Regularisers the recipe adds to the discriminator's step (DESIGN.md rule 3); 0 disables each."""
+    """Regularisers the recipe adds to the discriminator's step (docs/architecture.md rule 3); 0 disables each."""
 
     clip: float = 0.0  # WGAN weight clipping: every D parameter clamped to [-clip, clip] after each step
     gradient_penalty: float = 0.0  # WGAN-GP weight λ on (‖∇D(x̂)‖ - 1)² at random interpolates x̂
@@ -178,7 +178,7 @@ class EvalConfig:
     """Metrics computed during and after training (names from the metric registry, or 'auto')."""
 
     metrics: list[str] = field(default_factory=lambda: ["auto"])
-    num_samples: int = 2500  # generator samples scored (PROTOCOLS.md uses 2,500 for toy data)
+    num_samples: int = 2500  # generator samples scored (docs/protocols.md uses 2,500 for toy data)
     seed: int = 1234  # evaluation noise has its own RNG so it never perturbs training
     rejection: int = 0  # discriminator rejection sampling at the end: D calibrated this many steps, drs_* metrics (0: off)
     rejection_gamma: float = 0.0  # DRS acceptance shift γ: 0 is exact rejection sampling, > 0 accepts more

@@ -1,4 +1,4 @@
-"""Registries: one per kind of component (DESIGN.md rule 6).
+"""Registries: one per kind of component (docs/architecture.md rule 6).
 
 Entries are added with ``@REGISTRY.register("name")``. ``gankit/__init__.py`` imports every module that
 registers something, so the contents never depend on import order. ``get`` on an unknown name raises a

@@ -1,7 +1,7 @@
-"""Regularisers that recipes add to an objective (DESIGN.md rule 3: they compose; objectives never hold them).
+"""Regularisers that recipes add to an objective (docs/architecture.md rule 3: they compose; objectives never hold them).
 
 - :func:`clip_weights_`: weight clipping, Arjovsky, Chintala, Bottou, "Wasserstein GAN" (ICML 2017),
-  Algorithm 1 (clip c = 0.01); lecture 004_cde54aaf8a954241.txt ("Algorithm in WGAN ... Weight clipping").
+  Algorithm 1 (clip c = 0.01); Lai 2017, GAN survey slides ("Algorithm in WGAN ... Weight clipping").
   Keeps the critic in a compact parameter set, hence K-Lipschitz for some K.
 - :func:`gradient_penalty`: Gulrajani, Ahmed, Arjovsky, Dumoulin, Courville, "Improved Training of
   Wasserstein GANs" (NeurIPS 2017), eq. 3 (λ = 10): λ E_x̂[(‖∇_x̂ D(x̂)‖₂ − 1)²] on random interpolates.

@@ -1,6 +1,6 @@
 """Discriminator rejection sampling: the optimal discriminator turned into a sampler.
 
-The lecture's optimal discriminator D*(x) = p_data(x) / (p_data(x) + p_g(x)) (001_b44ae60f0578d301.txt,
+The lecture's optimal discriminator D*(x) = p_data(x) / (p_data(x) + p_g(x)) (Hung-yi Lee, Theory behind GAN,
 "the optimal D") gives the density ratio in closed form:
 
     p_data(x) / p_g(x) = D*(x) / (1 - D*(x)) = exp(l*(x)),   l* = logit D*.

@@ -1,4 +1,4 @@
-"""Toy data: the PROTOCOLS.md mixtures exactly, seeded sampling, densities, and user point files."""
+"""Toy data: the docs/protocols.md mixtures exactly, seeded sampling, densities, and user point files."""
 
 from __future__ import annotations
 

@@ -272,7 +272,7 @@ def test_w1_of_a_shifted_point_set_is_the_shift(theta: float) -> None:
 
 
 def test_w1_parallel_lines() -> None:
-    # PROTOCOLS.md worked example: P = (0, U[0,1]), Q = (θ, U[0,1]): W = |θ|.
+    # docs/protocols.md worked example: P = (0, U[0,1]), Q = (θ, U[0,1]): W = |θ|.
     u = np.random.default_rng(0).uniform(size=400)
     for theta in (0.0, 0.3, 1.0):
         p = np.stack([np.zeros_like(u), u], axis=1)
@@ -288,7 +288,7 @@ def test_pot_and_scipy_agree_in_1d() -> None:
 
 
 def test_discrete_earth_mover_example() -> None:
-    # PROTOCOLS.md: piles P = (3, 2, 1, 4) and Q = (1, 2, 4, 3) on adjacent positions: W = 5.
+    # docs/protocols.md: piles P = (3, 2, 1, 4) and Q = (1, 2, 4, 3) on adjacent positions: W = 5.
     a, b = np.array([3.0, 2.0, 1.0, 4.0]), np.array([1.0, 2.0, 4.0, 3.0])
     pos = np.arange(4.0)
     M = np.abs(pos[:, None] - pos[None, :])

@@ -169,7 +169,7 @@ def test_classifier_inception_score_of_real_digits_is_near_ten() -> None:
     x, y = _real_digits()
     _, p = F.get_extractor("mnist-classifier")(x)
     is_mean, _ = inception_score(p, 1)
-    assert 9.0 < is_mean <= 10.0  # 10 balanced, confidently read classes; the reference is 9.88 (PROTOCOLS.md)
+    assert 9.0 < is_mean <= 10.0  # 10 balanced, confidently read classes; the reference is 9.88 (docs/protocols.md)
     ones = x[torch.from_numpy(y == 1)]
     assert inception_score(F.get_extractor("mnist-classifier")(ones)[1], 1)[0] < 1.2  # one class: IS near 1
 

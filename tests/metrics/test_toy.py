@@ -1,4 +1,4 @@
-"""Mode-coverage metric (PROTOCOLS.md "2-D mixtures"): hand-built cases and sampled mixtures."""
+"""Mode-coverage metric (docs/protocols.md "2-D mixtures"): hand-built cases and sampled mixtures."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path, b
 
 
 def test_registered_check_passes_and_writes_figure_and_json(run: tuple[TheoryReport, Path, bool]) -> None:
-    assert_report_ok(run, NAME, check, "003_81f031d6e07e8312.txt")
+    assert_report_ok(run, NAME, check, "Utkin, GAN lecture (SPbPU)")
 
 
 def test_earth_mover_is_exactly_five(run: tuple[TheoryReport, Path, bool]) -> None:

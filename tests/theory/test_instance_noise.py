@@ -39,7 +39,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path
 def test_registered_check_passes_and_writes_figure_and_json(report: tuple[TheoryReport, Path]) -> None:
     rep, out = report
     assert NAME in THEORY and THEORY.get(NAME) is check
-    assert "000_7ef49768bde1bafe.txt" in rep.claim
+    assert "Hung-yi Lee, GAN lecture (ATDL 14)" in rep.claim
     assert rep.checks and rep.passed, [k for k, ok in rep.checks.items() if not ok]
     assert [r["sigma"] for r in rep.rows] == list(SIGMAS_QUICK)
     assert len({tuple(r) for r in rep.rows}) == 1

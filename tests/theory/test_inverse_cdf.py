@@ -33,7 +33,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path
 def test_registered_check_passes_and_writes_figure_and_json(report: tuple[TheoryReport, Path]) -> None:
     rep, out = report
     assert NAME in THEORY and THEORY.get(NAME) is check
-    assert "002_fe59aee34acea621.txt" in rep.claim and "003_81f031d6e07e8312.txt" in rep.claim
+    assert "Generative-model basics 06 (GAN)" in rep.claim and "Utkin, GAN lecture (SPbPU)" in rep.claim
     assert rep.checks and rep.passed, [k for k, ok in rep.checks.items() if not ok]
     assert len(rep.rows) == 7 and len({tuple(r) for r in rep.rows}) == 1
     assert all(p.exists() and p.stat().st_size > 10_000 for p in rep.figures)

@@ -30,7 +30,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path, b
 
 def test_registered_check_passes_and_writes_figure_and_json(run: tuple[TheoryReport, Path, bool]) -> None:
     rep, out, untouched = run
-    assert THEORY.get(NAME) is check and rep.name == NAME and "000_7ef49768bde1bafe.txt" in rep.claim
+    assert THEORY.get(NAME) is check and rep.name == NAME and "Hung-yi Lee, GAN lecture (ATDL 14)" in rep.claim
     assert rep.checks and rep.passed, [k for k, ok in rep.checks.items() if not ok]
     assert len({tuple(r) for r in rep.rows}) == 1
     assert rep.figures and all(p.exists() and p.stat().st_size > 10_000 for p in rep.figures)

@@ -24,7 +24,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path, b
 
 
 def test_registered_check_passes_and_writes_figure_and_json(run: tuple[TheoryReport, Path, bool]) -> None:
-    assert_report_ok(run, NAME, check, "000_7ef49768bde1bafe.txt")
+    assert_report_ok(run, NAME, check, "Hung-yi Lee, GAN lecture (ATDL 14)")
 
 
 def test_forward_covers_and_reverse_seeks(run: tuple[TheoryReport, Path, bool]) -> None:

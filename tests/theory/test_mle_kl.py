@@ -23,7 +23,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path, b
 
 
 def test_registered_check_passes_and_writes_figure_and_json(run: tuple[TheoryReport, Path, bool]) -> None:
-    assert_report_ok(run, NAME, check, "001_b44ae60f0578d301.txt")
+    assert_report_ok(run, NAME, check, "Hung-yi Lee, Theory behind GAN")
 
 
 def test_nll_minus_entropy_is_kl_and_ranks_the_same(run: tuple[TheoryReport, Path, bool]) -> None:

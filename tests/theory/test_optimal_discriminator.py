@@ -38,7 +38,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path, b
 def test_registered_check_passes_and_writes_figure_and_json(run: tuple[TheoryReport, Path, bool]) -> None:
     rep, out, _ = run
     assert THEORY.get(NAME) is check and rep.name == NAME
-    assert "001_b44ae60f0578d301.txt" in rep.claim
+    assert "Hung-yi Lee, Theory behind GAN" in rep.claim
     assert rep.checks and rep.passed, [k for k, ok in rep.checks.items() if not ok]
     assert len({tuple(r) for r in rep.rows}) == 1  # same keys in every row
     assert rep.figures and all(p.exists() and p.parent == out and p.stat().st_size > 10_000 for p in rep.figures)

@@ -30,7 +30,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[TheoryReport, Path
 def test_registered_check_passes_and_writes_figure_and_json(report: tuple[TheoryReport, Path]) -> None:
     rep, out = report
     assert NAME in THEORY and THEORY.get(NAME) is check
-    assert rep.name == NAME and "003_81f031d6e07e8312.txt" in rep.claim
+    assert rep.name == NAME and "Utkin, GAN lecture (SPbPU)" in rep.claim
     assert rep.checks and rep.passed, [k for k, ok in rep.checks.items() if not ok]
     assert [r["method"] for r in rep.rows] == list(METHODS)
     assert len({tuple(r) for r in rep.rows}) == 1  # same keys in every row

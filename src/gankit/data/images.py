@@ -9,7 +9,7 @@ the toy data sets, so seeding and checkpointing that RNG makes training reproduc
 - ``mnist``, ``fashion-mnist``: the IDX files (LeCun et al. 1998; Xiao et al. 2017), 28x28 grey.
 - ``cifar10``: the CIFAR-10 python batches (Krizhevsky 2009), 32x32 RGB.
 - ``stacked-mnist``: three MNIST digits drawn independently as the R, G, B channels of a 28x28 image;
-  the label of the triple (a, b, c) is 100 a + 10 b + c, so there are 1,000 modes (PROTOCOLS.md,
+  the label of the triple (a, b, c) is 100 a + 10 b + c, so there are 1,000 modes (docs/protocols.md,
   "Stacked MNIST"; VEEGAN and PacGAN use it to count modes). Built on the fly from MNIST.
 - ``folder``: any folder of PNG/JPEG images (searched recursively), resized on the shorter side and
   centre-cropped to ``data.image_size``, grey or RGB per ``data.channels``; with ``data.labels=true``
@@ -217,7 +217,7 @@ def decode_triple(label: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 class StackedMNIST(ImageDataset):
-    """Three independent MNIST digits as the three channels of one image; 1,000 modes (PROTOCOLS.md).
+    """Three independent MNIST digits as the three channels of one image; 1,000 modes (docs/protocols.md).
 
     Each sample draws three indices into the MNIST images with torch's global RNG; channel k holds the
     k-th digit; the label is 100 a + 10 b + c. ``labels`` is None: the set is generated, not stored.
@@ -1148,7 +1148,7 @@ def cifar10(cfg: Any) -> ImageDataset:
 
 
 @DATASETS.register("stacked-mnist", kind="image", needs="download", splits=("train", "test"),
-                   description="three MNIST digits as RGB channels: 1,000 modes (PROTOCOLS.md)")
+                   description="three MNIST digits as RGB channels: 1,000 modes (docs/protocols.md)")
 def stacked_mnist(cfg: Any) -> ImageDataset:
     size, channels = _size_and_channels(cfg, 28, 3)
     if channels != 3:

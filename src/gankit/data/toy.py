@@ -1,13 +1,13 @@
-"""Toy data: the lectures' 1-D targets, the 2-D mixtures of PROTOCOLS.md, and user point files.
+"""Toy data: the lectures' 1-D targets, the 2-D mixtures of docs/protocols.md, and user point files.
 
-- ``gauss1d``: N(-1, 1), the target the Russian lecture (003_81f031d6e07e8312.txt, "Возвращаясь к
+- ``gauss1d``: N(-1, 1), the target the Russian lecture (Utkin, GAN lecture (SPbPU), "Возвращаясь к
   порождающим моделям") learns from uniform noise z ~ U(0, 1).
 - ``bimodal1d``: ½ N(-2, 0.5²) + ½ N(2, 0.5²), the two-bump density of the KL-direction discussion.
 - ``ring8``: 8 Gaussians, means (cos 2πk/8, sin 2πk/8), k = 0..7, std 0.01 (VEEGAN/PacGAN convention;
   built with ``arange(8) / 8``, not ``linspace(0, 2π, 8)``, which would repeat a mode).
 - ``grid25``: 25 Gaussians, means {-4, -2, 0, 2, 4}², std 0.05.
 - ``swissroll``, ``moons``: the usual manifold-shaped sets (no closed-form density).
-- ``parallel-lines``: (θ, U[0, 1]): the lecture's disjoint-support example (000_7ef49768bde1bafe.txt,
+- ``parallel-lines``: (θ, U[0, 1]): the lecture's disjoint-support example (Hung-yi Lee, GAN lecture (ATDL 14),
   "Evaluating JS divergence"); θ = ``data.theta``.
 - ``points``: the user's own .npy or .csv file of shape (N, D) or (N,).
 

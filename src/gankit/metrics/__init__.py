@@ -1,17 +1,17 @@
 """Metric registry (``METRICS``) and the entry point that evaluates a set of metrics on samples.
 
-A metric is a registered function ``fn(fake, real, dataset) -> dict[str, float]`` (DESIGN.md rule 8):
+A metric is a registered function ``fn(fake, real, dataset) -> dict[str, float]`` (docs/architecture.md rule 8):
 ``fake`` is (N, dim) generator samples, ``real`` an independent (N', dim) data sample drawn by the
 caller under its own seed (metrics never sample), ``dataset`` the data set object. Each entry is
 registered with ``applies=callable(dataset) -> bool`` saying whether it makes sense for that data set.
 
 Registered here (importing this package registers them):
 
-- ``modes``       -> ``modes``, ``hq``, ``mode_kl``          (metrics/toy.py; PROTOCOLS.md "2-D mixtures")
+- ``modes``       -> ``modes``, ``hq``, ``mode_kl``          (metrics/toy.py; docs/protocols.md "2-D mixtures")
 - ``kl-js``       -> ``kl_data_model``, ``kl_model_data``, ``js``  (metrics/divergences.py)
 - ``wasserstein`` -> ``w1``                                    (metrics/divergences.py)
 - ``sliced-wasserstein`` -> ``sw``                             (metrics/sets.py)
-- ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; lecture 002's set distances)
+- ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; the set distances of Generative-model basics 06)
 
 A metric registered with ``needs_labels=True`` scores conditional samples: it is called as
 ``fn(fake, real, dataset, labels=...)`` with the (N,) classes the samples were generated for, and applies

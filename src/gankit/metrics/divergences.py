@@ -5,10 +5,10 @@ Nets" (NeurIPS 2014):
 
 - ``KL(p ‖ q) = ∫ p log(p / q)``; 0 log 0 = 0; infinite where p > 0 and q = 0.
 - ``JS(p ‖ q) = ½ KL(p ‖ m) + ½ KL(q ‖ m)`` with ``m = (p + q) / 2``; always in [0, ln 2], and exactly
-  ln 2 for disjoint supports (PROTOCOLS.md, "Worked examples": parallel lines).
+  ln 2 for disjoint supports (docs/protocols.md, "Worked examples": parallel lines).
 - ``W1(p, q) = min over couplings γ of E_γ ||x − y||`` (Arjovsky, Chintala, Bottou, "Wasserstein GAN",
   ICML 2017), computed exactly as an optimal-transport linear program with POT (Flamary et al., "POT:
-  Python Optimal Transport", JMLR 2021). PROTOCOLS.md's discrete earth mover example — piles
+  Python Optimal Transport", JMLR 2021). docs/protocols.md's discrete earth mover example — piles
   P = (3, 2, 1, 4) and Q = (1, 2, 4, 3) one unit apart — costs W = 5 (see :func:`emd`).
 
 Registered metrics:
@@ -157,7 +157,7 @@ def wasserstein_1d_exact(
 def emd(a: np.ndarray, b: np.ndarray, M: np.ndarray) -> tuple[float, np.ndarray]:
     """Exact earth mover's problem min_γ Σ γ_ij M_ij with row sums a and column sums b (``ot.emd``).
 
-    The masses need not be normalised, but must have the same total: with PROTOCOLS.md's piles
+    The masses need not be normalised, but must have the same total: with docs/protocols.md's piles
     a = (3, 2, 1, 4), b = (1, 2, 4, 3) and M_ij = |i − j|, the cost is 5 (normalised to total 1 it is 0.5).
 
     Args:

@@ -4,7 +4,7 @@ Everything here except the registered metrics at the bottom takes and returns nu
 (N, D) or class probabilities (N, K) (the features come from an extractor, ``metrics/features.py``):
 numpy/scipy inside, except KID and the k-NN metrics, whose large products run in float64 torch so that
 they follow ``torch.set_num_threads`` (numpy/scipy BLAS calls here are limited to the same count).
-PROTOCOLS.md ("MNIST quality"): always report the sample count, and the real-vs-real floor (e.g. MNIST
+docs/protocols.md ("MNIST quality"): always report the sample count, and the real-vs-real floor (e.g. MNIST
 test vs train) beside a model's number, computed with the same extractor and the same N.
 
 **Fréchet distance** (Heusel, Ramsauer, Unterthiner, Nessler, Hochreiter, "GANs Trained by a Two
@@ -46,7 +46,7 @@ Balls are closed (distance <= radius). Distances are Euclidean, computed in bloc
 makes three passes (real-real, fake-fake, fake-real); 10,000 x 10,000 points of 128-d features take
 ~4 s on one idle core (cost grows as N² D).
 
-**Stacked MNIST modes** (PROTOCOLS.md; VEEGAN, PacGAN): the classifier labels the three channels, the
+**Stacked MNIST modes** (docs/protocols.md; VEEGAN, PacGAN): the classifier labels the three channels, the
 triple (a, b, c) is mode 100a + 10b + c; report the number of distinct modes and KL(h ‖ uniform over
 1,000) = Σ_k h_k ln(1000 h_k) in nats (0 for a perfectly even histogram, ln 1000 = 6.91 at total collapse).
 

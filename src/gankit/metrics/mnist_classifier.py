@@ -1,5 +1,5 @@
 """gankit's shipped MNIST evaluator: a small CNN, its weights, the ``mnist-classifier`` extractor, and
-Stacked-MNIST mode counting (PROTOCOLS.md "MNIST quality").
+Stacked-MNIST mode counting (docs/protocols.md "MNIST quality").
 
 No Inception weights can be downloaded here, and Inception features are a poor fit for digits anyway, so
 gankit ships its own digit classifier, trained by ``benchmarks/train_mnist_classifier.py`` (>= 99.0 %
@@ -192,7 +192,7 @@ def stacked_mnist_modes(images: Any) -> np.ndarray:
 
 def class_accuracy(images: Any, labels: Any, n_boot: int = N_BOOT) -> dict[str, float]:
     """How often the shipped classifier reads the intended digit: the accuracy of conditional samples
-    (PROTOCOLS.md "MNIST quality"), with a percentile bootstrap interval.
+    (docs/protocols.md "MNIST quality"), with a percentile bootstrap interval.
 
     Args:
         images: (N, 1, 28, 28) images in [-1, 1] (tensor or array), or flat (N, 784) rows.

@@ -1,6 +1,6 @@
 """Distances between point sets: the sliced Wasserstein distance, the nearest-point and chamfer distances.
 
-Lecture 002_fe59aee34acea621.txt ("Difference metrics") measures how far two *sets* of points are
+Generative-model basics 06 (GAN) ("Difference metrics") measures how far two *sets* of points are
 before it turns to distances between distributions:
 
 - **nearest-point distance** — the distance between the closest pair, one point from each set:

@@ -2,7 +2,7 @@
 
 The protocol of VEEGAN (Srivastava et al., "VEEGAN: Reducing Mode Collapse in GANs using Implicit
 Variational Learning", NeurIPS 2017, Table 1) and PacGAN (Lin et al., "PacGAN: The power of two samples
-in generative adversarial networks", NeurIPS 2018, Table 1), as written in ``shared/PROTOCOLS.md``,
+in generative adversarial networks", NeurIPS 2018, Table 1), as written in ``docs/protocols.md``,
 section "2-D mixtures":
 
 - a generated sample is *high quality* (HQ) if its Euclidean distance to its **nearest** mixture mean is
@@ -15,7 +15,7 @@ section "2-D mixtures":
   When there is **no** HQ sample at all the histogram is undefined; we return ln M, the value of a total
   collapse, so that "no good samples" never scores better than "one good mode".
 
-PROTOCOLS.md scores 2,500 generator samples and averages >= 5 seeds; that is the caller's job (the
+docs/protocols.md scores 2,500 generator samples and averages >= 5 seeds; that is the caller's job (the
 benchmarks call :func:`mode_stats` directly).
 """
 
@@ -79,7 +79,7 @@ def assign_modes(fake: np.ndarray, means: np.ndarray, std: float) -> tuple[np.nd
 
 
 def mode_stats(fake: np.ndarray, means: np.ndarray, std: float) -> dict[str, float]:
-    """Modes covered, % high-quality samples and KL(HQ mode histogram ‖ uniform), PROTOCOLS.md rule.
+    """Modes covered, % high-quality samples and KL(HQ mode histogram ‖ uniform), the docs/protocols.md rule.
 
     Args:
         fake: (N, dim) generated samples.
@@ -126,7 +126,7 @@ def modes_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, 
     """Mode coverage of ``fake`` on the data set's mixture (``real`` is not used).
 
     Args:
-        fake: (N, dim) generated samples (PROTOCOLS.md scores N = 2,500).
+        fake: (N, dim) generated samples (docs/protocols.md scores N = 2,500).
         real: (N', dim) data samples; unused, the rule needs only the known means and std.
         dataset: a points data set with ``modes`` (M, dim) and ``mode_std``.
 

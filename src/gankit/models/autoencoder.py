@@ -1,6 +1,6 @@
 """Auto-encoders as generators: the AE, the VAE and the adversarial autoencoder (AAE).
 
-Lecture 000_7ef49768bde1bafe.txt ("Review: Auto-encoder", "Review: VAE"): an encoder compresses x to a
+Hung-yi Lee, GAN lecture (ATDL 14) ("Review: Auto-encoder", "Review: VAE"): an encoder compresses x to a
 code, a decoder rebuilds x from it, and after training the decoder alone is a generator. A plain
 auto-encoder's codes follow no known distribution, so drawing codes from a prior gives poor samples;
 the VAE (Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014) makes the encoder output a
@@ -16,7 +16,7 @@ the KL term above σ must be the log-variance, whose standard deviation is exp(�
 implemented.)
 
 The adversarial autoencoder (Makhzani, Shlens, Jaitly, Goodfellow, Frey, "Adversarial Autoencoders",
-2016; lecture 003_81f031d6e07e8312.txt, "Соперничающие автокодеры - события") matches the aggregated
+2016; Utkin, GAN lecture (SPbPU), "Соперничающие автокодеры - события") matches the aggregated
 posterior q(z) = E_x q(z|x) to a prior p(z) with a discriminator on codes. Each minibatch has three
 phases: (1) reconstruction: encoder and decoder minimise the squared reconstruction error; (2) the
 discriminator learns to tell codes of the batch from samples of p(z) (binary cross-entropy); (3) the

@@ -1,4 +1,4 @@
-"""What every recipe provides to the generic trainer (DESIGN.md rule 4), and shared helpers.
+"""What every recipe provides to the generic trainer (docs/architecture.md rule 4), and shared helpers.
 
 A recipe owns its networks, optimisers and steps: ``d_step(batch)`` and ``g_step(batch)`` each do one
 update and return a dict of detached scalar tensors (losses, mean D scores, gradient norms);

@@ -1,6 +1,6 @@
 """The conditional GAN recipe: G(z, c) and D(x, c) for labelled data, any objective, three conditionings.
 
-The lecture (000_7ef49768bde1bafe.txt, "Conditional GAN"): G should generate from P(x|c); D must see the
+The lecture (Hung-yi Lee, GAN lecture (ATDL 14), "Conditional GAN"): G should generate from P(x|c); D must see the
 pair (c, x), and its training data are
 
     positives: real pairs (ĉ, x̂);

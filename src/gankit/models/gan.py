@@ -1,6 +1,6 @@
 """The GAN recipe: the lecture's algorithm for any objective and any registered networks.
 
-Goodfellow et al., "Generative Adversarial Nets" (2014); 001_b44ae60f0578d301.txt, "Algorithm":
+Goodfellow et al., "Generative Adversarial Nets" (2014); Hung-yi Lee, Theory behind GAN, "Algorithm":
 
     Learning D (repeat k times): sample m examples x^i ~ P_data and m noise samples z^i ~ P_prior,
         x̃^i = G(z^i); update θ_d to maximise Ṽ = 1/m Σ log D(x^i) + 1/m Σ log(1 - D(x̃^i)).
@@ -9,7 +9,7 @@ Goodfellow et al., "Generative Adversarial Nets" (2014); 001_b44ae60f0578d301.tx
 
 The trainer calls ``d_step`` k times (a fresh data batch each time) and then ``g_step`` once; each step
 draws its own fresh noise. GAN, NSGAN, MMGAN (and the objectives of later issues) are this one recipe
-with a different objective and networks (DESIGN.md rule 4).
+with a different objective and networks (docs/architecture.md rule 4).
 
 The remedies of the mode-collapse lectures compose with any objective and net (issue 5):
 

@@ -1,7 +1,7 @@
 """LAPGAN: one conditional GAN per level of a Laplacian pyramid, sampled coarse to fine.
 
 Denton, Chintala, Szlam, Fergus, "Deep Generative Image Models using a Laplacian Pyramid of Adversarial
-Networks" (NeurIPS 2015), section 3.1 "Training"; 004_cde54aaf8a954241.txt, "LAPGAN":
+Networks" (NeurIPS 2015), section 3.1 "Training"; Lai 2017, GAN survey slides, "LAPGAN":
 
     Take a real image I = I_0 and build its pyramid: I_{k+1} = d(I_k), l_k = u(I_{k+1}), h_k = I_k - l_k.
     Coarsest level K-1: an ordinary GAN on I_{K-1}:  G_{K-1}(z) vs I_{K-1}.

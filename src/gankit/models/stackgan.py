@@ -1,7 +1,7 @@
 """The StackGAN recipe: text-to-image in two stages with matching-aware discriminators.
 
 Zhang et al., "StackGAN" (ICCV 2017) on top of Reed et al., "Generative Adversarial Text to Image
-Synthesis" (ICML 2016); lectures 004_cde54aaf8a954241.txt (StackGAN) and 000_7ef49768bde1bafe.txt
+Synthesis" (ICML 2016); Lai 2017, GAN survey slides (StackGAN) and Hung-yi Lee, GAN lecture (ATDL 14)
 (text to image, matching-aware D). Networks: :mod:`gankit.nets.stackgan` (``generator.name=stackgan``,
 ``discriminator.name=stackgan``); data: any caption set (``shapes-captions``, ``caption-folder``).
 

@@ -1,6 +1,6 @@
 """Class-conditional wrappers around any registered backbone (mlp, dcgan): G(z, c) and D(x, c).
 
-The lecture's conditional GAN (000_7ef49768bde1bafe.txt, "Conditional GAN"): G generates x from the
+The lecture's conditional GAN (Hung-yi Lee, GAN lecture (ATDL 14), "Conditional GAN"): G generates x from the
 distribution P(x|c) of the condition c; D takes the pair (c, x), because a D that sees x alone only tells
 real from fake and lets G ignore c. Three ways of giving D the class, on the same backbone:
 

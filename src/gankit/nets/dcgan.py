@@ -2,7 +2,7 @@
 
 Radford, Metz, Chintala, "Unsupervised Representation Learning with Deep Convolutional Generative
 Adversarial Networks" (2015), section 3 "Architecture guidelines for stable Deep Convolutional GANs"
-(PROTOCOLS.md, "Defaults from the papers"):
+(docs/protocols.md, "Defaults from the papers"):
 
 - no pooling: strided convolutions in D, fractional-strided (transposed) convolutions in G;
 - batch norm in G and D (not on G's output layer nor on D's input layer);
@@ -16,7 +16,7 @@ least 4 (2 for S < 16), giving the start size s0 and k stride-2 layers (64 = 4 *
 28 = 7 * 2^2, 8 = 2 * 2^2). ``width`` is the number of feature maps at s0 x s0 (the paper's 1024 at
 4 x 4 for 64 pixels) and halves at each doubling of the resolution, so G and D mirror each other.
 
-D returns a raw score per sample, never a sigmoid (DESIGN.md rule 1). ``norm`` chooses the
+D returns a raw score per sample, never a sigmoid (docs/architecture.md rule 1). ``norm`` chooses the
 normalisation: "batch" (the paper), or "layer" (GroupNorm(1, C)) / "none" for a WGAN-GP critic, whose
 per-sample gradient penalty is wrong under batch norm (Gulrajani et al. 2017).
 """

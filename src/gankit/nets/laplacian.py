@@ -1,7 +1,7 @@
 """The Laplacian pyramid and LAPGAN's per-level networks.
 
 Denton, Chintala, Szlam, Fergus, "Deep Generative Image Models using a Laplacian Pyramid of Adversarial
-Networks" (NeurIPS 2015), section 3; 004_cde54aaf8a954241.txt, "LAPGAN":
+Networks" (NeurIPS 2015), section 3; Lai 2017, GAN survey slides, "LAPGAN":
 
     d(·): blur, then downsample by 2;  u(·): upsample by 2.
     Gaussian pyramid  I_0 = I,  I_{k+1} = d(I_k);   Laplacian bands  h_k = I_k - u(I_{k+1}).
@@ -21,7 +21,7 @@ fully connected G and D (``4 * width`` hidden units; the paper used 600-1200); e
 a small convnet that sees the upsampled coarser image ``l = u(I_{k+1})`` with its noise as one more
 channel (a noise plane of the level's size, as in the paper) and outputs the band h̃ (no output
 nonlinearity: bands are signed); its D sees the band and ``l`` stacked as channels. Every D returns a
-raw score (DESIGN.md rule 1).
+raw score (docs/architecture.md rule 1).
 
 :class:`LaplacianGenerator` is the whole coarse-to-fine sampler as one module: its latent is the
 concatenation (coarse noise, noise plane of level K-2, ..., noise plane of level 0), so EMA, export,

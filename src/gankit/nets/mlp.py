@@ -1,8 +1,8 @@
 """Multi-layer perceptrons for vector data: the generator G(z) and the discriminator D(x).
 
-The lectures' first GANs are MLPs ("GAN - Discriminator"/"GAN - Generator" in 000_7ef49768bde1bafe.txt;
-the 1-D example of 003_81f031d6e07e8312.txt maps z ~ U(0, 1) to x ~ N(-1, 1)). These are plain
-``nn.Module`` s: no losses, no optimisers (DESIGN.md). D returns a raw score per sample, never a sigmoid.
+The lectures' first GANs are MLPs ("GAN - Discriminator"/"GAN - Generator" in Hung-yi Lee, GAN lecture (ATDL 14);
+the 1-D example of Utkin, GAN lecture (SPbPU) maps z ~ U(0, 1) to x ~ N(-1, 1)). These are plain
+``nn.Module`` s: no losses, no optimisers (docs/architecture.md). D returns a raw score per sample, never a sigmoid.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """StackGAN's networks: conditioning augmentation, the stage-I and stage-II generators, matching-aware discriminators.
 
 Zhang, Xu, Li, Zhang, Wang, Huang, Metaxas, "StackGAN: Text to Photo-realistic Image Synthesis with
-Stacked Generative Adversarial Networks" (ICCV 2017); lecture 004_cde54aaf8a954241.txt:
+Stacked Generative Adversarial Networks" (ICCV 2017); Lai 2017, GAN survey slides:
 
 - Conditioning augmentation (CA): the fixed text embedding φ_t is mapped by a fully connected layer to
   μ(φ_t) and log σ²(φ_t); the generator is conditioned on c = μ + σ ⊙ ε, ε ~ N(0, I), and its loss
@@ -27,7 +27,7 @@ So ``net(net.sample_noise(n))`` works everywhere (figures, EMA, export, metrics)
 generator is self-contained: its text encoder and caption bank are in ``generator.safetensors``.
 
 Batch norm follows StackGAN (G and D, not on D's first layer nor on G's output); D returns raw scores
-(DESIGN.md rule 1). Widths: ``generator.width`` = feature maps of stage I's last block and of stage II's
+(docs/architecture.md rule 1). Widths: ``generator.width`` = feature maps of stage I's last block and of stage II's
 middle; ``generator.depth`` = stage II's residual blocks; ``discriminator.width`` = D's first layer.
 """
 

@@ -1,6 +1,6 @@
 """The objective record every recipe consumes.
 
-An objective is a pair of pure functions of discriminator outputs (DESIGN.md rules 1-2):
+An objective is a pair of pure functions of discriminator outputs (docs/architecture.md rules 1-2):
 ``d_loss(real_out, fake_out) -> scalar`` minimised by the discriminator and ``g_loss(fake_out) -> scalar``
 minimised by the generator. ``to_prob`` maps a raw score to what figures show as "D(x)" (a
 probability for the Jensen-Shannon family; None for critics whose scores are unbounded).

@@ -1,9 +1,9 @@
 """f-GAN: variational divergence minimisation over the table of f-divergences.
 
 Nowozin, Cseke, Tomioka, "f-GAN: Training Generative Neural Samplers using Variational Divergence
-Minimization" (NeurIPS 2016), Table 1 and Table 2; lecture 004_cde54aaf8a954241.txt ("f-GAN
+Minimization" (NeurIPS 2016), Table 1 and Table 2; Lai 2017, GAN survey slides ("f-GAN
 f-divergence", "f-GAN Fenchel Conjugate", "Ref[10]_Tabel 1") and the f-divergence definition of
-002_fe59aee34acea621.txt. PROTOCOLS.md ("f-GAN — the variational divergence table") lists the rows.
+Generative-model basics 06 (GAN). docs/protocols.md ("f-GAN divergences") lists the rows.
 
 For a convex f with f(1) = 0 the f-divergence of the data P from the model Q is
 
@@ -14,7 +14,7 @@ semi-continuous), every critic T: X -> dom f* gives a lower bound, tight at T*(x
 
     D_f(P ‖ Q) >= sup_T  E_{x~P}[T(x)] − E_{x~Q}[f*(T(x))].
 
-f-GAN writes T = g_f(V_ω(x)) with V_ω the discriminator's raw score (DESIGN.md rule 1: a real number,
+f-GAN writes T = g_f(V_ω(x)) with V_ω the discriminator's raw score (docs/architecture.md rule 1: a real number,
 higher = more real) and g_f an increasing output activation R -> dom f*, and plays
 
     F(θ, ω) = E_{x~P}[g_f(V_ω(x))] − E_{x~Q_θ}[f*(g_f(V_ω(x)))]           (Nowozin et al., eq. 6)

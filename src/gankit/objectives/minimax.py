@@ -1,7 +1,7 @@
 """The original GAN game and its two generator objectives.
 
-Goodfellow et al., "Generative Adversarial Nets" (2014); the lectures 000_7ef49768bde1bafe.txt
-("Algorithm", "Objective Function for Generator in Real Implementation") and 001_b44ae60f0578d301.txt.
+Goodfellow et al., "Generative Adversarial Nets" (2014); Hung-yi Lee, GAN lecture (ATDL 14)
+("Algorithm", "Objective Function for Generator in Real Implementation") and Hung-yi Lee, Theory behind GAN.
 
 With D(x) = σ(s(x)) for the discriminator's raw score (logit) s, the value of the game is
 

@@ -1,15 +1,15 @@
 """The Wasserstein GAN critic game, and the hinge loss (which is a different game).
 
-Arjovsky, Chintala, Bottou, "Wasserstein GAN" (ICML 2017); lecture 004_cde54aaf8a954241.txt ("Ideas in
+Arjovsky, Chintala, Bottou, "Wasserstein GAN" (ICML 2017); Lai 2017, GAN survey slides ("Ideas in
 WGAN", "Earth Mover's Distance", "Algorithm in WGAN: output layer of D do not use sigmoid, eliminate
-the log in G and D loss, weight clipping"), with 003_81f031d6e07e8312.txt for the earth mover's
-distance itself; it replaces the log-loss game V(G, D) of 000_7ef49768bde1bafe.txt.
+the log in G and D loss, weight clipping"), with Utkin, GAN lecture (SPbPU) for the earth mover's
+distance itself; it replaces the log-loss game V(G, D) of Hung-yi Lee, GAN lecture (ATDL 14).
 
 WGAN (``"wgan"``). The Kantorovich-Rubinstein duality writes the earth mover's distance as
 
     W(P_r, P_g) = sup_{‖f‖_L <= 1} E_{x~P_r}[f(x)] − E_{x~P_g}[f(x)],
 
-so the critic f (the discriminator's raw score, no sigmoid, no log; DESIGN.md rule 1) maximises
+so the critic f (the discriminator's raw score, no sigmoid, no log; docs/architecture.md rule 1) maximises
 E[f(x)] − E[f(G(z))] and the generator minimises −E[f(G(z))]:
 
     d_loss(real, fake) = mean f(fake) − mean f(real)        (= −Ŵ, the negated dual objective)
@@ -17,7 +17,7 @@ E[f(x)] − E[f(G(z))] and the generator minimises −E[f(G(z))]:
 
 Both are linear in the scores: their gradients are the constants ∓1/B whatever the scores, so the critic
 never saturates. The Lipschitz constraint is *not* in the loss: it is a regulariser that the recipe adds
-(DESIGN.md rule 3): weight clipping (``gankit.regularizers.clip_weights_``, Arjovsky et al.) or the
+(docs/architecture.md rule 3): weight clipping (``gankit.regularizers.clip_weights_``, Arjovsky et al.) or the
 gradient penalty (``gankit.regularizers.gradient_penalty``, Gulrajani et al. 2017). Without one of
 them the critic's loss is unbounded below. ``to_prob`` is None: a critic's score is no probability.
 
@@ -27,7 +27,7 @@ Hinge (``hinge``, functions :func:`hinge_d_loss` / :func:`hinge_g_loss`; Lim & Y
     d_loss(real, fake) = mean relu(1 − real) + mean relu(1 + fake)
     g_loss(fake)       = −mean fake
 
-This is NOT WGAN (DESIGN.md lists "a 'WGAN' loss that is really hinge" as a known defect): the critic
+This is NOT WGAN (docs/architecture.md lists "a 'WGAN' loss that is really hinge" as a known defect): the critic
 stops being pushed once a real score exceeds +1 or a fake score falls below −1 (zero gradient there), a
 margin (SVM) objective, not an estimate of the earth mover's distance; it agrees with WGAN's critic
 gradient only where |score| < 1. Its generator loss happens to be WGAN's.

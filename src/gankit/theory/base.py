@@ -24,7 +24,7 @@ class TheoryReport:
     Attributes:
         name: registry name (e.g. "optimal-discriminator").
         title: one line.
-        claim: the lecture's statement being checked, with the seed file it comes from.
+        claim: the lecture's statement being checked, citing the lecture by title (docs/protocols.md, "Lectures").
         rows: the table, one dict per row (same keys in every row; values are numbers or strings).
         checks: named numerical assertions -> passed?
         figures: PNG files written.

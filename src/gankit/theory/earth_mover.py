@@ -1,11 +1,11 @@
 """The earth mover's distance: the lectures' four piles of dirt, and the 1-D closed form.
 
-The lectures 003_81f031d6e07e8312.txt ("Wasserstein GAN (WGAN) (2)-(7)") and 004_cde54aaf8a954241.txt
+Utkin, GAN lecture (SPbPU) ("Wasserstein GAN (WGAN) (2)-(7)") and Lai 2017, GAN survey slides
 ("Earth Mover's Distance"), after Arjovsky, Chintala & Bottou, "Wasserstein GAN" (ICML 2017):
 
     W(P, Q) = min over plans γ with row sums P and column sums Q of Σ_ij γ_ij |x_i - y_j|.
 
-Worked example (PROTOCOLS.md): piles P = (3, 2, 1, 4) and Q = (1, 2, 4, 3) one unit apart. The lecture
+Worked example (docs/protocols.md): piles P = (3, 2, 1, 4) and Q = (1, 2, 4, 3) one unit apart. The lecture
 moves 2 shovels from pile 1 to 2, 2 from pile 2 to 3 and 1 from pile 4 to 3, and computes the same number
 with δ_0 = 0, δ_{i+1} = δ_i + P_i - Q_i, W = Σ |δ_i| = 5.
 
@@ -104,8 +104,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         claim=(
             "W(P, Q) is the least total work (amount × distance) of any plan that turns pile P into pile Q; "
             "for P = (3, 2, 1, 4), Q = (1, 2, 4, 3) on adjacent piles W = Σ|δ_i| = 5 "
-            "(003_81f031d6e07e8312.txt, 'Wasserstein GAN (WGAN) (2)-(4)'; 004_cde54aaf8a954241.txt, "
-            "'Earth Mover's Distance'; PROTOCOLS.md). In 1-D, W = ∫ |F_P - F_Q| (Arjovsky et al. 2017)."
+            "(Utkin, GAN lecture (SPbPU), 'Wasserstein GAN (WGAN) (2)-(4)'; Lai 2017, GAN survey slides, "
+            "'Earth Mover's Distance'; docs/protocols.md). In 1-D, W = ∫ |F_P - F_Q| (Arjovsky et al. 2017)."
         ),
     )
     checks = report.checks

@@ -1,8 +1,8 @@
 """The f-GAN variational lower bound, checked for every row of the divergence table.
 
 Nowozin, Cseke, Tomioka, "f-GAN: Training Generative Neural Samplers using Variational Divergence
-Minimization" (NeurIPS 2016), Section 2 (eq. 4-6) and Table 1; lecture 004_cde54aaf8a954241.txt ("f-GAN
-Fenchel Conjugate", "Ref[10]_Tabel 1"), with the f-divergence of 002_fe59aee34acea621.txt.
+Minimization" (NeurIPS 2016), Section 2 (eq. 4-6) and Table 1; Lai 2017, GAN survey slides ("f-GAN
+Fenchel Conjugate", "Ref[10]_Tabel 1"), with the f-divergence of Generative-model basics 06 (GAN).
 
 Claim: for every critic T with values in dom f*,
 
@@ -327,7 +327,7 @@ def fgan_bound(out_dir: Path, quick: bool = False) -> TheoryReport:
         name="fgan-bound",
         title="f-GAN: the variational lower bound on every f-divergence of the table",
         claim=(
-            "Nowozin et al. 2016 (lecture 004_cde54aaf8a954241.txt, 'f-GAN Fenchel Conjugate'): "
+            "Nowozin et al. 2016 (Lai 2017, GAN survey slides, 'f-GAN Fenchel Conjugate'): "
             "D_f(P‖Q) >= E_P[T] − E_Q[f*(T)] for every critic T, with equality at T* = f'(p/q); "
             "a critic trained on samples approaches D_f from below."
         ),

@@ -1,10 +1,10 @@
 """Instance noise: disjoint supports give a perfect discriminator and no gradient; noise restores both.
 
-Lecture 000_7ef49768bde1bafe.txt ("Evaluating JS divergence", "Discriminator", "Add Noise"): data and
+Hung-yi Lee, GAN lecture (ATDL 14) ("Evaluating JS divergence", "Discriminator", "Add Noise"): data and
 samples are low-dimensional manifolds — "two lines in a 2-D space" — that barely intersect, so the
 discriminator separates them perfectly, JS = log 2 whatever the distance, and the generator gets no
 signal; the fix is to "add noise to the discriminator's inputs", which makes the two lines wider so
-that they overlap (the noise must shrink over training). PROTOCOLS.md's worked example is the same
+that they overlap (the noise must shrink over training). docs/protocols.md's worked example is the same
 picture: P = (0, U[0,1]), Q = (θ, U[0,1]).
 
 Setting. Data on the line x = 0, generator samples on the line x = θ (θ = 1), y ~ U[0, 1] on both.
@@ -58,7 +58,7 @@ from gankit.regularizers import add_instance_noise
 from gankit.theory.base import TheoryReport
 
 NAME = "instance-noise"
-SEED_FILE = "000_7ef49768bde1bafe.txt"
+SEED_FILE = "Hung-yi Lee, GAN lecture (ATDL 14)"
 THETA = 1.0  # the fake line x = θ; the data line is x = 0
 SIGMAS_QUICK = (0.0, 0.1, 0.3, 1.0)
 SIGMAS_FULL = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
@@ -349,7 +349,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
             "overlap, the discriminator separates them perfectly, JS = log 2 whatever their distance and the "
             "generator receives no useful gradient; adding noise to the discriminator's inputs widens the lines "
             f"so they overlap and training gets a signal again ({SEED_FILE}, 'Discriminator', 'Add Noise'; "
-            "PROTOCOLS.md parallel lines)."
+            "docs/protocols.md parallel lines)."
         ),
         rows=rows,
         checks={k: bool(v) for k, v in checks.items()},

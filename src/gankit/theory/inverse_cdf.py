@@ -1,9 +1,9 @@
 """Sampling by the inverse CDF, and a 1-D GAN that learns that map from uniform noise.
 
-Lecture 002_fe59aee34acea621.txt ("From complex distribution to simple distribution"): if the CDF F of
+Generative-model basics 06 (GAN) ("From complex distribution to simple distribution"): if the CDF F of
 a distribution Q is known and invertible, then X = F⁻¹(Z) with Z ~ U(0, 1) is distributed as Q, because
 P(F⁻¹(Z) <= t) = P(Z <= F(t)) = F(t). When F is unknown, a network G has to learn such a map — the
-GAN. Lecture 003_81f031d6e07e8312.txt ("Возвращаясь к порождающим моделям (практика)") gives the 1-D
+GAN. Utkin, GAN lecture (SPbPU) ("Возвращаясь к порождающим моделям (практика)") gives the 1-D
 example: G maps a single uniform number z ~ U(0, 1) to x ~ N(−1, 1), so that the density of the points
 G(z_i) follows p_data.
 
@@ -258,9 +258,9 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         title="Inverse-CDF sampling, and a 1-D GAN that learns the inverse CDF of N(−1, 1) from U(0, 1)",
         claim=(
             "If F is the CDF of Q and Z ~ U(0, 1), then F⁻¹(Z) ~ Q, since P(F⁻¹(Z) <= t) = P(Z <= F(t)) = F(t) "
-            "(002_fe59aee34acea621.txt, 'From complex distribution to simple distribution'); when F is unknown a "
+            "(Generative-model basics 06 (GAN), 'From complex distribution to simple distribution'); when F is unknown a "
             "generator learns such a map, e.g. N(−1, 1) from a single uniform number "
-            "(003_81f031d6e07e8312.txt, 'Возвращаясь к порождающим моделям (практика)')."
+            "(Utkin, GAN lecture (SPbPU), 'Возвращаясь к порождающим моделям (практика)')."
         ),
         rows=rows,
         checks={k: bool(v) for k, v in checks.items()},

@@ -1,11 +1,11 @@
 """JS saturates at log 2 on disjoint low-dimensional supports; the earth mover distance does not.
 
-The lecture 000_7ef49768bde1bafe.txt ("Evaluating JS divergence", "Discriminator", "Evaluation"): the
+Hung-yi Lee, GAN lecture (ATDL 14) ("Evaluating JS divergence", "Discriminator", "Evaluation"): the
 discriminator's loss should measure the JS divergence, but in practice it reaches ~0 (accuracy 100 %)
 for every generator, good or bad, because P_data and P_G are low-dimensional manifolds of a
 high-dimensional space that barely overlap ("two lines in 2-D"), so JS = log 2 and tells the generator
 nothing about how close it is. Arjovsky, Chintala & Bottou, "Wasserstein GAN" (ICML 2017), Example 1,
-and PROTOCOLS.md ("Worked examples"): P = (0, U[0, 1]), Q_θ = (θ, U[0, 1]) has
+and docs/protocols.md ("Worked examples"): P = (0, U[0, 1]), Q_θ = (θ, U[0, 1]) has
 
     JS(P, Q_θ) = log 2,  KL(P ‖ Q_θ) = KL(Q_θ ‖ P) = ∞,  W(P, Q_θ) = |θ|   for θ ≠ 0, all 0 at θ = 0.
 
@@ -132,9 +132,9 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         claim=(
             "For P = (0, U[0,1]) and Q_θ = (θ, U[0,1]): KL = ∞ both ways, JS = log 2 and W = |θ| for θ ≠ 0, "
             "all 0 "
-            "at θ = 0 (PROTOCOLS.md; Arjovsky et al. 2017, Example 1). So a discriminator trained to the JS "
+            "at θ = 0 (docs/protocols.md; Arjovsky et al. 2017, Example 1). So a discriminator trained to the JS "
             "reaches ~100 % accuracy and loss ~0 for every θ ≠ 0 and its JS estimate stays flat at log 2 while "
-            "the generator improves (000_7ef49768bde1bafe.txt, 'Evaluating JS divergence'; the lecture's "
+            "the generator improves (Hung-yi Lee, GAN lecture (ATDL 14), 'Evaluating JS divergence'; the lecture's "
             "two lines in 2-D)."
         ),
     )

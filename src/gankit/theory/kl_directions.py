@@ -1,6 +1,6 @@
 """Which way round the divergence goes: KL(p‖q) covers modes, KL(q‖p) seeks one, JS lies in between.
 
-The lecture 000_7ef49768bde1bafe.txt ("Flaw in Optimization?", "Mode Collapse"), after Goodfellow's
+Hung-yi Lee, GAN lecture (ATDL 14) ("Flaw in Optimization?", "Mode Collapse"), after Goodfellow's
 NIPS 2016 tutorial: maximum likelihood minimises KL(P_data ‖ P_G), which is infinite wherever P_data > 0
 and P_G = 0, so a P_G that can only make one Gaussian spreads over both bumps of a bimodal P_data; the
 reverse KL(P_G ‖ P_data) is infinite wherever P_G > 0 and P_data = 0, so P_G stays inside one bump —
@@ -128,7 +128,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         claim=(
             "Minimising KL(P_data ‖ P_G) (maximum likelihood) makes a too-simple P_G cover every region where "
             "P_data has mass; minimising the reverse KL(P_G ‖ P_data) makes it stay on one mode — the "
-            "explanation of mode collapse discussed in 000_7ef49768bde1bafe.txt ('Flaw in Optimization?', after "
+            "explanation of mode collapse discussed in Hung-yi Lee, GAN lecture (ATDL 14) ('Flaw in Optimization?', after "
             "Goodfellow's NIPS 2016 tutorial), which the lecture notes is not the whole story."
         ),
     )

@@ -1,6 +1,6 @@
 """Maximum likelihood = minimum KL(P_data ‖ P_G), checked with Gaussian mixtures fitted by EM.
 
-The lecture 001_b44ae60f0578d301.txt ("Maximum Likelihood Estimation = Minimize KL Divergence"):
+Hung-yi Lee, Theory behind GAN ("Maximum Likelihood Estimation = Minimize KL Divergence"):
 
     θ* = argmax_θ Π_i P_G(x^i; θ) = argmax_θ Σ_i log P_G(x^i; θ) ≈ argmax_θ E_{x~P_data}[log P_G(x; θ)]
        = argmax_θ ∫ P_data log P_G - ∫ P_data log P_data = argmin_θ KL(P_data ‖ P_G),
@@ -81,7 +81,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
             "argmax_θ Σ_i log P_G(x^i; θ) ≈ argmax_θ E_{x~P_data}[log P_G(x; θ)] "
             "= argmin_θ KL(P_data ‖ P_G), "
             "because E_data[-log P_G] - H(P_data) = KL(P_data ‖ P_G) and H(P_data) does not depend on θ "
-            "(001_b44ae60f0578d301.txt, 'Maximum Likelihood Estimation = Minimize KL Divergence')."
+            "(Hung-yi Lee, Theory behind GAN, 'Maximum Likelihood Estimation = Minimize KL Divergence')."
         ),
     )
     fits: list[dict[str, object]] = []

@@ -1,7 +1,7 @@
 """The optimal discriminator D* = p_data / (p_data + p_G) and max_D V(G, D) = -2 log 2 + 2 JSD.
 
 Goodfellow et al., "Generative Adversarial Nets" (NeurIPS 2014), Proposition 1 and Theorem 1; the lecture
-001_b44ae60f0578d301.txt ("max_D V(G, D)", "In practice ...", "Algorithm"):
+Hung-yi Lee, Theory behind GAN ("max_D V(G, D)", "In practice ...", "Algorithm"):
 
     V(G, D) = ∫ p_data(x) log D(x) + p_G(x) log(1 - D(x)) dx,
     for fixed x, a log D + b log(1 - D) is maximised at D = a / (a + b), so
@@ -298,7 +298,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
             "D*(x) = P_data(x) / (P_data(x) + P_G(x)), and "
             "max_D V(G, D) = V(G, D*) = -2 log 2 + 2 JSD(P_data ‖ P_G); "
             "a discriminator trained on samples (minimising cross-entropy) can only find a lower bound of "
-            "max_D V(G, D) (001_b44ae60f0578d301.txt, 'max_D V(G, D)' and 'Algorithm'; Goodfellow et al. 2014, "
+            "max_D V(G, D) (Hung-yi Lee, Theory behind GAN, 'max_D V(G, D)' and 'Algorithm'; Goodfellow et al. 2014, "
             "Prop. 1 and Thm. 1)."
         ),
     )

@@ -1,6 +1,6 @@
 """Simultaneous gradient steps on min_x max_y x·y spiral outward; alternating ones cycle; fixes converge.
 
-Lecture 003_81f031d6e07e8312.txt ("Проблемы: сложно достичь равновесия Нэша"; PROTOCOLS.md, "Worked
+Utkin, GAN lecture (SPbPU) ("Проблемы: сложно достичь равновесия Нэша"; docs/protocols.md, "Worked
 examples"): one player updates x to minimise f₁ = xy, the other y to minimise f₂ = −xy. With
 ∂f₁/∂x = y and ∂f₂/∂y = −x the simultaneous step is
 
@@ -53,7 +53,7 @@ from gankit.registry import THEORY
 from gankit.theory.base import TheoryReport
 
 NAME = "simultaneous-gradients"
-SEED_FILE = "003_81f031d6e07e8312.txt"
+SEED_FILE = "Utkin, GAN lecture (SPbPU)"
 ETA = 0.1
 GAMMA = 0.2  # consensus weight
 START = (1.0, 1.0)
@@ -396,7 +396,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         claim=(
             "For f(x, y) = xy, simultaneous updates x ← x − ηy, y ← y + ηx cannot guarantee convergence to "
             "the Nash equilibrium (0, 0): once x and y differ in sign the oscillations grow with every "
-            f"update ({SEED_FILE}, 'Проблемы: сложно достичь равновесия Нэша'; PROTOCOLS.md worked example)."
+            f"update ({SEED_FILE}, 'Проблемы: сложно достичь равновесия Нэша'; docs/protocols.md worked example)."
         ),
         rows=rows,
         checks={k: bool(v) for k, v in checks.items()},

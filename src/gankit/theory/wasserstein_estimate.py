@@ -1,8 +1,8 @@
 """The critic's Wasserstein estimate tracks the true distance; the discriminator's JS estimate does not.
 
-Arjovsky, Chintala, Bottou, "Wasserstein GAN" (2017), figures 3-4; lectures 000_7ef49768bde1bafe.txt
+Arjovsky, Chintala, Bottou, "Wasserstein GAN" (2017), figures 3-4; Hung-yi Lee, GAN lecture (ATDL 14)
 ("Evaluating JS divergence": the discriminator's loss stays ~0, i.e. JS ~ log 2, whatever the generator)
-and 004_cde54aaf8a954241.txt (WGAN).
+and Lai 2017, GAN survey slides (WGAN).
 
 One WGAN-GP training on ring8. At each probe, with the generator frozen, both estimators are taken near
 their optimum, as the theory assumes:
@@ -11,7 +11,7 @@ their optimum, as the theory assumes:
   Kantorovich-Rubinstein dual with a ~1-Lipschitz critic), next to the exact Wasserstein-1 distance
   between data and samples (POT's exact solver on 1,000 + 1,000 points);
 - JŜ = (Ṽ + 2 log 2) / 2 from a fresh discriminator trained on the same samples with the cross-entropy
-  loss (V(G, D*) = -2 log 2 + 2 JSD, 001_b44ae60f0578d301.txt).
+  loss (V(G, D*) = -2 log 2 + 2 JSD, Hung-yi Lee, Theory behind GAN).
 
 The claim: Ŵ falls with W1 (rank correlation near 1), while JŜ saturates at log 2 as long as the samples are
 far from the data (their supports barely overlap), however much W1 falls meanwhile: the discriminator's
@@ -149,7 +149,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         title="The critic's estimate tracks the Wasserstein distance; the discriminator's JS estimate saturates while the samples are far",
         claim=("A (near) 1-Lipschitz critic's E[D(x)] - E[D(G(z))] follows W(P_data, P_G) as training improves G, "
                "while a discriminator trained to optimality reports JS ≈ log 2 for supports that barely overlap "
-               "(000_7ef49768bde1bafe.txt 'Evaluating JS divergence'; 004_cde54aaf8a954241.txt WGAN)."),
+               "(Hung-yi Lee, GAN lecture (ATDL 14), 'Evaluating JS divergence'; Lai 2017, GAN survey slides, WGAN)."),
         rows=rows, checks=checks, figures=[fig_path],
         notes=("The JS estimate is a lower bound (a discriminator trained for finitely many steps); it stays at log 2 "
                "while the samples are far and falls once they overlap the modes. "

@@ -289,7 +289,7 @@ class Diagnostics(Callback):
     Args:
         every: recording interval in generator steps; 0 disables the callback entirely.
         n: real and generated samples for D's accuracy and histograms (each).
-        n_modes: generated samples for mode coverage (PROTOCOLS.md scores 2,500).
+        n_modes: generated samples for mode coverage (docs/protocols.md scores 2,500).
         n_diversity: generated and real samples for the diversity ratio.
         bins: histogram bins.
         rules: alarm thresholds (a fresh copy is used on every ``fit``).

@@ -1,4 +1,4 @@
-"""The run directory: the only contract between training and everything downstream (DESIGN.md).
+"""The run directory: the only contract between training and everything downstream (docs/architecture.md).
 
     runs/<name>/
       config.yaml  stats.jsonl  metrics.jsonl  checkpoints/last.pt  generator.safetensors

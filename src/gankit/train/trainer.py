@@ -1,6 +1,6 @@
-"""The generic trainer: the lecture's algorithm, with no knowledge of any GAN variant (DESIGN.md rule 5).
+"""The generic trainer: the lecture's algorithm, with no knowledge of any GAN variant (docs/architecture.md rule 5).
 
-    for each training iteration (001_b44ae60f0578d301.txt, "Algorithm"):
+    for each training iteration (Hung-yi Lee, Theory behind GAN, "Algorithm"):
         repeat k times: recipe.d_step(fresh data batch)    # each step draws its own fresh noise
         once:           recipe.g_step(fresh data batch)    # fresh noise; the data batch is for recipes that need labels
     (recipes without a discriminator, ``recipe.adversarial = False`` (auto-encoders), get no D steps)
