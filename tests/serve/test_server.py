@@ -14,7 +14,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from gankit.cli import main
-from gankit.serve.server import STATIC, find_runs, make_server, read_lines_from
+from gankit.serve.server import STATIC, find_runs, make_server
+from gankit.train.stats import read_page
 
 
 def _get(url: str, path: str, method: str = "GET", host: str | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -138,30 +139,34 @@ def test_a_foreign_host_header_is_refused_on_loopback(served) -> None:
     assert _get(served.url, "/api/runs", host=f"127.0.0.1:{port}")[0] == 200
 
 
-def test_read_lines_from_leaves_torn_lines_and_restarts_on_a_rewritten_file(tmp_path: Path) -> None:
+def test_read_page_leaves_torn_lines_and_restarts_on_a_rewritten_file(tmp_path: Path) -> None:
     p = tmp_path / "stats.jsonl"
     p.write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "d_lo')
-    a = read_lines_from(p, 0, None)
+    a = read_page(p, 0, None)
     assert [r["step"] for r in a["rows"]] == [1, 2] and a["offset"] == len('{"step": 1}\n{"step": 2}\n')
+    assert (a["skipped"], a["more"], a["skip"]) == (0, False, False)
     with open(p, "a") as f:
         f.write('ss": 1.0}\n')
-    b = read_lines_from(p, a["offset"], a["ino"])
+    b = read_page(p, a["offset"], a["ino"])
     assert b["rows"] == [{"step": 3, "d_loss": 1.0}] and not b["reset"] and b["offset"] == p.stat().st_size
     # replaced by a shorter file (a resumed run truncates): read from the start, flagged
     q = tmp_path / "new.jsonl"
     q.write_text('{"step": 1}\n')
     q.replace(p)
-    c = read_lines_from(p, b["offset"], b["ino"])
+    c = read_page(p, b["offset"], b["ino"])
     assert c["reset"] and c["rows"] == [{"step": 1}]
     # replaced by a longer file with another inode: also a reset
     q.write_text('{"step": 1}\n' * 10)
     q.replace(p)
-    d = read_lines_from(p, c["offset"], c["ino"])
+    d = read_page(p, c["offset"], c["ino"])
     assert d["reset"] and len(d["rows"]) == 10
-    assert read_lines_from(tmp_path / "missing.jsonl", 5, None) == {"rows": [], "offset": 0, "ino": None, "reset": True}
-    # a read limit stops at the last complete line within it
-    e = read_lines_from(p, 0, None, limit=30)
-    assert len(e["rows"]) == 2 and e["offset"] == 24
+    assert read_page(tmp_path / "missing.jsonl", 5, None) == {
+        "rows": [], "offset": 0, "ino": None, "skip": False, "reset": True, "skipped": 0, "more": False}
+    # a page budget stops before the record that would not fit; the next page starts with it
+    e = read_page(p, 0, None, max_line=20, max_bytes=30)
+    assert len(e["rows"]) == 2 and e["offset"] == 24 and e["more"]
+    with pytest.raises(ValueError, match="max_line"):
+        read_page(p, 0, None, max_line=31, max_bytes=30)
 
 
 def test_find_runs_goes_three_levels_deep_and_skips_run_internals(tmp_path: Path) -> None:
