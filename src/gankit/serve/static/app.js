@@ -338,7 +338,7 @@ class Pane {
     const rows = this.stats.rows, last = rows.length ? rows[rows.length - 1].step : 0;
     this.node.dataset.step = String(last);
     this.stepLabel.textContent = `step ${last}` + (this.total ? ` / ${this.total}` : "") +
-      (this.stats.skipped ? ` (${this.stats.skipped} damaged or oversized log lines skipped)` : "");
+      (this.stats.skipped ? ` (${this.stats.skipped} damaged or oversized log line${this.stats.skipped > 1 ? "s" : ""} skipped)` : "");
     const [mChanged, aChanged, pages] = await Promise.all([this.metrics.pull(), this.alarms.pull(),
       getPages("/api/frames", { run: this.run })]);
     if (mChanged || aChanged || !this.shownMetrics) this.showMetrics({ rows: this.metrics.rows, alarms: this.alarms.rows });
