@@ -77,8 +77,8 @@ RESERVE = 8192  # room in a page for what surrounds the rows (the served folder'
 RUNS_PAGE = 200  # runs per /api/runs answer (each summary reads the tail of its stats.jsonl)
 FRAMES_PAGE = 10_000  # steps per list per /api/frames answer
 TEXT_CHARS = 200  # a name or label shown in the run list is cut to this
-BACKLOG = 1024  # listen queue (socketserver's default, 5, made 200 concurrent clients wait 15-48 s)
-LOGS = {"stats": "stats", "metrics": "metrics", "alarms": "alarms", "diagnostics": "diagnostics"}  # /api/NAME
+BACKLOG = 1024  # listen queue (socketserver's default, 5, left 200 concurrent clients waiting up to a minute)
+LOGS = ("stats", "metrics", "alarms", "diagnostics")  # /api/NAME serves the run's NAME.jsonl
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _STEP_FILE = re.compile(r"step-(\d+)\.(png|json)")
@@ -314,13 +314,13 @@ class Dashboard:
             return {"text": "", "config": {}}
         size = run.config.stat().st_size
         if size > self.limits.config:
-            raise self.limits.refuse(f"{run_id}/config.yaml", size, "config")
+            raise self.limits.refuse("config.yaml", size, "config")
         return {"text": run.config.read_text(encoding="utf-8", errors="replace"), "config": self._config(run)}
 
     def log(self, run_id: str, name: str, offset: int, ino: int | None, skip: bool) -> dict[str, Any]:
         """One page of the JSON-lines log ``name`` (stats, metrics, alarms, diagnostics) after byte ``offset``."""
         lim = self.limits
-        return read_page(getattr(self.run(run_id), LOGS[name]), offset, ino, skip,
+        return read_page(getattr(self.run(run_id), name), offset, ino, skip,
                          max_line=lim.line, max_bytes=lim.page - RESERVE, size=_json_size)
 
     def frames(self, run_id: str, offset: int = 0) -> dict[str, Any]:
@@ -342,11 +342,11 @@ class Dashboard:
             raise Refused(HTTPStatus.NOT_FOUND, f"no snapshot at step {step}")
         size = path.stat().st_size
         if size > self.limits.page - RESERVE:
-            raise self.limits.refuse(f"{run_id}/snapshots/{path.name}", size, "page")
+            raise self.limits.refuse(f"snapshots/{path.name}", size, "page")
         try:
             return json.loads(path.read_bytes())
         except (ValueError, RecursionError):
-            raise Refused(HTTPStatus.UNPROCESSABLE_ENTITY, f"{run_id}/snapshots/{path.name} is not valid JSON") from None
+            raise Refused(HTTPStatus.UNPROCESSABLE_ENTITY, f"snapshots/{path.name} is not valid JSON") from None
 
     def file(self, run_id: str, rel: str) -> Path:
         run = self.run(run_id)
@@ -438,8 +438,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.NOT_FOUND, f"{exc.strerror or exc}\n".encode(), "text/plain; charset=utf-8")
         except Exception as exc:  # noqa: BLE001 (a bug must cost one answer and one log line, not the thread's traceback)
             log.warning("gankit serve: %s failed: %s: %s", self.path, type(exc).__name__, exc)
-            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}\n".encode(),
-                       "text/plain; charset=utf-8")
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(exc).__name__}; the server's log "
+                       "has the details)\n".encode(), "text/plain; charset=utf-8")
 
     def _route(self) -> None:
         url = urlsplit(self.path)
@@ -455,7 +455,7 @@ class Handler(BaseHTTPRequestHandler):
         def count(name: str, default: int | None = 0) -> int:
             text = query.get(name) or (arg(name) if default is None else str(default))
             if not text.isdigit():  # digits only: no sign, no blanks
-                raise Refused(HTTPStatus.BAD_REQUEST, f"query parameter '{name}' must be a whole number >= 0, got '{text}'")
+                raise Refused(HTTPStatus.BAD_REQUEST, f"query parameter '{name}' must be a whole number >= 0")
             return int(text)
 
         api = path.removeprefix("/api/")
@@ -480,9 +480,8 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/api/snapshot":
             self._json(d.snapshot(arg("run"), count("step", None)))
         elif path == "/file":
-            rel = arg("path")
-            p = d.file(arg("run"), rel)
-            self._stream(p, FILE_TYPES[p.suffix.lower()], rel)
+            p = d.file(arg("run"), arg("path"))
+            self._stream(p, FILE_TYPES[p.suffix.lower()], p.name)
         else:
             raise Refused(HTTPStatus.NOT_FOUND, f"no page '{path}'")
 
