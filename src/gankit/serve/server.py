@@ -26,8 +26,8 @@ Limits (:class:`Limits`; ``gankit serve --limit NAME=MiB`` changes one): every J
 counted, never read whole; a config.yaml over ``config`` (1 MiB), a snapshot over ``page`` and an image over
 ``image`` (64 MiB) are refused with 413 and a line naming the limit. A real run is far inside them: its
 stats lines are a few hundred bytes, its config a few KB, a toy snapshot (512 points, a 60 x 60 grid)
-about 100 KB. The listen queue holds ``BACKLOG`` connections (the standard library's default is 5, too few
-for a page polling two runs beside a script), each served by its own thread.
+about 100 KB. The listen queue holds ``BACKLOG`` connections, each served by its own thread (with the
+standard library's 5, the kernel dropped connections under 200 clients and they waited for TCP's retries).
 
 Security: it serves GET and HEAD only and never writes. Every path a request names is resolved
 (symlinks followed) and must stay inside the runs folder (the static folder for assets), so ``..``,
@@ -89,7 +89,7 @@ class Limits:
     """The dashboard's caps in bytes (module docstring); ``gankit serve --limit NAME=MiB`` changes one."""
 
     line: int = LINE_BYTES  # a JSON-lines record longer than this is skipped and counted
-    page: int = 4 * MiB  # one JSON answer (records, runs and steps beyond it come in the next page); a snapshot
+    page: int = 4 * MiB  # one JSON answer (what is beyond comes in the next page), so also a snapshot
     config: int = 1 * MiB  # config.yaml
     image: int = 64 * MiB  # a PNG or GIF served by /file
 
