@@ -406,9 +406,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gankit.serve.server import is_loopback, make_server, url_of
+    from gankit.serve.server import is_loopback, make_server, parse_limits, url_of
 
-    server = make_server(args.runs_dir, host=args.host, port=args.port)
+    server = make_server(args.runs_dir, host=args.host, port=args.port, limits=parse_limits(args.limit))
     print(f"gankit: serving {server.RequestHandlerClass.dashboard.root} at {url_of(server)} (Ctrl-C stops)", flush=True)
     if not is_loopback(args.host):
         logging.getLogger("gankit").warning("listening on %s: anyone who can reach this machine can read these runs",
@@ -507,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes the runs to the network)")
     sv.add_argument("--port", type=int, default=8050, help="port (default 8050; 0 picks a free one)")
+    sv.add_argument("--limit", action="append", default=[], metavar="NAME=MiB",
+                    help="raise or lower a cap (repeatable): line=1 (a longer log line is skipped), page=4 (one "
+                         "answer; a snapshot), config=1 (config.yaml), image=64 (a PNG/GIF)")
     sv.set_defaults(func=cmd_serve)
 
     rp = sub.add_parser("report", help="one self-contained HTML file of a run (config, curves, metrics, samples)")

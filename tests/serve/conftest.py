@@ -23,7 +23,7 @@ import pytest
 from conftest import TINY
 from gankit import api
 from gankit import config as config_mod
-from gankit.serve.server import make_server, url_of
+from gankit.serve.server import Limits, make_server, url_of
 
 CHROMIUM = next((p for p in (os.environ.get("GANKIT_CHROMIUM"), shutil.which("chromium"),
                              shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).exists()), None)
@@ -49,8 +49,8 @@ def runs_dir(tmp_path: Path, toy_run_template: Path) -> Path:
 
 
 class Served:
-    def __init__(self, root: Path) -> None:
-        self.server = make_server(root, port=0)
+    def __init__(self, root: Path, limits: Limits | None = None) -> None:
+        self.server = make_server(root, port=0, limits=limits)
         self.url = url_of(self.server)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
@@ -61,12 +61,12 @@ class Served:
 
 
 @pytest.fixture
-def serve_folder() -> Iterator[Callable[[Path], Served]]:
-    """Start a dashboard over any folder; all are stopped after the test."""
+def serve_folder() -> Iterator[Callable[..., Served]]:
+    """Start a dashboard over any folder (with any limits); all are stopped after the test."""
     opened: list[Served] = []
 
-    def start(root: Path) -> Served:
-        opened.append(Served(root))
+    def start(root: Path, limits: Limits | None = None) -> Served:
+        opened.append(Served(root, limits))
         return opened[-1]
 
     yield start

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gankit.serve import server as server_mod
+from gankit.serve.server import Limits
+
 
 def _append_stats(run: Path, *steps: int) -> None:
     with open(run / "stats.jsonl", "a", encoding="utf-8") as f:
@@ -117,3 +120,22 @@ def test_a_new_run_appears_and_a_rewritten_stats_file_is_reread(served, runs_dir
     tmp.write_text("".join(lines))
     tmp.replace(stats)
     page.wait_for("document.querySelector('#pane-0').dataset.step === '10'")
+
+
+def test_the_page_follows_every_page_of_a_big_run(runs_dir: Path, serve_folder, page, monkeypatch) -> None:
+    """Stats over several 1 MiB answers with a 2 MB damaged line inside, runs and frames one per answer."""
+    monkeypatch.setattr(server_mod, "RUNS_PAGE", 1)
+    monkeypatch.setattr(server_mod, "FRAMES_PAGE", 1)
+    shutil.copytree(runs_dir / "ring8", runs_dir / "ring8-b")
+    with open(runs_dir / "ring8" / "stats.jsonl", "a", encoding="utf-8") as f:
+        for s in range(25, 60_025, 5):  # 12,000 rows, about 3 MB
+            f.write(json.dumps({"step": s, "d_loss": 1.3, "g_loss": 0.7, "pad": "p" * 200}) + "\n")
+        f.write('{"step": 60025, "junk": "' + "x" * (2 << 20) + '"}\n')
+        f.write(json.dumps({"step": 60030, "d_loss": 1.2}) + "\n")
+    served = serve_folder(runs_dir, Limits(page=1 << 20, line=1 << 18))
+    page.goto(served.url + "#a=ring8")
+    assert page.wait_for("document.querySelector('#pane-0').dataset.step === '60030' && "
+                         "document.querySelector('#pane-0 h2 .step').textContent", timeout=20) == \
+        "step 60030 / 20 (1 damaged or oversized log line skipped)"
+    assert page.wait_for("document.querySelectorAll('#run-list li').length") == 2
+    page.wait_for("document.querySelector('#pane-0 .snapshot-slider').max === '1'")  # steps 10 and 20, a page each

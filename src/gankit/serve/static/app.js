@@ -27,6 +27,34 @@ async function getJSON(url) {
   if (!r.ok) throw new Error(`${url}: ${r.status} ${(await r.text()).trim()}`);
   return r.json();
 }
+// The server answers at most a few MiB at a time (gankit serve --limit page=MiB): these follow its pages.
+async function getPages(path, params) {  // a list paged by index (runs, frames): every page, in order
+  const pages = [];
+  let offset = 0;
+  do {
+    const p = await getJSON(path + "?" + q({ ...params, offset }));
+    pages.push(p);
+    offset = p.next;
+  } while (offset !== null && offset !== undefined);
+  return pages;
+}
+
+class Tail {  // a JSON-lines log of a run (stats, metrics, alarms), read on from where the last read stopped
+  constructor(log, run) { Object.assign(this, { log, run, rows: [], offset: 0, ino: null, skip: false, skipped: 0 }); }
+
+  async pull() {  // true when rows changed
+    let changed = false, s;
+    do {
+      s = await getJSON(`/api/${this.log}?` + q({ run: this.run, offset: this.offset, ino: this.ino ?? "", skip: this.skip ? 1 : "" }));
+      if (s.reset) { this.rows = []; this.skipped = 0; changed = true; }
+      this.offset = s.offset; this.ino = s.ino; this.skip = s.skip; this.skipped += s.skipped;
+      for (const r of s.rows) this.rows.push(r);
+      changed = changed || s.rows.length > 0;
+    } while (s.more);
+    return changed;
+  }
+}
+
 function fmt(v) {
   if (v === null || v === undefined) return "-";
   if (typeof v !== "number") return String(v);
@@ -251,11 +279,11 @@ function legend(snap) {
 class Pane {
   constructor(runId, node, closable) {
     this.run = runId; this.node = node;
-    this.rows = []; this.offset = 0; this.ino = null;
+    this.stats = new Tail("stats", runId); this.metrics = new Tail("metrics", runId); this.alarms = new Tail("alarms", runId);
     this.frames = { samples: [], snapshots: [], figures: {} };
     this.sampleFollow = true; this.snapFollow = true;
     this.snapCache = new Map(); this.shownSnap = null; this.shownSample = null;
-    this.metricsKey = ""; this.groupsKey = "";
+    this.groupsKey = "";
     node.hidden = false; node.replaceChildren();
     node.dataset.run = runId; node.dataset.step = "0";
     this.title = el("span", { class: "name", text: runId });
@@ -306,35 +334,32 @@ class Pane {
   }
 
   async poll() {
-    const s = await getJSON("/api/stats?" + q({ run: this.run, offset: this.offset, ino: this.ino ?? "" }));
-    if (s.reset) this.rows = [];
-    this.offset = s.offset; this.ino = s.ino;
-    if (s.rows.length || s.reset) { this.rows.push(...s.rows); this.drawCharts(); }
-    const last = this.rows.length ? this.rows[this.rows.length - 1].step : 0;
+    if (await this.stats.pull()) this.drawCharts();
+    const rows = this.stats.rows, last = rows.length ? rows[rows.length - 1].step : 0;
     this.node.dataset.step = String(last);
-    this.stepLabel.textContent = `step ${last}` + (this.total ? ` / ${this.total}` : "");
-    const [m, f] = await Promise.all([getJSON("/api/metrics?" + q({ run: this.run })),
-      getJSON("/api/frames?" + q({ run: this.run }))]);
-    this.showMetrics(m);
-    await this.updateFrames(f);
+    this.stepLabel.textContent = `step ${last}` + (this.total ? ` / ${this.total}` : "") +
+      (this.stats.skipped ? ` (${this.stats.skipped} damaged or oversized log line${this.stats.skipped > 1 ? "s" : ""} skipped)` : "");
+    const [mChanged, aChanged, pages] = await Promise.all([this.metrics.pull(), this.alarms.pull(),
+      getPages("/api/frames", { run: this.run })]);
+    if (mChanged || aChanged || !this.shownMetrics) this.showMetrics({ rows: this.metrics.rows, alarms: this.alarms.rows });
+    await this.updateFrames({ samples: pages.flatMap((p) => p.samples), snapshots: pages.flatMap((p) => p.snapshots),
+      figures: pages[pages.length - 1].figures });
   }
 
   drawCharts() {
     const keys = new Set();
-    for (const r of this.rows) for (const [k, v] of Object.entries(r)) if (k !== "step" && k !== "time" && (typeof v === "number" || v === null)) keys.add(k);
+    for (const r of this.stats.rows) for (const [k, v] of Object.entries(r)) if (k !== "step" && k !== "time" && (typeof v === "number" || v === null)) keys.add(k);
     const groups = chartGroups(keys), gk = JSON.stringify(groups.map((g) => g.keys));
     if (gk !== this.groupsKey) {
       this.groupsKey = gk;
       this.canvases = groups.map((g) => el("canvas", { "data-chart": g.id }));
       this.charts.replaceChildren(...this.canvases);
     }
-    groups.forEach((g, i) => drawChart(this.canvases[i], g, this.rows));
+    groups.forEach((g, i) => drawChart(this.canvases[i], g, this.stats.rows));
   }
 
   showMetrics(m) {
-    const key = JSON.stringify(m);
-    if (key === this.metricsKey) return;
-    this.metricsKey = key;
+    this.shownMetrics = true;
     const rows = m.rows.filter((r) => Object.keys(r).some((k) => typeof r[k] === "number" && !["step", "samples"].includes(k)));
     const box = [];
     if (rows.length) {
@@ -449,9 +474,9 @@ function renderRuns() {
 }
 
 async function pollRuns() {
-  const data = await getJSON("/api/runs");
-  $("#root").textContent = data.root;
-  runs = data.runs;
+  const pages = await getPages("/api/runs", {});
+  $("#root").textContent = pages[0].root;
+  runs = pages.flatMap((p) => p.runs);
   renderRuns();
   if (!panes[0] && runs.length) {
     const [a, b] = readHash();
