@@ -3,7 +3,9 @@
 A metric is a registered function ``fn(fake, real, dataset) -> dict[str, float]`` (DESIGN.md rule 8):
 ``fake`` is (N, dim) generator samples, ``real`` an independent (N', dim) data sample drawn by the
 caller under its own seed (metrics never sample), ``dataset`` the data set object. Each entry is
-registered with ``applies=callable(dataset) -> bool`` saying whether it makes sense for that data set.
+registered with ``applies=callable(dataset) -> bool`` saying whether it makes sense for that data set,
+and ``keys={key: Key(...)}``: which way each reported number is better, its unit and what it means
+(metrics/keys.py; the result tables read them).
 
 Registered here (importing this package registers them):
 
@@ -27,9 +29,10 @@ import numpy as np
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import divergences, features, images, sets, toy  # noqa: F401  (registers the metrics)
 from gankit.metrics import mnist_classifier  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
+from gankit.metrics.keys import Key, key_info
 from gankit.registry import METRICS
 
-__all__ = ["METRICS", "applicable", "evaluate", "needs_labels"]
+__all__ = ["METRICS", "Key", "applicable", "evaluate", "key_info", "needs_labels"]
 
 
 def _dataset_name(dataset: Any) -> str:
