@@ -22,7 +22,7 @@ only when the caller has them (``evaluate(..., labels=...)``: a conditional gene
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -108,7 +108,8 @@ def _points(x: Any, dim: int | None, what: str) -> np.ndarray:
     return arr
 
 
-def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, labels: Any = None) -> dict[str, float]:
+def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, labels: Any = None,
+             progress: Callable[[str], None] | None = None) -> dict[str, float]:
     """Run the named metrics on one set of samples and merge their results.
 
     Args:
@@ -117,6 +118,8 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, lab
         real: (N', dim) independent data samples, drawn by the caller under its own seed.
         dataset: the data set the samples belong to.
         labels: (N,) classes the fake samples were generated for (conditional generators), or None.
+        progress: told which metric starts and on how many samples ("fid (1/4): 10000 samples vs 10000
+            real"), so a long evaluation is not silent.
 
     Returns:
         The metrics' keys merged into one dict, e.g. ``{"modes": 8.0, "hq": 97.1, "mode_kl": 0.01,
@@ -136,7 +139,9 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, lab
             raise DataError(f"{len(fake_arr)} fake samples but {len(labels)} labels")
     merged: dict[str, float] = {}
     owner: dict[str, str] = {}
-    for name in chosen:
+    for i, name in enumerate(chosen, 1):
+        if progress is not None:
+            progress(f"{name} ({i}/{len(chosen)}): {len(fake_arr)} samples vs {len(real_arr)} real")
         fn = METRICS.get(name)
         result = fn(fake_arr, real_arr, dataset, labels=labels) if needs_labels(name) else fn(fake_arr, real_arr, dataset)
         for key, value in result.items():
