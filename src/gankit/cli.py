@@ -141,8 +141,10 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
     last = metrics[-1] if metrics else {}
     if _table_keys(last):
         floor = last.get("floor") if isinstance(last.get("floor"), dict) else None
-        print(f"metrics (step {last.get('step')}{'; real vs real: ' + floor['kind'] if floor and floor.get('kind') else ''}):")
+        print(f"metrics (step {last.get('step')}):")
         print(eval_table(last, floor))
+        if floor is not None:
+            print(f"real vs real: {floor.get('kind')}, scored the same way (what a perfect generator would get)")
         print(f"every number, with its sample count: {run.metrics}; what each metric means: gankit list metrics")
     alarms = read_jsonl(run.alarms)
     if alarms:  # each was logged as a warning when raised
