@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import TINY
+from table_helpers import metric_table as table
 from gankit.cli import main
 
 
@@ -14,22 +15,6 @@ def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def table(out: str) -> dict[str, dict[str, str]]:
-    """The metric table printed by ``gankit eval`` and the training summary: {metric: {column: cell}}."""
-    import re
-
-    lines = out.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("metric "))
-    header = re.split(r"\s{2,}", lines[start])
-    rows = {}
-    for line in lines[start + 2:]:
-        if not line or line[0] == " " or not re.match(r"^\S+  ", line):
-            break
-        cells = re.split(r"\s{2,}", line)
-        rows[cells[0]] = dict(zip(header, cells + [""] * (len(header) - len(cells))))
-    return rows
 
 
 def test_list_shows_every_registry(capsys):
