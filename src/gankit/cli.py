@@ -138,8 +138,10 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
 
     metrics = read_jsonl(run.metrics)
     print(f"run: {run.root}")
+    from gankit.metrics.keys import reported_keys
+
     last = metrics[-1] if metrics else {}
-    if _table_keys(last):
+    if reported_keys(last):
         floor = last.get("floor") if isinstance(last.get("floor"), dict) else None
         print(f"metrics (step {last.get('step')}):")
         print(eval_table(last, floor))
@@ -303,40 +305,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUFFIXES = ("_low", "_high", "_std", "_n")
-
-
-def _cell(values: dict[str, float], key: str, scale: float = 1.0) -> str:
-    """'v [low, high]', 'v ± std' or 'v' for one metric key, each number times ``scale``."""
-    if not isinstance(values.get(key), (int, float)):
-        return "-"
-    v = values[key] * scale
-    if f"{key}_low" in values and f"{key}_high" in values:
-        return f"{v:.4g} [{values[key + '_low'] * scale:.4g}, {values[key + '_high'] * scale:.4g}]"
-    if f"{key}_std" in values:
-        return f"{v:.4g} ± {values[key + '_std'] * scale:.2g}"
-    return f"{v:.4g}"
-
-
-def _table_keys(model: dict[str, float]) -> list[str]:
-    """The metrics of a result: its numeric keys less the interval and count fields (``fid_low``, ``pr_n``)."""
-    keys = [k for k, v in model.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    keys = [k for k in keys if not (k.endswith(_SUFFIXES) and k.rsplit("_", 1)[0] in model)]
-    return [k for k in keys if not k.endswith("_n") and k not in ("step", "samples")]
-
-
 def eval_table(model: dict[str, float], floor: dict[str, float] | None) -> str:
     """A plain-text table: one row per metric (intervals folded in), the model beside the real-vs-real floor,
     which way is better and the unit, from each key's registered :class:`~gankit.metrics.Key`."""
-    from gankit.metrics import key_info
-    from gankit.metrics.keys import base_key
+    from gankit.metrics.keys import base_key, cell, key_info, reported_keys
 
     header = ["metric", "model"] + (["real vs real"] if floor is not None else []) + ["better", "unit"]
     rows = []
-    for k in _table_keys(model):
+    for k in reported_keys(model):
         info = key_info(k)
         scale = info.scale if info else 1.0
-        rows.append([k, _cell(model, k, scale)] + ([_cell(floor, base_key(k), scale)] if floor is not None else [])
+        rows.append([k, cell(model, k, scale)] + ([cell(floor, base_key(k), scale)] if floor is not None else [])
                     + ([info.direction, info.shown_unit] if info else ["", ""]))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
@@ -346,10 +325,9 @@ def eval_table(model: dict[str, float], floor: dict[str, float] | None) -> str:
 
 def metric_meanings(model: dict[str, float]) -> str:
     """One line per metric of ``model`` that has a registered meaning: what it measures, how to read it."""
-    from gankit.metrics import key_info
-    from gankit.metrics.keys import base_key
+    from gankit.metrics.keys import base_key, key_info, reported_keys
 
-    keys = list(dict.fromkeys(base_key(k) for k in _table_keys(model) if key_info(k)))
+    keys = list(dict.fromkeys(base_key(k) for k in reported_keys(model) if key_info(k)))
     width = max((len(k) for k in keys), default=0)
     return "\n".join(f"  {k.ljust(width)}  {key_info(k).meaning}" for k in keys)
 

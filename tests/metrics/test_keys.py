@@ -10,7 +10,7 @@ from gankit.data.toy import ring8
 from gankit.metrics import METRICS, Key, evaluate, key_info
 from gankit.metrics import features as F
 from gankit.metrics import images as I
-from gankit.metrics.keys import MODES, base_key
+from gankit.metrics.keys import MODES, base_key, brief, reported_keys
 
 SUFFIXES = ("_low", "_high", "_std", "_n")
 
@@ -69,3 +69,10 @@ def test_directions_units_and_prefixes():
     with pytest.raises(ValueError, match="Key.better must be one of"):
         Key("up", "?")
     assert np.isclose(Key("lower", "x", scale=1e6).scale, 1e6) and Key("lower", "x", scale=1e6).shown_unit == "×1e-6"
+
+
+def test_brief_line_of_a_periodic_evaluation():
+    values = {"fid": 12.34, "fid_low": 11.8, "fid_high": 12.9, "fid_n": 500.0, "kid": 0.0081, "kid_std": 0.0012,
+              "pr_n": 500.0, "acceptance": 0.25, "ema": False, "floor": {"fid": 1.0}}
+    assert reported_keys(values) == ["fid", "kid", "acceptance"]
+    assert brief(values) == "fid 12.34 [11.8, 12.9] ↓, kid 8.1 ± 1.2 ×1e-3 ↓, acceptance 0.25"

@@ -108,9 +108,13 @@ def _messages(caplog):
 def test_without_a_terminal_training_prints_lines_the_estimate_and_the_evaluation_steps(tiny, caplog):
     caplog.set_level(logging.INFO, logger="gankit")
     assert not sys.stderr.isatty()  # pytest captures it
-    cfg = tiny("train.progress=true", "train.progress_every_s=30", "train.steps=20")
+    cfg = tiny("train.progress=true", "train.progress_every_s=30", "train.steps=20", "train.eval_every=10")
     run = _train(cfg, FakeClock(10.0))
     msgs = _messages(caplog)
+    # the periodic evaluation: one short line, each metric with its direction, no interval or count keys
+    periodic = next(m for m in msgs if m.startswith("step 10: "))
+    assert periodic.startswith("step 10: kl_data_model ") and "modes " in periodic and " ↑" in periodic
+    assert periodic.endswith("(all of it in metrics.jsonl)") and "_n " not in periodic
     lines = [m for m in msgs if m.startswith("step ") and "/20 (" in m]
     # every 30 fake seconds (3 steps); losses once logged (train.log_every=5)
     assert lines[0] == "step 3/20 (15%) 0.1 steps/s eta 2m50s"

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from gankit.registry import METRICS
 
-__all__ = ["Key", "MODES", "MODE_KL", "PREFIXES", "base_key", "key_info"]
+__all__ = ["Key", "MODES", "MODE_KL", "PREFIXES", "base_key", "brief", "cell", "key_info", "reported_keys"]
 
 PREFIXES = ("drs_",)
 """Prefixes of keys that report a registered key on other samples (``drs_``: rejection samples)."""
+SUFFIXES = ("_low", "_high", "_std", "_n")
+"""A key's interval, spread and sample count: ``fid_low``, ``fid_high``, ``kid_std``, ``fid_n``."""
 
 SYMBOLS = {"higher": "↑ higher", "lower": "↓ lower", "floor": "≈ floor"}
 
@@ -76,3 +79,35 @@ def key_info(key: str) -> Key | None:
         if info is not None:
             return info
     return None
+
+
+def reported_keys(values: dict[str, Any]) -> list[str]:
+    """The metrics of a result, in order: its numeric keys less the interval and count fields of
+    :data:`SUFFIXES` (``fid_low``, ``pr_n``) and the record's ``step`` and ``samples``."""
+    keys = [k for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    keys = [k for k in keys if not (k.endswith(SUFFIXES) and k.rsplit("_", 1)[0] in values)]
+    return [k for k in keys if not k.endswith("_n") and k not in ("step", "samples")]
+
+
+def cell(values: dict[str, Any], key: str, scale: float = 1.0) -> str:
+    """'v [low, high]', 'v ± std' or 'v' for one metric key, each number times ``scale``; '-' if absent."""
+    if not isinstance(values.get(key), (int, float)):
+        return "-"
+    v = values[key] * scale
+    if f"{key}_low" in values and f"{key}_high" in values:
+        return f"{v:.4g} [{values[key + '_low'] * scale:.4g}, {values[key + '_high'] * scale:.4g}]"
+    if f"{key}_std" in values:
+        return f"{v:.4g} ± {values[key + '_std'] * scale:.2g}"
+    return f"{v:.4g}"
+
+
+def brief(values: dict[str, Any]) -> str:
+    """One short line of a result: each metric with its interval and which way is better
+    ("fid 12.3 [11.8, 12.9] ↓, precision 0.61 [0.58, 0.64] ↑"; KID in units of 1e-3)."""
+    parts = []
+    for k in reported_keys(values):
+        info = key_info(k)
+        unit = f" {info.shown_unit}" if info and info.scale != 1 else ""
+        arrow = f" {info.direction[0]}" if info else ""
+        parts.append(f"{k} {cell(values, k, info.scale if info else 1.0)}{unit}{arrow}")
+    return ", ".join(parts)

@@ -307,6 +307,8 @@ class Evaluator(Callback):
         self.last: dict[str, Any] = {}
 
     def _run(self, trainer: "Trainer", step: int, show: bool = True) -> None:
+        from gankit.metrics.keys import brief
+
         cfg = trainer.cfg
         announce = Announcer(f"evaluation at step {step}", log.info) if cfg.train.progress else None
         # DRS and the real-vs-real floor only at the end: they cost as much as the evaluation again
@@ -316,7 +318,7 @@ class Evaluator(Callback):
         self.last = values
         JsonlWriter(trainer.run.metrics).write({"step": step, "ema": trainer.ema is not None, **values})
         if show:  # the final numbers are printed by the caller's summary
-            log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+            log.info("step %d: %s (all of it in %s)", step, brief(values), trainer.run.metrics.name)
 
     def on_step(self, trainer: "Trainer", step: int) -> None:
         if self.every and step % self.every == 0 and step != trainer.cfg.train.steps:
