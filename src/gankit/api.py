@@ -229,6 +229,8 @@ def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str
     if rejection > 0:  # the sampler loads the generator itself
         if text is not None or labels is not None:
             raise ConfigError("--rejection cannot be combined with --text or --label")
+        log.info("rejection sampling: calibrating the discriminator for %d steps, then %d accepted samples",
+                 rejection, n)
         return rejection_sampler(run, rejection, seed=seed)(n).samples.numpy()
     net, cfg, _ = load_generator(run)
     if text is not None and "text" not in inspect.signature(net.sample_noise).parameters:
