@@ -58,7 +58,7 @@ class Key:
 
 
 MODES = Key("higher", "modes the samples reach (2-D mixtures: a sample within 3 std of the mode; Stacked MNIST: "
-            "digit triples the classifier reads); the real-vs-real floor shows all of them", "count")
+            "digit triples the classifier reads); compare with the real-vs-real floor", "count")
 MODE_KL = Key("lower", "KL of the samples' mode histogram to uniform: 0 when every mode gets its share, large when "
               "a few modes take most samples (collapse)", "nats")
 
