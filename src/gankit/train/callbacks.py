@@ -218,7 +218,7 @@ def held_out_reference(cfg: Any, dataset: Any, n: int) -> tuple[torch.Tensor, st
     """Real data in the generator's place for the real-vs-real floor.
 
     A data set with a test split trained on its training split: ``n`` test images (MNIST: test vs train,
-    PROTOCOLS.md). Otherwise a second independent sample of the training data.
+    docs/protocols.md). Otherwise a second independent sample of the training data.
     """
     from gankit import config as config_mod
     from gankit.data import build_dataset
