@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import TINY
+from table_helpers import metric_table as table
 from gankit.cli import main
 
 
@@ -25,6 +26,9 @@ def test_list_shows_every_registry(capsys):
         assert f"  {name} " in out
     code, out, _ = run(capsys, "list", "objectives")
     assert code == 0 and "nsgan" in out and "datasets:" not in out
+    code, out, _ = run(capsys, "list", "metrics")  # each reported number: direction, unit, meaning
+    assert code == 0 and "    recall           ↑ higher, fraction: variety: fraction of real images" in out
+    assert "    kid              ↓ lower, ×1e-3: " in out
 
 
 def test_dry_run_prints_resolved_config_and_writes_nothing(capsys, tmp_path):
@@ -59,6 +63,10 @@ def test_train_sample_eval_resume(capsys, tmp_path):
     assert code == 0
     rd = out_dir / "ring8"
     assert f"run: {rd}" in out and "figures:" in out and "montage.png" in out and "diagnostics.png" in out
+    # the summary: one short table with the real-vs-real floor, computed at the end of training
+    rows = table(out[out.index("metrics (step 20):"):])
+    assert float(rows["modes"]["real vs real"]) == 8.0 and rows["modes"]["better"] == "↑ higher"
+    assert "real vs real: two independent samples of the training data" in out and "mode_kl_n" not in out
     for f in ("config.yaml", "stats.jsonl", "metrics.jsonl", "checkpoints/last.pt", "generator.safetensors",
               "samples/step-000010.png", "samples/step-000020.png", "snapshots/step-000020.json",
               "montage.png", "montage.gif", "curves.png", "diagnostics.jsonl", "alarms.jsonl", "diagnostics.png"):
@@ -81,11 +89,21 @@ def test_train_sample_eval_resume(capsys, tmp_path):
     code, _, err = run(capsys, "sample", str(rd), "-o", str(tmp_path / "s.txt"))
     assert code == 2 and "must end in .npy, .csv or .png" in err
 
-    code, out, _ = run(capsys, "eval", str(rd), "-n", "500")
+    code, out, err = run(capsys, "eval", str(rd), "-n", "500")
     assert code == 0 and "real vs real" in out and "two independent samples of the training data" in out
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.split() and line.split()[0] in ("modes", "hq", "w1")}
-    assert set(rows) == {"modes", "hq", "w1"}
-    assert float(rows["modes"][-1]) == 8.0 and float(rows["hq"][-1]) > 99.0  # the floor: real data covers every mode
+    rows = table(out)
+    assert {"modes", "hq", "w1"} <= set(rows)
+    assert float(rows["modes"]["real vs real"]) == 8.0 and float(rows["hq"]["real vs real"]) > 99.0  # real data covers every mode
+    assert (rows["modes"]["better"], rows["hq"]["unit"], rows["w1"]["better"]) == ("↑ higher", "%", "↓ lower")
+    # under the table, one line per metric on what it measures
+    meanings = out[out.index("what they measure:"):]
+    assert "  w1 " in meanings and "earth mover's distance" in meanings and "  mode_kl " in meanings
+    # on stderr while it works: the samples drawn, each metric with its sample count, the floor, in order
+    steps = [line for line in err.splitlines() if line.startswith("eval: ")]
+    assert steps[:3] == ["eval: generating 500 samples", "eval: kl-js (1/5): 500 samples vs 500 real",
+                         "eval: modes (2/5): 500 samples vs 500 real"]
+    assert steps[6] == "eval: real-vs-real floor: two independent samples of the training data"
+    assert steps[7] == "eval: floor kl-js (1/5): 500 samples vs 500 real" and steps[-1].startswith("eval: done in ")
     import json
 
     record = json.loads((rd / "metrics.jsonl").read_text().splitlines()[-1])
@@ -94,6 +112,8 @@ def test_train_sample_eval_resume(capsys, tmp_path):
     code, out, _ = run(capsys, "eval", str(rd), "-n", "200", "--metrics", "modes", "--no-floor")
     names = [line.split()[0] for line in out.splitlines() if line.split()]
     assert code == 0 and "real vs real" not in out and "w1" not in names and "modes" in names  # the run path may hold "w1"
+    code, _, err = run(capsys, "-q", "eval", str(rd), "-n", "100", "--no-floor")
+    assert code == 0 and err == ""  # -q: no progress
 
     with (rd / "alarms.jsonl").open("a") as f:  # the summary repeats the alarms of the run
         f.write(json.dumps({"step": 10, "kind": "d-wins", "message": "crafted"}) + "\n")
@@ -104,6 +124,23 @@ def test_train_sample_eval_resume(capsys, tmp_path):
     assert load_checkpoint(rd / "checkpoints" / "last.pt")["step"] == 30
     code, _, err = run(capsys, "train", "--resume", str(rd), "generator.depth=5")
     assert code == 2 and "cannot change generator.depth when resuming" in err
+
+
+def test_eval_table_scales_folds_intervals_and_reads_the_floor_of_prefixed_keys():
+    from gankit.cli import eval_table, metric_meanings
+
+    model = {"kid": 0.0081, "kid_low": 0.0072, "kid_high": 0.009, "kid_std": 0.001, "kid_n": 500.0,
+             "is": 2.5, "is_std": 0.1, "drs_hq": 90.0, "acceptance": 0.3, "pr_n": 500.0, "ema": True}
+    floor = {"kid": 0.0001, "kid_low": -0.0001, "kid_high": 0.0003, "hq": 99.0, "kind": "x"}
+    rows = table(eval_table(model, floor))
+    assert list(rows) == ["kid", "is", "drs_hq", "acceptance"]  # no count, interval, flag or text rows
+    assert rows["kid"] == {"metric": "kid", "model": "8.1 [7.2, 9]", "real vs real": "0.1 [-0.1, 0.3]",
+                           "better": "↓ lower", "unit": "×1e-3"}  # KID shown in units of 1e-3
+    assert (rows["is"]["model"], rows["is"]["real vs real"], rows["is"]["better"]) == ("2.5 ± 0.1", "-", "↑ higher")
+    assert rows["drs_hq"]["real vs real"] == "99" and rows["drs_hq"]["unit"] == "%"  # the floor of hq
+    assert rows["acceptance"]["better"] == "" and "real vs real" not in table(eval_table(model, None))["kid"]
+    meanings = metric_meanings(model).splitlines()
+    assert [line.split()[0] for line in meanings] == ["kid", "is", "hq"]
 
 
 def test_1d_run_makes_figures(capsys, tmp_path):

@@ -13,6 +13,7 @@ from PIL import Image
 
 from gankit.cli import main
 from gankit.data import images as im
+from table_helpers import metric_table, number
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "mnist-test-1000.npz"
 SMALL = ["generator.width=16", "discriminator.width=16", "data.batch_size=32", "train.progress=false",
@@ -38,15 +39,6 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def _table(out: str) -> dict[str, list[str]]:
-    rows = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if parts and parts[0] in ("fid", "is", "kid", "precision", "recall", "density", "coverage", "modes", "mode_kl"):
-            rows[parts[0]] = parts[1:]
-    return rows
-
-
 def test_dcgan_mnist_trains_scores_and_evaluates_against_the_floor(capsys, tmp_path, mnist_cache):
     code, out, err = run(capsys, "train", "dcgan-mnist", *SMALL, "train.steps=20", "train.eval_every=10",
                          "eval.num_samples=200", f"run.out_dir={tmp_path}")
@@ -57,13 +49,18 @@ def test_dcgan_mnist_trains_scores_and_evaluates_against_the_floor(capsys, tmp_p
     for key in ("fid", "fid_low", "fid_high", "is", "kid", "precision", "recall", "density", "coverage", "fid_n"):
         assert key in lines[-1], key
     assert lines[-1]["fid_n"] == 200
+    # the end of training scores the real-vs-real floor too (the test split), and the summary shows it
+    assert lines[-1]["floor"]["kind"] == "held-out test split vs training split" and "floor" not in lines[0]
+    summary = metric_table(out[out.index("metrics (step 20):"):])
+    assert number(summary["fid"]["real vs real"]) == pytest.approx(lines[-1]["floor"]["fid"], rel=1e-3)
+    assert summary["precision"]["better"] == "↑ higher" and summary["kid"]["unit"] == "×1e-3"
 
     code, out, err = run(capsys, "eval", str(rd), "-n", "200")
     assert code == 0, err
     assert "held-out test split vs training split" in out
-    rows = _table(out)
-    model_fid, floor_fid = float(rows["fid"][0]), float(rows["fid"][-3])  # "v [low, high]" per column
-    model_is, floor_is = float(rows["is"][0]), float(rows["is"][-3])
+    rows = metric_table(out)
+    model_fid, floor_fid = number(rows["fid"]["model"]), number(rows["fid"]["real vs real"])
+    model_is, floor_is = number(rows["is"]["model"]), number(rows["is"]["real vs real"])
     assert floor_fid < model_fid and floor_is > model_is  # 20 tiny steps are far from real digits
     assert floor_is > 7.0  # 200 real test digits (10 splits of 20, which bias IS low) read confidently
     record = json.loads((rd / "metrics.jsonl").read_text().splitlines()[-1])
@@ -81,8 +78,8 @@ def test_stacked_mnist_presets_count_modes(capsys, tmp_path, mnist_cache):
         last = json.loads((tmp_path / preset / "metrics.jsonl").read_text().splitlines()[-1])
         assert 1 <= last["modes"] <= 300 and 0 <= last["mode_kl"] <= np.log(1000) and last["modes_n"] == 300
     code, out, _ = run(capsys, "eval", str(tmp_path / "stacked-mnist-dcgan"), "-n", "300")
-    rows = _table(out)
-    assert float(rows["modes"][-1]) > 200  # 300 triples of real test digits: mostly distinct modes
+    rows = metric_table(out)
+    assert float(rows["modes"]["real vs real"]) > 200  # 300 triples of real test digits: mostly distinct modes
 
 
 def test_cgan_mnist_scores_conditional_accuracy(capsys, tmp_path, mnist_cache):
@@ -97,7 +94,7 @@ def test_cgan_mnist_scores_conditional_accuracy(capsys, tmp_path, mnist_cache):
     code, out, err = run(capsys, "eval", str(tmp_path / "cgan-mnist"), "-n", "200", "--metrics",
                          "conditional-accuracy,inception-score")
     assert code == 0, err
-    row = next(line.split() for line in out.splitlines() if line.startswith("class_accuracy"))
-    assert row[-1] == "-" and 0 <= float(row[1]) <= 1  # model column filled, floor column empty
+    row = metric_table(out)["class_accuracy"]
+    assert row["real vs real"] == "-" and 0 <= number(row["model"]) <= 1  # model column filled, floor column empty
     code, out, err = run(capsys, "eval", str(tmp_path / "cgan-mnist"), "-n", "200", "--no-floor")
     assert code == 0 and "class_accuracy" in out  # 'auto' includes it for a conditional run

@@ -154,13 +154,16 @@ def test_cli_sample_and_eval_with_rejection(tiny, tmp_path, capsys):
     run = api.train(tiny("run.name=r"))
     out = tmp_path / "x.npy"
     assert main(["sample", str(run.root), "-n", "200", "-o", str(out), "--rejection", "30"]) == 0
+    # the calibration takes a while: it is announced on stderr before it starts
+    assert "rejection sampling: calibrating the discriminator for 30 steps, then 200 accepted" in capsys.readouterr().err
     x = np.load(out)
     assert x.shape == (200, 2)
     again = tmp_path / "y.npy"
     main(["sample", str(run.root), "-n", "200", "-o", str(again), "--rejection", "30"])
     assert np.array_equal(x, np.load(again))  # seeded: same samples
     assert main(["eval", str(run.root), "-n", "300", "--no-floor", "--rejection", "30"]) == 0
-    assert "rejection" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "rejection" in out and "eval: discriminator rejection sampling: calibrating D for 30 steps" in err
     line = json.loads(run.metrics.read_text().splitlines()[-1])
     assert line["sampler"].startswith("rejection") and 0 < line["acceptance"] <= 1
 

@@ -14,7 +14,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -26,7 +26,8 @@ from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
 from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
-from gankit.train.callbacks import Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures, reference_sample
+from gankit.train.callbacks import (Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures,
+                                    held_out_reference, real_floor, reference_sample)
 from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore
 from gankit.train import distributed
 from gankit.train.diagnostics import Diagnostics, default_every
@@ -39,7 +40,8 @@ log = logging.getLogger("gankit")
 # Sections a resumed run may change: how long and how it is observed, not what is trained.
 RESUMABLE = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
              "train.eval_every", "train.diagnostics_every", "train.progress", "train.time_limit", "run.device",
-             "run.threads", "run.channels_last", "run.compile", "run.distributed_data", "eval")
+             "run.threads", "run.channels_last", "run.compile", "run.distributed_data", "eval",
+             "train.progress_every_s")
 
 
 def select_device(name: str) -> torch.device:
@@ -227,6 +229,8 @@ def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str
     if rejection > 0:  # the sampler loads the generator itself
         if text is not None or labels is not None:
             raise ConfigError("--rejection cannot be combined with --text or --label")
+        log.info("rejection sampling: calibrating the discriminator for %d steps, then %d accepted samples",
+                 rejection, n)
         return rejection_sampler(run, rejection, seed=seed)(n).samples.numpy()
     net, cfg, _ = load_generator(run)
     if text is not None and "text" not in inspect.signature(net.sample_noise).parameters:
@@ -370,22 +374,8 @@ class Evaluation:
     floor_kind: str = ""
 
 
-def held_out_reference(cfg: Any, dataset: Any, n: int) -> tuple[torch.Tensor, str]:
-    """Real data in the generator's place for the real-vs-real floor.
-
-    A data set with a test split trained on its training split: ``n`` test images (MNIST: test vs train,
-    docs/protocols.md). Otherwise a second independent sample of the training data.
-    """
-    seed = cfg.eval.seed + 4
-    splits = DATASETS.meta(cfg.data.name).get("splits", ())
-    if "test" in splits and cfg.data.split == "train":
-        test_cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(cfg), ["data.split=test"]))
-        return reference_sample(build_dataset(test_cfg.data), n, seed), "held-out test split vs training split"
-    return reference_sample(dataset, n, seed), "two independent samples of the training data"
-
-
 def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floor: bool = True,
-             write: bool = True, rejection: int = 0) -> Evaluation:
+             write: bool = True, rejection: int = 0, progress: Callable[[str], None] | None = None) -> Evaluation:
     """Score a run's exported generator and, with ``floor``, real data the same way.
 
     Args:
@@ -396,6 +386,7 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
         write: append the result to the run's metrics.jsonl (the floor under the key "floor").
         rejection: > 0: score discriminator-rejection samples instead (that many calibration steps;
             :func:`rejection_sampler`); the acceptance rate is added as ``acceptance``.
+        progress: told each step (samples drawn, each metric with its sample count, the floor).
 
     Raises:
         ConfigError, DataError, CheckpointError: an unknown metric, missing data, an unfinished run.
@@ -411,17 +402,19 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     dataset = build_dataset(cfg.data)
     real = reference_sample(dataset, n, cfg.eval.seed + 3)
     extra: dict[str, float] = {}
+    say = progress or (lambda message: None)
     if rejection > 0:
+        say(f"discriminator rejection sampling: calibrating D for {rejection} steps, then {n} accepted samples")
         res = rejection_sampler(rd.root, rejection, net=net)(n)
         fake, labels, extra = res.samples.numpy(), None, {"acceptance": res.acceptance}
     else:
+        say(f"generating {n} samples")
         fake, labels = sample_net_with_labels(net, n, seed=cfg.eval.seed + 2)
     result = Evaluation(int(meta.get("step", 0)), n, meta.get("ema") == "true",
-                        {**metrics_mod.evaluate(names, fake, real, dataset, labels=labels), **extra})
-    if floor:  # real data carry no generated-for classes: the conditional metrics have no floor here
-        other, result.floor_kind = held_out_reference(cfg, dataset, n)
-        plain = [m for m in names if m == "auto" or not metrics_mod.needs_labels(m)]
-        result.floor = metrics_mod.evaluate(plain, other, real, dataset) if plain else {}
+                        {**metrics_mod.evaluate(names, fake, real, dataset, labels=labels, progress=progress), **extra})
+    if floor:
+        result.floor = real_floor(cfg, dataset, names, real, progress)
+        result.floor_kind = result.floor.pop("kind")
     if write:
         record: dict[str, Any] = {"step": result.step, "source": "gankit eval", "samples": n, "ema": result.ema,
                                   **({"sampler": f"rejection ({rejection} calibration steps)"} if rejection else {}),

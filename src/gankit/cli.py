@@ -138,10 +138,16 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
 
     metrics = read_jsonl(run.metrics)
     print(f"run: {run.root}")
-    last = {k: v for k, v in metrics[-1].items()
-            if k not in ("step", "ema", "samples") and isinstance(v, (int, float))} if metrics else {}
-    if last:
-        print("metrics (step %d): %s" % (metrics[-1]["step"], ", ".join(f"{k} {v:.4g}" for k, v in last.items())))
+    from gankit.metrics.keys import reported_keys
+
+    last = metrics[-1] if metrics else {}
+    if reported_keys(last):
+        floor = last.get("floor") if isinstance(last.get("floor"), dict) else None
+        print(f"metrics (step {last.get('step')}):")
+        print(eval_table(last, floor))
+        if floor is not None:
+            print(f"real vs real: {floor.get('kind')}, scored the same way (what a perfect generator would get)")
+        print(f"every number, with its sample count: {run.metrics}; what each metric means: gankit list metrics")
     alarms = read_jsonl(run.alarms)
     if alarms:  # each was logged as a warning when raised
         steps = ", ".join(f"{a.get('kind')} at step {a.get('step')}" for a in alarms)
@@ -299,44 +305,52 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUFFIXES = ("_low", "_high", "_std", "_n")
-
-
-def _cell(values: dict[str, float], key: str) -> str:
-    """'v [low, high]', 'v ± std' or 'v' for one metric key."""
-    if key not in values:
-        return "-"
-    v = values[key]
-    if f"{key}_low" in values and f"{key}_high" in values:
-        return f"{v:.4g} [{values[key + '_low']:.4g}, {values[key + '_high']:.4g}]"
-    if f"{key}_std" in values:
-        return f"{v:.4g} ± {values[key + '_std']:.2g}"
-    return f"{v:.4g}"
-
-
 def eval_table(model: dict[str, float], floor: dict[str, float] | None) -> str:
-    """A plain-text table: one row per metric (intervals folded in), the model beside the floor."""
-    keys = [k for k in model if not (k.endswith(_SUFFIXES) and k.rsplit("_", 1)[0] in model)]
-    keys = [k for k in keys if not k.endswith("_n")]
-    header = ["metric", "model"] + (["real vs real"] if floor is not None else [])
-    rows = [[k, _cell(model, k)] + ([_cell(floor, k)] if floor is not None else []) for k in keys]
+    """A plain-text table: one row per metric (intervals folded in), the model beside the real-vs-real floor,
+    which way is better and the unit, from each key's registered :class:`~gankit.metrics.Key`."""
+    from gankit.metrics.keys import base_key, cell, key_info, reported_keys
+
+    header = ["metric", "model"] + (["real vs real"] if floor is not None else []) + ["better", "unit"]
+    rows = []
+    for k in reported_keys(model):
+        info = key_info(k)
+        scale = info.scale if info else 1.0
+        rows.append([k, cell(model, k, scale)] + ([cell(floor, base_key(k), scale)] if floor is not None else [])
+                    + ([info.direction, info.shown_unit] if info else ["", ""]))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
+def metric_meanings(model: dict[str, float]) -> str:
+    """One line per metric of ``model`` that has a registered meaning: what it measures, how to read it."""
+    from gankit.metrics.keys import base_key, key_info, reported_keys
+
+    keys = list(dict.fromkeys(base_key(k) for k in reported_keys(model) if key_info(k)))
+    width = max((len(k) for k in keys), default=0)
+    return "\n".join(f"  {k.ljust(width)}  {key_info(k).meaning}" for k in keys)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from gankit import api
 
+    from gankit.train.progress import Announcer
+
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    result = api.evaluate(args.run, n=args.n, metrics=names, floor=not args.no_floor, rejection=args.rejection)
+    announce = Announcer("eval", logging.getLogger("gankit").info)  # on stderr; -q silences it
+    result = api.evaluate(args.run, n=args.n, metrics=names, floor=not args.no_floor, rejection=args.rejection,
+                          progress=announce)
+    announce.done()
     run = api.find_run(args.run)
     how = f", discriminator rejection sampling after {args.rejection} calibration steps" if args.rejection else ""
     print(f"{run.root} (step {result.step}, {result.samples} samples, {'EMA ' if result.ema else ''}generator{how})")
     if result.floor is not None:
         print(f"real vs real: {result.floor_kind}, scored the same way (what a perfect generator would get)")
     print(eval_table(result.model, result.floor))
+    meanings = metric_meanings(result.model)
+    if meanings:
+        print(f"what they measure:\n{meanings}")
     print(f"appended to {run.metrics}")
     return 0
 
@@ -402,6 +416,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             reg = ALL[kind]
             for name in reg.names():
                 print(f"  {name:<18} {reg.describe(name)}")
+                if args.kind == "metrics":  # each reported number: which way is better, unit, meaning
+                    for key, info in reg.meta(name).get("keys", {}).items():
+                        unit = f", {info.shown_unit}" if info.shown_unit else ""
+                        print(f"    {key:<16} {info.direction}{unit}: {info.meaning}")
     return 0
 
 

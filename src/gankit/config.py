@@ -169,7 +169,8 @@ class TrainConfig:
     checkpoint_every: int = 1000  # checkpoints/last.pt; always written at the end too
     eval_every: int = 0  # metrics.jsonl during training; 0: only at the end
     diagnostics_every: int = -1  # diagnostics.jsonl and alarms (train/diagnostics.py); -1: auto, 0: off
-    progress: bool = True  # tqdm bar on stderr (hidden when stderr is not a terminal)
+    progress: bool = True  # tqdm bar on stderr, a duration estimate, evaluation steps; false: quiet
+    progress_every_s: float = 30.0  # when stderr is not a terminal (a job, nohup, CI): a progress line this often (0: none)
     time_limit: float = 0.0  # minutes of training per session; then checkpoint, export and stop (0: none)
 
 
@@ -179,6 +180,7 @@ class EvalConfig:
 
     metrics: list[str] = field(default_factory=lambda: ["auto"])
     num_samples: int = 2500  # generator samples scored (docs/protocols.md uses 2,500 for toy data)
+    floor: bool = True  # the end-of-training evaluation also scores held-out real data: the real-vs-real floor
     seed: int = 1234  # evaluation noise has its own RNG so it never perturbs training
     rejection: int = 0  # discriminator rejection sampling at the end: D calibrated this many steps, drs_* metrics (0: off)
     rejection_gamma: float = 0.0  # DRS acceptance shift γ: 0 is exact rejection sampling, > 0 accepts more
@@ -358,6 +360,7 @@ def validate(cfg: Config) -> None:
         (cfg.train.diagnostics_every >= -1,
          "train.diagnostics_every must be >= -1 (-1: about 5 per train.sample_every, 0: off)"),
         (cfg.train.time_limit >= 0, "train.time_limit must be >= 0 minutes (0: no limit)"),
+        (cfg.train.progress_every_s >= 0, "train.progress_every_s must be >= 0 seconds (0: no progress lines)"),
         (cfg.eval.num_samples > 0, "eval.num_samples must be > 0"),
         (cfg.eval.rejection >= 0, "eval.rejection must be >= 0 calibration steps (0: off)"),
         (cfg.eval.rejection_gamma >= 0, "eval.rejection_gamma must be >= 0"),

@@ -3,7 +3,9 @@
 A metric is a registered function ``fn(fake, real, dataset) -> dict[str, float]`` (docs/architecture.md rule 8):
 ``fake`` is (N, dim) generator samples, ``real`` an independent (N', dim) data sample drawn by the
 caller under its own seed (metrics never sample), ``dataset`` the data set object. Each entry is
-registered with ``applies=callable(dataset) -> bool`` saying whether it makes sense for that data set.
+registered with ``applies=callable(dataset) -> bool`` saying whether it makes sense for that data set,
+and ``keys={key: Key(...)}``: which way each reported number is better, its unit and what it means
+(metrics/keys.py; the result tables read them).
 
 Registered here (importing this package registers them):
 
@@ -20,16 +22,17 @@ only when the caller has them (``evaluate(..., labels=...)``: a conditional gene
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import divergences, features, images, sets, toy  # noqa: F401  (registers the metrics)
 from gankit.metrics import mnist_classifier  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
+from gankit.metrics.keys import Key, key_info
 from gankit.registry import METRICS
 
-__all__ = ["METRICS", "applicable", "evaluate", "needs_labels"]
+__all__ = ["METRICS", "Key", "applicable", "evaluate", "key_info", "needs_labels"]
 
 
 def _dataset_name(dataset: Any) -> str:
@@ -105,7 +108,8 @@ def _points(x: Any, dim: int | None, what: str) -> np.ndarray:
     return arr
 
 
-def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, labels: Any = None) -> dict[str, float]:
+def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, labels: Any = None,
+             progress: Callable[[str], None] | None = None) -> dict[str, float]:
     """Run the named metrics on one set of samples and merge their results.
 
     Args:
@@ -114,6 +118,8 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, lab
         real: (N', dim) independent data samples, drawn by the caller under its own seed.
         dataset: the data set the samples belong to.
         labels: (N,) classes the fake samples were generated for (conditional generators), or None.
+        progress: told which metric starts and on how many samples ("fid (1/4): 10000 samples vs 10000
+            real"), so a long evaluation is not silent.
 
     Returns:
         The metrics' keys merged into one dict, e.g. ``{"modes": 8.0, "hq": 97.1, "mode_kl": 0.01,
@@ -133,7 +139,9 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, lab
             raise DataError(f"{len(fake_arr)} fake samples but {len(labels)} labels")
     merged: dict[str, float] = {}
     owner: dict[str, str] = {}
-    for name in chosen:
+    for i, name in enumerate(chosen, 1):
+        if progress is not None:
+            progress(f"{name} ({i}/{len(chosen)}): {len(fake_arr)} samples vs {len(real_arr)} real")
         fn = METRICS.get(name)
         result = fn(fake_arr, real_arr, dataset, labels=labels) if needs_labels(name) else fn(fake_arr, real_arr, dataset)
         for key, value in result.items():

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from gankit.errors import DataError
+from gankit.metrics.keys import Key
 from gankit.registry import METRICS
 
 LN2 = math.log(2.0)
@@ -453,6 +454,14 @@ def is_points(dataset: Any) -> bool:
     "kl-js",
     applies=_has_low_dim_density,
     description="KL(data‖model), KL(model‖data) and JS with a Gaussian KDE of the samples (1-D/2-D, known density)",
+    keys={
+        "kl_data_model": Key("lower", "KL(p_data ‖ p_model), model density a KDE of the samples: large when the "
+                             "samples miss regions of the data (dropped modes)", "nats"),
+        "kl_model_data": Key("lower", "KL(p_model ‖ p_data): large when samples fall where the data has little "
+                             "mass (samples between or off the modes)", "nats"),
+        "js": Key("lower", "Jensen-Shannon divergence of the two densities, from 0 (equal) to ln 2 = 0.693 "
+                  "(disjoint): both failures at once", "nats"),
+    },
 )
 def kl_js_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, float]:
     """KL both ways and JS between the data density and a KDE of ``fake`` (see :func:`kde_divergences`).
@@ -472,6 +481,8 @@ def kl_js_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, 
     "wasserstein",
     applies=is_points,
     description="exact Wasserstein-1 between fake and real point clouds (POT, first 1,000 rows of each)",
+    keys={"w1": Key("lower", "earth mover's distance: how far, on average, the samples must move to become the "
+                    "data (0: the same cloud up to sampling noise, see the floor)", "data units")},
 )
 def wasserstein_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, float]:
     """Exact W1 between the fake and real clouds (see :func:`wasserstein_points`).

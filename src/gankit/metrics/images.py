@@ -83,6 +83,7 @@ from scipy.linalg import LinAlgWarning, sqrtm
 
 from gankit.errors import DataError
 from gankit.metrics import features
+from gankit.metrics.keys import Key
 from gankit.registry import METRICS
 
 __all__ = [
@@ -604,6 +605,8 @@ def _has_probs(dataset: Any) -> bool:
     "fid",
     applies=_has_extractor,
     description="Fréchet distance of the data set's extractor features (Heusel 2017), bootstrap 95% interval",
+    keys={"fid": Key("lower", "distance between Gaussians fitted to the features of samples and real images: "
+                     "fidelity and variety in one number; read it against the real-vs-real floor")},
 )
 def fid_metric(fake: Any, real: Any, dataset: Any) -> dict[str, float]:
     """FID between the features of ``fake`` and ``real`` with a centred bootstrap interval.
@@ -627,6 +630,8 @@ def fid_metric(fake: Any, real: Any, dataset: Any) -> dict[str, float]:
     "inception-score",
     applies=_has_probs,
     description="Inception score exp E[KL(p(y|x) || p(y))] with the data set's classifier (Salimans 2016)",
+    keys={"is": Key("higher", "high when the classifier is sure of each sample's class and the classes are "
+                    "balanced (at most the number of classes); blind to the real images themselves")},
 )
 def inception_score_metric(fake: Any, real: Any, dataset: Any) -> dict[str, float]:
     """Inception score of ``fake`` (``real`` unused: score real samples the same way for the floor).
@@ -645,6 +650,8 @@ def inception_score_metric(fake: Any, real: Any, dataset: Any) -> dict[str, floa
     "kid",
     applies=_has_extractor,
     description="kernel Inception distance: unbiased MMD² with a cubic kernel (Bińkowski 2018)",
+    keys={"kid": Key("lower", "like FID (a distance between the feature distributions) but unbiased, so "
+                     "comparable across sample counts; 0 for matching distributions, may dip below 0", scale=1e3)},
 )
 def kid_metric(fake: Any, real: Any, dataset: Any) -> dict[str, float]:
     """KID between the features of ``fake`` and ``real`` (KID_SUBSETS subsets of KID_SUBSET_SIZE).
@@ -666,6 +673,16 @@ def kid_metric(fake: Any, real: Any, dataset: Any) -> dict[str, float]:
     "precision-recall",
     applies=_has_extractor,
     description="k-NN precision/recall (Kynkäänniemi 2019, k=3) and density/coverage (Naeem 2020, k=5)",
+    keys={
+        "precision": Key("higher", "fidelity: fraction of samples inside the real images' feature manifold (k-NN "
+                         "balls); high means plausible samples, and says nothing about their variety", "fraction"),
+        "recall": Key("higher", "variety: fraction of real images inside the samples' manifold; 0 when the "
+                      "samples are too alike (blurred averages, collapse) to reach the real spread", "fraction"),
+        "density": Key("floor", "fidelity robust to outliers: real neighbourhoods per sample, / k; about 1 when "
+                       "samples match the data, > 1 when they crowd into its densest part"),
+        "coverage": Key("higher", "variety robust to outliers: fraction of real images whose k-NN ball holds at "
+                        "least one sample", "fraction"),
+    },
 )
 def precision_recall_metric(fake: Any, real: Any, dataset: Any) -> dict[str, float]:
     """Precision, recall, density and coverage on the extractor's features (first PR_MAX_POINTS rows).

@@ -32,6 +32,7 @@ from torch import nn
 from gankit.errors import CheckpointError, DataError
 from gankit.metrics import features
 from gankit.metrics.images import N_BOOT, bootstrap_ci, mode_histogram_kl
+from gankit.metrics.keys import MODE_KL, MODES, Key
 from gankit.registry import METRICS
 
 __all__ = [
@@ -237,6 +238,7 @@ def _is_stacked_mnist(dataset: Any) -> bool:
     "stacked-mnist-modes",
     applies=_is_stacked_mnist,
     description="Stacked-MNIST modes covered (of 1,000) and KL of the mode histogram to uniform",
+    keys={"modes": MODES, "mode_kl": MODE_KL},
 )
 def stacked_mnist_modes_metric(fake: Any, real: Any, dataset: Any) -> dict[str, float]:
     """Modes of ``fake`` read by the shipped classifier (``real`` unused).
@@ -267,6 +269,8 @@ def _is_mnist_digits(dataset: Any) -> bool:
     applies=_is_mnist_digits,
     needs_labels=True,
     description="how often the shipped MNIST classifier reads the digit a conditional sample was generated for",
+    keys={"class_accuracy": Key("higher", "fraction of conditional samples the classifier reads as the class they "
+                                "were generated for: does the condition steer the generator", "fraction")},
 )
 def conditional_accuracy_metric(fake: Any, real: Any, dataset: Any, labels: Any = None) -> dict[str, float]:
     """Accuracy of conditional samples: the classifier's digit against the conditioning digit (``real`` unused).

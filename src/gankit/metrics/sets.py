@@ -53,6 +53,7 @@ import numpy as np
 
 from gankit.errors import DataError
 from gankit.metrics.divergences import is_points
+from gankit.metrics.keys import Key
 from gankit.registry import METRICS
 
 SW_PROJECTIONS = 200
@@ -187,6 +188,8 @@ def set_distances(fake: np.ndarray, real: np.ndarray, max_points: int = SETS_MAX
     "sliced-wasserstein",
     applies=is_points,
     description="sliced Wasserstein-1 between fake and real clouds (POT, 200 fixed random directions)",
+    keys={"sw": Key("lower", "Wasserstein-1 averaged over random 1-D projections: a cheaper, smaller stand-in "
+                    "for w1", "data units")},
 )
 def sliced_wasserstein_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, float]:
     """Sliced W1 between the fake and real clouds (see :func:`sliced_wasserstein`).
@@ -206,6 +209,12 @@ def sliced_wasserstein_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) 
     "set-distance",
     applies=is_points,
     description="nearest-point distance and symmetric mean nearest-neighbour (chamfer) distance between the sets",
+    keys={
+        "nearest_point": Key("floor", "distance of the closest sample-data pair: near 0 as soon as one sample "
+                             "touches the data, so it says little about the rest", "data units"),
+        "chamfer": Key("lower", "mean distance from each sample to its nearest data point plus from each data "
+                       "point to its nearest sample: fidelity and coverage together", "data units"),
+    },
 )
 def set_distance_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, float]:
     """The lecture's two distances between point sets (see :func:`set_distances`).

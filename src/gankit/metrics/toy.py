@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from gankit.errors import DataError
+from gankit.metrics.keys import MODE_KL, MODES, Key
 from gankit.registry import METRICS
 
 HQ_STDS = 3.0
@@ -121,6 +122,8 @@ def _has_modes(dataset: Any) -> bool:
     "modes",
     applies=_has_modes,
     description="modes covered, % high-quality samples (3 std) and KL to uniform modes (VEEGAN/PacGAN)",
+    keys={"modes": MODES, "mode_kl": MODE_KL,
+          "hq": Key("higher", "% of samples within 3 std of a mode: how many samples look like the data (fidelity)", "%")},
 )
 def modes_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, float]:
     """Mode coverage of ``fake`` on the data set's mixture (``real`` is not used).

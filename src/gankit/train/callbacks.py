@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
 from gankit.errors import ConfigError
 from gankit.fileio import atomic_write_text
+from gankit.train.progress import Announcer
 from gankit.train.stats import JsonlWriter, read_jsonl
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ class Callback:
 
     def on_end(self, trainer: "Trainer") -> None:
         pass
+
+    def end_note(self, trainer: "Trainer") -> str:
+        """What ``on_end`` will spend time on, for the run's duration estimate ("" if nothing worth saying)."""
+        return ""
 
 
 def reference_sample(dataset: Any, n: int, seed: int) -> torch.Tensor:
@@ -209,17 +214,60 @@ class ClassGrid(Callback):
         save_image_grid(x.reshape(-1, *x.shape[2:]), trainer.run.classes_png, nrow=self.per_class)
 
 
-def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float]:
+def held_out_reference(cfg: Any, dataset: Any, n: int) -> tuple[torch.Tensor, str]:
+    """Real data in the generator's place for the real-vs-real floor.
+
+    A data set with a test split trained on its training split: ``n`` test images (MNIST: test vs train,
+    docs/protocols.md). Otherwise a second independent sample of the training data.
+    """
+    from gankit import config as config_mod
+    from gankit.data import build_dataset
+    from gankit.registry import DATASETS
+
+    seed = cfg.eval.seed + 4
+    splits = DATASETS.meta(cfg.data.name).get("splits", ())
+    if "test" in splits and cfg.data.split == "train":
+        test_cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(cfg), ["data.split=test"]))
+        return reference_sample(build_dataset(test_cfg.data), n, seed), "held-out test split vs training split"
+    return reference_sample(dataset, n, seed), "two independent samples of the training data"
+
+
+def real_floor(cfg: Any, dataset: Any, names: list[str], real: torch.Tensor,
+               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The metrics ``names`` with held-out real data (:func:`held_out_reference`) in the generator's place,
+    against the same ``real`` set: what a perfect generator would score with this many samples.
+
+    Real data carry no generated-for classes: the conditional metrics have no floor. Returns
+    ``{"kind": how the held-out side was drawn, **metric values}``.
+    """
+    from gankit import metrics as metrics_mod
+
+    other, kind = held_out_reference(cfg, dataset, len(real))
+    plain = [m for m in names if m == "auto" or not metrics_mod.needs_labels(m)]
+    say = None
+    if progress is not None:
+        progress(f"real-vs-real floor: {kind}")
+        say = lambda message: progress(f"floor {message}")  # noqa: E731
+    values = metrics_mod.evaluate(plain, other, real, dataset, progress=say) if plain else {}
+    return {"kind": kind, **values}
+
+
+def evaluate_run(trainer: "Trainer", rejection: bool = False, floor: bool = False,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Metrics of ``cfg.eval.metrics`` on ``eval.num_samples`` samples with the evaluation RNG.
 
     With ``rejection`` and ``eval.rejection`` > 0, also the same metrics of discriminator-rejection
     samples (:mod:`gankit.rejection`), prefixed ``drs_``, and their acceptance rate ``drs_acceptance``.
+    With ``floor``, also the real-vs-real floor (:func:`real_floor`) under the key ``"floor"``.
+    ``progress`` is told each step (samples drawn, each metric, the floor).
     """
     from gankit.metrics import evaluate
 
     cfg = trainer.cfg
+    say = progress or (lambda message: None)
     gen = torch.Generator(device="cpu").manual_seed(cfg.eval.seed + 2)
     recipe, labels = trainer.recipe, None
+    say(f"generating {cfg.eval.num_samples} samples (eval.num_samples)")
     if getattr(recipe, "uses_labels", False) and hasattr(recipe, "sample_with_labels"):  # conditional metrics
         fake, labels = recipe.sample_with_labels(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
     else:
@@ -229,21 +277,25 @@ def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float
     def score(x: torch.Tensor, classes: torch.Tensor | None = None) -> dict[str, float]:
         return evaluate(cfg.eval.metrics, x.detach().cpu().double().numpy().reshape(len(x), -1),
                         real.double().numpy().reshape(len(real), -1), trainer.dataset,
-                        labels=None if classes is None else classes.cpu().numpy())
+                        labels=None if classes is None else classes.cpu().numpy(), progress=progress)
 
-    values = score(fake, labels)
+    values: dict[str, Any] = score(fake, labels)
     if rejection and cfg.eval.rejection > 0:
         from gankit.rejection import config_sampler
 
+        say(f"discriminator rejection sampling: calibrating D for {cfg.eval.rejection} steps (eval.rejection), "
+            f"then {cfg.eval.num_samples} accepted samples")
         draw = config_sampler(trainer.recipe, trainer.dataset, trainer.sampling_net(), cfg)
         try:
             res = draw(cfg.eval.num_samples)
         except ConfigError as exc:  # the trained run is fine: say why there are no drs_* numbers, do not fail it
             log.warning("no rejection-sampling metrics: %s", exc)
             values["drs_acceptance"] = 0.0
-            return values
-        values.update({f"drs_{k}": v for k, v in score(res.samples).items()})
-        values["drs_acceptance"] = res.acceptance
+        else:
+            values.update({f"drs_{k}": v for k, v in score(res.samples).items()})
+            values["drs_acceptance"] = res.acceptance
+    if floor:
+        values["floor"] = real_floor(cfg, trainer.dataset, list(cfg.eval.metrics), real, progress)
     return values
 
 
@@ -252,14 +304,21 @@ class Evaluator(Callback):
 
     def __init__(self, every: int) -> None:
         self.every = every
-        self.last: dict[str, float] = {}
+        self.last: dict[str, Any] = {}
 
     def _run(self, trainer: "Trainer", step: int, show: bool = True) -> None:
-        values = evaluate_run(trainer, rejection=not show)  # DRS only at the end: its calibration costs
+        from gankit.metrics.keys import brief
+
+        cfg = trainer.cfg
+        announce = Announcer(f"evaluation at step {step}", log.info) if cfg.train.progress else None
+        # DRS and the real-vs-real floor only at the end: they cost as much as the evaluation again
+        values = evaluate_run(trainer, rejection=not show, floor=not show and cfg.eval.floor, progress=announce)
+        if announce is not None:
+            announce.done()
         self.last = values
         JsonlWriter(trainer.run.metrics).write({"step": step, "ema": trainer.ema is not None, **values})
         if show:  # the final numbers are printed by the caller's summary
-            log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+            log.info("step %d: %s (all of it in %s)", step, brief(values), trainer.run.metrics.name)
 
     def on_step(self, trainer: "Trainer", step: int) -> None:
         if self.every and step % self.every == 0 and step != trainer.cfg.train.steps:
@@ -267,3 +326,8 @@ class Evaluator(Callback):
 
     def on_end(self, trainer: "Trainer") -> None:
         self._run(trainer, trainer.step, show=False)
+
+    def end_note(self, trainer: "Trainer") -> str:
+        ev = trainer.cfg.eval
+        return (f"the final evaluation of {ev.num_samples} samples (eval.num_samples)"
+                + (" and its real-vs-real floor (eval.floor)" if ev.floor else ""))

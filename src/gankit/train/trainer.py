@@ -41,6 +41,7 @@ from gankit.train import distributed
 from gankit.train.callbacks import Callback
 from gankit.fileio import atomic_write_bytes
 from gankit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gankit.train.progress import TrainingProgress, duration, headline
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter
 
@@ -164,6 +165,7 @@ class Trainer:
         self._finish = False  # request_finish(): end after this step as if train.steps were reached
         self.stats = JsonlWriter(run.stats)
         self.last_record: dict[str, float] = {}
+        self.clock: Callable[[], float] = time.monotonic  # of the progress lines and estimate (tests: a fake)
 
     # ------------------------------------------------------------------ state
     def _seed_sampling(self, step: int) -> None:
@@ -299,6 +301,12 @@ class Trainer:
             total=total, initial=self.step, desc=cfg.run.name, dynamic_ncols=True,
             disable=None if cfg.train.progress and ctx.is_main else True, unit="step",
         )
+        progress = None
+        if cfg.train.progress and ctx.is_main:  # no bar (stderr is not a terminal): a line every progress_every_s
+            notes = [n for n in (cb.end_note(self) for cb in self.callbacks) if n]
+            progress = TrainingProgress(total, self.step, log.info, lines=bool(bar.disable),
+                                        every_s=cfg.train.progress_every_s, time_limit_min=cfg.train.time_limit,
+                                        final_eval=" and ".join(notes), clock=self.clock)
         with self._signals(), bar, _all_stats_after(recipe):
             for cb in self.callbacks:
                 cb.on_start(self)
@@ -327,11 +335,10 @@ class Trainer:
                     self.last_record = record
                     if ctx.is_main:
                         self.stats.write({"step": self.step, "time": round(time.time() - start_time, 3), **record, **lrs})
-                    bar.set_postfix(
-                        {n: f"{record[n]:.3f}" for n in ("d_loss", "g_loss", "d_real", "d_fake") if n in record},
-                        refresh=False,
-                    )
+                    bar.set_postfix(headline(record), refresh=False)
                 bar.update(1)
+                if progress is not None:
+                    progress.update(self.step, self.last_record)
                 for cb in self.callbacks:
                     cb.on_step(self, self.step)
                 if limit_s and time.time() - start_time >= limit_s and self.step < total:
@@ -356,6 +363,9 @@ class Trainer:
             self.save()
         if ctx.is_main:
             self.export_generator()
+        if progress is not None and self.callbacks:
+            log.info("step %d reached in %s; now the end-of-run figures and evaluation", self.step,
+                     duration(time.time() - start_time))
         for cb in self.callbacks:
             cb.on_end(self)
         return self.last_record
