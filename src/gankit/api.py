@@ -27,7 +27,7 @@ from gankit.errors import CheckpointError, ConfigError
 from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
 from gankit.train.callbacks import Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures, reference_sample
-from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore
+from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore, verify_export
 from gankit.train import distributed
 from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
@@ -200,6 +200,7 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
         raise CheckpointError(f"'{path}' is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
     if meta.get("format") != "gankit-generator":
         raise CheckpointError(f"'{path}' is not a gankit generator export")
+    verify_export(path, tensors, meta)
     try:
         cfg = config_mod.from_dict(json.loads(meta["config"]))
         shape = tuple(int(d) for d in json.loads(meta["data_shape"]))
