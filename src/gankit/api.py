@@ -31,7 +31,7 @@ from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, r
 from gankit.train import distributed
 from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
-from gankit.train.stats import JsonlWriter, truncate_after
+from gankit.train.stats import JsonlWriter, last_logged, truncate_after
 from gankit.train.trainer import Trainer
 
 log = logging.getLogger("gankit")
@@ -179,6 +179,7 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
             remove_stale_temporaries(run.root)  # left by writes that a kill -9 interrupted
             for path in (run.stats, run.metrics, run.diagnostics, run.alarms):
                 truncate_after(path, trainer.step)  # drop lines a crashed run wrote after its last checkpoint
+            trainer.last_record = last_logged(run.stats)  # what end-of-run records repeat (diagnostics' losses)
             config_mod.save(cfg, run.config)
             log.info("resuming %s at step %d of %d", run.root, trainer.step, cfg.train.steps)
         distributed.barrier(ctx)
@@ -394,7 +395,8 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
         n: samples to score (0: the run's ``eval.num_samples``).
         metrics: metric names (default: the run's ``eval.metrics``; "auto" = all that apply).
         floor: also compute the real-vs-real floor (:func:`held_out_reference` against the same real set).
-        write: append the result to the run's metrics.jsonl (the floor under the key "floor").
+        write: add the result to the run's metrics.jsonl (the floor under the key "floor"); it replaces an
+            earlier ``gankit eval`` record of the same step, sample count, sampler and metrics.
         rejection: > 0: score discriminator-rejection samples instead (that many calibration steps;
             :func:`rejection_sampler`); the acceptance rate is added as ``acceptance``.
 
@@ -429,8 +431,16 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
                                   **result.model}
         if result.floor is not None:
             record["floor"] = {"kind": result.floor_kind, **result.floor}
-        JsonlWriter(rd.metrics).write(record)
+        JsonlWriter(rd.metrics).put(record, _eval_key)
     return result
+
+
+def _eval_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """A repeated ``gankit eval`` replaces its earlier record when it measured the same thing (step, sample
+    count, sampler, metric names: with fixed seeds, the same numbers); other options add a record."""
+    meta = {"step", "source", "samples", "ema", "sampler", "floor"}
+    return (record.get("step"), record.get("source"), record.get("samples"), record.get("sampler"),
+            tuple(sorted(k for k in record if k not in meta)))
 
 
 def training_reference(dataset: Any, limit: int = 60_000, seed: int = 0, drawn: int = 10_000) -> torch.Tensor:

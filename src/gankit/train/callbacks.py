@@ -247,6 +247,11 @@ def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float
     return values
 
 
+def training_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes a metrics.jsonl record unique: training's are one per step (they have no "source")."""
+    return record.get("step"), record.get("source")
+
+
 class Evaluator(Callback):
     """metrics.jsonl every ``every`` steps (0: only at the end) and at the end of training."""
 
@@ -257,7 +262,9 @@ class Evaluator(Callback):
     def _run(self, trainer: "Trainer", step: int, show: bool = True) -> None:
         values = evaluate_run(trainer, rejection=not show)  # DRS only at the end: its calibration costs
         self.last = values
-        JsonlWriter(trainer.run.metrics).write({"step": step, "ema": trainer.ema is not None, **values})
+        # one training record per step: the end of a resumed finished run (or a time limit at an eval step)
+        # replaces the earlier one instead of adding a copy
+        JsonlWriter(trainer.run.metrics).put({"step": step, "ema": trainer.ema is not None, **values}, training_key)
         if show:  # the final numbers are printed by the caller's summary
             log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
 
