@@ -10,6 +10,7 @@ import os
 import pickle
 import signal
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -149,3 +150,120 @@ def test_a_lost_final_alarm_is_restored_once_on_resume(tmp_path):
         diag.on_start(FakeTrainer())
         assert [(a["step"], a["kind"]) for a in read_jsonl(FakeRun.alarms)] == [(10, "diverged")]
         assert len(diag.alarms) == 1
+
+
+# ------------------------------------------------------------------ item: checksums catch a flipped byte
+
+
+def _member_span(data: bytes, suffix: str) -> tuple[int, int]:
+    """(start, end) of the stored bytes of the zip member whose name ends with ``suffix``."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith(suffix))
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26: info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    return start, start + info.compress_size
+
+
+def _flipped(data: bytes, pos: int, bit: int = 0x10) -> bytes:
+    out = bytearray(data)
+    out[pos] ^= bit
+    return bytes(out)
+
+
+def _rezipped(data: bytes, change) -> bytes:
+    """The same checkpoint with ``change(name, bytes)`` applied to its members and fresh, matching CRC-32s:
+    damage the container cannot see (only the content checksum can)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, change(info.filename, zin.read(info.filename)))
+    return out.getvalue()
+
+
+def _resume_fails(run, capsys, message):
+    assert main(["-q", "train", "--resume", str(run.root), "train.steps=6"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gankit: error: checkpoint '") and message in err and err.count("\n") == 1, err
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_one_line_and_never_loads(tiny, capsys):
+    run = api.train(tiny(*FAST, "train.steps=4"))
+    good = run.checkpoint.read_bytes()
+    state = load_checkpoint(run.checkpoint)
+    assert state["version"] == 2 and state["checksum"].startswith("sha256:")
+    weights = max((k for k in zipfile.ZipFile(run.checkpoint).namelist() if "/data/" in k),
+                  key=lambda k: zipfile.ZipFile(run.checkpoint).getinfo(k).file_size)  # the largest tensor
+    tensor, pickled = _member_span(good, weights), _member_span(good, "data.pkl")
+    for pos in (tensor[0] + 3, (tensor[0] + tensor[1]) // 2, pickled[0] + 20, (pickled[0] + pickled[1]) // 2):
+        run.checkpoint.write_bytes(_flipped(good, pos))
+        _resume_fails(run, capsys, "does not match its CRC-32")
+    # the same damage with CRC-32s that match (the container cannot see it): the content checksum does
+    flip_weight = lambda name, b: _flipped(b, len(b) // 2, 0x40) if name.endswith(weights[-7:]) and "/data/" in name else b  # noqa: E731
+    run.checkpoint.write_bytes(_rezipped(good, flip_weight))
+    _resume_fails(run, capsys, "its content does not match its checksum")
+    assert b"ring8" in zipfile.ZipFile(run.checkpoint).read(next(n for n in zipfile.ZipFile(run.checkpoint).namelist()
+                                                                if n.endswith("data.pkl")))
+    same_length = lambda name, b: b.replace(b"ring8", b"rinG8", 1) if name.endswith("data.pkl") else b  # noqa: E731
+    run.checkpoint.write_bytes(_rezipped(good, same_length))
+    _resume_fails(run, capsys, "its content does not match its checksum")
+    run.checkpoint.write_bytes(good)
+    assert main(["-q", "train", "--resume", str(run.root), "train.steps=6"]) == 0  # the undamaged file resumes
+    capsys.readouterr()
+
+
+def test_version_1_checkpoints_load_by_their_crcs_and_version_2_needs_its_checksum(tmp_path):
+    old = tmp_path / "old.pt"
+    torch.save({"format": "gankit-checkpoint", "version": 1, "step": 3, "w": torch.arange(64.0)}, old)
+    assert load_checkpoint(old)["step"] == 3  # written before the checksum: still read
+    start, end = _member_span(old.read_bytes(), "data/0")
+    old.write_bytes(_flipped(old.read_bytes(), start + 5))
+    with pytest.raises(CheckpointError, match="does not match its CRC-32"):
+        load_checkpoint(old)
+    bare = tmp_path / "bare.pt"
+    torch.save({"format": "gankit-checkpoint", "version": 2, "step": 3}, bare)
+    with pytest.raises(CheckpointError, match="its content has no checksum"):
+        load_checkpoint(bare)
+    # the digest covers every kind of value a training state holds, and survives a save/load round trip
+    state = {"step": 3, "w": torch.arange(6.0).reshape(2, 3)[:, 1:], "h": torch.ones(2, dtype=torch.bfloat16),
+             "empty": torch.zeros(0), "mask": torch.tensor([True, False]), "cfg": {"a": [1, 2.5, (3, "x")], "b": None},
+             "python": [3, list(range(5)), None], 7: "integer key"}
+    save_checkpoint(tmp_path / "all.pt", state)
+    assert load_checkpoint(tmp_path / "all.pt")["cfg"] == state["cfg"]
+
+
+def test_a_flipped_byte_in_a_generator_export_is_one_line(tiny, capsys):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    run = api.train(tiny(*FAST, "train.steps=4"))
+    good = run.generator.read_bytes()
+    header_len = struct.unpack("<Q", good[:8])[0]
+    step_at = good.index(b'"step":"4"') + len(b'"step":"')
+    out = run.root.parent / "x.npy"
+    for pos in (8 + header_len + 5, len(good) - 3, step_at):  # tensor data, and the metadata's step 4 -> 5
+        run.generator.write_bytes(_flipped(good, pos, 0x01))
+        assert main(["sample", str(run.root), "-n", "5", "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"gankit: error: generator export '{run.generator}' is corrupt: its content does not "
+                              "match its checksum") and err.count("\n") == 1, err
+    run.generator.write_bytes(good)
+    tensors = load_file(str(run.generator))
+    with safe_open(str(run.generator), framework="pt") as f:
+        meta = f.metadata()
+    unversioned = {k: v for k, v in meta.items() if k not in ("version", "checksum")}
+    save_file(tensors, str(run.generator), metadata=unversioned)  # an export from before the checksum: loads
+    assert main(["sample", str(run.root), "-n", "5", "-o", str(out)]) == 0
+    save_file(tensors, str(run.generator), metadata={k: v for k, v in meta.items() if k != "checksum"})
+    assert main(["sample", str(run.root), "-n", "5", "-o", str(out)]) == 2
+    assert "its content has no checksum" in capsys.readouterr().err
+
+
+def test_a_protocol_5_pickle_as_last_pt_is_refused_in_exactly_one_line(tiny, capsys):
+    run = api.train(tiny(*FAST, "train.steps=4"))
+    run.checkpoint.write_bytes(pickle.dumps({"format": "gankit-checkpoint", "version": 2}, protocol=5))
+    with warnings.catch_warnings(record=True) as caught:  # what would be printed (torch's was two lines)
+        warnings.simplefilter("always")
+        assert main(["-q", "train", "--resume", str(run.root), "train.steps=6"]) == 2
+    assert [str(w.message) for w in caught] == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gankit: error: checkpoint '") and "corrupt" in err, err
