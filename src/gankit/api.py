@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,17 +99,22 @@ def train(cfg: Any, overwrite: bool = False, callbacks: list[Callback] | None = 
     """
     run = run_dir_for(cfg)
     with distributed.session(select_device(cfg.run.device)) as ctx:
+        if run.root.exists() and not run.root.is_dir():
+            raise ConfigError(f"run directory '{run.root}' is a file; pick another run.name or run.out_dir")
         if run.root.exists() and any(run.root.iterdir()) and not overwrite:
             raise ConfigError(
                 f"run directory '{run.root}' already exists; continue it with 'gankit train --resume {run.root}', "
                 "replace it with --overwrite, or pick another run.name"
             )
+        if overwrite:
+            run.check_removable()  # only a gankit run (its marker) or an empty folder is ever replaced
         trainer = build_trainer(cfg, run, callbacks)  # fails on bad data before anything is written
         distributed.barrier(ctx)  # every rank has looked at the run directory before rank 0 replaces it
         if ctx.is_main:
-            if run.root.exists() and overwrite:
-                shutil.rmtree(run.root)
+            if overwrite:
+                run.remove()
             run.root.mkdir(parents=True, exist_ok=True)
+            run.mark()
             config_mod.save(cfg, run.config)
         distributed.barrier(ctx)
         trainer.fit()
@@ -177,6 +181,7 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
         restore(trainer, state, run.checkpoint)  # every rank loads the checkpoint
         if ctx.is_main:
             remove_stale_temporaries(run.root)  # left by writes that a kill -9 interrupted
+            run.mark()  # a run made before the marker existed gets it
             for path in (run.stats, run.metrics, run.diagnostics, run.alarms):
                 truncate_after(path, trainer.step)  # drop lines a crashed run wrote after its last checkpoint
             trainer.last_record = last_logged(run.stats)  # what end-of-run records repeat (diagnostics' losses)

@@ -267,3 +267,65 @@ def test_a_protocol_5_pickle_as_last_pt_is_refused_in_exactly_one_line(tiny, cap
     assert [str(w.message) for w in caught] == []
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("gankit: error: checkpoint '") and "corrupt" in err, err
+
+
+# ------------------------------------------------------------- item: --overwrite deletes only gankit runs
+
+
+def _train_argv(out, *extra):
+    flags = [e for e in extra if e.startswith("--")]
+    extra = [e for e in extra if not e.startswith("--")]
+    return ["-q", "train", *flags, "ring8", *FAST, "train.steps=3", "train.sample_every=0", "train.progress=false",
+            "train.diagnostics_every=0", "eval.metrics=[modes]", f"run.out_dir={out}", "generator.depth=2",
+            "discriminator.depth=2", "data.batch_size=64", *extra]
+
+
+def test_overwrite_refuses_a_folder_gankit_did_not_make_and_replaces_a_run(tmp_path, capsys):
+    out = tmp_path / "some"
+    mine = out / "important"
+    mine.mkdir(parents=True)
+    (mine / "thesis.tex").write_text("years of work")
+    (mine / "config.yaml").write_text("mine: true\n")  # even a config.yaml alone does not make it a run
+    assert main(_train_argv(out, "run.name=important", "--overwrite")) == 2
+    err = capsys.readouterr().err
+    assert err == (f"gankit: error: refusing to delete '{mine}' for --overwrite: it is not a gankit run directory "
+                   "(no .gankit-run marker); delete it yourself or pick another run.name or run.out_dir\n")
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    # a run gankit made carries the marker: --overwrite replaces it (a stray file inside goes with it)
+    assert main(_train_argv(out, "run.name=run")) == 0
+    run = api.find_run(out / "run")
+    assert run.marker.is_file() and check_run_files(run.root)
+    (run.root / "old.txt").write_text("x")
+    assert main(_train_argv(out, "run.name=run", "train.steps=2", "--overwrite")) == 0
+    assert not (run.root / "old.txt").exists() and [r["step"] for r in read_jsonl(run.stats)] == [1, 2]
+    # a run from before the marker (config.yaml and stats.jsonl) and an empty folder are replaced too
+    run.marker.unlink()
+    assert main(_train_argv(out, "run.name=run", "--overwrite")) == 0 and run.marker.is_file()
+    (out / "empty").mkdir()
+    assert main(_train_argv(out, "run.name=empty", "--overwrite")) == 0
+    # neither a file nor a link is ever deleted
+    (out / "file").write_text("data")
+    (out / "link").symlink_to(mine)
+    assert main(_train_argv(out, "run.name=link", "--overwrite")) == 2
+    err = capsys.readouterr().err
+    assert err == (f"gankit: error: refusing to delete '{out / 'link'}' for --overwrite: it is not a folder but a "
+                   "link; pick another run.name or run.out_dir\n")
+    for flags in (["--overwrite"], []):
+        assert main(_train_argv(out, "run.name=file", *flags)) == 2
+        assert capsys.readouterr().err == (f"gankit: error: run directory '{out / 'file'}' is a file; pick another "
+                                           "run.name or run.out_dir\n")
+    assert (out / "file").read_text() == "data" and (mine / "thesis.tex").exists()
+
+
+def test_a_sweep_never_deletes_a_folder_it_did_not_make(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    stray = out / "base" / "seed-0"
+    stray.mkdir(parents=True)
+    (stray / "notes.txt").write_text("keep me")
+    argv = ["-q", "sweep", "ring8", *FAST, "train.steps=2", "train.diagnostics_every=0", "train.sample_every=0",
+            "eval.metrics=[modes]", "--seeds", "1", "-o", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gankit: error: refusing to delete '{stray}' for a new sweep run: it is not a gankit "
+                          "run directory") and err.count("\n") == 1
+    assert (stray / "notes.txt").read_text() == "keep me"
