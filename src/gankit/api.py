@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import logging
@@ -146,8 +147,11 @@ def _non_resumable(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [k for k in changed_keys(a, b) if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
 
 
-def check_checkpoint_matches(run: RunDir, saved: Any) -> None:
+def check_checkpoint_matches(run: RunDir, saved: Any) -> dict[str, Any]:
     """The checkpoint must belong to the run: its config may differ from config.yaml only in RESUMABLE keys.
+
+    Returns:
+        config.yaml as a dict.
 
     Raises:
         ConfigError: config.yaml is not a valid config.
@@ -159,18 +163,49 @@ def check_checkpoint_matches(run: RunDir, saved: Any) -> None:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise CheckpointError(f"checkpoint '{run.checkpoint}' belongs to another run: its config differs from "
                               f"'{run.config}' in {shown}")
+    return current
+
+
+def _dotted(d: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        d = d[part]
+    return d
+
+
+def _take_edits(run: RunDir, saved: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` (the checkpoint's config) with the RESUMABLE values of config.yaml where they differ (a hand
+    edit, or the overrides of a resume killed before its first checkpoint), said in one log line."""
+    edited = [k for k in changed_keys(saved, current) if k != "preset" and k not in _non_resumable(saved, current)]
+    if not edited:
+        return saved
+    out = copy.deepcopy(saved)
+    for key in edited:
+        *path, last = key.split(".")
+        target = out
+        for part in path:
+            target = target[part]
+        target[last] = copy.deepcopy(_dotted(current, key))
+    shown = ", ".join(f"{k} {_dotted(saved, k)!r} -> {_dotted(current, k)!r}" for k in edited[:5])
+    log.warning("%s differs from the checkpoint in %s%s: resuming with config.yaml's values (KEY=VALUE overrides "
+                "win over both)", run.config, shown, f" and {len(edited) - 5} more" if len(edited) > 5 else "")
+    return out
 
 
 def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list[Callback] | None = None) -> RunDir:
-    """Continue a run from checkpoints/last.pt; ``overrides`` may only touch RESUMABLE keys."""
+    """Continue a run from checkpoints/last.pt; ``overrides`` may only touch RESUMABLE keys.
+
+    RESUMABLE keys edited by hand in config.yaml since the checkpoint are honoured (and said in one log
+    line); ``overrides`` win over them.
+    """
     run = find_run(name)
     if not run.checkpoint.exists():
         raise CheckpointError(f"'{run.root}' has no checkpoint yet (it stopped before its first one, "
                               f"{run.checkpoint.relative_to(run.root)}); start it again with --overwrite")
     state = load_training_checkpoint(run.checkpoint)
     saved = config_mod.from_dict(state["config"])
-    check_checkpoint_matches(run, saved)
-    cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(saved), overrides or []))
+    current = check_checkpoint_matches(run, saved)
+    base = _take_edits(run, config_mod.to_dict(saved), current)
+    cfg = config_mod.from_dict(config_mod.apply_overrides(base, overrides or []))
     bad = _non_resumable(config_mod.to_dict(saved), config_mod.to_dict(cfg))
     if bad:
         raise ConfigError(

@@ -329,3 +329,34 @@ def test_a_sweep_never_deletes_a_folder_it_did_not_make(tmp_path, capsys):
     assert err.startswith(f"gankit: error: refusing to delete '{stray}' for a new sweep run: it is not a gankit "
                           "run directory") and err.count("\n") == 1
     assert (stray / "notes.txt").read_text() == "keep me"
+
+
+# ------------------------------------------------------------------- item: a hand-edited config.yaml
+
+
+def test_a_hand_edit_of_a_resumable_key_in_config_yaml_is_honoured_and_said(tiny, caplog):
+    import logging
+
+    import yaml
+
+    run = api.train(tiny(*FAST, "train.steps=4", "train.checkpoint_every=2", "eval.metrics=[modes]"))
+    data = yaml.safe_load(run.config.read_text())
+    data["train"]["steps"] = 7  # the user edits the file instead of passing train.steps=7
+    data["eval"]["num_samples"] = 150
+    run.config.write_text(yaml.safe_dump(data))
+    with caplog.at_level(logging.WARNING, logger="gankit"):
+        api.resume(run.root)
+    said = [r.getMessage() for r in caplog.records if "differs from the checkpoint" in r.getMessage()]
+    assert said == [f"{run.config} differs from the checkpoint in eval.num_samples 200 -> 150, train.steps 4 -> 7: "
+                    "resuming with config.yaml's values (KEY=VALUE overrides win over both)"]
+    assert [r["step"] for r in read_jsonl(run.stats)] == list(range(1, 8))
+    assert load_checkpoint(run.checkpoint)["config"]["train"]["steps"] == 7
+    # an override wins over the edit; a finished run with nothing edited resumes silently
+    data["train"]["steps"] = 12
+    run.config.write_text(yaml.safe_dump(data))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gankit"):
+        api.resume(run.root, ["train.steps=9"])
+        api.resume(run.root)
+    assert [r["step"] for r in read_jsonl(run.stats)] == list(range(1, 10))
+    assert len([r for r in caplog.records if "differs from the checkpoint" in r.getMessage()]) == 1
