@@ -2,10 +2,7 @@
 
 On resume, lines written after the checkpoint's step (by a run that died before its next checkpoint)
 are dropped, so the log never holds two histories; a line torn by ``kill -9`` or a full disk is skipped
-by :func:`read_jsonl` and dropped by :func:`truncate_after`. Records written after the checkpoint of
-their own step (the end-of-run metrics) are written with :meth:`JsonlWriter.put`, which replaces a record
-with the same key: a resumed run that repeats them (it was killed after writing them, or it had finished)
-never holds them twice.
+by :func:`read_jsonl` and dropped by :func:`truncate_after`.
 """
 
 from __future__ import annotations
@@ -13,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Iterator
 
 from gankit.fileio import atomic_write_text, write_error
 
@@ -59,9 +56,12 @@ class JsonlWriter:
         except OSError as exc:
             raise write_error(self.path, exc, intact=False) from None
 
-    def put(self, record: dict[str, Any], key: Callable[[dict[str, Any]], Hashable]) -> None:
+    def put(self, record: dict[str, Any], key: Callable[[dict[str, Any]], Any]) -> None:
         """Write ``record`` once: earlier records with the same ``key(record)`` are replaced (the file is
         rewritten atomically), otherwise it is appended as by :meth:`write`.
+
+        For records written after the checkpoint of their own step (the end-of-run metrics): a resumed run
+        that repeats them (killed after writing them, or already finished) never holds them twice.
 
         Raises:
             WriteError: the file could not be written; on a rewrite the old file is intact.
