@@ -16,6 +16,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from gankit.train.checkpoint import load_checkpoint
+from gankit.train.rundir import MARKER
 
 
 class CodePayload:
@@ -94,7 +95,9 @@ def check_run_files(root: Path) -> dict[str, int]:
             continue
         assert not TEMPORARY.fullmatch(p.name), f"temporary file left behind: {p}"
         suffix = p.suffix
-        if suffix == ".pt":
+        if p.name == MARKER:
+            assert p.parent == Path(root), f"a run marker below the run folder: {p}"
+        elif suffix == ".pt":
             assert isinstance(load_checkpoint(p)["step"], int)
         elif suffix == ".safetensors":
             with safe_open(str(p), framework="pt") as f:

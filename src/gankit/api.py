@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,11 +28,11 @@ from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
 from gankit.train.callbacks import (Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures,
                                     held_out_reference, real_floor, reference_sample)
-from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore
+from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore, verify_export
 from gankit.train import distributed
 from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
-from gankit.train.stats import JsonlWriter, truncate_after
+from gankit.train.stats import JsonlWriter, last_logged, truncate_after
 from gankit.train.trainer import Trainer
 
 log = logging.getLogger("gankit")
@@ -102,17 +102,22 @@ def train(cfg: Any, overwrite: bool = False, callbacks: list[Callback] | None = 
     """
     run = run_dir_for(cfg)
     with distributed.session(select_device(cfg.run.device)) as ctx:
+        if run.root.exists() and not run.root.is_dir():
+            raise ConfigError(f"run directory '{run.root}' is a file; pick another run.name or run.out_dir")
         if run.root.exists() and any(run.root.iterdir()) and not overwrite:
             raise ConfigError(
                 f"run directory '{run.root}' already exists; continue it with 'gankit train --resume {run.root}', "
                 "replace it with --overwrite, or pick another run.name"
             )
+        if overwrite:
+            run.check_removable()  # only a gankit run (its marker) or an empty folder is ever replaced
         trainer = build_trainer(cfg, run, callbacks)  # fails on bad data before anything is written
         distributed.barrier(ctx)  # every rank has looked at the run directory before rank 0 replaces it
         if ctx.is_main:
-            if run.root.exists() and overwrite:
-                shutil.rmtree(run.root)
+            if overwrite:
+                run.remove()
             run.root.mkdir(parents=True, exist_ok=True)
+            run.mark()
             config_mod.save(cfg, run.config)
         distributed.barrier(ctx)
         trainer.fit()
@@ -144,8 +149,11 @@ def _non_resumable(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return [k for k in changed_keys(a, b) if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
 
 
-def check_checkpoint_matches(run: RunDir, saved: Any) -> None:
+def check_checkpoint_matches(run: RunDir, saved: Any) -> dict[str, Any]:
     """The checkpoint must belong to the run: its config may differ from config.yaml only in RESUMABLE keys.
+
+    Returns:
+        config.yaml as a dict.
 
     Raises:
         ConfigError: config.yaml is not a valid config.
@@ -157,18 +165,49 @@ def check_checkpoint_matches(run: RunDir, saved: Any) -> None:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise CheckpointError(f"checkpoint '{run.checkpoint}' belongs to another run: its config differs from "
                               f"'{run.config}' in {shown}")
+    return current
+
+
+def _dotted(d: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        d = d[part]
+    return d
+
+
+def _take_edits(run: RunDir, saved: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` (the checkpoint's config) with the RESUMABLE values of config.yaml where they differ (a hand
+    edit, or the overrides of a resume killed before its first checkpoint), said in one log line."""
+    edited = [k for k in changed_keys(saved, current) if k != "preset" and k not in _non_resumable(saved, current)]
+    if not edited:
+        return saved
+    out = copy.deepcopy(saved)
+    for key in edited:
+        *path, last = key.split(".")
+        target = out
+        for part in path:
+            target = target[part]
+        target[last] = copy.deepcopy(_dotted(current, key))
+    shown = ", ".join(f"{k} {_dotted(saved, k)!r} -> {_dotted(current, k)!r}" for k in edited[:5])
+    log.warning("%s differs from the checkpoint in %s%s: resuming with config.yaml's values (KEY=VALUE overrides "
+                "win over both)", run.config, shown, f" and {len(edited) - 5} more" if len(edited) > 5 else "")
+    return out
 
 
 def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list[Callback] | None = None) -> RunDir:
-    """Continue a run from checkpoints/last.pt; ``overrides`` may only touch RESUMABLE keys."""
+    """Continue a run from checkpoints/last.pt; ``overrides`` may only touch RESUMABLE keys.
+
+    RESUMABLE keys edited by hand in config.yaml since the checkpoint are honoured (and said in one log
+    line); ``overrides`` win over them.
+    """
     run = find_run(name)
     if not run.checkpoint.exists():
         raise CheckpointError(f"'{run.root}' has no checkpoint yet (it stopped before its first one, "
                               f"{run.checkpoint.relative_to(run.root)}); start it again with --overwrite")
     state = load_training_checkpoint(run.checkpoint)
     saved = config_mod.from_dict(state["config"])
-    check_checkpoint_matches(run, saved)
-    cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(saved), overrides or []))
+    current = check_checkpoint_matches(run, saved)
+    base = _take_edits(run, config_mod.to_dict(saved), current)
+    cfg = config_mod.from_dict(config_mod.apply_overrides(base, overrides or []))
     bad = _non_resumable(config_mod.to_dict(saved), config_mod.to_dict(cfg))
     if bad:
         raise ConfigError(
@@ -179,8 +218,10 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
         restore(trainer, state, run.checkpoint)  # every rank loads the checkpoint
         if ctx.is_main:
             remove_stale_temporaries(run.root)  # left by writes that a kill -9 interrupted
+            run.mark()  # a run made before the marker existed gets it
             for path in (run.stats, run.metrics, run.diagnostics, run.alarms):
                 truncate_after(path, trainer.step)  # drop lines a crashed run wrote after its last checkpoint
+            trainer.last_record = last_logged(run.stats)  # what end-of-run records repeat (diagnostics' losses)
             config_mod.save(cfg, run.config)
             log.info("resuming %s at step %d of %d", run.root, trainer.step, cfg.train.steps)
         distributed.barrier(ctx)
@@ -202,6 +243,7 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
         raise CheckpointError(f"'{path}' is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
     if meta.get("format") != "gankit-generator":
         raise CheckpointError(f"'{path}' is not a gankit generator export")
+    verify_export(path, tensors, meta)
     try:
         cfg = config_mod.from_dict(json.loads(meta["config"]))
         shape = tuple(int(d) for d in json.loads(meta["data_shape"]))
@@ -383,7 +425,8 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
         n: samples to score (0: the run's ``eval.num_samples``).
         metrics: metric names (default: the run's ``eval.metrics``; "auto" = all that apply).
         floor: also compute the real-vs-real floor (:func:`held_out_reference` against the same real set).
-        write: append the result to the run's metrics.jsonl (the floor under the key "floor").
+        write: add the result to the run's metrics.jsonl (the floor under the key "floor"); it replaces an
+            earlier ``gankit eval`` record of the same step, sample count, sampler and metrics.
         rejection: > 0: score discriminator-rejection samples instead (that many calibration steps;
             :func:`rejection_sampler`); the acceptance rate is added as ``acceptance``.
         progress: told each step (samples drawn, each metric with its sample count, the floor).
@@ -421,8 +464,16 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
                                   **result.model}
         if result.floor is not None:
             record["floor"] = {"kind": result.floor_kind, **result.floor}
-        JsonlWriter(rd.metrics).write(record)
+        JsonlWriter(rd.metrics).put(record, _eval_key)
     return result
+
+
+def _eval_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """A repeated ``gankit eval`` replaces its earlier record when it measured the same thing (step, sample
+    count, sampler, metric names: with fixed seeds, the same numbers); other options add a record."""
+    meta = {"step", "source", "samples", "ema", "sampler", "floor"}
+    return (record.get("step"), record.get("source"), record.get("samples"), record.get("sampler"),
+            tuple(sorted(k for k in record if k not in meta)))
 
 
 def training_reference(dataset: Any, limit: int = 60_000, seed: int = 0, drawn: int = 10_000) -> torch.Tensor:

@@ -351,7 +351,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     meanings = metric_meanings(result.model)
     if meanings:
         print(f"what they measure:\n{meanings}")
-    print(f"appended to {run.metrics}")
+    print(f"recorded in {run.metrics}")
     return 0
 
 
@@ -508,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="conditional runs: -n samples (default 8) of each class, one row per class")
     s.set_defaults(func=cmd_sample)
 
-    e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")
+    e = sub.add_parser("eval", help="compute metrics of a trained run (recorded in metrics.jsonl)")
     e.add_argument("run")
     e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples)")
     e.add_argument("--metrics", default="", help="comma-separated metric names (default: the run's eval.metrics)")

@@ -80,6 +80,8 @@ class DataConfig:
     download: bool = False  # fetch a missing mnist / fashion-mnist / cifar10 into the cache first
     workers: int = 2  # DataLoader processes decoding a streamed image folder (0: the main process)
     memory_mb: int = 1024  # folders whose decoded pixels fit in this many MiB are held in memory
+    max_pixels: int = 64_000_000  # image folders: larger images (width x height) are skipped with a warning
+    max_dim: int = 1024  # 'points': most columns a point file may have (a transposed file has millions)
 
 
 @dataclass
@@ -335,6 +337,7 @@ def validate(cfg: Config) -> None:
         (cfg.data.image_size == 0 or cfg.data.image_size >= 2, "data.image_size must be 0 (the data set's own) or >= 2"),
         (cfg.data.channels in (0, 1, 3), "data.channels must be 0 (the data set's own), 1 or 3"),
         (cfg.data.workers >= 0 and cfg.data.memory_mb >= 0, "data.workers and data.memory_mb must be >= 0"),
+        (cfg.data.max_pixels > 0 and cfg.data.max_dim > 0, "data.max_pixels and data.max_dim must be > 0"),
         (cfg.generator.noise_dim > 0 or (cfg.generator.noise_dim == 0 and cfg.generator.dropout > 0),
          "generator.noise_dim must be > 0 (0 only with generator.dropout > 0 as the noise source)"),
         (0.0 <= cfg.generator.dropout < 1.0, "generator.dropout must be in [0, 1)"),

@@ -45,7 +45,6 @@ import math
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -483,9 +482,11 @@ def execute(sweep: Sweep, jobs: int = 0, grace_s: float = 60.0) -> None:
     counts = {s: sum(r.status == s for r in sweep.runs) for s in ("done", "partial", "new")}
     log.info("sweep %s: %d runs (%d done, %d partial, %d new); %d at a time, logs in <cell>/seed-<S>.log",
              sweep.out, len(sweep.runs), counts["done"], counts["partial"], counts["new"], jobs)
-    for r in todo:
-        if r.status == "new" and r.root.exists():
-            shutil.rmtree(r.root)  # a run that died before its first checkpoint: nothing to continue
+    new = [RunDir(r.root) for r in todo if r.status == "new" and r.root.exists()]
+    for rd in new:  # a run that died before its first checkpoint: nothing to continue
+        rd.check_removable("a new sweep run")  # never a folder gankit did not make; checked before any is deleted
+    for rd in new:
+        rd.remove("a new sweep run")
     by_task = [(Task(sweep.command(r), r.log), r) for r in todo]
     run_of = {id(t): r for t, r in by_task}
     bar = tqdm(total=len(sweep.runs), initial=len(sweep.runs) - len(todo), desc=sweep.out.name, unit="run",

@@ -284,11 +284,9 @@ def test_checkpoint_truncated_anywhere_is_refused_with_one_line(tmp_path):
     flipped = bytearray(data)
     flipped[len(data) // 2: len(data) // 2 + 64] = bytes(64)  # zeroed bytes inside the archive
     bad.write_bytes(bytes(flipped))
-    try:
-        state = load_checkpoint(bad)  # zeros may land in tensor data: then it loads, with the same structure
-        assert set(state) == {"format", "version", "step", "w", "config"}
-    except CheckpointError as exc:
-        assert "\n" not in str(exc)
+    with pytest.raises(CheckpointError) as info:  # even where the zeros land in tensor data (CRC-32, checksum)
+        load_checkpoint(bad)
+    assert "\n" not in str(info.value) and "corrupt" in str(info.value)
 
 
 def test_foreign_files_are_refused_as_checkpoints(tmp_path):

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gankit.data.images import ImageDataset, _option, _size_and_channels, decode_image, scan_folder
+from gankit.data.images import MAX_PIXELS, ImageDataset, ImageTooLarge, _option, _size_and_channels, decode_image, scan_folder
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
 
@@ -324,11 +324,12 @@ def shapes_captions(cfg: Any) -> CaptionImages:
     return shapes_captions_dataset(str(_option(cfg, "split", "train")), size)
 
 
-def read_caption_folder(path: str | Path, size: int, channels: int) -> CaptionImages:
+def read_caption_folder(path: str | Path, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> CaptionImages:
     """Images under ``path`` with a same-name .txt beside each (one caption per line).
 
     Raises:
-        DataError: no images, an image without its .txt, an empty .txt, an unreadable image.
+        DataError: no images, an image without its .txt, an empty .txt, an unreadable image or one of more
+            than ``max_pixels`` pixels.
     """
     files, _, _ = scan_folder(path, labels=False)
     missing = [f for f in files if not f.with_suffix(".txt").is_file()]
@@ -345,7 +346,9 @@ def read_caption_folder(path: str | Path, size: int, channels: int) -> CaptionIm
     pixels = np.empty((len(files), channels, size, size), dtype=np.uint8)
     for i, f in enumerate(files):
         try:
-            pixels[i] = decode_image(f, size, channels)
+            pixels[i] = decode_image(f, size, channels, max_pixels)
+        except ImageTooLarge as exc:
+            raise DataError(str(exc)) from None
         except (OSError, ValueError, SyntaxError) as exc:
             raise DataError(f"image '{f}' cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     k = max(len(t) for t in texts)
@@ -359,4 +362,5 @@ def read_caption_folder(path: str | Path, size: int, channels: int) -> CaptionIm
                    description="your images with captions: data.path=DIR, x.png + x.txt (one caption per line)")
 def caption_folder(cfg: Any) -> CaptionImages:
     size, channels = _size_and_channels(cfg, 64, 3)
-    return read_caption_folder(str(_option(cfg, "path", "")), size, channels)
+    return read_caption_folder(str(_option(cfg, "path", "")), size, channels,
+                               int(_option(cfg, "max_pixels", MAX_PIXELS)))

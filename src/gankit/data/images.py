@@ -13,7 +13,10 @@ the toy data sets, so seeding and checkpointing that RNG makes training reproduc
   "Stacked MNIST"; VEEGAN and PacGAN use it to count modes). Built on the fly from MNIST.
 - ``folder``: any folder of PNG/JPEG images (searched recursively), resized on the shorter side and
   centre-cropped to ``data.image_size``, grey or RGB per ``data.channels``; with ``data.labels=true``
-  the top-level sub-folders are the classes (sorted names -> 0..K-1).
+  the top-level sub-folders are the classes (sorted names -> 0..K-1). Images with more than
+  ``data.max_pixels`` pixels (default 64 million, 8000 x 8000: above the largest camera photos; a
+  13000 x 13000 scan takes seconds to decode for each draw) are skipped with a warning naming them, as
+  unreadable files are; Pillow's own decompression-bomb warning and error become that same skip.
 
 Memory: built-in sets and folders whose decoded pixels fit in ``data.memory_mb`` are decoded once and
 kept as a uint8 tensor (scaled to [-1, 1] per batch, on the batch's device); batches are random rows
@@ -46,8 +49,10 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import warnings
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -66,6 +71,7 @@ DATA_ENV = "GANKIT_DATA"  # cache folder override
 OFFLINE_ENV = "GANKIT_OFFLINE"  # "1": never download, whatever the caller asks
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DEFAULT_MEMORY_MB = 1024  # folders decoded into memory up to this many MiB of uint8 pixels
+MAX_PIXELS = 64_000_000  # data.max_pixels: a folder's images with more pixels (width x height) are skipped
 DEVICE_COPY_LIMIT = 2 << 30  # bytes: in-memory sets up to this size get one copy on the GPU
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
@@ -908,16 +914,48 @@ def scan_folder(path: str | Path, labels: bool = False) -> tuple[list[Path], lis
     return files, [index[parts[0]] for parts in tops], names
 
 
-def decode_image(path: str | Path, size: int, channels: int) -> np.ndarray:
+class ImageTooLarge(ValueError):
+    """An image with more pixels than ``data.max_pixels``."""
+
+
+@contextmanager
+def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Iterator[Any]:
+    """``PIL.Image.open`` (lazy: only the header is read) that refuses an image of more than ``max_pixels``
+    pixels before anything is decoded; Pillow's decompression-bomb warning is silenced and its error is
+    the same refusal.
+
+    Raises:
+        ImageTooLarge: (a ValueError) too many pixels.
+        OSError, ValueError, SyntaxError: (Pillow's errors) not a readable image.
+    """
+    from PIL import Image
+
+    limit = (f"more than data.max_pixels={max_pixels:,} pixels; raise data.max_pixels to use it, or shrink "
+             "the file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError:
+            raise ImageTooLarge(f"image '{path}' has {limit} (also Pillow's decompression-bomb limit)") from None
+    with im:
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ImageTooLarge(f"image '{path}' is {w} x {h}: {limit}")
+        yield im
+
+
+def decode_image(path: str | Path, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode one image: EXIF-rotated, grey ("L") or RGB, shorter side resized to ``size`` and
     centre-cropped to ``size`` x ``size`` (bicubic). Returns uint8 (channels, size, size).
 
     Raises:
+        ImageTooLarge: more than ``max_pixels`` pixels (nothing is decoded).
         OSError, ValueError, SyntaxError (Pillow's errors) when the file is not a readable image.
     """
     from PIL import Image, ImageOps
 
-    with Image.open(path) as im:
+    with open_image(path, max_pixels) as im:
         im = ImageOps.exif_transpose(im)
         if im.mode in ("RGBA", "LA", "P") and channels == 3:
             im = im.convert("RGBA")
@@ -932,17 +970,18 @@ def decode_image(path: str | Path, size: int, channels: int) -> np.ndarray:
 class FolderFiles(torch.utils.data.Dataset):
     """A torch Dataset over image files: item i is (i, uint8 (C, S, S) array, or None when unreadable)."""
 
-    def __init__(self, files: list[Path], size: int, channels: int) -> None:
+    def __init__(self, files: list[Path], size: int, channels: int, max_pixels: int = MAX_PIXELS) -> None:
         self.files = files
         self.size = size
         self.channels = channels
+        self.max_pixels = max_pixels
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int) -> tuple[int, np.ndarray | None]:
         try:
-            return i, decode_image(self.files[i], self.size, self.channels)
+            return i, decode_image(self.files[i], self.size, self.channels, self.max_pixels)
         except Exception:  # Pillow raises OSError, ValueError, SyntaxError, DecompressionBombError...
             return i, None
 
@@ -978,11 +1017,39 @@ def _warn_unreadable(bad: list[Path], total: int, root: str | Path) -> None:
                        len(bad), total, root, bad[0])
 
 
+def check_headers(files: list[Path], labels: list[int], max_pixels: int = MAX_PIXELS, root: str | Path = ""
+                  ) -> tuple[list[Path], list[int], list[Path]]:
+    """Sort files by their header alone (cheap): (readable files of at most ``max_pixels`` pixels, their
+    labels, unreadable files). Larger images are left out with one warning that names one of them."""
+    good, good_labels, bad, large = [], [], [], []
+    for f, y in zip(files, labels):
+        try:
+            with open_image(f, max_pixels):
+                pass
+        except ImageTooLarge as exc:
+            large.append(str(exc))
+            continue
+        except Exception:  # Pillow raises OSError, ValueError, SyntaxError...
+            bad.append(f)
+            continue
+        good.append(f)
+        good_labels.append(y)
+    if large:
+        logger.warning("skipped %d image file(s) of %d in '%s' that are too large: %s", len(large), len(files), root,
+                       large[0])
+    if not good and not bad:
+        raise DataError(f"all {len(files)} image files in '{root}' are too large: {large[0]}")
+    return good, good_labels, bad
+
+
 def load_folder_into_memory(files: list[Path], labels: list[int], size: int, channels: int, workers: int = 0,
-                            root: str | Path = "") -> tuple[Tensor, Tensor]:
-    """Decode every file once: uint8 (N, C, S, S) and int64 labels (N,), unreadable files skipped
-    (counted in one warning). Uses DataLoader workers for large folders."""
-    ds = FolderFiles(files, size, channels)
+                            root: str | Path = "", max_pixels: int = MAX_PIXELS) -> tuple[Tensor, Tensor]:
+    """Decode every file once: uint8 (N, C, S, S) and int64 labels (N,), unreadable files and those of
+    more than ``max_pixels`` pixels skipped (counted in one warning). Uses DataLoader workers for large
+    folders."""
+    total = len(files)
+    files, labels, unreadable = check_headers(files, labels, max_pixels, root)
+    ds = FolderFiles(files, size, channels, max_pixels)
     use_workers = workers if len(files) >= 1000 else 0
     pixels = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
     ok = torch.zeros(len(files), dtype=torch.bool)
@@ -991,36 +1058,27 @@ def load_folder_into_memory(files: list[Path], labels: list[int], size: int, cha
             if arr is not None:
                 pixels[i] = torch.from_numpy(arr)
                 ok[i] = True
-    bad = [files[i] for i in torch.nonzero(~ok).flatten().tolist()]
-    _warn_unreadable(bad, len(files), root)
+    bad = unreadable + [files[i] for i in torch.nonzero(~ok).flatten().tolist()]
+    _warn_unreadable(bad, total, root)
     if not bool(ok.any()):
-        raise DataError(f"none of the {len(files)} image files in '{root}' could be read")
+        raise DataError(f"none of the {total} image files in '{root}' could be read")
     return pixels[ok], torch.as_tensor(labels, dtype=torch.int64)[ok]
 
 
 class FolderStream(ImageDataset):
     """A folder too large for memory: random images decoded on the fly by DataLoader workers.
 
-    The files' headers are checked once when the data set is built (unreadable ones are dropped and
-    counted in one warning); an image that still fails to decode later is replaced by another random one,
+    The files' headers are checked once when the data set is built (unreadable ones and those over
+    ``max_pixels`` are dropped and counted in one warning each); an image that still fails to decode later is replaced by another random one,
     and a DataError is raised once every file has failed since the last good decode (no endless wait).
     """
 
     streamed = True  # sample() consumes the training stream: observers (diagnostics) must not call it
 
     def __init__(self, name: str, files: list[Path], labels: list[int], class_names: tuple[str, ...],
-                 size: int, channels: int, workers: int = 2, chunk: int = 256, root: str | Path = "") -> None:
-        from PIL import Image
-
-        good, good_labels, bad = [], [], []
-        for f, y in zip(files, labels):
-            try:
-                with Image.open(f):  # header only: cheap
-                    pass
-                good.append(f)
-                good_labels.append(y)
-            except Exception:
-                bad.append(f)
+                 size: int, channels: int, workers: int = 2, chunk: int = 256, root: str | Path = "",
+                 max_pixels: int = MAX_PIXELS) -> None:
+        good, good_labels, bad = check_headers(files, labels, max_pixels, root)
         _warn_unreadable(bad, len(files), root)
         if not good:
             raise DataError(f"none of the {len(files)} image files in '{root}' could be read")
@@ -1029,7 +1087,7 @@ class FolderStream(ImageDataset):
         self.files = good
         self.root = root
         self._all_labels = torch.as_tensor(good_labels, dtype=torch.int64)
-        self._source = FolderFiles(good, size, channels)
+        self._source = FolderFiles(good, size, channels, max_pixels)
         self.workers, self.chunk = workers, chunk
         self._it: Iterator[list[Any]] | None = None
         self._buffer: list[tuple[np.ndarray, int]] = []
@@ -1093,18 +1151,20 @@ class FolderStream(ImageDataset):
 
 def build_folder(cfg: Any, name: str = "folder") -> ImageDataset:
     """The user's image folder per ``data.path``, ``image_size`` (default 64), ``channels`` (default 3),
-    ``labels``, ``workers`` and ``memory_mb``."""
+    ``labels``, ``workers``, ``memory_mb`` and ``max_pixels``."""
     size, channels = _size_and_channels(cfg, 64, 3)
     path = str(_option(cfg, "path", ""))
     use_labels = bool(_option(cfg, "labels", False))
     workers = int(_option(cfg, "workers", 2))
     files, labels, class_names = scan_folder(path, use_labels)
     budget = int(_option(cfg, "memory_mb", DEFAULT_MEMORY_MB)) * (1 << 20)
+    max_pixels = int(_option(cfg, "max_pixels", MAX_PIXELS))
     if len(files) * channels * size * size <= budget:
-        pixels, y = load_folder_into_memory(files, labels, size, channels, workers, root=path)
+        pixels, y = load_folder_into_memory(files, labels, size, channels, workers, root=path, max_pixels=max_pixels)
         return TensorImages(name, pixels, y if class_names else None, 255.0, class_names)
     batch = int(_option(cfg, "batch_size", 256))
-    return FolderStream(name, files, labels, class_names, size, channels, workers, max(batch, 1), root=path)
+    return FolderStream(name, files, labels, class_names, size, channels, workers, max(batch, 1), root=path,
+                        max_pixels=max_pixels)
 
 
 # ---------------------------------------------------------------------------------------- registry

@@ -153,8 +153,52 @@ class PointCloud(PointDataset):
         return x.to(device) if device is not None else x
 
 
-def load_points(path: str | Path) -> np.ndarray:
-    """Read a user point set from .npy or .csv: shape (N, D) or (N,), finite, non-empty.
+MAX_DIM = 1024  # data.max_dim: columns of a point file (toy sets have 1 or 2; flattened 28x28 images 784)
+
+
+def _too_wide(p: Path, columns: int | None, max_dim: int) -> DataError:
+    """``columns``: the count, or None when only "more than ``max_dim``" is known (a CSV read no further)."""
+    has = "" if columns is None else f"{columns:,} columns, "
+    return DataError(f"point file '{p}' has {has}more than data.max_dim={max_dim:,} columns (points are rows of a few "
+                     "coordinates: is the file transposed?); raise data.max_dim if the columns are real")
+
+
+def _npy_shape(p: Path) -> tuple[int, ...] | None:
+    """The shape in a .npy header (nothing else is read), or None when it is not a .npy header."""
+    try:
+        with p.open("rb") as f:
+            fmt = np.lib.format
+            read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(fmt.read_magic(f))
+            return None if read is None else tuple(int(d) for d in read(f)[0])
+    except Exception:  # not a .npy file: np.load below says so
+        return None
+
+
+def _csv_columns(p: Path, max_dim: int, chunk: int = 1 << 16) -> int:
+    """Columns of the first data line of a CSV (comma count + 1), reading no further than needed: stops
+    once the count passes ``max_dim`` (a one-line file of millions of numbers is never read whole)."""
+    commas, started, comment = 0, False, False
+    with p.open("rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                return commas + 1 if started and not comment else 0
+            for line_end, part in enumerate(block.split(b"\n")):
+                if line_end:  # a newline ended the line before this part
+                    if started and not comment:
+                        return commas + 1
+                    commas, started, comment = 0, False, False
+                if not started and part.strip():
+                    started, comment = True, part.lstrip().startswith(b"#")
+                if started and not comment:
+                    commas += part.count(b",")
+                    if commas + 1 > max_dim:
+                        return commas + 1
+
+
+def load_points(path: str | Path, max_dim: int = MAX_DIM) -> np.ndarray:
+    """Read a user point set from .npy or .csv: shape (N, D) or (N,), finite, non-empty, D <= ``max_dim``
+    (checked from the .npy header or the CSV's first line before anything is loaded).
 
     Raises:
         DataError: with one sentence naming the file and what is wrong with it.
@@ -167,10 +211,15 @@ def load_points(path: str | Path) -> np.ndarray:
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
+            shape = _npy_shape(p)
+            if shape is not None and len(shape) == 2 and shape[1] > max_dim:
+                raise _too_wide(p, shape[1], max_dim)
             arr = np.load(p, allow_pickle=False)
         elif suffix in (".csv", ".txt"):
             if p.stat().st_size == 0:
                 raise DataError(f"point file '{p}' is empty")
+            if _csv_columns(p, max_dim) > max_dim:
+                raise _too_wide(p, None, max_dim)
             with warnings.catch_warnings():  # "input contained no data": reported below as an empty file
                 warnings.simplefilter("ignore", UserWarning)
                 arr = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float64)
@@ -192,6 +241,8 @@ def load_points(path: str | Path) -> np.ndarray:
         raise DataError(f"point file '{p}' must have shape (N, D) or (N,), got {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise DataError(f"point file '{p}' is empty (shape {arr.shape})")
+    if arr.shape[1] > max_dim:
+        raise _too_wide(p, arr.shape[1], max_dim)
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
         raise DataError(
@@ -241,7 +292,7 @@ def parallel_lines(cfg: Any) -> PointDataset:
 
 @DATASETS.register("points", description="your own points: data.path=FILE.npy or .csv, shape (N, D)")
 def points(cfg: Any) -> PointDataset:
-    return PointCloud(load_points(cfg.path if cfg is not None else ""))
+    return PointCloud(load_points(cfg.path if cfg is not None else "", int(getattr(cfg, "max_dim", MAX_DIM))))
 
 
 def build_dataset(cfg: Any) -> PointDataset:

@@ -299,6 +299,11 @@ def evaluate_run(trainer: "Trainer", rejection: bool = False, floor: bool = Fals
     return values
 
 
+def training_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes a metrics.jsonl record unique: training's are one per step (they have no "source")."""
+    return record.get("step"), record.get("source")
+
+
 class Evaluator(Callback):
     """metrics.jsonl every ``every`` steps (0: only at the end) and at the end of training."""
 
@@ -316,7 +321,9 @@ class Evaluator(Callback):
         if announce is not None:
             announce.done()
         self.last = values
-        JsonlWriter(trainer.run.metrics).write({"step": step, "ema": trainer.ema is not None, **values})
+        # one training record per step: the end of a resumed finished run (or a time limit at an eval step)
+        # replaces the earlier one instead of adding a copy
+        JsonlWriter(trainer.run.metrics).put({"step": step, "ema": trainer.ema is not None, **values}, training_key)
         if show:  # the final numbers are printed by the caller's summary
             log.info("step %d: %s (all of it in %s)", step, brief(values), trainer.run.metrics.name)
 

@@ -316,10 +316,16 @@ class Diagnostics(Callback):
         self.rules = self._fresh_rules()
         self._last_step = -1
         self._real_spread = None
+        raised: list[dict[str, Any]] = []
         for record in read_jsonl(trainer.run.diagnostics):
-            self.rules.update(record)
+            raised = self.rules.update(record)
             self._last_step = int(record.get("step", -1))
         self.alarms = read_jsonl(trainer.run.alarms)
+        have = {(a.get("step"), a.get("kind")) for a in self.alarms}
+        for alarm in raised:  # the last record's alarms, when a kill -9 cut them off after the record
+            if (alarm["step"], alarm["kind"]) not in have:
+                self.alarms.append(alarm)
+                JsonlWriter(trainer.run.alarms).write(alarm)
         if self.every and not trainer.run.alarms.exists():  # an empty file: diagnostics ran, nothing raised
             trainer.run.alarms.parent.mkdir(parents=True, exist_ok=True)
             trainer.run.alarms.touch()

@@ -1,6 +1,7 @@
 """The run directory: the only contract between training and everything downstream (docs/architecture.md).
 
     runs/<name>/
+      .gankit-run  (marker: gankit made this folder; --overwrite deletes nothing else)
       config.yaml  stats.jsonl  metrics.jsonl  checkpoints/last.pt  generator.safetensors
       samples/step-000100.png  snapshots/step-000100.json
       diagnostics.jsonl  alarms.jsonl               (train/diagnostics.py)
@@ -10,13 +11,19 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
+
+from gankit.errors import ConfigError
+
+MARKER = ".gankit-run"
 
 
 class RunDir:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
+    marker = property(lambda self: self.root / MARKER)
     config = property(lambda self: self.root / "config.yaml")
     stats = property(lambda self: self.root / "stats.jsonl")
     metrics = property(lambda self: self.root / "metrics.jsonl")
@@ -50,5 +57,38 @@ class RunDir:
     def exists(self) -> bool:
         return self.config.exists() or self.checkpoint.exists()
 
-    def __str__(self) -> str:
-        return str(self.root)
+    def is_gankit_run(self) -> bool:
+        """The folder carries the marker gankit writes when it creates a run (or, made by a gankit from
+        before the marker, both config.yaml and stats.jsonl)."""
+        return self.marker.is_file() or (self.config.is_file() and self.stats.is_file())
+
+    def mark(self) -> None:
+        """Write the marker (the folder exists)."""
+        from gankit.fileio import atomic_write_text
+
+        if not self.marker.is_file():
+            atomic_write_text(self.marker, "a gankit run directory: 'gankit train --overwrite' may delete it\n")
+
+    def check_removable(self, why: str = "--overwrite") -> None:
+        """Raise unless :meth:`remove` may delete the folder: missing, empty or a gankit run.
+
+        Raises:
+            ConfigError: the path is a file, a link, or a folder gankit did not make.
+        """
+        root = self.root
+        if root.is_symlink() or (root.exists() and not root.is_dir()):
+            raise ConfigError(f"refusing to delete '{root}' for {why}: it is not a folder but a "
+                              f"{'link' if root.is_symlink() else 'file'}; pick another run.name or run.out_dir")
+        if root.exists() and any(root.iterdir()) and not self.is_gankit_run():
+            raise ConfigError(f"refusing to delete '{root}' for {why}: it is not a gankit run directory (no "
+                              f"{MARKER} marker); delete it yourself or pick another run.name or run.out_dir")
+
+    def remove(self, why: str = "--overwrite") -> None:
+        """Delete the run folder, only when it is empty or a gankit run (:meth:`is_gankit_run`).
+
+        Raises:
+            ConfigError: as :meth:`check_removable`; nothing is deleted.
+        """
+        self.check_removable(why)
+        if self.root.exists():
+            shutil.rmtree(self.root)

@@ -23,7 +23,15 @@ from gankit.fileio import atomic_write_text, write_error
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else (1e308 if value > 0 else -1e308)
+    if isinstance(value, dict):  # nested records (gankit eval's "floor")
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
     return value
+
+
+def _line(record: dict[str, Any]) -> str:
+    return json.dumps(_clean(record), allow_nan=False) + "\n"
 
 
 class JsonlWriter:
@@ -41,7 +49,7 @@ class JsonlWriter:
         Raises:
             WriteError: (an OSError) the line could not be written, e.g. the disk is full.
         """
-        line = json.dumps({k: _clean(v) for k, v in record.items()}, allow_nan=False) + "\n"
+        line = _line(record)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a+b") as f:
@@ -52,6 +60,24 @@ class JsonlWriter:
                 f.write(line.encode("utf-8"))
         except OSError as exc:
             raise write_error(self.path, exc, intact=False) from None
+
+    def put(self, record: dict[str, Any], key: Callable[[dict[str, Any]], Any]) -> None:
+        """Write ``record`` once: earlier records with the same ``key(record)`` are replaced (the file is
+        rewritten atomically), otherwise it is appended as by :meth:`write`.
+
+        For records written after the checkpoint of their own step (the end-of-run metrics): a resumed run
+        that repeats them (killed after writing them, or already finished) never holds them twice.
+
+        Raises:
+            WriteError: the file could not be written; on a rewrite the old file is intact.
+        """
+        records = read_jsonl(self.path)
+        same = key(record)
+        if not any(key(r) == same for r in records):
+            self.write(record)
+            return
+        keep = [r for r in records if key(r) != same]
+        atomic_write_text(self.path, "".join(_line(r) for r in [*keep, record]))
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -198,6 +224,15 @@ def truncate_after(path: Path, step: int) -> None:
         return
     keep = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= step]
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
+
+
+def last_logged(path: Path) -> dict[str, float]:
+    """The statistics of the last stats.jsonl line (without its step, time and learning rates): the
+    trainer's ``last_record`` as it was when that line was written."""
+    records = read_jsonl(path)
+    if not records:
+        return {}
+    return {k: v for k, v in records[-1].items() if k not in ("step", "time") and not k.startswith("lr_")}
 
 
 def iter_steps(records: list[dict[str, Any]]) -> Iterator[int]:

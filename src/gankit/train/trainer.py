@@ -40,7 +40,8 @@ from gankit.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from gankit.train import distributed
 from gankit.train.callbacks import Callback
 from gankit.fileio import atomic_write_bytes
-from gankit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gankit.train.checkpoint import (CHECKSUM, EXPORT_VERSION, export_digest, load_checkpoint, rng_state,
+                                    save_checkpoint, set_rng_state)
 from gankit.train.progress import TrainingProgress, duration, headline
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter
@@ -226,7 +227,9 @@ class Trainer:
             "data_shape": json.dumps(list(self.dataset.shape)),
             "step": str(self.step),
             "ema": str(self.ema is not None).lower(),
+            "version": EXPORT_VERSION,
         }
+        meta[CHECKSUM] = export_digest(tensors, meta)  # api.load_generator verifies it
         atomic_write_bytes(self.run.generator, safetensors_save(tensors, metadata=meta))
 
     def _command(self) -> str:
