@@ -33,6 +33,7 @@ from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter, truncate_after
 from gankit.train.trainer import Trainer
+from gankit.yamlio import json_int
 
 log = logging.getLogger("gankit")
 
@@ -201,7 +202,7 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
     if meta.get("format") != "gankit-generator":
         raise CheckpointError(f"'{path}' is not a gankit generator export")
     try:
-        cfg = config_mod.from_dict(json.loads(meta["config"]))
+        cfg = config_mod.from_dict(json.loads(meta["config"], parse_int=json_int))
         shape = tuple(int(d) for d in json.loads(meta["data_shape"]))
         build = getattr(RECIPES.get(cfg.model.recipe), "build_generator", None)  # recipes with their own G (cgan)
         net = build(cfg, shape) if build is not None else NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import re
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,6 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from gankit.errors import ConfigError
+from gankit.yamlio import MAX_BYTES, LimitError, read_yaml
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "silu", "gelu", "softplus")
 PRIORS = ("normal", "uniform", "mixture", "swissroll")  # the last two: 2-D (gankit.nets.priors)
@@ -218,13 +221,28 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 INT_LIMIT = 2**63 - 1  # integers beyond int64 reach no tensor or loop: refused rather than overflowing later
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxtuple, _SHOW.maxdict, _SHOW.maxset = 2, 4, 4, 4, 4
+_SHOW.maxstring, _SHOW.maxother = 60, 60
+
+
 def _show(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters: hostile input gets a short message, never a wall of text."""
-    text = repr(value)
+    """``repr(value)`` cut to ``limit`` characters: hostile input gets a short message, never a wall of text.
+
+    Nested containers are shown to two levels (a value with shared parts is never expanded), and an
+    integer too long for Python to print (over 4,300 digits) by its size.
+    """
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"a {int(value.bit_length() * math.log10(2)) + 1}-digit integer"
+    text = _SHOW.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_DIGITS = re.compile(r"[-+]?[0-9][0-9_]*")
 
 
 def _coerce(key: str, value: Any, tp: Any) -> Any:
@@ -253,6 +271,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             if abs(value) > INT_LIMIT:
                 raise ConfigError(f"{key} must be an integer of at most 19 digits, got {_show(value)}")
             return value
+        if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):  # e.g. 4,301 digits, kept as text
+            raise ConfigError(f"{key} must be an integer of at most 19 digits, got a {len(value.strip())}-character number")
         raise ConfigError(f"{key} must be an integer, got {_show(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -387,6 +407,9 @@ def validate(cfg: Config) -> None:
             f"run.name must be a folder name under run.out_dir (sub-folders with '/' allowed; no leading '/', "
             f"'.' or '..' parts, or control characters), got {_show(name)}"
         )
+    if any(len(part.encode("utf-8", "surrogatepass")) > NAME_MAX for part in name.split("/")):
+        raise ConfigError(f"run.name: each folder name must be at most {NAME_MAX} bytes (the file-system limit), "
+                          f"got {_show(name)}")
     from gankit.registry import METRICS
 
     for name in cfg.eval.metrics:
@@ -417,15 +440,7 @@ def preset_description(name: str) -> str:
 
 
 def _read_yaml(text: str, where: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]  # ReaderError has no .problem
-        raise ConfigError(f"{where} is not valid YAML{line}: {problem}") from None
-    except RecursionError:
-        raise ConfigError(f"{where} is nested too deeply to be a config") from None
+    data = read_yaml(text, where)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -450,6 +465,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file '{p}' does not exist")
     try:
+        if p.stat().st_size > MAX_BYTES:  # refused before reading: a config is a few KB
+            raise ConfigError(f"config file '{p}' is refused: more than {MAX_BYTES >> 20} MiB, too large to be a config")
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file '{p}' is not UTF-8 text (byte {exc.start}); is it a YAML file?") from None
@@ -477,9 +494,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not all(p.isidentifier() for p in parts):
         raise ConfigError(f"override key '{key}' must be dotted names like train.steps")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except (yaml.YAMLError, RecursionError):
-        value = raw  # not YAML (or absurdly nested): a plain string, and the type check decides
+        value = read_yaml(raw, f"override {key.strip()}") if raw.strip() else ""
+    except LimitError:
+        raise  # an alias bomb or a megabyte of text: refused, naming the key
+    except ConfigError:
+        value = raw  # not YAML: a plain string, and the type check decides
     if isinstance(value, (dict, set)) or value is None and raw.strip() not in ("", "null", "~"):
         value = raw
     if value is None:

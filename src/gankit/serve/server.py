@@ -40,11 +40,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import yaml
-
 from gankit.errors import ConfigError
 from gankit.train.rundir import RunDir
 from gankit.train.stats import parse_record, read_jsonl
+from gankit.yamlio import read_yaml
 
 log = logging.getLogger("gankit")
 
@@ -197,8 +196,8 @@ class Dashboard:
         if cached and cached[0] == mtime:
             return cached[1]
         try:
-            cfg = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            cfg = read_yaml(run.config.read_text(encoding="utf-8"), f"'{run.config}'") or {}
+        except (ConfigError, OSError, UnicodeDecodeError):  # a broken or hostile config.yaml: this run only
             cfg = {}
         cfg = cfg if isinstance(cfg, dict) else {}
         self._config_cache[run.config] = (mtime, cfg)
