@@ -66,6 +66,9 @@ class RunConfig:
     # under torchrun: independent = each rank draws its own data and noise; shard = each keeps its slice of
     # the global batch drawn from one shared stream (repeats the single-process run; train/distributed.py)
     distributed_data: str = field(default="independent", metadata=_choices(("independent", "shard")))
+    # memory bound (GB) for the estimate a run, a sample or an evaluation is checked against before it
+    # allocates (gankit/budget.py); 0: what the machine (container, ulimit -v, CUDA device) has free now
+    max_memory_gb: float = 0.0
 
 
 @dataclass
@@ -221,6 +224,12 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+# Structural limits checked before anything is built (memory is checked later, by gankit.budget): networks
+# are built layer by layer in Python, so a depth of 10^7 would take minutes and gigabytes even on the
+# meta device. The values are far beyond any run the presets or the papers they follow make.
+MAX_DEPTH = 1000  # hidden layers / blocks of one network
+MAX_IMAGE_SIDE = 1024  # pixels (the largest GANs of the period, e.g. progressive GANs, train at 1024)
+MAX_LEVELS = 10  # Laplacian pyramid levels
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 INT_LIMIT = 2**63 - 1  # integers beyond int64 reach no tensor or loop: refused rather than overflowing later
 
@@ -363,6 +372,15 @@ def validate(cfg: Config) -> None:
         (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),
         (cfg.generator.depth >= 0 and cfg.discriminator.depth >= 0, "network depth must be >= 0"),
         (cfg.generator.levels >= 0, "generator.levels must be >= 0 (0: automatic)"),
+        (cfg.generator.depth <= MAX_DEPTH and cfg.discriminator.depth <= MAX_DEPTH,
+         f"network depth must be at most {MAX_DEPTH} layers (a limit of gankit's: the presets use 2-4), got "
+         f"generator.depth={cfg.generator.depth}, discriminator.depth={cfg.discriminator.depth}"),
+        (cfg.generator.levels <= MAX_LEVELS,
+         f"generator.levels must be at most {MAX_LEVELS} (a {MAX_IMAGE_SIDE}-pixel side halves 9 times), "
+         f"got {cfg.generator.levels}"),
+        (cfg.data.image_size <= MAX_IMAGE_SIDE,
+         f"data.image_size must be at most {MAX_IMAGE_SIDE} pixels (a limit of gankit's), got {cfg.data.image_size}"),
+        (cfg.run.max_memory_gb >= 0, "run.max_memory_gb must be >= 0 (0: the memory the machine has free)"),
         (0.0 <= cfg.discriminator.dropout < 1.0, "discriminator.dropout must be in [0, 1)"),
         (cfg.g_optim.lr > 0 and cfg.d_optim.lr > 0, "learning rates (g_optim.lr, d_optim.lr) must be > 0"),
         (len(cfg.g_optim.betas) == 2 and len(cfg.d_optim.betas) == 2, "optimiser betas must be two numbers"),
