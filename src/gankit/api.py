@@ -99,7 +99,8 @@ def fits(cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cp
     """Check that training ``cfg`` fits in memory (:mod:`gankit.budget`; networks counted on the meta
     device) and return the count. Raises ConfigError, naming the bound and run.max_memory_gb, when not."""
     recipe_cls = RECIPES.get(cfg.model.recipe)
-    fp = budget.footprint(lambda: recipe_cls(cfg, data_shape, "meta").modules(), data_shape, cfg.model.pack)
+    nets = budget.on_meta(lambda: recipe_cls(cfg, data_shape, "meta").modules())
+    fp = budget.footprint(nets, data_shape, cfg.model.pack)  # the recipe imports what a meta forward needs
     budget.check_training(cfg, fp, data_shape, device)
     return fp
 
@@ -233,7 +234,7 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
         shape = tuple(int(d) for d in json.loads(meta["data_shape"], parse_int=json_int))
         if not 1 <= len(shape) <= 3 or min(shape) < 1:
             raise ValueError(f"data_shape {shape} is not the shape of points or images")
-        fp = budget.footprint(lambda: {"generator": build_generator(cfg, shape)}, shape)
+        fp = budget.footprint(budget.on_meta(lambda: {"generator": build_generator(cfg, shape)}), shape, forward=False)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # ConfigError is a ValueError
         raise refuse(exc) from None
     budget.check_generator(fp, f"the generator of '{path}'")
@@ -247,6 +248,7 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise refuse(exc) from None
     net.eval()
+    budget.check_generator(budget.footprint({"generator": net}, shape), f"sampling from '{path}'")
     return net, cfg, meta
 
 

@@ -3,9 +3,11 @@
 A config (from a file, an override, a checkpoint or an export) that asks for networks or batches far
 beyond the machine's memory is refused with one line before it allocates, instead of swapping for
 hours or dying in the allocator. The networks are built on PyTorch's ``meta`` device, which records
-shapes but holds no data, so their parameters are counted exactly and one forward pass on a batch of
+shapes but holds no data, so their parameters are counted exactly, and one forward pass on a batch of
 two counts the activations per sample (the outputs of every layer; functional operations inside a
-layer are not counted, so this errs low). In 32-bit numbers:
+layer are not counted, so this errs low). A generator export is counted on the meta device first, then
+its activations on the real network once its weights are known to fit (running a network on the meta
+device costs a second of imports the sampling commands otherwise never pay). In 32-bit numbers:
 
     training  ≈ 4 B · [4·P + P_G·[ema > 0] + max(B · (A_G + 2·A_D) · (1 + unroll), 3·N_eval·D)]
     sampling  ≈ 4 B · [P_G + b · A_G + k · n · D]     (k sets of n samples kept in memory; 0 when streamed)
@@ -128,36 +130,49 @@ def _leaf_outputs(modules: Iterable[nn.Module], run: Callable[[], Any], n: int) 
     return math.ceil(count[0] / n)
 
 
-def footprint(build: Callable[[], dict[str, nn.Module]], data_shape: tuple[int, ...], pack: int = 1) -> Footprint:
-    """Build the networks with ``build()`` on the meta device (no memory) and count them.
-
-    ``build`` returns the networks by role ("generator", "discriminator", others such as "encoder").
-    """
+def on_meta(build: Callable[[], dict[str, nn.Module]]) -> dict[str, nn.Module]:
+    """``build()``'s networks (by role: "generator", "discriminator", "encoder", ...) on the meta device:
+    shapes only, no memory, whatever their size."""
     with warnings.catch_warnings(), torch.device("meta"):
         warnings.simplefilter("ignore")  # loading pretrained weights into meta tensors is a (harmless) no-op
-        nets = build()
+        return build()
+
+
+def footprint(nets: dict[str, nn.Module], data_shape: tuple[int, ...], pack: int = 1,
+              forward: bool = True) -> Footprint:
+    """Count the parameters of ``nets`` and, with ``forward``, the activations per sample of one forward
+    pass of two samples through G and then D, on the networks' own device (meta: no memory; a real
+    network: in eval mode, under a forked RNG, so nothing it holds changes). Without ``forward`` (or
+    when a network cannot run on its own) the activations count one data-sized output per layer."""
     g, d = nets.get("generator"), nets.get("discriminator")
     params = sum(p.numel() for net in nets.values() for p in net.parameters())
     g_params = sum(p.numel() for p in g.parameters()) if g is not None else 0
-    n = 2 * max(1, pack)
     shape_size = math.prod(data_shape)
-    x = None
-    g_acts = 0
-    if g is not None:
+    layers = lambda net: sum(1 for m in net.modules() if not list(m.children()))  # noqa: E731
+    g_acts = shape_size * layers(g) if g is not None else 0
+    d_acts = shape_size * layers(d) if d is not None else g_acts
+    if forward and g is not None:
+        n = 2 * max(1, pack)
+        device = next(g.parameters(), torch.empty(0)).device
+        modes = {net: net.training for net in nets.values()}
+        x = None
+
         def forward_g() -> None:
             nonlocal x
-            x = g(g.sample_noise(n, device="meta"))
+            x = g(g.sample_noise(n, device=device))
 
         try:
-            g_acts = _leaf_outputs([g], forward_g, n)
-        except Exception:  # a generator the meta device cannot run (e.g. it draws captions on the CPU)
-            g_acts = shape_size * sum(1 for m in g.modules() if not list(m.children()))
-    d_acts = g_acts
-    if d is not None and x is not None and tuple(x.shape[1:]) == tuple(data_shape):
-        try:
-            d_acts = _leaf_outputs([d], lambda: d(x), n)
-        except Exception:  # conditional or text-conditioned critics take more than x: G's count stands in
+            with torch.random.fork_rng(devices=[]):
+                for net in nets.values():
+                    net.eval()
+                g_acts = _leaf_outputs([g], forward_g, n)
+                if d is not None and tuple(x.shape[1:]) == tuple(data_shape):
+                    d_acts = _leaf_outputs([d], lambda: d(x), n)
+        except Exception:  # a network that takes more than x (conditional, text-conditioned critics): estimated
             pass
+        finally:
+            for net, mode in modes.items():
+                net.train(mode)
     return Footprint(params, g_params, max(g_acts, shape_size), max(d_acts, shape_size))
 
 
