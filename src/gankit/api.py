@@ -99,7 +99,17 @@ def fits(cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cp
     """Check that training ``cfg`` fits in memory (:mod:`gankit.budget`; networks counted on the meta
     device) and return the count. Raises ConfigError, naming the bound and run.max_memory_gb, when not."""
     recipe_cls = RECIPES.get(cfg.model.recipe)
-    nets = budget.on_meta(lambda: recipe_cls(cfg, data_shape, "meta").modules())
+    nets: dict[str, torch.nn.Module] = {}
+    whole = lambda: recipe_cls(cfg, data_shape, "meta").modules()  # noqa: E731
+    alone = lambda: {"generator": build_generator(cfg, data_shape)}  # noqa: E731
+    for build in (whole, alone):
+        try:
+            nets = budget.on_meta(build)
+            break
+        except ConfigError:
+            raise  # the real build would say the same
+        except Exception:  # a recipe that reads values while building (.item(), CPU data): its generator alone
+            continue  # and, failing that, the batches alone are estimated (errs low)
     fp = budget.footprint(nets, data_shape, cfg.model.pack)  # the recipe imports what a meta forward needs
     budget.check_training(cfg, fp, data_shape, device)
     return fp
