@@ -9,18 +9,23 @@
 from __future__ import annotations
 
 import copy
+import errno
 import inspect
+import io
 import json
 import logging
+import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open
 
+from gankit import budget
 from gankit import config as config_mod
 from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
@@ -34,13 +39,14 @@ from gankit.train.diagnostics import Diagnostics, default_every
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter, last_logged, truncate_after
 from gankit.train.trainer import Trainer
+from gankit.yamlio import json_int
 
 log = logging.getLogger("gankit")
 
 # Sections a resumed run may change: how long and how it is observed, not what is trained.
 RESUMABLE = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
              "train.eval_every", "train.diagnostics_every", "train.progress", "train.time_limit", "run.device",
-             "run.threads", "run.channels_last", "run.compile", "run.distributed_data", "eval",
+             "run.threads", "run.channels_last", "run.compile", "run.distributed_data", "run.max_memory_gb", "eval",
              "train.progress_every_s")
 
 
@@ -70,6 +76,7 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
     recipe_cls = RECIPES.get(cfg.model.recipe)
     if hasattr(recipe_cls, "prepare_config"):  # e.g. cgan: the class count from the data set, or a clear error
         recipe_cls.prepare_config(cfg, dataset)
+    fits(cfg, dataset.shape, device)  # before any network or batch is allocated
     recipe = recipe_cls(cfg, dataset.shape, device)
     if callbacks is None:
         callbacks = []
@@ -89,6 +96,32 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
             callbacks.append(Diagnostics(every))
         callbacks += getattr(recipe, "callbacks", list)()  # the recipe's own figures (auto-encoders: latent space)
     return Trainer(cfg, recipe, dataset, run, callbacks, device=device)
+
+
+def fits(cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> budget.Footprint:
+    """Check that training ``cfg`` fits in memory (:mod:`gankit.budget`; networks counted on the meta
+    device) and return the count. Raises ConfigError, naming the bound and run.max_memory_gb, when not."""
+    recipe_cls = RECIPES.get(cfg.model.recipe)
+    nets: dict[str, torch.nn.Module] = {}
+    whole = lambda: recipe_cls(cfg, data_shape, "meta").modules()  # noqa: E731
+    alone = lambda: {"generator": build_generator(cfg, data_shape)}  # noqa: E731
+    for build in (whole, alone):
+        try:
+            nets = budget.on_meta(build)
+            break
+        except ConfigError:
+            raise  # the real build would say the same
+        except Exception:  # a recipe that reads values while building (.item(), CPU data): its generator alone
+            continue  # and, failing that, the batches alone are estimated (errs low)
+    fp = budget.footprint(nets, data_shape, cfg.model.pack)  # the recipe imports what a meta forward needs
+    budget.check_training(cfg, fp, data_shape, device)
+    return fp
+
+
+def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> torch.nn.Module:
+    """The generator network of ``cfg`` as its recipe builds it (untrained)."""
+    build = getattr(RECIPES.get(cfg.model.recipe), "build_generator", None)  # recipes with their own G (cgan)
+    return build(cfg, data_shape) if build is not None else NETWORKS.get(cfg.generator.name).generator(cfg.generator, data_shape)
 
 
 def run_dir_for(cfg: Any) -> RunDir:
@@ -235,49 +268,77 @@ def load_generator(run: str | Path) -> tuple[torch.nn.Module, Any, dict[str, str
     path = rd.generator
     if not path.is_file():
         raise CheckpointError(f"'{path}' does not exist: the run has not finished (resume it, or train longer)")
+    def unreadable(exc: Exception) -> CheckpointError:
+        return CheckpointError(f"'{path}' is not a readable safetensors file ({str(exc).splitlines()[0]})")
+
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"'{path}' is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+        raise unreadable(exc) from None
     if meta.get("format") != "gankit-generator":
         raise CheckpointError(f"'{path}' is not a gankit generator export")
+
+    def refuse(exc: Exception) -> CheckpointError:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return CheckpointError(f"'{path}' does not hold a generator its metadata can rebuild ({first[:300]})")
+
+    try:
+        cfg = config_mod.from_dict(json.loads(meta["config"], parse_int=json_int))
+        shape = tuple(int(d) for d in json.loads(meta["data_shape"], parse_int=json_int))
+        if not 1 <= len(shape) <= 3 or min(shape) < 1:
+            raise ValueError(f"data_shape {shape} is not the shape of points or images")
+        fp = budget.footprint(budget.on_meta(lambda: {"generator": build_generator(cfg, shape)}), shape, forward=False)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # ConfigError is a ValueError
+        raise refuse(exc) from None
+    budget.check_generator(fp, f"the generator of '{path}'")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise unreadable(exc) from None
     verify_export(path, tensors, meta)
     try:
-        cfg = config_mod.from_dict(json.loads(meta["config"]))
-        shape = tuple(int(d) for d in json.loads(meta["data_shape"]))
-        build = getattr(RECIPES.get(cfg.model.recipe), "build_generator", None)  # recipes with their own G (cgan)
-        net = build(cfg, shape) if build is not None else NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)
+        net = build_generator(cfg, shape)
         net.load_state_dict(tensors)
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # ConfigError is a ValueError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"'{path}' does not hold a generator its metadata can rebuild ({first[:300]})") from None
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise refuse(exc) from None
     net.eval()
+    budget.check_generator(budget.footprint({"generator": net}, shape), f"sampling from '{path}'")
     return net, cfg, meta
 
 
+def data_shape(meta: dict[str, str]) -> tuple[int, ...]:
+    """The data shape recorded in a generator export's metadata (checked by :func:`load_generator`)."""
+    return tuple(int(d) for d in json.loads(meta["data_shape"]))
+
+
+def _check_text(net: torch.nn.Module, cfg: Any, run: str | Path, text: str | None) -> None:
+    if text is not None and "text" not in inspect.signature(net.sample_noise).parameters:
+        raise ConfigError(f"--text needs a text-to-image run (e.g. preset stackgan-shapes); "
+                          f"'{run}' has a '{cfg.generator.name}' generator")
+
+
 def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str | None = None,
-           labels: Any = None) -> np.ndarray:
+           labels: Any = None, loaded: tuple[torch.nn.Module, Any, dict[str, str]] | None = None) -> np.ndarray:
     """``n`` samples from a run's exported generator, (n, *data_shape), reproducible under ``seed``.
 
     ``rejection`` > 0: discriminator rejection sampling after that many calibration steps of the run's
     discriminator against the exported generator (:func:`rejection_sampler`). ``text``: a caption every
     sample is drawn for (text-to-image generators such as stackgan). ``labels`` (one class or n of them)
-    asks a conditional generator for those classes.
+    asks a conditional generator for those classes. ``loaded``: :func:`load_generator`'s result for
+    ``run`` when the caller has it already.
     """
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
-    if rejection > 0:  # the sampler loads the generator itself
-        if text is not None or labels is not None:
-            raise ConfigError("--rejection cannot be combined with --text or --label")
+    if rejection > 0 and (text is not None or labels is not None):
+        raise ConfigError("--rejection cannot be combined with --text or --label")
+    net, cfg, meta = loaded or load_generator(run)
+    budget.check_samples(n, data_shape(meta), copies=2 if rejection > 0 else 1)  # rejection: kept + proposed
+    if rejection > 0:
         log.info("rejection sampling: calibrating the discriminator for %d steps, then %d accepted samples",
                  rejection, n)
-        return rejection_sampler(run, rejection, seed=seed)(n).samples.numpy()
-    net, cfg, _ = load_generator(run)
-    if text is not None and "text" not in inspect.signature(net.sample_noise).parameters:
-        raise ConfigError(f"--text needs a text-to-image run (e.g. preset stackgan-shapes); "
-                          f"'{run}' has a '{cfg.generator.name}' generator")
+        return rejection_sampler(run, rejection, seed=seed, net=net)(n).samples.numpy()
+    _check_text(net, cfg, run, text)
     return sample_net_with_labels(net, n, seed, labels, text=text)[0]
 
 
@@ -287,6 +348,7 @@ def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
     state = load_checkpoint(rd.checkpoint)
     cfg = config_mod.from_dict(state["config"])
     dataset = build_dataset(cfg.data)
+    fits(cfg, dataset.shape)
     recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, "cpu")
     restore(recipe, state["recipe"], rd.checkpoint)
     return recipe, cfg, dataset
@@ -325,23 +387,84 @@ def sample_net_with_labels(net: torch.nn.Module, n: int, seed: int = 0, labels: 
 
     ``labels`` (one class, or n of them) asks a conditional generator for those classes.
     """
+    out, classes = [], []
+    for x, c in iter_samples(net, n, seed, labels, text):
+        out.append(x)
+        classes.append(c)
+    return torch.cat(out).numpy(), None if classes[0] is None else torch.cat(classes).numpy()
+
+
+def iter_samples(net: torch.nn.Module, n: int, seed: int = 0, labels: Any = None, text: str | None = None,
+                 chunk: int = budget.SAMPLE_CHUNK) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """:func:`sample_net_with_labels` ``chunk`` samples at a time: (samples, classes or None) per chunk.
+    The chunks joined are exactly the samples drawn at once (one RNG stream, the same chunking)."""
     from gankit.models.base import latent_labels
 
     if labels is not None and not hasattr(net, "labels_of"):
         raise ConfigError("this run's generator is not conditional: it takes no class labels")
     if labels is not None:
-        labels = torch.as_tensor(np.broadcast_to(np.asarray(labels, dtype=np.int64), (n,)).copy())
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.ndim and len(labels) != n:
+            raise ConfigError(f"give one class or {n} of them, got {len(labels)}")
     gen = torch.Generator(device="cpu").manual_seed(seed)
     extra = {} if text is None else {"text": text}
-    out, classes = [], []
     with torch.no_grad():
-        for start in range(0, n, 8192):
-            m = min(8192, n - start)
-            z = net.sample_noise(m, generator=gen, **extra) if labels is None else \
-                net.sample_noise(m, generator=gen, labels=labels[start:start + m])
-            out.append(net(z))
-            classes.append(latent_labels(net, z))
-    return torch.cat(out).numpy(), None if classes[0] is None else torch.cat(classes).numpy()
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            if labels is None:
+                z = net.sample_noise(m, generator=gen, **extra)
+            else:
+                part = labels[start:start + m] if labels.ndim else np.full(m, labels)
+                z = net.sample_noise(m, generator=gen, labels=torch.as_tensor(part))
+            yield net(z), latent_labels(net, z)
+
+
+CSV_BYTES = 14  # the most a number takes in a .csv of samples ("-1.23457e-05," with fmt %.6g)
+
+
+def sample_to_file(run: str | Path, n: int, out: Path, seed: int = 0, text: str | None = None,
+                   labels: Any = None) -> tuple[int, ...]:
+    """Write :func:`sample`'s ``n`` samples to ``out`` (.npy or .csv) chunk by chunk, in bounded memory.
+
+    The .npy gets its header, then each chunk's bytes appended (neither memory nor address space grows
+    with ``n``, as they would with one memory map of the whole file); the .csv gets each chunk's rows.
+    Either is written to a temporary file and renamed over ``out`` at the end (atomic). The disk's free space is checked first. Returns the
+    array's shape, (n, *data_shape).
+
+    Raises:
+        WriteError: the file would not fit on its disk (checked before writing), or a write failed.
+    """
+    from gankit.fileio import atomic_path, write_error
+
+    if n <= 0:
+        raise ConfigError(f"the number of samples must be > 0, got {n}")
+    net, cfg, meta = load_generator(run)
+    _check_text(net, cfg, run, text)
+    shape = (n, *data_shape(meta))
+    numbers = math.prod(shape)
+    csv = out.suffix.lower() == ".csv"
+    need = numbers * (CSV_BYTES if csv else 4) + 4096
+    folder = out.resolve().parent
+    while not folder.exists():  # atomic_path creates the missing folders: the disk is the nearest parent's
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise write_error(out, OSError(errno.ENOSPC, f"{n:,} samples would need about {budget.gb(need)} on disk "
+                                                     f"and {budget.gb(free)} are free there; draw fewer (-n) or "
+                                                     f"write elsewhere"))
+    with atomic_path(out) as tmp:
+        if csv:
+            with io.open(tmp, "w", encoding="utf-8") as f:
+                for x, _ in iter_samples(net, n, seed, labels, text):
+                    np.savetxt(f, x.reshape(len(x), -1).numpy(), delimiter=",", fmt="%.6g")
+        else:
+            with io.open(tmp, "wb") as f:
+                header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                          "shape": shape}
+                np.lib.format.write_array_header_1_0(f, header)
+                for x, _ in iter_samples(net, n, seed, labels, text):
+                    f.write(np.ascontiguousarray(x.numpy(), dtype=np.float32).tobytes())
+    return shape
 
 
 MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 classes: the first 20)
@@ -371,7 +494,9 @@ def class_samples(net: torch.nn.Module, per_class: int = 8, seed: int = 0, max_c
 
 def per_class(run: str | Path, per_class: int = 8, seed: int = 0) -> np.ndarray:
     """:func:`class_samples` of a run's exported conditional generator."""
-    net, _, _ = load_generator(run)
+    net, _, meta = load_generator(run)
+    budget.check_samples(max(per_class, 0) * min(int(getattr(net, "num_classes", 0) or 0), MAX_GRID_CLASSES),
+                         data_shape(meta))
     return class_samples(net, per_class, seed)
 
 
@@ -384,10 +509,11 @@ def stages(run: str | Path, rows: int = 8, seed: int = 0) -> list[tuple[str, np.
     """
     if rows < 1:
         raise ConfigError(f"rows must be >= 1, got {rows}")
-    net, cfg, _ = load_generator(run)
+    net, cfg, meta = load_generator(run)
     if not hasattr(net, "stages"):
         raise ConfigError(f"the generator of '{run}' (generator.name={cfg.generator.name}) makes no stages; "
                           "--stages needs a multi-stage generator such as lapgan")
+    budget.check_samples(rows, data_shape(meta), copies=3 * int(getattr(net, "levels", 1)))  # image, band, sum per level
     gen = torch.Generator(device="cpu").manual_seed(seed)
     with torch.no_grad():
         out = net.stages(net.sample_noise(rows, generator=gen))
@@ -441,6 +567,7 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     n = int(n or cfg.eval.num_samples)
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
+    budget.check_samples(n, data_shape(meta), copies=3, fix="score fewer samples (-n, eval.num_samples)")  # fake, real, floor
     names = list(metrics) if metrics else list(cfg.eval.metrics)
     dataset = build_dataset(cfg.data)
     real = reference_sample(dataset, n, cfg.eval.seed + 3)
@@ -491,7 +618,8 @@ def interpolate(run: str | Path, rows: int = 8, steps: int = 10, mode: str = "sp
     """G along ``rows`` random noise paths of a run: (rows, steps, *data_shape) (see gankit.explore)."""
     from gankit.explore import interpolations
 
-    net, _, _ = load_generator(run)
+    net, _, meta = load_generator(run)
+    budget.check_samples(max(rows, 0) * max(steps, 0), data_shape(meta), fix="ask for fewer rows (-n) or --steps")
     return interpolations(net, rows, steps, mode, seed)
 
 
@@ -517,7 +645,8 @@ def nearest(run: str | Path, rows: int = 8, k: int = 5, n_check: int = 1000, see
 
     if rows < 1 or n_check < 1:
         raise ConfigError(f"rows and n_check must be >= 1, got {rows} and {n_check}")
-    net, cfg, _ = load_generator(run)
+    net, cfg, meta = load_generator(run)
+    budget.check_samples(max(rows, n_check), data_shape(meta), copies=2 + k, fix="ask for fewer rows (-n) or --k")
     dataset = build_dataset(cfg.data)
     train = training_reference(dataset, limit, seed)
     fake = torch.from_numpy(sample_net(net, max(rows, n_check), seed))

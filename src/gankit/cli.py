@@ -251,9 +251,11 @@ def _per_class(args: argparse.Namespace, out: Path, suffix: str) -> int:
     return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    import numpy as np
+MAX_GRID_IMAGES = 1024  # a .png grid of samples: 16 columns x 64 rows
+MAX_PLOT_POINTS = 100_000  # a .png scatter plot of point samples
 
+
+def cmd_sample(args: argparse.Namespace) -> int:
     from gankit import api
 
     out = Path(args.output)
@@ -278,11 +280,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _sample_figure(args, out, suffix)
     if args.per_class:
         return _per_class(args, out, suffix)
-    x = api.sample(args.run, args.n or 1000, seed=args.seed, rejection=args.rejection, text=args.text, labels=args.label)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    n = args.n or 1000
+    if suffix in (".npy", ".csv") and not args.rejection:  # streamed to disk: any n the disk holds
+        api.sample_to_file(args.run, n, out, seed=args.seed, text=args.text, labels=args.label)
+        print(f"wrote {n} samples to {out}")
+        return 0
     if suffix in (".npy", ".csv"):
+        x = api.sample(args.run, n, seed=args.seed, rejection=args.rejection, text=args.text, labels=args.label)
         _save_array(out, x)
-    elif x.ndim == 4:  # images: a grid
+        print(f"wrote {len(x)} samples to {out}")
+        return 0
+    loaded = api.load_generator(args.run)
+    images = len(api.data_shape(loaded[2])) == 3
+    shown = min(n, MAX_GRID_IMAGES if images else MAX_PLOT_POINTS)
+    x = api.sample(args.run, shown, seed=args.seed, rejection=args.rejection, text=args.text, labels=args.label,
+                   loaded=loaded)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if images:  # a grid
         from gankit.viz import save_image_grid
 
         save_image_grid(x, out, nrow=min(16, max(1, int(len(x) ** 0.5))))
@@ -290,18 +304,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
         from gankit.data import build_dataset
         from gankit.viz import plot_points
 
-        _, cfg, _ = api.load_generator(args.run)
         real = None
         try:
             import torch
 
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(args.seed)
-                real = build_dataset(cfg.data).sample(min(args.n, 2000)).numpy()
+                real = build_dataset(loaded[1].data).sample(min(shown, 2000)).numpy()
         except GankitError:
             pass  # e.g. the user's point file moved: plot the samples alone
-        plot_points(x.reshape(len(x), -1), out, real=real, title=f"{args.n} samples from {args.run}")
-    print(f"wrote {len(x)} samples to {out}")
+        plot_points(x.reshape(len(x), -1), out, real=real, title=f"{shown} samples from {args.run}")
+    capped = f" (a .png shows at most {shown}; -o FILE.npy writes all {n})" if shown < n else ""
+    print(f"wrote {len(x)} samples to {out}{capped}")
     return 0
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import re
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,6 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from gankit.errors import ConfigError
+from gankit.yamlio import MAX_BYTES, LimitError, read_yaml
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "silu", "gelu", "softplus")
 PRIORS = ("normal", "uniform", "mixture", "swissroll")  # the last two: 2-D (gankit.nets.priors)
@@ -63,6 +66,9 @@ class RunConfig:
     # under torchrun: independent = each rank draws its own data and noise; shard = each keeps its slice of
     # the global batch drawn from one shared stream (repeats the single-process run; train/distributed.py)
     distributed_data: str = field(default="independent", metadata=_choices(("independent", "shard")))
+    # memory bound (GB) for the estimate a run, a sample or an evaluation is checked against before it
+    # allocates (gankit/budget.py); 0: what the machine (container, ulimit -v, CUDA device) has free now
+    max_memory_gb: float = 0.0
 
 
 @dataclass
@@ -222,13 +228,34 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+# Structural limits checked before anything is built (memory is checked later, by gankit.budget): networks
+# are built layer by layer in Python, so a depth of 10^7 would take minutes and gigabytes even on the
+# meta device. The values are far beyond any run the presets or the papers they follow make.
+MAX_DEPTH = 1000  # hidden layers / blocks of one network
+MAX_IMAGE_SIDE = 1024  # pixels (the largest GANs of the period, e.g. progressive GANs, train at 1024)
+MAX_LEVELS = 10  # Laplacian pyramid levels
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 INT_LIMIT = 2**63 - 1  # integers beyond int64 reach no tensor or loop: refused rather than overflowing later
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxtuple, _SHOW.maxdict, _SHOW.maxset = 2, 4, 4, 4, 4
+_SHOW.maxstring, _SHOW.maxother = 60, 60
+
+
 def _show(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters: hostile input gets a short message, never a wall of text."""
-    text = repr(value)
+    """``repr(value)`` cut to ``limit`` characters: hostile input gets a short message, never a wall of text.
+
+    Nested containers are shown to two levels (a value with shared parts is never expanded), and an
+    integer too long for Python to print (over 4,300 digits) by its size.
+    """
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"a {int(value.bit_length() * math.log10(2)) + 1}-digit integer"
+    text = _SHOW.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_DIGITS = re.compile(r"[-+]?[0-9][0-9_]*")
 
 
 def _coerce(key: str, value: Any, tp: Any) -> Any:
@@ -257,6 +284,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             if abs(value) > INT_LIMIT:
                 raise ConfigError(f"{key} must be an integer of at most 19 digits, got {_show(value)}")
             return value
+        if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):  # e.g. 4,301 digits, kept as text
+            raise ConfigError(f"{key} must be an integer of at most 19 digits, got a {len(value.strip())}-character number")
         raise ConfigError(f"{key} must be an integer, got {_show(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -348,6 +377,15 @@ def validate(cfg: Config) -> None:
         (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),
         (cfg.generator.depth >= 0 and cfg.discriminator.depth >= 0, "network depth must be >= 0"),
         (cfg.generator.levels >= 0, "generator.levels must be >= 0 (0: automatic)"),
+        (cfg.generator.depth <= MAX_DEPTH and cfg.discriminator.depth <= MAX_DEPTH,
+         f"network depth must be at most {MAX_DEPTH} layers (a limit of gankit's: the presets use 2-4), got "
+         f"generator.depth={cfg.generator.depth}, discriminator.depth={cfg.discriminator.depth}"),
+        (cfg.generator.levels <= MAX_LEVELS,
+         f"generator.levels must be at most {MAX_LEVELS} (a {MAX_IMAGE_SIDE}-pixel side halves 9 times), "
+         f"got {cfg.generator.levels}"),
+        (cfg.data.image_size <= MAX_IMAGE_SIDE,
+         f"data.image_size must be at most {MAX_IMAGE_SIDE} pixels (a limit of gankit's), got {cfg.data.image_size}"),
+        (cfg.run.max_memory_gb >= 0, "run.max_memory_gb must be >= 0 (0: the memory the machine has free)"),
         (0.0 <= cfg.discriminator.dropout < 1.0, "discriminator.dropout must be in [0, 1)"),
         (cfg.g_optim.lr > 0 and cfg.d_optim.lr > 0, "learning rates (g_optim.lr, d_optim.lr) must be > 0"),
         (len(cfg.g_optim.betas) == 2 and len(cfg.d_optim.betas) == 2, "optimiser betas must be two numbers"),
@@ -393,6 +431,9 @@ def validate(cfg: Config) -> None:
             f"run.name must be a folder name under run.out_dir (sub-folders with '/' allowed; no leading '/', "
             f"'.' or '..' parts, or control characters), got {_show(name)}"
         )
+    if any(len(part.encode("utf-8", "surrogatepass")) > NAME_MAX for part in name.split("/")):
+        raise ConfigError(f"run.name: each folder name must be at most {NAME_MAX} bytes (the file-system limit), "
+                          f"got {_show(name)}")
     from gankit.registry import METRICS
 
     for name in cfg.eval.metrics:
@@ -423,15 +464,7 @@ def preset_description(name: str) -> str:
 
 
 def _read_yaml(text: str, where: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]  # ReaderError has no .problem
-        raise ConfigError(f"{where} is not valid YAML{line}: {problem}") from None
-    except RecursionError:
-        raise ConfigError(f"{where} is nested too deeply to be a config") from None
+    data = read_yaml(text, where)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -456,6 +489,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file '{p}' does not exist")
     try:
+        if p.stat().st_size > MAX_BYTES:  # refused before reading: a config is a few KB
+            raise ConfigError(f"config file '{p}' is refused: more than {MAX_BYTES >> 20} MiB, too large to be a config")
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file '{p}' is not UTF-8 text (byte {exc.start}); is it a YAML file?") from None
@@ -483,9 +518,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not all(p.isidentifier() for p in parts):
         raise ConfigError(f"override key '{key}' must be dotted names like train.steps")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except (yaml.YAMLError, RecursionError):
-        value = raw  # not YAML (or absurdly nested): a plain string, and the type check decides
+        value = read_yaml(raw, f"override {key.strip()}") if raw.strip() else ""
+    except LimitError:
+        raise  # an alias bomb or a megabyte of text: refused, naming the key
+    except ConfigError:
+        value = raw  # not YAML: a plain string, and the type check decides
     if isinstance(value, (dict, set)) or value is None and raw.strip() not in ("", "null", "~"):
         value = raw
     if value is None:
@@ -524,6 +561,7 @@ def resolve(
     cfg = from_dict(data)
     if not cfg.run.name:
         cfg.run.name = cfg.preset or (Path(file).stem if file else "run")
+        validate(cfg)  # the name now comes from the preset or the file: the same rules as a given run.name
     return cfg
 
 

@@ -11,10 +11,13 @@ permissions (0666 minus the umask), not mkstemp's private 0600.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from gankit.errors import WriteError
 
@@ -48,35 +51,50 @@ def write_error(path: str | Path, exc: OSError, intact: bool = True) -> WriteErr
     return err
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write in the ``with`` block; on leaving it normally it is
+    flushed to disk and renamed over ``path`` (creating missing parent folders first). For writes too
+    large for one ``bytes`` object (a memory-mapped .npy, text written in chunks).
+
+    Raises:
+        WriteError: (an OSError) the disk is full, the folder is read-only...; ``path`` is left as it was
+            and no temporary file remains (also when the block raises).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    tmp = Path(name)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the data reaches the disk before the rename makes it the destination
+        finally:
+            os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise write_error(path, exc) from None
+        raise
+    _fsync_dir(path.parent)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, creating missing parent folders.
+    """Write ``data`` to ``path`` atomically, creating missing parent folders (see :func:`atomic_path`).
 
     Raises:
         WriteError: (an OSError) the disk is full, the folder is read-only...; ``path`` is left as it was
             and no temporary file remains.
     """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise write_error(path, exc) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
-            raise write_error(path, exc) from None
-        raise
-    _fsync_dir(path.parent)
+    with atomic_path(path) as tmp, io.open(tmp, "wb") as f:  # io.open: the fault tests' full disk patches it
+        f.write(data)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

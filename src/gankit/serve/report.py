@@ -17,9 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gankit.errors import ConfigError
 from gankit.fileio import atomic_write_text
 from gankit.train.rundir import RunDir
 from gankit.train.stats import read_jsonl
+from gankit.yamlio import read_yaml
 
 MAX_GIF_BYTES = 8 << 20  # a longer animation is left out (the PNG montage stays)
 SKIP_METRIC_KEYS = {"step", "samples", "ema"}
@@ -106,14 +108,12 @@ def _montage(run: RunDir, frames: list[tuple[int, Path]]) -> tuple[bytes | None,
 
 def build_report(run: RunDir) -> str:
     """The HTML text of the report of ``run`` (see the module docstring)."""
-    import yaml
-
     from gankit.viz import diagnostics_figure, pick_steps, stats_figure
 
     config_text = run.config.read_text(encoding="utf-8") if run.config.is_file() else ""
     try:
-        cfg = yaml.safe_load(config_text) or {}
-    except yaml.YAMLError:
+        cfg = read_yaml(config_text, f"'{run.config}'") or {}
+    except ConfigError:
         cfg = {}
     sect = lambda name: cfg.get(name) if isinstance(cfg, dict) and isinstance(cfg.get(name), dict) else {}  # noqa: E731
     name = sect("run").get("name") or run.root.name

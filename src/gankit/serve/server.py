@@ -57,11 +57,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import yaml
-
 from gankit.errors import ConfigError
 from gankit.train.rundir import RunDir
 from gankit.train.stats import LINE_BYTES, last_record, read_page
+from gankit.yamlio import read_yaml
 
 log = logging.getLogger("gankit")
 
@@ -268,8 +267,8 @@ class Dashboard:
         if st.st_size > self.limits.config:
             return {}
         try:
-            cfg = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            cfg = read_yaml(run.config.read_text(encoding="utf-8"), f"'{run.config}'") or {}
+        except (ConfigError, OSError, UnicodeDecodeError):  # a broken or hostile config.yaml: this run only
             cfg = {}
         cfg = cfg if isinstance(cfg, dict) and _nodes(cfg, st.st_size) <= st.st_size else {}
         self._config_cache[run.config] = (mtime, cfg)
