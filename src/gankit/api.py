@@ -27,6 +27,7 @@ from gankit.errors import CheckpointError, ConfigError
 from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
 from gankit.train.callbacks import Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures, reference_sample
+from gankit.train.callbacks import eval_samples, stage_images
 from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore
 from gankit.train import distributed
 from gankit.train.diagnostics import Diagnostics, default_every
@@ -75,7 +76,7 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
             callbacks.append(ToyFigures(cfg.train.sample_every))
         elif dataset.kind == "image" and cfg.train.sample_every:
             callbacks.append(ImageGrids(cfg.train.sample_every))
-            if hasattr(recipe.generator, "stages"):  # multi-stage generators (lapgan): stages.png at the end
+            if hasattr(recipe.generator, "stages"):  # multi-stage generators (lapgan, stackgan): stages.png at the end
                 callbacks.append(StageFigure())
             if getattr(recipe, "uses_labels", False):
                 callbacks.append(ClassGrid())
@@ -229,10 +230,15 @@ def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str
             raise ConfigError("--rejection cannot be combined with --text or --label")
         return rejection_sampler(run, rejection, seed=seed)(n).samples.numpy()
     net, cfg, _ = load_generator(run)
+    _check_text(net, cfg, run, text)
+    return sample_net_with_labels(net, n, seed, labels, text=text)[0]
+
+
+def _check_text(net: torch.nn.Module, cfg: Any, run: str | Path, text: str | None) -> None:
+    """A caption is for text-to-image generators only (ConfigError otherwise)."""
     if text is not None and "text" not in inspect.signature(net.sample_noise).parameters:
         raise ConfigError(f"--text needs a text-to-image run (e.g. preset stackgan-shapes); "
                           f"'{run}' has a '{cfg.generator.name}' generator")
-    return sample_net_with_labels(net, n, seed, labels, text=text)[0]
 
 
 def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
@@ -279,23 +285,14 @@ def sample_net_with_labels(net: torch.nn.Module, n: int, seed: int = 0, labels: 
 
     ``labels`` (one class, or n of them) asks a conditional generator for those classes.
     """
-    from gankit.models.base import latent_labels
+    from gankit.models.base import generate
 
     if labels is not None and not hasattr(net, "labels_of"):
         raise ConfigError("this run's generator is not conditional: it takes no class labels")
     if labels is not None:
         labels = torch.as_tensor(np.broadcast_to(np.asarray(labels, dtype=np.int64), (n,)).copy())
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    extra = {} if text is None else {"text": text}
-    out, classes = [], []
-    with torch.no_grad():
-        for start in range(0, n, 8192):
-            m = min(8192, n - start)
-            z = net.sample_noise(m, generator=gen, **extra) if labels is None else \
-                net.sample_noise(m, generator=gen, labels=labels[start:start + m])
-            out.append(net(z))
-            classes.append(latent_labels(net, z))
-    return torch.cat(out).numpy(), None if classes[0] is None else torch.cat(classes).numpy()
+    x, classes = generate(net, n, torch.Generator(device="cpu").manual_seed(seed), labels=labels, text=text)
+    return x.cpu().numpy(), None if classes is None else classes.cpu().numpy()
 
 
 MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 classes: the first 20)
@@ -329,9 +326,11 @@ def per_class(run: str | Path, per_class: int = 8, seed: int = 0) -> np.ndarray:
     return class_samples(net, per_class, seed)
 
 
-def stages(run: str | Path, rows: int = 8, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+def stages(run: str | Path, rows: int = 8, seed: int = 0, text: str | None = None) -> list[tuple[str, np.ndarray]]:
     """The sampling stages of a run's multi-stage generator (LAPGAN: coarse image, then per level the
-    upsampled image, the generated band and their sum) for ``rows`` samples under ``seed``.
+    upsampled image, the generated band and their sum; StackGAN: stage I's and stage II's images) for
+    ``rows`` samples under ``seed``, as named (rows, C, s, s) arrays; ``text``: the caption of every row
+    (text-to-image generators).
 
     Raises:
         ConfigError: the run's generator has no stages, or ``rows`` < 1.
@@ -341,11 +340,10 @@ def stages(run: str | Path, rows: int = 8, seed: int = 0) -> list[tuple[str, np.
     net, cfg, _ = load_generator(run)
     if not hasattr(net, "stages"):
         raise ConfigError(f"the generator of '{run}' (generator.name={cfg.generator.name}) makes no stages; "
-                          "--stages needs a multi-stage generator such as lapgan")
+                          "--stages needs a multi-stage generator such as lapgan or stackgan")
+    _check_text(net, cfg, run, text)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    with torch.no_grad():
-        out = net.stages(net.sample_noise(rows, generator=gen))
-    return [(name, x.numpy()) for name, x in out]
+    return stage_images(net, net.sample_noise(rows, generator=gen, **({} if text is None else {"text": text})))
 
 
 @dataclass
@@ -357,8 +355,8 @@ class Evaluation:
         samples: generated samples scored (and real samples in each reference set).
         ema: whether the exported generator is the EMA one.
         model: metric values of the generator's samples against real data.
-        floor: the same metrics with held-out real data in the generator's place (None when skipped):
-            what a perfect generator would score with this many samples.
+        floor: the same metrics with held-out real data in the generator's place (None when skipped or
+            when none of them can score real data): what a perfect generator would score with this many samples.
         floor_kind: how the floor's "generated" side was drawn.
     """
 
@@ -391,14 +389,16 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     Args:
         run: run directory or name under runs/.
         n: samples to score (0: the run's ``eval.num_samples``).
-        metrics: metric names (default: the run's ``eval.metrics``; "auto" = all that apply).
+        metrics: metric names (default: the run's ``eval.metrics``, or "auto" when that is empty; "auto" =
+            all that apply).
         floor: also compute the real-vs-real floor (:func:`held_out_reference` against the same real set).
         write: append the result to the run's metrics.jsonl (the floor under the key "floor").
         rejection: > 0: score discriminator-rejection samples instead (that many calibration steps;
             :func:`rejection_sampler`); the acceptance rate is added as ``acceptance``.
 
     Raises:
-        ConfigError, DataError, CheckpointError: an unknown metric, missing data, an unfinished run.
+        ConfigError, DataError, CheckpointError: an unknown metric, no metric that applies (nothing is
+            written), missing data, an unfinished run.
     """
     from gankit import metrics as metrics_mod
 
@@ -407,21 +407,26 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     n = int(n or cfg.eval.num_samples)
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
-    names = list(metrics) if metrics else list(cfg.eval.metrics)
+    names = list(metrics) if metrics else list(cfg.eval.metrics) or ["auto"]  # a run with none: all that apply
     dataset = build_dataset(cfg.data)
-    real = reference_sample(dataset, n, cfg.eval.seed + 3)
+    scored = None if rejection > 0 else net  # rejection samples are not the generator's: no needs_net metrics
+    if not metrics_mod.resolve(names, dataset, labels=hasattr(scored, "labels_of"), net=scored):
+        raise ConfigError(f"nothing to evaluate for '{rd.root}': {metrics_mod.none_apply(dataset)} "
+                          f"(metrics: {', '.join(names)}); nothing was appended to {rd.metrics.name}")
     extra: dict[str, float] = {}
     if rejection > 0:
+        real = reference_sample(dataset, n, cfg.eval.seed + 3)
         res = rejection_sampler(rd.root, rejection, net=net)(n)
-        fake, labels, extra = res.samples.numpy(), None, {"acceptance": res.acceptance}
-    else:
-        fake, labels = sample_net_with_labels(net, n, seed=cfg.eval.seed + 2)
+        fake, labels, extra = res.samples, None, {"acceptance": res.acceptance}
+    else:  # the samples the end-of-training metrics score: the same numbers for the same generator
+        fake, labels, real = eval_samples(net, dataset, n, cfg.eval.seed)
     result = Evaluation(int(meta.get("step", 0)), n, meta.get("ema") == "true",
-                        {**metrics_mod.evaluate(names, fake, real, dataset, labels=labels), **extra})
-    if floor:  # real data carry no generated-for classes: the conditional metrics have no floor here
-        other, result.floor_kind = held_out_reference(cfg, dataset, n)
-        plain = [m for m in names if m == "auto" or not metrics_mod.needs_labels(m)]
-        result.floor = metrics_mod.evaluate(plain, other, real, dataset) if plain else {}
+                        {**metrics_mod.evaluate(names, fake, real, dataset, labels=labels, net=scored), **extra})
+    if floor:  # real data carry no generated-for classes nor a generator: those metrics have no floor here
+        plain = [m for m in names if m == "auto" or not (metrics_mod.needs_labels(m) or metrics_mod.needs_net(m))]
+        if metrics_mod.resolve(plain, dataset):  # else no floor (caption-match alone: the generator is scored)
+            other, result.floor_kind = held_out_reference(cfg, dataset, n)
+            result.floor = metrics_mod.evaluate(plain, other, real, dataset)
     if write:
         record: dict[str, Any] = {"step": result.step, "source": "gankit eval", "samples": n, "ema": result.ema,
                                   **({"sampler": f"rejection ({rejection} calibration steps)"} if rejection else {}),

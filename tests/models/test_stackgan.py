@@ -121,14 +121,20 @@ def test_stage_two_doubles_the_resolution_and_d_picks_its_stage():
         d = StackGANDiscriminators(3, side, 8)
         z = g.sample_noise(3)
         assert z.shape == (3, g.latent_dim) == (3, 5 + EMBED_DIM + 2 * CONDITION_DIM)
-        out = g.stages(z)
+        out = g.outputs(z)
         assert out["low"].shape == (3, 3, side // 2, side // 2) and out["high"].shape == (3, 3, side, side)
+        # stages(): the named images of every multi-stage generator (the stages figure), the last one the sample
+        named = g.eval().stages(z)
+        assert [name for name, _ in named] == [f"stage I {side // 2}px", f"stage II {side}px"]
+        torch.testing.assert_close(named[-1][1], g(z))
+        torch.testing.assert_close(named[0][1], g.outputs(z)["low"])
+        g.train()
         assert out["high"].abs().max() <= 1
         phi = g.split(z)[1]
         assert d(out["low"], phi).shape == (3,) and d(out["high"], phi).shape == (3,)
         assert torch.equal(d(out["high"], phi), d.stage2(out["high"], phi))
     # stage II refines a detached stage-I image: its loss gives stage I no gradient
-    g.stages(z)["high"].sum().backward()
+    g.outputs(z)["high"].sum().backward()
     assert all(p.grad is None for p in g.stage1.parameters())
     assert any(p.grad is not None for p in g.stage2.parameters())
 

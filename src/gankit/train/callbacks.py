@@ -173,21 +173,29 @@ class ImageGrids(_Frames):
         save_image_grid(x, trainer.run.sample_path(step))
 
 
+def stage_images(net: torch.nn.Module, latent: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+    """A multi-stage generator's ``stages(latent)`` (named batches, first to last) in eval mode, as numpy."""
+    with torch.no_grad():
+        was = net.training
+        net.eval()
+        try:
+            stages = net.stages(latent)
+        finally:
+            net.train(was)
+    return [(name, x.float().cpu().numpy()) for name, x in stages]
+
+
 class StageFigure(Callback):
-    """Generators with ``stages(z)`` (LAPGAN): stages.png at the end, each sampling stage of 8 fixed-noise samples."""
+    """Generators with ``stages(z)`` (LAPGAN, StackGAN): stages.png at the end, each sampling stage of 8
+    fixed-noise samples."""
 
     rows = 8
 
     def on_end(self, trainer: "Trainer") -> None:
         from gankit.viz.stages import plot_stages
 
-        net = trainer.sampling_net()
-        with torch.no_grad():
-            was = net.training
-            net.eval()
-            stages = net.stages(trainer.fixed_noise[: self.rows].to(trainer.device))
-            net.train(was)
-        plot_stages([(name, x.float().cpu().numpy()) for name, x in stages], trainer.run.root / "stages.png",
+        stages = stage_images(trainer.sampling_net(), trainer.fixed_noise[: self.rows].to(trainer.device))
+        plot_stages(stages, trainer.run.root / "stages.png",
                     title=f"{trainer.cfg.run.name}: coarse-to-fine sampling, step {trainer.step}")
 
 
@@ -209,6 +217,16 @@ class ClassGrid(Callback):
         save_image_grid(x.reshape(-1, *x.shape[2:]), trainer.run.classes_png, nrow=self.per_class)
 
 
+def eval_samples(net: torch.nn.Module, dataset: Any, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """What metrics score, at the end of training and in ``gankit eval`` alike: (``n`` samples of ``net``
+    drawn under ``seed`` + 2, the classes a conditional ``net`` drew them for or None, ``n`` real samples
+    drawn under ``seed`` + 3). One function, so both give the same numbers for the same generator."""
+    from gankit.models.base import generate
+
+    fake, labels = generate(net, n, torch.Generator(device="cpu").manual_seed(seed + 2))
+    return fake, labels, reference_sample(dataset, n, seed + 3)
+
+
 def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float]:
     """Metrics of ``cfg.eval.metrics`` on ``eval.num_samples`` samples with the evaluation RNG.
 
@@ -218,20 +236,15 @@ def evaluate_run(trainer: "Trainer", rejection: bool = False) -> dict[str, float
     from gankit.metrics import evaluate
 
     cfg = trainer.cfg
-    gen = torch.Generator(device="cpu").manual_seed(cfg.eval.seed + 2)
-    recipe, labels = trainer.recipe, None
-    if getattr(recipe, "uses_labels", False) and hasattr(recipe, "sample_with_labels"):  # conditional metrics
-        fake, labels = recipe.sample_with_labels(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
-    else:
-        fake = recipe.sample(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
-    real = reference_sample(trainer.dataset, cfg.eval.num_samples, cfg.eval.seed + 3)
+    net = trainer.sampling_net()
+    fake, labels, real = eval_samples(net, trainer.dataset, cfg.eval.num_samples, cfg.eval.seed)
 
-    def score(x: torch.Tensor, classes: torch.Tensor | None = None) -> dict[str, float]:
+    def score(x: torch.Tensor, classes: torch.Tensor | None = None, scored: Any = None) -> dict[str, float]:
         return evaluate(cfg.eval.metrics, x.detach().cpu().double().numpy().reshape(len(x), -1),
                         real.double().numpy().reshape(len(real), -1), trainer.dataset,
-                        labels=None if classes is None else classes.cpu().numpy())
+                        labels=None if classes is None else classes.cpu().numpy(), net=scored)
 
-    values = score(fake, labels)
+    values = score(fake, labels, net)
     if rejection and cfg.eval.rejection > 0:
         from gankit.rejection import config_sampler
 

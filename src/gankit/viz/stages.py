@@ -1,4 +1,8 @@
-"""The stages of a multi-stage generator (LAPGAN's coarse-to-fine sampling) as one figure."""
+"""The stages of a multi-stage generator (LAPGAN's coarse-to-fine sampling, StackGAN's stage I and II) as one figure.
+
+Every multi-stage generator's ``stages(latent)`` returns the same thing: a list of (name, (B, C, s, s)
+images) pairs, first stage to last (the last is the sample); :func:`plot_stages` draws such a list.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ def plot_stages(stages: list[tuple[str, np.ndarray]], path: str | Path, title: s
         path: the PNG to write.
         title: the figure's title.
     """
+    if not isinstance(stages, (list, tuple)) or not all(
+            isinstance(s, (list, tuple)) and len(s) == 2 and isinstance(s[0], str) for s in stages):
+        raise DataError(f"a stages figure needs a list of (name, images) pairs, got {type(stages).__name__}")
     if not stages:
         raise DataError("a stages figure needs at least one stage")
     arrays = [np.asarray(a, dtype=np.float32) for _, a in stages]
