@@ -99,8 +99,8 @@ def tokenize(texts: str | Sequence[str], max_len: int = MAX_LEN) -> Tensor:
 
 def detokenize(tokens: Tensor) -> list[str]:
     """(n, L) indices -> captions (unknown characters come back as '?'; padding is dropped)."""
-    chars = "\0?" + ALPHABET
-    return ["".join(chars[int(i)] for i in row if int(i) != PAD) for row in tokens.reshape(-1, tokens.shape[-1])]
+    chars = np.array(list("\0?" + ALPHABET))[tokens.reshape(-1, tokens.shape[-1]).long().cpu().numpy()]
+    return ["".join(row).replace("\0", "") for row in chars.tolist()]
 
 
 _WORD_RE = re.compile(r"[a-z0-9'-]+")
