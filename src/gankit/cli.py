@@ -495,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="compute metrics of a trained run (appends to metrics.jsonl)")
     e.add_argument("run")
     e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples)")
-    e.add_argument("--metrics", default="", help="comma-separated metric names (default: the run's eval.metrics)")
+    e.add_argument("--metrics", default="",
+                   help="comma-separated metric names (default: the run's eval.metrics, or all that apply when empty)")
     e.add_argument("--no-floor", action="store_true", help="skip the real-vs-real reference column")
     e.add_argument("--rejection", type=int, default=0, metavar="STEPS",
                    help="score discriminator-rejection samples (D calibrated for STEPS steps) instead")

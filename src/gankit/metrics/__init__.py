@@ -12,6 +12,7 @@ Registered here (importing this package registers them):
 - ``wasserstein`` -> ``w1``                                    (metrics/divergences.py)
 - ``sliced-wasserstein`` -> ``sw``                             (metrics/sets.py)
 - ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; lecture 002's set distances)
+- ``caption-match`` -> ``caption_match``, ``caption_<attribute>`` and ``..._held_out`` (metrics/captions.py)
 
 A metric registered with ``needs_labels=True`` scores conditional samples: it is called as
 ``fn(fake, real, dataset, labels=...)`` with the (N,) classes the samples were generated for, and applies
