@@ -5,10 +5,8 @@ classifier's metrics during training, and gankit eval / sample with the test-vs-
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from gankit.cli import main

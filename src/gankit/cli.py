@@ -265,11 +265,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
                     title=f"coarse-to-fine sampling, {args.run}" + (f": '{args.text}'" if args.text else ""))
         print(f"wrote the sampling stages of {rows} samples to {out}")
         return 0
+    ignored = [flag for flag, on in (("--interpolate", args.interpolate), ("--nearest", args.nearest),
+                                     ("--lattice", args.lattice), ("--codes", args.codes),
+                                     ("--per-class", args.per_class)) if on]
+    if args.text is not None and ignored:  # they draw their own latents: the caption would be silently dropped
+        raise ConfigError(f"--text draws samples for a caption; it cannot be combined with {' or '.join(ignored)}")
     if args.lattice or args.codes:
         return _latent_figure(args, out, suffix)
     if args.interpolate or args.nearest:
-        if args.text is not None:
-            raise ConfigError("--text draws samples for a caption; it cannot be combined with --interpolate or --nearest")
         return _sample_figure(args, out, suffix)
     if args.per_class:
         return _per_class(args, out, suffix)

@@ -256,6 +256,10 @@ def test_run_ends_with_its_stages_figure_and_caption_match_that_eval_repeats(tmp
         api.sample(root, 2, text="a red hexagon")
     assert cli_main(["sample", str(root), "--stages", "--text", "a red hexagon", "-o", str(bad)]) == 2
     assert not bad.exists()
+    # options that draw their own latents would drop the caption silently: refused instead
+    capsys.readouterr()
+    assert cli_main(["sample", str(root), "--text", text, "--per-class", "-o", str(bad)]) == 2
+    assert "cannot be combined with --per-class" in capsys.readouterr().err and not bad.exists()
     # every word of the grammar is in the run's caption bank: no caption of the grammar is refused
     net, _, _ = api.load_generator(root)
     grammar = {w for combo in caps.all_combinations()
