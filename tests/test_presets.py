@@ -1,7 +1,8 @@
 """Every shipped preset trains to its end through the real CLI: a few steps with tiny nets, every end-of-run
-callback on (sample figures, stages, per-class grids, diagnostics, metrics, export), then gankit eval and gankit
-sample, and for one preset of each kind --resume of the finished run. No preset may crash after its last step again (issue 13:
-stackgan-shapes died in its stages figure after every run and could never be finished)."""
+callback on (sample figures, stages, per-class grids, diagnostics, metrics, export), then gankit eval and
+gankit sample, and for one preset of each kind --resume of the finished run. No preset may crash after its
+last step again (issue 13: stackgan-shapes died in its stages figure after every run and could never be
+finished)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def test_every_preset_trains_to_its_end_and_resumes(preset, tmp_path, mnist_cach
     out, err = capsys.readouterr()
     assert code == 0, err[-2000:]
     run = RunDir(tmp_path / "runs" / preset)
+    assert f"run: {run.root}" in out and "generator:" in out  # the summary
     for path in (run.metrics, run.stats, run.generator, run.curves, run.montage_png, run.sample_path(2)):
         assert path.is_file(), f"{preset}: no {path.name}"
     assert run.diagnostics.is_file() and run.diagnostics_png.is_file(), f"{preset}: no diagnostics"

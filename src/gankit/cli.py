@@ -484,8 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rejection", type=int, default=0, metavar="STEPS",
                    help="discriminator rejection sampling: calibrate D for STEPS steps, keep samples by p_data/p_g")
     s.add_argument("--stages", action="store_true",
-                   help="a multi-stage generator's sampling stages (lapgan: coarse image, bands, sums; stackgan: stage I, stage II), "
-                        "one row per sample")
+                   help="a multi-stage generator's sampling stages (lapgan: coarse image, bands, sums; "
+                        "stackgan: stage I, stage II), one row per sample")
     s.add_argument("--lattice", action="store_true",
                    help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes (-n per side)")
     s.add_argument("--codes", action="store_true",

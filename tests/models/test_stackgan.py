@@ -222,7 +222,8 @@ def test_run_ends_with_its_stages_figure_and_caption_match_that_eval_repeats(tmp
     assert (root / "stages.png").stat().st_size > 1000
     trained = json.loads((root / "metrics.jsonl").read_text().splitlines()[-1])
     assert trained["caption_match_n"] == 216  # one image of each of the 216 combinations
-    for key in ("caption_match", "caption_kind", "caption_position", "caption_match_held_out", "caption_colour_held_out"):
+    for key in ("caption_match", "caption_kind", "caption_position", "caption_match_held_out",
+                "caption_colour_held_out"):
         assert 0 <= trained[key] <= 1
     # gankit eval: caption-match applies and scores the same generator the same way as the end of training
     capsys.readouterr()

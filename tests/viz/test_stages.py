@@ -13,7 +13,8 @@ from gankit.viz.stages import plot_stages
 def test_stages_figure_of_grey_bands_and_rgb_stages(tmp_path):
     rng = np.random.default_rng(0)
     lapgan = [("coarse 4px", rng.uniform(-1, 1, (2, 1, 4, 4))), ("band 8px", 0.1 * rng.normal(size=(2, 1, 8, 8)))]
-    stackgan = [("stage I 16px", rng.uniform(-1, 1, (2, 3, 16, 16))), ("stage II 32px", rng.uniform(-1, 1, (2, 3, 32, 32)))]
+    stackgan = [("stage I 16px", rng.uniform(-1, 1, (2, 3, 16, 16))),
+                ("stage II 32px", rng.uniform(-1, 1, (2, 3, 32, 32)))]
     for i, stages in enumerate((lapgan, stackgan)):
         path = tmp_path / f"{i}.png"
         plot_stages(stages, path, title="a long title that must wrap to the width of a narrow two-column figure")

@@ -217,7 +217,8 @@ class ClassGrid(Callback):
         save_image_grid(x.reshape(-1, *x.shape[2:]), trainer.run.classes_png, nrow=self.per_class)
 
 
-def eval_samples(net: torch.nn.Module, dataset: Any, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+def eval_samples(net: torch.nn.Module, dataset: Any, n: int,
+                 seed: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """What metrics score, at the end of training and in ``gankit eval`` alike: (``n`` samples of ``net``
     drawn under ``seed`` + 2, the classes a conditional ``net`` drew them for or None, ``n`` real samples
     drawn under ``seed`` + 3). One function, so both give the same numbers for the same generator."""
