@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -31,3 +32,23 @@ def tiny_config(out_dir: Path, *overrides: str, preset: str = "ring8"):
 @pytest.fixture
 def tiny(tmp_path: Path):
     return lambda *overrides, preset="ring8": tiny_config(tmp_path / "runs", *overrides, preset=preset)
+
+
+MNIST_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "mnist-test-1000.npz"
+
+
+@pytest.fixture
+def mnist_cache(tmp_path, monkeypatch):
+    """A data cache (GANKIT_DATA, offline) whose MNIST files hold the 1,000 shipped test digits: 800 as
+    'train', 200 as 'test'; the MNIST and Stacked-MNIST presets run on it without a download."""
+    from gankit.data import images as im
+
+    root = tmp_path / "cache"
+    with np.load(MNIST_FIXTURE) as f:
+        x, y = f["x"][:, 0], f["y"]
+    for prefix, sl in (("train", slice(0, 800)), ("t10k", slice(800, 1000))):
+        im.write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", np.ascontiguousarray(x[sl]))
+        im.write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", np.ascontiguousarray(y[sl].astype(np.uint8)))
+    monkeypatch.setenv(im.DATA_ENV, str(root))
+    monkeypatch.setenv(im.OFFLINE_ENV, "1")
+    return root

@@ -70,6 +70,13 @@ def test_network_contract(name, shape):
     a = g.sample_noise(4, generator=gen)
     gen.manual_seed(5)
     assert torch.equal(a, g.sample_noise(4, generator=gen))
+    if hasattr(g, "stages"):  # multi-stage generators: one interface for the stages figure and sample --stages
+        g.eval()
+        with torch.no_grad():
+            stages = g.stages(z)
+        assert isinstance(stages, list) and len(stages) >= 1
+        assert all(isinstance(name, str) and t.ndim == 4 and t.shape[:2] == (7, shape[0]) for name, t in stages)
+        torch.testing.assert_close(stages[-1][1], g(z))  # the last stage is the sample
 
 
 def test_uniform_prior_is_in_unit_interval():

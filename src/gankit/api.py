@@ -32,7 +32,7 @@ from gankit.errors import CheckpointError, ConfigError
 from gankit.fileio import remove_stale_temporaries
 from gankit.registry import DATASETS, NETWORKS, RECIPES
 from gankit.train.callbacks import (Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures,
-                                    held_out_reference, real_floor, reference_sample)
+                                    eval_samples, held_out_reference, real_floor, reference_sample, stage_images)
 from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore, verify_export
 from gankit.train import distributed
 from gankit.train.diagnostics import Diagnostics, default_every
@@ -84,7 +84,7 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
             callbacks.append(ToyFigures(cfg.train.sample_every))
         elif dataset.kind == "image" and cfg.train.sample_every:
             callbacks.append(ImageGrids(cfg.train.sample_every))
-            if hasattr(recipe.generator, "stages"):  # multi-stage generators (lapgan): stages.png at the end
+            if hasattr(recipe.generator, "stages"):  # multi-stage generators (lapgan, stackgan): stages.png at the end
                 callbacks.append(StageFigure())
             if getattr(recipe, "uses_labels", False):
                 callbacks.append(ClassGrid())
@@ -391,14 +391,20 @@ def sample_net_with_labels(net: torch.nn.Module, n: int, seed: int = 0, labels: 
     for x, c in iter_samples(net, n, seed, labels, text):
         out.append(x)
         classes.append(c)
-    return torch.cat(out).numpy(), None if classes[0] is None else torch.cat(classes).numpy()
+    return torch.cat(out).cpu().numpy(), None if classes[0] is None else torch.cat(classes).cpu().numpy()
 
 
 def iter_samples(net: torch.nn.Module, n: int, seed: int = 0, labels: Any = None, text: str | None = None,
                  chunk: int = budget.SAMPLE_CHUNK) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """:func:`sample_net_with_labels` ``chunk`` samples at a time: (samples, classes or None) per chunk.
-    The chunks joined are exactly the samples drawn at once (one RNG stream, the same chunking)."""
-    from gankit.models.base import latent_labels
+
+    Each chunk is :func:`gankit.models.base.generate` on one RNG stream; ``chunk`` is a multiple of its
+    batch size, so the chunks joined are exactly the samples drawn at once (and the end-of-training metrics'
+    samples for the same seed)."""
+    from gankit.models.base import GENERATE_BATCH, generate
+
+    if chunk % GENERATE_BATCH:
+        raise ValueError(f"chunk ({chunk}) must be a multiple of {GENERATE_BATCH} to draw the same samples")
 
     if labels is not None and not hasattr(net, "labels_of"):
         raise ConfigError("this run's generator is not conditional: it takes no class labels")
@@ -407,16 +413,12 @@ def iter_samples(net: torch.nn.Module, n: int, seed: int = 0, labels: Any = None
         if labels.ndim and len(labels) != n:
             raise ConfigError(f"give one class or {n} of them, got {len(labels)}")
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    extra = {} if text is None else {"text": text}
-    with torch.no_grad():
-        for start in range(0, n, chunk):
-            m = min(chunk, n - start)
-            if labels is None:
-                z = net.sample_noise(m, generator=gen, **extra)
-            else:
-                part = labels[start:start + m] if labels.ndim else np.full(m, labels)
-                z = net.sample_noise(m, generator=gen, labels=torch.as_tensor(part))
-            yield net(z), latent_labels(net, z)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        part = None
+        if labels is not None:
+            part = torch.as_tensor(labels[start:start + m] if labels.ndim else np.full(m, labels))
+        yield generate(net, m, gen, labels=part, text=text)
 
 
 CSV_BYTES = 14  # the most a number takes in a .csv of samples ("-1.23457e-05," with fmt %.6g)
@@ -456,14 +458,14 @@ def sample_to_file(run: str | Path, n: int, out: Path, seed: int = 0, text: str 
         if csv:
             with io.open(tmp, "w", encoding="utf-8") as f:
                 for x, _ in iter_samples(net, n, seed, labels, text):
-                    np.savetxt(f, x.reshape(len(x), -1).numpy(), delimiter=",", fmt="%.6g")
+                    np.savetxt(f, x.reshape(len(x), -1).cpu().numpy(), delimiter=",", fmt="%.6g")
         else:
             with io.open(tmp, "wb") as f:
                 header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
                           "shape": shape}
                 np.lib.format.write_array_header_1_0(f, header)
                 for x, _ in iter_samples(net, n, seed, labels, text):
-                    f.write(np.ascontiguousarray(x.numpy(), dtype=np.float32).tobytes())
+                    f.write(np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32).tobytes())
     return shape
 
 
@@ -500,9 +502,11 @@ def per_class(run: str | Path, per_class: int = 8, seed: int = 0) -> np.ndarray:
     return class_samples(net, per_class, seed)
 
 
-def stages(run: str | Path, rows: int = 8, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+def stages(run: str | Path, rows: int = 8, seed: int = 0, text: str | None = None) -> list[tuple[str, np.ndarray]]:
     """The sampling stages of a run's multi-stage generator (LAPGAN: coarse image, then per level the
-    upsampled image, the generated band and their sum) for ``rows`` samples under ``seed``.
+    upsampled image, the generated band and their sum; StackGAN: stage I's and stage II's images) for
+    ``rows`` samples under ``seed``, as named (rows, C, s, s) arrays; ``text``: the caption of every row
+    (text-to-image generators).
 
     Raises:
         ConfigError: the run's generator has no stages, or ``rows`` < 1.
@@ -512,12 +516,11 @@ def stages(run: str | Path, rows: int = 8, seed: int = 0) -> list[tuple[str, np.
     net, cfg, meta = load_generator(run)
     if not hasattr(net, "stages"):
         raise ConfigError(f"the generator of '{run}' (generator.name={cfg.generator.name}) makes no stages; "
-                          "--stages needs a multi-stage generator such as lapgan")
-    budget.check_samples(rows, data_shape(meta), copies=3 * int(getattr(net, "levels", 1)))  # image, band, sum per level
+                          "--stages needs a multi-stage generator such as lapgan or stackgan")
+    _check_text(net, cfg, run, text)
+    budget.check_samples(rows, data_shape(meta), copies=3 * int(getattr(net, "levels", 2)))  # image, band, sum per level
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    with torch.no_grad():
-        out = net.stages(net.sample_noise(rows, generator=gen))
-    return [(name, x.numpy()) for name, x in out]
+    return stage_images(net, net.sample_noise(rows, generator=gen, **({} if text is None else {"text": text})))
 
 
 @dataclass
@@ -529,8 +532,8 @@ class Evaluation:
         samples: generated samples scored (and real samples in each reference set).
         ema: whether the exported generator is the EMA one.
         model: metric values of the generator's samples against real data.
-        floor: the same metrics with held-out real data in the generator's place (None when skipped):
-            what a perfect generator would score with this many samples.
+        floor: the same metrics with held-out real data in the generator's place (None when skipped or
+            when none of them can score real data): what a perfect generator would score with this many samples.
         floor_kind: how the floor's "generated" side was drawn.
     """
 
@@ -549,7 +552,8 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     Args:
         run: run directory or name under runs/.
         n: samples to score (0: the run's ``eval.num_samples``).
-        metrics: metric names (default: the run's ``eval.metrics``; "auto" = all that apply).
+        metrics: metric names (default: the run's ``eval.metrics``, or "auto" when that is empty; "auto" =
+            all that apply).
         floor: also compute the real-vs-real floor (:func:`held_out_reference` against the same real set).
         write: add the result to the run's metrics.jsonl (the floor under the key "floor"); it replaces an
             earlier ``gankit eval`` record of the same step, sample count, sampler and metrics.
@@ -558,7 +562,8 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
         progress: told each step (samples drawn, each metric with its sample count, the floor).
 
     Raises:
-        ConfigError, DataError, CheckpointError: an unknown metric, missing data, an unfinished run.
+        ConfigError, DataError, CheckpointError: an unknown metric, no metric that applies (nothing is
+            written), missing data, an unfinished run.
     """
     from gankit import metrics as metrics_mod
 
@@ -568,23 +573,30 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     if n <= 0:
         raise ConfigError(f"the number of samples must be > 0, got {n}")
     budget.check_samples(n, data_shape(meta), copies=3, fix="score fewer samples (-n, eval.num_samples)")  # fake, real, floor
-    names = list(metrics) if metrics else list(cfg.eval.metrics)
+    names = list(metrics) if metrics else list(cfg.eval.metrics) or ["auto"]  # a run with none: all that apply
     dataset = build_dataset(cfg.data)
-    real = reference_sample(dataset, n, cfg.eval.seed + 3)
+    scored = None if rejection > 0 else net  # rejection samples are not the generator's: no needs_net metrics
+    if not metrics_mod.resolve(names, dataset, labels=hasattr(scored, "labels_of"), net=scored):
+        raise ConfigError(f"nothing to evaluate for '{rd.root}': {metrics_mod.none_apply(dataset)} "
+                          f"(metrics: {', '.join(names)}); nothing was appended to {rd.metrics.name}")
     extra: dict[str, float] = {}
     say = progress or (lambda message: None)
     if rejection > 0:
         say(f"discriminator rejection sampling: calibrating D for {rejection} steps, then {n} accepted samples")
+        real = reference_sample(dataset, n, cfg.eval.seed + 3)
         res = rejection_sampler(rd.root, rejection, net=net)(n)
         fake, labels, extra = res.samples.numpy(), None, {"acceptance": res.acceptance}
-    else:
+    else:  # the samples the end-of-training metrics score: the same numbers for the same generator
         say(f"generating {n} samples")
-        fake, labels = sample_net_with_labels(net, n, seed=cfg.eval.seed + 2)
+        fake, labels, real = eval_samples(net, dataset, n, cfg.eval.seed)
     result = Evaluation(int(meta.get("step", 0)), n, meta.get("ema") == "true",
-                        {**metrics_mod.evaluate(names, fake, real, dataset, labels=labels, progress=progress), **extra})
+                        {**metrics_mod.evaluate(names, fake, real, dataset, labels=labels, progress=progress,
+                                                net=scored), **extra})
     if floor:
-        result.floor = real_floor(cfg, dataset, names, real, progress)
-        result.floor_kind = result.floor.pop("kind")
+        floor_values = real_floor(cfg, dataset, names, real, progress)
+        if floor_values is not None:  # else no floor (caption-match alone: the generator is scored)
+            result.floor_kind = floor_values.pop("kind")
+            result.floor = floor_values
     if write:
         record: dict[str, Any] = {"step": result.step, "source": "gankit eval", "samples": n, "ema": result.ema,
                                   **({"sampler": f"rejection ({rejection} calibration steps)"} if rejection else {}),

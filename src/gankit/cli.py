@@ -269,14 +269,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
         rows = args.n or 8
         out.parent.mkdir(parents=True, exist_ok=True)
-        plot_stages(api.stages(args.run, rows, args.seed), out, title=f"coarse-to-fine sampling, {args.run}")
+        plot_stages(api.stages(args.run, rows, args.seed, text=args.text), out,
+                    title=f"coarse-to-fine sampling, {args.run}" + (f": '{args.text}'" if args.text else ""))
         print(f"wrote the sampling stages of {rows} samples to {out}")
         return 0
+    ignored = [flag for flag, on in (("--interpolate", args.interpolate), ("--nearest", args.nearest),
+                                     ("--lattice", args.lattice), ("--codes", args.codes),
+                                     ("--per-class", args.per_class)) if on]
+    if args.text is not None and ignored:  # they draw their own latents: the caption would be silently dropped
+        raise ConfigError(f"--text draws samples for a caption; it cannot be combined with {' or '.join(ignored)}")
     if args.lattice or args.codes:
         return _latent_figure(args, out, suffix)
     if args.interpolate or args.nearest:
-        if args.text is not None:
-            raise ConfigError("--text draws samples for a caption; it cannot be combined with --interpolate or --nearest")
         return _sample_figure(args, out, suffix)
     if args.per_class:
         return _per_class(args, out, suffix)
@@ -512,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rejection", type=int, default=0, metavar="STEPS",
                    help="discriminator rejection sampling: calibrate D for STEPS steps, keep samples by p_data/p_g")
     s.add_argument("--stages", action="store_true",
-                   help="a multi-stage generator's sampling stages (lapgan: coarse image, bands, sums), one row per sample")
+                   help="a multi-stage generator's sampling stages (lapgan: coarse image, bands, sums; "
+                        "stackgan: stage I, stage II), one row per sample")
     s.add_argument("--lattice", action="store_true",
                    help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes (-n per side)")
     s.add_argument("--codes", action="store_true",
@@ -525,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="compute metrics of a trained run (recorded in metrics.jsonl)")
     e.add_argument("run")
     e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples)")
-    e.add_argument("--metrics", default="", help="comma-separated metric names (default: the run's eval.metrics)")
+    e.add_argument("--metrics", default="",
+                   help="comma-separated metric names (default: the run's eval.metrics, or all that apply when empty)")
     e.add_argument("--no-floor", action="store_true", help="skip the real-vs-real reference column")
     e.add_argument("--rejection", type=int, default=0, metavar="STEPS",
                    help="score discriminator-rejection samples (D calibrated for STEPS steps) instead")

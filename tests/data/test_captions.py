@@ -132,3 +132,25 @@ def test_caption_folder_errors(tmp_path):
         build_dataset(DataConfig(name="caption-folder", path=str(root)))
     with pytest.raises(DataError, match="needs a directory"):
         build_dataset(DataConfig(name="caption-folder"))
+
+
+def test_check_readable_names_unknown_words_characters_and_cut_text():
+    known = C.vocabulary(C.tokenize(["a big red circle at the top", "there is a small blue square on the left"]))
+    assert known == {"a", "big", "red", "circle", "at", "the", "top", "there", "is", "small", "blue", "square", "on",
+                     "left"}
+    C.check_readable("A  BIG red circle, at the top", known)  # case, spaces and punctuation as the tokenizer sees them
+    C.check_readable(["a small square", "the top"], known)
+    with pytest.raises(DataError, match=r"never seen: purple, hexagon, one \(it knows a, at, big, blue, circle"):
+        C.check_readable("a purple hexagon, a purple one", known)  # each unknown word once, in order
+    with pytest.raises(DataError, match="never seen: triangle"):
+        C.check_readable(["a red circle", "a red triangle"], known)  # any caption of a list
+    with pytest.raises(DataError, match="characters it cannot read: é ☺"):
+        C.check_readable("a red circle é ☺", known)
+    long = " ".join(["a big red circle at the top"] * 3)  # 83 characters
+    with pytest.raises(DataError, match="83 characters, of which it reads the first 64"):
+        C.check_readable(long, known)
+    C.check_readable(long[:55], known)  # whole words within the first 64 characters
+    # the grammar's own words: every caption of every combination is readable by an encoder that saw them all
+    grammar = [c for combo in C.all_combinations() for c in C.captions_for(*(names[i] for (_, names), i in
+                                                                           zip(C.ATTRIBUTES, combo)))]
+    C.check_readable(grammar, C.vocabulary(C.tokenize(grammar)))

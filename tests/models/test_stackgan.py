@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -121,14 +122,20 @@ def test_stage_two_doubles_the_resolution_and_d_picks_its_stage():
         d = StackGANDiscriminators(3, side, 8)
         z = g.sample_noise(3)
         assert z.shape == (3, g.latent_dim) == (3, 5 + EMBED_DIM + 2 * CONDITION_DIM)
-        out = g.stages(z)
+        out = g.outputs(z)
         assert out["low"].shape == (3, 3, side // 2, side // 2) and out["high"].shape == (3, 3, side, side)
+        # stages(): the named images of every multi-stage generator (the stages figure), the last one the sample
+        named = g.eval().stages(z)
+        assert [name for name, _ in named] == [f"stage I {side // 2}px", f"stage II {side}px"]
+        torch.testing.assert_close(named[-1][1], g(z))
+        torch.testing.assert_close(named[0][1], g.outputs(z)["low"])
+        g.train()
         assert out["high"].abs().max() <= 1
         phi = g.split(z)[1]
         assert d(out["low"], phi).shape == (3,) and d(out["high"], phi).shape == (3,)
         assert torch.equal(d(out["high"], phi), d.stage2(out["high"], phi))
     # stage II refines a detached stage-I image: its loss gives stage I no gradient
-    g.stages(z)["high"].sum().backward()
+    g.outputs(z)["high"].sum().backward()
     assert all(p.grad is None for p in g.stage1.parameters())
     assert any(p.grad is not None for p in g.stage2.parameters())
 
@@ -203,3 +210,60 @@ def test_text_sampling_end_to_end(tmp_path, capsys):
     ring_run = api.train(ring)
     with pytest.raises(ConfigError, match="--text needs a text-to-image run"):
         api.sample(ring_run.root, 3, text=text)
+
+
+def test_run_ends_with_its_stages_figure_and_caption_match_that_eval_repeats(tmp_path, capsys):
+    """Issue 13: the stages figure crashed every run at its end; eval printed an empty table; an unknown
+    caption word silently gave images."""
+    code = cli_main(["train", "stackgan-shapes", *SMALL, "train.sample_every=3", "eval.metrics=[auto]",
+                     "eval.num_samples=216", f"run.out_dir={tmp_path / 'runs'}"])
+    assert code == 0, capsys.readouterr().err
+    root = tmp_path / "runs" / "stackgan-shapes"
+    assert (root / "stages.png").stat().st_size > 1000
+    trained = json.loads((root / "metrics.jsonl").read_text().splitlines()[-1])
+    assert trained["caption_match_n"] == 216  # one image of each of the 216 combinations
+    for key in ("caption_match", "caption_kind", "caption_position", "caption_match_held_out",
+                "caption_colour_held_out"):
+        assert 0 <= trained[key] <= 1
+    # gankit eval: caption-match applies and scores the same generator the same way as the end of training
+    capsys.readouterr()
+    assert cli_main(["eval", str(root), "-n", "216"]) == 0
+    out = capsys.readouterr().out
+    assert "caption_match_held_out" in out and "real vs real" not in out  # no floor: caption-match scores G
+    evaluated = json.loads((root / "metrics.jsonl").read_text().splitlines()[-1])
+    assert evaluated["source"] == "gankit eval" and "floor" not in evaluated
+    assert {k: v for k, v in evaluated.items() if k.startswith("caption_")} == \
+        {k: v for k, v in trained.items() if k.startswith("caption_")}
+    # a run made with no eval.metrics (the old preset) is scored with every metric that applies
+    assert set(api.evaluate(root, n=216, metrics=None, write=False).model) >= {"caption_match"}
+    # the stages: stage I then stage II, the last one the sample itself; for a caption too
+    text = "a big blue square at the bottom"
+    for caption in (None, text):
+        stages = api.stages(root, 3, seed=4, text=caption)
+        assert [(name, a.shape) for name, a in stages] == [("stage I 16px", (3, 3, 16, 16)),
+                                                            ("stage II 32px", (3, 3, 32, 32))]
+        np.testing.assert_allclose(stages[-1][1], api.sample(root, 3, seed=4, text=caption), atol=1e-6)
+    out_png = tmp_path / "stages.png"
+    assert cli_main(["sample", str(root), "--stages", "-n", "2", "--text", text, "-o", str(out_png)]) == 0
+    assert out_png.stat().st_size > 1000
+    # an unknown word: one line naming it, exit 2, no file
+    bad = tmp_path / "hexagon.png"
+    capsys.readouterr()
+    assert cli_main(["sample", str(root), "--text", "a purple hexagon", "-o", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gankit: error: caption 'a purple hexagon' has words the text encoder has never seen: "
+                          "purple, hexagon (it knows a, at, big, blue") and err.count("\n") == 1 and not bad.exists()
+    with pytest.raises(DataError, match="never seen: hexagon"):
+        api.sample(root, 2, text="a red hexagon")
+    assert cli_main(["sample", str(root), "--stages", "--text", "a red hexagon", "-o", str(bad)]) == 2
+    assert not bad.exists()
+    # options that draw their own latents would drop the caption silently: refused instead
+    capsys.readouterr()
+    assert cli_main(["sample", str(root), "--text", text, "--per-class", "-o", str(bad)]) == 2
+    assert "cannot be combined with --per-class" in capsys.readouterr().err and not bad.exists()
+    # every word of the grammar is in the run's caption bank: no caption of the grammar is refused
+    net, _, _ = api.load_generator(root)
+    grammar = {w for combo in caps.all_combinations()
+               for c in caps.captions_for(*(names[i] for (_, names), i in zip(caps.ATTRIBUTES, combo)))
+               for w in caps.caption_words(c)}
+    assert grammar <= caps.vocabulary(net.captions)

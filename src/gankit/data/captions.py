@@ -51,8 +51,8 @@ from gankit.registry import DATASETS
 
 __all__ = [
     "ALPHABET", "ATTRIBUTES", "COLOURS", "HELD_OUT", "KINDS", "MAX_LEN", "POSITIONS", "SIZES",
-    "CaptionImages", "all_combinations", "caption", "captions_for", "detokenize", "parse_caption",
-    "render", "seen_combinations", "held_out_combinations", "tokenize",
+    "CaptionImages", "all_combinations", "caption", "caption_words", "captions_for", "check_readable", "detokenize",
+    "parse_caption", "render", "seen_combinations", "held_out_combinations", "tokenize", "vocabulary",
 ]
 
 KINDS = ("circle", "square", "triangle")
@@ -99,8 +99,46 @@ def tokenize(texts: str | Sequence[str], max_len: int = MAX_LEN) -> Tensor:
 
 def detokenize(tokens: Tensor) -> list[str]:
     """(n, L) indices -> captions (unknown characters come back as '?'; padding is dropped)."""
-    chars = "\0?" + ALPHABET
-    return ["".join(chars[int(i)] for i in row if int(i) != PAD) for row in tokens.reshape(-1, tokens.shape[-1])]
+    chars = np.array(list("\0?" + ALPHABET))[tokens.reshape(-1, tokens.shape[-1]).long().cpu().numpy()]
+    return ["".join(row).replace("\0", "") for row in chars.tolist()]
+
+
+_WORD_RE = re.compile(r"[a-z0-9'-]+")
+SHOWN_WORDS = 60  # known words listed in an unknown-word error
+
+
+def caption_words(text: str) -> list[str]:
+    """The words of a caption: runs of letters, digits, apostrophes and hyphens of its lower-cased text."""
+    return _WORD_RE.findall(str(text).lower())
+
+
+def vocabulary(tokens: Tensor) -> set[str]:
+    """The words of (n, L) caption tokens (e.g. a StackGAN generator's caption bank); padding rows add none."""
+    return {w for t in detokenize(tokens.long()) for w in caption_words(t)}
+
+
+def check_readable(texts: str | Sequence[str], known: set[str], max_len: int = MAX_LEN) -> None:
+    """A caption a text encoder trained on captions with the words ``known`` can read, or one DataError line
+    naming what it has never seen: unknown words, characters outside :data:`ALPHABET`, text past ``max_len``.
+
+    Without this a caption such as "a purple hexagon" still gives images, conditioned on whatever the
+    encoder makes of strange characters.
+    """
+    for text in [texts] if isinstance(texts, str) else texts:
+        flat = " ".join(str(text).lower().split())
+        problems = []
+        new = list(dict.fromkeys(w for w in caption_words(flat) if w not in known))
+        if new:
+            shown = sorted(known)[:SHOWN_WORDS]
+            problems.append(f"words the text encoder has never seen: {', '.join(new)} (it knows "
+                            f"{', '.join(shown)}{', ...' if len(known) > len(shown) else ''})")
+        odd = list(dict.fromkeys(c for c in flat if c not in ALPHABET))
+        if odd:
+            problems.append(f"characters it cannot read: {' '.join(odd)}")
+        if len(flat) > max_len:
+            problems.append(f"{len(flat)} characters, of which it reads the first {max_len} ('{flat[:max_len]}')")
+        if problems:
+            raise DataError(f"caption '{text}' has " + "; and ".join(problems))
 
 
 # ---------------------------------------------------------------------------------------- grammar

@@ -14,10 +14,16 @@ Registered here (importing this package registers them):
 - ``wasserstein`` -> ``w1``                                    (metrics/divergences.py)
 - ``sliced-wasserstein`` -> ``sw``                             (metrics/sets.py)
 - ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; the set distances of Generative-model basics 06)
+- ``caption-match`` -> ``caption_match``, ``caption_<attribute>`` and ``..._held_out`` (metrics/captions.py)
 
 A metric registered with ``needs_labels=True`` scores conditional samples: it is called as
 ``fn(fake, real, dataset, labels=...)`` with the (N,) classes the samples were generated for, and applies
 only when the caller has them (``evaluate(..., labels=...)``: a conditional generator's latents carry them).
+
+A metric registered with ``needs_net=predicate`` scores the generator itself, not the samples it is
+handed (``caption-match``: images drawn for captions of the grammar, :mod:`gankit.metrics.captions`): it
+is called as ``fn(fake, real, dataset, net=...)`` and applies only when the caller passes a generator
+``net`` with ``predicate(net)`` true.
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ import numpy as np
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import divergences, features, images, sets, toy  # noqa: F401  (registers the metrics)
 from gankit.metrics import mnist_classifier  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
+from gankit.metrics import captions  # noqa: F401,E402  (registers caption-match)
 from gankit.metrics.keys import Key, key_info
 from gankit.registry import METRICS
 
-__all__ = ["METRICS", "Key", "applicable", "evaluate", "key_info", "needs_labels"]
+__all__ = ["METRICS", "Key", "applicable", "evaluate", "key_info", "needs_labels", "needs_net", "none_apply", "resolve"]
 
 
 def _dataset_name(dataset: Any) -> str:
@@ -44,13 +51,24 @@ def needs_labels(name: str) -> bool:
     return bool(METRICS.meta(name).get("needs_labels", False))
 
 
-def applicable(dataset: Any, labels: bool = False) -> list[str]:
+def needs_net(name: str) -> bool:
+    """Whether metric ``name`` scores the generator itself (it is handed ``net``), not only its samples."""
+    return "needs_net" in METRICS.meta(name)
+
+
+def _net_fits(name: str, net: Any) -> bool:
+    return not needs_net(name) or (net is not None and bool(METRICS.meta(name)["needs_net"](net)))
+
+
+def applicable(dataset: Any, labels: bool = False, net: Any = None) -> list[str]:
     """Names of the registered metrics whose ``applies(dataset)`` is true, sorted.
 
     Args:
         dataset: a data set object (``.kind``, ``.dim``, ``.modes``, ``.has_density``, ...).
         labels: whether the samples come with the classes they were generated for (conditional
             generators); without them the ``needs_labels`` metrics are left out.
+        net: the generator of the samples; without one (or with one a ``needs_net`` metric cannot
+            score) the ``needs_net`` metrics are left out.
 
     Returns:
         Sorted metric names.
@@ -58,16 +76,26 @@ def applicable(dataset: Any, labels: bool = False) -> list[str]:
     names = []
     for name in METRICS.names():
         applies = METRICS.meta(name).get("applies")
-        if (applies is None or applies(dataset)) and (labels or not needs_labels(name)):
+        if (applies is None or applies(dataset)) and (labels or not needs_labels(name)) and _net_fits(name, net):
             names.append(name)
     return names
 
 
-def _expand(names: Iterable[str] | str, dataset: Any, labels: bool = False) -> list[str]:
-    """Replace "auto" by the applicable metrics, drop repeats (first occurrence wins), check each name."""
+def none_apply(dataset: Any) -> str:
+    """Why no metric applies to ``dataset``, in one phrase (for "auto" lists that expand to nothing)."""
+    name = _dataset_name(dataset)
+    if getattr(dataset, "kind", None) == "image":
+        return (f"no registered metric applies to data set '{name}': image metrics need a feature extractor for "
+                "its images (gankit.metrics.features.register_extractor)")
+    return f"no registered metric applies to data set '{name}'"
+
+
+def resolve(names: Iterable[str] | str, dataset: Any, labels: bool = False, net: Any = None) -> list[str]:
+    """The metrics :func:`evaluate` would run: "auto" replaced by :func:`applicable`, repeats dropped
+    (first occurrence wins), each name checked (ConfigError: unknown, or not applicable here)."""
     if isinstance(names, str):
         names = [names]
-    ok = applicable(dataset, labels)
+    ok = applicable(dataset, labels, net)
     out: list[str] = []
     for name in names:
         for n in ok if name == "auto" else [name]:
@@ -77,6 +105,9 @@ def _expand(names: Iterable[str] | str, dataset: Any, labels: bool = False) -> l
             if needs_labels(n) and not labels:
                 raise ConfigError(f"metric '{n}' scores conditional samples and needs the classes they were "
                                   "generated for (a conditional generator, e.g. model.recipe=cgan)")
+            if not _net_fits(n, net):
+                raise ConfigError(f"metric '{n}' scores the generator itself and needs one it can drive: "
+                                  f"{METRICS.describe(n)}")
             if n not in ok:
                 raise ConfigError(
                     f"metric '{n}' does not apply to data set '{_dataset_name(dataset)}'; "
@@ -109,7 +140,7 @@ def _points(x: Any, dim: int | None, what: str) -> np.ndarray:
 
 
 def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, labels: Any = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, float]:
+             progress: Callable[[str], None] | None = None, net: Any = None) -> dict[str, float]:
     """Run the named metrics on one set of samples and merge their results.
 
     Args:
@@ -120,6 +151,7 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, lab
         labels: (N,) classes the fake samples were generated for (conditional generators), or None.
         progress: told which metric starts and on how many samples ("fid (1/4): 10000 samples vs 10000
             real"), so a long evaluation is not silent.
+        net: the generator that drew ``fake``, for the ``needs_net`` metrics (caption-match), or None.
 
     Returns:
         The metrics' keys merged into one dict, e.g. ``{"modes": 8.0, "hq": 97.1, "mode_kl": 0.01,
@@ -129,7 +161,7 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, lab
         ConfigError: an unknown metric name, or a metric that does not apply to this data set.
         DataError: samples of the wrong shape or with non-finite values.
     """
-    chosen = _expand(names, dataset, labels is not None)
+    chosen = resolve(names, dataset, labels is not None, net)
     dim = getattr(dataset, "dim", None)
     fake_arr = _points(fake, dim, "fake samples")
     real_arr = _points(real, dim, "real samples")
@@ -143,7 +175,8 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, lab
         if progress is not None:
             progress(f"{name} ({i}/{len(chosen)}): {len(fake_arr)} samples vs {len(real_arr)} real")
         fn = METRICS.get(name)
-        result = fn(fake_arr, real_arr, dataset, labels=labels) if needs_labels(name) else fn(fake_arr, real_arr, dataset)
+        extra = {"labels": labels} if needs_labels(name) else {"net": net} if needs_net(name) else {}
+        result = fn(fake_arr, real_arr, dataset, **extra)
         for key, value in result.items():
             if key in merged:
                 raise RuntimeError(f"metrics '{owner[key]}' and '{name}' both report the key '{key}'")

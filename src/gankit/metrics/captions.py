@@ -13,13 +13,16 @@ fraction whose predicted attributes all equal the caption's ("match"), and per a
 numbers on real rendered images of those combinations (:func:`real_match_rate`) are the ceiling set by
 the classifier's own errors.
 
-Not in the METRICS registry: registered metrics score unlabelled samples against real data, while this
-one needs the caption behind each sample, i.e. the generator itself.
+Registered as the metric ``caption-match`` (``gankit eval``, end-of-training metrics.jsonl) for runs on
+``shapes-captions`` whose generator takes text: unlike the other metrics it scores the generator itself
+(``needs_net``), since it needs the caption behind each sample; the samples it is handed only set how
+many images it draws.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,9 +36,10 @@ from torch import Tensor, nn
 from gankit.data import captions as C
 from gankit.errors import DataError
 from gankit.nets.text import load_checked_weights
+from gankit.registry import METRICS
 
-__all__ = ["AttributeNet", "caption_match_rate", "load_attribute_classifier", "match_rates", "real_match_rate",
-           "train_attribute_classifier"]
+__all__ = ["AttributeNet", "caption_match_metric", "caption_match_rate", "load_attribute_classifier", "match_rates",
+           "real_match_rate", "takes_text", "train_attribute_classifier"]
 
 WEIGHTS_FILE = "shapes_attributes.safetensors"
 SHA_FILE = "shapes_attributes.sha256"
@@ -163,3 +167,45 @@ def real_match_rate(combos: np.ndarray, per_combo: int = 10, seed: int = 0, size
     attrs, _ = _draws(combos, per_combo, seed)
     x = torch.from_numpy(C.render(attrs, size, seed + 7)).float() / 127.5 - 1.0
     return match_rates(clf.predict(x), torch.from_numpy(attrs))
+
+
+MATCH_SEED = 12  # captions, z and CA noise of the caption-match metric (fixed: the metric of a net is one number)
+
+
+def takes_text(net: Any) -> bool:
+    """Whether ``net`` draws latents for captions (``sample_noise(..., text=...)``): a text-to-image generator."""
+    fn = getattr(net, "sample_noise", None)
+    return fn is not None and "text" in inspect.signature(fn).parameters
+
+
+def _is_shapes_captions(dataset: Any) -> bool:
+    return str(getattr(dataset, "name", "")) == "shapes-captions" and getattr(dataset, "attributes", None) is not None
+
+
+@METRICS.register(
+    "caption-match",
+    applies=_is_shapes_captions,
+    needs_net=takes_text,
+    description="shapes-captions: how often the shipped attribute classifier reads all four attributes of the "
+                "caption a text-to-image sample was drawn for (seen and held-out combinations)",
+)
+def caption_match_metric(fake: Any, real: Any, dataset: Any, net: Any = None) -> dict[str, float]:
+    """:func:`caption_match_rate` of ``net`` on the seen and the held-out combinations, about ``len(fake)``
+    images in all (at least one per combination); ``fake`` and ``real`` are not scored.
+
+    Returns:
+        ``caption_match`` (all four attributes right, seen combinations), ``caption_<attribute>`` (each
+        attribute), the same with ``_held_out`` for the held-out combinations, and ``caption_match_n``
+        (images drawn).
+    """
+    if net is None or not takes_text(net):
+        raise DataError("caption-match needs the text-to-image generator that drew the samples")
+    combos = C.all_combinations()
+    per_combo = max(1, round(len(fake) / len(combos)))
+    clf = load_attribute_classifier()
+    out: dict[str, float] = {}
+    for suffix, part in (("", C.seen_combinations()), ("_held_out", C.held_out_combinations())):
+        rates = caption_match_rate(net, part, per_combo, seed=MATCH_SEED, classifier=clf)
+        out.update({f"caption_{key}{suffix}": value for key, value in rates.items()})
+    out["caption_match_n"] = float(per_combo * len(combos))
+    return out

@@ -77,6 +77,43 @@ def latent_labels(net: nn.Module, z: Tensor) -> Tensor | None:
     return labels_of(z) if labels_of is not None else None
 
 
+GENERATE_BATCH = 4096  # latents per forward pass of :func:`generate`
+
+
+@torch.no_grad()
+def generate(net: nn.Module, n: int, generator: torch.Generator | None = None, batch_size: int = GENERATE_BATCH,
+             labels: Tensor | None = None, text: Any = None) -> tuple[Tensor, Tensor | None]:
+    """``n`` samples of ``net`` (in eval mode, on its device) and the (n,) classes they were drawn for
+    (None for an unconditional G): ``net(net.sample_noise(m, generator=...))`` in batches of ``batch_size``.
+
+    Every sampler that must give the same numbers calls this one (end-of-training metrics and ``gankit
+    eval`` above all): a conditional ``sample_noise`` draws noise, then classes, per call, so the same seed
+    with another batch size pairs other noise with other classes.
+
+    Args:
+        labels: (n,) classes to draw for (conditional generators), or None.
+        text: a caption for every sample, or n captions (text-to-image generators), or None.
+    """
+    was = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    out, classes = [], []
+    try:
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            extra: dict[str, Any] = {}
+            if labels is not None:
+                extra["labels"] = labels[start:start + m]
+            if text is not None:
+                extra["text"] = text if isinstance(text, str) else text[start:start + m]
+            z = net.sample_noise(m, device=device, generator=generator, **extra)
+            out.append(net(z))
+            classes.append(latent_labels(net, z))
+    finally:
+        net.train(was)
+    return torch.cat(out), None if classes[0] is None else torch.cat(classes)
+
+
 class Recipe:
     """Base class: subclasses set ``generator``, ``optimizers`` and implement the steps."""
 
@@ -111,7 +148,7 @@ class Recipe:
     @torch.no_grad()
     def sample(
         self, n: int, generator: torch.Generator | None = None, net: nn.Module | None = None,
-        batch_size: int = 4096,
+        batch_size: int = GENERATE_BATCH,
     ) -> Tensor:
         """``n`` generator samples; ``generator`` is a private RNG, ``net`` e.g. the EMA generator."""
         return self.sample_with_labels(n, generator, net, batch_size)[0]
@@ -119,20 +156,10 @@ class Recipe:
     @torch.no_grad()
     def sample_with_labels(
         self, n: int, generator: torch.Generator | None = None, net: nn.Module | None = None,
-        batch_size: int = 4096,
+        batch_size: int = GENERATE_BATCH,
     ) -> tuple[Tensor, Tensor | None]:
         """:meth:`sample` and the (n,) classes the samples were drawn for (None for an unconditional G)."""
-        net = net if net is not None else self.generator
-        was_training = net.training
-        net.eval()
-        device = next(net.parameters()).device
-        out, labels = [], []
-        for start in range(0, n, batch_size):
-            z = net.sample_noise(min(batch_size, n - start), device=device, generator=generator)
-            out.append(net(z))
-            labels.append(latent_labels(net, z))
-        net.train(was_training)
-        return torch.cat(out), None if labels[0] is None else torch.cat(labels)
+        return generate(net if net is not None else self.generator, n, generator, batch_size)
 
     def state_dict(self) -> dict[str, Any]:
         return {

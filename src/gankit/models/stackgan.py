@@ -118,7 +118,7 @@ class StackGAN(Recipe):
         x, tokens = batch
         latent = self._latent(tokens)
         with torch.no_grad():
-            out = self.generator.stages(latent)
+            out = self.generator.outputs(latent)
         phi = self.generator.split(latent)[1]
         wrong = mismatched(phi)
         stats: dict[str, Tensor] = {}
@@ -141,7 +141,7 @@ class StackGAN(Recipe):
         _, tokens = batch
         latent = self._latent(tokens)
         phi = self.generator.split(latent)[1]
-        out = self.generator.stages(latent)
+        out = self.generator.outputs(latent)
         self.discriminator.requires_grad_(False)
         try:
             adv1 = F.softplus(-self.discriminator.stage1(out["low"], phi)).mean()  # BCE(D(G), 1)

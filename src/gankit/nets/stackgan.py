@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.data.captions import MAX_LEN, tokenize
+from gankit.data.captions import MAX_LEN, check_readable, tokenize, vocabulary
 from gankit.errors import ConfigError, DataError
 from gankit.nets.dcgan import dcgan_init
 from gankit.nets.mlp import NetFamily, NoisePrior
@@ -185,7 +185,9 @@ class StackGANGenerator(nn.Module):
         """(n, latent_dim) latents: random bank captions, or ``text`` (one caption for all, n captions, or tokens).
 
         Raises:
-            DataError: an empty caption, or a list of captions whose length is neither 1 nor n.
+            DataError: an empty caption, a caption with words that none of the bank's training captions
+                uses (the text encoder has never seen them), or a list of captions whose length is neither
+                1 nor n.
         """
         gdev = generator.device if generator is not None else torch.device("cpu")
         if text is None:
@@ -197,6 +199,10 @@ class StackGANGenerator(nn.Module):
                 tokens = tokens.expand(n, -1)
             if len(tokens) != n:
                 raise DataError(f"got {len(tokens)} captions for {n} samples; give one caption or one per sample")
+            if not isinstance(text, Tensor):
+                known = vocabulary(self.captions)
+                if known:  # an empty bank (a generator never given captions) knows no words to check against
+                    check_readable(text, known)
         phi = self.encode(tokens)
         z = self.prior.sample(n, generator=generator)
         eps = torch.randn(n, 2 * CONDITION_DIM, generator=generator, device=gdev)
@@ -208,8 +214,8 @@ class StackGANGenerator(nn.Module):
         a, b = self.noise_dim, self.noise_dim + EMBED_DIM
         return latent[:, :a], latent[:, a:b], latent[:, b:b + CONDITION_DIM], latent[:, b + CONDITION_DIM:]
 
-    def stages(self, latent: Tensor, detach: bool = True) -> dict[str, Tensor]:
-        """Both stages: 'low' (stage I), 'high' (stage II), 'mu1', 'logvar1', 'mu2', 'logvar2'.
+    def outputs(self, latent: Tensor, detach: bool = True) -> dict[str, Tensor]:
+        """What training needs of both stages: 'low' (stage I), 'high' (stage II), 'mu1', 'logvar1', 'mu2', 'logvar2'.
 
         ``detach``: stage II refines a detached stage-I image, so stage II's losses train stage II only
         (StackGAN trains stage II with stage I fixed).
@@ -221,8 +227,15 @@ class StackGANGenerator(nn.Module):
         high = self.stage2(low.detach() if detach else low, c2)
         return {"low": low, "high": high, "mu1": mu1, "logvar1": lv1, "mu2": mu2, "logvar2": lv2}
 
+    def stages(self, latent: Tensor) -> list[tuple[str, Tensor]]:
+        """The images of sampling, first to last, as every multi-stage generator names them (the stages
+        figure, ``gankit sample --stages``): stage I's (B, C, S/2, S/2), then stage II's (B, C, S, S)."""
+        out = self.outputs(latent)
+        low, high = out["low"], out["high"]
+        return [(f"stage I {low.shape[-1]}px", low), (f"stage II {high.shape[-1]}px", high)]
+
     def forward(self, latent: Tensor) -> Tensor:
-        return self.stages(latent)["high"]
+        return self.outputs(latent)["high"]
 
 
 class MatchingDiscriminator(nn.Module):

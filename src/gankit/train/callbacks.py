@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -178,21 +177,29 @@ class ImageGrids(_Frames):
         save_image_grid(x, trainer.run.sample_path(step))
 
 
+def stage_images(net: torch.nn.Module, latent: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+    """A multi-stage generator's ``stages(latent)`` (named batches, first to last) in eval mode, as numpy."""
+    with torch.no_grad():
+        was = net.training
+        net.eval()
+        try:
+            stages = net.stages(latent)
+        finally:
+            net.train(was)
+    return [(name, x.float().cpu().numpy()) for name, x in stages]
+
+
 class StageFigure(Callback):
-    """Generators with ``stages(z)`` (LAPGAN): stages.png at the end, each sampling stage of 8 fixed-noise samples."""
+    """Generators with ``stages(z)`` (LAPGAN, StackGAN): stages.png at the end, each sampling stage of 8
+    fixed-noise samples."""
 
     rows = 8
 
     def on_end(self, trainer: "Trainer") -> None:
         from gankit.viz.stages import plot_stages
 
-        net = trainer.sampling_net()
-        with torch.no_grad():
-            was = net.training
-            net.eval()
-            stages = net.stages(trainer.fixed_noise[: self.rows].to(trainer.device))
-            net.train(was)
-        plot_stages([(name, x.float().cpu().numpy()) for name, x in stages], trainer.run.root / "stages.png",
+        stages = stage_images(trainer.sampling_net(), trainer.fixed_noise[: self.rows].to(trainer.device))
+        plot_stages(stages, trainer.run.root / "stages.png",
                     title=f"{trainer.cfg.run.name}: coarse-to-fine sampling, step {trainer.step}")
 
 
@@ -233,23 +240,36 @@ def held_out_reference(cfg: Any, dataset: Any, n: int) -> tuple[torch.Tensor, st
 
 
 def real_floor(cfg: Any, dataset: Any, names: list[str], real: torch.Tensor,
-               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+               progress: Callable[[str], None] | None = None) -> dict[str, Any] | None:
     """The metrics ``names`` with held-out real data (:func:`held_out_reference`) in the generator's place,
     against the same ``real`` set: what a perfect generator would score with this many samples.
 
-    Real data carry no generated-for classes: the conditional metrics have no floor. Returns
-    ``{"kind": how the held-out side was drawn, **metric values}``.
+    Real data carry no generated-for classes nor a generator: the conditional and generator-scoring
+    (caption-match) metrics have no floor. Returns ``{"kind": how the held-out side was drawn, **metric
+    values}``, or None when no metric with a floor applies.
     """
     from gankit import metrics as metrics_mod
 
+    plain = [m for m in names if m == "auto" or not (metrics_mod.needs_labels(m) or metrics_mod.needs_net(m))]
+    if not metrics_mod.resolve(plain, dataset):
+        return None
     other, kind = held_out_reference(cfg, dataset, len(real))
-    plain = [m for m in names if m == "auto" or not metrics_mod.needs_labels(m)]
     say = None
     if progress is not None:
         progress(f"real-vs-real floor: {kind}")
         say = lambda message: progress(f"floor {message}")  # noqa: E731
-    values = metrics_mod.evaluate(plain, other, real, dataset, progress=say) if plain else {}
-    return {"kind": kind, **values}
+    return {"kind": kind, **metrics_mod.evaluate(plain, other, real, dataset, progress=say)}
+
+
+def eval_samples(net: torch.nn.Module, dataset: Any, n: int,
+                 seed: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """What metrics score, at the end of training and in ``gankit eval`` alike: (``n`` samples of ``net``
+    drawn under ``seed`` + 2, the classes a conditional ``net`` drew them for or None, ``n`` real samples
+    drawn under ``seed`` + 3). One function, so both give the same numbers for the same generator."""
+    from gankit.models.base import generate
+
+    fake, labels = generate(net, n, torch.Generator(device="cpu").manual_seed(seed + 2))
+    return fake, labels, reference_sample(dataset, n, seed + 3)
 
 
 def evaluate_run(trainer: "Trainer", rejection: bool = False, floor: bool = False,
@@ -265,21 +285,16 @@ def evaluate_run(trainer: "Trainer", rejection: bool = False, floor: bool = Fals
 
     cfg = trainer.cfg
     say = progress or (lambda message: None)
-    gen = torch.Generator(device="cpu").manual_seed(cfg.eval.seed + 2)
-    recipe, labels = trainer.recipe, None
+    net = trainer.sampling_net()
     say(f"generating {cfg.eval.num_samples} samples (eval.num_samples)")
-    if getattr(recipe, "uses_labels", False) and hasattr(recipe, "sample_with_labels"):  # conditional metrics
-        fake, labels = recipe.sample_with_labels(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
-    else:
-        fake = recipe.sample(cfg.eval.num_samples, generator=gen, net=trainer.sampling_net())
-    real = reference_sample(trainer.dataset, cfg.eval.num_samples, cfg.eval.seed + 3)
+    fake, labels, real = eval_samples(net, trainer.dataset, cfg.eval.num_samples, cfg.eval.seed)
 
-    def score(x: torch.Tensor, classes: torch.Tensor | None = None) -> dict[str, float]:
+    def score(x: torch.Tensor, classes: torch.Tensor | None = None, scored: Any = None) -> dict[str, float]:
         return evaluate(cfg.eval.metrics, x.detach().cpu().double().numpy().reshape(len(x), -1),
                         real.double().numpy().reshape(len(real), -1), trainer.dataset,
-                        labels=None if classes is None else classes.cpu().numpy(), progress=progress)
+                        labels=None if classes is None else classes.cpu().numpy(), progress=progress, net=scored)
 
-    values: dict[str, Any] = score(fake, labels)
+    values: dict[str, Any] = score(fake, labels, net)
     if rejection and cfg.eval.rejection > 0:
         from gankit.rejection import config_sampler
 
@@ -294,8 +309,9 @@ def evaluate_run(trainer: "Trainer", rejection: bool = False, floor: bool = Fals
         else:
             values.update({f"drs_{k}": v for k, v in score(res.samples).items()})
             values["drs_acceptance"] = res.acceptance
-    if floor:
-        values["floor"] = real_floor(cfg, trainer.dataset, list(cfg.eval.metrics), real, progress)
+    floor_values = real_floor(cfg, trainer.dataset, list(cfg.eval.metrics), real, progress) if floor else None
+    if floor_values is not None:
+        values["floor"] = floor_values
     return values
 
 

@@ -1,7 +1,12 @@
-"""The stages of a multi-stage generator (LAPGAN's coarse-to-fine sampling) as one figure."""
+"""The stages of a multi-stage generator (LAPGAN's coarse-to-fine sampling, StackGAN's stage I and II) as one figure.
+
+Every multi-stage generator's ``stages(latent)`` returns the same thing: a list of (name, (B, C, s, s)
+images) pairs, first stage to last (the last is the sample); :func:`plot_stages` draws such a list.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +26,9 @@ def plot_stages(stages: list[tuple[str, np.ndarray]], path: str | Path, title: s
         path: the PNG to write.
         title: the figure's title.
     """
+    if not isinstance(stages, (list, tuple)) or not all(
+            isinstance(s, (list, tuple)) and len(s) == 2 and isinstance(s[0], str) for s in stages):
+        raise DataError(f"a stages figure needs a list of (name, images) pairs, got {type(stages).__name__}")
     if not stages:
         raise DataError("a stages figure needs at least one stage")
     arrays = [np.asarray(a, dtype=np.float32) for _, a in stages]
@@ -28,8 +36,13 @@ def plot_stages(stages: list[tuple[str, np.ndarray]], path: str | Path, title: s
     if any(a.ndim != 4 or a.shape[0] != n for a in arrays):
         raise DataError(f"every stage must be (N, C, s, s) with the same N, got {[a.shape for a in arrays]}")
     cols = len(stages)
-    fig = _new_figure((1.05 * cols + 0.3, 1.1 * n + 0.7))
-    grid = fig.add_gridspec(n, cols, wspace=0.08, hspace=0.12)
+    width = 1.05 * cols + 0.3
+    # the title wrapped to the figure's width (about 14 characters an inch at 8 pt; two stages are narrow)
+    lines = textwrap.wrap(title or "coarse-to-fine sampling", max(16, int(14 * width)))
+    head = 0.45 + 0.14 * len(lines)  # inches above the grid: the title and the stage names
+    height = 1.1 * n + 0.25 + head
+    fig = _new_figure((width, height))
+    grid = fig.add_gridspec(n, cols, wspace=0.08, hspace=0.12, top=1 - head / height, bottom=0.25 / height)
     for j, ((name, _), a) in enumerate(zip(stages, arrays)):
         band = name.startswith("band")
         m = (float(np.abs(a).max()) or 1.0) if band else 1.0
@@ -38,5 +51,5 @@ def plot_stages(stages: list[tuple[str, np.ndarray]], path: str | Path, title: s
             show_image(ax, a[i], m)
             if i == 0:
                 ax.set_title(f"{name}\n(±{m:.2g})" if band else name, fontsize=6)
-    fig.suptitle(title or "coarse-to-fine sampling", fontsize=8)
+    fig.suptitle("\n".join(lines), fontsize=8, y=1 - 0.08 / height, va="top")
     _save_png(fig, path)
