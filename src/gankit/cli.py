@@ -146,7 +146,7 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
     if alarms:  # each was logged as a warning when raised
         steps = ", ".join(f"{a.get('kind')} at step {a.get('step')}" for a in alarms)
         print(f"alarms: {steps} (see {run.alarms})")
-    figures = [p for p in (run.montage_png, run.montage_gif, run.curves, run.diagnostics_png) if p.exists()]
+    figures = run.figures()  # every figure it wrote: classes.png, stages.png, latent-*.png too
     frames = run.sample_frames()
     if frames:
         figures.append(frames[-1][1])

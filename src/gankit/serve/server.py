@@ -246,9 +246,8 @@ class Dashboard:
 
     def frames(self, run_id: str) -> dict[str, Any]:
         run = self.run(run_id)
-        figures = {name: p.name for name, p in (("montage", run.montage_png), ("montage_gif", run.montage_gif),
-                                                ("curves", run.curves), ("diagnostics", run.diagnostics_png))
-                   if p.is_file()}
+        # every figure the run wrote (classes.png, stages.png, latent-*.png too): "name" or "name_gif"
+        figures = {p.stem + ("_gif" if p.suffix.lower() == ".gif" else ""): p.name for p in run.figures()}
         return {"samples": _steps(run.samples, "png"), "snapshots": _steps(run.snapshots, "json"), "figures": figures}
 
     def snapshot_path(self, run_id: str, step: int) -> Path:
