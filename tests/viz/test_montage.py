@@ -93,7 +93,7 @@ def test_montage_layout_size_order_and_captions(tmp_path: Path) -> None:
 
     for k, colour in enumerate(COLOURS[:5]):
         r, c = divmod(k, 4)
-        x0, y0 = pad + c * (tw + pad), pad + r * (th + pad)
+        x0, y0 = pad + c * (tw + pad) + (3 * (tw + pad) // 2 if r else 0), pad + r * (th + pad)  # last row centred
         centre = sheet[y0 + montage.CAPTION_HEIGHT + 80, x0 + tw // 2]
         np.testing.assert_array_equal(centre, colour, err_msg=f"tile {k}")
         caption = sheet[y0:y0 + montage.CAPTION_HEIGHT, x0:x0 + tw]
@@ -101,8 +101,28 @@ def test_montage_layout_size_order_and_captions(tmp_path: Path) -> None:
     # A tile narrower than the box is centred on white, not stretched.
     x0 = pad + 1 * (tw + pad)
     np.testing.assert_array_equal(sheet[pad + montage.CAPTION_HEIGHT + 80, x0 + 5], [255, 255, 255])
-    # The empty slots of the last row stay white.
-    assert (sheet[pad + th + pad:, pad + tw + pad:] == 255).all()
+    # The last row's one tile is centred: the empty space beside it is split evenly, white.
+    left = pad + 3 * (tw + pad) // 2
+    assert (sheet[pad + th + pad:, :left] == 255).all() and (sheet[pad + th + pad:, left + tw:] == 255).all()
+    assert sheet.shape[1] - (left + tw) == left
+
+
+@pytest.mark.parametrize(("n", "rows", "cols"), [(1, 1, 1), (3, 1, 3), (4, 2, 2), (5, 2, 3), (6, 2, 3), (7, 2, 4),
+                                                  (8, 2, 4)])
+def test_automatic_layout_leaves_no_large_empty_margin(tmp_path: Path, n: int, rows: int, cols: int) -> None:
+    """5 frames were laid out 4 + 1, three empty tiles of white; now at most one empty cell, split evenly."""
+    frames = _solid_frames(tmp_path, [(40, 40)] * n)
+    make_montage(frames, tmp_path / "m.png")
+    tw, th, pad = 40, 40 + montage.CAPTION_HEIGHT, montage.PAD
+    with Image.open(tmp_path / "m.png") as im:
+        assert im.size == (cols * tw + (cols + 1) * pad, rows * th + (rows + 1) * pad)
+        sheet = np.asarray(im.convert("RGB")).astype(int)
+    assert rows * cols - n <= 1
+    last = n - (rows - 1) * cols  # tiles on the last row, centred
+    y = (rows - 1) * (th + pad) + pad + montage.CAPTION_HEIGHT + 20
+    coloured = np.flatnonzero((sheet[y] != 255).any(axis=1))
+    assert len(coloured) == last * tw  # the last row's tiles ...
+    assert coloured[0] == sheet.shape[1] - 1 - coloured[-1]  # ... with as much white left of them as right
 
 
 def test_montage_captions_differ_by_step(tmp_path: Path) -> None:
