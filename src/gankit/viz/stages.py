@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ def plot_stages(stages: list[tuple[str, np.ndarray]], path: str | Path, title: s
             ax = fig.add_subplot(grid[i, j])
             show_image(ax, a[i], m)
             if i == 0:
-                ax.set_title(f"{name}\n(±{m:.2g})" if band else name, fontsize=6)
+                label = textwrap.fill(name, 14)  # "upsampled coarser image 14px" on lines that fit the column
+                ax.set_title(f"{label}\n(±{m:.2g})" if band else label, fontsize=6)
     fig.suptitle(title or "coarse-to-fine sampling", fontsize=8)
     _save_png(fig, path)
