@@ -117,3 +117,16 @@ def test_a_new_run_appears_and_a_rewritten_stats_file_is_reread(served, runs_dir
     tmp.write_text("".join(lines))
     tmp.replace(stats)
     page.wait_for("document.querySelector('#pane-0').dataset.step === '10'")
+
+
+def test_a_rate_decaying_to_zero_gets_no_negative_ticks(served, runs_dir: Path, page) -> None:
+    """The learning-rate chart padded its axis below 0 and showed negative rates."""
+    with open(runs_dir / "ring8" / "stats.jsonl", "a", encoding="utf-8") as f:
+        for step, lr in ((25, 1e-4), (30, 0.0)):
+            f.write(json.dumps({"step": step, "d_loss": 1.3, "g_loss": 0.7, "lr_g": lr, "lr_d": lr}) + "\n")
+    page.goto(served.url + "#a=ring8")
+    page.wait_for("document.querySelector('#pane-0').dataset.step === '30'")
+    ticks = page.wait_for("document.querySelector('#pane-0 canvas[data-chart=lr]')?.dataset.ticks").split()
+    assert len(ticks) == 5 and float(ticks[0]) == 0.0 and all(float(t) >= 0 for t in ticks)
+    loss = page.eval("document.querySelector('#pane-0 canvas[data-chart=loss]').dataset.ticks").split()
+    assert float(loss[0]) > 0  # a series well above 0 keeps its own range
