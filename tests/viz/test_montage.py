@@ -125,6 +125,21 @@ def test_automatic_layout_leaves_no_large_empty_margin(tmp_path: Path, n: int, r
     assert coloured[0] == sheet.shape[1] - 1 - coloured[-1]  # ... with as much white left of them as right
 
 
+def test_white_margins_of_frames_are_trimmed(tmp_path: Path) -> None:
+    """A figure's white margins made large empty bands in the montage; TRIM_KEEP px of them stay."""
+    frame = Image.new("RGB", (300, 200), "white")
+    frame.paste(COLOURS[0], (100, 40, 160, 140))  # a 60 x 100 picture in wide white margins
+    frame.save(tmp_path / "f.png")
+    make_montage([(1, tmp_path / "f.png")], tmp_path / "m.png")
+    keep, pad = montage.TRIM_KEEP, montage.PAD
+    with Image.open(tmp_path / "m.png") as im:
+        assert im.size == (60 + 2 * keep + 2 * pad, 100 + 2 * keep + montage.CAPTION_HEIGHT + 2 * pad)
+    Image.new("RGB", (30, 20), "white").save(tmp_path / "blank.png")  # all white: kept as it is
+    make_montage([(1, tmp_path / "blank.png")], tmp_path / "b.png")
+    with Image.open(tmp_path / "b.png") as im:
+        assert im.size == (30 + 2 * pad, 20 + montage.CAPTION_HEIGHT + 2 * pad)
+
+
 def test_montage_captions_differ_by_step(tmp_path: Path) -> None:
     frames = _solid_frames(tmp_path, [(100, 100), (100, 100)])
     frames = [(100, frames[0][1]), (50000, frames[0][1])]  # same picture, two steps
@@ -179,8 +194,10 @@ def test_montage_of_real_snapshots(tmp_path: Path, make_snapshot_2d, make_snapsh
     plot_snapshot(make_snapshot_1d(), tmp_path / "one-d.png")  # 600 x 400 among 500 x 500 frames
     frames.append((50000, tmp_path / "one-d.png"))
     make_montage(frames, tmp_path / "m.png", gif_path=tmp_path / "m.gif", columns=2)
+    tw, th = montage._tile_size([montage._load(s, p) for s, p in frames])  # white margins trimmed
+    assert tw == 500 and th < 417  # the wide 1-D frame sets the width (capped); the height lost its margins
     with Image.open(tmp_path / "m.png") as im:
-        assert im.size == (2 * 500 + 3 * montage.PAD, 2 * (417 + montage.CAPTION_HEIGHT) + 3 * montage.PAD)
+        assert im.size == (2 * tw + 3 * montage.PAD, 2 * (th + montage.CAPTION_HEIGHT) + 3 * montage.PAD)
     with Image.open(tmp_path / "m.gif") as im:
         assert im.n_frames == 4
 

@@ -15,7 +15,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageDraw, ImageFont, UnidentifiedImageError
 
 from gankit.errors import DataError
 from gankit.fileio import atomic_write_bytes
@@ -31,6 +31,7 @@ MAX_TILE = 500  # px, the larger side of a tile; 2-D snapshots are 500 x 500 and
 CAPTION_HEIGHT = 22  # px
 PAD = 6  # px between tiles
 LAST_FRAME_HOLD = 4  # the GIF's last frame shows this many times longer
+TRIM_KEEP = 4  # px of a frame's white margin kept (the rest is trimmed: no large empty margins)
 MAX_RATIO = 3  # the automatic layout is at most this many times wider than tall (in tiles)
 
 
@@ -95,8 +96,18 @@ def pick_steps(
 
 
 # ------------------------------------------------------------------------------------------ images
+def _trim(im: Image.Image) -> Image.Image:
+    """The frame without its white border (a figure's margins), ``TRIM_KEEP`` px of it kept."""
+    box = ImageChops.difference(im, Image.new("RGB", im.size, "white")).getbbox()
+    if box is None:  # all white: nothing to trim to
+        return im
+    left, top, right, bottom = box
+    return im.crop((max(0, left - TRIM_KEEP), max(0, top - TRIM_KEEP),
+                    min(im.width, right + TRIM_KEEP), min(im.height, bottom + TRIM_KEEP)))
+
+
 def _load(step: int, path: str | Path) -> Image.Image:
-    """Open a frame as RGB, compositing transparency over white."""
+    """Open a frame as RGB, compositing transparency over white, its white margins trimmed."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"frame for step {step} not found: {p} (was it written?).")
@@ -107,8 +118,8 @@ def _load(step: int, path: str | Path) -> Image.Image:
                 rgba = im.convert("RGBA")
                 bg = Image.new("RGB", rgba.size, "white")
                 bg.paste(rgba, mask=rgba.getchannel("A"))
-                return bg
-            return im.convert("RGB")
+                return _trim(bg)
+            return _trim(im.convert("RGB"))
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"frame for step {step} is not a readable image: {p} ({exc}).") from None
 
@@ -155,7 +166,7 @@ def make_montage(
 ) -> None:
     """Tile captioned frames into one PNG and, optionally, animate them into a looping GIF.
 
-    Every frame is fitted (aspect kept) into a common tile, the largest frame's size capped at 500 px,
+    Every frame, its white margins trimmed, is fitted (aspect kept) into a common tile, the largest frame's size capped at 500 px,
     under a "step N" caption in Pillow's default font. Tiles go in the given order, ``PAD`` px of white
     between them, on the rows and columns of :func:`gankit.viz.images.grid_shape` (the fewest empty cells,
     at most 3 times wider than tall: 5 frames are 3 + 2, not 4 + 1) unless ``columns`` is given; a
