@@ -31,7 +31,7 @@ MAX_TILE = 500  # px, the larger side of a tile; 2-D snapshots are 500 x 500 and
 CAPTION_HEIGHT = 22  # px
 PAD = 6  # px between tiles
 LAST_FRAME_HOLD = 4  # the GIF's last frame shows this many times longer
-TRIM_KEEP = 4  # px of a frame's white margin kept (the rest is trimmed: no large empty margins)
+TRIM_KEEP = 8  # px of a frame's white margin kept (the rest is trimmed: no large empty margins)
 MAX_RATIO = 3  # the automatic layout is at most this many times wider than tall (in tiles)
 
 
