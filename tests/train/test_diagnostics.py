@@ -320,3 +320,16 @@ def test_adversarial_autoencoder_scores_prior_draws_against_codes(tiny):
         prior = priors.sample_prior("normal", 16, 2, generator=torch.Generator().manual_seed(4))
         assert torch.allclose(s_real, recipe.discriminator.eval()(prior))
         assert torch.allclose(s_fake, recipe.discriminator(recipe.encoder.eval()(x)))
+
+
+def test_a_streamed_labelled_data_set_is_read_by_index_not_from_the_stream(tiny, monkeypatch):
+    """cGAN on a streamed folder: D's real side comes from files decoded by index with their labels."""
+    cfg = tiny("data.name=digits", "model.recipe=cgan")
+    trainer = api.build_trainer(cfg, api.run_dir_for(cfg), callbacks=[])
+    monkeypatch.setattr(trainer.dataset, "streamed", True, raising=False)
+    for name in ("sample", "sample_with_labels"):
+        monkeypatch.setattr(trainer.dataset, name, lambda *a, **k: pytest.fail("sampled the training stream"))
+    before = torch.random.get_rng_state()
+    record = Diagnostics(5, n=64).measure(trainer, 5)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert sum(record["hist_real"]) == 64 and 0 <= record["d_acc"] <= 1
