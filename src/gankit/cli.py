@@ -152,7 +152,7 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
     if alarms:  # each was logged as a warning when raised
         steps = ", ".join(f"{a.get('kind')} at step {a.get('step')}" for a in alarms)
         print(f"alarms: {steps} (see {run.alarms})")
-    figures = [p for p in (run.montage_png, run.montage_gif, run.curves, run.diagnostics_png) if p.exists()]
+    figures = run.figures()  # every figure it wrote: classes.png, stages.png, latent-*.png too
     frames = run.sample_frames()
     if frames:
         figures.append(frames[-1][1])
@@ -241,10 +241,10 @@ def _per_class(args: argparse.Namespace, out: Path, suffix: str) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
         _save_array(out, x)
-    elif x.ndim == 5:  # (K, n, C, H, W) images: one row per class
-        from gankit.viz import save_image_grid
+    elif x.ndim == 5:  # (K, n, C, H, W) images: one labelled row per class
+        from gankit.viz.images import save_class_grid
 
-        save_image_grid(x.reshape(-1, *x.shape[2:]), out, nrow=x.shape[1])
+        save_class_grid(x, out)
     else:
         raise ConfigError("--per-class figures need image data; write the samples to .npy instead")
     print(f"wrote {x.shape[1]} samples of each of {x.shape[0]} classes to {out}")
@@ -303,7 +303,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if images:  # a grid
         from gankit.viz import save_image_grid
 
-        save_image_grid(x, out, nrow=min(16, max(1, int(len(x) ** 0.5))))
+        save_image_grid(x, out, nrow=None)  # about square, few empty cells (8 -> 2 x 4)
     else:
         from gankit.data import build_dataset
         from gankit.viz import plot_points

@@ -298,6 +298,9 @@ def test_codes_figure_has_a_class_legend_and_refuses_bad_codes():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [str(k) for k in range(10)]
     assert ax.get_xlim()[0] <= -3 and ax.get_xlim()[1] >= 3
+    fig.canvas.draw()  # the legend beside the plot, inside the figure: codes may fill every corner
+    box = ax.get_legend().get_window_extent()
+    assert ax.get_window_extent().x1 <= box.x0 and box.x1 <= fig.bbox.x1
     assert codes_figure(z).axes[0].get_legend() is None
     with pytest.raises(DataError, match="needs \\(N, 2\\) codes"):
         codes_figure(np.zeros((5, 3)))

@@ -245,6 +245,20 @@ def test_run_exports_round_trip_and_per_class_samples(tiny, tmp_path, capsys):
         assert torch.equal(net(z), net(z))
     assert main(["sample", str(run.root), "--per-class", "-n", "4", "-o", str(tmp_path / "pc.png")]) == 0
     assert "4 samples of each of 10 classes" in capsys.readouterr().out
+    # class grids: labelled rows of 8 px digits enlarged to 48 px tiles (were 300 x 300 px, unlabelled)
+    from PIL import Image
+
+    from gankit.viz.images import class_grid
+
+    for path, per in ((run.classes_png, 10), (tmp_path / "pc.png", 4)):
+        with Image.open(path) as im:
+            assert im.height == 10 * 60 + 12 and im.width > per * 60 + 12  # the labels' margin on the left
+    with Image.open(tmp_path / "pc.png") as im:
+        assert np.array_equal(np.asarray(im), np.asarray(class_grid(api.per_class(run.root, 4, seed=0))))
+    # a plain sample grid is wider than tall: 8 -> 2 rows of 4 (was 4 rows of 2)
+    assert main(["sample", str(run.root), "-n", "8", "-o", str(tmp_path / "eight.png")]) == 0
+    with Image.open(tmp_path / "eight.png") as im:
+        assert im.size == ((4 * 10 + 2) * 7, (2 * 10 + 2) * 7)  # x7: at least 256 px wide
     assert main(["sample", str(run.root), "--per-class", "-o", str(tmp_path / "pc.csv")]) == 2
     assert "not .csv" in capsys.readouterr().err
     assert main(["sample", str(run.root), "-n", "5", "--label", "3", "-o", str(tmp_path / "threes.npy")]) == 0

@@ -86,6 +86,23 @@ def test_tiny_run_exports_a_coarse_to_fine_generator(tiny, capsys):
     assert out.stat().st_size > 1000
 
 
+def test_stage_columns_say_what_they_show(tmp_path, monkeypatch):
+    """The upsampled column was labelled "u(I)"; it now says "upsampled coarser image", wrapped to its column."""
+    from gankit.nets.laplacian import LaplacianGenerator
+    from gankit.viz import stages as stages_mod
+
+    net = LaplacianGenerator(noise_dim=4, channels=1, size=8, levels=2, width=8).eval()
+    with torch.no_grad():
+        named = [(name, x.numpy()) for name, x in net.stages(net.sample_noise(2))]
+    figures = []
+    monkeypatch.setattr(stages_mod, "_save_png", lambda fig, path: figures.append(fig))
+    stages_mod.plot_stages(named, tmp_path / "s.png")
+    titles = [ax.get_title() for ax in figures[0].axes if ax.get_title()]
+    assert [t.split("\n(")[0].replace("\n", " ") for t in titles] == [
+        "coarse 4px", "upsampled coarser image 8px", "band 8px", "image 8px"]
+    assert all(len(line) <= 14 for t in titles for line in t.split("\n"))
+
+
 def test_stages_of_a_single_stage_generator_is_a_clear_error(tiny, capsys):
     run = api.train(tiny("train.steps=2", preset="dcgan-digits"))
     with pytest.raises(ConfigError, match="makes no stages"):

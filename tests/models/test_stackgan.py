@@ -200,6 +200,11 @@ def test_text_sampling_end_to_end(tmp_path, capsys):
     assert net.sample_noise(3, text=["a red circle at the top"] * 3).shape == (3, net.latent_dim)
     with pytest.raises(DataError, match="2 captions for 3 samples"):
         net.sample_noise(3, text=["a", "b"])
+    assert cli_main(["sample", str(run.root), "--text", text, "-n", "8", "-o", str(tmp_path / "eight.png")]) == 0
+    from PIL import Image
+
+    with Image.open(tmp_path / "eight.png") as im:  # 2 rows of 4 32 px images, x2 to 256 px wide (was 4 rows of 2)
+        assert im.size == ((4 * 34 + 2) * 2, (2 * 34 + 2) * 2)
     assert cli_main(["sample", str(run.root), "--text", "  ", "-n", "2", "-o", str(out)]) == 2
     assert "caption is empty" in capsys.readouterr().err
     assert cli_main(["sample", str(run.root), "--text", text, "--interpolate", "linear", "-o", str(tmp_path / "i.png")]) == 2

@@ -77,8 +77,8 @@ def test_generator_latent_stages_and_determinism():
     assert x.shape == (5, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
     torch.testing.assert_close(g(z), x)
     stages = g.stages(z)
-    assert [name for name, _ in stages] == ["coarse 7px", "u(I) 14px", "band 14px", "image 14px",
-                                            "u(I) 28px", "band 28px", "image 28px"]
+    assert [name for name, _ in stages] == ["coarse 7px", "upsampled coarser image 14px", "band 14px", "image 14px",
+                                            "upsampled coarser image 28px", "band 28px", "image 28px"]
     assert [t.shape[-1] for _, t in stages] == [7, 14, 14, 14, 28, 28, 28]
     torch.testing.assert_close(stages[-1][1], x)  # the last stage is the sample
     torch.testing.assert_close(stages[1][1], upsample(stages[0][1]))

@@ -54,7 +54,8 @@ def test_page_lists_the_run_and_follows_new_steps(served, runs_dir: Path, page) 
     assert f"{first['w1']:.4g}" in page.wait_for(table)
     with open(runs_dir / "ring8" / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps({"step": 35, "source": "gankit eval", "w1": 0.123456, "floor": {"kind": "two samples", "w1": 0.0314159}}) + "\n")
-    text = page.wait_for(f"{table}.includes('real vs real') && {table}")
+    # (the trainer's own last record carries a floor too now: wait for the eval record itself)
+    text = page.wait_for(f"{table}.includes('step 35') && {table}")
     assert "step 35 (gankit eval)" in text and "0.1235" in text and "0.03142" in text
 
 
@@ -139,3 +140,16 @@ def test_the_page_follows_every_page_of_a_big_run(runs_dir: Path, serve_folder, 
         "step 60030 / 20 (1 damaged or oversized log line skipped)"
     assert page.wait_for("document.querySelectorAll('#run-list li').length") == 2
     page.wait_for("document.querySelector('#pane-0 .snapshot-slider').max === '1'")  # steps 10 and 20, a page each
+
+
+def test_a_rate_decaying_to_zero_gets_no_negative_ticks(served, runs_dir: Path, page) -> None:
+    """The learning-rate chart padded its axis below 0 and showed negative rates."""
+    with open(runs_dir / "ring8" / "stats.jsonl", "a", encoding="utf-8") as f:
+        for step, lr in ((25, 1e-4), (30, 0.0)):
+            f.write(json.dumps({"step": step, "d_loss": 1.3, "g_loss": 0.7, "lr_g": lr, "lr_d": lr}) + "\n")
+    page.goto(served.url + "#a=ring8")
+    page.wait_for("document.querySelector('#pane-0').dataset.step === '30'")
+    ticks = page.wait_for("document.querySelector('#pane-0 canvas[data-chart=lr]')?.dataset.ticks").split()
+    assert len(ticks) == 5 and float(ticks[0]) == 0.0 and all(float(t) >= 0 for t in ticks)
+    loss = page.eval("document.querySelector('#pane-0 canvas[data-chart=loss]').dataset.ticks").split()
+    assert float(loss[0]) > 0  # a series well above 0 keeps its own range

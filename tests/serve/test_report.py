@@ -6,10 +6,13 @@ import base64
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gankit.cli import main
+from conftest import tiny_config
+from gankit import api
+from gankit.cli import _print_summary, main
 from gankit.serve.report import build_report, metrics_html, write_report
 from gankit.train.rundir import RunDir
 from gankit.viz import pick_steps
@@ -78,3 +81,52 @@ def test_cli_report_default_path_and_missing_run(runs_dir: Path, capsys: pytest.
     assert (runs_dir / "ring8" / "report.html").is_file() and "report.html" in out and "self-contained" in out
     assert main(["report", str(runs_dir / "nope")]) == 2
     assert capsys.readouterr().err.startswith("gankit: error: no run at")
+
+
+def _recipe_figures() -> dict[str, tuple[str, list[str], list[Any], list[str]]]:
+    from gankit.models.autoencoder import LatentFigures
+    from gankit.train.callbacks import ClassGrid, StageFigure
+    from gankit.train.diagnostics import Diagnostics
+
+    return {  # (preset, overrides, the callbacks that write the figures, the figures)
+        "cgan": ("ring8", ["data.name=digits", "model.recipe=cgan"], [ClassGrid()], ["classes.png"]),
+        "lapgan": ("lapgan-digits", [], [StageFigure(), Diagnostics(2, n=64)], ["stages.png", "diagnostics.png"]),
+        "vae": ("ring8", ["data.name=digits", "model.recipe=vae", "generator.noise_dim=2"], [LatentFigures()],
+                ["latent-grid.png", "latent-codes.png"]),
+    }
+
+
+@pytest.mark.parametrize("name", ["cgan", "lapgan", "vae"])
+def test_report_and_summary_hold_every_figure_the_run_wrote(name: str, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The recipes' own figures were missing from the report, the dashboard and the end-of-training summary."""
+    preset, overrides, callbacks, own = _recipe_figures()[name]
+    cfg = tiny_config(tmp_path / "runs", f"run.name={name}", "train.steps=2", "train.log_every=1", "data.batch_size=16",
+                      "eval.metrics=[]", *overrides, preset=preset)
+    run = api.train(cfg, callbacks=callbacks)  # just the figures' callbacks: a fast run
+    assert set(own) <= {p.name for p in run.figures()}
+    text = build_report(run)
+    srcs = _images(text)
+    for fig in own:
+        if fig == "diagnostics.png":  # redrawn from diagnostics.jsonl, as the curves from stats.jsonl
+            assert 'alt="diagnostics"' in text
+            continue
+        data = base64.b64encode((run.root / fig).read_bytes()).decode()  # embedded as written, with a caption
+        assert f'alt="{fig}"' in text and f"data:image/png;base64,{data}" in srcs
+        assert re.search(rf"<figcaption>{re.escape(fig)}: \w", text)
+    _print_summary(run)
+    listed = capsys.readouterr().out.split("figures:")[1]
+    assert all(str(run.root / fig) in listed for fig in own)
+
+
+def test_figures_without_their_records_are_embedded_as_written(runs_dir: Path) -> None:
+    """curves.png and diagnostics.png are redrawn from their records; without the records, the files stand in."""
+    run = RunDir(runs_dir / "ring8")
+    run.diagnostics_png.write_bytes(run.curves.read_bytes())
+    for p in (run.stats, run.diagnostics):
+        p.unlink(missing_ok=True)
+    (run.root / "extra.png").write_bytes(run.curves.read_bytes())  # any figure, named by its file
+    text = build_report(run)
+    curves = f"data:image/png;base64,{base64.b64encode(run.curves.read_bytes()).decode()}"
+    assert _images(text).count(curves) == 3  # curves, diagnostics and extra.png: the same bytes here
+    assert 'alt="diagnostics"' in text and "<figcaption>extra.png: extra</figcaption>" in text

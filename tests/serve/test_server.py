@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
 import tomllib
 from pathlib import Path
@@ -54,6 +55,17 @@ def test_runs_config_stats_metrics_frames_of_a_real_run(served) -> None:
     assert request(served.url, "/api/stats?run=nope")[0] == 404
     assert request(served.url, "/api/stats")[0] == 400
     assert request(served.url, "/api/snapshot?run=ring8&step=x")[0] == 400
+
+
+def test_frames_list_every_figure_of_the_run(served, runs_dir: Path) -> None:
+    """classes.png, stages.png and latent-*.png were missing from the dashboard's figures."""
+    for name in ("classes.png", "stages.png", "latent-grid.png"):
+        shutil.copy(runs_dir / "ring8" / "curves.png", runs_dir / "ring8" / name)
+    figures = get_json(served.url, "/api/frames?run=ring8")["figures"]
+    assert figures == {"classes": "classes.png", "curves": "curves.png", "latent-grid": "latent-grid.png", "montage": "montage.png", "montage_gif": "montage.gif",
+                       "stages": "stages.png"}
+    status, headers, _ = _get(served.url, "/file?run=ring8&path=classes.png")
+    assert status == 200 and headers["Content-Type"] == "image/png"
 
 
 def test_non_finite_stats_reach_the_page_as_null(served, runs_dir: Path) -> None:

@@ -239,3 +239,97 @@ def test_a_streamed_data_set_is_left_to_training(tiny, monkeypatch):
     monkeypatch.setattr(trainer.dataset, "sample", lambda *a, **k: pytest.fail("sampled the training stream"))
     record = Diagnostics(5).measure(trainer, 5)
     assert sum(record["hist_real"]) == 512 and record["modes_total"] == 8
+
+
+# ------------------------------------------------------------------- every recipe with a discriminator
+DIGITS_2D = ["data.name=digits", "generator.noise_dim=2", "data.batch_size=16", "eval.metrics=[]"]
+RECIPE_RUNS = {  # name: (preset, overrides, discriminator calls per recording (2 for StackGAN's two stages))
+    "gan": ("ring8", [], 1),
+    "cgan": ("ring8", ["data.name=digits", "model.recipe=cgan", "data.batch_size=16", "eval.metrics=[]"], 1),
+    "lapgan": ("lapgan-digits", ["data.batch_size=16", "eval.metrics=[]"], 1),
+    "stackgan": ("stackgan-shapes", ["generator.width=8", "discriminator.width=8", "generator.depth=1",
+                                     "data.batch_size=8", "eval.metrics=[]"], 2),
+    "aae": ("ring8", ["model.recipe=aae", *DIGITS_2D], 1),
+    "aae-labelled-prior": ("ring8", ["model.recipe=aae", "generator.prior=mixture", "model.prior_labels=true",
+                                     *DIGITS_2D], 1),
+    "vae": ("ring8", ["model.recipe=vae", *DIGITS_2D], 0),
+    "ae": ("ring8", ["model.recipe=ae", *DIGITS_2D], 0),
+}
+
+
+@pytest.mark.parametrize("name", list(RECIPE_RUNS))
+def test_every_recipe_with_a_discriminator_records_its_accuracy_and_histograms(tiny, name):
+    """Issue 13: cGAN's diagnostics had no D accuracy or histograms (its D needs the class). Every recipe
+    with a D now scores through Recipe.discriminator_scores; the AE and the VAE have none to record."""
+    preset, overrides, calls = RECIPE_RUNS[name]
+    cfg = tiny(f"run.name={name}", "train.steps=2", "train.log_every=1", *overrides, preset=preset)
+    trainer = api.build_trainer(cfg, api.run_dir_for(cfg), callbacks=[Diagnostics(2, n=32, plot=False)])
+    trainer.fit()
+    (record,) = read_jsonl(trainer.run.diagnostics)
+    d_keys = {"d_acc", "d_acc_real", "d_acc_fake", "hist_edges", "hist_real", "hist_fake", "d_real_mean", "scale"}
+    if calls == 0:
+        assert not d_keys & set(record) and record["diversity"] > 0
+        return
+    assert d_keys <= set(record) and record["scale"] == "probability" and 0 <= record["d_acc"] <= 1
+    assert sum(record["hist_real"]) == sum(record["hist_fake"]) == 32 * calls
+    # the same D accuracy in training's stats (StackGAN and the AAE did not log it)
+    assert all(0 <= r["d_acc"] <= 1 for r in read_jsonl(trainer.run.stats))
+
+
+def _rng_state():
+    return torch.random.get_rng_state()
+
+
+def test_conditional_scores_use_the_batch_classes_and_the_private_rng(tiny):
+    """cGAN: D(x̂, ĉ) on the data and D(G(z, ĉ), ĉ) on samples for the same classes; the global RNG stays."""
+    from gankit.data import build_dataset
+    from gankit.models.cgan import CGAN
+
+    cfg = tiny("data.name=digits", "model.recipe=cgan")
+    ds = build_dataset(cfg.data)
+    CGAN.prepare_config(cfg, ds)
+    torch.manual_seed(0)
+    recipe = CGAN(cfg, ds.shape, "cpu")
+    x, y = ds.sample_with_labels(16)
+    before = _rng_state()
+    s_real, s_fake = recipe.discriminator_scores((x, y), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(_rng_state(), before) and s_real.shape == s_fake.shape == (16,)
+    recipe.discriminator.eval()
+    with torch.no_grad():
+        assert torch.allclose(s_real, recipe.discriminator(x, y))
+        assert not torch.allclose(s_real, recipe.discriminator(x, (y + 1) % 10))  # the class matters
+        z = recipe.generator.sample_noise(16, generator=torch.Generator().manual_seed(3), labels=y)
+        assert torch.allclose(s_fake, recipe.discriminator(recipe.generator.eval()(z), y))
+    assert recipe.discriminator.training is False  # left as it was found
+
+
+def test_adversarial_autoencoder_scores_prior_draws_against_codes(tiny):
+    """The AAE's D judges codes: its "real" side is draws from p(z), its "fake" side the codes of the data."""
+    from gankit.data import build_dataset
+    from gankit.models.autoencoder import AAE
+    from gankit.nets import priors
+
+    cfg = tiny("model.recipe=aae", *DIGITS_2D)
+    ds = build_dataset(cfg.data)
+    torch.manual_seed(0)
+    recipe = AAE(cfg, ds.shape, "cpu")
+    x = ds.sample(16)
+    s_real, s_fake = recipe.discriminator_scores(x, generator=torch.Generator().manual_seed(4))
+    assert recipe.encoder.training and recipe.discriminator.training  # train mode restored
+    with torch.no_grad():
+        prior = priors.sample_prior("normal", 16, 2, generator=torch.Generator().manual_seed(4))
+        assert torch.allclose(s_real, recipe.discriminator.eval()(prior))
+        assert torch.allclose(s_fake, recipe.discriminator(recipe.encoder.eval()(x)))
+
+
+def test_a_streamed_labelled_data_set_is_read_by_index_not_from_the_stream(tiny, monkeypatch):
+    """cGAN on a streamed folder: D's real side comes from files decoded by index with their labels."""
+    cfg = tiny("data.name=digits", "model.recipe=cgan")
+    trainer = api.build_trainer(cfg, api.run_dir_for(cfg), callbacks=[])
+    monkeypatch.setattr(trainer.dataset, "streamed", True, raising=False)
+    for name in ("sample", "sample_with_labels"):
+        monkeypatch.setattr(trainer.dataset, name, lambda *a, **k: pytest.fail("sampled the training stream"))
+    before = torch.random.get_rng_state()
+    record = Diagnostics(5, n=64).measure(trainer, 5)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert sum(record["hist_real"]) == 64 and 0 <= record["d_acc"] <= 1

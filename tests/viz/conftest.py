@@ -69,3 +69,24 @@ def make_snapshot_2d():
 @pytest.fixture
 def make_snapshot_1d():
     return gauss_snapshot
+
+
+@pytest.fixture
+def legends_beside():
+    """A check that every legend of a figure lies right of its panel (and of a twin axis sharing it), inside
+    the figure; returns how many legends there are."""
+    def check(fig) -> int:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legends = 0
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is None:
+                continue
+            box = legend.get_window_extent(renderer)
+            row = [a for a in fig.axes if a.get_position().bounds == ax.get_position().bounds and a is not ax]
+            right = max([ax.get_window_extent(renderer).x1] + [a.get_tightbbox(renderer).x1 for a in row])
+            assert right - 1 <= box.x0 and box.x1 <= fig.bbox.x1, ax.get_ylabel()  # clear of the panel, not cut off
+            legends += 1
+        return legends
+    return check

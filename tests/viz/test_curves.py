@@ -40,7 +40,7 @@ def test_all_panels_with_reference_lines(tmp_path: Path) -> None:
     stats = _records()
     plot_stats(stats, tmp_path / "curves.png", title="ring8 / nsgan")
     with Image.open(tmp_path / "curves.png") as im:
-        assert im.format == "PNG" and im.size == (700, round((1.2 + 4 * 2.1) * 100))
+        assert im.format == "PNG" and im.size == (880, round((1.2 + 4 * 2.1) * 100))  # 6.8 in panels + 2 in legends
 
     fig = stats_figure(stats, title="ring8 / nsgan")
     assert [a.get_ylabel() for a in fig.axes] == ["loss", "discriminator", "grad norm", "learning rate"]
@@ -63,6 +63,21 @@ def test_all_panels_with_reference_lines(tmp_path: Path) -> None:
     assert _panel(fig, "learning rate").get_yscale() == "linear"  # spans less than a factor 10
 
 
+def test_legends_never_cover_the_curves(legends_beside) -> None:
+    """curves.png's legends sat inside the panels' upper right, over the D accuracy curve near 1."""
+    stats = [{**r, "d_acc": 0.995} for r in _records()]  # a curve right where the legend was
+    assert legends_beside(stats_figure(stats)) == 5
+
+
+def test_a_rate_decaying_to_zero_has_no_negative_ticks() -> None:
+    """The linear learning-rate axis was padded below 0, showing negative rates."""
+    stats = [{"step": s, "lr_g": 2e-4 * (1 - s / 100)} for s in (0, 50, 100)]  # 2e-4, 1e-4, 0: a linear axis
+    ax = _panel(stats_figure(stats), "learning rate")
+    assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0.0
+    visible = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert min(visible) == 0.0
+
+
 def test_panels_without_keys_are_left_out(tmp_path: Path) -> None:
     stats = [{"step": s, "g_loss": 1.0 / s, "d_grad_norm": 0.5} for s in range(1, 30)]
     fig = stats_figure(stats)
@@ -70,7 +85,7 @@ def test_panels_without_keys_are_left_out(tmp_path: Path) -> None:
     assert not _hlines(fig.axes[0], D_LOSS_AT_HALF)  # no d_loss, no line for it
     plot_stats(stats, tmp_path / "c.png")
     with Image.open(tmp_path / "c.png") as im:
-        assert im.size == (700, round((1.2 + 2 * 2.1) * 100))
+        assert im.size == (880, round((1.2 + 2 * 2.1) * 100))
 
 
 def test_missing_keys_nan_inf_none_and_junk_do_not_fail(tmp_path: Path) -> None:

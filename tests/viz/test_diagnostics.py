@@ -44,7 +44,7 @@ def test_all_panels_and_alarms(tmp_path: Path) -> None:
               {"step": 900, "kind": "modes-dropped", "message": "m"}]
     plot_diagnostics(_records(), alarms, tmp_path / "d.png", title="ring8: diagnostics")
     with Image.open(tmp_path / "d.png") as im:
-        assert im.format == "PNG" and im.size == (700, round((1.2 + 5 * 1.9) * 100))
+        assert im.format == "PNG" and im.size == (950, round((1.2 + 5 * 1.9) * 100))  # + the twin axis and legends
     fig = diagnostics_figure(_records(), alarms, title="ring8: diagnostics")
     assert _ylabels(fig)[:5] == ["D(x)", "D(G(z))", "D accuracy", "grad norm", "modes"]
     assert _ylabels(fig)[5] == "% high quality"  # the twin axis of the modes panel
@@ -56,6 +56,12 @@ def test_all_panels_and_alarms(tmp_path: Path) -> None:
     assert labels == ["d-wins, diverged", "modes-dropped"]
     assert fig.axes[3].get_yscale() == "log"
     assert len(fig.axes[0].collections) == 1  # the heatmap
+
+
+def test_legends_sit_beside_the_panels_clear_of_the_twin_axis(legends_beside) -> None:
+    assert legends_beside(diagnostics_figure(_records())) == 5
+    assert legends_beside(diagnostics_figure(_records(points=False))) == 5
+    assert diagnostics_figure(_records(points=False)).get_figwidth() == 8.8  # no twin axis: no room for one
 
 
 def test_image_runs_show_diversity_and_critics_are_centred() -> None:

@@ -93,7 +93,7 @@ def test_montage_layout_size_order_and_captions(tmp_path: Path) -> None:
 
     for k, colour in enumerate(COLOURS[:5]):
         r, c = divmod(k, 4)
-        x0, y0 = pad + c * (tw + pad), pad + r * (th + pad)
+        x0, y0 = pad + c * (tw + pad) + (3 * (tw + pad) // 2 if r else 0), pad + r * (th + pad)  # last row centred
         centre = sheet[y0 + montage.CAPTION_HEIGHT + 80, x0 + tw // 2]
         np.testing.assert_array_equal(centre, colour, err_msg=f"tile {k}")
         caption = sheet[y0:y0 + montage.CAPTION_HEIGHT, x0:x0 + tw]
@@ -101,8 +101,43 @@ def test_montage_layout_size_order_and_captions(tmp_path: Path) -> None:
     # A tile narrower than the box is centred on white, not stretched.
     x0 = pad + 1 * (tw + pad)
     np.testing.assert_array_equal(sheet[pad + montage.CAPTION_HEIGHT + 80, x0 + 5], [255, 255, 255])
-    # The empty slots of the last row stay white.
-    assert (sheet[pad + th + pad:, pad + tw + pad:] == 255).all()
+    # The last row's one tile is centred: the empty space beside it is split evenly, white.
+    left = pad + 3 * (tw + pad) // 2
+    assert (sheet[pad + th + pad:, :left] == 255).all() and (sheet[pad + th + pad:, left + tw:] == 255).all()
+    assert sheet.shape[1] - (left + tw) == left
+
+
+@pytest.mark.parametrize(("n", "rows", "cols"), [(1, 1, 1), (3, 1, 3), (4, 2, 2), (5, 2, 3), (6, 2, 3), (7, 2, 4),
+                                                  (8, 2, 4)])
+def test_automatic_layout_leaves_no_large_empty_margin(tmp_path: Path, n: int, rows: int, cols: int) -> None:
+    """5 frames were laid out 4 + 1, three empty tiles of white; now at most one empty cell, split evenly."""
+    frames = _solid_frames(tmp_path, [(40, 40)] * n)
+    make_montage(frames, tmp_path / "m.png")
+    tw, th, pad = 40, 40 + montage.CAPTION_HEIGHT, montage.PAD
+    with Image.open(tmp_path / "m.png") as im:
+        assert im.size == (cols * tw + (cols + 1) * pad, rows * th + (rows + 1) * pad)
+        sheet = np.asarray(im.convert("RGB")).astype(int)
+    assert rows * cols - n <= 1
+    last = n - (rows - 1) * cols  # tiles on the last row, centred
+    y = (rows - 1) * (th + pad) + pad + montage.CAPTION_HEIGHT + 20
+    coloured = np.flatnonzero((sheet[y] != 255).any(axis=1))
+    assert len(coloured) == last * tw  # the last row's tiles ...
+    assert coloured[0] == sheet.shape[1] - 1 - coloured[-1]  # ... with as much white left of them as right
+
+
+def test_white_margins_of_frames_are_trimmed(tmp_path: Path) -> None:
+    """A figure's white margins made large empty bands in the montage; TRIM_KEEP px of them stay."""
+    frame = Image.new("RGB", (300, 200), "white")
+    frame.paste(COLOURS[0], (100, 40, 160, 140))  # a 60 x 100 picture in wide white margins
+    frame.save(tmp_path / "f.png")
+    make_montage([(1, tmp_path / "f.png")], tmp_path / "m.png")
+    keep, pad = montage.TRIM_KEEP, montage.PAD
+    with Image.open(tmp_path / "m.png") as im:
+        assert im.size == (60 + 2 * keep + 2 * pad, 100 + 2 * keep + montage.CAPTION_HEIGHT + 2 * pad)
+    Image.new("RGB", (30, 20), "white").save(tmp_path / "blank.png")  # all white: kept as it is
+    make_montage([(1, tmp_path / "blank.png")], tmp_path / "b.png")
+    with Image.open(tmp_path / "b.png") as im:
+        assert im.size == (30 + 2 * pad, 20 + montage.CAPTION_HEIGHT + 2 * pad)
 
 
 def test_montage_captions_differ_by_step(tmp_path: Path) -> None:
@@ -159,8 +194,10 @@ def test_montage_of_real_snapshots(tmp_path: Path, make_snapshot_2d, make_snapsh
     plot_snapshot(make_snapshot_1d(), tmp_path / "one-d.png")  # 600 x 400 among 500 x 500 frames
     frames.append((50000, tmp_path / "one-d.png"))
     make_montage(frames, tmp_path / "m.png", gif_path=tmp_path / "m.gif", columns=2)
+    tw, th = montage._tile_size([montage._load(s, p) for s, p in frames])  # white margins trimmed
+    assert tw == 500 and th < 417  # the wide 1-D frame sets the width (capped); the height lost its margins
     with Image.open(tmp_path / "m.png") as im:
-        assert im.size == (2 * 500 + 3 * montage.PAD, 2 * (417 + montage.CAPTION_HEIGHT) + 3 * montage.PAD)
+        assert im.size == (2 * tw + 3 * montage.PAD, 2 * (th + montage.CAPTION_HEIGHT) + 3 * montage.PAD)
     with Image.open(tmp_path / "m.gif") as im:
         assert im.n_frames == 4
 

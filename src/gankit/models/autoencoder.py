@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, build_optimizer, optimizer_step
+from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, evaluating, optimizer_step
 from gankit.nets import priors
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
@@ -232,10 +232,19 @@ class AAE(AutoEncoder):
             z = torch.cat([z, F.one_hot(y.long(), priors.COMPONENTS).to(z.dtype)], 1)
         return self.discriminator(z)
 
-    def prior_sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+    def prior_sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` codes from p(z) (class ``labels[i]``'s part of it with the label-conditioned prior)."""
-        return priors.sample_prior(self.prior, n, self.latent_dim, device=self.device,
+        return priors.sample_prior(self.prior, n, self.latent_dim, generator=generator, device=self.device,
                                    labels=labels if self.uses_labels else None)
+
+    def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """D on codes (:meth:`Recipe.discriminator_scores`): its "real" side is as many draws from the prior
+        p(z) (under ``generator``), its "fake" side the codes of the data batch (with its labels under
+        ``model.prior_labels``), as in phase 2."""
+        x, y = self._images(real)
+        with evaluating(self.encoder, self.discriminator):
+            prior = self.prior_sample(len(x), y, generator=generator)
+            return self._judge(prior, y), self._judge(self.encoder(x), y)
 
     def d_step(self, batch: Any) -> dict[str, Tensor]:
         """Phase 2: D separates prior samples ("real") from the batch's codes ("fake"); the encoder is fixed."""
@@ -248,7 +257,8 @@ class AAE(AutoEncoder):
         norm = optimizer_step(self.optimizers["d"], self.discriminator, loss)
         to_prob = self.objective.to_prob or (lambda s: s)
         return {"d_loss": loss.detach(), "d_real": to_prob(real_out).mean().detach(),
-                "d_fake": to_prob(fake_out).mean().detach(), "d_grad_norm": norm}
+                "d_fake": to_prob(fake_out).mean().detach(),
+                "d_acc": balanced_accuracy(real_out, fake_out, self.objective.to_prob), "d_grad_norm": norm}
 
     def g_step(self, batch: Any) -> dict[str, Tensor]:
         """Phase 1 (reconstruction, encoder + decoder), then phase 3 (the encoder fools D) on the same batch."""

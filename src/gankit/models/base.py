@@ -12,7 +12,8 @@ sample`` and every metric work on them unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import contextlib
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -59,6 +60,28 @@ def discriminator_calls(
         right_real = (r > t).float() + 0.5 * (r == t).float()
         right_fake = (f < t).float() + 0.5 * (f == t).float()
     return right_real, right_fake, t
+
+
+def balanced_accuracy(real: Tensor, fake: Tensor, to_prob: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """D's balanced accuracy ½ (share of real called real + share of fake called fake), by
+    :func:`discriminator_calls`; a () tensor on the scores' device."""
+    right_real, right_fake, _ = discriminator_calls(real, fake, to_prob)
+    return 0.5 * (right_real.mean() + right_fake.mean())
+
+
+@contextlib.contextmanager
+def evaluating(*modules: nn.Module) -> Iterator[None]:
+    """Within the block: no gradient, ``modules`` in eval mode (no batch-norm statistics or dropout
+    masks move); each gets its own training flag back afterwards."""
+    was = [m.training for m in modules]
+    try:
+        with torch.no_grad():
+            for m in modules:
+                m.eval()
+            yield
+    finally:
+        for m, flag in zip(modules, was, strict=True):
+            m.train(flag)
 
 
 def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, norm: bool = True) -> Tensor | None:
@@ -136,6 +159,23 @@ class Recipe:
 
     def g_step(self, batch: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor] | None:
+        """D's raw scores on what it is trained to call real and on as many samples it is trained to call
+        fake, each (N,): what the diagnostics measure D's accuracy and its D(x) / D(G(z)) histograms on.
+
+        Args:
+            real: a batch as the trainer draws it: images or points, or ``(x, labels)`` for ``uses_labels``
+                recipes (class indices, caption tokens).
+            generator: private RNG for the generated side (fresh samples of the training generator, not
+                the EMA copy, for the batch's conditions); the global RNG does not move.
+
+        Returns:
+            (scores of the real side, scores of the fake side), with networks in eval mode and no
+            gradient; ``self.objective.to_prob`` maps them to probabilities (None: a critic). None for a
+            recipe without a discriminator (this default).
+        """
+        return None
 
     def callbacks(self) -> list[Any]:
         """Training callbacks the recipe adds to the usual ones (e.g. its own end-of-run figures)."""

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from gankit import regularizers
 from gankit.errors import ConfigError
-from gankit.models.base import build_optimizer, optimizer_step
+from gankit.models.base import build_optimizer, evaluating, optimizer_step
 from gankit.models.gan import GAN
 from gankit.nets.conditional import build_conditional_discriminator, build_conditional_generator
 from gankit.registry import OBJECTIVES, RECIPES
@@ -146,6 +146,15 @@ class CGAN(GAN):
         if logits is None:
             return torch.zeros((), device=y.device)
         return self.class_weight * F.cross_entropy(logits, y)
+
+    def discriminator_scores(self, real: tuple[Tensor, Tensor], generator: torch.Generator | None = None
+                             ) -> tuple[Tensor, Tensor]:
+        """D(x̂, ĉ) of the data batch and D(G(z, ĉ), ĉ) of fresh samples for the same classes ĉ
+        (:meth:`Recipe.discriminator_scores`): the pairs D's accuracy in training is measured on."""
+        x, y = real
+        with evaluating(self.generator, self.discriminator):
+            fake = self.generator(self.generator.sample_noise(len(y), device=self.device, generator=generator, labels=y))
+            return self.discriminator(x, y), self.discriminator(fake, y)
 
     # ------------------------------------------------------------------ steps
     def d_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:

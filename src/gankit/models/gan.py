@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from gankit import regularizers
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, build_optimizer, discriminator_calls, optimizer_step
+from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, evaluating, optimizer_step
 from gankit.nets.remedies import build_discriminator, pack, twice_differentiable
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -110,8 +110,7 @@ class GAN(Recipe):
 
     def _accuracy(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         """D's balanced accuracy: D(x) > 1/2 on data and < 1/2 on samples (critics: the midpoint of the means)."""
-        right_real, right_fake, _ = discriminator_calls(real_out, fake_out, self.objective.to_prob)
-        return 0.5 * (right_real.mean() + right_fake.mean())
+        return balanced_accuracy(real_out, fake_out, self.objective.to_prob)
 
     def _probability(self, scores: Tensor) -> Tensor:
         to_prob = self.objective.to_prob
@@ -221,12 +220,13 @@ class GAN(Recipe):
 
     def scores(self, x: Tensor) -> Tensor:
         """Raw discriminator scores (B,) for figures; no gradient. With packing: a pack of copies of x."""
-        with torch.no_grad():
-            was = self.discriminator.training
-            self.discriminator.eval()
-            out = self.discriminator(self._packed_copies(x))
-            self.discriminator.train(was)
-        return out
+        with evaluating(self.discriminator):
+            return self.discriminator(self._packed_copies(x))
+
+    def discriminator_scores(self, real: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`scores` of the data batch and of as many fresh samples of the training generator
+        (:meth:`Recipe.discriminator_scores`); LAPGAN's whole-image D is the sum of its level scores."""
+        return self.scores(real), self.scores(self.sample(len(real), generator=generator, net=self.generator))
 
     def generator_push(self, fake: Tensor) -> Tensor:
         """-∇_x of the generator loss at fake samples x: where G's update moves each sample (GAN Lab's arrows)."""

@@ -36,10 +36,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, build_optimizer, optimizer_step
+from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, evaluating, optimizer_step
 from gankit.nets.stackgan import CONDITION_DIM, StackGANDiscriminators, StackGANGenerator, kl_divergence
 from gankit.nets.text import load_text_encoder
-from gankit.registry import NETWORKS, RECIPES
+from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
 
 def matching_aware_d_loss(real_right: Tensor, real_wrong: Tensor, fake_right: Tensor) -> Tensor:
@@ -101,6 +101,7 @@ class StackGAN(Recipe):
             "d": build_optimizer(self.discriminator.parameters(), cfg.d_optim),
         }
         self.kl_weight = float(cfg.model.kl_weight)
+        self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -123,6 +124,7 @@ class StackGAN(Recipe):
         wrong = mismatched(phi)
         stats: dict[str, Tensor] = {}
         total = torch.zeros((), device=self.device)
+        acc = []
         for s, real, fake in (("1", self.low(x), out["low"]), ("2", x, out["high"])):
             d = getattr(self.discriminator, f"stage{s}")
             sr, sw, sf = d(real, phi), d(real, wrong), d(fake, phi)
@@ -132,9 +134,24 @@ class StackGAN(Recipe):
             stats[f"d{s}_real"] = torch.sigmoid(sr).mean().detach()
             stats[f"d{s}_wrong"] = torch.sigmoid(sw).mean().detach()
             stats[f"d{s}_fake"] = torch.sigmoid(sf).mean().detach()
+            acc.append(balanced_accuracy(sr, sf, torch.sigmoid))  # real-right pairs against generated ones
         norm = optimizer_step(self.optimizers["d"], self.discriminator, total)
         return {**stats, "d_loss": total.detach(), "d_real": 0.5 * (stats["d1_real"] + stats["d2_real"]),
-                "d_fake": 0.5 * (stats["d1_fake"] + stats["d2_fake"]), "d_grad_norm": norm}
+                "d_fake": 0.5 * (stats["d1_fake"] + stats["d2_fake"]), "d_acc": 0.5 * (acc[0] + acc[1]),
+                "d_grad_norm": norm}
+
+    def discriminator_scores(self, real: tuple[Tensor, Tensor], generator: torch.Generator | None = None
+                             ) -> tuple[Tensor, Tensor]:
+        """Both stages' D on (x_s, φ) of the data batch and on (G_s(z, φ), φ) of fresh samples for the same
+        captions, stage I's N scores then stage II's (:meth:`Recipe.discriminator_scores`): the accuracy
+        over the 2N calls is the mean of the two stages', as ``d_acc`` in training."""
+        x, tokens = real
+        with evaluating(self.generator, self.discriminator):
+            latent = self.generator.sample_noise(len(tokens), device=self.device, generator=generator, text=tokens)
+            out, phi = self.generator.outputs(latent), self.generator.split(latent)[1]
+            d1, d2 = self.discriminator.stage1, self.discriminator.stage2
+            return (torch.cat([d1(self.low(x), phi), d2(x, phi)]),
+                    torch.cat([d1(out["low"], phi), d2(out["high"], phi)]))
 
     def g_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         """One update of both generators and CAs on the batch's captions with fresh z and CA noise."""

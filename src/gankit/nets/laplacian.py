@@ -256,7 +256,7 @@ class LaplacianGenerator(nn.Module):
             band = self.band(k, planes[k], low)
             image = (low + band).clamp(-1.0, 1.0)
             s = self.sizes[k]
-            out += [(f"u(I) {s}px", low), (f"band {s}px", band), (f"image {s}px", image)]
+            out += [(f"upsampled coarser image {s}px", low), (f"band {s}px", band), (f"image {s}px", image)]
         return out
 
     def forward(self, z: Tensor) -> Tensor:

@@ -2,8 +2,9 @@
 
 Everything is inside the file: the config as text, the training curves (redrawn from stats.jsonl, so a run
 still training gets its current curves), the metrics table with the real-vs-real floor when ``gankit eval``
-recorded one, sample grids at the lecture's steps, the training montage (PNG and animated GIF) and the
-diagnostics figure, each image a base64 ``data:`` URI. No script, no stylesheet or font from elsewhere: it
+recorded one, sample grids at the lecture's steps, the training montage (PNG and animated GIF), the
+diagnostics figure and every other figure the run wrote (:meth:`RunDir.figures`: classes.png, stages.png,
+latent-grid.png, latent-codes.png, ...), each image a base64 ``data:`` URI with a caption. No script, no stylesheet or font from elsewhere: it
 opens offline and can be mailed as it is.
 """
 
@@ -25,6 +26,12 @@ from gankit.yamlio import read_yaml
 
 MAX_GIF_BYTES = 8 << 20  # a longer animation is left out (the PNG montage stays)
 SKIP_METRIC_KEYS = {"step", "samples", "ema"}
+FIGURE_CAPTIONS = {  # what the recipes' own end-of-run figures show; any other figure is named by its file
+    "classes.png": "samples of each class from fixed noise, one row per class",
+    "stages.png": "coarse-to-fine sampling: every stage of the generator, one row per sample",
+    "latent-grid.png": "the decoder over an evenly spaced lattice of 2-D codes",
+    "latent-codes.png": "codes of held-out samples, coloured by class",
+}
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 1100px;
@@ -133,6 +140,8 @@ def build_report(run: RunDir) -> str:
     parts.append("<h2>Training curves</h2>")
     if stats:
         parts.append(_img(_png_of(stats_figure(stats, title=f"{name}: training curves")), "image/png", "training curves"))
+    elif run.curves.is_file():
+        parts.append(_img(run.curves.read_bytes(), "image/png", "training curves"))
     else:
         parts.append('<p class="muted">No stats.jsonl records yet.</p>')
 
@@ -152,10 +161,21 @@ def build_report(run: RunDir) -> str:
         if gif is not None and len(gif) <= MAX_GIF_BYTES:
             parts.append("<h3>Animated</h3>" + _img(gif, "image/gif", "training animation"))
 
+    shown = {run.curves, run.montage_png, run.montage_gif, run.diagnostics_png}
+    others = [p for p in run.figures() if p not in shown
+              and (p.suffix.lower() == ".png" or p.stat().st_size <= MAX_GIF_BYTES)]
+    if others:
+        parts.append("<h2>Figures</h2>")
+        parts += [f"<figure>{_img(p.read_bytes(), 'image/gif' if p.suffix.lower() == '.gif' else 'image/png', p.name)}"
+                  f"<figcaption>{html.escape(p.name)}: {html.escape(FIGURE_CAPTIONS.get(p.name, p.stem))}</figcaption>"
+                  "</figure>" for p in others]
+
     diag, alarms = read_jsonl(run.diagnostics), read_jsonl(run.alarms)
     if diag:
         parts.append("<h2>Diagnostics</h2>" + _img(_png_of(diagnostics_figure(diag, alarms, title=f"{name}: diagnostics")),
                                                    "image/png", "diagnostics"))
+    elif run.diagnostics_png.is_file():
+        parts.append("<h2>Diagnostics</h2>" + _img(run.diagnostics_png.read_bytes(), "image/png", "diagnostics"))
     if alarms:
         items = "".join(f"<li>{html.escape(str(a.get('kind')))} at step {a.get('step')}: "
                         f"{html.escape(str(a.get('message', '')))}</li>" for a in alarms)

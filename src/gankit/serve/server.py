@@ -326,9 +326,8 @@ class Dashboard:
         """The steps of the sample grids and snapshots from index ``offset`` (``FRAMES_PAGE`` of each at most)
         and the figures; ``next`` is the next page's offset."""
         run = self.run(run_id)
-        figures = {name: p.name for name, p in (("montage", run.montage_png), ("montage_gif", run.montage_gif),
-                                                ("curves", run.curves), ("diagnostics", run.diagnostics_png))
-                   if p.is_file()}
+        # every figure the run wrote (classes.png, stages.png, latent-*.png too): "name" or "name_gif"
+        figures = {p.stem + ("_gif" if p.suffix.lower() == ".gif" else ""): p.name for p in run.figures()}
         samples, snapshots = _steps(run.samples, "png"), _steps(run.snapshots, "json")
         end = offset + FRAMES_PAGE
         return {"samples": samples[offset:end], "snapshots": snapshots[offset:end], "figures": figures,

@@ -212,13 +212,13 @@ class ClassGrid(Callback):
 
     def on_end(self, trainer: "Trainer") -> None:
         from gankit.api import class_samples
-        from gankit.viz import save_image_grid
+        from gankit.viz.images import save_class_grid
 
         net = trainer.sampling_net()
         if not hasattr(net, "labels_of"):
             return
         x = class_samples(net, self.per_class, self.seed)  # (K, per_class, C, H, W)
-        save_image_grid(x.reshape(-1, *x.shape[2:]), trainer.run.classes_png, nrow=self.per_class)
+        save_class_grid(x, trainer.run.classes_png, getattr(trainer.dataset, "class_names", ()))
 
 
 def held_out_reference(cfg: Any, dataset: Any, n: int) -> tuple[torch.Tensor, str]:

@@ -3,9 +3,12 @@
 Every ``every`` generator steps (and at the end) :class:`Diagnostics` appends one line to the run's
 ``diagnostics.jsonl``:
 
-- **discriminator accuracy** on a fresh batch of real data (the trainer's fixed real samples for a streamed
-  image folder, whose stream belongs to training) and fresh generator samples (see
-  :func:`discriminator_accuracy` for the threshold), and histograms of D(x) and D(G(z)) (see
+- **discriminator accuracy** on a fresh batch of real data (:func:`real_batch`: with labels or captions for
+  conditional recipes; the trainer's fixed real samples for a streamed image folder, whose stream belongs
+  to training) and fresh generator samples, scored by every recipe with a discriminator through one
+  interface, :meth:`gankit.models.base.Recipe.discriminator_scores` (the AAE's D judges codes: prior draws
+  against codes of the data; see :func:`discriminator_accuracy` for the threshold), and histograms of
+  D(x) and D(G(z)) (see
   :func:`score_histograms`): a D that separates the two perfectly leaves the generator of the saturating
   game without gradient (Goodfellow et al., "Generative Adversarial Nets", 2014, Section 3; Arjovsky &
   Bottou, "Towards Principled Methods for Training GANs", 2017, Theorem 2.4);
@@ -163,6 +166,30 @@ def mean_pairwise_distance(x: Tensor) -> float:
     """Mean Euclidean distance between all pairs of samples ``x`` (N, ...) (0 for fewer than two)."""
     flat = x.detach().reshape(len(x), -1).double().cpu()
     return float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
+
+
+def real_batch(trainer: "Trainer", n: int, seed: int) -> Any:
+    """``n`` real samples for D's accuracy, as the recipe's steps take them (``(x, labels)`` for
+    ``uses_labels`` recipes), on the trainer's device, drawn under ``seed`` without moving the global RNG.
+
+    A streamed image folder's stream belongs to training: its fixed real samples stand in, or, for a
+    labelled recipe, ``n`` files decoded by index with their labels (None when some fail to decode).
+    """
+    dataset, device = trainer.dataset, trainer.device
+    streamed = getattr(dataset, "streamed", False)
+    if not getattr(trainer.recipe, "uses_labels", False):
+        x = trainer.fixed_real[:n] if streamed else reference_sample(dataset, n, seed)
+        return x.to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if streamed:
+            idx = torch.randperm(len(dataset))[:n]
+            x, y = dataset.images(idx), dataset.labels[idx]
+            if len(x) != len(y):
+                return None
+        else:
+            x, y = dataset.sample_with_labels(n)
+    return x.to(device), y.to(device)
 
 
 # ------------------------------------------------------------------------------------------ alarms
@@ -365,13 +392,13 @@ class Diagnostics(Callback):
         recipe, dataset, device = trainer.recipe, trainer.dataset, trainer.device
         seed = trainer.cfg.eval.seed + _SEED_OFFSET
         record: dict[str, Any] = {"step": step, "ema": trainer.ema is not None}
-        scores = getattr(recipe, "scores", None)
+        gen = torch.Generator(device="cpu").manual_seed(seed + _STEP_STRIDE * step)
+        scores = None
+        if getattr(recipe, "adversarial", True):  # the one interface every recipe with a D provides
+            real = real_batch(trainer, self.n, seed + _STEP_STRIDE * step + 1)
+            scores = None if real is None else recipe.discriminator_scores(real, generator=gen)
         if scores is not None:
-            gen = torch.Generator(device="cpu").manual_seed(seed + _STEP_STRIDE * step)
-            fake = recipe.sample(self.n, generator=gen, net=recipe.generator)  # the G that D is trained against
-            real = (trainer.fixed_real[: self.n] if getattr(dataset, "streamed", False)  # leave the stream to training
-                    else reference_sample(dataset, self.n, seed + _STEP_STRIDE * step + 1)).to(device)
-            s_real, s_fake = scores(real).float().reshape(-1), scores(fake).float().reshape(-1)
+            s_real, s_fake = (s.float().reshape(-1) for s in scores)
             to_prob = getattr(getattr(recipe, "objective", None), "to_prob", None)
             record["scale"] = "probability" if to_prob is not None else "score"
             record.update(discriminator_accuracy(s_real, s_fake, to_prob))

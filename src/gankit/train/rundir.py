@@ -6,6 +6,7 @@
       samples/step-000100.png  snapshots/step-000100.json
       diagnostics.jsonl  alarms.jsonl               (train/diagnostics.py)
       montage.png  montage.gif  curves.png  diagnostics.png   (figures written at the end of training)
+      classes.png  stages.png  latent-grid.png  latent-codes.png   (the recipes' own end-of-run figures)
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ class RunDir:
             if m:
                 out.append((int(m.group(1)), p))
         return sorted(out)
+
+    def figures(self) -> list[Path]:
+        """Every figure in the run's folder (``*.png`` and ``*.gif``, not the frames in samples/), by name:
+        the one list the report, the dashboard and the end-of-training summary show, so a recipe's own
+        figure (classes.png, stages.png, latent-*.png, ...) is never left out."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.suffix.lower() in (".png", ".gif") and p.is_file())
 
     def exists(self) -> bool:
         return self.config.exists() or self.checkpoint.exists()

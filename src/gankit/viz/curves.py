@@ -153,9 +153,26 @@ def accuracy_panel(ax: Axes) -> None:
     ax.set_ylim(-0.02, 1.02)
 
 
-def stacked_axes(fig: Figure, n: int, empty: str, title: str | None, right: float = 0.97) -> np.ndarray | None:
+PANEL_WIDTH = 6.8  # inches: the panels ...
+LEGEND_WIDTH = 2.0  # ... and the column beside them that holds their legends
+
+
+def legend_beside(ax: Axes, gap: float = 0.08) -> None:
+    """The panel's legend (if it has labelled artists) in the column to the right of the panels, ``gap``
+    inches from the axes, its top at the panel's top: it never covers a curve, whatever the data do."""
+    if ax.get_legend_handles_labels()[0]:
+        width = ax.get_position().width * ax.figure.get_figwidth()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0 + gap / width, 1.0), borderaxespad=0.0, fontsize=7,
+                  framealpha=0.8)
+
+
+def stacked_axes(fig: Figure, n: int, empty: str, title: str | None, right: float | None = None
+                 ) -> np.ndarray | None:
     """``n`` panels one above the other sharing the step axis, or, for ``n = 0``, the message ``empty``
-    in place of a plot (and None): a figure is always written, even for a run that logged nothing."""
+    in place of a plot (and None): a figure is always written, even for a run that logged nothing.
+    ``right``: the panels' right edge as a fraction of the width; default: ``LEGEND_WIDTH`` inches are
+    left beside them for :func:`legend_beside`."""
+    right = 1 - LEGEND_WIDTH / fig.get_figwidth() if right is None else right
     if n == 0:
         ax = fig.add_subplot(1, 1, 1)
         ax.set_axis_off()
@@ -181,7 +198,7 @@ def stats_figure(stats: list[dict[str, Any]], title: str | None = None) -> Figur
     panels = [p for p in (("loss", loss_keys), ("d", d_keys), ("acc", acc_keys), ("grad", grad_keys),
                           ("lr", lr_keys)) if p[1]]
 
-    fig = _new_figure((7.0, 1.2 + 2.1 * max(len(panels), 1)))
+    fig = _new_figure((PANEL_WIDTH + LEGEND_WIDTH, 1.2 + 2.1 * max(len(panels), 1)))
     what = "no records" if len(steps) == 0 else "no losses, D outputs, grad norms or lrs"
     axes = stacked_axes(fig, len(panels), f"nothing to plot: {what}", title)
     if axes is None:
@@ -211,15 +228,18 @@ def stats_figure(stats: list[dict[str, Any]], title: str | None = None) -> Figur
             _log_scale_if_positive(ax, [cols[k] for k in keys])
         else:
             ax.set_ylabel("learning rate", fontsize=9)
-            # A constant or gently decaying rate reads better on a linear axis.
+            # A constant or gently decaying rate reads better on a linear axis, from 0: a rate is never
+            # negative, and an axis padded below 0 would show negative ticks for one that decays to 0.
             _log_scale_if_positive(ax, [cols[k] for k in keys], min_ratio=10.0)
+            if ax.get_yscale() == "linear":
+                ax.set_ylim(bottom=0.0)
         if ax.get_yscale() == "linear":
             # 2e-4 rather than 0.000200, so that the tick labels leave room for the axis label.
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
             ax.yaxis.get_offset_text().set_fontsize(7)
         ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3, lw=0.5)
-        ax.legend(loc="upper right", fontsize=7, framealpha=0.8, ncol=2)
+        legend_beside(ax)
     axes[-1].set_xlabel("step", fontsize=9)
     if title:
         axes[0].set_title(title, fontsize=11)

@@ -30,7 +30,8 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from gankit.viz.curves import (
-    _COLORS, _as_float, _curve, _log_scale_if_positive, _table, accuracy_panel, stacked_axes,
+    _COLORS, LEGEND_WIDTH, PANEL_WIDTH, _as_float, _curve, _log_scale_if_positive, _table, accuracy_panel,
+    legend_beside, stacked_axes,
 )
 from gankit.viz.toy import FAKE_COLOR, REAL_COLOR, _new_figure, _save_png
 
@@ -42,6 +43,7 @@ ALARM_COLORS = {
 }
 _CHAR_WIDTH = 0.011  # a 7-pt character as a fraction of the panels' width (for spacing alarm labels)
 _ROW_HEIGHT = 0.08  # one row of alarm labels as a fraction of the top panel's height
+_TWIN_AXIS = 0.7  # inches right of the panels for the coverage panel's "% high quality" axis
 _HIST = (("hist_real", "d_real_mean", "Greens", REAL_COLOR, "D(x)"),
          ("hist_fake", "d_fake_mean", "Purples", FAKE_COLOR, "D(G(z))"))
 
@@ -128,8 +130,11 @@ def diagnostics_figure(records: list[dict[str, Any]], alarms: list[dict[str, Any
     panels: list[tuple[str, Any]] = [("hist", (table, *h)) for table, h in tables if table is not None]
     panels += [p for p in (("acc", acc_keys), ("grad", grad_keys), ("cover", cover_keys)) if p[1]]
 
-    fig = _new_figure((7.0, 1.2 + 1.9 * max(len(panels), 1)))
-    axes = stacked_axes(fig, len(panels), "nothing to plot: no diagnostics records", title, right=0.9)
+    twin = _TWIN_AXIS if "modes" in cover_keys and "hq" in cols else 0.0  # room for "% high quality"
+    width = PANEL_WIDTH + twin + LEGEND_WIDTH
+    fig = _new_figure((width, 1.2 + 1.9 * max(len(panels), 1)))
+    axes = stacked_axes(fig, len(panels), "nothing to plot: no diagnostics records", title,
+                        right=1 - (twin + LEGEND_WIDTH) / width)
     if axes is None:
         return fig
     for ax, (kind, what) in zip(axes, panels, strict=True):
@@ -155,8 +160,7 @@ def diagnostics_figure(records: list[dict[str, Any]], alarms: list[dict[str, Any
             ax.set_ylabel("sample diversity", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3, lw=0.5)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best", fontsize=7, framealpha=0.8, ncol=3)
+        legend_beside(ax, gap=twin + 0.08)  # clear of the coverage panel's right-hand axis
     label_rows = _draw_alarms(axes, alarms or [])
     axes[-1].set_xlabel("step", fontsize=9)
     if label_rows > 1:  # room above the top panel for the extra rows of labels

@@ -29,7 +29,7 @@ def codes_figure(codes: np.ndarray, labels: np.ndarray | None = None, box: tuple
         raise DataError(f"the codes figure needs (N, 2) codes, got shape {z.shape}")
     if labels is not None and np.shape(labels) != (len(z),):
         raise DataError(f"{len(z)} codes but labels of shape {np.shape(labels)}")
-    fig = Figure(figsize=(5.5, 5.0), dpi=DPI)
+    fig = Figure(figsize=(6.2 if labels is not None else 5.5, 5.0), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     if labels is None:
@@ -40,7 +40,8 @@ def codes_figure(codes: np.ndarray, labels: np.ndarray | None = None, box: tuple
             pts = z[labels == k]
             ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.7, linewidths=0, label=str(k),
                        color=_colour(i, len(classes)))
-        ax.legend(markerscale=3, fontsize=7, loc="upper right", frameon=True, title="class", title_fontsize=7)
+        ax.legend(markerscale=3, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                  frameon=True, title="class", title_fontsize=7)  # beside the plot: codes may fill every corner
     if box is not None:
         lo, hi = box
         lo, hi = min(lo, float(np.quantile(z, 0.005))), max(hi, float(np.quantile(z, 0.995)))

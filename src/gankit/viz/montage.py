@@ -15,10 +15,11 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageDraw, ImageFont, UnidentifiedImageError
 
 from gankit.errors import DataError
 from gankit.fileio import atomic_write_bytes
+from gankit.viz.images import font, grid_shape
 
 __all__ = ["LECTURE_STEPS", "pick_steps", "make_montage"]
 
@@ -30,6 +31,8 @@ MAX_TILE = 500  # px, the larger side of a tile; 2-D snapshots are 500 x 500 and
 CAPTION_HEIGHT = 22  # px
 PAD = 6  # px between tiles
 LAST_FRAME_HOLD = 4  # the GIF's last frame shows this many times longer
+TRIM_KEEP = 8  # px of a frame's white margin kept (the rest is trimmed: no large empty margins)
+MAX_RATIO = 3  # the automatic layout is at most this many times wider than tall (in tiles)
 
 
 # ------------------------------------------------------------------------------------------- steps
@@ -93,16 +96,18 @@ def pick_steps(
 
 
 # ------------------------------------------------------------------------------------------ images
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's default font at ``size`` px (the bitmap default on Pillow builds without FreeType)."""
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, ImportError, OSError):  # Pillow < 10.1 or no FreeType
-        return ImageFont.load_default()
+def _trim(im: Image.Image) -> Image.Image:
+    """The frame without its white border (a figure's margins), ``TRIM_KEEP`` px of it kept."""
+    box = ImageChops.difference(im, Image.new("RGB", im.size, "white")).getbbox()
+    if box is None:  # all white: nothing to trim to
+        return im
+    left, top, right, bottom = box
+    return im.crop((max(0, left - TRIM_KEEP), max(0, top - TRIM_KEEP),
+                    min(im.width, right + TRIM_KEEP), min(im.height, bottom + TRIM_KEEP)))
 
 
 def _load(step: int, path: str | Path) -> Image.Image:
-    """Open a frame as RGB, compositing transparency over white."""
+    """Open a frame as RGB, compositing transparency over white, its white margins trimmed."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"frame for step {step} not found: {p} (was it written?).")
@@ -113,8 +118,8 @@ def _load(step: int, path: str | Path) -> Image.Image:
                 rgba = im.convert("RGBA")
                 bg = Image.new("RGB", rgba.size, "white")
                 bg.paste(rgba, mask=rgba.getchannel("A"))
-                return bg
-            return im.convert("RGB")
+                return _trim(bg)
+            return _trim(im.convert("RGB"))
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"frame for step {step} is not a readable image: {p} ({exc}).") from None
 
@@ -128,7 +133,7 @@ def _tile_size(images: Sequence[Image.Image]) -> tuple[int, int]:
 
 
 def _captioned(im: Image.Image, step: int, size: tuple[int, int],
-               font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> Image.Image:
+               face: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> Image.Image:
     """The frame fitted (aspect kept, centred on white) into ``size`` under a "step N" caption."""
     w, h = size
     tile = Image.new("RGB", (w, h + CAPTION_HEIGHT), "white")
@@ -138,9 +143,9 @@ def _captioned(im: Image.Image, step: int, size: tuple[int, int],
     tile.paste(fitted, ((w - fitted.width) // 2, CAPTION_HEIGHT + (h - fitted.height) // 2))
     draw = ImageDraw.Draw(tile)
     text = f"step {step}"
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
     draw.text(((w - (right - left)) // 2 - left, (CAPTION_HEIGHT - (bottom - top)) // 2 - top),
-              text, fill="black", font=font)
+              text, fill="black", font=face)
     return tile
 
 
@@ -155,21 +160,23 @@ def make_montage(
     frames: list[tuple[int, str | Path]],
     png_path: str | Path,
     gif_path: str | Path | None = None,
-    columns: int = 4,
+    columns: int | None = None,
     gif_frames: list[tuple[int, Path]] | None = None,
     duration_ms: int = 400,
 ) -> None:
     """Tile captioned frames into one PNG and, optionally, animate them into a looping GIF.
 
-    Every frame is fitted (aspect kept) into a common tile, the largest frame's size capped at 500 px,
-    under a "step N" caption in Pillow's default font. The montage has ``min(columns, len(frames))``
-    columns, tiles in the given order, ``PAD`` px of white between them.
+    Every frame, its white margins trimmed, is fitted (aspect kept) into a common tile, the largest frame's size capped at 500 px,
+    under a "step N" caption in Pillow's default font. Tiles go in the given order, ``PAD`` px of white
+    between them, on the rows and columns of :func:`gankit.viz.images.grid_shape` (the fewest empty cells,
+    at most 3 times wider than tall: 5 frames are 3 + 2, not 4 + 1) unless ``columns`` is given; a
+    shorter last row is centred, so the empty space is split evenly rather than left as one margin.
 
     Args:
         frames: (step, PNG path) pairs for the montage, in display order.
         png_path: the montage PNG to write (atomically; parent directories are created).
         gif_path: if given, an animated GIF to write (loops forever).
-        columns: tiles per row (>= 1).
+        columns: tiles per row (>= 1); None: chosen from the number of frames.
         gif_frames: (step, PNG path) pairs for the GIF; default ``frames`` (e.g. pass every saved
             snapshot here and a handful of :func:`pick_steps` in ``frames``).
         duration_ms: display time of each GIF frame; the last is held ``LAST_FRAME_HOLD`` times longer.
@@ -180,25 +187,27 @@ def make_montage(
     """
     if not frames:
         raise DataError("make_montage needs at least one (step, path) frame; got none.")
-    if columns < 1:
+    if columns is not None and columns < 1:
         raise DataError(f"columns must be at least 1; got {columns}.")
     if duration_ms < 1:
         raise DataError(f"duration_ms must be positive; got {duration_ms}.")
     if gif_frames is not None and not gif_frames:
         raise DataError("gif_frames is empty; pass None to animate the montage frames.")
 
-    font = _font(15)
+    face = font(15)
     images = [_load(step, path) for step, path in frames]
     size = _tile_size(images)
-    tiles = [_captioned(im, step, size, font) for (step, _), im in zip(frames, images, strict=True)]
+    tiles = [_captioned(im, step, size, face) for (step, _), im in zip(frames, images, strict=True)]
 
-    cols = min(columns, len(tiles))
+    cols = min(columns, len(tiles)) if columns else grid_shape(len(tiles), max_ratio=MAX_RATIO)[1]
     rows = math.ceil(len(tiles) / cols)
     tw, th = tiles[0].size
     sheet = Image.new("RGB", (cols * tw + (cols + 1) * PAD, rows * th + (rows + 1) * PAD), "white")
     for k, tile in enumerate(tiles):
         r, c = divmod(k, cols)
-        sheet.paste(tile, (PAD + c * (tw + PAD), PAD + r * (th + PAD)))
+        in_row = min(cols, len(tiles) - r * cols)
+        indent = (cols - in_row) * (tw + PAD) // 2  # a shorter last row, centred
+        sheet.paste(tile, (PAD + indent + c * (tw + PAD), PAD + r * (th + PAD)))
     _atomic_save(sheet, Path(png_path), format="PNG")
     logger.debug("wrote montage of %d frames to %s", len(tiles), png_path)
 
@@ -209,7 +218,7 @@ def make_montage(
     else:
         gif_images = [_load(step, path) for step, path in gif_frames]
         gif_size = _tile_size(gif_images)
-        gif_tiles = [_captioned(im, step, gif_size, font)
+        gif_tiles = [_captioned(im, step, gif_size, face)
                      for (step, _), im in zip(gif_frames, gif_images, strict=True)]
     durations = [duration_ms] * len(gif_tiles)
     durations[-1] = duration_ms * LAST_FRAME_HOLD

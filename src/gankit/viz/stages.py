@@ -50,6 +50,7 @@ def plot_stages(stages: list[tuple[str, np.ndarray]], path: str | Path, title: s
             ax = fig.add_subplot(grid[i, j])
             show_image(ax, a[i], m)
             if i == 0:
-                ax.set_title(f"{name}\n(±{m:.2g})" if band else name, fontsize=6)
+                label = textwrap.fill(name, 14)  # "upsampled coarser image 14px" on lines that fit the column
+                ax.set_title(f"{label}\n(±{m:.2g})" if band else label, fontsize=6)
     fig.suptitle("\n".join(lines), fontsize=8, y=1 - 0.08 / height, va="top")
     _save_png(fig, path)

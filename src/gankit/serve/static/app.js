@@ -98,7 +98,9 @@ function drawChart(canvas, group, rows) {
   let a = tf(ylo), b = tf(yhi);
   if (a === b) { const d = a ? 0.1 * Math.abs(a) : 0.5; a -= d; b += d; }  // a constant: a flat line mid-panel
   const pad = 0.05 * (b - a); a -= pad; b += pad;
+  if (!group.log && ylo >= 0) a = Math.max(a, 0);  // a series never below 0 (a rate decaying to 0): no negative ticks
   const ticks = [0, 1, 2, 3, 4].map((i) => fmt(group.log ? 10 ** (a + (i / 4) * (b - a)) : a + (i / 4) * (b - a)));
+  canvas.dataset.ticks = ticks.join(" ");
   L = Math.max(36, 6 + Math.max(...ticks.map((t) => ctx.measureText(t).width)));
   const x0 = xs[0], x1 = xs[xs.length - 1] === x0 ? x0 + 1 : xs[xs.length - 1];
   const px = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
