@@ -64,7 +64,7 @@ def test_frames_list_every_figure_of_the_run(served, runs_dir: Path) -> None:
     figures = get_json(served.url, "/api/frames?run=ring8")["figures"]
     assert figures == {"classes": "classes.png", "curves": "curves.png", "latent-grid": "latent-grid.png", "montage": "montage.png", "montage_gif": "montage.gif",
                        "stages": "stages.png"}
-    status, headers, _ = _get(served.url, "/file?run=ring8&path=classes.png")
+    status, headers, _ = request(served.url, "/file?run=ring8&path=classes.png")
     assert status == 200 and headers["Content-Type"] == "image/png"
 
 
