@@ -151,6 +151,27 @@ def test_1d_run_makes_figures(capsys, tmp_path):
 
     snap = json.loads((tmp_path / "gauss1d" / "snapshots" / "step-000020.json").read_text())
     assert snap["dim"] == 1 and snap["density"] is not None and len(snap["grid"]["d"]) == 200
+    # the lecture's z -> x arrows: 30 (z, G(z)) pairs at evenly spaced quantiles of the uniform noise,
+    # G(z) being what the exported generator gives for that z; the frames have the mapping panel below
+    m = snap["mapping"]
+    z = np.array(m["z"])
+    assert m["prior"] == "uniform" and len(z) == len(m["x"]) == 30
+    assert np.all(np.diff(z) > 0) and 0 < z[0] < 0.05 and 0.95 < z[-1] < 1
+    import torch
+
+    from gankit import api
+
+    net = api.load_generator(tmp_path / "gauss1d")[0]
+    with torch.no_grad():
+        gz = net(torch.tensor(z, dtype=torch.float32)[:, None])[:, 0].numpy()
+    assert np.allclose(gz, m["x"], atol=1e-4)
+    assert Image.open(tmp_path / "gauss1d" / "samples" / "step-000020.png").size == (600, 540)
+    # noise of 2 dimensions has no line to draw the arrows from
+    code, _, _ = run(capsys, "train", "gauss1d", *TINY, "generator.noise_dim=2", "train.sample_every=20",
+                     f"run.out_dir={tmp_path}", "run.name=z2")
+    assert code == 0
+    assert json.loads((tmp_path / "z2" / "snapshots" / "step-000020.json").read_text())["mapping"] is None
+    assert Image.open(tmp_path / "z2" / "samples" / "step-000020.png").size == (600, 400)
 
 
 def test_image_run_writes_sample_grids(capsys, tmp_path):

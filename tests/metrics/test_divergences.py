@@ -315,3 +315,18 @@ def test_wasserstein_metric_uses_the_first_1000_rows() -> None:
     # rows beyond the first 1,000 are ignored (documented, deterministic subsample)
     assert wasserstein_metric(np.concatenate([x + 1.0, far]), np.concatenate([x, -far]), swissroll(None)) == base
     assert METRICS.meta("wasserstein")["applies"](swissroll(None))
+
+
+def test_wasserstein_metric_in_1d_uses_every_row_and_resolves_below_the_lp_cap() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(-1.0, 1.0, size=(5000, 1))
+    # a shift by c moves every point by c: W1 = c exactly, with all rows (the 1,000-row LP agrees)
+    assert wasserstein_metric(x + 0.3, x, gauss1d(None))["w1"] == pytest.approx(0.3, abs=1e-12)
+    # rows beyond 1,000 count: 4,000 extra points moved by 1 add 4000/5000 to W1
+    moved = np.concatenate([x[:1000], x[1000:] + 1.0])
+    assert wasserstein_metric(moved, x, gauss1d(None))["w1"] == pytest.approx(0.8, abs=1e-12)
+    assert wasserstein_points(moved, x) == pytest.approx(0.0, abs=1e-12)
+    # real vs real: two 10,000-point samples of N(-1, 1) are ~0.015 apart; the first 1,000 rows alone, ~0.05
+    y = rng.normal(-1.0, 1.0, size=(10_000, 1))
+    z = rng.normal(-1.0, 1.0, size=(10_000, 1))
+    assert wasserstein_metric(y, z, gauss1d(None))["w1"] < 0.03 < wasserstein_points(y, z)

@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 import pytest
 from matplotlib.quiver import Quiver
+from matplotlib.text import Annotation
 from PIL import Image
 
 from gankit.viz import plot_points, plot_snapshot, points_figure, snapshot_figure, toy
@@ -244,6 +245,29 @@ def test_1d_discriminator_curve_is_drawn_in_blue(tmp_path: Path, make_snapshot_1
 
     assert distance_to_blue(0.75) < 30
     assert distance_to_blue(0.25) > 200  # nothing blue where D is not
+
+
+def test_1d_mapping_draws_an_arrow_from_each_z_to_its_g_of_z(tmp_path: Path, make_snapshot_1d) -> None:
+    snap = make_snapshot_1d()
+    z = (np.arange(30) + 0.5) / 30
+    gz = -1.0 + 4.0 * (z - 0.5)  # in [-3, 1]
+    gz[-1] = 7.0  # outside the bounds [-5, 5]: no arrow for it
+    snap["mapping"] = {"prior": "uniform", "z": z.tolist(), "x": gz.tolist()}
+    plot_snapshot(snap, tmp_path / "s.png")
+    assert _png(tmp_path / "s.png").shape == (540, 600, 3)
+    fig = snapshot_figure(snap)
+    ax, zax, bridge = fig.axes[0], fig.axes[2], fig.axes[3]  # [1] is D's axis, as without the mapping
+    assert zax.get_xlim() == (0.0, 1.0) and zax.get_xlabel() == "z ~ U(0, 1)"
+    arrows = [a for a in bridge.texts if isinstance(a, Annotation)]
+    assert len(arrows) == 29
+    for a, zi, xi in zip(arrows, z, gz):
+        # each arrow starts above its z on the noise line and ends above G(z) on the density panel's x scale
+        tail, head = bridge.transData.transform(a.xyann), bridge.transData.transform(a.xy)
+        assert tail[0] == pytest.approx(zax.transData.transform((zi, 0))[0], abs=0.5)
+        assert head[0] == pytest.approx(ax.transData.transform((xi, 0))[0], abs=0.5)
+        assert head[1] > tail[1]
+    with pytest.raises(ValueError, match="mapping"):
+        snapshot_figure({**snap, "mapping": {"prior": "uniform", "z": [0.5], "x": [0.0, 1.0]}})
 
 
 # --------------------------------------------------------------------------------------- points

@@ -15,9 +15,19 @@ their optimum, as the theory assumes:
 
 The claim: Ŵ falls with W1 (rank correlation near 1), while JŜ saturates at log 2 as long as the samples are
 far from the data (their supports barely overlap), however much W1 falls meanwhile: the discriminator's
-value tells the generator nothing about how far it still has to go. Measured, not assumed: once the samples
-overlap the modes for real (W1 below ~0.2 here), the true JS falls too, and so does the estimate; the table
-shows that regime as well, and the check only claims saturation where the lecture does.
+value tells the generator nothing about how far it still has to go. The saturation check asks how far W1
+has fallen by the last probe whose JS estimate is still within 10 % of log 2 (at least half). It does
+not take the smallest JS estimate over a window defined by W1: the estimate is a noisy lower bound (a
+finitely trained discriminator scored on 2,000 + 2,000 held-out points), and the boundary of "far" is not
+sharp — the estimate starts to fall once the samples reach the ring (W1 below ~0.3 here). Measured, not
+assumed: once the samples overlap the modes, the true JS falls too, and so does the estimate; the last
+check asks for that, so a JS estimate stuck at log 2 would fail.
+
+Quick mode (600 generator steps, a probe every 100) covers the far phase and the samples' arrival at the
+ring (W1 ~0.2 at the end), which is all the checks need; full mode (3,000 steps) also shows the estimates
+converging as W1 falls below 0.1. Measured over run seeds 0-3 in quick mode: W1 had fallen by 62-67 %
+while the JS estimate was still within 10 % of log 2, the estimate's final fall from log 2 was 24-47 %,
+Spearman 0.93-1.0; seed 0 in full mode: 71 %, 70 %, 0.95.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ from gankit.train.callbacks import Callback
 from gankit.train.rundir import RunDir
 
 LOG2 = math.log(2.0)
+JS_BAND = 0.10  # "reads log 2": within 10 % of it
 
 
 def _fresh_js_estimate(real: torch.Tensor, fake: torch.Tensor, steps: int, seed: int) -> tuple[float, float]:
@@ -122,26 +133,33 @@ def _train(out_dir: Path, steps: int, every: int, refine: int, fresh_steps: int,
     return probe.rows
 
 
+def _checks(rows: list[dict[str, float]]) -> dict[str, bool]:
+    """The claim's assertions on the probes' table (first row: step 1)."""
+    w = np.array([r["W1 (POT)"] for r in rows])
+    c = np.array([r["critic estimate"] for r in rows])
+    js = np.array([r["JS estimate"] for r in rows])
+    rho = float(spearmanr(c, w).statistic)
+    flat = np.abs(js - LOG2) <= JS_BAND * LOG2  # probes whose JS estimate still reads ~log 2
+    w_flat = float((w[0] - w[flat].min()) / w[0]) if flat.any() else 0.0  # how far W1 had fallen by then
+    js_end = (LOG2 - js[-1]) / LOG2
+    return {
+        f"exact W1 falls during training ({w[0]:.3f} -> {w[-1]:.3f}, at least halved)": bool(w[-1] < 0.5 * w[0]),
+        f"critic estimate rank-correlates with exact W1 (Spearman {rho:.2f} >= 0.8)": rho >= 0.8,
+        f"critic estimate falls with W1 ({c[0]:.3f} -> {c[-1]:.3f}, at least halved)": bool(c[-1] < 0.5 * c[0]),
+        f"W1 falls by {w_flat:.0%} (at least half) while the JS estimate still reads log 2 within {JS_BAND:.0%} "
+        f"(>= {(1 - JS_BAND) * LOG2:.3f}): it saturates while the samples are far": w_flat >= 0.5,
+        f"once the samples reach the modes (W1 {w[-1]:.3f} at the last probe), the JS estimate has fallen "
+        f"{js_end:.0%} from log 2 (at least 15 %): it is not stuck": bool(js_end >= 0.15),
+    }
+
+
 @THEORY.register("wasserstein-estimate", description="WGAN critic tracks exact W1 (POT); a GAN discriminator's JS estimate stays flat")
 def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     out_dir = Path(out_dir)
     steps, every, refine, fresh = (600, 100, 300, 1000) if quick else (3000, 300, 500, 3000)
     with tempfile.TemporaryDirectory(prefix="gankit-west-") as tmp:  # the training run itself is not a result
         rows = _train(Path(tmp), steps, every, refine, fresh)
-    w = np.array([r["W1 (POT)"] for r in rows])
-    c = np.array([r["critic estimate"] for r in rows])
-    js = np.array([r["JS estimate"] for r in rows])
-    rho = float(spearmanr(c, w).statistic)
-    far = w > 0.25  # probes where the samples are still far from the data (the lecture's regime)
-    js_far = abs(js[far].min() - js[0]) / js[0]
-    w_far = (w[0] - w[far].min()) / w[0]
-    checks = {
-        f"exact W1 falls during training ({w[0]:.3f} -> {w[-1]:.3f}, at least halved)": bool(w[-1] < 0.5 * w[0]),
-        f"critic estimate rank-correlates with exact W1 (Spearman {rho:.2f} >= 0.8)": rho >= 0.8,
-        f"critic estimate falls with W1 ({c[0]:.3f} -> {c[-1]:.3f}, at least halved)": bool(c[-1] < 0.5 * c[0]),
-        f"while the samples are far (W1 > 0.25), W1 falls by {w_far:.0%} but the JS estimate moves only {js_far:.0%} "
-        f"from log 2 (<= 15 %): it saturates": bool(far.sum() >= 2 and w_far >= 0.5 and js_far <= 0.15),
-    }
+    checks = _checks(rows)
     fig_path = out_dir / "wasserstein-estimate.png"
     _figure(rows, fig_path)
     return TheoryReport(
@@ -154,7 +172,9 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         notes=("The JS estimate is a lower bound (a discriminator trained for finitely many steps); it stays at log 2 "
                "while the samples are far and falls once they overlap the modes. "
                f"WGAN-GP on ring8 (modes of std 0.01), {steps} generator steps, a probe every {every}: the critic copy "
-               f"is refined {refine} steps and a fresh 128x3 discriminator trained {fresh} steps on each probe's samples."),
+               f"is refined {refine} steps and a fresh 128x3 discriminator trained {fresh} steps on each probe's samples."
+               + (" Quick mode covers the far phase and the samples' arrival at the ring; the full run (3,000 steps) "
+                  "also shows both estimates converging as W1 falls below 0.1." if quick else "")),
     )
 
 

@@ -53,11 +53,17 @@ def reference_sample(dataset: Any, n: int, seed: int) -> torch.Tensor:
         return dataset.sample(n)
 
 
+MAPPING_PAIRS = 30
+"""1-D data from 1-D noise: how many (z, G(z)) pairs a snapshot keeps for the figure's z -> x arrows."""
+
+
 def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
     """What the figures and the dashboard show for 1-D and 2-D data at ``step`` (JSON-serialisable).
 
     Fake points come from fixed noise (the EMA generator when enabled); D(x) is evaluated on a grid over
-    the plotting box; arrows are -∇_x of the generator's loss at each fake point (where G moves it).
+    the plotting box; arrows are -∇_x of the generator's loss at each fake point (where G moves it). With
+    1-D data and 1-D noise, ``mapping`` holds the pairs (z, G(z)) at ``MAPPING_PAIRS`` evenly spaced
+    quantiles of the fixed noise: the lecture's arrows from the noise line to the data line.
     """
     recipe, dataset = trainer.recipe, trainer.dataset
     net = trainer.sampling_net()
@@ -90,7 +96,14 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
         "arrows": None,
         "density": None,
         "ema": trainer.ema is not None,
+        "mapping": None,
     }
+    noise = trainer.fixed_noise
+    if dim == 1 and noise.ndim == 2 and noise.shape[1] == 1:
+        order = np.argsort(noise[:, 0].cpu().numpy(), kind="stable")
+        pick = order[((np.arange(MAPPING_PAIRS) + 0.5) / MAPPING_PAIRS * len(order)).astype(int)]
+        snap["mapping"] = {"prior": trainer.cfg.generator.prior, "z": noise[pick, 0].cpu().double().numpy().round(5).tolist(),
+                           "x": f[pick, 0].round(5).tolist()}
     scores = getattr(recipe, "scores", None)
     if scores is not None:
         if dim == 1:

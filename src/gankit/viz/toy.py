@@ -54,6 +54,9 @@ D_COLOR = "#1f77b4"
 DPI = 100
 SIZE_2D = (5.0, 5.0)  # inches
 SIZE_1D = (6.0, 4.0)
+SIZE_1D_MAPPING = (6.0, 5.4)  # the 1-D figure with the z -> x panel below it
+MAPPING_COLOR = "#555555"
+PRIOR_LABELS = {"uniform": "z ~ U(0, 1)", "normal": "z ~ N(0, 1)"}
 MAX_ARROWS = 300
 ARROW_FRACTION = 0.07  # a typical arrow is this fraction of the plot's larger side
 
@@ -328,13 +331,60 @@ def _density_weights(values: np.ndarray, bins: np.ndarray) -> np.ndarray:
     return np.full(values.shape, 1.0 / (values.size * width))
 
 
+def _draw_mapping(fig: Figure, mapping: dict[str, Any], xlo: float, xhi: float, left: float, width: float) -> int:
+    """The lecture's picture of G: the noise line below, an arrow from each z to G(z) on the x axis above.
+
+    The noise axis spans [0, 1] for the uniform prior (else the pairs' range) across the same width as
+    the density panel (bottom edge at figure height 0.40), and the arrows end on an x line drawn just under
+    the panel's tick labels, on the panel's scale; a pair whose G(z) lies outside [xlo, xhi] gets no
+    arrow. Returns the number of arrows drawn.
+    """
+    z, gz = _vector(mapping.get("z"), "mapping.z"), _vector(mapping.get("x"), "mapping.x")
+    if z.shape != gz.shape:
+        raise DataError(f"snapshot['mapping'] has {z.size} z values but {gz.size} x values.")
+    ok = np.isfinite(z) & np.isfinite(gz)
+    z, gz = z[ok], gz[ok]
+    prior = str(mapping.get("prior") or "")
+    if prior == "uniform":
+        zlo, zhi = 0.0, 1.0
+    else:
+        ((zlo, zhi),) = _bounds(None, 1, z[:, None])
+    zax = fig.add_axes((left, 0.10, width, 0.02))
+    zax.set_xlim(zlo, zhi)
+    zax.set_ylim(-1, 1)
+    zax.scatter(z, np.zeros_like(z), s=10, color=MAPPING_COLOR, zorder=3)
+    zax.get_yaxis().set_visible(False)
+    for side in ("left", "right", "top"):
+        zax.spines[side].set_visible(False)
+    zax.spines["bottom"].set_position(("data", 0))
+    zax.tick_params(labelsize=8)
+    zax.set_xlabel(PRIOR_LABELS.get(prior, "z (noise)"), fontsize=9)
+    # the x line sits just under the density panel's tick labels: the arrows end on it, at G(z)
+    bridge = fig.add_axes((left, 0.12, width, 0.215))
+    bridge.set_axis_off()
+    bridge.set_xlim(0, 1)
+    bridge.set_ylim(0, 1)
+    bridge.axhline(1.0, color=MAPPING_COLOR, lw=0.8)
+    drawn = 0
+    for zi, xi in zip((z - zlo) / (zhi - zlo), (gz - xlo) / (xhi - xlo)):
+        if 0.0 <= xi <= 1.0:
+            bridge.annotate("", xy=(xi, 1.0), xytext=(zi, 0.0), annotation_clip=False,
+                            arrowprops={"arrowstyle": "-|>", "color": MAPPING_COLOR, "lw": 0.7, "alpha": 0.75,
+                                        "shrinkA": 0, "shrinkB": 0, "mutation_scale": 7})
+            drawn += 1
+    bridge.text(1.01, 1.0, "x", fontsize=9, color=MAPPING_COLOR, ha="left", va="center")
+    bridge.text(1.01, 0.5, "G", fontsize=10, color=MAPPING_COLOR, ha="left", va="center")
+    return drawn
+
+
 def _draw_1d(fig: Figure, snapshot: dict[str, Any], title: str) -> None:
     real = _points(snapshot.get("real"), "real", 1)[:, 0]
     fake = _points(snapshot.get("fake"), "fake", 1)[:, 0]
     real, fake = real[np.isfinite(real)], fake[np.isfinite(fake)]
     ((xlo, xhi),) = _bounds(snapshot.get("bounds"), 1, real[:, None], fake[:, None])
 
-    ax = fig.add_axes((0.11, 0.13, 0.76, 0.77))
+    mapping = snapshot.get("mapping")
+    ax = fig.add_axes((0.11, 0.40, 0.76, 0.52) if mapping else (0.11, 0.13, 0.76, 0.77))
     handles: list[Any] = []
 
     density = snapshot.get("density")
@@ -357,7 +407,7 @@ def _draw_1d(fig: Figure, snapshot: dict[str, Any], title: str) -> None:
     ax.set_xlim(xlo, xhi)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("density", fontsize=9)
-    ax.set_xlabel("x", fontsize=9)
+    ax.set_xlabel("" if mapping else "x", fontsize=9)  # with the mapping: the x line is labelled
     ax.tick_params(labelsize=8)
 
     grid = snapshot.get("grid")
@@ -378,6 +428,8 @@ def _draw_1d(fig: Figure, snapshot: dict[str, Any], title: str) -> None:
     ax.set_title(title, fontsize=10)
     if handles:
         ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.8)
+    if mapping:
+        _draw_mapping(fig, mapping, xlo, xhi, 0.11, 0.76)
 
 
 # ------------------------------------------------------------------------------------------- public
@@ -406,7 +458,7 @@ def snapshot_figure(snapshot: dict[str, Any], title: str | None = None) -> Figur
         fig = _new_figure(SIZE_2D)
         _draw_2d(fig, snapshot, title)
     elif dim == 1:
-        fig = _new_figure(SIZE_1D)
+        fig = _new_figure(SIZE_1D_MAPPING if snapshot.get("mapping") else SIZE_1D)
         _draw_1d(fig, snapshot, title)
     else:
         raise DataError(
@@ -424,7 +476,8 @@ def plot_snapshot(snapshot: dict[str, Any], path: str | Path, title: str | None 
     arrows (at most 300, evenly subsampled, lengths normalised to about 7 % of the plot while keeping
     their relative sizes), equal aspect. 1-D (600 x 400 px): p_data (curve, or histogram of the real
     points), the density histogram of G(z), and D(x) on a right axis in [0, 1] with a dashed line at
-    1/2 (the equilibrium D* = p_data / (p_data + p_g) = 1/2).
+    1/2 (the equilibrium D* = p_data / (p_data + p_g) = 1/2); with ``mapping`` (600 x 540 px), below it
+    the noise line and an arrow from each z to G(z), the lecture's (and the GAN paper's) picture of G.
 
     The snapshot (JSON-serialisable; ``None`` entries are skipped)::
 
@@ -435,7 +488,8 @@ def plot_snapshot(snapshot: dict[str, Any], path: str | Path, title: str | None 
                                                           # 1-D: {"x": [n], "d": [n]}
          "d_label": "D(x)",
          "arrows": [[dx, dy], ...] | None,              # 2-D, one per fake point
-         "density": {"x": [n], "p": [n]} | None}        # 1-D
+         "density": {"x": [n], "p": [n]} | None,        # 1-D
+         "mapping": {"prior": str, "z": [k], "x": [k]} | None}  # 1-D data from 1-D noise: (z, G(z)) pairs
 
     Args:
         snapshot: the dict above.
