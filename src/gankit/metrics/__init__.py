@@ -12,6 +12,7 @@ Registered here (importing this package registers them):
 - ``wasserstein`` -> ``w1``                                    (metrics/divergences.py)
 - ``sliced-wasserstein`` -> ``sw``                             (metrics/sets.py)
 - ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; the set distances of Generative-model basics 06)
+- ``paired-l1``, ``paired-task`` -> ``l1``, ``task``           (metrics/paired.py; translators on held-out pairs)
 
 A metric registered with ``needs_labels=True`` scores conditional samples: it is called as
 ``fn(fake, real, dataset, labels=...)`` with the (N,) classes the samples were generated for, and applies
@@ -27,6 +28,7 @@ import numpy as np
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import divergences, features, images, sets, toy  # noqa: F401  (registers the metrics)
 from gankit.metrics import mnist_classifier  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
+from gankit.metrics import paired  # noqa: F401,E402  (registers paired-l1, paired-task, the shapes-attributes extractor)
 from gankit.registry import METRICS
 
 __all__ = ["METRICS", "applicable", "evaluate", "needs_labels"]

@@ -203,7 +203,7 @@ class ClassGrid(Callback):
         from gankit.viz import save_image_grid
 
         net = trainer.sampling_net()
-        if not hasattr(net, "labels_of"):
+        if not hasattr(net, "labels_of") or not getattr(net, "num_classes", 0):  # e.g. pix2pix: pairs, not classes
             return
         x = class_samples(net, self.per_class, self.seed)  # (K, per_class, C, H, W)
         save_image_grid(x.reshape(-1, *x.shape[2:]), trainer.run.classes_png, nrow=self.per_class)
