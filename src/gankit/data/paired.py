@@ -174,8 +174,8 @@ def edges2digits(cfg: Any) -> PairedImages:
 
 
 @functools.lru_cache(maxsize=4)
-def _labels2shapes(split: str, size: int) -> Pairs:
-    seed, n = SHAPES_SEEDS[split], SHAPES_SIZE[split]
+def _labels2shapes(split: str, size: int, n: int) -> Pairs:
+    seed = SHAPES_SEEDS[split]
     combos = C.all_combinations()
     attrs = combos[np.arange(n) % len(combos)][np.random.default_rng(seed).permutation(n)]  # every combination alike
     renders = torch.from_numpy(C.render(attrs, size, seed + 1))
@@ -191,7 +191,8 @@ def labels2shapes(cfg: Any) -> PairedImages:
         raise ConfigError(f"labels2shapes renders colour (3 channels); data.channels={channels} is not allowed")
     if size < 8:
         raise ConfigError(f"labels2shapes needs data.image_size >= 8, got {size}")
-    return PairedImages("labels2shapes", _labels2shapes("train", size), _labels2shapes("held_out", size),
+    train, held = (_labels2shapes(split, size, SHAPES_SIZE[split]) for split in ("train", "held_out"))
+    return PairedImages("labels2shapes", train, held,
                         task="attributes", feature_extractor="shapes-attributes")
 
 
