@@ -16,28 +16,7 @@ from gankit.data import images as im
 from gankit.data import paired
 from gankit.errors import DataError
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mnist-test-1000.npz"
-
-
-@pytest.fixture
-def mnist_cache(tmp_path, monkeypatch):
-    """A cache whose MNIST is the 1,000 shipped test digits: 800 'train', 200 'test'."""
-    root = tmp_path / "cache"
-    with np.load(FIXTURE) as f:
-        x, y = f["x"][:, 0], f["y"]
-    for prefix, sl in (("train", slice(0, 800)), ("t10k", slice(800, 1000))):
-        im.write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", np.ascontiguousarray(x[sl]))
-        im.write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", np.ascontiguousarray(y[sl].astype(np.uint8)))
-    monkeypatch.setenv(im.DATA_ENV, str(root))
-    monkeypatch.setenv(im.OFFLINE_ENV, "1")
-    return root
-
-
-@pytest.fixture
-def small_shapes(monkeypatch):
-    """labels2shapes with 240 training and 60 held-out pairs (the full set takes seconds to render)."""
-    monkeypatch.setitem(paired.SHAPES_SIZE, "train", 240)
-    monkeypatch.setitem(paired.SHAPES_SIZE, "held_out", 60)
+from paired_helpers import FIXTURE, mnist_cache, small_shapes  # noqa: F401  (fixtures)
 
 
 def test_edge_map_is_the_binarised_morphological_gradient():
