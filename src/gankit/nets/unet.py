@@ -16,7 +16,9 @@ as dropout, kept on at test time, in the decoder's innermost three layers (p = 0
 same of conditional GANs. Here the dropout masks are :class:`~gankit.nets.conditional.SeededDropout`'s:
 a hash of a per-sample seed carried in the latent, so dropout is on at sampling time while the same
 latent always gives the same image (``gankit sample --seed`` and ``gankit translate --seed`` are
-reproducible) and a fresh seed gives a fresh mask.
+reproducible) and a fresh seed gives a fresh mask. At sampling time (eval mode) batch norm uses its
+running statistics, so an output depends on its own input and seed only, never on the rest of the batch
+(Isola et al. normalise with the test batch's statistics instead).
 
 **The latent.** ``z = [dropout seed (1) | pair index (1) | input image x (C·H·W)]``. The generator holds
 a bank of held-out input images (``set_bank``; saved with its weights as float16 0..255, exact) so that
