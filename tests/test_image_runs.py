@@ -5,31 +5,16 @@ classifier's metrics during training, and gankit eval / sample with the test-vs-
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from gankit.cli import main
-from gankit.data import images as im
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "mnist-test-1000.npz"
+from image_helpers import mnist_cache  # noqa: F401  (fixture: MNIST from the 1,000 shipped test digits)
+
 SMALL = ["generator.width=16", "discriminator.width=16", "data.batch_size=32", "train.progress=false",
          "train.sample_every=0", "train.checkpoint_every=10"]
-
-
-@pytest.fixture
-def mnist_cache(tmp_path, monkeypatch):
-    root = tmp_path / "cache"
-    with np.load(FIXTURE) as f:
-        x, y = f["x"][:, 0], f["y"]
-    for prefix, sl in (("train", slice(0, 800)), ("t10k", slice(800, 1000))):
-        im.write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", np.ascontiguousarray(x[sl]))
-        im.write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", np.ascontiguousarray(y[sl].astype(np.uint8)))
-    monkeypatch.setenv(im.DATA_ENV, str(root))
-    monkeypatch.setenv(im.OFFLINE_ENV, "1")
-    return root
 
 
 def run(capsys, *argv):

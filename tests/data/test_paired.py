@@ -16,7 +16,7 @@ from gankit.data import images as im
 from gankit.data import paired
 from gankit.errors import DataError
 
-from paired_helpers import FIXTURE, mnist_cache, small_shapes  # noqa: F401  (fixtures)
+from image_helpers import FIXTURE, mnist_cache, small_shapes  # noqa: F401  (fixtures)
 
 
 def test_edge_map_is_the_binarised_morphological_gradient():

@@ -12,7 +12,7 @@ from gankit.data.images import TensorImages
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import applicable, evaluate
 
-from paired_helpers import mnist_cache, small_shapes  # noqa: F401  (fixtures)
+from image_helpers import mnist_cache, small_shapes  # noqa: F401  (fixtures)
 
 
 def test_paired_l1_is_the_mean_absolute_difference(small_shapes):  # noqa: F811

@@ -145,6 +145,14 @@ class PairedImages(ImageDataset):
         return self.to_unit(y), self.to_unit(x)
 
 
+def _side(cfg: Any, native_size: int, channels: int, why: str) -> int:
+    """``data.image_size`` (0: ``native_size``) of a built-in pair set whose channels are fixed."""
+    size, asked = _size_and_channels(cfg, native_size, channels)
+    if asked != channels:
+        raise ConfigError(f"{why}; data.channels={asked} is not allowed")
+    return size
+
+
 # ------------------------------------------------------------------------------------------ edges2digits
 
 
@@ -162,9 +170,7 @@ def _edges2digits(root: str, download: bool, size: int) -> tuple[Pairs, Pairs]:
                    description="MNIST digits from their edge maps (paired; held out: the test split; "
                                "fetch MNIST with 'gankit data get mnist')")
 def edges2digits(cfg: Any) -> PairedImages:
-    size, channels = _size_and_channels(cfg, 28, 1)
-    if channels != 1:
-        raise ConfigError(f"edges2digits is grey (1 channel); data.channels={channels} is not allowed")
+    size = _side(cfg, 28, 1, "edges2digits is grey (1 channel)")
     train, held = _edges2digits(str(data_root()), bool(_option(cfg, "download", False)), size)
     return PairedImages("edges2digits", train, held, task="digit",
                         feature_extractor="mnist-classifier" if size == 28 else None)
@@ -186,9 +192,7 @@ def _labels2shapes(split: str, size: int, n: int) -> Pairs:
 @DATASETS.register("labels2shapes", kind="image", paired=True,
                    description="gankit's coloured shapes from their label maps (paired, 32x32; 1,000 held-out pairs)")
 def labels2shapes(cfg: Any) -> PairedImages:
-    size, channels = _size_and_channels(cfg, 32, 3)
-    if channels != 3:
-        raise ConfigError(f"labels2shapes renders colour (3 channels); data.channels={channels} is not allowed")
+    size = _side(cfg, 32, 3, "labels2shapes renders colour (3 channels)")
     if size < 8:
         raise ConfigError(f"labels2shapes needs data.image_size >= 8, got {size}")
     train, held = (_labels2shapes(split, size, SHAPES_SIZE[split]) for split in ("train", "held_out"))

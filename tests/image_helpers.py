@@ -1,4 +1,4 @@
-"""Fixtures for the paired-data tests: MNIST from the shipped 1,000 test digits, a small labels2shapes."""
+"""Shared image-test fixtures: a cache whose MNIST is the shipped 1,000 test digits, a small labels2shapes."""
 
 from __future__ import annotations
 
