@@ -342,6 +342,42 @@ def sample(run: str | Path, n: int, seed: int = 0, rejection: int = 0, text: str
     return sample_net_with_labels(net, n, seed, labels, text=text)[0]
 
 
+def load_translator(run: str | Path) -> tuple[torch.nn.Module, Any]:
+    """The exported generator of an image-to-image run (pix2pix) and its config, or a ConfigError."""
+    net, cfg, _ = load_generator(run)
+    if not hasattr(net, "source_shape"):
+        raise ConfigError(f"'{run}' is a '{cfg.model.recipe}' run; translating images needs an image-to-image run "
+                          "(model.recipe=pix2pix, e.g. preset pix2pix-shapes)")
+    return net, cfg
+
+
+def is_translator(run: str | Path) -> bool:
+    """Whether a run's exported generator translates images (pix2pix); False for other runs."""
+    net, _, _ = load_generator(run)
+    return hasattr(net, "source_shape")
+
+
+def translate(run: str | Path, inputs: list[str | Path], out: str | Path, seed: int = 0) -> list[Path]:
+    """Translate images (files, folders, .npy arrays) with a pix2pix run; write them to ``out`` (a .npy, a
+    .png for one input, or a folder of PNGs, see gankit.translate). Returns the paths written."""
+    from gankit.translate import read_inputs, run_translator, write_outputs
+
+    net, _ = load_translator(run)
+    c, s, _ = net.source_shape
+    batch = read_inputs(list(inputs), c, s)
+    return write_outputs(out, run_translator(net, batch.images, seed), batch.names)
+
+
+def translation_triples(run: str | Path, rows: int = 8, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """(name, (rows, C, S, S)) input, output and target of a pix2pix run's first ``rows`` held-out pairs."""
+    from gankit.models.pix2pix import triples
+
+    if rows < 1:
+        raise ConfigError(f"rows must be >= 1, got {rows}")
+    net, cfg = load_translator(run)
+    return triples(net, build_dataset(cfg.data), rows, seed)
+
+
 def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
     """The recipe of a run's last checkpoint, on the CPU, weights loaded: (recipe, config, data set)."""
     rd = find_run(run)

@@ -1,4 +1,4 @@
-"""Command line: gankit train | sweep | sample | eval | serve | report | theory | data | list.
+"""Command line: gankit train | sweep | sample | translate | eval | serve | report | theory | data | list.
 
 Errors a user can act on are printed as one line (``gankit: error: ...``) with exit code 2 for bad
 input and 1 for failures at run time; nothing already written is lost.
@@ -255,6 +255,26 @@ MAX_GRID_IMAGES = 1024  # a .png grid of samples: 16 columns x 64 rows
 MAX_PLOT_POINTS = 100_000  # a .png scatter plot of point samples
 
 
+def _translations(args: argparse.Namespace, out: Path) -> int:
+    """``gankit sample RUN -o x.png`` for an image-to-image run: input | output | target of held-out pairs."""
+    from gankit import api
+    from gankit.viz.stages import plot_stages
+
+    rows = args.n or 8
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_stages(api.translation_triples(args.run, rows, args.seed), out, title=f"held-out pairs, {args.run}")
+    print(f"wrote input | output | target of {rows} held-out pairs to {out}")
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from gankit import api
+
+    paths = api.translate(args.run, args.inputs, args.output, seed=args.seed)
+    print(f"wrote {len(paths)} file(s) to {args.output}" if len(paths) > 1 else f"wrote {paths[0]}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from gankit import api
 
@@ -284,6 +304,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _sample_figure(args, out, suffix)
     if args.per_class:
         return _per_class(args, out, suffix)
+    if suffix == ".png" and args.label is None and not args.rejection and api.is_translator(args.run):
+        return _translations(args, out)
     n = args.n or 1000
     if suffix in (".npy", ".csv") and not args.rejection:  # streamed to disk: any n the disk holds
         api.sample_to_file(args.run, n, out, seed=args.seed, text=args.text, labels=args.label)
@@ -526,6 +548,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-class", action="store_true",
                    help="conditional runs: -n samples (default 8) of each class, one row per class")
     s.set_defaults(func=cmd_sample)
+
+    tr = sub.add_parser("translate", help="image-to-image runs (pix2pix): translate an image, a folder or a .npy")
+    tr.add_argument("run", help="run directory or name under runs/")
+    tr.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or .npy arrays")
+    tr.add_argument("-o", "--output", required=True, help="a .npy (all outputs), a .png (one input) or a folder of PNGs")
+    tr.add_argument("--seed", type=int, default=0, help="dropout masks (the translator's noise)")
+    tr.set_defaults(func=cmd_translate)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (recorded in metrics.jsonl)")
     e.add_argument("run")

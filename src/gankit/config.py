@@ -136,6 +136,9 @@ class ModelConfig:
     matching_aware: bool = False  # cgan: real images with wrong classes are extra negatives (Reed et al. 2016)
     class_weight: float = 1.0  # cgan, condition=acgan: weight of the class cross-entropy in both losses
     num_classes: int = 0  # cgan: classes; 0: the data set's own (the resolved count is saved with the run)
+    l1_weight: float = 100.0  # pix2pix: λ on the L1 distance to the target in G's loss (Isola et al.: 100)
+    adv_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0: L1 regression alone, no D
+    source_channels: int = 0  # pix2pix: channels of the input images; 0: the data set's own (resolved, saved)
 
 
 @dataclass
@@ -370,8 +373,10 @@ def validate(cfg: Config) -> None:
         (cfg.generator.noise_dim > 0 or (cfg.generator.noise_dim == 0 and cfg.generator.dropout > 0),
          "generator.noise_dim must be > 0 (0 only with generator.dropout > 0 as the noise source)"),
         (0.0 <= cfg.generator.dropout < 1.0, "generator.dropout must be in [0, 1)"),
-        (cfg.generator.dropout == 0 or cfg.model.recipe == "cgan",
-         "generator.dropout (dropout as G's noise source) needs model.recipe=cgan"),
+        (cfg.generator.dropout == 0 or cfg.model.recipe in ("cgan", "pix2pix"),
+         "generator.dropout (dropout as G's noise source) needs model.recipe=cgan or pix2pix"),
+        (cfg.model.l1_weight >= 0 and cfg.model.adv_weight >= 0 and cfg.model.source_channels >= 0,
+         "model.l1_weight, model.adv_weight and model.source_channels must be >= 0"),
         (cfg.model.num_classes >= 0, "model.num_classes must be >= 0 (0: the data set's own)"),
         (cfg.model.class_weight >= 0, "model.class_weight must be >= 0"),
         (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),

@@ -133,6 +133,10 @@ def build_any(name: str, tmp_path: Path, **kw):
         write_png(tmp_path / "imgs" / "b.png", np.full((12, 12, 3), 255, dtype=np.uint8))
         for stem in ("a", "b"):  # captions for caption-folder (the plain folder ignores them)
             (tmp_path / "imgs" / f"{stem}.txt").write_text(f"image {stem}\n")
+        if DATASETS.meta(name).get("paired"):  # paired-folder: A/ and B/ with matching names
+            for sub, value in (("A", 0), ("B", 255)):
+                for stem in ("a", "b"):
+                    write_png(tmp_path / "imgs" / sub / f"{stem}.png", np.full((12, 12, 3), value, dtype=np.uint8))
         kw.setdefault("path", str(tmp_path / "imgs"))
         kw.setdefault("image_size", 8)
     return DATASETS.get(name)(cfg(name=name, **kw))

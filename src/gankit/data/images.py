@@ -956,14 +956,20 @@ def decode_image(path: str | Path, size: int, channels: int, max_pixels: int = M
     from PIL import Image, ImageOps
 
     with open_image(path, max_pixels) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("RGBA", "LA", "P") and channels == 3:
-            im = im.convert("RGBA")
-            background = Image.new("RGBA", im.size, (255, 255, 255, 255))  # transparent -> white
-            im = Image.alpha_composite(background, im)
-        im = im.convert("L" if channels == 1 else "RGB")
-        im = ImageOps.fit(im, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
-        arr = np.array(im, dtype=np.uint8)  # a writable copy
+        return fit_image(ImageOps.exif_transpose(im), size, channels)
+
+
+def fit_image(im: Any, size: int, channels: int) -> np.ndarray:
+    """A Pillow image as :func:`decode_image` returns it: uint8 (channels, size, size), transparency on white."""
+    from PIL import Image, ImageOps
+
+    if im.mode in ("RGBA", "LA", "P") and channels == 3:
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))  # transparent -> white
+        im = Image.alpha_composite(background, im)
+    im = im.convert("L" if channels == 1 else "RGB")
+    im = ImageOps.fit(im, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
+    arr = np.array(im, dtype=np.uint8)  # a writable copy
     return arr[None] if channels == 1 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 

@@ -15,6 +15,7 @@ Registered here (importing this package registers them):
 - ``sliced-wasserstein`` -> ``sw``                             (metrics/sets.py)
 - ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; the set distances of Generative-model basics 06)
 - ``caption-match`` -> ``caption_match``, ``caption_<attribute>`` and ``..._held_out`` (metrics/captions.py)
+- ``paired-l1``, ``paired-task`` -> ``l1``, ``task``           (metrics/paired.py; translators on held-out pairs)
 
 A metric registered with ``needs_labels=True`` scores conditional samples: it is called as
 ``fn(fake, real, dataset, labels=...)`` with the (N,) classes the samples were generated for, and applies
@@ -37,6 +38,7 @@ from gankit.metrics import divergences, features, images, sets, toy  # noqa: F40
 from gankit.metrics import mnist_classifier  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
 from gankit.metrics import captions  # noqa: F401,E402  (registers caption-match)
 from gankit.metrics.keys import Key, key_info
+from gankit.metrics import paired  # noqa: F401,E402  (registers paired-l1, paired-task, the shapes-attributes extractor)
 from gankit.registry import METRICS
 
 __all__ = ["METRICS", "Key", "applicable", "evaluate", "key_info", "needs_labels", "needs_net", "none_apply", "resolve"]

@@ -60,12 +60,16 @@ class AttributeNet(nn.Module):
             nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, sum(HEADS)),
         )
 
-    def forward(self, x: Tensor) -> list[Tensor]:
+    def features(self, x: Tensor) -> Tensor:
+        """(N, 64) penultimate activations (after the ReLU): the features of classifier FID on shapes."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise DataError(f"the attribute classifier needs RGB images (N, 3, S, S), got {tuple(x.shape)}")
         if x.shape[-1] != SIDE:
             x = F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False, antialias=True)
-        return list(self.net(x).split(HEADS, dim=1))
+        return self.net[:-1](x)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        return list(self.net[-1](self.features(x)).split(HEADS, dim=1))
 
     @torch.no_grad()
     def predict(self, x: Tensor, batch: int = 1000) -> Tensor:

@@ -228,7 +228,7 @@ class ClassGrid(Callback):
         from gankit.viz.images import save_class_grid
 
         net = trainer.sampling_net()
-        if not hasattr(net, "labels_of"):
+        if not hasattr(net, "labels_of") or not getattr(net, "num_classes", 0):  # e.g. pix2pix: pairs, not classes
             return
         x = class_samples(net, self.per_class, self.seed)  # (K, per_class, C, H, W)
         save_class_grid(x, trainer.run.classes_png, getattr(trainer.dataset, "class_names", ()))
