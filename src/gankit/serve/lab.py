@@ -389,7 +389,7 @@ class LabSession:
     def take(self) -> dict[str, Any]:
         """Copy the weights for a view and what it shows of the session (under the lab's lock)."""
         self.copy.take(self.trainer)
-        return {"step": self.trainer.step, "d_updates": self.trainer.d_updates, "error": self.error,
+        return {"id": self.run.root.name, "step": self.trainer.step, "d_updates": self.trainer.d_updates, "error": self.error,
                 "settings": self.settings, "dim": self.trainer.dataset.dim, "cross_entropy": self.cross_entropy,
                 "history_len": len(self.history)}
 
