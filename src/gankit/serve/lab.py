@@ -19,7 +19,8 @@ never holds training up for longer than a copy. The view adds what the lectures 
   (Goodfellow et al. 2014, Proposition 1; Hung-yi Lee, Theory behind GAN), with p_data the data set's
   density (or a KDE of the drawn points) and p_G a KDE of the samples;
 - JS (KDE, ``metrics.divergences.kde_divergences``), exact W1 (POT) and, for mixtures, the modes covered
-  (``metrics.toy.mode_stats``), at most every ``METRICS_EVERY_S`` seconds.
+  (``metrics.toy.mode_stats``), at most every ``METRICS_EVERY_S`` seconds, in a thread of their own so
+  that a frame never waits for them.
 
 Changes while paused or playing (learning rates, k, the objective, the penalties' weights) are applied
 in place (the optimisers' ``param_groups``, the recipe's objective) and written to stats.jsonl as
@@ -75,7 +76,7 @@ MAX_BODY = 1 << 20  # bytes of a POST body (5,000 drawn points are ~100 KB)
 MAX_LR = 10.0
 GRID = 40  # D's grid in 2-D is GRID x GRID
 MANIFOLD_LINES, MANIFOLD_POINTS = 11, 41  # noise-space grid lines, points along each
-METRICS_EVERY_S = 0.5
+METRICS_EVERY_S = 1.0
 HISTORY_PAGE = 2000  # history records per view
 SAVED_SAMPLE_EVERY = 500  # train.sample_every of a saved run (figures when it is resumed)
 
@@ -176,7 +177,7 @@ def check_points(points: Any) -> list[list[float]]:
     try:
         arr = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError):
-        raise DataError("drawn points must be lists of 1 or 2 numbers") from None
+        raise DataError("drawn points must be lists of 1 or 2 numbers, all of the same length") from None
     if arr.ndim != 2 or arr.shape[1] not in (1, 2):
         raise DataError("drawn points must be lists of 1 or 2 numbers, all of the same length")
     if not np.isfinite(arr).all():
@@ -276,21 +277,22 @@ def manifold(net: torch.nn.Module, prior: str, noise_dim: int) -> dict[str, Any]
     return {"box": [lo, hi], "z": torch.stack(lines).numpy().round(5).tolist(), "x": x.tolist()}
 
 
-def optimal_d(snap: dict[str, Any], log_p_data: Any, fake: np.ndarray) -> list[Any]:
-    """D*(x) = p_data / (p_data + p_G) on the snapshot's grid, p_G a KDE of ``fake`` (½ where both vanish)."""
+def optimal_d(snap: dict[str, Any], log_p_data: Any, fake: np.ndarray, h: float) -> dict[str, Any]:
+    """D*(x) = p_data / (p_data + p_G) on the snapshot's grid, p_G a KDE of ``fake`` with bandwidth ``h``
+    (½ where both vanish); the grid's axes and box come along, since a later view may have moved its box."""
     grid = snap["grid"]
     if snap["dim"] == 1:
         pts = np.asarray(grid["x"])[:, None]
     else:
         gx, gy = np.meshgrid(grid["x"], grid["y"])
         pts = np.stack([gx.ravel(), gy.ravel()], 1)
-    h = lcv_bandwidth(fake, scale=float(np.sqrt(np.mean(np.var(fake, axis=0)))) or None)
-    lp, lq = log_p_data(pts), gaussian_kde_logpdf(pts, fake, h)
+    lp, lq = np.asarray(log_p_data(pts), dtype=np.float64), gaussian_kde_logpdf(pts, fake, h)
     m = np.maximum(lp, lq)
-    d = np.where(np.isfinite(m), np.exp(lp - m) / (np.exp(lp - m) + np.exp(lq - m)), 0.5)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.where(np.isfinite(m), 1.0 / (1.0 + np.exp(lq - lp)), 0.5)
     if snap["dim"] == 2:
         d = d.reshape(len(grid["y"]), len(grid["x"]))
-    return d.round(4).tolist()
+    return {**{k: grid[k] for k in ("x", "y") if k in grid}, "bounds": snap["bounds"], "d": d.round(4).tolist()}
 
 
 class LabSession:
@@ -393,31 +395,34 @@ class LabSession:
                 "settings": self.settings, "dim": self.trainer.dataset.dim, "cross_entropy": self.cross_entropy,
                 "history_len": len(self.history)}
 
-    def picture(self, state: dict[str, Any], want_metrics: bool) -> dict[str, Any]:
-        """The snapshot, the manifold and (when due) metrics and D*, drawn from the copy (outside the lock)."""
+    def picture(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The snapshot and the manifold drawn from the copy (outside the lock), with the latest metrics and D*."""
         snap = toy_snapshot(self.copy, state["step"], grid_n=GRID)
-        snap["real"] = snap["real"][:512]
         snap["manifold"] = manifold(self.copy.sampling_net(), self.cfg.generator.prior, self.cfg.generator.noise_dim)
-        fake = np.asarray(snap["fake"], dtype=np.float64)
-        if want_metrics and np.isfinite(fake).all():
-            real = self.trainer.fixed_real.double().numpy()
-            m: dict[str, Any] = {"step": state["step"], "event": "metrics", "d_updates": state["d_updates"]}
-            with contextlib.suppress(GankitError, ValueError, np.linalg.LinAlgError):
-                m["js"] = kde_divergences(fake, real, self._log_p_data)["js"]
-            with contextlib.suppress(GankitError, ValueError):
-                m["w1"] = wasserstein_points(fake, real, max_points=512)
-            ds = self.trainer.dataset
-            if getattr(ds, "modes", None) is not None and getattr(ds, "mode_std", None) is not None:
-                m["modes"] = mode_stats(fake, ds.modes, ds.mode_std)["modes"]
-                m["modes_total"] = len(ds.modes)
-            dstar = None
-            if state["cross_entropy"] and snap["grid"] is not None:
-                with contextlib.suppress(GankitError, ValueError, np.linalg.LinAlgError):
-                    dstar = optimal_d(snap, self._log_p_data, fake)
-            self.metrics = {"record": m, "dstar": dstar}
         snap["dstar"] = self.metrics.get("dstar") if state["cross_entropy"] else None
         snap["metrics"] = self.metrics.get("record")
         return snap
+
+    def measure(self, state: dict[str, Any], snap: dict[str, Any]) -> dict[str, Any]:
+        """JS (KDE), exact W1, the modes covered and D* for the samples of ``snap`` (the metrics thread)."""
+        fake = np.asarray(snap["fake"], dtype=np.float64)
+        m: dict[str, Any] = {"step": state["step"], "event": "metrics", "d_updates": state["d_updates"]}
+        if not np.isfinite(fake).all():
+            return m
+        real = self.trainer.fixed_real.double().numpy()
+        with contextlib.suppress(GankitError, ValueError, np.linalg.LinAlgError):
+            h = lcv_bandwidth(fake, scale=float(np.sqrt(np.mean(np.var(real, axis=0)))) or None)
+            m["js"] = kde_divergences(fake, real, self._log_p_data, bandwidth=h)["js"]
+            if state["cross_entropy"] and snap["grid"] is not None:
+                self.metrics["dstar"] = optimal_d(snap, self._log_p_data, fake, h)
+        with contextlib.suppress(GankitError, ValueError):
+            m["w1"] = wasserstein_points(fake, real, max_points=len(fake))
+        ds = self.trainer.dataset
+        if getattr(ds, "modes", None) is not None and getattr(ds, "mode_std", None) is not None:
+            m["modes"] = mode_stats(fake, ds.modes, ds.mode_std)["modes"]
+            m["modes_total"] = len(ds.modes)
+        self.metrics["record"] = m
+        return m
 
     # ------------------------------------------------------------------ save as run
     def save_as_run(self, runs_dir: Path, name: Any) -> RunDir:
@@ -473,6 +478,9 @@ class Lab:
         self._waiting = 0  # views and commands queued for the lock: the worker lets them in
         self._rate = (0, time.perf_counter(), 0.0)  # (step, time, steps/s while playing)
         self._view_lock = threading.Lock()
+        self._job: tuple[LabSession, dict[str, Any], dict[str, Any]] | None = None
+        self._job_ready = threading.Event()
+        threading.Thread(target=self._measure, name="gankit-lab-metrics", daemon=True).start()
         self._generation = 0
         self.thread = threading.Thread(target=self._work, name="gankit-lab", daemon=True)
         self.thread.start()
@@ -489,6 +497,7 @@ class Lab:
         with self.lock:
             self.closed = True
             self.lock.notify_all()
+        self._job_ready.set()
         self.thread.join(5)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -595,16 +604,30 @@ class Lab:
                 state.update(playing=self.playing, delay=self.delay)
                 since = min(since, len(s.history))
                 history = s.history[since:since + HISTORY_PAGE]
-            now = time.perf_counter()
-            due = (state["step"], state["d_updates"]) != s.metrics_at[:2] and now - s.metrics_at[2] >= METRICS_EVERY_S
-            if due:
-                s.metrics_at = (state["step"], state["d_updates"], now)
-            picture = s.picture(state, due)
-            if due and picture.get("metrics"):
-                with self._turn():
-                    s.history.append(picture["metrics"])
+            picture = s.picture(state)
+        now = time.perf_counter()
+        if (state["step"], state["d_updates"]) != s.metrics_at[:2] and now - s.metrics_at[2] >= METRICS_EVERY_S:
+            s.metrics_at = (state["step"], state["d_updates"], now)
+            self._job = (s, state, picture)  # the metrics thread measures the newest view it finds
+            self._job_ready.set()
         state["steps_per_s"] = round(self._rate[2], 1) if self.playing else 0.0
         return {"session": state, "snap": picture, "history": history, "next": since + len(history)}
+
+    def _measure(self) -> None:
+        """The metrics thread: JS, W1, modes and D* of the newest view, off the page's path."""
+        while True:
+            self._job_ready.wait()
+            self._job_ready.clear()
+            if self.closed:
+                return
+            s, state, snap = self._job
+            try:
+                record = s.measure(state, snap)
+            except Exception as exc:  # noqa: BLE001 (a failed estimate costs one curve point)
+                log.warning("gankit lab: metrics failed: %s: %s", type(exc).__name__, exc)
+                continue
+            with self._turn():
+                s.history.append(record)
 
 
 # ---------------------------------------------------------------------------------------------- HTTP

@@ -161,9 +161,10 @@ function overlay(ctx, W, H, snap) {
   } else {
     const [[lo, hi]] = snap.bounds, T = 6, B = 18;  // draw1d's frame
     const px = (x) => ((x - lo) / (hi - lo)) * W, pd = (d) => T + (1 - d) * (H - T - B);
-    if ($("#show-dstar").checked && snap.dstar && snap.grid) {
+    if ($("#show-dstar").checked && snap.dstar) {  // D* on its own grid (measured a moment ago)
+      const { x: xs, d } = snap.dstar;
       ctx.strokeStyle = "#d62728"; ctx.lineWidth = 1.6; ctx.setLineDash([6, 3]); ctx.beginPath();
-      snap.grid.x.forEach((x, i) => (i ? ctx.lineTo(px(x), pd(snap.dstar[i])) : ctx.moveTo(px(x), pd(snap.dstar[i]))));
+      xs.forEach((x, i) => (i ? ctx.lineTo(px(x), pd(d[i])) : ctx.moveTo(px(x), pd(d[i]))));
       ctx.stroke(); ctx.setLineDash([]);
     }
     if ($("#show-manifold").checked && snap.manifold) {  // z on the bottom edge -> G(z) on the x axis (the GAN paper's Fig. 1)
@@ -195,7 +196,7 @@ function drawView() {
   }
   const dfig = $("#dstar-figure");
   dfig.hidden = !(snap && snap.dim === 2 && snap.dstar && $("#show-dstar").checked);
-  if (!dfig.hidden) drawSnapshot($("#dstar"), { ...snap, grid: { ...snap.grid, d: snap.dstar }, fake: [], arrows: null });
+  if (!dfig.hidden) drawSnapshot($("#dstar"), { ...snap, bounds: snap.dstar.bounds, grid: snap.dstar, fake: [], arrows: null });
 }
 
 function drawCharts() {
