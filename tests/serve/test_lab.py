@@ -164,7 +164,7 @@ def test_save_as_run_is_a_normal_run(tmp_path: Path, capsys: pytest.CaptureFixtu
     cfg = config_mod.load(run / "config.yaml")
     assert cfg.d_optim.lr == 0.002 and cfg.data.path == str(run / "points.npy") and cfg.train.steps == 30
     assert Dashboard(tmp_path / "runs").summary("mine")["kind"] == "toy"
-    assert cli.main(["train", "--resume", str(run), "train.steps=7"]) == 0
+    assert cli.main(["train", "--resume", str(run), "train.steps=7", "train.sample_every=0", "eval.num_samples=100"]) == 0
     stats = read_jsonl(run / "stats.jsonl")
     assert [r["event"] for r in stats if "event" in r] == ["set", "d_step"]
     assert max(r["step"] for r in stats) == 7
@@ -193,7 +193,7 @@ def test_http_api_and_its_guards(tmp_path: Path) -> None:
     try:
         status, state = request(url + "api/lab/state")
         assert status == 200 and state["session"]["step"] == 0 and state["snap"]["dim"] == 2
-        assert len(state["snap"]["manifold"]["x"]) == 22 and state["snap"]["grid"] is not None
+        assert state["snap"]["manifold"]["x"]["shape"] == [22, 41, 2] and state["snap"]["grid"]["d"]["shape"] == [40, 40]
         assert request(url + "api/lab/command", {"cmd": "step-d"})[1]["record"]["d_updates"] == 1
         status, answer = request(url + "api/lab/setup", {"settings": {"data.name": "points", "points": []}})
         assert status == 400 and "fewer than 2 points" in answer["error"]
@@ -227,7 +227,8 @@ def test_every_family_draws(settings: dict[str, Any], tmp_path: Path) -> None:
     state = s.take()
     snap = s.picture(state)
     m = s.measure(state, snap)
-    assert snap["grid"] is not None and len(snap["arrows"]) == len(snap["fake"]) and snap["manifold"]["x"]
+    assert snap["grid"] is not None and snap["arrows"].shape == snap["fake"].shape
+    assert snap["manifold"]["x"].shape == ((1 if s.cfg.generator.noise_dim == 1 else 22), 41, snap["dim"])
     assert 0 <= m["js"] <= 0.7 and m["w1"] > 0
     assert (s.metrics.get("dstar") is not None) == (s.trainer.recipe.objective.d_loss_targets is not None)
     if snap["dim"] == 1:

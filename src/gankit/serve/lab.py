@@ -36,6 +36,7 @@ this server never grants), an ``Origin`` that matches the Host when one is sent,
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import json
@@ -63,7 +64,7 @@ from gankit.metrics.toy import mode_stats
 from gankit.nets.priors import box
 from gankit.registry import OBJECTIVES, RECIPES
 from gankit.serve.server import STATIC, Handler, Limits, Refused, bind, encode
-from gankit.train.callbacks import ToyFigures, toy_snapshot
+from gankit.train.callbacks import ToyFigures, toy_view
 from gankit.train.checkpoint import save_checkpoint
 from gankit.train.rundir import RunDir
 
@@ -273,8 +274,7 @@ def manifold(net: torch.nn.Module, prior: str, noise_dim: int) -> dict[str, Any]
         net.eval()
         x = net(z).float()
         net.train(was)
-    x = x.reshape(len(lines), MANIFOLD_POINTS, -1).numpy().round(5)
-    return {"box": [lo, hi], "z": torch.stack(lines).numpy().round(5).tolist(), "x": x.tolist()}
+    return {"box": [lo, hi], "z": torch.stack(lines).numpy(), "x": x.reshape(len(lines), MANIFOLD_POINTS, -1).numpy()}
 
 
 def optimal_d(snap: dict[str, Any], log_p_data: Any, fake: np.ndarray, h: float) -> dict[str, Any]:
@@ -282,7 +282,7 @@ def optimal_d(snap: dict[str, Any], log_p_data: Any, fake: np.ndarray, h: float)
     (½ where both vanish); the grid's axes and box come along, since a later view may have moved its box."""
     grid = snap["grid"]
     if snap["dim"] == 1:
-        pts = np.asarray(grid["x"])[:, None]
+        pts = grid["x"][:, None]
     else:
         gx, gy = np.meshgrid(grid["x"], grid["y"])
         pts = np.stack([gx.ravel(), gy.ravel()], 1)
@@ -292,7 +292,18 @@ def optimal_d(snap: dict[str, Any], log_p_data: Any, fake: np.ndarray, h: float)
         d = np.where(np.isfinite(m), 1.0 / (1.0 + np.exp(lq - lp)), 0.5)
     if snap["dim"] == 2:
         d = d.reshape(len(grid["y"]), len(grid["x"]))
-    return {**{k: grid[k] for k in ("x", "y") if k in grid}, "bounds": snap["bounds"], "d": d.round(4).tolist()}
+    return {**{k: grid[k] for k in ("x", "y") if k in grid}, "bounds": snap["bounds"], "d": d}
+
+
+def packed(value: Any) -> Any:
+    """``value`` with every array as ``{"shape": [...], "f32": base64 of its float32 bytes}`` (little-endian):
+    a tenth of the bytes of nested JSON lists and no per-number Python work (``lab.js`` unpacks them)."""
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value, dtype="<f4")
+        return {"shape": list(data.shape), "f32": base64.b64encode(data.tobytes()).decode("ascii")}
+    if isinstance(value, dict):
+        return {k: packed(v) for k, v in value.items()}
+    return value
 
 
 class LabSession:
@@ -397,7 +408,7 @@ class LabSession:
 
     def picture(self, state: dict[str, Any]) -> dict[str, Any]:
         """The snapshot and the manifold drawn from the copy (outside the lock), with the latest metrics and D*."""
-        snap = toy_snapshot(self.copy, state["step"], grid_n=GRID)
+        snap = toy_view(self.copy, state["step"], grid_n=GRID)
         snap["manifold"] = manifold(self.copy.sampling_net(), self.cfg.generator.prior, self.cfg.generator.noise_dim)
         snap["dstar"] = self.metrics.get("dstar") if state["cross_entropy"] else None
         snap["metrics"] = self.metrics.get("record")
@@ -405,7 +416,7 @@ class LabSession:
 
     def measure(self, state: dict[str, Any], snap: dict[str, Any]) -> dict[str, Any]:
         """JS (KDE), exact W1, the modes covered and D* for the samples of ``snap`` (the metrics thread)."""
-        fake = np.asarray(snap["fake"], dtype=np.float64)
+        fake = snap["fake"]
         m: dict[str, Any] = {"step": state["step"], "event": "metrics", "d_updates": state["d_updates"]}
         if not np.isfinite(fake).all():
             return m
@@ -611,7 +622,7 @@ class Lab:
             self._job = (s, state, picture)  # the metrics thread measures the newest view it finds
             self._job_ready.set()
         state["steps_per_s"] = round(self._rate[2], 1) if self.playing else 0.0
-        return {"session": state, "snap": picture, "history": history, "next": since + len(history)}
+        return {"session": state, "snap": packed(picture), "history": history, "next": since + len(history)}
 
     def _measure(self) -> None:
         """The metrics thread: JS, W1, modes and D* of the newest view, off the page's path."""

@@ -49,11 +49,13 @@ def reference_sample(dataset: Any, n: int, seed: int) -> torch.Tensor:
         return dataset.sample(n)
 
 
-def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
-    """What the figures and the dashboard show for 1-D and 2-D data at ``step`` (JSON-serialisable).
+def toy_view(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
+    """What the figures, the dashboard and ``gankit lab`` show for 1-D and 2-D data at ``step``, as arrays.
 
     Fake points come from fixed noise (the EMA generator when enabled); D(x) is evaluated on a grid over
     the plotting box; arrows are -∇_x of the generator's loss at each fake point (where G moves it).
+    ``real``, ``fake``, ``arrows`` are (N, dim) arrays, ``grid`` holds the axes and D ((ny, nx) in 2-D),
+    ``density`` p_data on a line (1-D with a known density); :func:`toy_snapshot` makes it JSON.
     """
     recipe, dataset = trainer.recipe, trainer.dataset
     net = trainer.sampling_net()
@@ -63,7 +65,6 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
         net.eval()
         fake = net(trainer.fixed_noise.to(device)).float()
         net.train(was)
-    real = trainer.fixed_real
     dim = dataset.dim
     box = dataset.bounds()
     f = fake.cpu().double().numpy()
@@ -73,14 +74,14 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
     lo, hi = lo - 0.02 * span, hi + 0.02 * span
     objective = getattr(recipe, "objective", None)
     to_prob = getattr(objective, "to_prob", None)
-    snap: dict[str, Any] = {
+    view: dict[str, Any] = {
         "step": step,
         "dim": dim,
         "dataset": dataset.name,
         "objective": getattr(objective, "name", ""),
         "bounds": np.stack([lo, hi], 1).tolist(),
-        "real": real.numpy().round(5).tolist(),
-        "fake": f.round(5).tolist(),
+        "real": trainer.fixed_real.numpy(),
+        "fake": f,
         "grid": None,
         "d_label": "D(x)" if to_prob is not None else "critic score (rescaled to [0, 1])",
         "arrows": None,
@@ -99,17 +100,27 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
         s = scores(pts).float()
         d = to_prob(s) if to_prob is not None else (s - s.min()) / (s.max() - s.min()).clamp_min(1e-12)
         d = d.cpu().numpy()
-        snap["grid"] = (
-            {"x": xs.round(5).tolist(), "d": d.round(5).tolist()}
-            if dim == 1
-            else {"x": xs.round(5).tolist(), "y": ys.round(5).tolist(), "d": d.reshape(grid_n, grid_n).round(5).tolist()}
-        )
+        view["grid"] = {"x": xs, "d": d} if dim == 1 else {"x": xs, "y": ys, "d": d.reshape(grid_n, grid_n)}
     push = getattr(recipe, "generator_push", None)
     if push is not None:
-        snap["arrows"] = push(fake).cpu().numpy().round(6).tolist()
+        view["arrows"] = push(fake).cpu().numpy()
     if dim == 1 and dataset.has_density:
         xs = np.linspace(lo[0], hi[0], 400)
-        snap["density"] = {"x": xs.round(5).tolist(), "p": np.exp(dataset.log_prob(xs[:, None])).round(6).tolist()}
+        view["density"] = {"x": xs, "p": np.exp(dataset.log_prob(xs[:, None]))}
+    return view
+
+
+def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
+    """:func:`toy_view` as JSON-serialisable lists (5 decimals; 6 for the arrows and p_data): snapshots/step-N.json."""
+    view = toy_view(trainer, step, grid_n)
+    lists = lambda a, digits=5: a.round(digits).tolist()  # noqa: E731
+    snap = {**view, "real": lists(view["real"]), "fake": lists(view["fake"])}
+    if view["grid"] is not None:
+        snap["grid"] = {k: lists(v) for k, v in view["grid"].items()}
+    if view["arrows"] is not None:
+        snap["arrows"] = lists(view["arrows"], 6)
+    if view["density"] is not None:
+        snap["density"] = {"x": lists(view["density"]["x"]), "p": lists(view["density"]["p"], 6)}
     return snap
 
 

@@ -244,11 +244,27 @@ function show(st) {
 }
 
 // ------------------------------------------------------------------------------------------ refresh loop
+function unpack(v) {  // the server's {shape, f32: base64 float32} arrays -> the nested lists draw.js takes
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map(unpack);
+  if (typeof v.f32 === "string" && Array.isArray(v.shape)) {
+    const bytes = Uint8Array.from(atob(v.f32), (c) => c.charCodeAt(0));
+    const flat = Array.from(new Float32Array(bytes.buffer));
+    const nest = (a, shape) => {
+      if (shape.length <= 1) return a;
+      const n = a.length / shape[0];
+      return Array.from({ length: shape[0] }, (_, i) => nest(a.slice(i * n, (i + 1) * n), shape.slice(1)));
+    };
+    return nest(flat, v.shape);
+  }
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unpack(x)]));
+}
+
 let chain = Promise.resolve();
 function refresh() {  // views one after another, never two at once
   chain = chain.then(async () => {
     const st = await getJSON("/api/lab/state?since=" + lab.next);
-    if (st.session) show(st);
+    if (st.session) show({ ...st, snap: unpack(st.snap) });
     lab.stats.frames++;
   }).catch((err) => message(err.message));
   return chain;
