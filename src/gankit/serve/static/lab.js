@@ -4,13 +4,14 @@
 "use strict";
 
 const FRAME_MS = 33;          // at most ~30 views a second while playing (each costs the server a few ms)
+const CHARTS_MS = 500;        // the curves are redrawn at most twice a second
 const PAUSED_MS = 250;        // polls while paused (another tab may drive the same lab)
 const DRAW_BOX = [[-2, 2], [-2, 2]];  // where a new drawing starts
 const MANIFOLD_COLORS = ["#e08214", "#2166ac"];
 
 const lab = {
   choices: null, settings: null, session: null, snap: null, id: null, next: 0,
-  rows: [], mrows: [], drawn: [], drawing: false, chartsDue: true,
+  rows: [], mrows: [], drawn: [], drawing: false, chartsDue: true, chartsAt: 0, dstarShown: null,
   stats: { fps: 0, frames: 0, latencies: [], snapshot: null },
 };
 window.labStats = lab.stats;  // read by the browser tests and benchmarks/lab.py
@@ -180,7 +181,7 @@ function overlay(ctx, W, H, snap) {
   }
 }
 
-function drawView() {
+function drawView(force = true) {
   const canvas = $("#view");
   const snap = lab.snap;
   const sessionDrawn = (lab.settings || {})["data.name"] === lab.choices.drawn;
@@ -196,7 +197,11 @@ function drawView() {
   }
   const dfig = $("#dstar-figure");
   dfig.hidden = !(snap && snap.dim === 2 && snap.dstar && $("#show-dstar").checked);
-  if (!dfig.hidden) drawSnapshot($("#dstar"), { ...snap, bounds: snap.dstar.bounds, grid: snap.dstar, fake: [], arrows: null });
+  const stamp = snap && snap.metrics ? `${snap.metrics.step}/${snap.metrics.d_updates}` : null;
+  if (!dfig.hidden && (force || stamp !== lab.dstarShown)) {  // D* changes with the metrics (about once a second)
+    drawSnapshot($("#dstar"), { ...snap, bounds: snap.dstar.bounds, grid: snap.dstar, fake: [], arrows: null });
+    lab.dstarShown = stamp;
+  }
 }
 
 function drawCharts() {
@@ -239,8 +244,9 @@ function show(st) {
   $("#metrics").textContent = m ? `step ${m.step}: JS ${fmt(m.js)} · W1 ${fmt(m.w1)}` + (m.modes_total ? ` · modes ${m.modes}/${m.modes_total}` : "") : "";
   if (s.error) message(s.error);
   $("#legend").replaceChildren(...(st.snap ? legend(st.snap).childNodes : []));
-  drawView();
-  if (lab.chartsDue) { drawCharts(); lab.chartsDue = false; }
+  drawView(false);
+  const now = performance.now();
+  if (lab.chartsDue && (now - lab.chartsAt >= CHARTS_MS || !s.playing)) { drawCharts(); lab.chartsDue = false; lab.chartsAt = now; }
 }
 
 // ------------------------------------------------------------------------------------------ refresh loop
@@ -335,7 +341,7 @@ async function init() {
   $("#save").addEventListener("click", save);
   $("#snapshot").addEventListener("click", snapshot);
   $("#clear-drawing").addEventListener("click", () => { lab.drawn = []; drawView(); });
-  for (const id of ["show-heatmap", "show-arrows", "show-manifold", "show-dstar"]) $("#" + id).addEventListener("change", drawView);
+  for (const id of ["show-heatmap", "show-arrows", "show-manifold", "show-dstar"]) $("#" + id).addEventListener("change", () => drawView());
   const view = $("#view");
   view.addEventListener("mousedown", (ev) => { if (isDrawing()) { lab.drawing = true; addPoint(ev); } });
   view.addEventListener("mousemove", (ev) => { if (lab.drawing) addPoint(ev); });
