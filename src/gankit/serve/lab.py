@@ -78,6 +78,7 @@ MAX_LR = 10.0
 GRID = 40  # D's grid in 2-D is GRID x GRID
 MANIFOLD_LINES, MANIFOLD_POINTS = 11, 41  # noise-space grid lines, points along each
 METRICS_EVERY_S = 1.0
+METRIC_POINTS = 256  # samples behind the bandwidth choice and W1 (EMD's cost grows ~n³; the page must not slow training)
 HISTORY_PAGE = 2000  # history records per view
 SAVED_SAMPLE_EVERY = 500  # train.sample_every of a saved run (figures when it is resumed)
 
@@ -422,12 +423,13 @@ class LabSession:
             return m
         real = self.trainer.fixed_real.double().numpy()
         with contextlib.suppress(GankitError, ValueError, np.linalg.LinAlgError):
-            h = lcv_bandwidth(fake, scale=float(np.sqrt(np.mean(np.var(real, axis=0)))) or None)
+            h = lcv_bandwidth(fake, scale=float(np.sqrt(np.mean(np.var(real, axis=0)))) or None,
+                              max_points=METRIC_POINTS)
             m["js"] = kde_divergences(fake, real, self._log_p_data, bandwidth=h)["js"]
             if state["cross_entropy"] and snap["grid"] is not None:
                 self.metrics["dstar"] = optimal_d(snap, self._log_p_data, fake, h)
         with contextlib.suppress(GankitError, ValueError):
-            m["w1"] = wasserstein_points(fake, real, max_points=len(fake))
+            m["w1"] = wasserstein_points(fake, real, max_points=METRIC_POINTS)
         ds = self.trainer.dataset
         if getattr(ds, "modes", None) is not None and getattr(ds, "mode_std", None) is not None:
             m["modes"] = mode_stats(fake, ds.modes, ds.mode_std)["modes"]

@@ -3,7 +3,7 @@
 // the dashboard. The experiment's settings live in the URL's #fragment, so a link opens the same experiment.
 "use strict";
 
-const FRAME_MS = 33;          // at most ~30 views a second while playing (each costs the server a few ms)
+const FRAME_MS = 50;          // at most 20 views a second while playing: the page must leave the trainer its CPU
 const CHARTS_MS = 500;        // the curves are redrawn at most twice a second
 const PAUSED_MS = 250;        // polls while paused (another tab may drive the same lab)
 const DRAW_BOX = [[-2, 2], [-2, 2]];  // where a new drawing starts
