@@ -80,6 +80,7 @@ MANIFOLD_LINES, MANIFOLD_POINTS = 11, 41  # noise-space grid lines, points along
 METRICS_EVERY_S = 1.0
 METRIC_POINTS = 256  # samples behind the bandwidth choice and W1 (EMD's cost grows ~n³; the page must not slow training)
 HISTORY_PAGE = 2000  # history records per view
+VIEW_SHARE = 0.1  # while playing, views take at most this share of the time (they share the GIL with training)
 SAVED_SAMPLE_EVERY = 500  # train.sample_every of a saved run (figures when it is resumed)
 
 # The page's settings are config keys (so a lab link reads like `gankit train` overrides): type, and the
@@ -248,10 +249,18 @@ class _Copy:
         self.fixed_real = trainer.fixed_real
         self.ema = trainer.ema
 
+    @staticmethod
+    def _tensors(*nets: torch.nn.Module) -> list[torch.Tensor]:
+        return [t for net in nets for t in (*net.parameters(), *net.buffers())]
+
+    @torch.no_grad()
     def take(self, trainer: Any) -> None:
-        """Copy the trainer's sampling generator, D and objective (call under the lab's lock)."""
-        self.recipe.generator.load_state_dict(trainer.sampling_net().state_dict())
-        self.recipe.discriminator.load_state_dict(trainer.recipe.discriminator.state_dict())
+        """Copy the trainer's sampling generator, D and objective (call under the lab's lock): the same nets
+        built from the same config, so their tensors pair up in order (a tenth of ``load_state_dict``'s time)."""
+        mine = self._tensors(self.recipe.generator, self.recipe.discriminator)
+        theirs = self._tensors(trainer.sampling_net(), trainer.recipe.discriminator)
+        for dst, src in zip(mine, theirs, strict=True):
+            dst.copy_(src)
         self.recipe.objective = trainer.recipe.objective
 
     def sampling_net(self) -> torch.nn.Module:
@@ -491,6 +500,7 @@ class Lab:
         self._waiting = 0  # views and commands queued for the lock: the worker lets them in
         self._rate = (0, time.perf_counter(), 0.0)  # (step, time, steps/s while playing)
         self._view_lock = threading.Lock()
+        self._view_start, self._view_cost = 0.0, 0.0
         self._job: tuple[LabSession, dict[str, Any], dict[str, Any]] | None = None
         self._job_ready = threading.Event()
         threading.Thread(target=self._measure, name="gankit-lab-metrics", daemon=True).start()
@@ -609,6 +619,9 @@ class Lab:
     def state(self, since: int = 0) -> dict[str, Any]:
         """What the page draws: the session's counters and settings, the picture, the history after ``since``."""
         with self._view_lock:  # one view at a time draws from the copy of the weights
+            if self.playing:  # tiny nets train at Python speed: every ms a view holds the GIL is a ms lost
+                time.sleep(max(0.0, self._view_start + self._view_cost / VIEW_SHARE - time.perf_counter()))
+            start = self._view_start = time.perf_counter()  # wall time: on a busy machine the views slow down first
             with self._turn():
                 s = self.session
                 if s is None:
@@ -618,6 +631,7 @@ class Lab:
                 since = min(since, len(s.history))
                 history = s.history[since:since + HISTORY_PAGE]
             picture = s.picture(state)
+            self._view_cost = 0.8 * self._view_cost + 0.2 * (time.perf_counter() - start)
         now = time.perf_counter()
         if (state["step"], state["d_updates"]) != s.metrics_at[:2] and now - s.metrics_at[2] >= METRICS_EVERY_S:
             s.metrics_at = (state["step"], state["d_updates"], now)
