@@ -233,3 +233,8 @@ def test_every_family_draws(settings: dict[str, Any], tmp_path: Path) -> None:
     assert (s.metrics.get("dstar") is not None) == (s.trainer.recipe.objective.d_loss_targets is not None)
     if snap["dim"] == 1:
         assert len(s.metrics.get("dstar", {"d": [0] * 200})["d"]) == 200
+
+
+def test_a_port_out_of_range_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1:99999"):
+        make_lab_server(tmp_path / "runs", port=99999, settings=TINY_LAB, workdir=tmp_path / "work")

@@ -520,8 +520,8 @@ def bind(handler: type[BaseHTTPRequestHandler], host: str, port: int) -> Threadi
         server_class = type("DashboardServer6", (DashboardServer,), {"address_family": socket.AF_INET6})
     try:
         return server_class((host, port), handler)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    except (OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
+        raise ConfigError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def url_of(server: ThreadingHTTPServer) -> str:
