@@ -1,4 +1,4 @@
-"""Command line: gankit train | sweep | sample | translate | eval | serve | report | theory | data | list.
+"""Command line: gankit train | sweep | sample | translate | eval | serve | lab | report | theory | data | list.
 
 Errors a user can act on are printed as one line (``gankit: error: ...``) with exit code 2 for bad
 input and 1 for failures at run time; nothing already written is lost.
@@ -478,6 +478,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from gankit.serve.lab import make_lab_server
+    from gankit.serve.server import url_of
+
+    server = make_lab_server(args.runs_dir, host="127.0.0.1", port=args.port)
+    print(f"gankit: lab at {url_of(server)} (saved runs go to {server.lab.runs_dir}; Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        server.lab.close()
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from gankit import api
     from gankit.serve.report import write_report
@@ -578,6 +592,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="raise or lower a cap (repeatable): line=1 (a longer log line is skipped), page=4 (one "
                          "answer; a snapshot), config=1 (config.yaml), image=64 (a PNG/GIF)")
     sv.set_defaults(func=cmd_serve)
+
+    lb = sub.add_parser("lab", help="GAN Lab in the browser: set up, train and watch a 1-D/2-D GAN live",
+                        description="Serve an interactive page on 127.0.0.1: pick or draw the data, the nets, any "
+                                    "objective and remedy; play, pause, step D or G alone, change learning rates, k "
+                                    "and the objective while it trains; see D(x), G's push, G's manifold, D*, JS, W1 "
+                                    "and the modes covered; save the experiment as a run. Works offline.")
+    lb.add_argument("--port", type=int, default=8060, help="port (default 8060; 0 picks a free one)")
+    lb.add_argument("--runs", dest="runs_dir", default="runs", metavar="DIR",
+                    help="where 'save as run' writes run folders (default: runs/)")
+    lb.set_defaults(func=cmd_lab)
 
     rp = sub.add_parser("report", help="one self-contained HTML file of a run (config, curves, metrics, samples)")
     rp.add_argument("run", help="run directory (or name under runs/)")

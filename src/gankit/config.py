@@ -115,7 +115,7 @@ class DiscriminatorConfig:
     depth: int = 3
     activation: str = field(default="leaky_relu", metadata=_choices(ACTIVATIONS))
     dropout: float = 0.0
-    norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = batch norm; WGAN-GP critics: layer or none
+    norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = batch norm; WGAN-GP critics: layer or none; mlp: batch or none (auto)
     spectral_norm: bool = False  # divide every weight by its largest singular value (Miyato et al. 2018)
     minibatch: str = field(default="none", metadata=_choices(MINIBATCH))  # std: Karras 2018; discrimination: Salimans 2016
     minibatch_kernels: int = 32  # minibatch discrimination: closeness features appended (B in Salimans et al.)

@@ -372,6 +372,7 @@ def kde_divergences(
     log_prob: Callable[[np.ndarray], np.ndarray],
     max_points: int = KDE_MAX_POINTS,
     grid_points: int = GRID_POINTS,
+    bandwidth: float | None = None,
 ) -> dict[str, float]:
     """KL(p_data ‖ q), KL(q ‖ p_data) and JS(p_data ‖ q) with q a Gaussian KDE of the fake samples.
 
@@ -399,6 +400,7 @@ def kde_divergences(
         log_prob: maps (K, dim) points to (K,) log p_data.
         max_points: row cap for fake and real.
         grid_points: grid size in 1-D.
+        bandwidth: q's kernel width when already chosen (gankit lab reuses it for D*); None: selected here.
 
     Returns:
         ``{"kl_data_model": KL(p ‖ q), "kl_model_data": KL(q ‖ p), "js": JS(p ‖ q)}`` in nats.
@@ -413,7 +415,7 @@ def kde_divergences(
     if len(x) < 2 or len(y) < 1:
         raise DataError(f"kl-js needs at least 2 fake and 1 real sample, got {len(x)} and {len(y)}")
     scale = float(np.sqrt(np.mean(np.var(y, axis=0)))) if len(y) > 1 else None
-    h = lcv_bandwidth(x, scale=scale)
+    h = bandwidth if bandwidth is not None else lcv_bandwidth(x, scale=scale)
     if dim == 1:
         both = np.concatenate([x[:, 0], y[:, 0]])
         lo, hi = float(both.min()), float(both.max())

@@ -86,9 +86,10 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """D: R^in_dim -> R, a raw score (logit) per sample; higher means "more real"."""
 
-    def __init__(self, in_dim: int, width: int = 256, depth: int = 3, act: str = "leaky_relu", dropout: float = 0.0) -> None:
+    def __init__(self, in_dim: int, width: int = 256, depth: int = 3, act: str = "leaky_relu", dropout: float = 0.0,
+                 batch_norm: bool = False) -> None:
         super().__init__()
-        layers, n = _stack(in_dim, width, depth, act, dropout=dropout)
+        layers, n = _stack(in_dim, width, depth, act, batch_norm=batch_norm, dropout=dropout)
         layers.append(nn.Linear(n, 1))
         self.net = nn.Sequential(*layers)
 
@@ -116,7 +117,7 @@ def _mlp_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
 
 def _mlp_discriminator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
     in_dim = int(torch.Size(data_shape).numel())
-    return MLPDiscriminator(in_dim, cfg.width, cfg.depth, cfg.activation, cfg.dropout)
+    return MLPDiscriminator(in_dim, cfg.width, cfg.depth, cfg.activation, cfg.dropout, batch_norm=cfg.norm == "batch")
 
 
 NETWORKS.register("mlp")(

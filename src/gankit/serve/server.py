@@ -373,6 +373,10 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "gankit-serve"
     timeout = 30  # seconds a silent client may hold its thread
 
+    @property
+    def limits(self) -> Limits:
+        return self.dashboard.limits
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         log.debug("%s - %s", self.address_string(), format % args)
 
@@ -401,8 +405,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _json(self, value: Any) -> None:
         body = encode(value)
-        if len(body) > self.dashboard.limits.page:  # the readers page below it: a guard, not the paging
-            raise self.dashboard.limits.refuse("the answer", len(body), "page")
+        if len(body) > self.limits.page:  # the readers page below it: a guard, not the paging
+            raise self.limits.refuse("the answer", len(body), "page")
         self._send(HTTPStatus.OK, body, "application/json")
 
     def _path(self, path: Path, ctype: str, cache: bool = False) -> None:
@@ -412,20 +416,32 @@ class Handler(BaseHTTPRequestHandler):
         """A file in 64 KiB pieces (never whole in memory); 413 over the image limit."""
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            if size > self.dashboard.limits.image:
-                raise self.dashboard.limits.refuse(what, size, "image")
+            if size > self.limits.image:
+                raise self.limits.refuse(what, size, "image")
             self._headers(HTTPStatus.OK, ctype, size)
             if self.command != "HEAD":
                 shutil.copyfileobj(f, self.wfile, 1 << 16)
+
+    def _static(self, path: str) -> None:
+        """``/static/NAME``: a file of the static folder (403 outside it)."""
+        asset = inside(STATIC.resolve(), path[len("/static/"):])
+        if not asset.is_file():
+            raise Refused(HTTPStatus.NOT_FOUND, "no such asset")
+        # fixed types, not the system's mime.types: with nosniff a wrong one would stop the script
+        self._path(asset, ASSET_TYPES.get(asset.suffix.lower(), "application/octet-stream"))
 
     def do_HEAD(self) -> None:  # noqa: N802 (http.server's name)
         self.do_GET()
 
     def do_GET(self) -> None:  # noqa: N802
+        self._answer(self._route)
+
+    def _answer(self, route: Any) -> None:
+        """Run ``route`` after the Host check; every failure becomes one plain-text answer, never a dead thread."""
         try:
             if not self._host_ok():
                 raise Refused(HTTPStatus.FORBIDDEN, "Host header is not a loopback name")
-            self._route()
+            route()
         except Refused as exc:
             self._send(exc.status, (str(exc) + "\n").encode(), "text/plain; charset=utf-8")
         except (ValueError, KeyError) as exc:
@@ -461,11 +477,7 @@ class Handler(BaseHTTPRequestHandler):
         if path in ("/", "/index.html"):
             self._path(STATIC / "index.html", "text/html; charset=utf-8")
         elif path.startswith("/static/"):
-            asset = inside(STATIC.resolve(), path[len("/static/"):])
-            if not asset.is_file():
-                raise Refused(HTTPStatus.NOT_FOUND, "no such asset")
-            # fixed types, not the system's mime.types: with nosniff a wrong one would stop the script
-            self._path(asset, ASSET_TYPES.get(asset.suffix.lower(), "application/octet-stream"))
+            self._static(path)
         elif path == "/api/runs":
             self._json(d.runs(count("offset"), count("limit", RUNS_PAGE)))
         elif path == "/api/config":
@@ -496,14 +508,18 @@ def make_server(root: str | Path, host: str = "127.0.0.1", port: int = 8050,
                 limits: Limits | None = None) -> ThreadingHTTPServer:
     """A dashboard server over ``root`` (not started: call ``serve_forever``); port 0 picks a free one."""
     dashboard = Dashboard(root, limits)
-    handler = type("DashboardHandler", (Handler,), {"dashboard": dashboard})
+    return bind(type("DashboardHandler", (Handler,), {"dashboard": dashboard}), host, port)
+
+
+def bind(handler: type[BaseHTTPRequestHandler], host: str, port: int) -> ThreadingHTTPServer:
+    """A :class:`DashboardServer` for ``handler`` on ``host:port`` (IPv6 too); ConfigError when it cannot listen."""
     server_class = DashboardServer
     if ":" in host:
         server_class = type("DashboardServer6", (DashboardServer,), {"address_family": socket.AF_INET6})
     try:
         return server_class((host, port), handler)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    except (OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
+        raise ConfigError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def url_of(server: ThreadingHTTPServer) -> str:

@@ -57,13 +57,15 @@ MAPPING_PAIRS = 30
 """1-D data from 1-D noise: how many (z, G(z)) pairs a snapshot keeps for the figure's z -> x arrows."""
 
 
-def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
-    """What the figures and the dashboard show for 1-D and 2-D data at ``step`` (JSON-serialisable).
+def toy_view(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
+    """What the figures, the dashboard and ``gankit lab`` show for 1-D and 2-D data at ``step``, as arrays.
 
     Fake points come from fixed noise (the EMA generator when enabled); D(x) is evaluated on a grid over
-    the plotting box; arrows are -∇_x of the generator's loss at each fake point (where G moves it). With
+    the plotting box; arrows are -∇_x of the generator's loss at each fake point (where G moves it).
+    ``real``, ``fake``, ``arrows`` are (N, dim) arrays, ``grid`` holds the axes and D ((ny, nx) in 2-D),
+    ``density`` p_data on a line (1-D with a known density); :func:`toy_snapshot` makes it JSON. With
     1-D data and 1-D noise, ``mapping`` holds the pairs (z, G(z)) at ``MAPPING_PAIRS`` evenly spaced
-    quantiles of the fixed noise: the lecture's arrows from the noise line to the data line.
+    quantiles of the fixed noise (lists): the lecture's arrows from the noise line to the data line.
     """
     recipe, dataset = trainer.recipe, trainer.dataset
     net = trainer.sampling_net()
@@ -73,7 +75,6 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
         net.eval()
         fake = net(trainer.fixed_noise.to(device)).float()
         net.train(was)
-    real = trainer.fixed_real
     dim = dataset.dim
     box = dataset.bounds()
     f = fake.cpu().double().numpy()
@@ -83,14 +84,14 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
     lo, hi = lo - 0.02 * span, hi + 0.02 * span
     objective = getattr(recipe, "objective", None)
     to_prob = getattr(objective, "to_prob", None)
-    snap: dict[str, Any] = {
+    view: dict[str, Any] = {
         "step": step,
         "dim": dim,
         "dataset": dataset.name,
         "objective": getattr(objective, "name", ""),
         "bounds": np.stack([lo, hi], 1).tolist(),
-        "real": real.numpy().round(5).tolist(),
-        "fake": f.round(5).tolist(),
+        "real": trainer.fixed_real.numpy(),
+        "fake": f,
         "grid": None,
         "d_label": "D(x)" if to_prob is not None else "critic score (rescaled to [0, 1])",
         "arrows": None,
@@ -102,7 +103,7 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
     if dim == 1 and noise.ndim == 2 and noise.shape[1] == 1:
         order = np.argsort(noise[:, 0].cpu().numpy(), kind="stable")
         pick = order[((np.arange(MAPPING_PAIRS) + 0.5) / MAPPING_PAIRS * len(order)).astype(int)]
-        snap["mapping"] = {"prior": trainer.cfg.generator.prior, "z": noise[pick, 0].cpu().double().numpy().round(5).tolist(),
+        view["mapping"] = {"prior": trainer.cfg.generator.prior, "z": noise[pick, 0].cpu().double().numpy().round(5).tolist(),
                            "x": f[pick, 0].round(5).tolist()}
     scores = getattr(recipe, "scores", None)
     if scores is not None:
@@ -116,17 +117,27 @@ def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, A
         s = scores(pts).float()
         d = to_prob(s) if to_prob is not None else (s - s.min()) / (s.max() - s.min()).clamp_min(1e-12)
         d = d.cpu().numpy()
-        snap["grid"] = (
-            {"x": xs.round(5).tolist(), "d": d.round(5).tolist()}
-            if dim == 1
-            else {"x": xs.round(5).tolist(), "y": ys.round(5).tolist(), "d": d.reshape(grid_n, grid_n).round(5).tolist()}
-        )
+        view["grid"] = {"x": xs, "d": d} if dim == 1 else {"x": xs, "y": ys, "d": d.reshape(grid_n, grid_n)}
     push = getattr(recipe, "generator_push", None)
     if push is not None:
-        snap["arrows"] = push(fake).cpu().numpy().round(6).tolist()
+        view["arrows"] = push(fake).cpu().numpy()
     if dim == 1 and dataset.has_density:
         xs = np.linspace(lo[0], hi[0], 400)
-        snap["density"] = {"x": xs.round(5).tolist(), "p": np.exp(dataset.log_prob(xs[:, None])).round(6).tolist()}
+        view["density"] = {"x": xs, "p": np.exp(dataset.log_prob(xs[:, None]))}
+    return view
+
+
+def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
+    """:func:`toy_view` as JSON-serialisable lists (5 decimals; 6 for the arrows and p_data): snapshots/step-N.json."""
+    view = toy_view(trainer, step, grid_n)
+    lists = lambda a, digits=5: a.round(digits).tolist()  # noqa: E731
+    snap = {**view, "real": lists(view["real"]), "fake": lists(view["fake"])}
+    if view["grid"] is not None:
+        snap["grid"] = {k: lists(v) for k, v in view["grid"].items()}
+    if view["arrows"] is not None:
+        snap["arrows"] = lists(view["arrows"], 6)
+    if view["density"] is not None:
+        snap["density"] = {"x": lists(view["density"]["x"]), "p": lists(view["density"]["p"], 6)}
     return snap
 
 

@@ -162,6 +162,8 @@ class Trainer:
                                   "torch.compile does not support their double backward")
             for net in recipe.modules().values():
                 net.compile()  # in place: state_dict keys (checkpoints, export) are unchanged
+        self.d_updates = 0  # discriminator updates made by this process (not checkpointed; gankit lab shows it)
+        self.started = time.time()  # the "time" field of stats.jsonl counts from here (fit() resets it)
         self._stop: signal.Signals | None = None
         self._finish = False  # request_finish(): end after this step as if train.steps were reached
         self.stats = JsonlWriter(run.stats)
@@ -287,19 +289,73 @@ class Trainer:
                 "try a lower learning rate"
             )
 
+    def _autocast_context(self) -> Any:
+        return (torch.autocast(self.device.type, dtype=torch.bfloat16) if self._autocast
+                else contextlib.nullcontext())
+
+    def _batch(self) -> Any:
+        """A fresh batch of this rank's share; conditional recipes train on (images, labels) pairs."""
+        draw = self.dataset.sample_with_labels if getattr(self.recipe, "uses_labels", False) else self.dataset.sample
+        ctx = self.dist
+        if ctx.enabled and self.cfg.run.distributed_data == "shard":
+            return distributed.shard(draw(self.batch_size * ctx.world_size, self.device), ctx)
+        return draw(self.batch_size, self.device)
+
+    def d_update(self) -> dict[str, Tensor]:
+        """One discriminator update on a fresh data batch (the body of the lecture's "repeat k times")."""
+        with self._autocast_context():
+            stats = self.recipe.d_step(self._batch())
+        self.d_updates += 1
+        return stats
+
+    def g_update(self) -> dict[str, Tensor]:
+        """One generator update on a fresh batch, then the EMA; the generator step counter advances."""
+        with self._autocast_context():
+            stats = self.recipe.g_step(self._batch())
+        if self.ema is not None:
+            self.ema.update_parameters(self.recipe.generator)
+        self.step += 1
+        return stats
+
+    def iteration(self) -> dict[str, float] | None:
+        """One training iteration: learning rates, k D updates, one G update, the check for a non-finite
+        loss, the stats.jsonl line when due and the callbacks. Returns the logged record (None: not logged).
+
+        ``fit`` repeats it; ``gankit lab`` calls it (and :meth:`d_update` / :meth:`g_update` alone for its
+        single steps), so the lab and ``gankit train`` share one loop.
+        """
+        cfg, recipe, ctx = self.cfg, self.recipe, self.dist
+        total = cfg.train.steps
+        lrs = self._set_lr()
+        if hasattr(recipe, "progress"):  # annealed remedies (reg.schedule) follow the generator step
+            recipe.progress = min(self.step / total, 1.0)
+        d_stats: dict[str, Tensor] = {}
+        n_d = d_steps_at(cfg.train.d_steps_schedule, self.step, cfg.train.d_steps) if getattr(recipe, "adversarial", True) else 0
+        # the recipe may skip its monitoring statistics on steps that are not logged
+        recipe.stats_wanted = (self.step + 1) % cfg.train.log_every == 0 or self.step + 1 == total
+        for _ in range(n_d):
+            d_stats = self.d_update()
+        g_stats = self.g_update()
+        stats = {**d_stats, **g_stats}
+        self._check_finite(stats)
+        record = None
+        if self.step % cfg.train.log_every == 0 or self.step == total:
+            if ctx.enabled:
+                stats = distributed.mean_stats(stats, ctx)
+            record = {k_: float(v) for k_, v in stats.items()}
+            self.last_record = record
+            if ctx.is_main:
+                self.stats.write({"step": self.step, "time": round(time.time() - self.started, 3), **record, **lrs})
+        for cb in self.callbacks:
+            cb.on_step(self, self.step)
+        return record
+
     def fit(self) -> dict[str, float]:
         """Train until ``train.steps`` generator steps; returns the last logged stats."""
         cfg, recipe = self.cfg, self.recipe
-        total, k, bs = cfg.train.steps, cfg.train.d_steps, self.batch_size
-        start_time = time.time()
-        # conditional recipes train on (images, labels) pairs
-        draw = self.dataset.sample_with_labels if getattr(recipe, "uses_labels", False) else self.dataset.sample
+        total = cfg.train.steps
+        self.started = start_time = time.time()
         ctx = self.dist
-        if ctx.enabled and cfg.run.distributed_data == "shard":
-            whole = draw
-            draw = lambda n, device: distributed.shard(whole(n * ctx.world_size, device), ctx)  # noqa: E731
-        autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self._autocast
-                    else contextlib.nullcontext())
         bar = tqdm(
             total=total, initial=self.step, desc=cfg.run.name, dynamic_ncols=True,
             disable=None if cfg.train.progress and ctx.is_main else True, unit="step",
@@ -315,35 +371,12 @@ class Trainer:
                 cb.on_start(self)
             limit_s = 60.0 * cfg.train.time_limit
             while self.step < total and not self._finish:
-                lrs = self._set_lr()
-                if hasattr(recipe, "progress"):  # annealed remedies (reg.schedule) follow the generator step
-                    recipe.progress = self.step / total
-                d_stats: dict[str, Tensor] = {}
-                n_d = d_steps_at(cfg.train.d_steps_schedule, self.step, k) if getattr(recipe, "adversarial", True) else 0
-                # the recipe may skip its monitoring statistics on steps that are not logged
-                recipe.stats_wanted = (self.step + 1) % cfg.train.log_every == 0 or self.step + 1 == total
-                with autocast:
-                    for _ in range(n_d):
-                        d_stats = recipe.d_step(draw(bs, self.device))
-                    g_stats = recipe.g_step(draw(bs, self.device))
-                if self.ema is not None:
-                    self.ema.update_parameters(recipe.generator)
-                self.step += 1
-                stats = {**d_stats, **g_stats}
-                self._check_finite(stats)
-                if self.step % cfg.train.log_every == 0 or self.step == total:
-                    if ctx.enabled:
-                        stats = distributed.mean_stats(stats, ctx)
-                    record = {k_: float(v) for k_, v in stats.items()}
-                    self.last_record = record
-                    if ctx.is_main:
-                        self.stats.write({"step": self.step, "time": round(time.time() - start_time, 3), **record, **lrs})
+                record = self.iteration()
+                if record is not None:
                     bar.set_postfix(headline(record), refresh=False)
                 bar.update(1)
                 if progress is not None:
                     progress.update(self.step, self.last_record)
-                for cb in self.callbacks:
-                    cb.on_step(self, self.step)
                 if limit_s and time.time() - start_time >= limit_s and self.step < total:
                     log.info("train.time_limit of %g min reached at step %d of %d; continue with: "
                              "%s --resume %s", cfg.train.time_limit, self.step, total, self._command(), self.run.root)

@@ -62,7 +62,8 @@ def _as_float(value: Any) -> float:
 def _table(
     stats: Iterable[Mapping[str, Any]],
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
-    """Columns of the numeric keys, sorted by step; a step logged twice (resume) keeps its last record.
+    """Columns of the numeric keys, sorted by step; a step logged twice (resume) keeps its last record;
+    records with an ``event`` (gankit lab's notes of a change or a single step) are left out.
 
     Returns:
         steps (T,), {key: values (T,) with NaN where missing or non-finite}, and {key: the first step
@@ -73,6 +74,8 @@ def _table(
     for rec in stats:
         if not isinstance(rec, Mapping):
             skipped += 1
+            continue
+        if "event" in rec:  # gankit lab's notes (a setting changed, one single step): not a curve point
             continue
         step = _as_float(rec.get("step"))
         if math.isnan(step):
