@@ -72,7 +72,7 @@ def test_every_preset_trains_to_its_end_and_resumes(preset, tmp_path, mnist_cach
     code = main(["eval", str(run.root), "-n", "64", "--no-floor"])
     out, err = capsys.readouterr()
     if code == 0:
-        assert len(run.metrics.read_text().splitlines()) == lines + 1 and "appended to" in out
+        assert len(run.metrics.read_text().splitlines()) == lines + 1 and "recorded in" in out
     else:
         assert code == 2 and err.startswith("gankit: error: nothing to evaluate") and err.count("\n") == 1
         assert len(run.metrics.read_text().splitlines()) == lines

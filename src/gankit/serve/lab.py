@@ -248,6 +248,7 @@ class _Copy:
         self.fixed_noise = trainer.fixed_noise
         self.fixed_real = trainer.fixed_real
         self.ema = trainer.ema
+        self.cfg = trainer.cfg  # toy_view reads generator.prior (the z -> x mapping of 1-D noise)
 
     @staticmethod
     def _tensors(*nets: torch.nn.Module) -> list[torch.Tensor]:
