@@ -36,7 +36,7 @@ from torch import Tensor
 
 from gankit.errors import ConfigError, DataError
 
-__all__ = ["ArithmeticResult", "Reader", "Term", "combine", "draw_pool", "group_probability", "latent_arithmetic",
+__all__ = ["DIGITS", "ArithmeticResult", "Reader", "digit_group", "shapes_group", "Term", "combine", "draw_pool", "group_probability", "latent_arithmetic",
            "parse_expression", "predict", "reader_for", "render", "select"]
 
 
@@ -112,41 +112,49 @@ def predict(terms: Sequence[Term], reader: Reader) -> dict[int, int]:
 # ------------------------------------------------------------------------------------------- readers
 
 
+def shapes_group(name: str) -> dict[int, int]:
+    """A phrase of the caption grammar -> {attribute head: value} ("big red" -> colour and size)."""
+    from gankit.data import captions as C
+
+    found = C.phrase_attributes(name, strict=True)
+    if not found:
+        raise DataError(f"'{name}' names no attribute (e.g. 'big red circle')")
+    return {h: names.index(found[a]) for h, (a, names) in enumerate(C.ATTRIBUTES) if a in found}
+
+
+def digit_group(name: str) -> dict[int, int]:
+    """"7" -> {0: 7}."""
+    if name not in DIGITS:
+        raise DataError(f"'{name}' is not a digit; MNIST groups are the classes 0-9 (e.g. '7 - 1 + 3')")
+    return {0: int(name)}
+
+
+DIGITS = tuple(str(d) for d in range(10))
+
+
 def _shapes_reader() -> Reader:
     from gankit.data import captions as C
     from gankit.metrics.captions import load_attribute_classifier
 
     net = load_attribute_classifier()
 
-    def parse(name: str) -> dict[int, int]:
-        found = C.phrase_attributes(name, strict=True)
-        if not found:
-            raise DataError(f"'{name}' names no attribute (e.g. 'big red circle')")
-        return {h: names.index(found[a]) for h, (a, names) in enumerate(C.ATTRIBUTES) if a in found}
-
     @torch.no_grad()
     def classify(x: Tensor) -> list[Tensor]:
         return [torch.softmax(h.double(), dim=1) for h in net(x.float())]
 
-    return Reader("shapes attributes", C.ATTRIBUTES, parse, classify)
+    return Reader("shapes attributes", C.ATTRIBUTES, shapes_group, classify)
 
 
 def _digits_reader() -> Reader:
     from gankit.metrics.mnist_classifier import load_classifier
 
     net = load_classifier()
-    digits = tuple(str(d) for d in range(10))
-
-    def parse(name: str) -> dict[int, int]:
-        if name not in digits:
-            raise DataError(f"'{name}' is not a digit; MNIST groups are the classes 0-9 (e.g. '7 - 1 + 3')")
-        return {0: int(name)}
 
     @torch.no_grad()
     def classify(x: Tensor) -> list[Tensor]:
         return [torch.softmax(net(x.float())[1].double(), dim=1)]
 
-    return Reader("MNIST digits", (("digit", digits),), parse, classify)
+    return Reader("MNIST digits", (("digit", DIGITS),), digit_group, classify)
 
 
 def reader_for(data_name: str, shape: Sequence[int]) -> Reader:

@@ -265,7 +265,8 @@ def _arithmetic(args: argparse.Namespace, out: Path, suffix: str) -> int:
         raise ConfigError(f"--arithmetic cannot be combined with --{others[0].replace('_', '-')}")
     if suffix == ".csv":
         raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the result's images) with --arithmetic")
-    res = api.latent_arithmetic(args.run, args.arithmetic, pool=args.pool, per_group=args.n or 3, seed=args.seed)
+    res = api.latent_arithmetic(args.run, args.arithmetic, pool=args.pool, per_group=args.n or 3,
+                                threshold=args.threshold, seed=args.seed)
     hit = ""
     if res.predicted:
         agree = res.agrees()
@@ -548,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
                         'averaged per group (default 3)')
     s.add_argument("--pool", type=int, default=2000,
                    help="--arithmetic: latents drawn and classified to find each group (default 2000)")
+    s.add_argument("--threshold", type=float, default=0.9,
+                   help="--arithmetic: probability the classifier must give a group to keep a latent (default 0.9)")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (recorded in metrics.jsonl)")
