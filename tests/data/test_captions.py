@@ -132,3 +132,13 @@ def test_caption_folder_errors(tmp_path):
         build_dataset(DataConfig(name="caption-folder", path=str(root)))
     with pytest.raises(DataError, match="needs a directory"):
         build_dataset(DataConfig(name="caption-folder"))
+
+
+def test_phrases_name_any_subset_and_strict_phrases_name_unknown_words():
+    assert C.phrase_attributes("big red") == {"colour": "red", "size": "big"}
+    assert C.phrase_attributes("a tiny disc in the bottom left corner", strict=True) == {
+        "kind": "circle", "size": "small", "position": "bottom left"}
+    assert C.phrase_attributes("a shiny red thing") == {"colour": "red"}  # free text: unknown words ignored
+    with pytest.raises(DataError, match="unknown words 'shiny', 'thing'") as info:
+        C.phrase_attributes("a shiny red thing", strict=True)
+    assert "\n" not in str(info.value)
