@@ -79,7 +79,7 @@ def plot_nearest(generated: np.ndarray, neighbours: np.ndarray, distances: np.nd
 def plot_arithmetic(groups: list[tuple[str, np.ndarray, np.ndarray]], result: np.ndarray, result_label: str,
                     path: str | Path, title: str = "") -> None:
     """Latent arithmetic as Radford et al. (2016) draw it: one row per group (its samples, then G of their mean
-    latent, framed in blue), and a last row with the result G(z) (framed in red) and its neighbourhood.
+    latent, framed in blue, beside them), and a last row with the result G(z) (framed in red) and its neighbourhood.
 
     Args:
         groups: per term (label such as "− big red", samples (m, C, H, W), G(mean z) (C, H, W)).
@@ -91,8 +91,8 @@ def plot_arithmetic(groups: list[tuple[str, np.ndarray, np.ndarray]], result: np
         raise DataError(f"the arithmetic figure needs images (N, C, H, W), got result shape {res.shape}")
     cols = max(len(res), *(len(s) + 1 for _, s, _ in groups))
     rows = len(groups) + 1
-    fig = _new_figure((1.0 * cols + 2.2, 1.1 * rows + 0.6))
-    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[2.2] + [1.0] * cols, wspace=0.08, hspace=0.3)
+    fig = _new_figure((1.0 * cols + 1.8, 1.15 * rows + 0.6))
+    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[1.8] + [1.0] * cols, wspace=0.08, hspace=0.35)
 
     def label(r: int, text: str) -> None:
         ax = fig.add_subplot(grid[r, 0])
@@ -106,13 +106,13 @@ def plot_arithmetic(groups: list[tuple[str, np.ndarray, np.ndarray]], result: np
 
     for r, (text, samples, mean) in enumerate(groups):
         label(r, text)
-        for j, img in enumerate(np.asarray(samples, dtype=np.float32)):
+        samples = np.asarray(samples, dtype=np.float32)
+        for j, img in enumerate(samples):
             show_image(fig.add_subplot(grid[r, j + 1]), img)
-        ax = fig.add_subplot(grid[r, cols])
+        ax = fig.add_subplot(grid[r, len(samples) + 1])
         show_image(ax, np.asarray(mean, dtype=np.float32))
         framed(ax, "tab:blue")
-        if r == 0:
-            ax.set_title("G(mean z)", fontsize=7)
+        ax.set_xlabel("G(mean z)", fontsize=6, labelpad=1)
     label(rows - 1, result_label)
     for j, img in enumerate(res):
         ax = fig.add_subplot(grid[rows - 1, j + 1])
