@@ -704,3 +704,18 @@ def nearest(run: str | Path, rows: int = 8, k: int = 5, n_check: int = 1000, see
         held, _ = held_out_reference(cfg, dataset, n_check)
     check = copy_check(fake[:n_check], train, held)
     return NearestNeighbours(fake[:rows].numpy(), train[torch.from_numpy(idx)].numpy(), dist, check)
+
+
+def latent_arithmetic(run: str | Path, expression: str, pool: int = 2000, per_group: int = 3,
+                      threshold: float = 0.9, neighbours: int = 8, noise: float = 0.25, seed: int = 0) -> Any:
+    """Radford et al.'s latent arithmetic on a run's generator, "A - B + C" with groups picked by the shipped
+    classifier of its data (shapes attributes or MNIST digits): an :class:`gankit.arithmetic.ArithmeticResult`.
+
+    Raises:
+        ConfigError: data without a shipped classifier, a bad expression, a group no sample of the pool shows.
+    """
+    from gankit.arithmetic import latent_arithmetic as arithmetic, reader_for
+
+    net, cfg, meta = load_generator(run)
+    reader = reader_for(cfg.data.name, json.loads(meta["data_shape"]))
+    return arithmetic(net, expression, reader, pool, per_group, threshold, neighbours, noise, seed)

@@ -255,6 +255,41 @@ MAX_GRID_IMAGES = 1024  # a .png grid of samples: 16 columns x 64 rows
 MAX_PLOT_POINTS = 100_000  # a .png scatter plot of point samples
 
 
+MINUS = "\u2212"
+
+
+def _arithmetic(args: argparse.Namespace, out: Path, suffix: str) -> int:
+    """``gankit sample --arithmetic "A - B + C"``: the groups and the result's neighbourhood (.png), or the
+    result and its neighbourhood (.npy)."""
+    from gankit import api
+
+    others = [f for f in ("interpolate", "nearest", "stages", "lattice", "codes", "per_class", "text", "label",
+                          "rejection") if getattr(args, f, None) not in (None, False, 0)]
+    if others:
+        raise ConfigError(f"--arithmetic cannot be combined with --{others[0].replace('_', '-')}")
+    if suffix == ".csv":
+        raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the result's images) with --arithmetic")
+    res = api.latent_arithmetic(args.run, args.arithmetic, pool=args.pool, per_group=args.n or 3,
+                                threshold=args.threshold, seed=args.seed)
+    hit = ""
+    if res.predicted:
+        agree = res.agrees()
+        hit = (f"; the arithmetic predicts '{res.prediction()}': the result {'shows' if agree[0] else 'does not show'} "
+               f"it, {int(agree[1:].sum())} of {len(agree) - 1} neighbours do")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        _save_array(out, res.images)
+    else:
+        from gankit.viz.explore import plot_arithmetic
+
+        rows = [(f"{'+' if t.sign > 0 else MINUS} {t.name}\n({s} of {args.pool} read so)", g, m)
+                for t, s, g, m in zip(res.terms, res.group_sizes, res.group_images, res.mean_images)]
+        plot_arithmetic(rows, res.images, f"= reads as\n{res.reads()}", out,
+                        title=f"{args.arithmetic}  ({args.run}; groups picked by the {res.reader.name} classifier)")
+    print(f"wrote the latent arithmetic '{args.arithmetic}' to {out}: the result reads as '{res.reads()}'{hit}")
+    return 0
+
+
 def _translations(args: argparse.Namespace, out: Path) -> int:
     """``gankit sample RUN -o x.png`` for an image-to-image run: input | output | target of held-out pairs."""
     from gankit import api
@@ -282,6 +317,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".csv", ".png"):
         raise ConfigError(f"output '{out}' must end in .npy, .csv or .png")
+    if args.arithmetic is not None:
+        return _arithmetic(args, out, suffix)
     if args.stages:
         if args.interpolate or args.nearest or suffix != ".png":
             raise ConfigError("--stages writes a figure: give -o NAME.png and neither --interpolate nor --nearest")
@@ -561,6 +598,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--label", type=int, help="conditional runs: draw every sample for this class")
     s.add_argument("--per-class", action="store_true",
                    help="conditional runs: -n samples (default 8) of each class, one row per class")
+    s.add_argument("--arithmetic", metavar="EXPR",
+                   help='latent arithmetic (Radford et al. 2016), e.g. "big red circle - big red + big blue" '
+                        '(shapes) or "7 - 1 + 3" (MNIST): groups picked by the shipped classifier, -n latents '
+                        'averaged per group (default 3)')
+    s.add_argument("--pool", type=int, default=2000,
+                   help="--arithmetic: latents drawn and classified to find each group (default 2000)")
+    s.add_argument("--threshold", type=float, default=0.9,
+                   help="--arithmetic: probability the classifier must give a group to keep a latent (default 0.9)")
     s.set_defaults(func=cmd_sample)
 
     tr = sub.add_parser("translate", help="image-to-image runs (pix2pix): translate an image, a folder or a .npy")

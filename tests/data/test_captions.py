@@ -154,3 +154,13 @@ def test_check_readable_names_unknown_words_characters_and_cut_text():
     grammar = [c for combo in C.all_combinations() for c in C.captions_for(*(names[i] for (_, names), i in
                                                                            zip(C.ATTRIBUTES, combo)))]
     C.check_readable(grammar, C.vocabulary(C.tokenize(grammar)))
+
+
+def test_phrases_name_any_subset_and_strict_phrases_name_unknown_words():
+    assert C.phrase_attributes("big red") == {"colour": "red", "size": "big"}
+    assert C.phrase_attributes("a tiny disc in the bottom left corner", strict=True) == {
+        "kind": "circle", "size": "small", "position": "bottom left"}
+    assert C.phrase_attributes("a shiny red thing") == {"colour": "red"}  # free text: unknown words ignored
+    with pytest.raises(DataError, match="unknown words 'shiny', 'thing'") as info:
+        C.phrase_attributes("a shiny red thing", strict=True)
+    assert "\n" not in str(info.value)

@@ -184,37 +184,74 @@ _WORD.update({c: ("colour", c) for c in COLOURS})
 _WORD.update({w: ("kind", k) for k in KINDS for w in (k + "s",)})
 
 
-def parse_caption(text: str) -> dict[str, str]:
-    """The attributes a caption names: {'kind', 'colour', 'size', 'position'}.
+_NAMING = frozenset(_WORD) | {"top", "bottom", "left", "right", "centre", "center", "middle"}  # words naming a value
+
+
+@functools.lru_cache(maxsize=1)
+def _function_words() -> frozenset[str]:
+    """The grammar's words that name no attribute ("a", "at", "the", "corner", ...), from its own captions."""
+    words: set[str] = set()
+    for t in TEMPLATES:
+        words |= set(re.findall(r"[a-z]+", t.format(size="", colour="", kind="", where="")))
+    for p in POSITIONS:
+        words |= {w for phrase in _where_phrases(p) for w in re.findall(r"[a-z]+", phrase)}
+    return frozenset(words - _NAMING)
+
+
+def phrase_attributes(text: str, strict: bool = False) -> dict[str, str]:
+    """The attributes a phrase names, any subset of {'kind', 'colour', 'size', 'position'} ("big red" ->
+    size and colour).
 
     Words are matched whole (synonyms included: little, tiny, large, disc, middle, center); the position is
     read from top/bottom and left/right ("at the bottom" is the bottom centre cell).
 
+    Args:
+        text: a caption or a shorter phrase.
+        strict: every word must be one of the grammar's (attribute words and its function words such as
+            "a", "at", "the"); free text is allowed otherwise.
+
     Raises:
-        DataError: a caption that names no kind, colour, size or position, or two different values of one.
+        DataError: two different values of one attribute, or (``strict``) words outside the grammar.
     """
     words = re.findall(r"[a-z]+", text.lower())
+    if strict:
+        known = _NAMING | _function_words()
+        unknown = [w for w in dict.fromkeys(re.findall(r"[^\s,]+", text.lower())) if w not in known]
+        if unknown:
+            raise DataError(f"'{text}': unknown word{'s' if len(unknown) > 1 else ''} {', '.join(repr(w) for w in unknown)}; "
+                            f"attribute words are {', '.join(KINDS)}, {', '.join(COLOURS)}, "
+                            f"{', '.join(w for ws in SIZE_WORDS.values() for w in ws)}, top, bottom, left, right, centre")
     found: dict[str, str] = {}
     for w in words:
         if w in _WORD:
             attr, value = _WORD[w]
             if found.get(attr, value) != value:
-                raise DataError(f"caption '{text}' names two {attr}s ({found[attr]} and {value})")
+                raise DataError(f"'{text}' names two {attr}s ({found[attr]} and {value})")
             found[attr] = value
     vertical = {w for w in words if w in ("top", "bottom")}
     horizontal = {w for w in words if w in ("left", "right")}
     centre = any(w in ("centre", "center", "middle") for w in words)
     if len(vertical) > 1 or len(horizontal) > 1:
-        raise DataError(f"caption '{text}' names two positions")
+        raise DataError(f"'{text}' names two positions")
     if vertical or horizontal:
         found["position"] = " ".join([*vertical, *horizontal])
     elif centre:
         found["position"] = "centre"
+    return {a: found[a] for a, _ in ATTRIBUTES if a in found}
+
+
+def parse_caption(text: str) -> dict[str, str]:
+    """The attributes a caption names: {'kind', 'colour', 'size', 'position'} (:func:`phrase_attributes`).
+
+    Raises:
+        DataError: a caption that names no kind, colour, size or position, or two different values of one.
+    """
+    found = phrase_attributes(text)
     missing = [a for a, _ in ATTRIBUTES if a not in found]
     if missing:
         raise DataError(f"caption '{text}' names no {' and no '.join(missing)} "
                         "(e.g. 'a small red circle at the top left')")
-    return {a: found[a] for a, _ in ATTRIBUTES}
+    return found
 
 
 def attribute_indices(attrs: dict[str, str]) -> tuple[int, int, int, int]:

@@ -74,3 +74,51 @@ def plot_nearest(generated: np.ndarray, neighbours: np.ndarray, distances: np.nd
                 ax.set_title(f"train #{j + 1}", fontsize=7)
     fig.suptitle(title or "nearest training images (L2 distance below each)", fontsize=8)
     _save_png(fig, path)
+
+
+def plot_arithmetic(groups: list[tuple[str, np.ndarray, np.ndarray]], result: np.ndarray, result_label: str,
+                    path: str | Path, title: str = "") -> None:
+    """Latent arithmetic as Radford et al. (2016) draw it: one row per group (its samples, then G of their mean
+    latent, framed in blue, beside them), and a last row with the result G(z) (framed in red) and its neighbourhood.
+
+    Args:
+        groups: per term (label such as "− big red", samples (m, C, H, W), G(mean z) (C, H, W)).
+        result: (1 + k, C, H, W), the result first.
+        result_label: the last row's label (e.g. what the classifier reads).
+    """
+    res = np.asarray(result, dtype=np.float32)
+    if res.ndim != 4 or any(np.asarray(s).ndim != 4 for _, s, _ in groups):
+        raise DataError(f"the arithmetic figure needs images (N, C, H, W), got result shape {res.shape}")
+    cols = max(len(res), *(len(s) + 1 for _, s, _ in groups))
+    rows = len(groups) + 1
+    fig = _new_figure((1.0 * cols + 1.8, 1.15 * rows + 0.6))
+    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[1.8] + [1.0] * cols, wspace=0.08, hspace=0.35)
+
+    def label(r: int, text: str) -> None:
+        ax = fig.add_subplot(grid[r, 0])
+        ax.axis("off")
+        ax.text(1.0, 0.5, text, ha="right", va="center", fontsize=7, wrap=True, transform=ax.transAxes)
+
+    def framed(ax: object, colour: str) -> None:
+        for side in ax.spines.values():  # type: ignore[attr-defined]
+            side.set_edgecolor(colour)
+            side.set_linewidth(2.0)
+
+    for r, (text, samples, mean) in enumerate(groups):
+        label(r, text)
+        samples = np.asarray(samples, dtype=np.float32)
+        for j, img in enumerate(samples):
+            show_image(fig.add_subplot(grid[r, j + 1]), img)
+        ax = fig.add_subplot(grid[r, len(samples) + 1])
+        show_image(ax, np.asarray(mean, dtype=np.float32))
+        framed(ax, "tab:blue")
+        ax.set_xlabel("G(mean z)", fontsize=6, labelpad=1)
+    label(rows - 1, result_label)
+    for j, img in enumerate(res):
+        ax = fig.add_subplot(grid[rows - 1, j + 1])
+        show_image(ax, img)
+        if j == 0:
+            framed(ax, "tab:red")
+            ax.set_xlabel("G(z)", fontsize=6, labelpad=1)
+    fig.suptitle(title or "latent arithmetic (Radford et al. 2016)", fontsize=8)
+    _save_png(fig, path)
