@@ -97,9 +97,12 @@ class ImageDataset:
         num_classes: number of classes (1,000 for Stacked MNIST); 0 when there are no labels.
         class_names: a name per class.
         modes, mode_std: None (the 2-D mode metrics do not apply).
+        range_checked: True: samples scored against this set are in [-1, 1] by construction (data scaled
+            from ``max_value``, generators ending in tanh), so the metrics skip their [0, 1] guess.
     """
 
     kind = "image"
+    range_checked = True
     modes = None
     mode_std = None
     has_density = False
