@@ -948,9 +948,10 @@ def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Iterator[Any]:
         yield im
 
 
-def decode_image(path: str | Path, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode_image(path: str | Path, size: int | None, channels: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode one image: EXIF-rotated, grey ("L") or RGB, shorter side resized to ``size`` and
-    centre-cropped to ``size`` x ``size`` (bicubic). Returns uint8 (channels, size, size).
+    centre-cropped to ``size`` x ``size`` (bicubic; ``size=None``: the image's own size, no resampling).
+    Returns uint8 (channels, size, size), or (channels, H, W) with ``size=None``.
 
     Raises:
         ImageTooLarge: more than ``max_pixels`` pixels (nothing is decoded).
@@ -965,7 +966,8 @@ def decode_image(path: str | Path, size: int, channels: int, max_pixels: int = M
             background = Image.new("RGBA", im.size, (255, 255, 255, 255))  # transparent -> white
             im = Image.alpha_composite(background, im)
         im = im.convert("L" if channels == 1 else "RGB")
-        im = ImageOps.fit(im, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
+        if size is not None:
+            im = ImageOps.fit(im, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
         arr = np.array(im, dtype=np.uint8)  # a writable copy
     return arr[None] if channels == 1 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
@@ -973,7 +975,7 @@ def decode_image(path: str | Path, size: int, channels: int, max_pixels: int = M
 class FolderFiles(torch.utils.data.Dataset):
     """A torch Dataset over image files: item i is (i, uint8 (C, S, S) array, or None when unreadable)."""
 
-    def __init__(self, files: list[Path], size: int, channels: int, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(self, files: list[Path], size: int | None, channels: int, max_pixels: int = MAX_PIXELS) -> None:
         self.files = files
         self.size = size
         self.channels = channels
