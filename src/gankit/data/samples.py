@@ -4,8 +4,9 @@
 run made: another GAN's output, a folder of PNGs. This module turns them into what the metrics take:
 
 - **images**: float32 (N, C, H, W) in [-1, 1], from an ``.npy``/``.npz`` array of shape (N, C, H, W),
-  (N, H, W, C) or (N, H, W) (C = 1 or 3), or from a folder of PNG/JPEG files (searched recursively,
-  sorted by path; hidden files skipped; unreadable ones skipped with one warning). Folder images keep
+  (N, H, W, C) or (N, H, W) (C = 1 or 3), or from a folder of PNG/JPEG files (searched recursively:
+  a folder's files sorted by name, then its sub-folders in name order; hidden files skipped; unreadable
+  ones skipped with one warning). Folder images keep
   their own size unless ``size`` asks for a resize (shorter side to ``size``, centre crop, bicubic), and
   then must all have one size;
 - **points**: an (N, D) array, used as it is (the point metrics: Wasserstein, set distances, ...).
