@@ -542,6 +542,9 @@ def evaluate_samples(fake: Any, real: Any = None, data: str | None = None, data_
                           "or --data NAME")
     if n < 0:
         raise ConfigError(f"the number of samples must be >= 0, got {n}")
+    if real is None and not data and not _is_run(fake):
+        raise ConfigError("outside samples need a reference: --real PATH (an .npy/.npz file or an image folder) "
+                          "or --data NAME (a data set)")
     say = progress or (lambda message: None)
     if _is_run(fake) and real is None and not data:  # a run against its own data: exactly `gankit eval RUN`
         result = evaluate(fake, n, metrics, floor, write=False, progress=progress, extractor=extractor)
@@ -592,9 +595,6 @@ def evaluate_samples(fake: Any, real: Any = None, data: str | None = None, data_
             result.floor = real_floor(cfg, dataset, names, ref, progress)
             result.floor_kind = result.floor.pop("kind")
         return result
-    if real is None:
-        raise ConfigError("outside samples need a reference: --real PATH (an .npy/.npz file or an image folder) "
-                          "or --data NAME (a data set)")
     say(f"reading {real if isinstance(real, (str, Path)) else 'the real samples'}")
     channels = f.shape[0] if f.kind == "image" else None
     r = load_samples(real, value_range, size, channels, what="real samples") if isinstance(real, (str, Path)) \

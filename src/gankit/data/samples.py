@@ -134,7 +134,10 @@ def _to_unit(x: np.ndarray, value_range: str | None, what: str) -> tuple[np.ndar
         if vmin < lo - slack or vmax > hi + slack:
             raise DataError(f"{what}: values from {vmin:.4g} to {vmax:.4g} lie outside the given range "
                             f"[{lo:g}, {hi:g}]; give the right --range or leave it out to detect it")
-    out = (x.astype(np.float32) - np.float32(lo)) * np.float32(2.0 / (hi - lo)) - np.float32(1.0)
+    if key == "-1,1":  # as they are: a generator's own output scores exactly as it would inside gankit
+        out = x.astype(np.float32)
+    else:
+        out = (x.astype(np.float32) - np.float32(lo)) * np.float32(2.0 / (hi - lo)) - np.float32(1.0)
     return np.clip(out, -1.0, 1.0), key, given is None
 
 
