@@ -74,26 +74,14 @@ def load_digits_classifier(path: str | Path | None = None) -> DigitsNet:
                                 RETRAIN)
 
 
-class _LazyDigits:
-    """The extractor callable: loads the shipped weights on first use."""
-
-    def __init__(self) -> None:
-        self._net: DigitsNet | None = None
-
-    @property
-    def module(self) -> DigitsNet:
-        if self._net is None:
-            self._net = load_digits_classifier()
-        return self._net
-
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f, logits = self.module(images)
-        return f, torch.softmax(logits.double(), dim=1)
+def _features_and_probs(net: DigitsNet, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    f, logits = net(images)
+    return f, torch.softmax(logits.double(), dim=1)
 
 
 features.register_extractor(
     EXTRACTOR_NAME,
-    _LazyDigits(),
+    features.LazyModule(load_digits_classifier, _features_and_probs),
     datasets=["digits"],
     gives_probs=True,
     description="gankit's shipped 8x8-digits CNN: 64-d penultimate features and 10-way softmax",

@@ -73,6 +73,7 @@ __all__ = [
     "CACHE_SIZE",
     "EXTRACTORS",
     "FeatureExtractor",
+    "LazyModule",
     "as_images",
     "clear_cache",
     "extract",
@@ -434,6 +435,34 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _load_torchscript(path: Path, what: str) -> Any:
+    """``torch.jit.load`` on the CPU in eval mode; a corrupt or foreign file is a ConfigError."""
+    try:
+        with warnings.catch_warnings():  # torch >= 2.10 flags TorchScript as deprecated; it still loads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location="cpu").eval()
+    except Exception as exc:  # a corrupt or foreign file
+        raise ConfigError(f"cannot load {what} '{path}' as TorchScript: {exc}") from None
+
+
+class LazyModule:
+    """An extractor callable around a network loaded on its first call (shipped weights are read and their
+    sha256 checked then, never at import): ``forward(module, images) -> (features, probs or None)``."""
+
+    def __init__(self, load: Callable[[], torch.nn.Module], forward: Callable[[Any, torch.Tensor], Any]) -> None:
+        self._load, self._forward = load, forward
+        self._net: torch.nn.Module | None = None
+
+    @property
+    def module(self) -> torch.nn.Module:
+        if self._net is None:
+            self._net = self._load()
+        return self._net
+
+    def __call__(self, images: torch.Tensor) -> Any:
+        return self._forward(self.module, images)
+
+
 class _InceptionTorchScript:
     """StyleGAN2-ADA's TorchScript Inception-v3 behind the extractor contract (loaded on first use)."""
 
@@ -444,12 +473,7 @@ class _InceptionTorchScript:
     @property
     def module(self) -> Any:
         if self._net is None:
-            try:
-                with warnings.catch_warnings():  # torch >= 2.10 flags TorchScript as deprecated; it still loads
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    self._net = torch.jit.load(str(self.path), map_location="cpu").eval()
-            except Exception as exc:  # a corrupt or foreign file
-                raise ConfigError(f"cannot load Inception weights '{self.path}' as TorchScript: {exc}") from None
+            self._net = _load_torchscript(self.path, "Inception weights")
         return self._net
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -513,29 +537,12 @@ def register_inception(
 # ----------------------------------------------------------------------------------------------------
 
 
-class _TorchScriptFeatures:
-    """A user's TorchScript module ``images (N, C, H, W) in [-1, 1] -> features (N, ...)`` (loaded on first use)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._net: Any = None
-
-    @property
-    def module(self) -> Any:
-        if self._net is None:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    self._net = torch.jit.load(str(self.path), map_location="cpu").eval()
-            except Exception as exc:
-                raise ConfigError(f"cannot load '{self.path}' as a TorchScript module: {exc}") from None
-        return self._net
-
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
-        out = self.module(images)
-        if isinstance(out, (tuple, list)):  # (features, logits): the features
-            out = out[0]
-        return out.reshape(images.shape[0], -1), None
+def _torchscript_features(net: Any, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+    """A user's TorchScript module ``images (N, C, H, W) in [-1, 1] -> features`` (or ``(features, logits)``)."""
+    out = net(images)
+    if isinstance(out, (tuple, list)):  # (features, logits): the features
+        out = out[0]
+    return out.reshape(images.shape[0], -1), None
 
 
 def _path_and_sha(rest: str) -> tuple[str, str | None]:
@@ -575,7 +582,8 @@ def resolve_extractor(spec: str) -> FeatureExtractor:
             raise ConfigError(f"TorchScript feature file '{p}' not found")
         if sha is not None and _sha256(p).lower() != sha.lower():
             raise ConfigError(f"TorchScript feature file '{p}' has sha256 {_sha256(p)}, expected {sha}")
-        return register_extractor(f"torchscript:{p.name}", _TorchScriptFeatures(p), gives_probs=False, replace=True,
+        fn = LazyModule(lambda: _load_torchscript(p, "the feature module"), _torchscript_features)
+        return register_extractor(f"torchscript:{p.name}", fn, gives_probs=False, replace=True,
                                   description=f"your TorchScript module {p.name} (features only)")
     raise ConfigError(f"unknown feature extractor kind '{kind}' in '{spec}'; give "
                       + SPEC_HELP.format(names=", ".join(sorted(EXTRACTORS)) or "none"))

@@ -36,32 +36,20 @@ def joint_probabilities(logits: list[torch.Tensor]) -> torch.Tensor:
     return joint
 
 
-class _ShapesFeatures:
-    """Extractor callable: (features (N, 64), joint probabilities (N, 216)); loads the weights on first use."""
-
-    def __init__(self) -> None:
-        self._net: AttributeNet | None = None
-
-    @property
-    def module(self) -> AttributeNet:
-        if self._net is None:
-            self._net = load_attribute_classifier()
-        return self._net
-
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        net = self.module
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise DataError(f"the shapes attribute classifier needs RGB images (N, 3, H, W), got {tuple(images.shape)}")
-        x = images.to(torch.float32)
-        if x.shape[-2:] != (SIDE, SIDE):
-            x = F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False, antialias=True)
-        h = net.net[:-1](x)  # (N, 64) after the ReLU
-        return h, joint_probabilities(list(net.net[-1](h).split(HEADS, dim=1)))
+def _features_and_probs(net: AttributeNet, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features (N, 64) after the ReLU, joint probabilities (N, 216)) of RGB images in [-1, 1]."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise DataError(f"the shapes attribute classifier needs RGB images (N, 3, H, W), got {tuple(images.shape)}")
+    x = images.to(torch.float32)
+    if x.shape[-2:] != (SIDE, SIDE):
+        x = F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False, antialias=True)
+    h = net.net[:-1](x)
+    return h, joint_probabilities(list(net.net[-1](h).split(HEADS, dim=1)))
 
 
 features.register_extractor(
     EXTRACTOR_NAME,
-    _ShapesFeatures(),
+    features.LazyModule(load_attribute_classifier, _features_and_probs),
     datasets=["shapes-captions"],
     gives_probs=True,
     description="gankit's shipped shapes attribute CNN: 64-d features, softmax over the 216 attribute combinations",
