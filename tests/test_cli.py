@@ -176,8 +176,10 @@ def test_1d_run_makes_figures(capsys, tmp_path):
 
 def test_image_run_writes_sample_grids(capsys, tmp_path):
     code, out, _ = run(capsys, "train", "dcgan-digits", "train.steps=4", "train.sample_every=2", "generator.width=16",
-                       "discriminator.width=16", "data.batch_size=16", "train.progress=false", f"run.out_dir={tmp_path}")
-    assert code == 0 and "metrics (step" not in out  # no image metric applies without a feature extractor
+                       "discriminator.width=16", "data.batch_size=16", "train.progress=false", "eval.num_samples=200",
+                       f"run.out_dir={tmp_path}")
+    assert code == 0 and "metrics (step 4)" in out  # the shipped digits classifier scores 8x8 digits
+    assert "\nfid " in out and "\nis " in out and "rand_" not in out
     rd = tmp_path / "dcgan-digits"
     grid = Image.open(rd / "samples" / "step-000004.png")
     assert grid.mode == "L" and grid.width >= 256

@@ -7,10 +7,11 @@ input and 1 for failures at run time; nothing already written is lost.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from gankit.errors import ConfigError, GankitError
 
@@ -385,14 +386,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def eval_table(model: dict[str, float], floor: dict[str, float] | None) -> str:
     """A plain-text table: one row per metric (intervals folded in), the model beside the real-vs-real floor,
     which way is better and the unit, from each key's registered :class:`~gankit.metrics.Key`."""
-    from gankit.metrics.keys import base_key, cell, key_info, reported_keys
+    from gankit.metrics.keys import cell, floor_key, key_info, reported_keys
 
     header = ["metric", "model"] + (["real vs real"] if floor is not None else []) + ["better", "unit"]
     rows = []
     for k in reported_keys(model):
         info = key_info(k)
         scale = info.scale if info else 1.0
-        rows.append([k, cell(model, k, scale)] + ([cell(floor, base_key(k), scale)] if floor is not None else [])
+        rows.append([k, cell(model, k, scale)] + ([cell(floor, floor_key(k, floor), scale)] if floor is not None else [])
                     + ([info.direction, info.shown_unit] if info else ["", ""]))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
@@ -415,20 +416,66 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from gankit.train.progress import Announcer
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    if args.fake is not None:
+        return _eval_outside(args, names)
+    if args.run is None:
+        raise ConfigError("gankit eval needs a run folder, or outside samples: --fake PATH [--real PATH | --data NAME]")
+    outside = [f for f, v in (("--real", args.real), ("--data", args.data), ("--range", args.range),
+                              ("--size", args.size)) if v]
+    if outside:
+        raise ConfigError(f"{', '.join(outside)} go with --fake PATH (outside samples); for a run's own samples "
+                          f"against another reference use --fake {args.run}")
     announce = Announcer("eval", logging.getLogger("gankit").info)  # on stderr; -q silences it
     result = api.evaluate(args.run, n=args.n, metrics=names, floor=not args.no_floor, rejection=args.rejection,
-                          progress=announce)
+                          progress=announce, extractor=args.extractor)
     announce.done()
     run = api.find_run(args.run)
     how = f", discriminator rejection sampling after {args.rejection} calibration steps" if args.rejection else ""
     print(f"{run.root} (step {result.step}, {result.samples} samples, {'EMA ' if result.ema else ''}generator{how})")
     if result.floor is not None:
         print(f"real vs real: {result.floor_kind}, scored the same way (what a perfect generator would get)")
+    _print_result(result, args.output)
+    print(f"recorded in {run.metrics}")
+    return 0
+
+
+def _print_result(result: Any, output: str | None) -> None:
+    """The features line, the table, the meanings; ``output``: the result as JSON too."""
+    if result.extractor:
+        print(f"image features: {result.extractor}")
     print(eval_table(result.model, result.floor))
     meanings = metric_meanings(result.model)
     if meanings:
         print(f"what they measure:\n{meanings}")
-    print(f"recorded in {run.metrics}")
+    if output:
+        from gankit.fileio import atomic_write_text
+
+        atomic_write_text(Path(output), json.dumps(result.to_json(), indent=2) + "\n")
+        print(f"wrote {output}")
+
+
+def _eval_outside(args: argparse.Namespace, names: list[str] | None) -> int:
+    """``gankit eval --fake PATH [--real PATH | --data NAME]``: score any samples against any reference."""
+    from gankit import api
+    from gankit.train.progress import Announcer
+
+    if args.run is not None:
+        raise ConfigError(f"give either a run ('{args.run}') or --fake PATH; a run folder may be passed as --fake")
+    if args.rejection:
+        raise ConfigError("--rejection scores a run's own generator: use gankit eval RUN --rejection STEPS")
+    announce = Announcer("eval", logging.getLogger("gankit").info)
+    result = api.evaluate_samples(args.fake, real=args.real, data=args.data, data_options=args.data_opt or [],
+                                  metrics=names, extractor=args.extractor, n=args.n, floor=not args.no_floor,
+                                  value_range=args.range, size=args.size, seed=args.seed, progress=announce)
+    announce.done()
+    print(f"fake: {result.sources[0]}")
+    for line in result.sources[1:]:
+        print(f"real: {line}" if not line.startswith("scored") else line)
+    if result.floor is not None:
+        print(f"real vs real: {result.floor_kind}, scored the same way (what a perfect generator would get)")
+    if not result.model:
+        print("no metric applies to these samples (gankit list metrics)")
+    _print_result(result, args.output)
     return 0
 
 
@@ -483,10 +530,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     from gankit import config as config_mod
     from gankit.registry import ALL
 
-    kinds = ["presets", *ALL] if args.kind in (None, "all") else [args.kind]
+    kinds = ["presets", *ALL, "extractors"] if args.kind in (None, "all") else [args.kind]
     for kind in kinds:
         print(f"{kind}:")
-        if kind == "presets":
+        if kind == "extractors":  # image features (gankit eval --extractor, eval.extractor)
+            from gankit.metrics import features
+
+            for name, ext in sorted(features.EXTRACTORS.items()):
+                print(f"  {name:<18} {ext.description}")
+        elif kind == "presets":
             for name in config_mod.preset_names():
                 print(f"  {name:<18} {config_mod.preset_description(name)}")
         else:
@@ -615,9 +667,28 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0, help="dropout masks (the translator's noise)")
     tr.set_defaults(func=cmd_translate)
 
-    e = sub.add_parser("eval", help="compute metrics of a trained run (recorded in metrics.jsonl)")
-    e.add_argument("run")
-    e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples)")
+    e = sub.add_parser("eval", help="compute metrics of a trained run (recorded in metrics.jsonl), or of any samples "
+                                    "against any reference (--fake PATH)",
+                       description="Score a run's generator against its data (recorded in the run's metrics.jsonl), "
+                                   "or any samples against any reference: gankit eval --fake PATH [--real PATH | "
+                                   "--data NAME], PATH a run folder, an .npy/.npz array or a folder of PNG/JPEG "
+                                   "images. Every table has the real-vs-real floor beside the model's numbers.")
+    e.add_argument("run", nargs="?", help="the run folder (or name under runs/)")
+    e.add_argument("--fake", metavar="PATH", help="samples to score: a run folder, an .npy/.npz array (points (N, D), "
+                   "images (N, C, H, W) or (N, H, W, C)) or a folder of PNG/JPEG images")
+    e.add_argument("--real", metavar="PATH", help="with --fake: the reference samples (an array or an image folder); "
+                   "split into two random halves: the reference and the floor")
+    e.add_argument("--data", metavar="NAME", help="with --fake: a data set as the reference (gankit list datasets)")
+    e.add_argument("--data-opt", action="append", metavar="KEY=VALUE",
+                   help="a data-section option of --data, e.g. path=DIR or image_size=16 (repeatable)")
+    e.add_argument("--extractor", metavar="SPEC", help="image features: a registered name (gankit list extractors), "
+                   "inception:PATH[:SHA256] or torchscript:PATH[:SHA256] (default: eval.extractor, else the data "
+                   "set's own; outside samples: the random embedding, keys rand_*)")
+    e.add_argument("--range", metavar="LO,HI", help="value range of array samples: -1,1 | 0,1 | 0,255 (default: detected)")
+    e.add_argument("--size", type=int, metavar="S", help="resize images to S x S (default: never resized)")
+    e.add_argument("--seed", type=int, help="with --fake: evaluation seed (default: the run's eval.seed, else 1234)")
+    e.add_argument("-o", "--output", metavar="FILE.json", help="also write the result as JSON")
+    e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples; --fake: all)")
     e.add_argument("--metrics", default="",
                    help="comma-separated metric names (default: the run's eval.metrics, or all that apply when empty)")
     e.add_argument("--no-floor", action="store_true", help="skip the real-vs-real reference column")
@@ -666,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     dt.set_defaults(func=cmd_data)
 
     ls = sub.add_parser("list", help="list presets and registry entries")
-    ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL], help="what to list (default: all)")
+    ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL, "extractors"], help="what to list (default: all)")
     ls.set_defaults(func=cmd_list)
     return p
 

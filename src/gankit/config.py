@@ -193,6 +193,7 @@ class EvalConfig:
     num_samples: int = 2500  # generator samples scored (docs/protocols.md uses 2,500 for toy data)
     floor: bool = True  # the end-of-training evaluation also scores held-out real data: the real-vs-real floor
     seed: int = 1234  # evaluation noise has its own RNG so it never perturbs training
+    extractor: str = ""  # image features: '' = the data set's default, a registered name (gankit list extractors), inception:PATH[:SHA256] or torchscript:PATH[:SHA256]
     rejection: int = 0  # discriminator rejection sampling at the end: D calibrated this many steps, drs_* metrics (0: off)
     rejection_gamma: float = 0.0  # DRS acceptance shift γ: 0 is exact rejection sampling, > 0 accepts more
     rejection_lr: float = 1.0e-4  # Adam step size of the DRS calibration (1e-3 tilts grid25's modes: BENCHMARKS.md)

@@ -46,6 +46,11 @@ class DataError(GankitError, ValueError):
     exit_code = 2
 
 
+class TooFewSamples(DataError):
+    """Too few samples for a metric to mean anything (FID with fewer samples than feature dimensions):
+    an explicitly requested metric raises it; ``"auto"`` leaves that metric out with a warning."""
+
+
 class CheckpointError(GankitError):
     """A checkpoint that is missing, truncated, foreign or unsafe to load."""
 

@@ -97,9 +97,12 @@ class ImageDataset:
         num_classes: number of classes (1,000 for Stacked MNIST); 0 when there are no labels.
         class_names: a name per class.
         modes, mode_std: None (the 2-D mode metrics do not apply).
+        range_checked: True: samples scored against this set are in [-1, 1] by construction (data scaled
+            from ``max_value``, generators ending in tanh), so the metrics skip their [0, 1] guess.
     """
 
     kind = "image"
+    range_checked = True
     modes = None
     mode_std = None
     has_density = False
@@ -945,22 +948,24 @@ def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Iterator[Any]:
         yield im
 
 
-def decode_image(path: str | Path, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode_image(path: str | Path, size: int | None, channels: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode one image: EXIF-rotated, grey ("L") or RGB, shorter side resized to ``size`` and
-    centre-cropped to ``size`` x ``size`` (bicubic). Returns uint8 (channels, size, size).
+    centre-cropped to ``size`` x ``size`` (bicubic; ``size=None``: the image's own size, no resampling).
+    Returns uint8 (channels, size, size), or (channels, H, W) with ``size=None``.
 
     Raises:
         ImageTooLarge: more than ``max_pixels`` pixels (nothing is decoded).
         OSError, ValueError, SyntaxError (Pillow's errors) when the file is not a readable image.
     """
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     with open_image(path, max_pixels) as im:
         return fit_image(ImageOps.exif_transpose(im), size, channels)
 
 
-def fit_image(im: Any, size: int, channels: int) -> np.ndarray:
-    """A Pillow image as :func:`decode_image` returns it: uint8 (channels, size, size), transparency on white."""
+def fit_image(im: Any, size: int | None, channels: int) -> np.ndarray:
+    """A Pillow image as :func:`decode_image` returns it: uint8 (channels, size, size), transparency on white
+    (``size`` None: the image's own size)."""
     from PIL import Image, ImageOps
 
     if im.mode in ("RGBA", "LA", "P") and channels == 3:
@@ -968,7 +973,8 @@ def fit_image(im: Any, size: int, channels: int) -> np.ndarray:
         background = Image.new("RGBA", im.size, (255, 255, 255, 255))  # transparent -> white
         im = Image.alpha_composite(background, im)
     im = im.convert("L" if channels == 1 else "RGB")
-    im = ImageOps.fit(im, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
+    if size is not None:
+        im = ImageOps.fit(im, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
     arr = np.array(im, dtype=np.uint8)  # a writable copy
     return arr[None] if channels == 1 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
@@ -976,7 +982,7 @@ def fit_image(im: Any, size: int, channels: int) -> np.ndarray:
 class FolderFiles(torch.utils.data.Dataset):
     """A torch Dataset over image files: item i is (i, uint8 (C, S, S) array, or None when unreadable)."""
 
-    def __init__(self, files: list[Path], size: int, channels: int, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(self, files: list[Path], size: int | None, channels: int, max_pixels: int = MAX_PIXELS) -> None:
         self.files = files
         self.size = size
         self.channels = channels

@@ -25,23 +25,34 @@ A metric registered with ``needs_net=predicate`` scores the generator itself, no
 handed (``caption-match``: images drawn for captions of the grammar, :mod:`gankit.metrics.captions`): it
 is called as ``fn(fake, real, dataset, net=...)`` and applies only when the caller passes a generator
 ``net`` with ``predicate(net)`` true.
+
+Image metrics read features from the data set's extractor (``metrics/features.py``): the shipped MNIST
+and 8x8-digits classifiers, the shapes attribute classifier, and elsewhere a seeded random embedding
+(``metrics/random_embedding.py``, keys prefixed ``rand_``). Installed packages add extractors and metrics
+through the entry-point groups ``gankit.extractors`` and ``gankit.metrics`` (``metrics/plugins.py``).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from gankit.errors import ConfigError, DataError
+from gankit.errors import ConfigError, DataError, TooFewSamples
 from gankit.metrics import divergences, features, images, sets, toy  # noqa: F401  (registers the metrics)
 from gankit.metrics import mnist_classifier  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
 from gankit.metrics import captions  # noqa: F401,E402  (registers caption-match)
+from gankit.metrics import digits_classifier, random_embedding, shapes_features  # noqa: F401,E402  (extractors)
+from gankit.metrics import plugins
 from gankit.metrics.keys import Key, key_info
 from gankit.metrics import paired  # noqa: F401,E402  (registers paired-l1, paired-task, the shapes-attributes extractor)
 from gankit.registry import METRICS
 
 __all__ = ["METRICS", "Key", "applicable", "evaluate", "key_info", "needs_labels", "needs_net", "none_apply", "resolve"]
+
+logger = logging.getLogger("gankit")
+plugins.load_plugins()
 
 
 def _dataset_name(dataset: Any) -> str:
@@ -159,11 +170,15 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, lab
         The metrics' keys merged into one dict, e.g. ``{"modes": 8.0, "hq": 97.1, "mode_kl": 0.01,
         "w1": 0.02, ...}``; all values are Python floats.
 
+    A metric that "auto" chose and that cannot run on this few samples (FID with no more samples than
+    feature dimensions) is left out with one warning naming the fix; a metric named explicitly raises.
+
     Raises:
         ConfigError: an unknown metric name, or a metric that does not apply to this data set.
-        DataError: samples of the wrong shape or with non-finite values.
+        DataError: samples of the wrong shape or with non-finite values; TooFewSamples (a DataError).
     """
     chosen = resolve(names, dataset, labels is not None, net)
+    explicit = {names} if isinstance(names, str) else set(names)
     dim = getattr(dataset, "dim", None)
     fake_arr = _points(fake, dim, "fake samples")
     real_arr = _points(real, dim, "real samples")
@@ -178,7 +193,13 @@ def evaluate(names: Iterable[str] | str, fake: Any, real: Any, dataset: Any, lab
             progress(f"{name} ({i}/{len(chosen)}): {len(fake_arr)} samples vs {len(real_arr)} real")
         fn = METRICS.get(name)
         extra = {"labels": labels} if needs_labels(name) else {"net": net} if needs_net(name) else {}
-        result = fn(fake_arr, real_arr, dataset, **extra)
+        try:
+            result = fn(fake_arr, real_arr, dataset, **extra)
+        except TooFewSamples as exc:
+            if name in explicit:
+                raise
+            logger.warning("left out: %s", exc)
+            continue
         for key, value in result.items():
             if key in merged:
                 raise RuntimeError(f"metrics '{owner[key]}' and '{name}' both report the key '{key}'")

@@ -73,17 +73,21 @@ __all__ = [
     "CACHE_SIZE",
     "EXTRACTORS",
     "FeatureExtractor",
+    "LazyModule",
     "as_images",
     "clear_cache",
     "extract",
     "extractor_for",
     "get_extractor",
     "inception_extractor",
+    "metric_keys_prefix",
     "module_extractor",
     "register_extractor",
     "register_inception",
+    "resolve_extractor",
     "set_default_extractor",
     "unregister_extractor",
+    "use_extractor",
 ]
 
 BATCH_SIZE = 500
@@ -107,6 +111,8 @@ class FeatureExtractor:
         batch_size: images per call of ``fn``.
         gives_probs: whether ``fn`` returns class probabilities (the Inception score needs them).
         description: one line for listings.
+        key_prefix: put before the keys of the metrics on these features (``rand_`` for the random
+            embedding: ``rand_fid``), so numbers on untrained features are never read as Inception's.
     """
 
     name: str
@@ -114,6 +120,7 @@ class FeatureExtractor:
     batch_size: int = BATCH_SIZE
     gives_probs: bool = True
     description: str = ""
+    key_prefix: str = ""
     serial: int = field(default_factory=lambda: next(_serial), init=False)
 
     def _module(self) -> torch.nn.Module | None:
@@ -211,6 +218,7 @@ def register_extractor(
     gives_probs: bool = True,
     description: str = "",
     replace: bool = False,
+    key_prefix: str = "",
 ) -> FeatureExtractor:
     """Register ``fn`` as the extractor ``name`` and make it the default for ``datasets``.
 
@@ -223,6 +231,7 @@ def register_extractor(
         gives_probs: whether ``fn`` returns class probabilities (else the Inception score does not apply).
         description: one line for listings.
         replace: allow replacing an extractor of the same name (the feature cache is cleared).
+        key_prefix: prefix of the metric keys on these features (``"rand_"``: untrained features).
 
     Returns:
         The :class:`FeatureExtractor`.
@@ -236,7 +245,7 @@ def register_extractor(
         raise ConfigError(f"extractor batch_size must be a positive integer, got {batch_size!r}")
     if name in EXTRACTORS and not replace:
         raise ConfigError(f"feature extractor '{name}' is already registered (pass replace=True)")
-    ext = FeatureExtractor(name, fn, batch_size, bool(gives_probs), description)
+    ext = FeatureExtractor(name, fn, batch_size, bool(gives_probs), description, str(key_prefix))
     EXTRACTORS[name] = ext
     for ds in datasets:
         _DEFAULTS[str(ds)] = name
@@ -296,7 +305,10 @@ def as_images(x: Any, dataset: Any = None) -> torch.Tensor:
     ``metrics.evaluate`` hands metrics flat (N, dim) rows; they are reshaped to ``dataset.shape``
     (C, H, W) when it has three entries whose product is ``dim``. Values are clamped to [-1, 1] (as when
     saving images); a value beyond +-``PIXEL_SCALE_LIMIT`` means the images are on another scale
-    (0..1 is fine, 0..255 is not) and is an error.
+    (0..255) and is an error. So is a set of two or more images without a single negative value, unless
+    ``dataset`` vouches for the range (its ``range_checked`` attribute is true: gankit's own image sets,
+    whose generators end in tanh, and outside samples whose range :mod:`gankit.data.samples` converted):
+    such images are almost surely in [0, 1], and reading them as [-1, 1] would give a wrong number.
 
     Raises:
         DataError: a shape that cannot be read as images, non-finite values, or a wrong value range.
@@ -318,6 +330,10 @@ def as_images(x: Any, dataset: Any = None) -> torch.Tensor:
     peak = float(t.abs().max())
     if peak > PIXEL_SCALE_LIMIT:
         raise DataError(f"image samples must be scaled to [-1, 1]; got values up to {peak:g}")
+    if t.shape[0] >= 2 and float(t.min()) >= 0.0 and not getattr(dataset, "range_checked", False):
+        raise DataError(f"image samples must be scaled to [-1, 1], but these {t.shape[0]} images have no negative "
+                        "value: they look like [0, 1]; pass x * 2 - 1, or use gankit.api.evaluate_samples "
+                        "(value_range='0,1') or `gankit eval --fake PATH --range 0,1`")
     return t.clamp(-1.0, 1.0)
 
 
@@ -419,6 +435,34 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _load_torchscript(path: Path, what: str) -> Any:
+    """``torch.jit.load`` on the CPU in eval mode; a corrupt or foreign file is a ConfigError."""
+    try:
+        with warnings.catch_warnings():  # torch >= 2.10 flags TorchScript as deprecated; it still loads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location="cpu").eval()
+    except Exception as exc:  # a corrupt or foreign file
+        raise ConfigError(f"cannot load {what} '{path}' as TorchScript: {exc}") from None
+
+
+class LazyModule:
+    """An extractor callable around a network loaded on its first call (shipped weights are read and their
+    sha256 checked then, never at import): ``forward(module, images) -> (features, probs or None)``."""
+
+    def __init__(self, load: Callable[[], torch.nn.Module], forward: Callable[[Any, torch.Tensor], Any]) -> None:
+        self._load, self._forward = load, forward
+        self._net: torch.nn.Module | None = None
+
+    @property
+    def module(self) -> torch.nn.Module:
+        if self._net is None:
+            self._net = self._load()
+        return self._net
+
+    def __call__(self, images: torch.Tensor) -> Any:
+        return self._forward(self.module, images)
+
+
 class _InceptionTorchScript:
     """StyleGAN2-ADA's TorchScript Inception-v3 behind the extractor contract (loaded on first use)."""
 
@@ -429,12 +473,7 @@ class _InceptionTorchScript:
     @property
     def module(self) -> Any:
         if self._net is None:
-            try:
-                with warnings.catch_warnings():  # torch >= 2.10 flags TorchScript as deprecated; it still loads
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    self._net = torch.jit.load(str(self.path), map_location="cpu").eval()
-            except Exception as exc:  # a corrupt or foreign file
-                raise ConfigError(f"cannot load Inception weights '{self.path}' as TorchScript: {exc}") from None
+            self._net = _load_torchscript(self.path, "Inception weights")
         return self._net
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -491,3 +530,75 @@ def register_inception(
         name, fn, datasets=datasets, batch_size=batch_size, gives_probs=True, replace=replace,
         description=f"Inception-v3 pool features (2048-d) and softmax from {Path(path).name}",
     )
+
+
+# ----------------------------------------------------------------------------------------------------
+# choosing an extractor by name: eval.extractor, gankit eval --extractor
+# ----------------------------------------------------------------------------------------------------
+
+
+def _torchscript_features(net: Any, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+    """A user's TorchScript module ``images (N, C, H, W) in [-1, 1] -> features`` (or ``(features, logits)``)."""
+    out = net(images)
+    if isinstance(out, (tuple, list)):  # (features, logits): the features
+        out = out[0]
+    return out.reshape(images.shape[0], -1), None
+
+
+def _path_and_sha(rest: str) -> tuple[str, str | None]:
+    """'PATH' or 'PATH:SHA256' (a 64-digit hex suffix) -> (path, sha or None)."""
+    head, sep, tail = rest.rpartition(":")
+    if sep and len(tail) == 64 and all(c in "0123456789abcdefABCDEF" for c in tail):
+        return head, tail
+    return rest, None
+
+
+SPEC_HELP = ("NAME (a registered extractor: " + "{names}" + "), inception:PATH[:SHA256] (a TorchScript Inception-v3 "
+             "file you obtained) or torchscript:PATH[:SHA256] (your own TorchScript module: images in [-1, 1] -> "
+             "features)")
+
+
+def resolve_extractor(spec: str) -> FeatureExtractor:
+    """The extractor a user names: a registered name, ``inception:PATH[:SHA256]`` or
+    ``torchscript:PATH[:SHA256]`` (registered on the fly as ``inception`` / ``torchscript:FILE``; nothing is
+    loaded until the first images arrive, but a missing file or a wrong sha256 is refused now).
+
+    Raises:
+        ConfigError: an unknown name or kind, a missing file, a sha256 mismatch.
+    """
+    spec = str(spec).strip()
+    kind, sep, rest = spec.partition(":")
+    if not sep:
+        if spec not in EXTRACTORS:
+            raise ConfigError(f"unknown feature extractor '{spec}'; give "
+                              + SPEC_HELP.format(names=", ".join(sorted(EXTRACTORS)) or "none"))
+        return EXTRACTORS[spec]
+    path, sha = _path_and_sha(rest)
+    if kind == "inception":
+        return register_inception(path, sha256=sha, replace=True)
+    if kind == "torchscript":
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"TorchScript feature file '{p}' not found")
+        if sha is not None and _sha256(p).lower() != sha.lower():
+            raise ConfigError(f"TorchScript feature file '{p}' has sha256 {_sha256(p)}, expected {sha}")
+        fn = LazyModule(lambda: _load_torchscript(p, "the feature module"), _torchscript_features)
+        return register_extractor(f"torchscript:{p.name}", fn, gives_probs=False, replace=True,
+                                  description=f"your TorchScript module {p.name} (features only)")
+    raise ConfigError(f"unknown feature extractor kind '{kind}' in '{spec}'; give "
+                      + SPEC_HELP.format(names=", ".join(sorted(EXTRACTORS)) or "none"))
+
+
+def use_extractor(dataset: Any, spec: str | None) -> FeatureExtractor | None:
+    """Make the extractor ``spec`` (:func:`resolve_extractor`; "" or None: keep the data set's default) the
+    one the image metrics use on ``dataset`` (its ``feature_extractor`` attribute), and return the
+    extractor now in force (None when the data set has none)."""
+    if spec:
+        dataset.feature_extractor = resolve_extractor(spec).name
+    return extractor_for(dataset)
+
+
+def metric_keys_prefix(dataset: Any) -> str:
+    """The key prefix of the image metrics on ``dataset``'s features ("rand_" for the random embedding)."""
+    ext = extractor_for(dataset)
+    return ext.key_prefix if ext is not None else ""

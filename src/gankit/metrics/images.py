@@ -81,7 +81,7 @@ import numpy as np
 import torch
 from scipy.linalg import LinAlgWarning, sqrtm
 
-from gankit.errors import DataError
+from gankit.errors import DataError, TooFewSamples
 from gankit.metrics import features
 from gankit.metrics.keys import Key
 from gankit.registry import METRICS
@@ -593,6 +593,22 @@ def bootstrap_ci(
 # ----------------------------------------------------------------------------------------------------
 
 
+def _keyed(out: dict[str, float], dataset: Any) -> dict[str, float]:
+    """The keys of a feature metric with the extractor's prefix (``rand_fid`` on the random embedding)."""
+    prefix = features.metric_keys_prefix(dataset)
+    return {prefix + k: v for k, v in out.items()}
+
+
+def _need(n: int, least: int, metric: str, why: str, fix: str) -> None:
+    """Raise :class:`TooFewSamples` when ``n`` < ``least``: one line naming the fix."""
+    if n < least:
+        raise TooFewSamples(f"{metric} needs at least {least} samples on each side ({why}), got {n}; {fix}")
+
+
+def _features_pair(fake: Any, real: Any, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    return features.extract(fake, dataset)[0], features.extract(real, dataset)[0]
+
+
 def _has_extractor(dataset: Any) -> bool:
     return getattr(dataset, "kind", None) == "image" and features.extractor_for(dataset) is not None
 
@@ -619,11 +635,14 @@ def fid_metric(fake: Any, real: Any, dataset: Any) -> dict[str, float]:
     Returns:
         ``{"fid", "fid_low", "fid_high", "fid_n"}`` (``fid_n``: number of generated samples).
     """
-    ff, _ = features.extract(fake, dataset)
-    fr, _ = features.extract(real, dataset)
+    ff, fr = _features_pair(fake, real, dataset)
+    dim = ff.shape[1]
+    _need(min(len(ff), len(fr)), dim + 1, "fid",
+          f"more than the {dim} feature dimensions, or the covariance is singular and FID meaningless",
+          f"score at least {dim + 1} (-n {dim + 1}), or use kid, which is unbiased at any sample count")
     value = fid_from_features(ff, fr)
     low, high = bootstrap_ci(fid_from_features, ff, fr, n_boot=N_BOOT, centered=True, point=value)
-    return {"fid": value, "fid_low": max(low, 0.0), "fid_high": high, "fid_n": float(len(ff))}
+    return _keyed({"fid": value, "fid_low": max(low, 0.0), "fid_high": high, "fid_n": float(len(ff))}, dataset)
 
 
 @METRICS.register(
@@ -640,10 +659,12 @@ def inception_score_metric(fake: Any, real: Any, dataset: Any) -> dict[str, floa
         ``{"is", "is_std" (over IS_SPLITS parts), "is_low", "is_high" (bootstrap), "is_n"}``.
     """
     _, probs = features.extract(fake, dataset)
+    _need(len(probs), IS_SPLITS, "inception-score", f"it is computed on {IS_SPLITS} parts",
+          f"score at least {IS_SPLITS} samples")
     mean, std = inception_score(probs, IS_SPLITS)
     low, high = bootstrap_ci(lambda p: inception_score(p, IS_SPLITS)[0], probs, n_boot=N_BOOT,
                              centered=True, point=mean)
-    return {"is": mean, "is_std": std, "is_low": low, "is_high": high, "is_n": float(len(probs))}
+    return _keyed({"is": mean, "is_std": std, "is_low": low, "is_high": high, "is_n": float(len(probs))}, dataset)
 
 
 @METRICS.register(
@@ -661,12 +682,13 @@ def kid_metric(fake: Any, real: Any, dataset: Any) -> dict[str, float]:
         subsets are the whole sets), "kid_low", "kid_high" (2.5 and 97.5 percentiles of the subset
         estimates: where an m-sample KID falls; the mean over subsets is tighter), "kid_n"}``.
     """
-    ff, _ = features.extract(fake, dataset)
-    fr, _ = features.extract(real, dataset)
+    ff, fr = _features_pair(fake, real, dataset)
+    _need(min(len(ff), len(fr)), 2, "kid", "its unbiased estimate leaves each sample's pair with itself out",
+          "score at least 2 samples")
     values = kid_values(ff, fr, KID_SUBSETS, KID_SUBSET_SIZE)
     low, high = np.percentile(values, [2.5, 97.5]) if len(values) > 1 else (values[0], values[0])
-    return {"kid": float(values.mean()), "kid_std": float(values.std()), "kid_low": float(low),
-            "kid_high": float(high), "kid_n": float(len(ff))}
+    return _keyed({"kid": float(values.mean()), "kid_std": float(values.std()), "kid_low": float(low),
+                   "kid_high": float(high), "kid_n": float(len(ff))}, dataset)
 
 
 @METRICS.register(
@@ -694,8 +716,10 @@ def precision_recall_metric(fake: Any, real: Any, dataset: Any) -> dict[str, flo
     Returns:
         ``{"precision", "recall", "density", "coverage"}``, each with ``_low`` and ``_high``, and ``pr_n``.
     """
-    ff, _ = features.extract(fake, dataset)
-    fr, _ = features.extract(real, dataset)
+    ff, fr = _features_pair(fake, real, dataset)
+    k = max(PR_K, DC_K)
+    _need(min(len(ff), len(fr)), k + 1, "precision-recall", f"each point's {k}-th nearest neighbour in its own set",
+          f"score at least {k + 1} samples")
     ff, fr = ff[:PR_MAX_POINTS], fr[:PR_MAX_POINTS]
     terms = _manifold_terms(fr, ff, PR_K, DC_K)
     out: dict[str, float] = {}
@@ -705,4 +729,4 @@ def precision_recall_metric(fake: Any, real: Any, dataset: Any) -> dict[str, flo
         out[key] = value
         out[f"{key}_low"], out[f"{key}_high"] = low, high
     out["pr_n"] = float(len(ff))
-    return out
+    return _keyed(out, dataset)

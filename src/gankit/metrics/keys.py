@@ -15,10 +15,11 @@ from typing import Any
 
 from gankit.registry import METRICS
 
-__all__ = ["Key", "MODES", "MODE_KL", "PREFIXES", "base_key", "brief", "cell", "key_info", "reported_keys"]
+__all__ = ["Key", "MODES", "MODE_KL", "PREFIXES", "base_key", "brief", "cell", "floor_key", "key_info", "reported_keys"]
 
-PREFIXES = ("drs_",)
-"""Prefixes of keys that report a registered key on other samples (``drs_``: rejection samples)."""
+PREFIXES = ("drs_", "rand_")
+"""Prefixes of keys that report a registered key on other samples (``drs_``: rejection samples) or on other
+features (``rand_``: the seeded random embedding, metrics/random_embedding.py; never Inception-FID)."""
 SUFFIXES = ("_low", "_high", "_std", "_n")
 """A key's interval, spread and sample count: ``fid_low``, ``fid_high``, ``kid_std``, ``fid_n``."""
 
@@ -64,10 +65,22 @@ MODE_KL = Key("lower", "KL of the samples' mode histogram to uniform: 0 when eve
 
 
 def base_key(key: str) -> str:
-    """``key`` without a :data:`PREFIXES` prefix (``drs_fid`` -> ``fid``)."""
-    for prefix in PREFIXES:
-        if key.startswith(prefix):
-            return key[len(prefix):]
+    """``key`` without its :data:`PREFIXES` prefixes (``drs_fid`` -> ``fid``, ``drs_rand_fid`` -> ``fid``)."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for prefix in PREFIXES:
+            if key.startswith(prefix):
+                key, stripped = key[len(prefix):], True
+    return key
+
+
+def floor_key(key: str, floor: dict[str, Any]) -> str:
+    """The key of ``floor`` (real data scored the same way) that sits beside the model's ``key``: the key
+    itself, else without ``drs_`` (rejection samples share the plain floor), else :func:`base_key`."""
+    for k in (key, key.removeprefix("drs_"), base_key(key)):
+        if k in floor:
+            return k
     return key
 
 

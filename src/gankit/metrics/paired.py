@@ -29,40 +29,13 @@ import torch
 
 from gankit.errors import DataError
 from gankit.metrics import features
-from gankit.metrics.captions import AttributeNet, load_attribute_classifier, match_rates
+from gankit.metrics.captions import match_rates
+from gankit.metrics.shapes_features import CLASSIFIER  # the shapes-attributes extractor's network
 from gankit.metrics.images import N_BOOT, bootstrap_ci
 from gankit.metrics.mnist_classifier import class_accuracy
 from gankit.registry import METRICS
 
 __all__ = ["paired_l1_metric", "paired_task_metric"]
-
-SHAPES_EXTRACTOR = "shapes-attributes"
-
-
-class _LazyAttributes:
-    """The ``shapes-attributes`` extractor: the shipped attribute classifier's features, loaded on first use."""
-
-    def __init__(self) -> None:
-        self._net: AttributeNet | None = None
-
-    @property
-    def net(self) -> AttributeNet:
-        if self._net is None:
-            self._net = load_attribute_classifier()
-        return self._net
-
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
-        with torch.no_grad():
-            return self.net.features(images.to(torch.float32)), None
-
-
-_ATTRIBUTES = _LazyAttributes()
-
-features.register_extractor(
-    SHAPES_EXTRACTOR, _ATTRIBUTES, gives_probs=False,
-    description="gankit's shipped shapes attribute classifier: 64-d penultimate features (labels2shapes)",
-)
-
 
 def _is_paired(dataset: Any) -> bool:
     return getattr(dataset, "kind", None) == "image" and getattr(dataset, "held_out", None) is not None
@@ -124,7 +97,7 @@ def paired_task_metric(fake: Any, real: Any, dataset: Any, labels: Any = None) -
     if dataset.task == "digit":
         acc = class_accuracy(x, truth.numpy())
         return {k.replace("class_accuracy", "task"): v for k, v in acc.items()}
-    pred = _ATTRIBUTES.net.predict(x)
+    pred = CLASSIFIER.module.predict(x)
     rates = match_rates(pred, truth)
     out = _interval((pred == truth).all(dim=1).double().numpy(), "task")
     out.update({f"task_{k}": v for k, v in rates.items() if k != "match"})
