@@ -266,6 +266,11 @@ def test_1d_mapping_draws_an_arrow_from_each_z_to_its_g_of_z(tmp_path: Path, mak
         assert tail[0] == pytest.approx(zax.transData.transform((zi, 0))[0], abs=0.5)
         assert head[0] == pytest.approx(ax.transData.transform((xi, 0))[0], abs=0.5)
         assert head[1] > tail[1]
+    # normal noise: the line spans ±3σ whatever the pairs' range, so frames of one run share the same axis
+    zn = np.linspace(-2.1, 2.1, 30)
+    fig = snapshot_figure({**snap, "mapping": {"prior": "normal", "z": zn.tolist(), "x": (zn - 1).tolist()}})
+    assert fig.axes[2].get_xlim() == (-3.0, 3.0) and fig.axes[2].get_xlabel() == "z ~ N(0, 1)"
+    assert len([a for a in fig.axes[3].texts if isinstance(a, Annotation)]) == 30
     with pytest.raises(ValueError, match="mapping"):
         snapshot_figure({**snap, "mapping": {"prior": "uniform", "z": [0.5], "x": [0.0, 1.0]}})
 

@@ -57,6 +57,7 @@ SIZE_1D = (6.0, 4.0)
 SIZE_1D_MAPPING = (6.0, 5.4)  # the 1-D figure with the z -> x panel below it
 MAPPING_COLOR = "#555555"
 PRIOR_LABELS = {"uniform": "z ~ U(0, 1)", "normal": "z ~ N(0, 1)"}
+PRIOR_RANGES = {"uniform": (0.0, 1.0), "normal": (-3.0, 3.0)}  # the noise line: all of U(0, 1), N(0, 1)'s ±3σ
 MAX_ARROWS = 300
 ARROW_FRACTION = 0.07  # a typical arrow is this fraction of the plot's larger side
 
@@ -334,7 +335,7 @@ def _density_weights(values: np.ndarray, bins: np.ndarray) -> np.ndarray:
 def _draw_mapping(fig: Figure, mapping: dict[str, Any], xlo: float, xhi: float, left: float, width: float) -> int:
     """The lecture's picture of G: the noise line below, an arrow from each z to G(z) on the x axis above.
 
-    The noise axis spans [0, 1] for the uniform prior (else the pairs' range) across the same width as
+    The noise axis spans [0, 1] for the uniform prior, [-3, 3] for the normal (else the pairs' range) across the same width as
     the density panel (bottom edge at figure height 0.40), and the arrows end on an x line drawn just under
     the panel's tick labels, on the panel's scale; a pair whose G(z) lies outside [xlo, xhi] gets no
     arrow. Returns the number of arrows drawn.
@@ -345,8 +346,8 @@ def _draw_mapping(fig: Figure, mapping: dict[str, Any], xlo: float, xhi: float, 
     ok = np.isfinite(z) & np.isfinite(gz)
     z, gz = z[ok], gz[ok]
     prior = str(mapping.get("prior") or "")
-    if prior == "uniform":
-        zlo, zhi = 0.0, 1.0
+    if prior in PRIOR_RANGES:
+        zlo, zhi = PRIOR_RANGES[prior]
     else:
         ((zlo, zhi),) = _bounds(None, 1, z[:, None])
     zax = fig.add_axes((left, 0.10, width, 0.02))
