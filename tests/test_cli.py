@@ -156,7 +156,7 @@ def test_1d_run_makes_figures(capsys, tmp_path):
     # the frames have the mapping panel below
     m = snap["mapping"]
     z = np.array(m["z"])
-    assert m["prior"] == "normal" and len(z) == len(m["x"]) == 30
+    assert m["prior"] == "normal" and m["range"] == [-3, 3] and len(z) == len(m["x"]) == 30
     assert np.all(np.diff(z) > 0) and -2.6 < z[0] < -1.7 and 1.7 < z[-1] < 2.6 and abs(np.median(z)) < 0.3
     import torch
 
