@@ -151,12 +151,13 @@ def test_1d_run_makes_figures(capsys, tmp_path):
 
     snap = json.loads((tmp_path / "gauss1d" / "snapshots" / "step-000020.json").read_text())
     assert snap["dim"] == 1 and snap["density"] is not None and len(snap["grid"]["d"]) == 200
-    # the lecture's z -> x arrows: 30 (z, G(z)) pairs at evenly spaced quantiles of the uniform noise,
-    # G(z) being what the exported generator gives for that z; the frames have the mapping panel below
+    # the lecture's z -> x arrows: 30 (z, G(z)) pairs at evenly spaced quantiles of the normal noise
+    # (the 1/60 and 59/60 quantiles are ∓2.13), G(z) being what the exported generator gives for that z;
+    # the frames have the mapping panel below
     m = snap["mapping"]
     z = np.array(m["z"])
-    assert m["prior"] == "uniform" and len(z) == len(m["x"]) == 30
-    assert np.all(np.diff(z) > 0) and 0 < z[0] < 0.05 and 0.95 < z[-1] < 1
+    assert m["prior"] == "normal" and m["range"] == [-3, 3] and len(z) == len(m["x"]) == 30
+    assert np.all(np.diff(z) > 0) and -2.6 < z[0] < -1.7 and 1.7 < z[-1] < 2.6 and abs(np.median(z)) < 0.3
     import torch
 
     from gankit import api

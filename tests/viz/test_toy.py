@@ -252,7 +252,7 @@ def test_1d_mapping_draws_an_arrow_from_each_z_to_its_g_of_z(tmp_path: Path, mak
     z = (np.arange(30) + 0.5) / 30
     gz = -1.0 + 4.0 * (z - 0.5)  # in [-3, 1]
     gz[-1] = 7.0  # outside the bounds [-5, 5]: no arrow for it
-    snap["mapping"] = {"prior": "uniform", "z": z.tolist(), "x": gz.tolist()}
+    snap["mapping"] = {"prior": "uniform", "range": [0, 1], "z": z.tolist(), "x": gz.tolist()}
     plot_snapshot(snap, tmp_path / "s.png")
     assert _png(tmp_path / "s.png").shape == (540, 600, 3)
     fig = snapshot_figure(snap)
@@ -266,6 +266,18 @@ def test_1d_mapping_draws_an_arrow_from_each_z_to_its_g_of_z(tmp_path: Path, mak
         assert tail[0] == pytest.approx(zax.transData.transform((zi, 0))[0], abs=0.5)
         assert head[0] == pytest.approx(ax.transData.transform((xi, 0))[0], abs=0.5)
         assert head[1] > tail[1]
+    # normal noise: the line spans the snapshot's range (±3σ) whatever the pairs' range, so the frames of
+    # one run share one axis; without a range, the pairs' range with a 5 % margin
+    zn = np.linspace(-2.0, 2.0, 30)
+    normal = {"prior": "normal", "range": [-3, 3], "z": zn.tolist(), "x": (zn - 1).tolist()}
+    fig = snapshot_figure({**snap, "mapping": normal})
+    assert fig.axes[2].get_xlim() == (-3.0, 3.0) and fig.axes[2].get_xlabel() == "z ~ N(0, 1)"
+    assert len([a for a in fig.axes[3].texts if isinstance(a, Annotation)]) == 30
+    fig = snapshot_figure({**snap, "mapping": {**normal, "range": None}})
+    assert fig.axes[2].get_xlim() == pytest.approx((-2.2, 2.2))
+    for bad in ([1, 0], [0, 1, 2], [0, None]):
+        with pytest.raises(ValueError, match=r"\['range'\] must be \[low, high\]"):
+            snapshot_figure({**snap, "mapping": {**normal, "range": bad}})
     with pytest.raises(ValueError, match="mapping"):
         snapshot_figure({**snap, "mapping": {"prior": "uniform", "z": [0.5], "x": [0.0, 1.0]}})
 

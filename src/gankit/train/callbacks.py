@@ -16,6 +16,7 @@ import torch
 
 from gankit.errors import ConfigError
 from gankit.fileio import atomic_write_text
+from gankit.nets.priors import box as prior_box
 from gankit.train.progress import Announcer
 from gankit.train.stats import JsonlWriter, read_jsonl
 
@@ -103,8 +104,9 @@ def toy_view(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
     if dim == 1 and noise.ndim == 2 and noise.shape[1] == 1:
         order = np.argsort(noise[:, 0].cpu().numpy(), kind="stable")
         pick = order[((np.arange(MAPPING_PAIRS) + 0.5) / MAPPING_PAIRS * len(order)).astype(int)]
-        view["mapping"] = {"prior": trainer.cfg.generator.prior, "z": noise[pick, 0].cpu().double().numpy().round(5).tolist(),
-                           "x": f[pick, 0].round(5).tolist()}
+        prior = trainer.cfg.generator.prior
+        view["mapping"] = {"prior": prior, "range": list(prior_box(prior)),  # the noise line: U(0, 1), N(0, 1)'s ±3σ
+                           "z": noise[pick, 0].cpu().double().numpy().round(5).tolist(), "x": f[pick, 0].round(5).tolist()}
     scores = getattr(recipe, "scores", None)
     if scores is not None:
         if dim == 1:

@@ -334,8 +334,8 @@ def _density_weights(values: np.ndarray, bins: np.ndarray) -> np.ndarray:
 def _draw_mapping(fig: Figure, mapping: dict[str, Any], xlo: float, xhi: float, left: float, width: float) -> int:
     """The lecture's picture of G: the noise line below, an arrow from each z to G(z) on the x axis above.
 
-    The noise axis spans [0, 1] for the uniform prior (else the pairs' range) across the same width as
-    the density panel (bottom edge at figure height 0.40), and the arrows end on an x line drawn just under
+    The noise axis spans ``mapping["range"]`` (where the prior's mass is; else the pairs' range) across the
+    same width as the density panel (bottom edge at figure height 0.40), and the arrows end on an x line drawn just under
     the panel's tick labels, on the panel's scale; a pair whose G(z) lies outside [xlo, xhi] gets no
     arrow. Returns the number of arrows drawn.
     """
@@ -345,8 +345,11 @@ def _draw_mapping(fig: Figure, mapping: dict[str, Any], xlo: float, xhi: float, 
     ok = np.isfinite(z) & np.isfinite(gz)
     z, gz = z[ok], gz[ok]
     prior = str(mapping.get("prior") or "")
-    if prior == "uniform":
-        zlo, zhi = 0.0, 1.0
+    if mapping.get("range") is not None:
+        zr = _vector(mapping["range"], "mapping.range")
+        if zr.size != 2 or not (np.all(np.isfinite(zr)) and zr[0] < zr[1]):
+            raise DataError(f"snapshot['mapping']['range'] must be [low, high] with low < high, got {zr.tolist()}.")
+        zlo, zhi = float(zr[0]), float(zr[1])
     else:
         ((zlo, zhi),) = _bounds(None, 1, z[:, None])
     zax = fig.add_axes((left, 0.10, width, 0.02))
@@ -489,7 +492,7 @@ def plot_snapshot(snapshot: dict[str, Any], path: str | Path, title: str | None 
          "d_label": "D(x)",
          "arrows": [[dx, dy], ...] | None,              # 2-D, one per fake point
          "density": {"x": [n], "p": [n]} | None,        # 1-D
-         "mapping": {"prior": str, "z": [k], "x": [k]} | None}  # 1-D data from 1-D noise: (z, G(z)) pairs
+         "mapping": {"prior": str, "range": [lo, hi], "z": [k], "x": [k]} | None}  # 1-D data from 1-D noise: (z, G(z)) pairs
 
     Args:
         snapshot: the dict above.
