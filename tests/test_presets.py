@@ -39,6 +39,8 @@ def _data_overrides(preset: str, tmp_path) -> list[str]:
         for i in range(6):
             Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i}.png")
         out += [f"data.path={folder}", "data.image_size=16", "data.workers=0"]
+    if "fid" in cfg.eval.metrics:  # named, not 'auto': FID needs more samples than feature dimensions (64, 128)
+        out.append("eval.num_samples=130")
     if cfg.eval.rejection > 0:
         out.append("eval.rejection=3")  # discriminator rejection sampling at the end, shortly calibrated
     return out
@@ -69,7 +71,8 @@ def test_every_preset_trains_to_its_end_and_resumes(preset, tmp_path, mnist_cach
         capsys.readouterr()
     # gankit eval scores it, or says in one line why no metric applies and appends nothing
     lines = len(run.metrics.read_text().splitlines())
-    code = main(["eval", str(run.root), "-n", "64", "--no-floor"])
+    n = "130" if "fid" in cfg.eval.metrics else "64"  # as in training (_data_overrides)
+    code = main(["eval", str(run.root), "-n", n, "--no-floor"])
     out, err = capsys.readouterr()
     if code == 0:
         assert len(run.metrics.read_text().splitlines()) == lines + 1 and "recorded in" in out
