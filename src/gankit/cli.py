@@ -18,10 +18,25 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def _configure_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr, force=True
-    )
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level(quiet: bool, verbose: bool, env: str | None) -> int:
+    """-q (warnings and errors) or -v (debug) if given, else $GANKIT_LOG_LEVEL, else INFO."""
+    if quiet:
+        return logging.WARNING
+    if verbose:
+        return logging.DEBUG
+    if env is None or not env.strip():
+        return logging.INFO
+    name = env.strip().upper()
+    if name not in LOG_LEVELS:
+        raise ConfigError(f"GANKIT_LOG_LEVEL='{env}' is not a log level; choose one of: {', '.join(LOG_LEVELS)}")
+    return getattr(logging, name)
+
+
+def _configure_logging(level: int) -> None:
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
 
 
 def _save_array(out: Path, x: np.ndarray) -> None:
@@ -443,23 +458,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from gankit import config as config_mod
-    from gankit.registry import ALL
+    from gankit.listing import lines  # a generated table: no torch import (tests/test_listing.py checks it)
 
-    kinds = ["presets", *ALL] if args.kind in (None, "all") else [args.kind]
-    for kind in kinds:
-        print(f"{kind}:")
-        if kind == "presets":
-            for name in config_mod.preset_names():
-                print(f"  {name:<18} {config_mod.preset_description(name)}")
-        else:
-            reg = ALL[kind]
-            for name in reg.names():
-                print(f"  {name:<18} {reg.describe(name)}")
-                if args.kind == "metrics":  # each reported number: which way is better, unit, meaning
-                    for key, info in reg.meta(name).get("keys", {}).items():
-                        unit = f", {info.shown_unit}" if info.shown_unit else ""
-                        print(f"    {key:<16} {info.direction}{unit}: {info.meaning}")
+    print("\n".join(lines(args.kind)))
     return 0
 
 
@@ -503,11 +504,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version``: looks the version up only when asked (reading package metadata costs ~30 ms)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        import gankit
+
+        print(f"gankit {gankit.__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit.registry import ALL
 
-    p = argparse.ArgumentParser(prog="gankit", description="Generative adversarial networks from the lectures.")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    p = argparse.ArgumentParser(prog="gankit", description="Generative adversarial networks from the lectures.",
+                                epilog="GANKIT_LOG_LEVEL=DEBUG|INFO|WARNING|ERROR sets the default of -q/-v.")
+    p.add_argument("--version", action=_Version, help="print gankit's version (the installed package's) and exit")
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a run (default preset: ring8)",
@@ -571,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_translate)
 
     e = sub.add_parser("eval", help="compute metrics of a trained run (recorded in metrics.jsonl)")
-    e.add_argument("run")
+    e.add_argument("run", help="run directory (or name under runs/)")
     e.add_argument("-n", type=int, default=0, help="samples to score (default: eval.num_samples)")
     e.add_argument("--metrics", default="",
                    help="comma-separated metric names (default: the run's eval.metrics, or all that apply when empty)")
@@ -616,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     th.set_defaults(func=cmd_theory)
 
     dt = sub.add_parser("data", help="fetch built-in image data sets into the cache (~/.cache/gankit or $GANKIT_DATA)")
-    dt.add_argument("action", choices=["get", "status"])
+    dt.add_argument("action", choices=["get", "status"], help="get: download NAME; status: what the cache holds")
     dt.add_argument("name", nargs="?", help="mnist, fashion-mnist, cifar10 or stacked-mnist")
     dt.set_defaults(func=cmd_data)
 
@@ -632,12 +650,12 @@ def one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import gankit  # noqa: F401  (fill the registries)
+    import os
 
-    parser = build_parser()
+    parser = build_parser()  # imports no torch: --help and a typo answer at once (registries fill on first use)
     args = parser.parse_args(argv)
-    _configure_logging(args.quiet)
     try:
+        _configure_logging(log_level(args.quiet, args.verbose, os.environ.get("GANKIT_LOG_LEVEL")))
         return int(args.func(args) or 0)
     except GankitError as exc:  # its message is one line (control characters escaped, see errors.py)
         print(f"gankit: error: {exc}", file=sys.stderr)
