@@ -517,6 +517,16 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from gankit import api
+    from gankit.train.tensorboard import export
+
+    run = api.find_run(args.run)
+    folder, events = export(run, Path(args.output) if args.output else None)
+    print(f"wrote {events} TensorBoard events to {folder} (view: tensorboard --logdir {folder})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit.registry import ALL
 
@@ -625,6 +635,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("run", help="run directory (or name under runs/)")
     rp.add_argument("-o", "--output", help="the HTML file (default: RUN/report.html)")
     rp.set_defaults(func=cmd_report)
+
+    ex = sub.add_parser("export", help="replay a run's logs and sample grids into another format (TensorBoard)",
+                        description="Write a run's stats.jsonl, metrics.jsonl and samples/ as TensorBoard event "
+                                    "files (needs: pip install 'gankit[tensorboard]'); the run is only read.")
+    ex.add_argument("format", choices=["tensorboard"], help="what to write (tensorboard: event files)")
+    ex.add_argument("run", help="run directory (or name under runs/)")
+    ex.add_argument("-o", "--output", help="folder of the event files (default: RUN/tensorboard)")
+    ex.set_defaults(func=cmd_export)
 
     th = sub.add_parser("theory", help="run one of the lectures' results as a numerical check (table + figure)")
     th.add_argument("name", nargs="?", help="check name, 'all', or 'list' (default: list)")
