@@ -191,7 +191,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(plan.describe())
         return 0
     with logging_redirect_tqdm():
-        result = sweep_mod.run(plan, jobs=args.jobs)
+        result = sweep_mod.run(plan, jobs=args.jobs, launcher=args.launcher, address=args.address,
+                               options=args.slurm_option)
     print(f"summary: {result.paths['md']} (also .csv, .json, .png; every run: {result.paths['runs']})")
     print(result.table)
     if result.unfinished:
@@ -559,10 +560,18 @@ def build_parser() -> argparse.ArgumentParser:
     seeds = sw.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 (default 3)")
     seeds.add_argument("--seed-list", metavar="S1,S2", help="explicit seeds, e.g. 3,7,11")
-    sw.add_argument("-j", "--jobs", type=int, default=0, help="runs at once (default: cores / threads)")
+    sw.add_argument("-j", "--jobs", type=int, default=0, help="runs at once (default: cores / threads; ray and slurm: all, the scheduler decides)")
     sw.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1; 0: the config's)")
     sw.add_argument("-o", "--out", help="the sweep's folder (default runs/sweep-PRESET)")
     sw.add_argument("--dry-run", action="store_true", help="list the runs and their status (done/partial/new), run nothing")
+    sw.add_argument("--launcher", choices=["local", "ray", "slurm"], default="local",
+                    help="where runs go: local processes (default), Ray tasks (gankit[ray]) or Slurm jobs through "
+                         "submitit (gankit[slurm]); the folder must be on a disk every worker sees")
+    sw.add_argument("--address", help="--launcher ray: the cluster (e.g. ray://head:10001; default $RAY_ADDRESS, "
+                                      "else a local Ray instance)")
+    sw.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="--launcher slurm: a submitit parameter (repeatable), e.g. slurm_partition=gpu, "
+                         "timeout_min=120 (default 1440), gpus_per_node=1")
     sw.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
