@@ -151,8 +151,9 @@ class SlurmPool:
         params.update({k: _number(v) for k, v in options.items()})
         try:
             self.executor.update_parameters(**params)
-        except (ValueError, TypeError) as exc:  # submitit names the unknown parameter
-            raise ConfigError(f"--slurm-option: {' '.join(str(exc).split())}") from None
+        except (ValueError, TypeError, NameError) as exc:  # submitit names the unknown parameter first
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"--slurm-option: {first}") from None
 
     def submit(self, command: list[str], log_path: Path, env: dict[str, str], grace_s: float) -> Any:
         return self.executor.submit(run_task, command, str(log_path), env, grace_s)
@@ -194,6 +195,8 @@ def check_launcher(launcher: str, address: str | None = None, options: Sequence[
     if options and launcher != "slurm":
         raise ConfigError("--slurm-option sets submitit's parameters: use it with --launcher slurm")
     parse_options(options)
+    if launcher != "local":  # a missing package: one line before anything runs or is written
+        _require({"ray": "ray", "slurm": "submitit"}[launcher], launcher)
 
 
 def make_pool(launcher: str, *, out: Path, threads: int, address: str | None = None,
