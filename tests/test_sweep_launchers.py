@@ -123,3 +123,50 @@ def test_submitit_jobs_report_exit_codes_and_refuse_unknown_options(submitit_loc
 def test_slurm_sweep_through_submitit_same_folders_resume_rule_and_numbers(submitit_local, capsys, tmp_path):
     check_sweep(capsys, tmp_path / "sw", ["--launcher", "slurm", "--slurm-option", "cluster=local"])
     assert any((tmp_path / "sw" / "submitit").iterdir())  # submitit's own job files
+
+
+CHILD = ("import os, signal, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
+         "os.kill(int(os.environ['DRIVER']), signal.SIGINT); time.sleep(60)")
+
+
+def _gone(pid_file, timeout_s=30.0):
+    """Whether the process whose pid is in ``pid_file`` ended within ``timeout_s``."""
+    import os
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _interrupted(pool, tmp_path):
+    import os
+    import threading
+
+    from gankit.errors import TrainingInterrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals need the main thread")
+    tasks = [Task([sys.executable, "-c", CHILD, str(tmp_path / "pid")], tmp_path / "a.log"),
+             Task(_python("pass"), tmp_path / "b.log")]
+    with pytest.raises(TrainingInterrupted, match="SIGINT: cancelled 1 submitted runs .* and 1 not submitted") as info:
+        launch.run_remote(pool, tasks, jobs=1, env={"DRIVER": str(os.getpid())}, poll_s=0.05)
+    assert info.value.exit_code == 130
+    assert _gone(tmp_path / "pid")  # the worker passed the cancel on to its process
+    assert not (tmp_path / "b.log").exists()
+
+
+def test_ctrl_c_cancels_ray_tasks_and_their_processes(ray_local, tmp_path):
+    _interrupted(launch.RayPool(address=None, cpus=1), tmp_path)
+
+
+def test_ctrl_c_cancels_submitit_jobs_and_their_processes(submitit_local, tmp_path):
+    _interrupted(launch.SlurmPool(tmp_path / "submitit", cpus=1, options={"cluster": "local"}), tmp_path)

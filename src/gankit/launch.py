@@ -65,7 +65,8 @@ def run_task(command: list[str], log_path: str, env: dict[str, str], grace_s: fl
         if hasattr(signal, "SIGTERM") and _main_thread():
             previous = signal.signal(signal.SIGTERM, lambda *_: p.terminate())
         try:
-            code = p.wait()
+            while (code := p.poll()) is None:  # short waits: a cancel raised in this thread is seen at once
+                time.sleep(0.1)
         except KeyboardInterrupt:
             p.terminate()
             try:
