@@ -6,32 +6,16 @@ are optional extras: their tests are skipped, saying so, where the package is mi
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
 import pytest
 
 from conftest import TINY
+from sweep_helpers import python, read_csv, run
 from gankit import api, launch
 from gankit import config as config_mod
-from gankit.cli import main
 from gankit.sweep import Task
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def rows(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _python(code: str) -> list[str]:
-    return [sys.executable, "-c", code]
 
 
 SWEEP = ["sweep", "ring8", *TINY, "eval.metrics=[modes]", "--seeds", "2"]
@@ -42,12 +26,12 @@ def check_sweep(capsys, out, launcher_args):
     are those of the same config trained in this process."""
     code, stdout, err = run(capsys, *SWEEP, "-o", str(out), *launcher_args)
     assert code == 0, err
-    assert [(r["seed"], r["status"], r["action"]) for r in rows(out / "runs.csv")] == [
+    assert [(r["seed"], r["status"], r["action"]) for r in read_csv(out / "runs.csv")] == [
         ("0", "done", "trained"), ("1", "done", "trained")]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["done"] == 2 and summary["seeds"] == [0, 1]
     code, again, _ = run(capsys, *SWEEP, "-o", str(out), *launcher_args)
-    assert code == 0 and again == stdout and {r["action"] for r in rows(out / "runs.csv")} == {"skipped"}
+    assert code == 0 and again == stdout and {r["action"] for r in read_csv(out / "runs.csv")} == {"skipped"}
     # the same run trained here, from its saved config, gives the same final metrics
     cfg = config_mod.load(out / "base" / "seed-1" / "config.yaml")
     cfg.run.out_dir, cfg.run.name = str(out.parent / "here"), "seed-1"
@@ -89,8 +73,8 @@ def ray_local():
 
 def test_ray_tasks_report_exit_codes_and_write_logs(ray_local, tmp_path):
     pool = launch.RayPool(address=None, cpus=1)  # uses the running instance
-    tasks = [Task(_python("import os; print('boom', os.environ['GANKIT_T']); raise SystemExit(3)"), tmp_path / "a.log"),
-             Task(_python("print('fine')"), tmp_path / "b.log")]
+    tasks = [Task(python("import os; print('boom', os.environ['GANKIT_T']); raise SystemExit(3)"), tmp_path / "a.log"),
+             Task(python("print('fine')"), tmp_path / "b.log")]
     ended = []
     launch.run_remote(pool, tasks, jobs=1, env={"GANKIT_T": "seen"}, on_done=ended.append, poll_s=0.05)
     assert [t.exit_code for t in tasks] == [3, 0] and ended == tasks
@@ -112,7 +96,7 @@ def submitit_local():
 
 def test_submitit_jobs_report_exit_codes_and_refuse_unknown_options(submitit_local, tmp_path):
     pool = launch.SlurmPool(tmp_path / "submitit", cpus=1, options={"cluster": "local", "timeout_min": "5"})
-    tasks = [Task(_python("raise SystemExit(4)"), tmp_path / "a.log"), Task(_python("print('fine')"), tmp_path / "b.log")]
+    tasks = [Task(python("raise SystemExit(4)"), tmp_path / "a.log"), Task(python("print('fine')"), tmp_path / "b.log")]
     launch.run_remote(pool, tasks, jobs=0, env={}, poll_s=0.05)
     assert [t.exit_code for t in tasks] == [4, 0] and "fine" in (tmp_path / "b.log").read_text()
     with pytest.raises(launch.ConfigError, match="--slurm-option: .*'no_such_option'"):
@@ -156,7 +140,7 @@ def _interrupted(pool, tmp_path):
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals need the main thread")
     tasks = [Task([sys.executable, "-c", CHILD, str(tmp_path / "pid")], tmp_path / "a.log"),
-             Task(_python("pass"), tmp_path / "b.log")]
+             Task(python("pass"), tmp_path / "b.log")]
     with pytest.raises(TrainingInterrupted, match="SIGINT: cancelled 1 submitted runs .* and 1 not submitted") as info:
         launch.run_remote(pool, tasks, jobs=1, env={"DRIVER": str(os.getpid())}, poll_s=0.05)
     assert info.value.exit_code == 130
