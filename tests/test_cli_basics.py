@@ -99,3 +99,11 @@ def test_py_typed_marker_ships():
     import gankit
 
     assert (Path(gankit.__file__).parent / "py.typed").is_file()
+
+
+def test_import_gankit_is_light_and_a_registry_fills_itself_on_first_use():
+    code = ("import sys, gankit; light = 'torch' not in sys.modules; "
+            "print(light, 'ring8' in gankit.DATASETS, 'torch' in sys.modules, 'nsgan' in gankit.OBJECTIVES.names())")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert r.stdout.split() == ["True", "True", "True", "True"], r.stderr

@@ -1,4 +1,4 @@
-"""Command line: gankit train | sweep | sample | translate | eval | serve | lab | report | theory | data | list.
+"""Command line: gankit train | sweep | sample | translate | eval | export | serve | lab | report | theory | data | list.
 
 Errors a user can act on are printed as one line (``gankit: error: ...``) with exit code 2 for bad
 input and 1 for failures at run time; nothing already written is lost.
