@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat", reason="nbformat/nbclient are dev dependencies (requirements-dev.txt)")
-nbclient = pytest.importorskip("nbclient", reason="nbformat/nbclient are dev dependencies (requirements-dev.txt)")
+from extras import require
+
+nbformat = require("nbformat", "a dev dependency")
+nbclient = require("nbclient", "a dev dependency")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "quickstart.ipynb"
 

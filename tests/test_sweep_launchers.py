@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from conftest import TINY
+from extras import require
 from sweep_helpers import python, read_csv, run
 from gankit import api, launch
 from gankit import config as config_mod
@@ -65,7 +66,7 @@ def test_a_missing_extra_is_one_line_and_writes_nothing(capsys, tmp_path, monkey
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'gankit[ray]')")
+    ray = require("ray", "gankit[ray]")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
@@ -91,7 +92,7 @@ def test_ray_sweep_same_folders_resume_rule_and_numbers(ray_local, capsys, tmp_p
 
 @pytest.fixture
 def submitit_local():
-    return pytest.importorskip("submitit", reason="the slurm extra is not installed (pip install 'gankit[slurm]')")
+    return require("submitit", "gankit[slurm]")
 
 
 def test_submitit_jobs_report_exit_codes_and_refuse_unknown_options(submitit_local, tmp_path):

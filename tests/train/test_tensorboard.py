@@ -6,7 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed (pip install 'gankit[tensorboard]')")
+from extras import require
+
+require("tensorboard", "gankit[tensorboard]")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from gankit import api, cli  # noqa: E402
