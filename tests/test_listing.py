@@ -9,7 +9,7 @@ from gankit.registry import ALL
 def test_stored_table_matches_the_live_registries():
     live = listing.live()
     assert listing.stored() == live, "src/gankit/listing.json is stale: run `python -m gankit.listing`"
-    assert set(live) == set(ALL) and all(live[k] for k in live)  # every registry, none empty
+    assert list(live) == [*ALL, "extractors"] and all(live[k] for k in live)  # every registry, none empty
     assert "ring8" in [r["name"] for r in live["datasets"]]
 
 
@@ -29,3 +29,21 @@ def test_a_stale_table_shows_what_it_holds(tmp_path):
     assert not any(line.split()[:1] == ["ring8"] for line in listing.lines("datasets", table))
     path = listing.write(tmp_path / "t.json")
     assert json.loads(path.read_text(encoding="utf-8")) == listing.live()
+
+
+def test_installed_plugins_make_list_ask_the_live_registries(monkeypatch):
+    """A plugin's entries cannot be in the generated table: with one installed, the live registries answer."""
+    wrong = {kind: [] for kind in listing.live()}
+    monkeypatch.setattr(listing, "stored", lambda: wrong)
+    monkeypatch.setattr(listing, "plugins_installed", lambda: False)
+    assert listing.lines("datasets") == ["datasets:"]  # the (here empty) table is what is shown
+    monkeypatch.setattr(listing, "plugins_installed", lambda: True)
+    assert listing.lines("datasets") == listing.lines("datasets", listing.live())
+    assert any(line.split()[:1] == ["ring8"] for line in listing.lines("datasets"))
+
+
+def test_plugin_groups_are_the_plugin_loaders():
+    import pytest
+
+    plugins = pytest.importorskip("gankit.metrics.plugins", reason="no plugin loader in this version")
+    assert set(listing.PLUGIN_GROUPS) == {plugins.EXTRACTOR_GROUP, plugins.METRIC_GROUP}

@@ -666,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     dt.set_defaults(func=cmd_data)
 
     ls = sub.add_parser("list", help="list presets and registry entries")
-    ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL], help="what to list (default: all)")
+    ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL, "extractors"], help="what to list (default: all)")
     ls.set_defaults(func=cmd_list)
     return p
 

@@ -4,7 +4,9 @@ The registries fill themselves by importing every component module, which import
 names, one-line descriptions and metric keys are kept in a generated table, ``listing.json`` (package data),
 that ``gankit list`` reads in milliseconds. ``tests/test_listing.py`` checks that the table equals what the
 live registries give, so a registered entry that is missing from it fails the suite; regenerate it with
-``python -m gankit.listing``. Presets are read live (YAML files: no torch).
+``python -m gankit.listing``. Presets are read live (YAML files: no torch). Where a third-party plugin is
+installed (an entry point in the groups of :data:`PLUGIN_GROUPS`, loaded by ``gankit.metrics``), the table
+cannot know its entries, so ``gankit list`` asks the live registries instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 TABLE = "listing.json"
+# The entry-point groups of metrics/plugins.py (importing that module would import torch; a test compares).
+PLUGIN_GROUPS = ("gankit.extractors", "gankit.metrics")
 
 
 def live() -> dict[str, Any]:
@@ -32,7 +36,23 @@ def live() -> dict[str, Any]:
                                 "meaning": info.meaning} for key, info in keys.items()]
             rows.append(row)
         table[kind] = rows
+    from gankit.metrics import features  # image feature extractors (eval.extractor): a dict, not a Registry
+
+    table["extractors"] = [{"name": name, "description": ext.description}
+                           for name, ext in sorted(features.EXTRACTORS.items())]
     return table
+
+
+def plugins_installed() -> bool:
+    """Whether any installed package declares a gankit plugin (entry points only: nothing is imported)."""
+    from importlib.metadata import entry_points
+
+    return any(entry_points(group=group) for group in PLUGIN_GROUPS)
+
+
+def current() -> dict[str, Any]:
+    """What ``gankit list`` shows: the stored table, or the live registries when plugins add entries."""
+    return live() if plugins_installed() else stored()
 
 
 def stored() -> dict[str, Any]:
@@ -44,7 +64,7 @@ def lines(kind: str | None, table: dict[str, Any] | None = None) -> list[str]:
     """``gankit list [KIND]``: presets, then each registry (KIND None or "all"); metric keys for "metrics"."""
     from gankit import config as config_mod
 
-    table = stored() if table is None else table
+    table = current() if table is None else table
     kinds = ["presets", *table] if kind in (None, "all") else [kind]
     out = []
     for k in kinds:
