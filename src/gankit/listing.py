@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 TABLE = "listing.json"
-# The entry-point groups of metrics/plugins.py (importing that module would import torch; a test compares).
+# The entry-point groups of the metric plugin loader (importing it would import torch; a test compares).
 PLUGIN_GROUPS = ("gankit.extractors", "gankit.metrics")
 
 
