@@ -3,30 +3,17 @@ and one tiny sweep end to end (train, skip when done, resume a partial run)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import sys
 import threading
 
 import numpy as np
 import pytest
 
 from conftest import TINY
+from sweep_helpers import python, read_csv, run
 from gankit import sweep as sweep_mod
-from gankit.cli import main
 from gankit.errors import ConfigError, TrainingInterrupted
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 # ------------------------------------------------------------------------------------------------ grid
@@ -115,14 +102,10 @@ def test_metric_values_and_summary_columns():
 # ------------------------------------------------------------------------------------------ processes
 
 
-def _python(code: str) -> list[str]:
-    return [sys.executable, "-c", code]
-
-
 def test_a_failing_command_does_not_stop_the_others(tmp_path):
-    tasks = [sweep_mod.Task(_python("print('boom'); raise SystemExit(3)"), tmp_path / "a.log"),
-             sweep_mod.Task(_python("print('fine')"), tmp_path / "b.log"),
-             sweep_mod.Task(_python("print('also fine')"), tmp_path / "c.log")]
+    tasks = [sweep_mod.Task(python("print('boom'); raise SystemExit(3)"), tmp_path / "a.log"),
+             sweep_mod.Task(python("print('fine')"), tmp_path / "b.log"),
+             sweep_mod.Task(python("print('also fine')"), tmp_path / "c.log")]
     ended = []
     sweep_mod.run_commands(tasks, jobs=2, on_done=ended.append, poll_s=0.02)
     assert [t.exit_code for t in tasks] == [3, 0, 0] and len(ended) == 3
@@ -132,8 +115,8 @@ def test_a_failing_command_does_not_stop_the_others(tmp_path):
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
 def test_ctrl_c_stops_the_children_and_starts_nothing_more(tmp_path):
     # the child interrupts the sweep itself, so the signal cannot arrive before the sweep's handler is set
-    child = _python("import os, signal, time; os.kill(os.getppid(), signal.SIGINT); time.sleep(60)")
-    tasks = [sweep_mod.Task(child, tmp_path / "a.log"), sweep_mod.Task(_python("pass"), tmp_path / "b.log")]
+    child = python("import os, signal, time; os.kill(os.getppid(), signal.SIGINT); time.sleep(60)")
+    tasks = [sweep_mod.Task(child, tmp_path / "a.log"), sweep_mod.Task(python("pass"), tmp_path / "b.log")]
     with pytest.raises(TrainingInterrupted, match="SIGINT: stopped 1 running runs .* and 1 not started") as info:
         sweep_mod.run_commands(tasks, jobs=1, grace_s=10, poll_s=0.02)
     assert info.value.exit_code == 130
@@ -165,7 +148,7 @@ def test_bad_input_exit_2_one_line_nothing_written(capsys, tmp_path, argv, messa
 def test_a_failed_run_is_reported_and_the_sweep_exits_1(capsys, tmp_path, monkeypatch):
     # the real commands are tested end to end below; here one cell's process fails at once
     def command(self, r):
-        return _python("print('loss is nan'); raise SystemExit(1)" if r.cell.slug == "objective=mmgan" else "pass")
+        return python("print('loss is nan'); raise SystemExit(1)" if r.cell.slug == "objective=mmgan" else "pass")
 
     monkeypatch.setattr(sweep_mod.Sweep, "command", command)
     code, out, err = run(capsys, "sweep", "ring8", "model.objective=mmgan,nsgan", "--seeds", "1", "-o", str(tmp_path / "sw"))

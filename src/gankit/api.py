@@ -47,7 +47,7 @@ log = logging.getLogger("gankit")
 RESUMABLE = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
              "train.eval_every", "train.diagnostics_every", "train.progress", "train.time_limit", "run.device",
              "run.threads", "run.channels_last", "run.compile", "run.distributed_data", "run.max_memory_gb", "eval",
-             "train.progress_every_s")
+             "train.progress_every_s", "train.tensorboard")
 
 
 def select_device(name: str) -> torch.device:
@@ -96,6 +96,10 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
         if every:
             callbacks.append(Diagnostics(every))
         callbacks += getattr(recipe, "callbacks", list)()  # the recipe's own figures (auto-encoders: latent space)
+    if cfg.train.tensorboard:  # last: a step's frames and metrics are written when it mirrors them
+        from gankit.train.tensorboard import TensorBoardCallback
+
+        callbacks = [*callbacks, TensorBoardCallback(cfg.train.log_every)]
     return Trainer(cfg, recipe, dataset, run, callbacks, device=device)
 
 

@@ -1,4 +1,4 @@
-"""Command line: gankit train | sweep | sample | translate | eval | serve | lab | report | theory | data | list.
+"""Command line: gankit train | sweep | sample | translate | eval | export | serve | lab | report | theory | data | list.
 
 Errors a user can act on are printed as one line (``gankit: error: ...``) with exit code 2 for bad
 input and 1 for failures at run time; nothing already written is lost.
@@ -19,10 +19,25 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def _configure_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr, force=True
-    )
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level(quiet: bool, verbose: bool, env: str | None) -> int:
+    """-q (warnings and errors) or -v (debug) if given, else $GANKIT_LOG_LEVEL, else INFO."""
+    if quiet:
+        return logging.WARNING
+    if verbose:
+        return logging.DEBUG
+    if env is None or not env.strip():
+        return logging.INFO
+    name = env.strip().upper()
+    if name not in LOG_LEVELS:
+        raise ConfigError(f"GANKIT_LOG_LEVEL='{env}' is not a log level; choose one of: {', '.join(LOG_LEVELS)}")
+    return getattr(logging, name)
+
+
+def _configure_logging(level: int) -> None:
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
 
 
 def _save_array(out: Path, x: np.ndarray) -> None:
@@ -177,7 +192,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(plan.describe())
         return 0
     with logging_redirect_tqdm():
-        result = sweep_mod.run(plan, jobs=args.jobs)
+        result = sweep_mod.run(plan, jobs=args.jobs, launcher=args.launcher, address=args.address,
+                               options=args.slurm_option)
     print(f"summary: {result.paths['md']} (also .csv, .json, .png; every run: {result.paths['runs']})")
     print(result.table)
     if result.unfinished:
@@ -527,28 +543,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from gankit import config as config_mod
-    from gankit.registry import ALL
+    from gankit.listing import lines  # a generated table: no torch import (tests/test_listing.py checks it)
 
-    kinds = ["presets", *ALL, "extractors"] if args.kind in (None, "all") else [args.kind]
-    for kind in kinds:
-        print(f"{kind}:")
-        if kind == "extractors":  # image features (gankit eval --extractor, eval.extractor)
-            from gankit.metrics import features
-
-            for name, ext in sorted(features.EXTRACTORS.items()):
-                print(f"  {name:<18} {ext.description}")
-        elif kind == "presets":
-            for name in config_mod.preset_names():
-                print(f"  {name:<18} {config_mod.preset_description(name)}")
-        else:
-            reg = ALL[kind]
-            for name in reg.names():
-                print(f"  {name:<18} {reg.describe(name)}")
-                if args.kind == "metrics":  # each reported number: which way is better, unit, meaning
-                    for key, info in reg.meta(name).get("keys", {}).items():
-                        unit = f", {info.shown_unit}" if info.shown_unit else ""
-                        print(f"    {key:<16} {info.direction}{unit}: {info.meaning}")
+    print("\n".join(lines(args.kind)))
     return 0
 
 
@@ -592,11 +589,38 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version``: looks the version up only when asked (reading package metadata costs ~30 ms)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        import gankit
+
+        print(f"gankit {gankit.__version__}")
+        parser.exit()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from gankit import api
+    from gankit.train.tensorboard import export
+
+    run = api.find_run(args.run)
+    folder, events = export(run, Path(args.output) if args.output else None)
+    print(f"wrote {events} TensorBoard events to {folder} (view: tensorboard --logdir {folder})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit.registry import ALL
 
-    p = argparse.ArgumentParser(prog="gankit", description="Generative adversarial networks from the lectures.")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    p = argparse.ArgumentParser(prog="gankit", description="Generative adversarial networks from the lectures.",
+                                epilog="GANKIT_LOG_LEVEL=DEBUG|INFO|WARNING|ERROR sets the default of -q/-v.")
+    p.add_argument("--version", action=_Version, help="print gankit's version (the installed package's) and exit")
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a run (default preset: ring8)",
@@ -620,10 +644,18 @@ def build_parser() -> argparse.ArgumentParser:
     seeds = sw.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 (default 3)")
     seeds.add_argument("--seed-list", metavar="S1,S2", help="explicit seeds, e.g. 3,7,11")
-    sw.add_argument("-j", "--jobs", type=int, default=0, help="runs at once (default: cores / threads)")
+    sw.add_argument("-j", "--jobs", type=int, default=0, help="runs at once (default: cores / threads; ray and slurm: all, the scheduler decides)")
     sw.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1; 0: the config's)")
     sw.add_argument("-o", "--out", help="the sweep's folder (default runs/sweep-PRESET)")
     sw.add_argument("--dry-run", action="store_true", help="list the runs and their status (done/partial/new), run nothing")
+    sw.add_argument("--launcher", choices=["local", "ray", "slurm"], default="local",
+                    help="where runs go: local processes (default), Ray tasks (gankit[ray]) or Slurm jobs through "
+                         "submitit (gankit[slurm]); the folder must be on a disk every worker sees")
+    sw.add_argument("--address", help="--launcher ray: the cluster (e.g. ray://head:10001; default $RAY_ADDRESS, "
+                                      "else a local Ray instance)")
+    sw.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="--launcher slurm: a submitit parameter (repeatable), e.g. slurm_partition=gpu, "
+                         "timeout_min=120 (default 1440), gpus_per_node=1")
     sw.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
@@ -724,6 +756,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", help="the HTML file (default: RUN/report.html)")
     rp.set_defaults(func=cmd_report)
 
+    ex = sub.add_parser("export", help="replay a run's logs and sample grids into another format (TensorBoard)",
+                        description="Write a run's stats.jsonl, metrics.jsonl and samples/ as TensorBoard event "
+                                    "files (needs: pip install 'gankit[tensorboard]'); the run is only read.")
+    ex.add_argument("format", choices=["tensorboard"], help="what to write (tensorboard: event files)")
+    ex.add_argument("run", help="run directory (or name under runs/)")
+    ex.add_argument("-o", "--output", help="folder of the event files (default: RUN/tensorboard)")
+    ex.set_defaults(func=cmd_export)
+
     th = sub.add_parser("theory", help="run one of the lectures' results as a numerical check (table + figure)")
     th.add_argument("name", nargs="?", help="check name, 'all', or 'list' (default: list)")
     th.add_argument("-o", "--output", default="theory", help="folder for figures and JSON results (default: theory/)")
@@ -732,7 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
     th.set_defaults(func=cmd_theory)
 
     dt = sub.add_parser("data", help="fetch built-in image data sets into the cache (~/.cache/gankit or $GANKIT_DATA)")
-    dt.add_argument("action", choices=["get", "status"])
+    dt.add_argument("action", choices=["get", "status"], help="get: download NAME; status: what the cache holds")
     dt.add_argument("name", nargs="?", help="mnist, fashion-mnist, cifar10 or stacked-mnist")
     dt.set_defaults(func=cmd_data)
 
@@ -748,12 +788,12 @@ def one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import gankit  # noqa: F401  (fill the registries)
+    import os
 
-    parser = build_parser()
+    parser = build_parser()  # imports no torch: --help and a typo answer at once (registries fill on first use)
     args = parser.parse_args(argv)
-    _configure_logging(args.quiet)
     try:
+        _configure_logging(log_level(args.quiet, args.verbose, os.environ.get("GANKIT_LOG_LEVEL")))
         return int(args.func(args) or 0)
     except GankitError as exc:  # its message is one line (control characters escaped, see errors.py)
         print(f"gankit: error: {exc}", file=sys.stderr)

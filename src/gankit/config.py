@@ -183,6 +183,7 @@ class TrainConfig:
     progress: bool = True  # tqdm bar on stderr, a duration estimate, evaluation steps; false: quiet
     progress_every_s: float = 30.0  # when stderr is not a terminal (a job, nohup, CI): a progress line this often (0: none)
     time_limit: float = 0.0  # minutes of training per session; then checkpoint, export and stop (0: none)
+    tensorboard: bool = False  # also mirror stats, metrics and sample grids into RUN/tensorboard (gankit[tensorboard])
 
 
 @dataclass

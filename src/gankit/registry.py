@@ -1,8 +1,10 @@
 """Registries: one per kind of component (docs/architecture.md rule 6).
 
-Entries are added with ``@REGISTRY.register("name")``. ``gankit/__init__.py`` imports every module that
-registers something, so the contents never depend on import order. ``get`` on an unknown name raises a
-:class:`ConfigError` listing the known names; the CLI's choices and ``gankit list`` come from here.
+Entries are added with ``@REGISTRY.register("name")``. The first look-up in a registry (``get``, ``names``,
+``in``, ...) imports every module that registers something (:data:`COMPONENTS`; the theory checks for
+``THEORY``), so the contents never depend on import order, and ``import gankit`` alone imports no torch (the
+CLI parses its arguments first). ``get`` on an unknown name raises a :class:`ConfigError` listing the known
+names; the CLI's choices and ``gankit list`` come from here.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ class Registry(Generic[T]):
         kind: what the entries are, used in messages ("dataset", "objective", ...).
     """
 
-    def __init__(self, kind: str, loader: str = "") -> None:
+    def __init__(self, kind: str, loader: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
         self._meta: dict[str, dict[str, Any]] = {}
-        self._loader = loader  # module whose import registers every entry, imported on first use
+        self._loader = loader  # modules whose import registers every entry, imported on first use
 
     def _load(self) -> None:
         if self._loader:
-            module, self._loader = self._loader, ""
-            importlib.import_module(module)
+            modules, self._loader = self._loader, ()
+            for module in modules:
+                importlib.import_module(module)
 
     def register(self, name: str, **meta: Any) -> Callable[[T], T]:
         """Decorator (or plain call) that adds ``obj`` under ``name``; ``meta`` is kept for ``meta(name)``."""
@@ -86,13 +89,15 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
-DATASETS: Registry[Any] = Registry("dataset")
-NETWORKS: Registry[Any] = Registry("network")
-OBJECTIVES: Registry[Any] = Registry("objective")
-RECIPES: Registry[Any] = Registry("recipe")
-METRICS: Registry[Any] = Registry("metric")
-# The theory checks pull in SciPy's statistics and matplotlib (~2 s): imported on first use of the registry.
-THEORY: Registry[Any] = Registry("theory check", loader="gankit.theory")
+# Every module that registers a component (they import torch: ~2 s, so only on first use of a registry).
+COMPONENTS = ("gankit.data", "gankit.metrics", "gankit.models", "gankit.nets", "gankit.objectives")
+DATASETS: Registry[Any] = Registry("dataset", loader=COMPONENTS)
+NETWORKS: Registry[Any] = Registry("network", loader=COMPONENTS)
+OBJECTIVES: Registry[Any] = Registry("objective", loader=COMPONENTS)
+RECIPES: Registry[Any] = Registry("recipe", loader=COMPONENTS)
+METRICS: Registry[Any] = Registry("metric", loader=COMPONENTS)
+# The theory checks pull in SciPy's statistics and matplotlib (~2 s) on top.
+THEORY: Registry[Any] = Registry("theory check", loader=("gankit.theory",))
 
 ALL: dict[str, Registry[Any]] = {
     "datasets": DATASETS,

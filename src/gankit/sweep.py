@@ -44,11 +44,9 @@ import logging
 import math
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +58,7 @@ from gankit import api
 from gankit import config as config_mod
 from gankit.errors import ConfigError, TrainingInterrupted
 from gankit.fileio import atomic_write_text
+from gankit.launch import Signals, check_launcher, make_pool, open_log, run_remote
 from gankit.train.rundir import RunDir
 from gankit.train.stats import read_jsonl
 
@@ -365,30 +364,6 @@ class Task:
     wall_s: float = 0.0
 
 
-class _Signals:
-    """While active, SIGINT and SIGTERM only record the signal (the pool then stops its children); a
-    second one acts as usual (Ctrl-C again: KeyboardInterrupt, which kills the children at once)."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.signum = signum
-        signal.signal(signum, self._previous[signum])
-
-    def __enter__(self) -> "_Signals":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-            for s in self._previous:
-                signal.signal(s, self._handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, h in self._previous.items():
-            signal.signal(s, h)
-
-
 def _stop_all(running: dict[subprocess.Popen, tuple[Task, float, IO[str]]], grace_s: float) -> None:
     """SIGTERM every child (a trainer checkpoints and exits 143), wait ``grace_s``, then kill the rest."""
     for p in running:
@@ -420,15 +395,12 @@ def run_commands(tasks: Sequence[Task], jobs: int, env: dict[str, str] | None = 
     """
     pending = list(tasks)
     running: dict[subprocess.Popen, tuple[Task, float, IO[str]]] = {}
-    with _Signals() as signals:
+    with Signals() as signals:  # Ctrl-C again: KeyboardInterrupt, which kills the children at once
         try:
             while (pending or running) and signals.signum is None:
                 while pending and len(running) < jobs:
                     task = pending.pop(0)
-                    task.log.parent.mkdir(parents=True, exist_ok=True)
-                    f = task.log.open("a", encoding="utf-8")
-                    f.write(f"\n[gankit sweep, {time.strftime('%Y-%m-%d %H:%M:%S')}] {shlex.join(task.command)}\n")
-                    f.flush()
+                    f = open_log(task.command, task.log)
                     p = subprocess.Popen(task.command, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, env=env)
                     running[p] = (task, time.monotonic(), f)
                 time.sleep(poll_s)
@@ -458,11 +430,15 @@ def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
 
 
 
-def execute(sweep: Sweep, jobs: int = 0, grace_s: float = 60.0) -> None:
+def execute(sweep: Sweep, jobs: int = 0, grace_s: float = 60.0, launcher: str = "local",
+            address: str | None = None, options: Sequence[str] = ()) -> None:
     """Train every run that is not done; update each run's status, action, exit code and wall time.
 
     Args:
-        jobs: processes at once (0: the cores divided by the threads per run, at most the runs to do).
+        jobs: runs at once (local: 0 = the cores divided by the threads per run, at most the runs to do;
+            ray, slurm: 0 = all, the cluster's scheduler decides).
+        launcher: ``local`` processes, ``ray`` tasks or ``slurm`` jobs (:mod:`gankit.launch`); ``address``
+            (ray) and ``options`` (slurm: submitit's KEY=VALUE parameters) configure the last two.
     """
     todo = [r for r in sweep.runs if r.status != "done"]
     for r in sweep.runs:
@@ -470,18 +446,21 @@ def execute(sweep: Sweep, jobs: int = 0, grace_s: float = 60.0) -> None:
     if not todo:
         log.info("all %d runs of %s are done", len(sweep.runs), sweep.out)
         return
-    jobs = jobs or max(1, (os.cpu_count() or 1) // max(1, sweep.threads))
-    jobs = min(jobs, len(todo))
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if launcher == "local":
+        jobs = jobs or max(1, (os.cpu_count() or 1) // max(1, sweep.threads))
+        jobs = min(jobs, len(todo))
+    env = {"PYTHONUNBUFFERED": "1"}  # added to the environment of each run's process
     package_root = Path(__file__).resolve().parent.parent
     if not {"site-packages", "dist-packages"} & set(package_root.parts):
         # a source checkout: the children import this gankit, not another installed copy
         env["PYTHONPATH"] = os.pathsep.join([str(package_root), *filter(None, [os.environ.get("PYTHONPATH")])])
     if sweep.threads:
         env.update(OMP_NUM_THREADS=str(sweep.threads), MKL_NUM_THREADS=str(sweep.threads))
+    pool = None if launcher == "local" else make_pool(launcher, out=sweep.out, threads=sweep.threads,
+                                                       address=address, options=options)
     counts = {s: sum(r.status == s for r in sweep.runs) for s in ("done", "partial", "new")}
-    log.info("sweep %s: %d runs (%d done, %d partial, %d new); %d at a time, logs in <cell>/seed-<S>.log",
-             sweep.out, len(sweep.runs), counts["done"], counts["partial"], counts["new"], jobs)
+    log.info("sweep %s: %d runs (%d done, %d partial, %d new); %s at a time (%s), logs in <cell>/seed-<S>.log",
+             sweep.out, len(sweep.runs), counts["done"], counts["partial"], counts["new"], jobs or "all", launcher)
     new = [RunDir(r.root) for r in todo if r.status == "new" and r.root.exists()]
     for rd in new:  # a run that died before its first checkpoint: nothing to continue
         rd.check_removable("a new sweep run")  # never a folder gankit did not make; checked before any is deleted
@@ -506,7 +485,10 @@ def execute(sweep: Sweep, jobs: int = 0, grace_s: float = 60.0) -> None:
 
     try:
         with bar:
-            run_commands([t for t, _ in by_task], jobs, env, grace_s, on_done=done)
+            if pool is None:
+                run_commands([t for t, _ in by_task], jobs, dict(os.environ, **env), grace_s, on_done=done)
+            else:
+                run_remote(pool, [t for t, _ in by_task], jobs, env, grace_s, on_done=done)
     finally:
         for task, run in by_task:
             if task.exit_code is not None and not run.action:
@@ -702,19 +684,22 @@ class Result:
         return [r for r in self.sweep.runs if r.status == "partial"]
 
 
-def run(sweep: Sweep, jobs: int = 0, grace_s: float = 60.0) -> Result:
-    """Execute the runs that are not done, then write runs.csv and the summary files.
+def run(sweep: Sweep, jobs: int = 0, grace_s: float = 60.0, launcher: str = "local", address: str | None = None,
+        options: Sequence[str] = ()) -> Result:
+    """Execute the runs that are not done (as ``launcher`` says: see :func:`execute`), then write runs.csv
+    and the summary files.
 
     Raises:
         TrainingInterrupted: Ctrl-C or SIGTERM (runs.csv is written; the same call continues).
     """
     if jobs < 0:
         raise ConfigError(f"--jobs must be >= 1 (0: as many as the cores allow), got {jobs}")
+    check_launcher(launcher, address, options)
     previous = _previous_wall(sweep.out)
     for r in sweep.runs:
         r.wall_s = previous.get(r.name, 0.0)
     try:
-        execute(sweep, jobs, grace_s)
+        execute(sweep, jobs, grace_s, launcher, address, options)
     finally:
         write_runs(sweep)
     summary = aggregate(sweep)
