@@ -2,6 +2,7 @@
 and what channels_last, torch.compile and the thread count change.
 
     python benchmarks/speed.py [--preset dcgan-mnist] [--steps 60] [--rounds 3] [--threads 1 2] [--compile]
+                               [--device cpu|cuda] [--out FILE]
 
 Everything uses synthetic images of the preset's shape (no data set needed), the preset's nets, batch
 and optimisers. For each thread count:
@@ -54,25 +55,33 @@ class SyntheticImages:
 
     def sample(self, n: int, device=None) -> torch.Tensor:  # noqa: ANN001
         idx = torch.randint(len(self.pixels), (n,))
-        return self.pixels[idx].to(torch.float32).mul_(2 / 255).sub_(1)
+        return self.pixels[idx].to(device=device, dtype=torch.float32).mul_(2 / 255).sub_(1)
 
 
-def matmul_peak(threads: int, size: int = 2048, reps: int = 8) -> float:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued kernels, so a wall-clock interval covers the work (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(threads: int, size: int = 2048, reps: int = 8, device: torch.device = torch.device("cpu")) -> float:
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(reps):
+        sync(device)
         t0 = time.perf_counter()
         torch.mm(a, b)
+        sync(device)
         best = min(best, time.perf_counter() - t0)
     return 2 * size**3 / best / 1e9
 
 
-def make_nets(cfg, shape, channels_last: bool = False):  # noqa: ANN001
+def make_nets(cfg, shape, channels_last: bool = False, device: torch.device = torch.device("cpu")):  # noqa: ANN001
     torch.manual_seed(0)
-    g = NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape)
-    d = NETWORKS.get(cfg.discriminator.name).discriminator(cfg.discriminator, shape)
+    g = NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape).to(device)
+    d = NETWORKS.get(cfg.discriminator.name).discriminator(cfg.discriminator, shape).to(device)
     if channels_last:
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.g_optim.lr, betas=tuple(cfg.g_optim.betas))
@@ -81,34 +90,38 @@ def make_nets(cfg, shape, channels_last: bool = False):  # noqa: ANN001
 
 
 def bare_step(g, d, opt_g, opt_d, data, bs, noise_dim, channels_last=False):  # noqa: ANN001
-    real = data.sample(bs)
+    device = next(g.parameters()).device
+    real = data.sample(bs, device)
     if channels_last:
         real = real.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        fake = g(torch.randn(bs, noise_dim))
+        fake = g(torch.randn(bs, noise_dim, device=device))
     out_r, out_f = d(real), d(fake)
     loss_d = F.softplus(-out_r).mean() + F.softplus(out_f).mean()
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
     d.requires_grad_(False)
-    loss_g = F.softplus(-d(g(torch.randn(bs, noise_dim)))).mean()
+    loss_g = F.softplus(-d(g(torch.randn(bs, noise_dim, device=device)))).mean()
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     d.requires_grad_(True)
     opt_g.step()
 
 
-def time_bare(cfg, data, steps: int, warmup: int, channels_last=False, compile_nets=False) -> float:  # noqa: ANN001
-    g, d, opt_g, opt_d = make_nets(cfg, data.shape, channels_last)
+def time_bare(cfg, data, steps: int, warmup: int, channels_last=False, compile_nets=False,  # noqa: ANN001
+              device: torch.device = torch.device("cpu")) -> float:
+    g, d, opt_g, opt_d = make_nets(cfg, data.shape, channels_last, device)
     if compile_nets:
         g, d = torch.compile(g), torch.compile(d)
     bs, nz = cfg.data.batch_size, cfg.generator.noise_dim
     for _ in range(warmup):
         bare_step(g, d, opt_g, opt_d, data, bs, nz, channels_last)
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         bare_step(g, d, opt_g, opt_d, data, bs, nz, channels_last)
+    sync(device)
     return steps / (time.perf_counter() - t0)
 
 
@@ -117,13 +130,15 @@ class _Clock(Callback):
         self.warmup, self.t0, self.t1, self.n = warmup, 0.0, 0.0, 0
 
     def on_step(self, trainer, step):  # noqa: ANN001
+        if step >= self.warmup:
+            sync(trainer.device)
         if step == self.warmup:
             self.t0 = time.perf_counter()
         elif step > self.warmup:
             self.t1, self.n = time.perf_counter(), step - self.warmup
 
 
-def time_trainer(cfg, data, steps: int, warmup: int) -> float:  # noqa: ANN001
+def time_trainer(cfg, data, steps: int, warmup: int, device: torch.device = torch.device("cpu")) -> float:  # noqa: ANN001
     from gankit.registry import RECIPES
     from gankit.train.trainer import Trainer
 
@@ -131,9 +146,9 @@ def time_trainer(cfg, data, steps: int, warmup: int) -> float:  # noqa: ANN001
         run = RunDir(Path(tmp) / "run")
         run.root.mkdir(parents=True)
         torch.manual_seed(0)
-        recipe = RECIPES.get(cfg.model.recipe)(cfg, data.shape, "cpu")
+        recipe = RECIPES.get(cfg.model.recipe)(cfg, data.shape, device)
         clock = _Clock(warmup)
-        trainer = Trainer(cfg, recipe, data, run, [clock])
+        trainer = Trainer(cfg, recipe, data, run, [clock], device=device)
         trainer.fit()
     return clock.n / (clock.t1 - clock.t0)
 
@@ -156,8 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3, help="interleaved repeats; the best of each variant counts")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where nets and batches live")
+    ap.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/out/speed-PRESET.json)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda but torch sees no CUDA device")
+    device = torch.device(args.device)
 
     cfg = config.resolve(args.preset, overrides=[*args.overrides, f"train.steps={args.steps + args.warmup}",
                                                  "train.progress=false", "train.sample_every=0",
@@ -170,13 +190,14 @@ def main(argv: list[str] | None = None) -> int:
           f"forward and backward)", flush=True)
     for threads in args.threads:
         torch.set_num_threads(threads)
-        peak = matmul_peak(threads)
-        variants = [("bare", lambda: time_bare(cfg, data, args.steps, args.warmup)),
-                    ("trainer", lambda: time_trainer(cfg, data, args.steps, args.warmup)),
-                    ("bare channels_last", lambda: time_bare(cfg, data, args.steps, args.warmup, channels_last=True))]
+        peak = matmul_peak(threads, device=device)
+        variants = [("bare", lambda: time_bare(cfg, data, args.steps, args.warmup, device=device)),
+                    ("trainer", lambda: time_trainer(cfg, data, args.steps, args.warmup, device)),
+                    ("bare channels_last", lambda: time_bare(cfg, data, args.steps, args.warmup, channels_last=True,
+                                                             device=device))]
         if args.compile:
             variants.append(("bare compiled", lambda: time_bare(cfg, data, args.steps, max(args.warmup, 3),
-                                                                compile_nets=True)))
+                                                                compile_nets=True, device=device)))
         best: dict[str, list[float]] = {name: [] for name, _ in variants}
         for _ in range(args.rounds):  # interleaved rounds: a burst of load elsewhere hits every variant alike
             for name, fn in variants:
@@ -201,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['threads']} | {r['variant']} | {r['steps_per_s']:.2f} | {r['gflops']:.1f} | "
               f"{100 * r['gflops'] / r['peak_gflops']:.1f} % of {r['peak_gflops']:.0f} | "
               f"{r['steps_per_s'] / bare['steps_per_s']:.3f} |")
-    OUT.mkdir(parents=True, exist_ok=True)
-    out = OUT / f"speed-{args.preset}.json"
+    out = args.out or OUT / f"speed-{args.preset}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"preset": args.preset, "batch": cfg.data.batch_size, "gflop_per_step": flops / 1e9,
-                               "torch": torch.__version__, "rows": rows}, indent=2) + "\n")
+                               "device": str(device), "torch": torch.__version__, "rows": rows}, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
 

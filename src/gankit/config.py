@@ -538,9 +538,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    return apply_values(data, [parse_override(text) for text in overrides])
+
+
+def apply_values(data: dict[str, Any], values: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    """A copy of ``data`` with each (key path, value) set, creating sections as needed."""
     out = _merge({}, data)
-    for text in overrides:
-        parts, value = parse_override(text)
+    for parts, value in values:
         node = out
         for p in parts[:-1]:
             child = node.get(p)
@@ -552,10 +556,30 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
+def objective_defaults(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply the chosen objective's own config values (registry meta ``config_defaults``, ``section.key`` ->
+    value; e.g. each f-GAN row's learning rates) when the objective was chosen by an override over a preset
+    or file tuned for another one. Values the overrides set win; a preset or file that names this very
+    objective keeps its own values (so a saved config.yaml loads unchanged).
+    """
+    from gankit.registry import OBJECTIVES
+
+    named = {".".join(parse_override(text)[0]) for text in overrides}
+    name = data.get("model", {}).get("objective")
+    if not isinstance(name, str) or name not in OBJECTIVES.names():
+        return data  # an unknown name is reported by from_dict
+    defaults = OBJECTIVES.meta(name).get("config_defaults", {})
+    return apply_values(data, [(key.split("."), value) for key, value in defaults.items() if key not in named])
+
+
 def resolve(
     preset: str | None = None, file: str | Path | None = None, overrides: list[str] | None = None
 ) -> Config:
-    """Defaults <- preset (or file) <- overrides, validated. ``preset=None`` and no file: 'ring8'."""
+    """Defaults <- preset (or file) <- the objective's defaults <- overrides, validated.
+
+    ``preset=None`` and no file: 'ring8'. The objective's defaults apply only when an override chose the
+    objective (:func:`objective_defaults`).
+    """
     if preset and file:
         raise ConfigError("give either a preset or a config file, not both")
     if file:
@@ -564,7 +588,10 @@ def resolve(
         preset = preset or "ring8"
         data = load_preset(preset)
         data.setdefault("preset", preset)
+    base = data.get("model", {}).get("objective") if isinstance(data.get("model"), dict) else None
     data = apply_overrides(data, overrides or [])
+    if isinstance(data.get("model"), dict) and data["model"].get("objective") != base:
+        data = objective_defaults(data, overrides or [])
     cfg = from_dict(data)
     if not cfg.run.name:
         cfg.run.name = cfg.preset or (Path(file).stem if file else "run")

@@ -14,6 +14,8 @@ from torch.testing import assert_close
 from gankit.metrics.divergences import js_divergence_grid
 from gankit.objectives.fgan import (
     DIVERGENCES,
+    ROW_DEFAULTS,
+    bound_scores,
     critic_loss,
     fgan_objective,
     lambertw,
@@ -198,9 +200,38 @@ def test_variational_bound_is_minus_the_critic_loss():
     torch.manual_seed(0)
     r, f = torch.randn(50, dtype=D64), torch.randn(70, dtype=D64)
     for key in KEYS:
+        c = ROW_DEFAULTS[key].bound
         assert_close(variational_bound(key, r, f), -critic_loss(key, r, f))
-        assert_close(OBJECTIVES.get(f"fgan-{key}").d_loss(r, f), critic_loss(key, r, f))
-        assert_close(OBJECTIVES.get(f"fgan-{key}").g_loss(f), nonsaturating_g_loss(key, f))
+        assert_close(OBJECTIVES.get(f"fgan-{key}").d_loss(r, f), critic_loss(key, bound_scores(r, c), bound_scores(f, c)))
+        assert_close(OBJECTIVES.get(f"fgan-{key}").g_loss(f), nonsaturating_g_loss(key, bound_scores(f, c)))
+
+
+def test_bound_scores_is_the_identity_near_zero_and_limits_the_critic():
+    v = torch.linspace(-1e4, 1e4, 2001, dtype=D64)
+    b = bound_scores(v, 3.0)
+    assert float(b.abs().max()) <= 3.0 and bool((b[1:] >= b[:-1]).all())  # non-decreasing, within [−3, 3]
+    small = torch.linspace(-0.03, 0.03, 7, dtype=D64)
+    assert_close(bound_scores(small, 3.0), small, rtol=1e-4, atol=0)  # c·tanh(v/c) = v − v³/(3c²) + ...
+    assert torch.equal(bound_scores(v, 0.0), v)
+    # so T = g_f(bounded V) stays where f*(T) is finite: reverse KL's −e^{−V} no longer overflows
+    raw, bounded = fgan_objective("reverse-kl"), fgan_objective("reverse-kl", bound=3.0)
+    far = torch.tensor([-200.0, 0.0, 200.0])
+    assert not torch.isfinite(raw.g_loss(far)) and torch.isfinite(bounded.g_loss(far))
+    assert_close(bounded.g_loss(far), torch.exp(-bound_scores(far, 3.0)).mean())
+    assert "bounded by 3" in bounded.description and "bounded" not in raw.description
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_registered_rows_stay_finite_for_any_float32_score(key):
+    obj = OBJECTIVES.get(f"fgan-{key}")
+    c = ROW_DEFAULTS[key].bound
+    top = 1e4 if c > 0 else 30.0  # unbounded rows: the ±30 of the test above
+    real = torch.linspace(-top, top, 41, requires_grad=True)
+    fake = torch.linspace(-top, top, 41, requires_grad=True)
+    for loss in (obj.d_loss(real, fake), obj.g_loss(fake)):
+        assert torch.isfinite(loss)
+        grads = torch.autograd.grad(loss, (real, fake), allow_unused=True)
+        assert all(g is None or bool(torch.isfinite(g).all()) for g in grads)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -335,3 +366,43 @@ def test_wright_omega_matches_scipy_even_where_exp_overflows():
     w32 = wright_omega(s32.detach())
     assert w32.dtype == torch.float32
     assert_close(g, w32 / (1 + w32))  # ω' = ω / (1 + ω)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Each row's training defaults (ROW_DEFAULTS, applied by config.resolve)
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_row_defaults_apply_when_an_override_picks_the_row_and_yield_to_explicit_values(tmp_path):
+    from gankit import config
+
+    neyman = ROW_DEFAULTS["neyman"].config
+    cfg = config.resolve("ring8", overrides=["model.objective=fgan-neyman"])
+    assert (cfg.g_optim.lr, cfg.d_optim.lr) == (neyman["g_optim.lr"], neyman["d_optim.lr"]) != (1e-3, 1e-3)
+    cfg = config.resolve("ring8", overrides=["model.objective=fgan-neyman", "g_optim.lr=0.002"])
+    assert (cfg.g_optim.lr, cfg.d_optim.lr) == (0.002, neyman["d_optim.lr"])  # the user's value wins
+    # the preset's own objective, and rows without defaults, keep the preset's values
+    assert config.resolve("ring8").g_optim.lr == 1e-3
+    assert config.resolve("ring8", overrides=["model.objective=fgan-gan"]).g_optim.lr == 1e-3
+    # a saved config that names the row loads with its own values, not the row's defaults
+    mine = config.resolve("ring8", overrides=["model.objective=fgan-neyman", "g_optim.lr=0.003"])
+    config.save(mine, tmp_path / "config.yaml")
+    assert config.resolve(file=tmp_path / "config.yaml").g_optim.lr == 0.003
+    assert config.resolve(file=tmp_path / "config.yaml", overrides=["model.objective=fgan-neyman"]).g_optim.lr == 0.003
+    # every key a row brings is a real config key of the right type
+    for key in KEYS:
+        for name, value in ROW_DEFAULTS[key].config.items():
+            section, field_name = name.split(".")
+            assert isinstance(getattr(getattr(cfg, section), field_name), type(value)), name
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_each_row_trains_on_ring8_under_its_defaults(tiny, key):
+    from gankit import api
+    from gankit.train.stats import read_jsonl
+
+    run = api.train(tiny(f"model.objective=fgan-{key}", "train.steps=30", "eval.metrics=[modes]", f"run.name={key}"))
+    stats = read_jsonl(run.stats)
+    assert stats[-1]["step"] == 30
+    assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in stats)
+    assert stats[-1]["lr_g"] == ROW_DEFAULTS[key].config.get("g_optim.lr", 1e-3)

@@ -60,7 +60,7 @@ differentiable, and tested against ``scipy.special``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
@@ -361,27 +361,88 @@ def saturating_g_loss(div: FDivergence | str, fake_scores: Tensor) -> Tensor:
 _LOGIT_ROWS = {"gan", "js"}  # rows whose score is the logit of D*(x) = p / (p + q)
 
 
-def fgan_objective(div: FDivergence | str, saturating: bool = False) -> Objective:
+def bound_scores(scores: Tensor, bound: float) -> Tensor:
+    """V -> c·tanh(V / c): the raw score softly limited to (−c, c) (identity for |V| << c; c <= 0: no limit).
+
+    g_f is increasing, so the critic's output T = g_f(c·tanh(V/c)) stays in (g_f(−c), g_f(c)), a closed
+    part of dom f* where f*(T) is finite. A restricted family of critics still gives a lower bound on
+    D_f (the bound holds for every T); it is tight only where |T*(x)| fits inside, so c trades tightness
+    for a critic that cannot run off to the infinite T* = f'(p/q) of points where q = 0.
+    """
+    if bound <= 0:
+        return scores
+    return bound * torch.tanh(scores / bound)
+
+
+def _bounded(fn: Callable[..., Tensor], bound: float) -> Callable[..., Tensor]:
+    return lambda *scores: fn(*(bound_scores(s, bound) for s in scores))
+
+
+def fgan_objective(div: FDivergence | str, saturating: bool = False, bound: float = 0.0) -> Objective:
     """An :class:`Objective` for one row: critic maximises F; G non-saturating (default) or saturating.
 
-    The registry holds the non-saturating ``fgan-<key>`` objectives; build a saturating one with
-    ``fgan_objective("kl", saturating=True)``.
+    The registry holds the non-saturating ``fgan-<key>`` objectives with each row's score bound
+    (:data:`ROW_DEFAULTS`); build others with e.g. ``fgan_objective("kl", saturating=True, bound=0)``.
+
+    Args:
+        div: a row of :data:`DIVERGENCES` or its key.
+        saturating: G minimises −E_Q[f*(g_f(V))] (the game itself) instead of maximising E_Q[g_f(V)].
+        bound: c > 0 applies :func:`bound_scores` to every score before g_f; 0 leaves them unbounded.
     """
     d = _get(div)
     g_loss = saturating_g_loss if saturating else nonsaturating_g_loss
     kind = "saturating: G minimises −E f*(g_f(V))" if saturating else "non-saturating: G maximises E g_f(V)"
+    limit = f"; scores bounded by {bound:g}·tanh(V/{bound:g})" if bound > 0 else ""
     return Objective(
         f"fgan-{d.key}" + ("-saturating" if saturating else ""),
-        partial(critic_loss, d),
-        partial(g_loss, d),
+        _bounded(partial(critic_loss, d), bound),
+        _bounded(partial(g_loss, d), bound),
         torch.sigmoid if d.key in _LOGIT_ROWS else None,
-        f"f-GAN, {d.name}: critic maximises E_P[g_f(V)] − E_Q[f*(g_f(V))]; {kind}",
+        f"f-GAN, {d.name}: critic maximises E_P[g_f(V)] − E_Q[f*(g_f(V))]; {kind}{limit}",
     )
+
+
+@dataclass(frozen=True)
+class RowDefaults:
+    """How each registered ``fgan-<key>`` objective trains by default (measured: BENCHMARKS.md, f-GAN).
+
+    Attributes:
+        bound: the score bound c of :func:`bound_scores` built into the registered objective (0: none).
+        config: config values the row brings (``section.key`` -> value), applied by ``config.resolve``
+            over a preset tuned for another objective; the user's overrides still win.
+    """
+
+    bound: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _ttur(g_lr: float, d_lr: float = 1e-3) -> dict[str, Any]:
+    """Two time scales (Heusel et al. 2017): the critic learns faster than the generator."""
+    return {"g_optim.lr": g_lr, "d_optim.lr": d_lr}
+
+
+ROW_DEFAULTS: dict[str, RowDefaults] = {
+    # the GAN and Jensen-Shannon rows train with NSGAN's settings as they are
+    "gan": RowDefaults(),
+    "js": RowDefaults(),
+    # the other rows' critics chase an unbounded (or, for TV, saturating) T*: with equal rates they
+    # oscillate and the generator collapses (BENCHMARKS.md); a critic 10x faster than G tracks T*, and
+    # the score bound keeps f*(T) finite where q = 0 (reverse KL's −e^{−V} overflowed without it)
+    "kl": RowDefaults(3.0, _ttur(1e-4)),  # unbounded, 2 of 3 bimodal1d seeds hit a non-finite loss
+    "reverse-kl": RowDefaults(3.0, _ttur(1e-4)),
+    "pearson": RowDefaults(3.0, _ttur(1e-4)),
+    "neyman": RowDefaults(3.0, _ttur(5e-5)),
+    "hellinger": RowDefaults(3.0, _ttur(1e-4)),
+    "jeffrey": RowDefaults(3.0, _ttur(1e-4)),
+    "tv": RowDefaults(0.0, _ttur(1e-4)),
+}
+"""Each registered row's training defaults; tuned on ring8 and bimodal1d (benchmarks/fgan_table.py)."""
 
 
 def _register_all() -> None:
     for key in DIVERGENCES:
-        OBJECTIVES.register(f"fgan-{key}")(fgan_objective(key))
+        row = ROW_DEFAULTS[key]
+        OBJECTIVES.register(f"fgan-{key}", config_defaults=dict(row.config))(fgan_objective(key, bound=row.bound))
 
 
 _register_all()
@@ -389,6 +450,9 @@ _register_all()
 __all__ = [
     "DIVERGENCES",
     "FDivergence",
+    "ROW_DEFAULTS",
+    "RowDefaults",
+    "bound_scores",
     "critic_loss",
     "fgan_objective",
     "lambertw",
