@@ -570,7 +570,7 @@ def test_folder_streams_when_it_does_not_fit_in_memory(image_folder):
 
 
 def test_reference_images_of_a_streamed_folder_leave_the_training_stream_alone(image_folder):
-    from gankit.train.callbacks import reference_sample
+    from gankit.data.reference import reference_sample
 
     c = cfg(name="folder", path=str(image_folder), image_size=16, memory_mb=0, batch_size=4)
     torch.manual_seed(0)

@@ -78,6 +78,7 @@ __all__ = [
     "clear_cache",
     "extract",
     "extractor_for",
+    "extractor_in_use",
     "get_extractor",
     "inception_extractor",
     "metric_keys_prefix",
@@ -596,6 +597,15 @@ def use_extractor(dataset: Any, spec: str | None) -> FeatureExtractor | None:
     if spec:
         dataset.feature_extractor = resolve_extractor(spec).name
     return extractor_for(dataset)
+
+
+def extractor_in_use(dataset: Any, spec: str | None) -> str:
+    """:func:`use_extractor` on an image data set (nothing on others); the extractor's name and description,
+    "" for a data set without one."""
+    if getattr(dataset, "kind", None) != "image":
+        return ""
+    ext = use_extractor(dataset, spec)
+    return f"{ext.name} ({ext.description})" if ext is not None and ext.description else (ext.name if ext else "")
 
 
 def metric_keys_prefix(dataset: Any) -> str:

@@ -110,7 +110,7 @@ def mode_stats(fake: np.ndarray, means: np.ndarray, std: float) -> dict[str, flo
     }
 
 
-def _has_modes(dataset: Any) -> bool:
+def has_modes(dataset: Any) -> bool:
     return (
         getattr(dataset, "kind", None) == "points"
         and getattr(dataset, "modes", None) is not None
@@ -120,7 +120,7 @@ def _has_modes(dataset: Any) -> bool:
 
 @METRICS.register(
     "modes",
-    applies=_has_modes,
+    applies=has_modes,
     description="modes covered, % high-quality samples (3 std) and KL to uniform modes (VEEGAN/PacGAN)",
     keys={"modes": MODES, "mode_kl": MODE_KL,
           "hq": Key("higher", "% of samples within 3 std of a mode: how many samples look like the data (fidelity)", "%")},

@@ -285,13 +285,12 @@ RECIPES.register("aae", description="adversarial autoencoder (Makhzani et al. 20
 def labelled_sample(cfg: Any, dataset: Any, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
     """Up to ``n`` held-out samples and their labels: the test split when the data set has one, else the
     training data (scikit-learn's digits has no test split); labels None for unlabelled data."""
-    from gankit import config as config_mod
     from gankit.data import build_dataset
-    from gankit.registry import DATASETS
+    from gankit.data.reference import held_out_split
 
-    if "test" in DATASETS.meta(cfg.data.name).get("splits", ()) and cfg.data.split == "train":
-        test = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(cfg), ["data.split=test"]))
-        dataset = build_dataset(test.data)
+    held = held_out_split(cfg)
+    if held is not None:
+        dataset = build_dataset(held)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         labels = getattr(dataset, "labels", None)
@@ -343,10 +342,11 @@ class LatentFigures(Callback):
 
 def load_recipe(run: str | Path) -> tuple[AutoEncoder, Any, Any]:
     """The auto-encoder of a run from its last checkpoint: (recipe, config, data set)."""
-    from gankit import api
+    from gankit.train.build import load_recipe as load_any
+    from gankit.train.rundir import find_run
 
-    recipe, cfg, dataset = api.load_recipe(run)
+    recipe, cfg, dataset = load_any(run)
     if cfg.model.recipe not in ("ae", "vae", "aae"):
-        raise ConfigError(f"'{api.find_run(run).root}' is a '{cfg.model.recipe}' run; latent codes need an "
+        raise ConfigError(f"'{find_run(run).root}' is a '{cfg.model.recipe}' run; latent codes need an "
                           "auto-encoder (model.recipe ae, vae or aae)")
     return recipe, cfg, dataset

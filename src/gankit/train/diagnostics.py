@@ -44,8 +44,9 @@ import torch
 from torch import Tensor
 
 from gankit.models.base import discriminator_calls
-from gankit.metrics.toy import _has_modes, assign_modes
-from gankit.train.callbacks import Callback, reference_sample
+from gankit.metrics.toy import has_modes, assign_modes
+from gankit.data.reference import reference_sample
+from gankit.train.callbacks import Callback
 from gankit.train.stats import JsonlWriter, read_jsonl
 
 if TYPE_CHECKING:
@@ -410,7 +411,7 @@ class Diagnostics(Callback):
             if key in trainer.last_record:
                 record[key] = trainer.last_record[key]
         net = trainer.sampling_net()
-        if _has_modes(dataset):
+        if has_modes(dataset):
             gen = torch.Generator(device="cpu").manual_seed(seed)  # the same noise every time: a smooth curve
             fake = recipe.sample(self.n_modes, generator=gen, net=net)
             record.update(mode_coverage(fake.double().cpu().numpy().reshape(len(fake), -1), dataset.modes,
