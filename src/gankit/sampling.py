@@ -16,7 +16,8 @@ import torch
 from gankit import budget
 from gankit.data.reference import reference_sample
 from gankit.errors import ConfigError
-from gankit.models.base import GENERATE_BATCH, evaluating, generate
+from gankit.evalmode import evaluating
+from gankit.models.base import GENERATE_BATCH, generate
 
 MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 classes: the first 20)
 

@@ -37,6 +37,7 @@ from gankit.data import captions as C
 from gankit.errors import DataError
 from gankit.nets.text import load_checked_weights
 from gankit.registry import METRICS
+from gankit.evalmode import eval_mode
 
 __all__ = ["AttributeNet", "caption_match_metric", "caption_match_rate", "load_attribute_classifier", "match_rates",
            "real_match_rate", "takes_text", "train_attribute_classifier"]
@@ -152,14 +153,12 @@ def caption_match_rate(net: Any, combos: np.ndarray, per_combo: int = 10, seed: 
     clf = classifier or load_attribute_classifier()
     attrs, caps = _draws(combos, per_combo, seed)
     gen = torch.Generator().manual_seed(seed)
-    was = net.training
-    net.eval()
     device = next(net.parameters()).device
     images = []
-    for i in range(0, len(caps), 500):
-        chunk = caps[i:i + 500]
-        images.append(net(net.sample_noise(len(chunk), device=device, generator=gen, text=chunk)).cpu())
-    net.train(was)
+    with eval_mode(net):
+        for i in range(0, len(caps), 500):
+            chunk = caps[i:i + 500]
+            images.append(net(net.sample_noise(len(chunk), device=device, generator=gen, text=chunk)).cpu())
     return match_rates(clf.predict(torch.cat(images)), torch.from_numpy(attrs))
 
 

@@ -34,6 +34,7 @@ from gankit.metrics import features
 from gankit.metrics.images import N_BOOT, bootstrap_ci, mode_histogram_kl
 from gankit.metrics.keys import MODE_KL, MODES, Key
 from gankit.registry import METRICS
+from gankit.evalmode import evaluating
 
 __all__ = [
     "EXTRACTOR_NAME",
@@ -149,13 +150,8 @@ class _LazyClassifier:
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         net = self.net
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                f, logits = net(images.to(torch.float32))
-        finally:
-            net.train(was_training)
+        with evaluating(net):
+            f, logits = net(images.to(torch.float32))
         return f, torch.softmax(logits.double(), dim=1)
 
 

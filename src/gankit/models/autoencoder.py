@@ -49,7 +49,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, evaluating, optimizer_step
+from gankit.evalmode import eval_mode, evaluating
+from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
 from gankit.nets import priors
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
@@ -139,11 +140,8 @@ class AutoEncoder(Recipe):
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
         """Codes of ``x`` (the VAE: the posterior means), in eval mode, no gradient."""
-        was = self.encoder.training
-        self.encoder.eval()
-        z = self._code(self.encoder(x.to(self.device)))
-        self.encoder.train(was)
-        return z
+        with eval_mode(self.encoder):
+            return self._code(self.encoder(x.to(self.device)))
 
     def _code(self, out: Tensor) -> Tensor:
         return out
@@ -307,12 +305,8 @@ def lattice_images(net: nn.Module, prior: str, side: int) -> Tensor:
     if dim != 2:
         raise ConfigError(f"the latent lattice needs a 2-D latent space (generator.noise_dim=2), got {dim}")
     z = priors.lattice(prior, side).to(next(net.parameters()).device)
-    was = net.training
-    net.eval()
-    with torch.no_grad():
-        x = net(z)
-    net.train(was)
-    return x
+    with evaluating(net):
+        return net(z)
 
 
 def write_latent_figures(recipe: AutoEncoder, net: nn.Module, cfg: Any, dataset: Any, root: Path,

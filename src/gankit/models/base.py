@@ -12,11 +12,12 @@ sample`` and every metric work on them unchanged.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
+
+from gankit.evalmode import eval_mode
 
 
 def build_optimizer(params: Iterable[nn.Parameter], cfg: Any) -> torch.optim.Optimizer:
@@ -69,21 +70,6 @@ def balanced_accuracy(real: Tensor, fake: Tensor, to_prob: Callable[[Tensor], Te
     return 0.5 * (right_real.mean() + right_fake.mean())
 
 
-@contextlib.contextmanager
-def evaluating(*modules: nn.Module) -> Iterator[None]:
-    """Within the block: no gradient, ``modules`` in eval mode (no batch-norm statistics or dropout
-    masks move); each gets its own training flag back afterwards."""
-    was = [m.training for m in modules]
-    try:
-        with torch.no_grad():
-            for m in modules:
-                m.eval()
-            yield
-    finally:
-        for m, flag in zip(modules, was, strict=True):
-            m.train(flag)
-
-
 def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, norm: bool = True) -> Tensor | None:
     """Zero the gradients, backpropagate ``loss`` and take one step; returns ``module``'s gradient norm
     (None with ``norm=False``: steps whose statistics nobody logs, :attr:`Recipe.stats_wanted`)."""
@@ -117,11 +103,9 @@ def generate(net: nn.Module, n: int, generator: torch.Generator | None = None, b
         labels: (n,) classes to draw for (conditional generators), or None.
         text: a caption for every sample, or n captions (text-to-image generators), or None.
     """
-    was = net.training
-    net.eval()
     device = next(net.parameters()).device
     out, classes = [], []
-    try:
+    with eval_mode(net):
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             extra: dict[str, Any] = {}
@@ -132,8 +116,6 @@ def generate(net: nn.Module, n: int, generator: torch.Generator | None = None, b
             z = net.sample_noise(m, device=device, generator=generator, **extra)
             out.append(net(z))
             classes.append(latent_labels(net, z))
-    finally:
-        net.train(was)
     return torch.cat(out), None if classes[0] is None else torch.cat(classes)
 
 

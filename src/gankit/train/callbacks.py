@@ -21,6 +21,7 @@ from gankit.nets.priors import box as prior_box
 from gankit.sampling import class_samples, eval_samples, stage_images
 from gankit.train.progress import Announcer
 from gankit.train.stats import JsonlWriter, read_jsonl
+from gankit.evalmode import evaluating
 
 if TYPE_CHECKING:
     from gankit.train.trainer import Trainer
@@ -60,11 +61,8 @@ def toy_view(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
     recipe, dataset = trainer.recipe, trainer.dataset
     net = trainer.sampling_net()
     device = trainer.device
-    with torch.no_grad():
-        was = net.training
-        net.eval()
+    with evaluating(net):
         fake = net(trainer.fixed_noise.to(device)).float()
-        net.train(was)
     dim = dataset.dim
     box = dataset.bounds()
     f = fake.cpu().double().numpy()
@@ -184,11 +182,8 @@ class ImageGrids(_Frames):
         from gankit.viz import save_image_grid
 
         net = trainer.sampling_net()
-        with torch.no_grad():
-            was = net.training
-            net.eval()
+        with evaluating(net):
             x = net(trainer.fixed_noise[:64].to(trainer.device)).float().cpu().numpy()
-            net.train(was)
         save_image_grid(x, trainer.run.sample_path(step))
 
 

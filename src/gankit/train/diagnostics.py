@@ -48,6 +48,7 @@ from gankit.metrics.toy import has_modes, assign_modes
 from gankit.data.reference import reference_sample
 from gankit.train.callbacks import Callback
 from gankit.train.stats import JsonlWriter, read_jsonl
+from gankit.evalmode import eval_mode
 
 if TYPE_CHECKING:
     from gankit.train.trainer import Trainer
@@ -419,9 +420,7 @@ class Diagnostics(Callback):
         else:
             if self._real_spread is None:
                 self._real_spread = mean_pairwise_distance(trainer.fixed_real[: self.n_diversity])
-            was = net.training
-            net.eval()
-            fake = net(trainer.fixed_noise[: self.n_diversity].to(device))
-            net.train(was)
+            with eval_mode(net):
+                fake = net(trainer.fixed_noise[: self.n_diversity].to(device))
             record["diversity"] = mean_pairwise_distance(fake) / max(self._real_spread, 1e-12)
         return record
