@@ -67,6 +67,7 @@ import numpy as np
 import torch
 
 from gankit.errors import ConfigError, DataError
+from gankit.evalmode import evaluating
 
 __all__ = [
     "BATCH_SIZE",
@@ -144,27 +145,21 @@ class FeatureExtractor:
         if images.ndim != 4 or images.shape[0] == 0:
             raise DataError(f"images must have shape (N, C, H, W) with N >= 1, got {tuple(images.shape)}")
         module = self._module()
-        was_training = module.training if module is not None else False
         device = None
         if module is not None:
-            module.eval()
             param = next(itertools.chain(module.parameters(), module.buffers()), None)
             device = param.device if param is not None else None
         feats: list[np.ndarray] = []
         probs: list[np.ndarray] = []
-        try:
-            with torch.no_grad():
-                for start in range(0, images.shape[0], self.batch_size):
-                    batch = images[start : start + self.batch_size]
-                    if device is not None:
-                        batch = batch.to(device)
-                    f, p = self._check(self.fn(batch), batch.shape[0])
-                    feats.append(f)
-                    if p is not None:
-                        probs.append(p)
-        finally:
-            if module is not None:
-                module.train(was_training)
+        with evaluating(*[m for m in (module,) if m is not None]):
+            for start in range(0, images.shape[0], self.batch_size):
+                batch = images[start : start + self.batch_size]
+                if device is not None:
+                    batch = batch.to(device)
+                f, p = self._check(self.fn(batch), batch.shape[0])
+                feats.append(f)
+                if p is not None:
+                    probs.append(p)
         if any(f.shape[1] != feats[0].shape[1] for f in feats):
             raise DataError(f"extractor '{self.name}' returned a varying feature dimension")
         f_all = np.concatenate(feats)
