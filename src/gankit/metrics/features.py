@@ -67,6 +67,7 @@ import numpy as np
 import torch
 
 from gankit.errors import ConfigError, DataError
+from gankit.fileio import sha256_of
 from gankit.evalmode import evaluating
 
 __all__ = [
@@ -423,14 +424,6 @@ def module_extractor(
     return _ModuleExtractor(module, forward, softmax)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load_torchscript(path: Path, what: str) -> Any:
     """``torch.jit.load`` on the CPU in eval mode; a corrupt or foreign file is a ConfigError."""
     try:
@@ -501,7 +494,7 @@ def inception_extractor(path: str | Path, sha256: str | None = None) -> Callable
             "file inception-2015-12-05.pt (StyleGAN2-ADA / clean-fid) yourself and pass its path"
         )
     if sha256 is not None:
-        got = _sha256(p)
+        got = sha256_of(p)
         if got.lower() != sha256.lower():
             raise ConfigError(f"Inception weights file '{p}' has sha256 {got}, expected {sha256}")
     return _InceptionTorchScript(p)
@@ -576,8 +569,8 @@ def resolve_extractor(spec: str) -> FeatureExtractor:
         p = Path(path).expanduser()
         if not p.is_file():
             raise ConfigError(f"TorchScript feature file '{p}' not found")
-        if sha is not None and _sha256(p).lower() != sha.lower():
-            raise ConfigError(f"TorchScript feature file '{p}' has sha256 {_sha256(p)}, expected {sha}")
+        if sha is not None and sha256_of(p).lower() != sha.lower():
+            raise ConfigError(f"TorchScript feature file '{p}' has sha256 {sha256_of(p)}, expected {sha}")
         fn = LazyModule(lambda: _load_torchscript(p, "the feature module"), _torchscript_features)
         return register_extractor(f"torchscript:{p.name}", fn, gives_probs=False, replace=True,
                                   description=f"your TorchScript module {p.name} (features only)")

@@ -23,19 +23,16 @@ sha256 checked on load; ``python benchmarks/pretrain_text_encoder.py`` remakes i
 
 from __future__ import annotations
 
-import hashlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load, save
 from torch import Tensor, nn
 
 from gankit.data.captions import MAX_LEN, PAD, VOCAB
-from gankit.errors import CheckpointError
+from gankit.weights import load_checked_weights, save_weights
 
 __all__ = ["EMBED_DIM", "CharCNNRNN", "ImageEncoder", "contrastive_loss", "load_text_encoder",
            "pretrain_text_encoder", "save_text_encoder"]
@@ -154,39 +151,11 @@ def pretrain_text_encoder(dataset: Any, steps: int = 800, batch_size: int = 64, 
 
 def save_text_encoder(net: CharCNNRNN, path: str | Path) -> str:
     """Write the encoder's weights as safetensors and return their sha256."""
-    data = save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
-                metadata={"format": "gankit-text-encoder", "max_len": str(MAX_LEN), "vocab": str(VOCAB)})
-    Path(path).write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+    return save_weights(net, path, {"format": "gankit-text-encoder", "max_len": str(MAX_LEN), "vocab": str(VOCAB)})
 
 
 def shipped_path() -> Path:
     return Path(str(resources.files("gankit.nets").joinpath("weights", WEIGHTS_FILE)))
-
-
-def load_checked_weights(path: str | Path | None, shipped: Path, sha_file: str, net: nn.Module, what: str,
-                         retrain: str) -> nn.Module:
-    """Load safetensors weights into ``net``: from ``path``, or the ``shipped`` file when None or "", whose
-    sha256 must equal the one in ``sha_file`` beside it. Returns ``net`` in eval mode.
-
-    Raises:
-        CheckpointError: a missing or unreadable file, a sha256 mismatch, or weights of another shape.
-    """
-    p = Path(path) if path else shipped
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{what} '{p}' cannot be read ({exc.strerror or exc}); {retrain}") from None
-    if not path:
-        sha = p.with_name(sha_file)
-        want = sha.read_text().split()[0].lower() if sha.is_file() else ""
-        if hashlib.sha256(data).hexdigest() != want:
-            raise CheckpointError(f"the shipped {what} '{p}' does not match its sha256 in '{sha.name}'; {retrain}")
-    try:
-        net.load_state_dict(load(data))
-    except (SafetensorError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"'{p}' does not hold {what} weights ({str(exc).splitlines()[0]})") from None
-    return net.eval()
 
 
 def load_text_encoder(path: str | Path | None = None) -> CharCNNRNN:
