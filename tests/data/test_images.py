@@ -24,7 +24,7 @@ import torch
 
 from gankit.config import DataConfig
 from gankit.data import images as im
-from gankit.data.toy import build_dataset
+from gankit.data import build_dataset
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
 
