@@ -38,7 +38,7 @@ from gankit.registry import METRICS
 from gankit.evalmode import eval_mode
 
 __all__ = ["AttributeNet", "caption_match_metric", "caption_match_rate", "load_attribute_classifier", "match_rates",
-           "real_match_rate", "takes_text", "train_attribute_classifier"]
+           "real_match_rate", "takes_text"]
 
 WEIGHTS_FILE = "shapes_attributes.safetensors"
 SHA_FILE = "shapes_attributes.sha256"
@@ -77,30 +77,6 @@ class AttributeNet(nn.Module):
         for i in range(0, len(x), batch):
             out.append(torch.stack([h.argmax(1) for h in self(x[i:i + batch].float())], dim=1))
         return torch.cat(out)
-
-
-def _real(combos: np.ndarray, seed: int) -> Tensor:
-    return torch.from_numpy(C.render(combos, SIDE, seed)).float() / 127.5 - 1.0
-
-
-def train_attribute_classifier(steps: int = 1500, batch_size: int = 128, images: int = 20_000, seed: int = 0) -> AttributeNet:
-    """Train an AttributeNet on ``images`` renders of all combinations (seed ``seed``; Adam 2e-3, cosine)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        combos = C.all_combinations()
-        attrs = combos[np.random.default_rng(seed).integers(len(combos), size=images)]
-        x, y = _real(attrs, seed + 100), torch.from_numpy(attrs)
-        net = AttributeNet()
-        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        for _ in range(steps):
-            idx = torch.randint(len(x), (batch_size,))
-            loss = sum(F.cross_entropy(h, y[idx, k]) for k, h in enumerate(net(x[idx])))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    return net.eval()
 
 
 def save_attribute_classifier(net: AttributeNet, path: str | Path) -> str:
