@@ -1,9 +1,9 @@
 """Drawing from a generator net: seeded samples, classes, per-class grids, and the samples metrics score.
 
-Every function here samples through :func:`gankit.models.base.generate`, the one sampler, so ``gankit
-sample``, ``gankit eval``, the end-of-training metrics and the figures draw the same samples for the same
-seed. Imports only torch, numpy, the models' base and the bottom layer: training callbacks and the api
-both call it.
+Every function here samples through :func:`generate`, the one sampler, so ``gankit sample``, ``gankit
+eval``, ``Recipe.sample``, the end-of-training metrics and the figures draw the same samples for the same
+seed. A leaf: it imports only torch, numpy, data.reference and the base modules, so the recipes
+(models.base re-exports ``generate``), the training callbacks and the api all call it.
 """
 
 from __future__ import annotations
@@ -12,14 +12,53 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
 from gankit import budget
 from gankit.data.reference import reference_sample
 from gankit.errors import ConfigError
-from gankit.evalmode import evaluating
-from gankit.models.base import GENERATE_BATCH, generate
+from gankit.evalmode import eval_mode, evaluating
 
 MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 classes: the first 20)
+
+
+def latent_labels(net: nn.Module, z: Tensor) -> Tensor | None:
+    """The classes a conditional generator's latents ``z`` ask for (``net.labels_of``); None otherwise."""
+    labels_of = getattr(net, "labels_of", None)
+    return labels_of(z) if labels_of is not None else None
+
+
+GENERATE_BATCH = 4096  # latents per forward pass of :func:`generate`
+
+
+@torch.no_grad()
+def generate(net: nn.Module, n: int, generator: torch.Generator | None = None, batch_size: int = GENERATE_BATCH,
+             labels: Tensor | None = None, text: Any = None) -> tuple[Tensor, Tensor | None]:
+    """``n`` samples of ``net`` (in eval mode, on its device) and the (n,) classes they were drawn for
+    (None for an unconditional G): ``net(net.sample_noise(m, generator=...))`` in batches of ``batch_size``.
+
+    Every sampler that must give the same numbers calls this one (end-of-training metrics and ``gankit
+    eval`` above all): a conditional ``sample_noise`` draws noise, then classes, per call, so the same seed
+    with another batch size pairs other noise with other classes.
+
+    Args:
+        labels: (n,) classes to draw for (conditional generators), or None.
+        text: a caption for every sample, or n captions (text-to-image generators), or None.
+    """
+    device = next(net.parameters()).device
+    out, classes = [], []
+    with eval_mode(net):
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            extra: dict[str, Any] = {}
+            if labels is not None:
+                extra["labels"] = labels[start:start + m]
+            if text is not None:
+                extra["text"] = text if isinstance(text, str) else text[start:start + m]
+            z = net.sample_noise(m, device=device, generator=generator, **extra)
+            out.append(net(z))
+            classes.append(latent_labels(net, z))
+    return torch.cat(out), None if classes[0] is None else torch.cat(classes)
 
 
 def sample_net(net: torch.nn.Module, n: int, seed: int = 0, text: str | None = None) -> np.ndarray:
@@ -45,7 +84,7 @@ def iter_samples(net: torch.nn.Module, n: int, seed: int = 0, labels: Any = None
                  chunk: int = budget.SAMPLE_CHUNK) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """:func:`sample_net_with_labels` ``chunk`` samples at a time: (samples, classes or None) per chunk.
 
-    Each chunk is :func:`gankit.models.base.generate` on one RNG stream; ``chunk`` is a multiple of its
+    Each chunk is :func:`generate` on one RNG stream; ``chunk`` is a multiple of its
     batch size, so the chunks joined are exactly the samples drawn at once (and the end-of-training metrics'
     samples for the same seed)."""
     if chunk % GENERATE_BATCH:
