@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     from gankit import api
     from gankit.cli import main as gankit_main
     from gankit.data import build_dataset
-    from gankit.train.callbacks import reference_sample
+    from gankit.data.reference import reference_sample
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": str(args.threads)}
     with tempfile.TemporaryDirectory() as tmp_name:

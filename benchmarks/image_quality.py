@@ -30,7 +30,8 @@ import torch
 from gankit import api, config
 from gankit.data import build_dataset
 from gankit.metrics import evaluate
-from gankit.train.callbacks import Callback, ImageGrids, reference_sample
+from gankit.data.reference import reference_sample
+from gankit.train.callbacks import Callback, ImageGrids
 from gankit.viz import save_image_grid
 
 OUT = Path(__file__).resolve().parent / "out"

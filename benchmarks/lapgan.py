@@ -30,7 +30,7 @@ import torch
 from gankit import api, config
 from gankit.data import build_dataset
 from gankit.metrics import evaluate
-from gankit.train.callbacks import reference_sample
+from gankit.data.reference import reference_sample
 from gankit.viz import save_image_grid
 from image_quality import Marks, fmt  # benchmarks/ is on sys.path when this script runs
 

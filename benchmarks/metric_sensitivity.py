@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from gankit import config
 from gankit.data import build_dataset
 from gankit.metrics import evaluate
-from gankit.train.callbacks import reference_sample
+from gankit.data.reference import reference_sample
 
 OUT = Path(__file__).resolve().parent / "out"
 KEYS = ("fid", "is", "precision", "recall")

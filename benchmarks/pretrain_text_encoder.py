@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from gankit.data import captions as C
-from gankit.nets.text import SHA_FILE, WEIGHTS_FILE, pretrain_text_encoder, save_text_encoder
+from gankit.nets.text import SHA_FILE, WEIGHTS_FILE, save_text_encoder
+from gankit.pretrain import pretrain_text_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_DIR = ROOT / "src" / "gankit" / "nets" / "weights"

@@ -12,7 +12,6 @@ its sha256 beside it, and ``benchmarks/out/digits-classifier.json``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -24,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.data.images import load_arrays
-from gankit.fileio import atomic_write_bytes, atomic_write_text
+from gankit.fileio import atomic_write_bytes, atomic_write_text, sha256_of
 from gankit.metrics.digits_classifier import SHA_FILE, WEIGHTS_FILE, DigitsNet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"test_accuracy": f"{acc:.4f}", "epochs": str(args.epochs), "seed": str(args.seed),
             "torch_version": torch.__version__, "script": "benchmarks/train_digits_classifier.py"}
     data = save({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}, metadata=meta)
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256_of(data)
     atomic_write_bytes(WEIGHTS_DIR / WEIGHTS_FILE, data)
     atomic_write_text(WEIGHTS_DIR / SHA_FILE, f"{sha}  {WEIGHTS_FILE}\n")
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ FID between the test set (10k) and a seeded 10k subset of the training set. Resu
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -31,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.data.images import load_arrays
-from gankit.fileio import atomic_write_bytes, atomic_write_text
+from gankit.fileio import atomic_write_bytes, atomic_write_text, sha256_of
 from gankit.metrics import images as im
 from gankit.metrics.mnist_classifier import SHA_FILE, WEIGHTS_FILE, MnistNet
 
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             "torch_version": torch.__version__, "batch": str(args.batch), "lr": str(args.lr),
             "shift": str(args.shift), "script": "benchmarks/train_mnist_classifier.py"}
     data = save(state, metadata=meta)
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256_of(data)
     atomic_write_bytes(WEIGHTS_DIR / WEIGHTS_FILE, data)
     atomic_write_text(WEIGHTS_DIR / SHA_FILE, f"{sha}  {WEIGHTS_FILE}\n")
     print(f"wrote {WEIGHTS_DIR / WEIGHTS_FILE} ({len(data)} bytes), sha256 {sha}")

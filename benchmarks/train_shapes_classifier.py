@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from gankit.data import captions as C
-from gankit.metrics.captions import SHA_FILE, WEIGHTS_FILE, real_match_rate, save_attribute_classifier, \
-    train_attribute_classifier
+from gankit.metrics.captions import SHA_FILE, WEIGHTS_FILE, real_match_rate, save_attribute_classifier
+from gankit.pretrain import train_attribute_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_DIR = ROOT / "src" / "gankit" / "metrics" / "weights"

@@ -99,6 +99,7 @@ def scanned_files() -> list[Path]:
     files = [ROOT / "README.md", ROOT / "BENCHMARKS.md"]
     for top in ("src", "docs", "benchmarks", "tests"):
         files += sorted(p for p in (ROOT / top).rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES
+                        and not any(part.endswith(".egg-info") for part in p.parts)
                         and "out" not in p.relative_to(ROOT).parts[:2] and p != Path(__file__).resolve())
     return files
 

@@ -27,6 +27,7 @@ from gankit import api, budget
 from gankit import config as config_mod
 from gankit.cli import MAX_PLOT_POINTS, main
 from gankit.errors import ConfigError
+from gankit.registry import RECIPES
 from gankit.train.stats import parse_record
 from gankit.yamlio import MAX_ALIASES, MAX_BYTES, read_yaml
 
@@ -119,7 +120,7 @@ def test_huge_numbers_in_json_lines_and_messages_never_raise():
 def test_the_footprint_counts_parameters_exactly_without_allocating(tiny):
     cfg = tiny("generator.width=48", "generator.depth=3")
     fp = api.fits(cfg, (2,))
-    recipe = api.RECIPES.get("gan")(cfg, (2,), "cpu")
+    recipe = RECIPES.get("gan")(cfg, (2,), "cpu")
     real = {k: sum(p.numel() for p in m.parameters()) for k, m in recipe.modules().items()}
     assert fp.params == sum(real.values()) and fp.g_params == real["generator"]
     # one linear layer per hidden layer plus the output: per-sample outputs >= width * depth

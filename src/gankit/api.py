@@ -18,7 +18,7 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,107 +27,24 @@ from safetensors.torch import load_file, safe_open
 
 from gankit import budget
 from gankit import config as config_mod
+from gankit.config import RESUMABLE, changed_keys, non_resumable  # noqa: F401  (re-exported: public api)
 from gankit.data import build_dataset
+from gankit.data.reference import held_out_reference, held_out_split, reference_sample  # noqa: F401  (re-exported)
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.fileio import remove_stale_temporaries
-from gankit.registry import DATASETS, NETWORKS, RECIPES
-from gankit.train.callbacks import (Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures,
-                                    eval_samples, held_out_reference, real_floor, reference_sample, stage_images)
-from gankit.train.checkpoint import load_checkpoint, load_training_checkpoint, restore, verify_export
+from gankit.metrics.features import extractor_in_use
+from gankit.sampling import (MAX_GRID_CLASSES, class_samples, eval_samples, iter_samples,  # noqa: F401  (re-exported)
+                             sample_net, sample_net_with_labels, stage_images)
+from gankit.train.build import (build_generator, build_trainer, fits, load_recipe,  # noqa: F401  (re-exported)
+                                select_device)
+from gankit.train.callbacks import Callback, real_floor
+from gankit.train.checkpoint import load_training_checkpoint, restore, verify_export
 from gankit.train import distributed
-from gankit.train.diagnostics import Diagnostics, default_every
-from gankit.train.rundir import RunDir
+from gankit.train.rundir import RunDir, find_run
 from gankit.train.stats import JsonlWriter, last_logged, truncate_after
-from gankit.train.trainer import Trainer
 from gankit.yamlio import json_int
 
 log = logging.getLogger("gankit")
-
-# Sections a resumed run may change: how long and how it is observed, not what is trained.
-RESUMABLE = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-             "train.eval_every", "train.diagnostics_every", "train.progress", "train.time_limit", "run.device",
-             "run.threads", "run.channels_last", "run.compile", "run.distributed_data", "run.max_memory_gb", "eval",
-             "train.progress_every_s", "train.tensorboard")
-
-
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("run.device=cuda but no CUDA device is available; use run.device=cpu or auto")
-    return torch.device(name)
-
-
-def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None) -> Trainer:
-    """Seed, build the data set, recipe and trainer for ``cfg`` (nothing is written).
-
-    Under torchrun every rank seeds alike (one set of initial weights) and, on CUDA, takes
-    ``cuda:LOCAL_RANK``; the trainer then gives each rank its own data and noise stream.
-    """
-    device = select_device(cfg.run.device)
-    ctx = distributed.context()
-    if ctx.enabled and device.type == "cuda":
-        device = torch.device("cuda", ctx.local_rank)
-    if cfg.run.threads:
-        torch.set_num_threads(cfg.run.threads)
-    torch.manual_seed(cfg.run.seed)
-    np.random.seed(cfg.run.seed % 2**32)
-    dataset = build_dataset(cfg.data)
-    _features_in_use(dataset, cfg.eval.extractor)  # eval.extractor: an unknown name fails now, not at the first evaluation
-    recipe_cls = RECIPES.get(cfg.model.recipe)
-    if hasattr(recipe_cls, "prepare_config"):  # e.g. cgan: the class count from the data set, or a clear error
-        recipe_cls.prepare_config(cfg, dataset)
-    fits(cfg, dataset.shape, device)  # before any network or batch is allocated
-    recipe = recipe_cls(cfg, dataset.shape, device)
-    if callbacks is None:
-        callbacks = []
-        if dataset.kind == "points" and dataset.dim <= 2 and cfg.train.sample_every:
-            callbacks.append(ToyFigures(cfg.train.sample_every))
-        elif dataset.kind == "image" and cfg.train.sample_every:
-            callbacks.append(ImageGrids(cfg.train.sample_every))
-            if hasattr(recipe.generator, "stages"):  # multi-stage generators (lapgan, stackgan): stages.png at the end
-                callbacks.append(StageFigure())
-            if getattr(recipe, "uses_labels", False):
-                callbacks.append(ClassGrid())
-        callbacks.append(Evaluator(cfg.train.eval_every))
-        every = cfg.train.diagnostics_every
-        if every == -1:
-            every = default_every(cfg.train.sample_every, cfg.train.log_every)
-        if every:
-            callbacks.append(Diagnostics(every))
-        callbacks += getattr(recipe, "callbacks", list)()  # the recipe's own figures (auto-encoders: latent space)
-    if cfg.train.tensorboard:  # last: a step's frames and metrics are written when it mirrors them
-        from gankit.train.tensorboard import TensorBoardCallback
-
-        callbacks = [*callbacks, TensorBoardCallback(cfg.train.log_every)]
-    return Trainer(cfg, recipe, dataset, run, callbacks, device=device)
-
-
-def fits(cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> budget.Footprint:
-    """Check that training ``cfg`` fits in memory (:mod:`gankit.budget`; networks counted on the meta
-    device) and return the count. Raises ConfigError, naming the bound and run.max_memory_gb, when not."""
-    recipe_cls = RECIPES.get(cfg.model.recipe)
-    nets: dict[str, torch.nn.Module] = {}
-    whole = lambda: recipe_cls(cfg, data_shape, "meta").modules()  # noqa: E731
-    alone = lambda: {"generator": build_generator(cfg, data_shape)}  # noqa: E731
-    for build in (whole, alone):
-        try:
-            nets = budget.on_meta(build)
-            break
-        except ConfigError:
-            raise  # the real build would say the same
-        except Exception:  # a recipe that reads values while building (.item(), CPU data): its generator alone
-            continue  # and, failing that, the batches alone are estimated (errs low)
-    fp = budget.footprint(nets, data_shape, cfg.model.pack)  # the recipe imports what a meta forward needs
-    budget.check_training(cfg, fp, data_shape, device)
-    return fp
-
-
-def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> torch.nn.Module:
-    """The generator network of ``cfg`` as its recipe builds it (untrained)."""
-    build = getattr(RECIPES.get(cfg.model.recipe), "build_generator", None)  # recipes with their own G (cgan)
-    return build(cfg, data_shape) if build is not None else NETWORKS.get(cfg.generator.name).generator(cfg.generator, data_shape)
-
 
 def run_dir_for(cfg: Any) -> RunDir:
     return RunDir(Path(cfg.run.out_dir) / cfg.run.name)
@@ -162,31 +79,6 @@ def train(cfg: Any, overwrite: bool = False, callbacks: list[Callback] | None = 
     return run
 
 
-def find_run(name: str | Path, out_dir: str = "runs") -> RunDir:
-    """A run directory given as a path or as a name under ``out_dir``."""
-    for candidate in (Path(name), Path(out_dir) / str(name)):
-        if (candidate / "config.yaml").is_file():
-            return RunDir(candidate)
-    raise ConfigError(f"no run at '{name}' (expected a directory with config.yaml, e.g. runs/ring8)")
-
-
-def changed_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    """The dotted keys whose values differ between two nested config dicts (``gankit sweep`` uses it too)."""
-    out = []
-    for key in sorted(set(a) | set(b)):
-        full = f"{prefix}.{key}" if prefix else key
-        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
-            out += changed_keys(a[key], b[key], full)
-        elif a.get(key) != b.get(key):
-            out.append(full)
-    return out
-
-
-def _non_resumable(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """The config keys that differ between ``a`` and ``b`` and are not RESUMABLE (nor under one)."""
-    return [k for k in changed_keys(a, b) if not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
-
-
 def check_checkpoint_matches(run: RunDir, saved: Any) -> dict[str, Any]:
     """The checkpoint must belong to the run: its config may differ from config.yaml only in RESUMABLE keys.
 
@@ -198,7 +90,7 @@ def check_checkpoint_matches(run: RunDir, saved: Any) -> dict[str, Any]:
         CheckpointError: checkpoints/last.pt was written by another run (copied in from elsewhere).
     """
     current = config_mod.to_dict(config_mod.load(run.config))
-    bad = [k for k in _non_resumable(current, config_mod.to_dict(saved)) if k != "preset"]
+    bad = [k for k in non_resumable(current, config_mod.to_dict(saved)) if k != "preset"]
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise CheckpointError(f"checkpoint '{run.checkpoint}' belongs to another run: its config differs from "
@@ -215,7 +107,7 @@ def _dotted(d: dict[str, Any], key: str) -> Any:
 def _take_edits(run: RunDir, saved: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     """``saved`` (the checkpoint's config) with the RESUMABLE values of config.yaml where they differ (a hand
     edit, or the overrides of a resume killed before its first checkpoint), said in one log line."""
-    edited = [k for k in changed_keys(saved, current) if k != "preset" and k not in _non_resumable(saved, current)]
+    edited = [k for k in changed_keys(saved, current) if k != "preset" and k not in non_resumable(saved, current)]
     if not edited:
         return saved
     out = copy.deepcopy(saved)
@@ -246,7 +138,7 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
     current = check_checkpoint_matches(run, saved)
     base = _take_edits(run, config_mod.to_dict(saved), current)
     cfg = config_mod.from_dict(config_mod.apply_overrides(base, overrides or []))
-    bad = _non_resumable(config_mod.to_dict(saved), config_mod.to_dict(cfg))
+    bad = non_resumable(config_mod.to_dict(saved), config_mod.to_dict(cfg))
     if bad:
         raise ConfigError(
             f"cannot change {', '.join(bad)} when resuming (allowed: {', '.join(RESUMABLE)}); start a new run instead"
@@ -383,18 +275,6 @@ def translation_triples(run: str | Path, rows: int = 8, seed: int = 0) -> list[t
     return triples(net, build_dataset(cfg.data), rows, seed)
 
 
-def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
-    """The recipe of a run's last checkpoint, on the CPU, weights loaded: (recipe, config, data set)."""
-    rd = find_run(run)
-    state = load_checkpoint(rd.checkpoint)
-    cfg = config_mod.from_dict(state["config"])
-    dataset = build_dataset(cfg.data)
-    fits(cfg, dataset.shape)
-    recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, "cpu")
-    restore(recipe, state["recipe"], rd.checkpoint)
-    return recipe, cfg, dataset
-
-
 def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float | None = None,
                       net: torch.nn.Module | None = None) -> Any:
     """``draw(n) -> RejectionResult``: discriminator rejection sampling (:mod:`gankit.rejection`) from a run.
@@ -414,52 +294,6 @@ def rejection_sampler(run: str | Path, steps: int, seed: int = 0, gamma: float |
     if gamma is not None:
         cfg.eval.rejection_gamma = gamma
     return config_sampler(recipe, dataset, net, cfg, steps, seed)
-
-
-def sample_net(net: torch.nn.Module, n: int, seed: int = 0, text: str | None = None) -> np.ndarray:
-    """``n`` samples from a generator net (``sample_noise`` + forward) under ``seed``, as numpy;
-    ``text``: a caption every sample is drawn for (text-to-image generators)."""
-    return sample_net_with_labels(net, n, seed, text=text)[0]
-
-
-def sample_net_with_labels(net: torch.nn.Module, n: int, seed: int = 0, labels: Any = None,
-                           text: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`sample_net` and the (n,) classes of a conditional generator's samples (None otherwise).
-
-    ``labels`` (one class, or n of them) asks a conditional generator for those classes.
-    """
-    out, classes = [], []
-    for x, c in iter_samples(net, n, seed, labels, text):
-        out.append(x)
-        classes.append(c)
-    return torch.cat(out).cpu().numpy(), None if classes[0] is None else torch.cat(classes).cpu().numpy()
-
-
-def iter_samples(net: torch.nn.Module, n: int, seed: int = 0, labels: Any = None, text: str | None = None,
-                 chunk: int = budget.SAMPLE_CHUNK) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """:func:`sample_net_with_labels` ``chunk`` samples at a time: (samples, classes or None) per chunk.
-
-    Each chunk is :func:`gankit.models.base.generate` on one RNG stream; ``chunk`` is a multiple of its
-    batch size, so the chunks joined are exactly the samples drawn at once (and the end-of-training metrics'
-    samples for the same seed)."""
-    from gankit.models.base import GENERATE_BATCH, generate
-
-    if chunk % GENERATE_BATCH:
-        raise ValueError(f"chunk ({chunk}) must be a multiple of {GENERATE_BATCH} to draw the same samples")
-
-    if labels is not None and not hasattr(net, "labels_of"):
-        raise ConfigError("this run's generator is not conditional: it takes no class labels")
-    if labels is not None:
-        labels = np.asarray(labels, dtype=np.int64)
-        if labels.ndim and len(labels) != n:
-            raise ConfigError(f"give one class or {n} of them, got {len(labels)}")
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    for start in range(0, n, chunk):
-        m = min(chunk, n - start)
-        part = None
-        if labels is not None:
-            part = torch.as_tensor(labels[start:start + m] if labels.ndim else np.full(m, labels))
-        yield generate(net, m, gen, labels=part, text=text)
 
 
 CSV_BYTES = 14  # the most a number takes in a .csv of samples ("-1.23457e-05," with fmt %.6g)
@@ -508,31 +342,6 @@ def sample_to_file(run: str | Path, n: int, out: Path, seed: int = 0, text: str 
                 for x, _ in iter_samples(net, n, seed, labels, text):
                     f.write(np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32).tobytes())
     return shape
-
-
-MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 classes: the first 20)
-
-
-def class_samples(net: torch.nn.Module, per_class: int = 8, seed: int = 0, max_classes: int = MAX_GRID_CLASSES
-                  ) -> np.ndarray:
-    """``per_class`` samples of each class of a conditional generator: (K, per_class, *data_shape).
-
-    K is the generator's class count, at most ``max_classes`` (the first ones). Reproducible under ``seed``.
-    """
-    k = int(getattr(net, "num_classes", 0) or 0)
-    if not hasattr(net, "labels_of") or k < 1:
-        raise ConfigError("per-class samples need a conditional generator (e.g. model.recipe=cgan)")
-    if per_class < 1:
-        raise ConfigError(f"samples per class must be >= 1, got {per_class}")
-    k = min(k, max_classes)
-    labels = np.repeat(np.arange(k), per_class)
-    was = net.training
-    net.eval()
-    try:
-        x, _ = sample_net_with_labels(net, len(labels), seed, labels=labels)
-    finally:
-        net.train(was)
-    return x.reshape(k, per_class, *x.shape[1:])
 
 
 def per_class(run: str | Path, per_class: int = 8, seed: int = 0) -> np.ndarray:
@@ -596,16 +405,6 @@ class Evaluation:
                 "floor": self.floor}
 
 
-def _features_in_use(dataset: Any, spec: str | None) -> str:
-    """Apply the extractor ``spec`` ('' : the data set's default) to ``dataset``; its name and description."""
-    from gankit.metrics import features
-
-    if getattr(dataset, "kind", None) != "image":
-        return ""
-    ext = features.use_extractor(dataset, spec)
-    return f"{ext.name} ({ext.description})" if ext is not None and ext.description else (ext.name if ext else "")
-
-
 def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floor: bool = True,
              write: bool = True, rejection: int = 0, progress: Callable[[str], None] | None = None,
              extractor: str | None = None) -> Evaluation:
@@ -639,7 +438,7 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     budget.check_samples(n, data_shape(meta), copies=3, fix="score fewer samples (-n, eval.num_samples)")  # fake, real, floor
     names = list(metrics) if metrics else list(cfg.eval.metrics) or ["auto"]  # a run with none: all that apply
     dataset = build_dataset(cfg.data)
-    used = _features_in_use(dataset, cfg.eval.extractor if extractor is None else extractor)
+    used = extractor_in_use(dataset, cfg.eval.extractor if extractor is None else extractor)
     scored = None if rejection > 0 else net  # rejection samples are not the generator's: no needs_net metrics
     if not metrics_mod.resolve(names, dataset, labels=hasattr(scored, "labels_of"), net=scored):
         raise ConfigError(f"nothing to evaluate for '{rd.root}': {metrics_mod.none_apply(dataset)} "
@@ -764,7 +563,7 @@ def evaluate_samples(fake: Any, real: Any = None, data: str | None = None, data_
             fix = f"; resize them with --size {want[-1]}" if f.kind == "image" == dataset.kind and want[1] == want[2] else ""
             raise DataError(f"the fake samples are {f.kind} of shape {'x'.join(map(str, f.shape))} but data set "
                             f"'{cfg.data.name}' has {dataset.kind} of shape {'x'.join(map(str, want))}{fix}")
-        used = _features_in_use(dataset, extractor or (cfg.eval.extractor if cfg is not None else ""))
+        used = extractor_in_use(dataset, extractor or (cfg.eval.extractor if cfg is not None else ""))
         say(f"drawing {len(fx)} reference samples from '{cfg.data.name}'")
         ref = reference_sample(dataset, len(fx), cfg.eval.seed + 3)
         sources.append(f"data set '{cfg.data.name}': {len(fx)} samples drawn under eval.seed + 3 = {cfg.eval.seed + 3}")
@@ -784,7 +583,7 @@ def evaluate_samples(fake: Any, real: Any = None, data: str | None = None, data_
                                                                            if f.kind == "image" == r.kind else ""))
     sources.append(r.describe())
     dataset = OutsideSet(f.kind, f.shape)
-    used = _features_in_use(dataset, extractor or "")
+    used = extractor_in_use(dataset, extractor or "")
     perm = np.random.default_rng(seed + 3).permutation(len(r.x))
     m = len(fx)
     if floor:
@@ -864,7 +663,7 @@ def nearest(run: str | Path, rows: int = 8, k: int = 5, n_check: int = 1000, see
     fake = torch.from_numpy(sample_net(net, max(rows, n_check), seed))
     dist, idx = nearest_neighbours(fake[:rows], train, k)
     held = None
-    if "test" in DATASETS.meta(cfg.data.name).get("splits", ()) and cfg.data.split == "train":
+    if held_out_split(cfg) is not None:
         held, _ = held_out_reference(cfg, dataset, n_check)
     check = copy_check(fake[:n_check], train, held)
     return NearestNeighbours(fake[:rows].numpy(), train[torch.from_numpy(idx)].numpy(), dist, check)

@@ -28,13 +28,14 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from gankit.errors import ConfigError, DataError
+from gankit.evalmode import eval_mode
 
 __all__ = ["DIGITS", "ArithmeticResult", "Reader", "digit_group", "shapes_group", "Term", "combine", "draw_pool", "group_probability", "latent_arithmetic",
            "parse_expression", "predict", "reader_for", "render", "select"]
@@ -191,12 +192,8 @@ class Pool:
 @torch.no_grad()
 def render(net: torch.nn.Module, z: Tensor, batch: int = 1000) -> Tensor:
     """G(z) in eval mode, in batches (the net's mode is restored)."""
-    was = net.training
-    net.eval()
-    try:
+    with eval_mode(net):
         return torch.cat([net(z[i:i + batch]) for i in range(0, len(z), batch)]).float()
-    finally:
-        net.train(was)
 
 
 def draw_pool(net: torch.nn.Module, reader: Reader, pool: int, generator: torch.Generator) -> Pool:

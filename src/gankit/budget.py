@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from gankit.errors import ConfigError
+from gankit.evalmode import eval_mode
 
 BYTES = 4  # float32
 SAMPLE_CHUNK = 8192  # samples generated at once by api.sample_net_with_labels
@@ -154,7 +155,6 @@ def footprint(nets: dict[str, nn.Module], data_shape: tuple[int, ...], pack: int
     if forward and g is not None:
         n = 2 * max(1, pack)
         device = next(g.parameters(), torch.empty(0)).device
-        modes = {net: net.training for net in nets.values()}
         x = None
 
         def forward_g() -> None:
@@ -162,17 +162,12 @@ def footprint(nets: dict[str, nn.Module], data_shape: tuple[int, ...], pack: int
             x = g(g.sample_noise(n, device=device))
 
         try:
-            with torch.random.fork_rng(devices=[]):
-                for net in nets.values():
-                    net.eval()
+            with torch.random.fork_rng(devices=[]), eval_mode(*nets.values()):
                 g_acts = _leaf_outputs([g], forward_g, n)
                 if d is not None and tuple(x.shape[1:]) == tuple(data_shape):
                     d_acts = _leaf_outputs([d], lambda: d(x), n)
         except Exception:  # a network that takes more than x (conditional, text-conditioned critics): estimated
             pass
-        finally:
-            for net, mode in modes.items():
-                net.train(mode)
     return Footprint(params, g_params, max(g_acts, shape_size), max(d_acts, shape_size))
 
 

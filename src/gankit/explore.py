@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from gankit.errors import ConfigError
+from gankit.evalmode import eval_mode
 
 __all__ = ["INTERPOLATIONS", "CopyCheck", "copy_check", "interpolate_noise", "interpolations", "nearest_neighbours"]
 
@@ -70,12 +71,8 @@ def interpolations(net: torch.nn.Module, rows: int = 8, steps: int = 10, mode: s
     gen = torch.Generator(device="cpu").manual_seed(seed)
     ends = net.sample_noise(2 * rows, generator=gen)
     z = torch.cat([interpolate_noise(ends[2 * i], ends[2 * i + 1], steps, mode) for i in range(rows)])
-    was = net.training
-    net.eval()
-    try:
+    with eval_mode(net):
         x = net(z)
-    finally:
-        net.train(was)
     return x.reshape(rows, steps, *x.shape[1:]).float().numpy()
 
 

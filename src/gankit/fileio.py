@@ -118,3 +118,17 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed
+
+
+def sha256_of(source: bytes | str | Path) -> str:
+    """The sha256 (hex) of ``source``: bytes, or a file read in 1 MiB blocks (downloads, shipped weights,
+    TorchScript extractors)."""
+    import hashlib
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(source).hexdigest()
+    h = hashlib.sha256()
+    with open(source, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from gankit.errors import ConfigError
+from gankit.evalmode import evaluating
 
 EPS = 1e-6  # ε of Azadi et al.: keeps log(1 - exp(l - M - ε)) finite at l = M
 BURN_IN = 10_000  # generator samples whose largest logit starts M (the paper's 10,000)
@@ -172,11 +173,8 @@ def recipe_sampler(
     prepare = getattr(recipe, "d_input", None)
 
     def fake(k: int, gen: torch.Generator | None = None) -> Tensor:
-        with torch.no_grad():
-            was = net.training
-            net.eval()
+        with evaluating(net):
             x = net(net.sample_noise(k, device=device, generator=gen))
-            net.train(was)
         return x
 
     def to_d(x: Tensor) -> Tensor:

@@ -54,7 +54,6 @@ from typing import IO, Any, Callable, Sequence
 
 from tqdm import tqdm
 
-from gankit import api
 from gankit import config as config_mod
 from gankit.errors import ConfigError, TrainingInterrupted
 from gankit.fileio import atomic_write_text
@@ -254,7 +253,7 @@ class Sweep:
         """The ``gankit train`` command line of a run: new, or ``--resume`` with the keys a resume may set."""
         train = [sys.executable, "-m", "gankit", "train"]
         if run.status == "partial":
-            keep = [o for o in run.overrides if _under(o.split("=", 1)[0].strip(), api.RESUMABLE)]
+            keep = [o for o in run.overrides if _under(o.split("=", 1)[0].strip(), config_mod.RESUMABLE)]
             return [*train, "--resume", str(run.root), *keep]
         return [*train, *self.source, *run.overrides]
 
@@ -295,8 +294,8 @@ def run_status(run: Run) -> str:
     if not rd.checkpoint.is_file():
         return "new"
     saved = _saved_config(rd)
-    changed = [k for k in api.changed_keys(saved, config_mod.to_dict(run.cfg)) if not _under(k, LOCATION)]
-    fixed = [k for k in changed if not _under(k, api.RESUMABLE)]
+    changed = [k for k in config_mod.changed_keys(saved, config_mod.to_dict(run.cfg)) if not _under(k, LOCATION)]
+    fixed = [k for k in changed if not _under(k, config_mod.RESUMABLE)]
     if fixed:
         raise ConfigError(f"'{run.root}' was trained with other values of {', '.join(fixed)}; "
                           "give the sweep another -o folder, or delete that run")

@@ -22,6 +22,7 @@ import torch
 from gankit.data.images import IMAGE_EXTENSIONS, decode_image, scan_folder
 from gankit.errors import ConfigError, DataError
 from gankit.fileio import atomic_write_bytes
+from gankit.evalmode import eval_mode
 
 __all__ = ["Inputs", "read_inputs", "run_translator", "to_png", "write_outputs"]
 
@@ -100,12 +101,8 @@ def read_inputs(paths: list[str | Path], channels: int, size: int) -> Inputs:
 def run_translator(net: torch.nn.Module, images: torch.Tensor, seed: int = 0) -> np.ndarray:
     """G(x) for (N, C, S, S) inputs in [-1, 1] with dropout masks drawn under ``seed``: (N, C_y, S, S)."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    was = net.training
-    net.eval()
-    try:
+    with eval_mode(net):
         out = [net(net.sample_noise(len(x), generator=gen, inputs=x)) for x in images.split(BATCH)]
-    finally:
-        net.train(was)
     return torch.cat(out).numpy()
 
 

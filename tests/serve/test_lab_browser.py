@@ -3,6 +3,7 @@ mid-run, bad input, save as run and resume it with the CLI, the snapshot PNG and
 
 from __future__ import annotations
 
+import time
 import json
 import threading
 from collections.abc import Iterator
@@ -83,6 +84,9 @@ def test_lab_in_the_browser(lab_server: Any, page: Any, tmp_path: Path) -> None:
     # pick an objective (a live change, noted in stats.jsonl)
     set_field(page, "model.objective", "hinge")
     page.wait_for("JSON.stringify(window.labStats) && document.querySelector('#setup').elements['model.objective'].value === 'hinge'")
+    deadline = time.monotonic() + 20  # the select shows the value at once; the server applies it on its POST
+    while lab.session.trainer.recipe.objective.name != "hinge" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert lab.session.trainer.recipe.objective.name == "hinge"
 
     # play, then pause

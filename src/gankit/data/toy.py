@@ -293,8 +293,3 @@ def parallel_lines(cfg: Any) -> PointDataset:
 @DATASETS.register("points", description="your own points: data.path=FILE.npy or .csv, shape (N, D)")
 def points(cfg: Any) -> PointDataset:
     return PointCloud(load_points(cfg.path if cfg is not None else "", int(getattr(cfg, "max_dim", MAX_DIM))))
-
-
-def build_dataset(cfg: Any) -> PointDataset:
-    """Instantiate the data set named by ``cfg.name`` (a DataConfig)."""
-    return DATASETS.get(cfg.name)(cfg)

@@ -21,7 +21,6 @@ many images it draws.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from importlib import resources
 from pathlib import Path
@@ -30,16 +29,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save
 from torch import Tensor, nn
 
 from gankit.data import captions as C
 from gankit.errors import DataError
-from gankit.nets.text import load_checked_weights
+from gankit.weights import load_checked_weights, save_weights
 from gankit.registry import METRICS
+from gankit.evalmode import eval_mode
 
 __all__ = ["AttributeNet", "caption_match_metric", "caption_match_rate", "load_attribute_classifier", "match_rates",
-           "real_match_rate", "takes_text", "train_attribute_classifier"]
+           "real_match_rate", "takes_text"]
 
 WEIGHTS_FILE = "shapes_attributes.safetensors"
 SHA_FILE = "shapes_attributes.sha256"
@@ -80,36 +79,9 @@ class AttributeNet(nn.Module):
         return torch.cat(out)
 
 
-def _real(combos: np.ndarray, seed: int) -> Tensor:
-    return torch.from_numpy(C.render(combos, SIDE, seed)).float() / 127.5 - 1.0
-
-
-def train_attribute_classifier(steps: int = 1500, batch_size: int = 128, images: int = 20_000, seed: int = 0) -> AttributeNet:
-    """Train an AttributeNet on ``images`` renders of all combinations (seed ``seed``; Adam 2e-3, cosine)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        combos = C.all_combinations()
-        attrs = combos[np.random.default_rng(seed).integers(len(combos), size=images)]
-        x, y = _real(attrs, seed + 100), torch.from_numpy(attrs)
-        net = AttributeNet()
-        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        for _ in range(steps):
-            idx = torch.randint(len(x), (batch_size,))
-            loss = sum(F.cross_entropy(h, y[idx, k]) for k, h in enumerate(net(x[idx])))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    return net.eval()
-
-
 def save_attribute_classifier(net: AttributeNet, path: str | Path) -> str:
     """Write the weights as safetensors; returns their sha256."""
-    data = save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
-                metadata={"format": "gankit-shapes-attributes"})
-    Path(path).write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+    return save_weights(net, path, {"format": "gankit-shapes-attributes"})
 
 
 def weights_path() -> Path:
@@ -118,7 +90,7 @@ def weights_path() -> Path:
 
 def load_attribute_classifier(path: str | Path | None = None) -> AttributeNet:
     """The shipped classifier (sha256 checked) or one from ``path``, in eval mode on the CPU (raises
-    CheckpointError as :func:`gankit.nets.text.load_checked_weights`)."""
+    CheckpointError as :func:`gankit.weights.load_checked_weights`)."""
     return load_checked_weights(path, weights_path(), SHA_FILE, AttributeNet(), "attribute classifier",  # type: ignore[return-value]
                                 RETRAIN)
 
@@ -152,14 +124,12 @@ def caption_match_rate(net: Any, combos: np.ndarray, per_combo: int = 10, seed: 
     clf = classifier or load_attribute_classifier()
     attrs, caps = _draws(combos, per_combo, seed)
     gen = torch.Generator().manual_seed(seed)
-    was = net.training
-    net.eval()
     device = next(net.parameters()).device
     images = []
-    for i in range(0, len(caps), 500):
-        chunk = caps[i:i + 500]
-        images.append(net(net.sample_noise(len(chunk), device=device, generator=gen, text=chunk)).cpu())
-    net.train(was)
+    with eval_mode(net):
+        for i in range(0, len(caps), 500):
+            chunk = caps[i:i + 500]
+            images.append(net(net.sample_noise(len(chunk), device=device, generator=gen, text=chunk)).cpu())
     return match_rates(clf.predict(torch.cat(images)), torch.from_numpy(attrs))
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from gankit.errors import DataError
 from gankit.metrics import features
-from gankit.nets.text import load_checked_weights
+from gankit.weights import load_checked_weights
 
 __all__ = ["EXTRACTOR_NAME", "FEATURE_DIM", "DigitsNet", "load_digits_classifier", "weights_path"]
 

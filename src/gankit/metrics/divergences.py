@@ -50,15 +50,16 @@ W1_MAX_POINTS = 1000
 _ROWS = 1024  # query rows per kernel block: bounds memory at _ROWS * N_data floats
 
 
-def _as_points(x: Any, what: str) -> np.ndarray:
-    """``x`` as a float64 array of shape (N, dim); a 1-D array is read as N points in 1-D."""
+def as_points(x: Any, what: str, nonempty: bool = False) -> np.ndarray:
+    """``x`` (an array, a list, a torch tensor on any device) as a float64 array of shape (N, dim); a 1-D
+    array is read as N points in 1-D. ``what`` names it in the error; ``nonempty`` refuses N = 0."""
     if hasattr(x, "detach"):  # a torch tensor, possibly on a GPU or requiring grad
         x = x.detach().cpu().numpy()
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[:, None]
-    if arr.ndim != 2:
-        raise DataError(f"{what} must have shape (N, dim), got {arr.shape}")
+    if arr.ndim != 2 or (nonempty and arr.shape[0] == 0):
+        raise DataError(f"{what} must have shape (N, dim){' with N >= 1' if nonempty else ''}, got {arr.shape}")
     return arr
 
 
@@ -201,8 +202,8 @@ def wasserstein_points(fake: np.ndarray, real: np.ndarray, max_points: int = W1_
     Returns:
         W1 >= 0 (in the units of the data).
     """
-    x = _as_points(fake, "fake samples")[:max_points]
-    y = _as_points(real, "real samples")[:max_points]
+    x = as_points(fake, "fake samples")[:max_points]
+    y = as_points(real, "real samples")[:max_points]
     if len(x) == 0 or len(y) == 0:
         raise DataError("wasserstein needs at least one fake and one real sample")
     if x.shape[1] != y.shape[1]:
@@ -254,8 +255,8 @@ def gaussian_kde_logpdf(x: np.ndarray, data: np.ndarray, bandwidth: float) -> np
     Returns:
         (m,) log densities (finite: computed with a log-sum-exp).
     """
-    x = _as_points(x, "query points")
-    data = _as_points(data, "KDE data")
+    x = as_points(x, "query points")
+    data = as_points(data, "KDE data")
     n, dim = data.shape
     centre = data.mean(axis=0)  # distances are translation invariant; centring keeps them accurate
     x, data = x - centre, data - centre
@@ -292,7 +293,7 @@ def lcv_bandwidth(data: np.ndarray, scale: float | None = None, max_points: int 
     Returns:
         h > 0.
     """
-    x = _as_points(data, "KDE data")
+    x = as_points(data, "KDE data")
     n, dim = x.shape
     if n < 2:
         raise DataError(f"a kernel density estimate needs at least 2 samples, got {n}")
@@ -405,8 +406,8 @@ def kde_divergences(
     Returns:
         ``{"kl_data_model": KL(p ‖ q), "kl_model_data": KL(q ‖ p), "js": JS(p ‖ q)}`` in nats.
     """
-    x = _as_points(fake, "fake samples")[:max_points]
-    y = _as_points(real, "real samples")[:max_points]
+    x = as_points(fake, "fake samples")[:max_points]
+    y = as_points(real, "real samples")[:max_points]
     dim = x.shape[1]
     if y.shape[1] != dim:
         raise DataError(f"fake samples have dimension {dim} but real samples have {y.shape[1]}")
@@ -503,7 +504,7 @@ def wasserstein_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict
     Returns:
         ``{"w1": W1}`` in data units.
     """
-    x, y = _as_points(fake, "fake samples"), _as_points(real, "real samples")
+    x, y = as_points(fake, "fake samples"), as_points(real, "real samples")
     if x.shape[1] == 1 and y.shape[1] == 1 and len(x) and len(y):
         return {"w1": wasserstein_1d_exact(x[:, 0], y[:, 0])}
     return {"w1": wasserstein_points(x, y)}

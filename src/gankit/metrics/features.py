@@ -67,6 +67,8 @@ import numpy as np
 import torch
 
 from gankit.errors import ConfigError, DataError
+from gankit.fileio import sha256_of
+from gankit.evalmode import evaluating
 
 __all__ = [
     "BATCH_SIZE",
@@ -78,6 +80,7 @@ __all__ = [
     "clear_cache",
     "extract",
     "extractor_for",
+    "extractor_in_use",
     "get_extractor",
     "inception_extractor",
     "metric_keys_prefix",
@@ -143,27 +146,21 @@ class FeatureExtractor:
         if images.ndim != 4 or images.shape[0] == 0:
             raise DataError(f"images must have shape (N, C, H, W) with N >= 1, got {tuple(images.shape)}")
         module = self._module()
-        was_training = module.training if module is not None else False
         device = None
         if module is not None:
-            module.eval()
             param = next(itertools.chain(module.parameters(), module.buffers()), None)
             device = param.device if param is not None else None
         feats: list[np.ndarray] = []
         probs: list[np.ndarray] = []
-        try:
-            with torch.no_grad():
-                for start in range(0, images.shape[0], self.batch_size):
-                    batch = images[start : start + self.batch_size]
-                    if device is not None:
-                        batch = batch.to(device)
-                    f, p = self._check(self.fn(batch), batch.shape[0])
-                    feats.append(f)
-                    if p is not None:
-                        probs.append(p)
-        finally:
-            if module is not None:
-                module.train(was_training)
+        with evaluating(*[m for m in (module,) if m is not None]):
+            for start in range(0, images.shape[0], self.batch_size):
+                batch = images[start : start + self.batch_size]
+                if device is not None:
+                    batch = batch.to(device)
+                f, p = self._check(self.fn(batch), batch.shape[0])
+                feats.append(f)
+                if p is not None:
+                    probs.append(p)
         if any(f.shape[1] != feats[0].shape[1] for f in feats):
             raise DataError(f"extractor '{self.name}' returned a varying feature dimension")
         f_all = np.concatenate(feats)
@@ -427,14 +424,6 @@ def module_extractor(
     return _ModuleExtractor(module, forward, softmax)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load_torchscript(path: Path, what: str) -> Any:
     """``torch.jit.load`` on the CPU in eval mode; a corrupt or foreign file is a ConfigError."""
     try:
@@ -505,7 +494,7 @@ def inception_extractor(path: str | Path, sha256: str | None = None) -> Callable
             "file inception-2015-12-05.pt (StyleGAN2-ADA / clean-fid) yourself and pass its path"
         )
     if sha256 is not None:
-        got = _sha256(p)
+        got = sha256_of(p)
         if got.lower() != sha256.lower():
             raise ConfigError(f"Inception weights file '{p}' has sha256 {got}, expected {sha256}")
     return _InceptionTorchScript(p)
@@ -580,8 +569,8 @@ def resolve_extractor(spec: str) -> FeatureExtractor:
         p = Path(path).expanduser()
         if not p.is_file():
             raise ConfigError(f"TorchScript feature file '{p}' not found")
-        if sha is not None and _sha256(p).lower() != sha.lower():
-            raise ConfigError(f"TorchScript feature file '{p}' has sha256 {_sha256(p)}, expected {sha}")
+        if sha is not None and sha256_of(p).lower() != sha.lower():
+            raise ConfigError(f"TorchScript feature file '{p}' has sha256 {sha256_of(p)}, expected {sha}")
         fn = LazyModule(lambda: _load_torchscript(p, "the feature module"), _torchscript_features)
         return register_extractor(f"torchscript:{p.name}", fn, gives_probs=False, replace=True,
                                   description=f"your TorchScript module {p.name} (features only)")
@@ -596,6 +585,15 @@ def use_extractor(dataset: Any, spec: str | None) -> FeatureExtractor | None:
     if spec:
         dataset.feature_extractor = resolve_extractor(spec).name
     return extractor_for(dataset)
+
+
+def extractor_in_use(dataset: Any, spec: str | None) -> str:
+    """:func:`use_extractor` on an image data set (nothing on others); the extractor's name and description,
+    "" for a data set without one."""
+    if getattr(dataset, "kind", None) != "image":
+        return ""
+    ext = use_extractor(dataset, spec)
+    return f"{ext.name} ({ext.description})" if ext is not None and ext.description else (ext.name if ext else "")
 
 
 def metric_keys_prefix(dataset: Any) -> str:

@@ -20,7 +20,6 @@ them and is checked on every load.
 
 from __future__ import annotations
 
-import hashlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit.errors import CheckpointError, DataError
+from gankit.errors import DataError
 from gankit.metrics import features
 from gankit.metrics.images import N_BOOT, bootstrap_ci, mode_histogram_kl
 from gankit.metrics.keys import MODE_KL, MODES, Key
 from gankit.registry import METRICS
+from gankit.weights import load_checked_weights, recorded_sha256
+from gankit.evalmode import evaluating
 
 __all__ = [
     "EXTRACTOR_NAME",
@@ -92,18 +93,7 @@ def expected_sha256(path: Path | None = None) -> str:
     Raises:
         CheckpointError: the file is missing or does not hold a sha256.
     """
-    sha_path = (path or weights_path()).with_name(SHA_FILE)
-    try:
-        text = sha_path.read_text(encoding="utf-8").split()
-    except OSError:
-        raise CheckpointError(f"the MNIST classifier's checksum file '{sha_path}' is missing; {RETRAIN}") from None
-    if not text or len(text[0]) != 64:
-        raise CheckpointError(f"the MNIST classifier's checksum file '{sha_path}' holds no sha256; {RETRAIN}")
-    return text[0].lower()
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return recorded_sha256((path or weights_path()).with_name(SHA_FILE), "MNIST classifier", RETRAIN)
 
 
 def load_classifier(path: str | Path | None = None, sha256: str | None = None) -> MnistNet:
@@ -116,23 +106,8 @@ def load_classifier(path: str | Path | None = None, sha256: str | None = None) -
     Raises:
         CheckpointError: a missing or unreadable file, a sha256 mismatch, or tensors that do not fit.
     """
-    from safetensors.torch import load as st_load
-
-    p = Path(path) if path is not None else weights_path()
-    try:
-        data = p.read_bytes()
-    except OSError:
-        raise CheckpointError(f"the MNIST classifier weights '{p}' are missing; {RETRAIN}") from None
-    want = (sha256 or expected_sha256(p)).lower()
-    got = _sha256(data)
-    if got != want:
-        raise CheckpointError(f"the MNIST classifier weights '{p}' have sha256 {got}, expected {want}; {RETRAIN}")
-    net = MnistNet()
-    try:
-        net.load_state_dict(st_load(data), strict=True)
-    except Exception as exc:  # a foreign file with the right checksum, or a changed architecture
-        raise CheckpointError(f"the MNIST classifier weights '{p}' do not fit MnistNet ({exc}); {RETRAIN}") from None
-    return net.eval()
+    return load_checked_weights(path, weights_path(), SHA_FILE, MnistNet(), "MNIST classifier", RETRAIN,
+                                sha256=sha256, check_given=True)
 
 
 class _LazyClassifier:
@@ -149,13 +124,8 @@ class _LazyClassifier:
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         net = self.net
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                f, logits = net(images.to(torch.float32))
-        finally:
-            net.train(was_training)
+        with evaluating(net):
+            f, logits = net(images.to(torch.float32))
         return f, torch.softmax(logits.double(), dim=1)
 
 

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from gankit.errors import DataError
-from gankit.metrics.divergences import is_points
+from gankit.metrics.divergences import as_points, is_points
 from gankit.metrics.keys import Key
 from gankit.registry import METRICS
 
@@ -104,14 +104,7 @@ def _as_pair(fake: Any, real: Any, max_points: int) -> tuple[np.ndarray, np.ndar
     """Both sets as float64 (N, dim) arrays (a 1-D array is N points in 1-D), capped at ``max_points`` rows."""
     out = []
     for x, what in ((fake, "fake samples"), (real, "real samples")):
-        if hasattr(x, "detach"):  # a torch tensor, possibly on a GPU or requiring grad
-            x = x.detach().cpu().numpy()
-        arr = np.asarray(x, dtype=np.float64)
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2 or arr.shape[0] == 0:
-            raise DataError(f"{what} must have shape (N, dim) with N >= 1, got {arr.shape}")
-        out.append(arr[:max_points])
+        out.append(as_points(x, what, nonempty=True)[:max_points])
     if out[0].shape[1] != out[1].shape[1]:
         raise DataError(f"fake samples have dimension {out[0].shape[1]} but real samples have {out[1].shape[1]}")
     return out[0], out[1]

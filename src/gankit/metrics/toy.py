@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from gankit.errors import DataError
+from gankit.metrics.divergences import as_points
 from gankit.metrics.keys import MODE_KL, MODES, Key
 from gankit.registry import METRICS
 
@@ -34,18 +35,6 @@ HQ_STDS = 3.0
 """A sample is high quality when it lies within ``HQ_STDS * std`` of its nearest mean."""
 
 _CHUNK = 8192  # rows per distance block: bounds memory at _CHUNK * M * dim floats
-
-
-def _as_points(x: Any, what: str) -> np.ndarray:
-    """``x`` as a float64 array of shape (N, dim); a 1-D array is read as N points in 1-D."""
-    if hasattr(x, "detach"):  # a torch tensor, possibly on a GPU or requiring grad
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise DataError(f"{what} must have shape (N, dim), got {arr.shape}")
-    return arr
 
 
 def assign_modes(fake: np.ndarray, means: np.ndarray, std: float) -> tuple[np.ndarray, np.ndarray]:
@@ -60,8 +49,8 @@ def assign_modes(fake: np.ndarray, means: np.ndarray, std: float) -> tuple[np.nd
         nearest: (N,) int index of the nearest mean (ties go to the lowest index).
         hq: (N,) bool, True for high-quality samples.
     """
-    x = _as_points(fake, "fake samples")
-    mu = _as_points(means, "mode means")
+    x = as_points(fake, "fake samples")
+    mu = as_points(means, "mode means")
     if x.shape[1] != mu.shape[1]:
         raise DataError(f"samples have dimension {x.shape[1]} but the mode means have {mu.shape[1]}")
     if not std > 0:
@@ -93,7 +82,7 @@ def mode_stats(fake: np.ndarray, means: np.ndarray, std: float) -> dict[str, flo
         With N = 0 samples, hq is 0 (and modes 0, mode_kl ln M).
     """
     nearest, hq = assign_modes(fake, means, std)
-    m = _as_points(means, "mode means").shape[0]
+    m = as_points(means, "mode means").shape[0]
     counts = np.bincount(nearest[hq], minlength=m).astype(np.float64)  # (M,)
     n_hq = counts.sum()
     if n_hq == 0:
@@ -110,7 +99,7 @@ def mode_stats(fake: np.ndarray, means: np.ndarray, std: float) -> dict[str, flo
     }
 
 
-def _has_modes(dataset: Any) -> bool:
+def has_modes(dataset: Any) -> bool:
     return (
         getattr(dataset, "kind", None) == "points"
         and getattr(dataset, "modes", None) is not None
@@ -120,7 +109,7 @@ def _has_modes(dataset: Any) -> bool:
 
 @METRICS.register(
     "modes",
-    applies=_has_modes,
+    applies=has_modes,
     description="modes covered, % high-quality samples (3 std) and KL to uniform modes (VEEGAN/PacGAN)",
     keys={"modes": MODES, "mode_kl": MODE_KL,
           "hq": Key("higher", "% of samples within 3 std of a mode: how many samples look like the data (fidelity)", "%")},

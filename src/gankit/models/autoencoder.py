@@ -49,7 +49,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, evaluating, optimizer_step
+from gankit.evalmode import eval_mode, evaluating
+from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
 from gankit.nets import priors
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
@@ -139,11 +140,8 @@ class AutoEncoder(Recipe):
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
         """Codes of ``x`` (the VAE: the posterior means), in eval mode, no gradient."""
-        was = self.encoder.training
-        self.encoder.eval()
-        z = self._code(self.encoder(x.to(self.device)))
-        self.encoder.train(was)
-        return z
+        with eval_mode(self.encoder):
+            return self._code(self.encoder(x.to(self.device)))
 
     def _code(self, out: Tensor) -> Tensor:
         return out
@@ -285,13 +283,12 @@ RECIPES.register("aae", description="adversarial autoencoder (Makhzani et al. 20
 def labelled_sample(cfg: Any, dataset: Any, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
     """Up to ``n`` held-out samples and their labels: the test split when the data set has one, else the
     training data (scikit-learn's digits has no test split); labels None for unlabelled data."""
-    from gankit import config as config_mod
     from gankit.data import build_dataset
-    from gankit.registry import DATASETS
+    from gankit.data.reference import held_out_split
 
-    if "test" in DATASETS.meta(cfg.data.name).get("splits", ()) and cfg.data.split == "train":
-        test = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(cfg), ["data.split=test"]))
-        dataset = build_dataset(test.data)
+    held = held_out_split(cfg)
+    if held is not None:
+        dataset = build_dataset(held)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         labels = getattr(dataset, "labels", None)
@@ -308,12 +305,8 @@ def lattice_images(net: nn.Module, prior: str, side: int) -> Tensor:
     if dim != 2:
         raise ConfigError(f"the latent lattice needs a 2-D latent space (generator.noise_dim=2), got {dim}")
     z = priors.lattice(prior, side).to(next(net.parameters()).device)
-    was = net.training
-    net.eval()
-    with torch.no_grad():
-        x = net(z)
-    net.train(was)
-    return x
+    with evaluating(net):
+        return net(z)
 
 
 def write_latent_figures(recipe: AutoEncoder, net: nn.Module, cfg: Any, dataset: Any, root: Path,
@@ -343,10 +336,11 @@ class LatentFigures(Callback):
 
 def load_recipe(run: str | Path) -> tuple[AutoEncoder, Any, Any]:
     """The auto-encoder of a run from its last checkpoint: (recipe, config, data set)."""
-    from gankit import api
+    from gankit.train.build import load_recipe as load_any
+    from gankit.train.rundir import find_run
 
-    recipe, cfg, dataset = api.load_recipe(run)
+    recipe, cfg, dataset = load_any(run)
     if cfg.model.recipe not in ("ae", "vae", "aae"):
-        raise ConfigError(f"'{api.find_run(run).root}' is a '{cfg.model.recipe}' run; latent codes need an "
+        raise ConfigError(f"'{find_run(run).root}' is a '{cfg.model.recipe}' run; latent codes need an "
                           "auto-encoder (model.recipe ae, vae or aae)")
     return recipe, cfg, dataset

@@ -12,11 +12,12 @@ sample`` and every metric work on them unchanged.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
+
+from gankit.sampling import GENERATE_BATCH, generate  # noqa: F401  (the one sampler, re-exported)
 
 
 def build_optimizer(params: Iterable[nn.Parameter], cfg: Any) -> torch.optim.Optimizer:
@@ -69,21 +70,6 @@ def balanced_accuracy(real: Tensor, fake: Tensor, to_prob: Callable[[Tensor], Te
     return 0.5 * (right_real.mean() + right_fake.mean())
 
 
-@contextlib.contextmanager
-def evaluating(*modules: nn.Module) -> Iterator[None]:
-    """Within the block: no gradient, ``modules`` in eval mode (no batch-norm statistics or dropout
-    masks move); each gets its own training flag back afterwards."""
-    was = [m.training for m in modules]
-    try:
-        with torch.no_grad():
-            for m in modules:
-                m.eval()
-            yield
-    finally:
-        for m, flag in zip(modules, was, strict=True):
-            m.train(flag)
-
-
 def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, norm: bool = True) -> Tensor | None:
     """Zero the gradients, backpropagate ``loss`` and take one step; returns ``module``'s gradient norm
     (None with ``norm=False``: steps whose statistics nobody logs, :attr:`Recipe.stats_wanted`)."""
@@ -92,49 +78,6 @@ def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, 
     g = grad_norm(module) if norm else None
     opt.step()
     return g
-
-
-def latent_labels(net: nn.Module, z: Tensor) -> Tensor | None:
-    """The classes a conditional generator's latents ``z`` ask for (``net.labels_of``); None otherwise."""
-    labels_of = getattr(net, "labels_of", None)
-    return labels_of(z) if labels_of is not None else None
-
-
-GENERATE_BATCH = 4096  # latents per forward pass of :func:`generate`
-
-
-@torch.no_grad()
-def generate(net: nn.Module, n: int, generator: torch.Generator | None = None, batch_size: int = GENERATE_BATCH,
-             labels: Tensor | None = None, text: Any = None) -> tuple[Tensor, Tensor | None]:
-    """``n`` samples of ``net`` (in eval mode, on its device) and the (n,) classes they were drawn for
-    (None for an unconditional G): ``net(net.sample_noise(m, generator=...))`` in batches of ``batch_size``.
-
-    Every sampler that must give the same numbers calls this one (end-of-training metrics and ``gankit
-    eval`` above all): a conditional ``sample_noise`` draws noise, then classes, per call, so the same seed
-    with another batch size pairs other noise with other classes.
-
-    Args:
-        labels: (n,) classes to draw for (conditional generators), or None.
-        text: a caption for every sample, or n captions (text-to-image generators), or None.
-    """
-    was = net.training
-    net.eval()
-    device = next(net.parameters()).device
-    out, classes = [], []
-    try:
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            extra: dict[str, Any] = {}
-            if labels is not None:
-                extra["labels"] = labels[start:start + m]
-            if text is not None:
-                extra["text"] = text if isinstance(text, str) else text[start:start + m]
-            z = net.sample_noise(m, device=device, generator=generator, **extra)
-            out.append(net(z))
-            classes.append(latent_labels(net, z))
-    finally:
-        net.train(was)
-    return torch.cat(out), None if classes[0] is None else torch.cat(classes)
 
 
 class Recipe:

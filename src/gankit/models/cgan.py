@@ -42,7 +42,8 @@ from torch import Tensor, nn
 
 from gankit import regularizers
 from gankit.errors import ConfigError
-from gankit.models.base import build_optimizer, evaluating, optimizer_step
+from gankit.evalmode import evaluating
+from gankit.models.base import build_optimizer, optimizer_step
 from gankit.models.gan import GAN
 from gankit.nets.conditional import build_conditional_discriminator, build_conditional_generator
 from gankit.registry import OBJECTIVES, RECIPES

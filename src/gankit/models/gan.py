@@ -38,7 +38,8 @@ from torch import Tensor, nn
 
 from gankit import regularizers
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, evaluating, optimizer_step
+from gankit.evalmode import eval_mode, evaluating
+from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
 from gankit.nets.remedies import build_discriminator, pack, twice_differentiable
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -231,13 +232,11 @@ class GAN(Recipe):
     def generator_push(self, fake: Tensor) -> Tensor:
         """-∇_x of the generator loss at fake samples x: where G's update moves each sample (GAN Lab's arrows)."""
         x = fake.detach().clone().requires_grad_(True)
-        was = self.discriminator.training
-        self.discriminator.eval()
         self.discriminator.requires_grad_(False)
         try:
-            loss = self.objective.g_loss(self.discriminator(self._packed_copies(x))) * x.shape[0]  # per-sample gradients
-            (grad,) = torch.autograd.grad(loss, x)
+            with eval_mode(self.discriminator):
+                loss = self.objective.g_loss(self.discriminator(self._packed_copies(x))) * x.shape[0]  # per-sample gradients
+                (grad,) = torch.autograd.grad(loss, x)
         finally:
             self.discriminator.requires_grad_(True)
-            self.discriminator.train(was)
         return -grad

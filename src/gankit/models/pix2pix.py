@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
+from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, build_optimizer, discriminator_calls, optimizer_step
 from gankit.models.cgan import matching_aware_d_loss
 from gankit.nets.unet import PatchGAN, Pix2PixGenerator
@@ -58,16 +59,11 @@ def triples(net: nn.Module, dataset: Any, rows: int = FIGURE_ROWS, seed: int = 0
     rows = min(rows, len(net.bank))
     if rows < 1:
         raise ConfigError("the translator holds no held-out inputs to show")
-    was = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            gen = torch.Generator(device="cpu").manual_seed(seed)
-            z = net.sample_noise(rows, generator=gen, labels=torch.arange(rows))
-            out = net(z.to(net.bank.device)).float().cpu().numpy()
-            x = net.split(z)[1].numpy()
-    finally:
-        net.train(was)
+    with evaluating(net):
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        z = net.sample_noise(rows, generator=gen, labels=torch.arange(rows))
+        out = net(z.to(net.bank.device)).float().cpu().numpy()
+        x = net.split(z)[1].numpy()
     return [("input", x), ("output", out), ("target", dataset.held_out_targets(np.arange(rows)).numpy())]
 
 

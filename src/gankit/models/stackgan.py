@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
-from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, evaluating, optimizer_step
+from gankit.evalmode import evaluating
+from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
 from gankit.nets.stackgan import CONDITION_DIM, StackGANDiscriminators, StackGANGenerator, kl_divergence
 from gankit.nets.text import load_text_encoder
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES

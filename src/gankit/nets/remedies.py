@@ -32,6 +32,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from gankit.config import MINIBATCH
 from gankit.errors import ConfigError
 from gankit.registry import NETWORKS
+from gankit.evalmode import evaluating
 
 
 def _broadcast_features(h: Tensor, extra: Tensor) -> Tensor:
@@ -138,14 +139,11 @@ def _features_in(disc: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
     _, head = _head(disc)
     seen: list[tuple[int, ...]] = []
     hook = head.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape[1:])))
-    was = disc.training
-    disc.eval()
     try:
-        with torch.no_grad():
+        with evaluating(disc):
             disc(torch.zeros(2, *shape, device=head.weight.device))
     finally:
         hook.remove()
-        disc.train(was)
     return seen[0]
 
 

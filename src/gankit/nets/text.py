@@ -16,29 +16,25 @@ each caption must pick its own image out of the batch and each image its own cap
 the target is uniform over them, so two captions of "a small red circle at the top" are not pushed
 apart (a supervised-contrastive refinement; without groups it is plain InfoNCE).
 
-:func:`pretrain_text_encoder` trains both encoders on a captioned data set; gankit ships a text encoder
+:func:`gankit.pretrain.pretrain_text_encoder` trains both encoders on a captioned data set; gankit ships a text encoder
 pretrained this way on the ``shapes-captions`` training split (``nets/weights/text_encoder.safetensors``,
 sha256 checked on load; ``python benchmarks/pretrain_text_encoder.py`` remakes it).
 """
 
 from __future__ import annotations
 
-import hashlib
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load, save
 from torch import Tensor, nn
 
 from gankit.data.captions import MAX_LEN, PAD, VOCAB
-from gankit.errors import CheckpointError
+from gankit.weights import load_checked_weights, save_weights
 
 __all__ = ["EMBED_DIM", "CharCNNRNN", "ImageEncoder", "contrastive_loss", "load_text_encoder",
-           "pretrain_text_encoder", "save_text_encoder"]
+           "save_text_encoder"]
 
 EMBED_DIM = 64  # φ(t)
 CHAR_DIM = 32
@@ -112,81 +108,13 @@ def contrastive_loss(text: Tensor, image: Tensor, temperature: float = 0.1, grou
     return 0.5 * (loss_t + loss_v)
 
 
-def _group_ids(dataset: Any, idx: Tensor) -> Tensor | None:
-    attrs = getattr(dataset, "attributes", None)
-    if attrs is None:
-        return None
-    a = attrs[idx]
-    return ((a[:, 0] * 4 + a[:, 1]) * 2 + a[:, 2]) * 9 + a[:, 3]
-
-
-def pretrain_text_encoder(dataset: Any, steps: int = 800, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
-                          log_every: int = 0) -> tuple[CharCNNRNN, ImageEncoder, list[float]]:
-    """Train a CharCNNRNN and an ImageEncoder with :func:`contrastive_loss` on a caption data set.
-
-    Args:
-        dataset: a :class:`gankit.data.captions.CaptionImages`.
-        steps, batch_size, lr: Adam steps, pairs per step, learning rate.
-        seed: torch seed for the initialisation and the batches (the global RNG is left as it was).
-        log_every: print the loss every so many steps (0: silent).
-
-    Returns:
-        (the text encoder and the image encoder, both in eval mode, the loss at every step).
-    """
-    losses: list[float] = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        text, image = CharCNNRNN(), ImageEncoder(dataset.shape[0])
-        opt = torch.optim.Adam([*text.parameters(), *image.parameters()], lr=lr)
-        for step in range(steps):
-            idx = torch.randint(len(dataset), (batch_size,))
-            j = (torch.rand(batch_size) * dataset.counts[idx]).long()
-            loss = contrastive_loss(text(dataset.tokens[idx, j].long()), image(dataset.images(idx)),
-                                    groups=_group_ids(dataset, idx))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            if log_every and (step + 1) % log_every == 0:
-                print(f"step {step + 1}: contrastive loss {sum(losses[-log_every:]) / log_every:.4f}", flush=True)
-    return text.eval(), image.eval(), losses
-
-
 def save_text_encoder(net: CharCNNRNN, path: str | Path) -> str:
     """Write the encoder's weights as safetensors and return their sha256."""
-    data = save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
-                metadata={"format": "gankit-text-encoder", "max_len": str(MAX_LEN), "vocab": str(VOCAB)})
-    Path(path).write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+    return save_weights(net, path, {"format": "gankit-text-encoder", "max_len": str(MAX_LEN), "vocab": str(VOCAB)})
 
 
 def shipped_path() -> Path:
     return Path(str(resources.files("gankit.nets").joinpath("weights", WEIGHTS_FILE)))
-
-
-def load_checked_weights(path: str | Path | None, shipped: Path, sha_file: str, net: nn.Module, what: str,
-                         retrain: str) -> nn.Module:
-    """Load safetensors weights into ``net``: from ``path``, or the ``shipped`` file when None or "", whose
-    sha256 must equal the one in ``sha_file`` beside it. Returns ``net`` in eval mode.
-
-    Raises:
-        CheckpointError: a missing or unreadable file, a sha256 mismatch, or weights of another shape.
-    """
-    p = Path(path) if path else shipped
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{what} '{p}' cannot be read ({exc.strerror or exc}); {retrain}") from None
-    if not path:
-        sha = p.with_name(sha_file)
-        want = sha.read_text().split()[0].lower() if sha.is_file() else ""
-        if hashlib.sha256(data).hexdigest() != want:
-            raise CheckpointError(f"the shipped {what} '{p}' does not match its sha256 in '{sha.name}'; {retrain}")
-    try:
-        net.load_state_dict(load(data))
-    except (SafetensorError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"'{p}' does not hold {what} weights ({str(exc).splitlines()[0]})") from None
-    return net.eval()
 
 
 def load_text_encoder(path: str | Path | None = None) -> CharCNNRNN:

@@ -58,7 +58,7 @@ import torch
 from gankit import api
 from gankit import config as config_mod
 from gankit.errors import ConfigError, DataError, GankitError
-from gankit.fileio import atomic_write_bytes, atomic_write_text
+from gankit.fileio import atomic_write_bytes
 from gankit.metrics.divergences import gaussian_kde_logpdf, kde_divergences, lcv_bandwidth, wasserstein_points
 from gankit.metrics.toy import mode_stats
 from gankit.nets.priors import box
@@ -67,6 +67,7 @@ from gankit.serve.server import STATIC, Handler, Limits, Refused, bind, encode
 from gankit.train.callbacks import ToyFigures, toy_view
 from gankit.train.checkpoint import save_checkpoint
 from gankit.train.rundir import RunDir
+from gankit.evalmode import evaluating
 
 log = logging.getLogger("gankit")
 
@@ -280,11 +281,8 @@ def manifold(net: torch.nn.Module, prior: str, noise_dim: int) -> dict[str, Any]
         lines = [torch.stack([s, torch.full_like(s, v)], 1) for v in t]
         lines += [torch.stack([torch.full_like(s, v), s], 1) for v in t]
     z = torch.cat(lines)
-    with torch.no_grad():
-        was = net.training
-        net.eval()
+    with evaluating(net):
         x = net(z).float()
-        net.train(was)
     return {"box": [lo, hi], "z": torch.stack(lines).numpy(), "x": x.reshape(len(lines), MANIFOLD_POINTS, -1).numpy()}
 
 

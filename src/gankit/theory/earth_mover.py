@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,83 @@ def cdf_area(x: np.ndarray, y: np.ndarray, wx: np.ndarray | None = None, wy: np.
     return float(np.sum(np.abs(diff[:-1]) * np.diff(pts)))
 
 
+def _plan_rows(report: TheoryReport, plan: np.ndarray, lec: np.ndarray, M: np.ndarray, indep_cost: float,
+               costs: np.ndarray) -> None:
+    """The table: each move of POT's plan and of the lecture's, then the independent and random plans' totals."""
+    n_random = len(costs)
+    for name, g in (("POT exact (ot.emd)", plan), ("lecture's moves", lec)):
+        for i in range(4):
+            for j in range(4):
+                if g[i, j] > 1e-12 and i != j:
+                    report.rows.append({
+                        "plan": name, "from pile": i + 1, "to pile": j + 1, "amount": float(g[i, j]),
+                        "distance": float(M[i, j]), "work": float(g[i, j] * M[i, j]),
+                    })
+        report.rows.append({
+            "plan": name, "from pile": "(stays)", "to pile": "", "amount": float(np.trace(g)),
+            "distance": 0.0, "work": 0.0,
+        })
+        report.rows.append({
+            "plan": name, "from pile": "total", "to pile": "", "amount": float(g.sum()), "distance": "",
+            "work": float((g * M).sum()),
+        })
+    report.rows.append({
+        "plan": "independent P⊗Q/10", "from pile": "total", "to pile": "", "amount": 10.0, "distance": "",
+        "work": indep_cost,
+    })
+    report.rows.append({
+        "plan": f"{n_random} random feasible plans", "from pile": "min / mean", "to pile": "", "amount": 10.0,
+        "distance": "", "work": f"{costs.min():.4f} / {costs.mean():.3f}",
+    })
+
+
+def _random_1d_cases(checks: dict[str, bool], quick: bool) -> tuple[list[tuple[Any, ...]], tuple[str, np.ndarray, np.ndarray] | None]:
+    """Step 2: random 1-D cases, POT's exact LP against scipy, the CDF area and sorted samples; the cases'
+    table rows and the first case's samples (for the figure)."""
+    import ot  # lazy: see gankit.metrics.divergences.emd
+
+    # --- random 1-D cases: exact LP = closed forms --------------------------------------------------------
+    rng = np.random.default_rng(SEED + 1)  # its own stream: quick and full draw the same common cases
+    cases = [
+        ("N(0,1) vs N(1,1), n = m", 200, 200, False,
+         lambda n: rng.standard_normal(n), lambda m: 1.0 + rng.standard_normal(m)),
+        ("N(0,1) vs N(0,2²), n ≠ m", 150, 230, False,
+         lambda n: rng.standard_normal(n), lambda m: 2.0 * rng.standard_normal(m)),
+        ("uniform vs exponential, weighted", 120, 90, True, lambda n: rng.random(n), lambda m: rng.exponential(size=m)),
+        ("integers with ties", 100, 100, False,
+         lambda n: rng.integers(0, 6, n).astype(float), lambda m: rng.integers(0, 6, m).astype(float)),
+        ("bimodal vs Gaussian", 300, 300, False,
+         lambda n: np.where(rng.random(n) < 0.5, -2.0, 2.0) + 0.5 * rng.standard_normal(n),
+         lambda m: 1.5 * rng.standard_normal(m)),
+    ]
+    if not quick:
+        cases += [
+            ("N(0,1) vs N(3,1), large", 800, 800, False,
+             lambda n: rng.standard_normal(n), lambda m: 3.0 + rng.standard_normal(m)),
+            ("Cauchy vs Cauchy, weighted", 400, 500, True,
+             lambda n: rng.standard_cauchy(n), lambda m: rng.standard_cauchy(m)),
+        ]
+    case_rows = []
+    shown = None
+    for label, n, m, weighted, draw_x, draw_y in cases:
+        x, y = draw_x(n), draw_y(m)
+        wx = rng.random(n) + 0.1 if weighted else np.full(n, 1.0)
+        wy = rng.random(m) + 0.1 if weighted else np.full(m, 1.0)
+        a, b = wx / wx.sum(), wy / wy.sum()
+        w_lp = float(ot.emd2(a, b, np.abs(x[:, None] - y[None, :]), numItermax=10_000_000))
+        w_scipy = wasserstein_1d_exact(x, y, a, b)
+        w_cdf = cdf_area(x, y, a, b)
+        w_sorted = float(np.mean(np.abs(np.sort(x) - np.sort(y)))) if (n == m and not weighted) else math.nan
+        errs = [abs(w_lp - w_scipy), abs(w_lp - w_cdf)] + ([] if math.isnan(w_sorted) else [abs(w_lp - w_sorted)])
+        err = max(errs)
+        what = f"1-D case '{label}': POT LP {w_lp:.6f} = closed forms (max |diff| {err:.0e} <= {EXACT_TOL:g})"
+        checks[what] = err <= EXACT_TOL
+        case_rows.append((label, n, m, w_lp, w_scipy, w_cdf, w_sorted, err))
+        if shown is None:
+            shown = (label, x, y)
+    return case_rows, shown
+
+
 @THEORY.register(
     "earth-mover", description="the lecture's piles: W = 5 with its plan (POT), and 1-D EMD = ∫|F_P - F_Q|"
 )
@@ -151,70 +229,9 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     ] = feas <= 1e-9 and costs.min() >= 5.0 - 1e-9
     checks[f"independent plan P⊗Q/10 costs {indep_cost:g} >= 5"] = indep_cost >= 5.0
 
-    for name, g in (("POT exact (ot.emd)", plan), ("lecture's moves", lec)):
-        for i in range(4):
-            for j in range(4):
-                if g[i, j] > 1e-12 and i != j:
-                    report.rows.append({
-                        "plan": name, "from pile": i + 1, "to pile": j + 1, "amount": float(g[i, j]),
-                        "distance": float(M[i, j]), "work": float(g[i, j] * M[i, j]),
-                    })
-        report.rows.append({
-            "plan": name, "from pile": "(stays)", "to pile": "", "amount": float(np.trace(g)),
-            "distance": 0.0, "work": 0.0,
-        })
-        report.rows.append({
-            "plan": name, "from pile": "total", "to pile": "", "amount": float(g.sum()), "distance": "",
-            "work": float((g * M).sum()),
-        })
-    report.rows.append({
-        "plan": "independent P⊗Q/10", "from pile": "total", "to pile": "", "amount": 10.0, "distance": "",
-        "work": indep_cost,
-    })
-    report.rows.append({
-        "plan": f"{n_random} random feasible plans", "from pile": "min / mean", "to pile": "", "amount": 10.0,
-        "distance": "", "work": f"{costs.min():.4f} / {costs.mean():.3f}",
-    })
+    _plan_rows(report, plan, lec, M, indep_cost, costs)
 
-    # --- random 1-D cases: exact LP = closed forms --------------------------------------------------------
-    rng = np.random.default_rng(SEED + 1)  # its own stream: quick and full draw the same common cases
-    cases = [
-        ("N(0,1) vs N(1,1), n = m", 200, 200, False,
-         lambda n: rng.standard_normal(n), lambda m: 1.0 + rng.standard_normal(m)),
-        ("N(0,1) vs N(0,2²), n ≠ m", 150, 230, False,
-         lambda n: rng.standard_normal(n), lambda m: 2.0 * rng.standard_normal(m)),
-        ("uniform vs exponential, weighted", 120, 90, True, lambda n: rng.random(n), lambda m: rng.exponential(size=m)),
-        ("integers with ties", 100, 100, False,
-         lambda n: rng.integers(0, 6, n).astype(float), lambda m: rng.integers(0, 6, m).astype(float)),
-        ("bimodal vs Gaussian", 300, 300, False,
-         lambda n: np.where(rng.random(n) < 0.5, -2.0, 2.0) + 0.5 * rng.standard_normal(n),
-         lambda m: 1.5 * rng.standard_normal(m)),
-    ]
-    if not quick:
-        cases += [
-            ("N(0,1) vs N(3,1), large", 800, 800, False,
-             lambda n: rng.standard_normal(n), lambda m: 3.0 + rng.standard_normal(m)),
-            ("Cauchy vs Cauchy, weighted", 400, 500, True,
-             lambda n: rng.standard_cauchy(n), lambda m: rng.standard_cauchy(m)),
-        ]
-    case_rows = []
-    shown = None
-    for label, n, m, weighted, draw_x, draw_y in cases:
-        x, y = draw_x(n), draw_y(m)
-        wx = rng.random(n) + 0.1 if weighted else np.full(n, 1.0)
-        wy = rng.random(m) + 0.1 if weighted else np.full(m, 1.0)
-        a, b = wx / wx.sum(), wy / wy.sum()
-        w_lp = float(ot.emd2(a, b, np.abs(x[:, None] - y[None, :]), numItermax=10_000_000))
-        w_scipy = wasserstein_1d_exact(x, y, a, b)
-        w_cdf = cdf_area(x, y, a, b)
-        w_sorted = float(np.mean(np.abs(np.sort(x) - np.sort(y)))) if (n == m and not weighted) else math.nan
-        errs = [abs(w_lp - w_scipy), abs(w_lp - w_cdf)] + ([] if math.isnan(w_sorted) else [abs(w_lp - w_sorted)])
-        err = max(errs)
-        what = f"1-D case '{label}': POT LP {w_lp:.6f} = closed forms (max |diff| {err:.0e} <= {EXACT_TOL:g})"
-        checks[what] = err <= EXACT_TOL
-        case_rows.append((label, n, m, w_lp, w_scipy, w_cdf, w_sorted, err))
-        if shown is None:
-            shown = (label, x, y)
+    case_rows, shown = _random_1d_cases(checks, quick)
 
     lines = [
         "POT's optimal plan is not unique here (the lecture's moves are another optimal plan); both cost 5. "

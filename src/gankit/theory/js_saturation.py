@@ -107,6 +107,97 @@ def _discriminator_stats(real: Sampler, fake: Sampler, steps: int, n_eval: int, 
     return {"acc": acc, "loss": loss, "js_d": LN2 - 0.5 * loss}
 
 
+def _line_case(checks: dict[str, bool], theta: float, n_hist: int, bin_x: float, n_w: int,
+               rng: np.random.Generator) -> dict[str, object]:
+    """Step 1, parallel lines θ apart: JS and KL in closed form and from histograms, W by POT on quantile points
+    and on random samples; adds the checks, returns the table row (with θ and the y-samples' W1)."""
+    cf = closed_form(theta)
+    js_h, kl_h = histogram_divergences(theta, n_hist, bin_x, rng)
+    # W two ways: (a) quantile points y_i = (i + ½)/n for both lines (the midpoint discretisation of
+    # U[0,1]); (b) independent random samples, for which |θ| <= Ŵ <= |θ| + W1(y-samples) exactly.
+    yq = (np.arange(n_w) + 0.5) / n_w
+    on_q, on_p = np.column_stack([np.full(n_w, theta), yq]), np.column_stack([np.zeros(n_w), yq])
+    w_quant = wasserstein_points(on_q, on_p, n_w)
+    a, b = parallel_line(0.0)(n_w, rng), parallel_line(theta)(n_w, rng)
+    w_rand = wasserstein_points(b, a, n_w)
+    w_y = wasserstein_1d_exact(a[:, 1], b[:, 1])
+    row: dict[str, object] = {
+        "family": "parallel lines", "θ / angle": theta,
+        "JS": cf["js"], "JS (histogram)": js_h, "KL": cf["kl"], "KL (histogram)": kl_h,
+        "W": cf["w"], "W (POT, quantile pts)": w_quant, "W (POT, random)": w_rand,
+    }
+    out = {"theta": theta, "w_y": w_y, **row}
+    if theta != 0.0:
+        checks[f"θ={theta:g}: JS histogram estimate {js_h:.6f} = log 2 (±1e-9), KL estimate = ∞"] = (
+            abs(js_h - LN2) <= 1e-9 and math.isinf(kl_h)
+        )
+    else:
+        what = f"θ=0: JS histogram estimate {js_h:.1e} and KL estimate {kl_h:.1e} ≈ 0 (<= 0.01)"
+        checks[what] = js_h <= 0.01 and kl_h <= 0.01
+    what = f"θ={theta:g}: POT W on quantile points {w_quant:.10f} = |θ| (±1e-9)"
+    checks[what] = abs(w_quant - abs(theta)) <= 1e-9
+    what = (
+        f"θ={theta:g}: |θ| <= POT W on random samples {w_rand:.4f} <= |θ| + W1(y samples) "
+        f"= {abs(theta) + w_y:.4f}"
+    )
+    checks[what] = (
+        abs(theta) - 1e-9 <= w_rand <= abs(theta) + w_y + 1e-9
+    )
+    return out
+
+
+def _line_discriminator(checks: dict[str, bool], theta: float, steps: int, n_eval: int) -> dict[str, float]:
+    """Step 2, one θ: a fresh MLP discriminator separates the lines perfectly (θ ≠ 0) or sits at chance (θ = 0)."""
+    st = _discriminator_stats(parallel_line(0.0), parallel_line(theta), steps, n_eval, SEED)
+    if theta == 0.0:
+        what = (
+            f"θ=0 (control): D at chance, accuracy {st['acc']:.3f} <= 0.55, "
+            f"loss {st['loss']:.4f} >= 2 log 2 - 0.01"
+        )
+        checks[what] = (
+            st["acc"] <= 0.55 and st["loss"] >= 2 * LN2 - 0.01
+        )
+    else:
+        checks[f"θ={theta:g}: D accuracy {st['acc']:.4f} >= {ACC_MIN}, loss {st['loss']:.2e} <= {LOSS_MAX}"] = (
+            st["acc"] >= ACC_MIN and st["loss"] <= LOSS_MAX
+        )
+    return st
+
+
+def _segment_case(report: TheoryReport, checks: dict[str, bool], alpha_deg: float, steps: int, n_eval: int,
+                  n_w: int) -> dict[str, float]:
+    """Step 3, a segment and its rotation by ``alpha_deg``: W within its bounds, D separates them; adds the
+    checks and the table row, returns the figure's numbers."""
+    alpha = math.radians(alpha_deg)
+    st = _discriminator_stats(rotated_segment(0.0), rotated_segment(alpha), steps, n_eval, SEED)
+    tq = (np.arange(n_w) + 0.5) / n_w
+    w_q = wasserstein_points(_rotate(tq, math.cos(alpha), math.sin(alpha)), _rotate(tq, 1.0, 0.0), n_w)
+    lo_b, hi_b = 1.5 * math.sin(alpha), 3.0 * math.sin(alpha / 2)
+    # Lower bound: the 1-Lipschitz f(x, y) = y has E_Q f - E_P f = mean(1 + t) sin α = 1.5 sin α;
+    # upper bound: rotating back moves a point at radius 1 + t by 2 (1 + t) sin(α/2).
+    what = (
+        f"segment rotated {alpha_deg:g}°: POT W {w_q:.5f} in [1.5 sin α, 3 sin(α/2)] "
+        f"= [{lo_b:.5f}, {hi_b:.5f}]"
+    )
+    checks[what] = (
+        lo_b - 1e-9 <= w_q <= hi_b + 1e-9
+    )
+    what = (
+        f"segment rotated {alpha_deg:g}°: D accuracy {st['acc']:.4f} >= {ACC_MIN}, "
+        f"loss {st['loss']:.2e} <= {LOSS_MAX}"
+    )
+    checks[what] = (
+        st["acc"] >= ACC_MIN and st["loss"] <= LOSS_MAX
+    )
+    report.rows.append({
+        "family": "rotated segment", "θ / angle": f"{alpha_deg:g}°",
+        "JS": LN2, "JS (histogram)": "", "KL": math.inf, "KL (histogram)": "",
+        "W": f"[{lo_b:.4g}, {hi_b:.4g}]", "W (POT, quantile pts)": w_q, "W (POT, random)": "",
+        "D accuracy": st["acc"], "D loss": st["loss"], "JS from D": st["js_d"],
+    })
+    return {"alpha": alpha_deg, "w": w_q, "lo": lo_b, "hi": hi_b, **st}
+
+
 @THEORY.register(
     "js-saturation",
     description="parallel lines: JS = log 2, KL = ∞, W = |θ|; a trained D is ~100% accurate for every θ ≠ 0",
@@ -143,38 +234,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     results: list[dict[str, object]] = []
 
     for theta in thetas:
-        cf = closed_form(theta)
-        js_h, kl_h = histogram_divergences(theta, n_hist, bin_x, rng)
-        # W two ways: (a) quantile points y_i = (i + ½)/n for both lines (the midpoint discretisation of
-        # U[0,1]); (b) independent random samples, for which |θ| <= Ŵ <= |θ| + W1(y-samples) exactly.
-        yq = (np.arange(n_w) + 0.5) / n_w
-        on_q, on_p = np.column_stack([np.full(n_w, theta), yq]), np.column_stack([np.zeros(n_w), yq])
-        w_quant = wasserstein_points(on_q, on_p, n_w)
-        a, b = parallel_line(0.0)(n_w, rng), parallel_line(theta)(n_w, rng)
-        w_rand = wasserstein_points(b, a, n_w)
-        w_y = wasserstein_1d_exact(a[:, 1], b[:, 1])
-        row: dict[str, object] = {
-            "family": "parallel lines", "θ / angle": theta,
-            "JS": cf["js"], "JS (histogram)": js_h, "KL": cf["kl"], "KL (histogram)": kl_h,
-            "W": cf["w"], "W (POT, quantile pts)": w_quant, "W (POT, random)": w_rand,
-        }
-        results.append({"theta": theta, "w_y": w_y, **row})
-        if theta != 0.0:
-            checks[f"θ={theta:g}: JS histogram estimate {js_h:.6f} = log 2 (±1e-9), KL estimate = ∞"] = (
-                abs(js_h - LN2) <= 1e-9 and math.isinf(kl_h)
-            )
-        else:
-            what = f"θ=0: JS histogram estimate {js_h:.1e} and KL estimate {kl_h:.1e} ≈ 0 (<= 0.01)"
-            checks[what] = js_h <= 0.01 and kl_h <= 0.01
-        what = f"θ={theta:g}: POT W on quantile points {w_quant:.10f} = |θ| (±1e-9)"
-        checks[what] = abs(w_quant - abs(theta)) <= 1e-9
-        what = (
-            f"θ={theta:g}: |θ| <= POT W on random samples {w_rand:.4f} <= |θ| + W1(y samples) "
-            f"= {abs(theta) + w_y:.4f}"
-        )
-        checks[what] = (
-            abs(theta) - 1e-9 <= w_rand <= abs(theta) + w_y + 1e-9
-        )
+        results.append(_line_case(checks, theta, n_hist, bin_x, n_w, rng))
 
     # The histogram only sees the gap when its bins are finer than the gap (the JS of a finite-resolution
     # view is either ~0 or exactly log 2): the resolution sweep of the figure.
@@ -187,20 +247,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     # Discriminators: a fresh MLP per θ, and per rotation angle of the segment.
     d_stats: dict[float, dict[str, float]] = {}
     for i, theta in enumerate(d_thetas):
-        st = _discriminator_stats(parallel_line(0.0), parallel_line(theta), steps, n_eval, SEED)
-        d_stats[theta] = st
-        if theta == 0.0:
-            what = (
-                f"θ=0 (control): D at chance, accuracy {st['acc']:.3f} <= 0.55, "
-                f"loss {st['loss']:.4f} >= 2 log 2 - 0.01"
-            )
-            checks[what] = (
-                st["acc"] <= 0.55 and st["loss"] >= 2 * LN2 - 0.01
-            )
-        else:
-            checks[f"θ={theta:g}: D accuracy {st['acc']:.4f} >= {ACC_MIN}, loss {st['loss']:.2e} <= {LOSS_MAX}"] = (
-                st["acc"] >= ACC_MIN and st["loss"] <= LOSS_MAX
-            )
+        d_stats[theta] = _line_discriminator(checks, theta, steps, n_eval)
     for r in results:
         st = d_stats.get(float(r["theta"]))
         r.update({
@@ -215,34 +262,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
 
     seg_rows = []
     for alpha_deg in angles_deg:
-        alpha = math.radians(alpha_deg)
-        st = _discriminator_stats(rotated_segment(0.0), rotated_segment(alpha), steps, n_eval, SEED)
-        tq = (np.arange(n_w) + 0.5) / n_w
-        w_q = wasserstein_points(_rotate(tq, math.cos(alpha), math.sin(alpha)), _rotate(tq, 1.0, 0.0), n_w)
-        lo_b, hi_b = 1.5 * math.sin(alpha), 3.0 * math.sin(alpha / 2)
-        seg_rows.append({"alpha": alpha_deg, "w": w_q, "lo": lo_b, "hi": hi_b, **st})
-        # Lower bound: the 1-Lipschitz f(x, y) = y has E_Q f - E_P f = mean(1 + t) sin α = 1.5 sin α;
-        # upper bound: rotating back moves a point at radius 1 + t by 2 (1 + t) sin(α/2).
-        what = (
-            f"segment rotated {alpha_deg:g}°: POT W {w_q:.5f} in [1.5 sin α, 3 sin(α/2)] "
-            f"= [{lo_b:.5f}, {hi_b:.5f}]"
-        )
-        checks[what] = (
-            lo_b - 1e-9 <= w_q <= hi_b + 1e-9
-        )
-        what = (
-            f"segment rotated {alpha_deg:g}°: D accuracy {st['acc']:.4f} >= {ACC_MIN}, "
-            f"loss {st['loss']:.2e} <= {LOSS_MAX}"
-        )
-        checks[what] = (
-            st["acc"] >= ACC_MIN and st["loss"] <= LOSS_MAX
-        )
-        report.rows.append({
-            "family": "rotated segment", "θ / angle": f"{alpha_deg:g}°",
-            "JS": LN2, "JS (histogram)": "", "KL": math.inf, "KL (histogram)": "",
-            "W": f"[{lo_b:.4g}, {hi_b:.4g}]", "W (POT, quantile pts)": w_q, "W (POT, random)": "",
-            "D accuracy": st["acc"], "D loss": st["loss"], "JS from D": st["js_d"],
-        })
+        seg_rows.append(_segment_case(report, checks, alpha_deg, steps, n_eval, n_w))
     report.rows[:0] = [{k: v for k, v in r.items() if k not in ("theta", "w_y")} for r in results]
 
     report.notes = (

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from scipy.optimize import minimize
@@ -108,6 +108,115 @@ def _mass(mu: float, sigma: float, lo: float, hi: float) -> float:
     return float(ndtr((hi - mu) / sigma) - ndtr((lo - mu) / sigma))
 
 
+def _forward_kl_checks(checks: dict[str, bool], p: Any, div: "_Divergences", starts: list[tuple[float, float]]
+                       ) -> tuple[float, float]:
+    """Step 1: forward KL, closed form (moment matching) confirmed by the optimiser from every start."""
+    # Forward KL: closed form (moment matching), then confirmed by the optimiser from every start.
+    mu_f, sigma_f = p.mean, math.sqrt(p.var)  # 0 and sqrt(0.25 + 4)
+    fwd_num = _minimise(div.forward_kl, starts)
+    worst = max(max(abs(m - mu_f), abs(s - sigma_f)) for m, s, _ in fwd_num)
+    what = f"KL(p‖q): numerical minimum from {len(starts)} starts = moment matching (max |Δ| {worst:.1e} <= 1e-3)"
+    checks[what] = worst <= 1e-3
+    what = f"KL(p‖q): μ = {mu_f:.3g} ≈ 0 and σ = {sigma_f:.4f} = sqrt(Var p) > 4 × bump std"
+    checks[what] = abs(mu_f) < 1e-9 and sigma_f > 4 * STD
+    cover = [_mass(mu_f, sigma_f, c - 1.0, c + 1.0) for c in (-MODE, MODE)]
+    what = f"KL(p‖q) covers both bumps: q-mass within ±1 of each = {cover[0]:.3f}, {cover[1]:.3f} (>= 0.1)"
+    checks[what] = min(cover) >= 0.1
+    return mu_f, sigma_f
+
+
+def _reverse_kl_and_js_checks(checks: dict[str, bool], div: "_Divergences", starts: list[tuple[float, float]]
+                              ) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """Step 2: reverse KL seeks one mode, JS has covering and mode-seeking local minima (numerical only);
+    returns the distinct minima of each and JS's covering and mode-seeking ones."""
+    # Reverse KL and JS: numerical only.
+    rev = _distinct(_minimise(div.reverse_kl, starts))
+    js_sols = _distinct(_minimise(div.js, starts))
+    mu_r, sigma_r, _ = rev[0]
+    what = (
+        f"KL(q‖p): global minimum at |μ| = {abs(mu_r):.4f} ≈ {MODE:g} (±0.01), "
+        f"σ = {sigma_r:.4f} ≈ {STD:g} (±0.01)"
+    )
+    checks[what] = (
+        abs(abs(mu_r) - MODE) <= 0.01 and abs(sigma_r - STD) <= 0.01
+    )
+    both_signs = any(m > 1.5 for m, s, v in rev) and any(m < -1.5 for m, s, v in rev)
+    checks["KL(q‖p): the two mirror-image mode-seeking minima (μ ≈ +2 and μ ≈ -2) are both found"] = both_signs
+    other = _mass(mu_r, sigma_r, -math.copysign(MODE, mu_r) - 1.0, -math.copysign(MODE, mu_r) + 1.0)
+    checks[f"KL(q‖p) seeks one mode: q-mass within ±1 of the other bump = {other:.1e} (< 1e-6)"] = other < 1e-6
+    js_cover = [s for s in js_sols if abs(s[0]) < 0.1]
+    js_seek = [s for s in js_sols if abs(abs(s[0]) - MODE) < 0.1]
+    what = (
+        f"JS(p‖q): two kinds of local minima found, covering (μ≈0) {len(js_cover) > 0} "
+        f"and mode-seeking (|μ|≈2) {len(js_seek) > 0}"
+    )
+    checks[what] = (
+        bool(js_cover) and bool(js_seek)
+    )
+    return rev, js_sols, js_cover, js_seek
+
+
+def _diagonal_checks(checks: dict[str, bool], values: dict[str, dict[str, float]]) -> None:
+    """Step 3: each solution minimises its own divergence among all the solutions (the table's diagonal is smallest)."""
+    # Each solution minimises its own divergence among all the solutions (the table's diagonal is smallest).
+    own = {
+        "KL(p‖q) (forward, = max likelihood)": "KL(p‖q)",
+        "KL(q‖p) (reverse)": "KL(q‖p)",
+        "JS(p‖q), global minimum": "JS(p‖q)",
+    }
+    for name, key in own.items():
+        best = min(values[n][key] for n in values)
+        checks[f"{key} is smallest at its own minimiser ({values[name][key]:.4f})"] = values[name][key] <= best + 1e-9
+
+
+def _grid_helper_check(checks: dict[str, bool], div: "_Divergences", solutions: dict[str, tuple[float, float]]) -> None:
+    """Step 4: the log-space integrals against the grid helpers of gankit.metrics (which work on densities)."""
+    # Cross-check the log-space integrals against the grid helpers (which work on densities).
+    helper_err = 0.0
+    for m, s in solutions.values():
+        q = np.exp(div.log_q(m, s))
+        helper_err = max(
+            helper_err,
+            abs(kl_divergence_grid(div.p, q, div.dx, normalize=False) - div.forward_kl(m, s)),
+            abs(kl_divergence_grid(q, div.p, div.dx, normalize=False) - div.reverse_kl(m, s)),
+            abs(js_divergence_grid(div.p, q, div.dx, normalize=False) - div.js(m, s)),
+        )
+    what = f"log-space integrals = kl/js_divergence_grid helpers at every solution (max |Δ| {helper_err:.0e} <= 1e-6)"
+    checks[what] = helper_err <= 1e-6
+
+
+def _separation_scan(checks: dict[str, bool], quick: bool) -> list[dict[str, Any]]:
+    """Step 5: which JS minimum is global as the two bumps move apart (covering near, mode-seeking far)."""
+    # Separation scan: which JS minimum is global as the two bumps move apart?
+    seps = (1.5, 2.0, 3.0) if quick else (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+    scan = []
+    for d in seps:
+        pd = bimodal(d)
+        dv = _Divergences(pd, np.linspace(-d - 10.0, d + 10.0, 8_001 if quick else 16_001))
+        cov = _minimise(dv.js, [(0.0, math.sqrt(pd.var))])[0]
+        seek = _minimise(dv.js, [(d, STD)])[0]
+        scan.append({"d": d, "cover": cov, "seek": seek})
+    first, last = scan[0], scan[-1]
+    checks[
+        f"JS in between: covering wins at ±{first['d']:g} (JS {first['cover'][2]:.4f} < {first['seek'][2]:.4f}), "
+        f"mode-seeking wins at ±{last['d']:g} ({last['seek'][2]:.4f} < {last['cover'][2]:.4f})"
+    ] = first["cover"][2] < first["seek"][2] and last["seek"][2] < last["cover"][2]
+    return scan
+
+
+def _scan_table(scan: list[dict[str, Any]]) -> list[str]:
+    """The separation scan as markdown table rows."""
+    lines = []
+    for r in scan:
+        c, s = r["cover"], r["seek"]
+        glob = "covering" if c[2] < s[2] else "mode-seeking"
+        if abs(c[0] - s[0]) < 1e-3 and abs(c[1] - s[1]) < 1e-3:
+            glob = "one minimum"
+        cov_txt, seek_txt = f"{c[0]:.3f}, {c[1]:.3f}, {c[2]:.4f}", f"{s[0]:.3f}, {s[1]:.3f}, {s[2]:.4f}"
+        lines.append(f"| {r['d']:g} | {cov_txt} | {seek_txt} | {glob} |")
+    return lines
+
+
 @THEORY.register(
     "kl-directions",
     description="one Gaussian fitted to two bumps: KL(p‖q) covers both, KL(q‖p) seeks one (mode collapse), JS",
@@ -134,43 +243,11 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     )
     checks = report.checks
 
-    # Forward KL: closed form (moment matching), then confirmed by the optimiser from every start.
-    mu_f, sigma_f = p.mean, math.sqrt(p.var)  # 0 and sqrt(0.25 + 4)
-    fwd_num = _minimise(div.forward_kl, starts)
-    worst = max(max(abs(m - mu_f), abs(s - sigma_f)) for m, s, _ in fwd_num)
-    what = f"KL(p‖q): numerical minimum from {len(starts)} starts = moment matching (max |Δ| {worst:.1e} <= 1e-3)"
-    checks[what] = worst <= 1e-3
-    what = f"KL(p‖q): μ = {mu_f:.3g} ≈ 0 and σ = {sigma_f:.4f} = sqrt(Var p) > 4 × bump std"
-    checks[what] = abs(mu_f) < 1e-9 and sigma_f > 4 * STD
-    cover = [_mass(mu_f, sigma_f, c - 1.0, c + 1.0) for c in (-MODE, MODE)]
-    what = f"KL(p‖q) covers both bumps: q-mass within ±1 of each = {cover[0]:.3f}, {cover[1]:.3f} (>= 0.1)"
-    checks[what] = min(cover) >= 0.1
+    mu_f, sigma_f = _forward_kl_checks(checks, p, div, starts)
 
-    # Reverse KL and JS: numerical only.
-    rev = _distinct(_minimise(div.reverse_kl, starts))
-    js_sols = _distinct(_minimise(div.js, starts))
+    rev, js_sols, js_cover, js_seek = _reverse_kl_and_js_checks(checks, div, starts)
     mu_r, sigma_r, _ = rev[0]
-    what = (
-        f"KL(q‖p): global minimum at |μ| = {abs(mu_r):.4f} ≈ {MODE:g} (±0.01), "
-        f"σ = {sigma_r:.4f} ≈ {STD:g} (±0.01)"
-    )
-    checks[what] = (
-        abs(abs(mu_r) - MODE) <= 0.01 and abs(sigma_r - STD) <= 0.01
-    )
-    both_signs = any(m > 1.5 for m, s, v in rev) and any(m < -1.5 for m, s, v in rev)
-    checks["KL(q‖p): the two mirror-image mode-seeking minima (μ ≈ +2 and μ ≈ -2) are both found"] = both_signs
-    other = _mass(mu_r, sigma_r, -math.copysign(MODE, mu_r) - 1.0, -math.copysign(MODE, mu_r) + 1.0)
-    checks[f"KL(q‖p) seeks one mode: q-mass within ±1 of the other bump = {other:.1e} (< 1e-6)"] = other < 1e-6
-    js_cover = [s for s in js_sols if abs(s[0]) < 0.1]
-    js_seek = [s for s in js_sols if abs(abs(s[0]) - MODE) < 0.1]
     mu_j, sigma_j, _ = js_sols[0]
-    what = (
-        f"JS(p‖q): two kinds of local minima found, covering (μ≈0) {len(js_cover) > 0} "
-        f"and mode-seeking (|μ|≈2) {len(js_seek) > 0}"
-    )
-    checks[what] = (
-        bool(js_cover) and bool(js_seek)
-    )
 
     solutions = {
         "KL(p‖q) (forward, = max likelihood)": (mu_f, sigma_f),
@@ -184,42 +261,10 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     for name, (m, s) in solutions.items():
         v = values[name]
         report.rows.append({"divergence minimised": name, "μ": m, "σ": s, **v})
-    # Each solution minimises its own divergence among all the solutions (the table's diagonal is smallest).
-    own = {
-        "KL(p‖q) (forward, = max likelihood)": "KL(p‖q)",
-        "KL(q‖p) (reverse)": "KL(q‖p)",
-        "JS(p‖q), global minimum": "JS(p‖q)",
-    }
-    for name, key in own.items():
-        best = min(values[n][key] for n in values)
-        checks[f"{key} is smallest at its own minimiser ({values[name][key]:.4f})"] = values[name][key] <= best + 1e-9
-    # Cross-check the log-space integrals against the grid helpers (which work on densities).
-    helper_err = 0.0
-    for m, s in solutions.values():
-        q = np.exp(div.log_q(m, s))
-        helper_err = max(
-            helper_err,
-            abs(kl_divergence_grid(div.p, q, div.dx, normalize=False) - div.forward_kl(m, s)),
-            abs(kl_divergence_grid(q, div.p, div.dx, normalize=False) - div.reverse_kl(m, s)),
-            abs(js_divergence_grid(div.p, q, div.dx, normalize=False) - div.js(m, s)),
-        )
-    what = f"log-space integrals = kl/js_divergence_grid helpers at every solution (max |Δ| {helper_err:.0e} <= 1e-6)"
-    checks[what] = helper_err <= 1e-6
+    _diagonal_checks(checks, values)
+    _grid_helper_check(checks, div, solutions)
 
-    # Separation scan: which JS minimum is global as the two bumps move apart?
-    seps = (1.5, 2.0, 3.0) if quick else (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
-    scan = []
-    for d in seps:
-        pd = bimodal(d)
-        dv = _Divergences(pd, np.linspace(-d - 10.0, d + 10.0, 8_001 if quick else 16_001))
-        cov = _minimise(dv.js, [(0.0, math.sqrt(pd.var))])[0]
-        seek = _minimise(dv.js, [(d, STD)])[0]
-        scan.append({"d": d, "cover": cov, "seek": seek})
-    first, last = scan[0], scan[-1]
-    checks[
-        f"JS in between: covering wins at ±{first['d']:g} (JS {first['cover'][2]:.4f} < {first['seek'][2]:.4f}), "
-        f"mode-seeking wins at ±{last['d']:g} ({last['seek'][2]:.4f} < {last['cover'][2]:.4f})"
-    ] = first["cover"][2] < first["seek"][2] and last["seek"][2] < last["cover"][2]
+    scan = _separation_scan(checks, quick)
 
     lines = [
         f"p = {p.name}; q = N(μ, σ²). Integrals on a grid of {len(grid):,} points over [-14, 14] (log space); "
@@ -235,13 +280,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         "| separation ±d | JS covering (μ, σ, JS) | JS mode-seeking (μ, σ, JS) | global |",
         "|---|---|---|---|",
     ]
-    for r in scan:
-        c, s = r["cover"], r["seek"]
-        glob = "covering" if c[2] < s[2] else "mode-seeking"
-        if abs(c[0] - s[0]) < 1e-3 and abs(c[1] - s[1]) < 1e-3:
-            glob = "one minimum"
-        cov_txt, seek_txt = f"{c[0]:.3f}, {c[1]:.3f}, {c[2]:.4f}", f"{s[0]:.3f}, {s[1]:.3f}, {s[2]:.4f}"
-        lines.append(f"| {r['d']:g} | {cov_txt} | {seek_txt} | {glob} |")
+    lines += _scan_table(scan)
     lines += ["", f"Runtime {time.perf_counter() - t0:.1f} s."]
     report.notes = "\n".join(lines)
     report.figures.append(_figure(out_dir / "kl-directions.png", div, solutions, scan))

@@ -28,7 +28,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -282,6 +282,120 @@ def _bernoulli_kl_gap(p: Mixture1D, q: Mixture1D, logit: Logit, x: np.ndarray) -
     return float(np.trapezoid((p.pdf(x) + q.pdf(x)) * kl, x))
 
 
+def _identity_case(report: TheoryReport, label: str, p: Any, q: Any, grid_n: int) -> float:
+    """Step 1, one pair of known densities: V(G, D*) = -2 log 2 + 2 JSD, every other D falls short by the
+    Bernoulli-KL gap, and the pointwise argmax; adds the checks and the table row, returns |error|."""
+    checks = report.checks
+    x = _grid(p, q, grid_n)
+    dx = float(x[1] - x[0])
+    jsd = js_divergence_grid(p.pdf(x), q.pdf(x), dx)
+    v_star = value_quad(p, q, optimal_logit(p, q))
+    rhs = -2 * LN2 + 2 * jsd
+    err = abs(v_star - rhs)
+    others = {name: value_quad(p, q, lg) for name, lg in _perturbations(p, q).items()}
+    gaps = {name: v_star - v for name, v in others.items()}
+    x_gap = _grid(p, q, 20_001)
+    kl_gaps = {name: _bernoulli_kl_gap(p, q, lg, x_gap) for name, lg in _perturbations(p, q).items()}
+    # Pointwise: maximise D* log D + (1 - D*) log(1 - D) over a 0.001 grid of D values (the lecture's
+    # f(D) = a log D + b log(1 - D) divided by a + b > 0) and compare the argmax with a / (a + b).
+    xs = np.linspace(*_grid(p, q, 2)[[0, -1]], 401)
+    a, b = p.pdf(xs), q.pdf(xs)
+    keep = (a + b) > 1e-300
+    d_star = a[keep] / (a[keep] + b[keep])
+    d_grid = np.linspace(0.0005, 0.9995, 1000)
+    f = d_star[:, None] * np.log(d_grid) + (1 - d_star[:, None]) * np.log1p(-d_grid)  # (X, 1000)
+    argmax_err = float(np.max(np.abs(d_grid[np.argmax(f, axis=1)] - np.clip(d_star, 0.0005, 0.9995))))
+
+    identical = label.startswith("equal")
+    checks[f"{label}: |V(G,D*) - (-2 log 2 + 2 JSD)| = {err:.1e} <= {IDENTITY_TOL:g}"] = err <= IDENTITY_TOL
+    # V(G, D*) - V(G, D) = ∫ (p + q) KL(Bern(D*) ‖ Bern(D)) >= 0, = 0 only where D = D*.
+    min_gap = min(gaps.values())
+    id_err = max(abs(gap - kl_gaps[name]) / (1.0 + abs(gap)) for name, gap in gaps.items())
+    checks[f"{label}: V(G, D) <= V(G, D*) for the 4 other discriminators (smallest gap {min_gap:.2g})"] = (
+        min_gap >= -1e-12
+    )
+    what = f"{label}: each gap = ∫(p+q) KL(Bern(D*) ‖ Bern(D)) dx (max rel. diff {id_err:.0e} <= 1e-9)"
+    checks[what] = id_err <= 1e-9
+    if identical:
+        checks[f"{label}: D* = 1/2 everywhere and V(G, D*) = -2 log 2 (err {abs(v_star + 2 * LN2):.0e})"] = (
+            abs(v_star + 2 * LN2) <= 1e-12 and float(np.max(np.abs(optimal_logit(p, q)(x)))) == 0.0
+        )
+    else:
+        checks[f"{label}: D = 1/2 and D* clipped to [0.1, 0.9] are strictly worse (gaps > 1e-6)"] = (
+            gaps["D = 1/2"] > 1e-6 and gaps["D* clipped to [0.1, 0.9]"] > 1e-6
+        )
+    what = (
+        f"{label}: pointwise argmax_D of a log D + b log(1-D) = a/(a+b) "
+        f"(err {argmax_err:.1e} <= D-grid step 1e-3)"
+    )
+    checks[what] = (
+        argmax_err <= 1e-3 + 1e-12
+    )
+    report.rows.append({
+        "P_data vs P_G": f"{p.name} vs {q.name}" if not p.name.startswith("½") else f"bimodal vs {q.name}",
+        "case": label,
+        "JSD (grid)": jsd,
+        "V(G,D*) (quad)": v_star,
+        "-2log2+2JSD": rhs,
+        "|error|": err,
+        "V(G, D=1/2)": others["D = 1/2"],
+        "best perturbed V": max(v for n, v in others.items() if n != "D = 1/2"),
+    })
+    return err
+
+
+def _trained_checks(checks: dict[str, bool], progress: list[dict[str, float]], v_true: float, final_tol: float) -> None:
+    """Step 2's assertions: a trained discriminator's value is a lower bound of max V that rises with training."""
+    for row in progress:
+        s, v, se = row["step"], row["v_hat"], row["se"]
+        checks[f"trained D, step {s}: estimate {v:.4f} <= max V {v_true:.4f} + {MC_SIGMAS:g} SE ({se:.1e})"] = (
+            v <= v_true + MC_SIGMAS * se
+        )
+        what = f"trained D, step {s}: exact V(G, D) {row['v_exact']:.4f} < max V (a lower bound)"
+        checks[what] = row["v_exact"] < v_true
+    last, first = progress[-1], progress[0]
+    checks[f"trained D: last estimate within {final_tol:g} of max V (gap {v_true - last['v_hat']:.4f})"] = (
+        v_true - last["v_hat"] <= final_tol
+    )
+    checks["trained D: the estimate rises with training (last > first + 10 SE)"] = (
+        last["v_hat"] > first["v_hat"] + 10 * last["se"]
+    )
+    exact = [row["v_exact"] for row in progress]
+    what = "trained D: exact V(G, D) rises at every longer training (" + " < ".join(f"{v:.4f}" for v in exact) + ")"
+    checks[what] = all(b > a for a, b in zip(exact, exact[1:]))
+    checks[f"trained D: mean |D - D*| on the high-density region <= 0.03 (got {last['mean_diff']:.4f})"] = (
+        last["mean_diff"] <= 0.03
+    )
+
+
+def _notes(label: str, p: Any, q: Any, lr: float, steps: int, n_eval: int, v_true: float,
+           region_span: tuple[float, float], progress: list[dict[str, float]], grid_n: int, runtime: float) -> str:
+    """The report's notes: the trained discriminator's setup and its table over training."""
+    lo_r, hi_r = region_span
+    lines = [
+        f"Trained discriminator on '{label}' (P_data = {p.name}, P_G = {q.name}): MLP 64x2 LeakyReLU, Adam lr {lr:g}, "
+        f"batch 256 + 256 fresh samples per step, {steps} steps; the estimate uses {n_eval:,} fresh samples of each "
+        f"distribution, tolerance {MC_SIGMAS:g} standard errors. True max_D V = {v_true:.5f} (quadrature). "
+        f"|D - D*| is measured where (p_data + p_G)/2 >= {REGION_MIN_DENSITY:g} (x in [{lo_r:.2f}, {hi_r:.2f}]).",
+        "",
+        "| steps | estimate Ṽ | SE | exact V(G, D) | max V - Ṽ | max \\|D - D*\\| | mean \\|D - D*\\| |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in progress:
+        lines.append(
+            f"| {row['step']} | {row['v_hat']:.5f} | {row['se']:.1e} | {row['v_exact']:.5f} "
+            f"| {v_true - row['v_hat']:.5f} "
+            f"| {row['max_diff']:.4f} | {row['mean_diff']:.4f} |"
+        )
+    lines += [
+        "",
+        "Perturbations compared with D*: D = 1/2, logit D* + 0.5, logit D* + 0.5 sin 3x, D* clipped to [0.1, 0.9]; "
+        "each falls short by exactly ∫(p+q) KL(Bern(D*) ‖ Bern(D)) (checked). JSD by the grid helper "
+        f"({grid_n:,} points), V by adaptive quadrature. Runtime {runtime:.1f} s.",
+    ]
+    return "\n".join(lines)
+
+
 @THEORY.register(
     "optimal-discriminator",
     description="D* = p_data/(p_data+p_G), max_D V = -2 log 2 + 2 JSD; a trained D only reaches a lower bound",
@@ -308,62 +422,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     # --- 1. the identity for known densities ----------------------------------------------------------
     identity_errors: list[float] = []
     for label, p, q in PAIRS:
-        x = _grid(p, q, grid_n)
-        dx = float(x[1] - x[0])
-        jsd = js_divergence_grid(p.pdf(x), q.pdf(x), dx)
-        v_star = value_quad(p, q, optimal_logit(p, q))
-        rhs = -2 * LN2 + 2 * jsd
-        err = abs(v_star - rhs)
-        identity_errors.append(err)
-        others = {name: value_quad(p, q, lg) for name, lg in _perturbations(p, q).items()}
-        gaps = {name: v_star - v for name, v in others.items()}
-        x_gap = _grid(p, q, 20_001)
-        kl_gaps = {name: _bernoulli_kl_gap(p, q, lg, x_gap) for name, lg in _perturbations(p, q).items()}
-        # Pointwise: maximise D* log D + (1 - D*) log(1 - D) over a 0.001 grid of D values (the lecture's
-        # f(D) = a log D + b log(1 - D) divided by a + b > 0) and compare the argmax with a / (a + b).
-        xs = np.linspace(*_grid(p, q, 2)[[0, -1]], 401)
-        a, b = p.pdf(xs), q.pdf(xs)
-        keep = (a + b) > 1e-300
-        d_star = a[keep] / (a[keep] + b[keep])
-        d_grid = np.linspace(0.0005, 0.9995, 1000)
-        f = d_star[:, None] * np.log(d_grid) + (1 - d_star[:, None]) * np.log1p(-d_grid)  # (X, 1000)
-        argmax_err = float(np.max(np.abs(d_grid[np.argmax(f, axis=1)] - np.clip(d_star, 0.0005, 0.9995))))
-
-        identical = label.startswith("equal")
-        checks[f"{label}: |V(G,D*) - (-2 log 2 + 2 JSD)| = {err:.1e} <= {IDENTITY_TOL:g}"] = err <= IDENTITY_TOL
-        # V(G, D*) - V(G, D) = ∫ (p + q) KL(Bern(D*) ‖ Bern(D)) >= 0, = 0 only where D = D*.
-        min_gap = min(gaps.values())
-        id_err = max(abs(gap - kl_gaps[name]) / (1.0 + abs(gap)) for name, gap in gaps.items())
-        checks[f"{label}: V(G, D) <= V(G, D*) for the 4 other discriminators (smallest gap {min_gap:.2g})"] = (
-            min_gap >= -1e-12
-        )
-        what = f"{label}: each gap = ∫(p+q) KL(Bern(D*) ‖ Bern(D)) dx (max rel. diff {id_err:.0e} <= 1e-9)"
-        checks[what] = id_err <= 1e-9
-        if identical:
-            checks[f"{label}: D* = 1/2 everywhere and V(G, D*) = -2 log 2 (err {abs(v_star + 2 * LN2):.0e})"] = (
-                abs(v_star + 2 * LN2) <= 1e-12 and float(np.max(np.abs(optimal_logit(p, q)(x)))) == 0.0
-            )
-        else:
-            checks[f"{label}: D = 1/2 and D* clipped to [0.1, 0.9] are strictly worse (gaps > 1e-6)"] = (
-                gaps["D = 1/2"] > 1e-6 and gaps["D* clipped to [0.1, 0.9]"] > 1e-6
-            )
-        what = (
-            f"{label}: pointwise argmax_D of a log D + b log(1-D) = a/(a+b) "
-            f"(err {argmax_err:.1e} <= D-grid step 1e-3)"
-        )
-        checks[what] = (
-            argmax_err <= 1e-3 + 1e-12
-        )
-        report.rows.append({
-            "P_data vs P_G": f"{p.name} vs {q.name}" if not p.name.startswith("½") else f"bimodal vs {q.name}",
-            "case": label,
-            "JSD (grid)": jsd,
-            "V(G,D*) (quad)": v_star,
-            "-2log2+2JSD": rhs,
-            "|error|": err,
-            "V(G, D=1/2)": others["D = 1/2"],
-            "best perturbed V": max(v for n, v in others.items() if n != "D = 1/2"),
-        })
+        identity_errors.append(_identity_case(report, label, p, q, grid_n))
 
     # --- 2. a discriminator trained on samples -----------------------------------------------------------
     label, p, q = PAIRS[TRAINED_PAIR]
@@ -399,50 +458,10 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         lambda n, r: p.sample(n, r), lambda n, r: q.sample(n, r), 1, steps,
         checkpoints=checkpoints, on_checkpoint=evaluate, lr=lr, seed=SEED,
     )
-    for row in progress:
-        s, v, se = row["step"], row["v_hat"], row["se"]
-        checks[f"trained D, step {s}: estimate {v:.4f} <= max V {v_true:.4f} + {MC_SIGMAS:g} SE ({se:.1e})"] = (
-            v <= v_true + MC_SIGMAS * se
-        )
-        what = f"trained D, step {s}: exact V(G, D) {row['v_exact']:.4f} < max V (a lower bound)"
-        checks[what] = row["v_exact"] < v_true
-    last, first = progress[-1], progress[0]
-    checks[f"trained D: last estimate within {final_tol:g} of max V (gap {v_true - last['v_hat']:.4f})"] = (
-        v_true - last["v_hat"] <= final_tol
-    )
-    checks["trained D: the estimate rises with training (last > first + 10 SE)"] = (
-        last["v_hat"] > first["v_hat"] + 10 * last["se"]
-    )
-    exact = [row["v_exact"] for row in progress]
-    what = "trained D: exact V(G, D) rises at every longer training (" + " < ".join(f"{v:.4f}" for v in exact) + ")"
-    checks[what] = all(b > a for a, b in zip(exact, exact[1:]))
-    checks[f"trained D: mean |D - D*| on the high-density region <= 0.03 (got {last['mean_diff']:.4f})"] = (
-        last["mean_diff"] <= 0.03
-    )
+    _trained_checks(checks, progress, v_true, final_tol)
 
-    lo_r, hi_r = float(xg[region].min()), float(xg[region].max())
-    lines = [
-        f"Trained discriminator on '{label}' (P_data = {p.name}, P_G = {q.name}): MLP 64x2 LeakyReLU, Adam lr {lr:g}, "
-        f"batch 256 + 256 fresh samples per step, {steps} steps; the estimate uses {n_eval:,} fresh samples of each "
-        f"distribution, tolerance {MC_SIGMAS:g} standard errors. True max_D V = {v_true:.5f} (quadrature). "
-        f"|D - D*| is measured where (p_data + p_G)/2 >= {REGION_MIN_DENSITY:g} (x in [{lo_r:.2f}, {hi_r:.2f}]).",
-        "",
-        "| steps | estimate Ṽ | SE | exact V(G, D) | max V - Ṽ | max \\|D - D*\\| | mean \\|D - D*\\| |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in progress:
-        lines.append(
-            f"| {row['step']} | {row['v_hat']:.5f} | {row['se']:.1e} | {row['v_exact']:.5f} "
-            f"| {v_true - row['v_hat']:.5f} "
-            f"| {row['max_diff']:.4f} | {row['mean_diff']:.4f} |"
-        )
-    lines += [
-        "",
-        "Perturbations compared with D*: D = 1/2, logit D* + 0.5, logit D* + 0.5 sin 3x, D* clipped to [0.1, 0.9]; "
-        "each falls short by exactly ∫(p+q) KL(Bern(D*) ‖ Bern(D)) (checked). JSD by the grid helper "
-        f"({grid_n:,} points), V by adaptive quadrature. Runtime {time.perf_counter() - t0:.1f} s.",
-    ]
-    report.notes = "\n".join(lines)
+    report.notes = _notes(label, p, q, lr, steps, n_eval, v_true, (float(xg[region].min()), float(xg[region].max())),
+                          progress, grid_n, time.perf_counter() - t0)
     fig_path = out_dir / "optimal-discriminator.png"
     report.figures.append(_figure(fig_path, p, q, xg, d_star_grid, curves, progress, v_true))
     report.checks = {k: bool(v) for k, v in report.checks.items()}  # numpy bools are not JSON

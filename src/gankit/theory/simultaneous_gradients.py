@@ -283,24 +283,12 @@ def _figure(trajs: dict[str, np.ndarray], sweep: dict[str, tuple[list[float], li
     return fig
 
 
-@THEORY.register(NAME, description="min_x max_y xy: simultaneous steps spiral out, alternating cycle, EG/OGDA/consensus converge")
-def check(out_dir: Path, quick: bool = False) -> TheoryReport:
-    """Run the five methods on f = xy (hand-written and autograd) and compare with the closed forms.
-
-    Args:
-        out_dir: where the figure goes (created if missing).
-        quick: skip the η sweep and run autograd for 200 steps instead of 1000 (the main runs are the
-            same; everything here is deterministic).
-
-    Returns:
-        The report: one row per method, checks on each closed form, the figure.
-    """
-    out_dir = Path(out_dir)
-    eta, n = ETA, STEPS
+def _closed_form_checks(trajs: dict[str, np.ndarray], radius: dict[str, np.ndarray], eta: float,
+                        n: int) -> tuple[dict[str, bool], dict[str, str]]:
+    """Step 1: each method's radius against its closed form (growth, conserved quantity, contraction
+    factor, spectral radius); the checks and the closed-form column of the table."""
     r0 = math.hypot(*START)
     t = np.arange(n + 1)
-    trajs = {m: run_method(m, eta, n) for m in METHODS}
-    radius = {m: np.linalg.norm(tr, axis=1) for m, tr in trajs.items()}
     checks: dict[str, bool] = {}
 
     def rel_err(r: np.ndarray, ref: np.ndarray) -> float:
@@ -339,6 +327,51 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         checks[f"{m}: converges, final radius {radius[m][-1]:.2e} < {CONVERGED_RADIUS} (from r0 = {r0:.3f})"] = bool(
             radius[m][-1] < CONVERGED_RADIUS)
 
+    closed = {
+        "simultaneous": f"{gda_ref[-1]:.6g}",
+        "alternating": f"in [{lo:.4f}, {hi:.4f}]",
+        "extragradient": f"{r0 * closed_form_factor('extragradient', eta) ** n:.6g}",
+        "optimistic": f"~{rho:.6f}^t (asymptotic)",
+        "consensus": f"{r0 * closed_form_factor('consensus', eta) ** n:.6g}",
+    }
+    return checks, closed
+
+
+def _eta_sweep(checks: dict[str, bool]) -> dict[str, tuple[list[float], list[float]]]:
+    """Step 3 (full mode): the measured radius factor per step against the closed form over SWEEP_ETAS; adds
+    its check to ``checks`` and returns the measured factors for the figure."""
+    sweep = {}
+    worst = 0.0
+    for m in ("simultaneous", "extragradient", "optimistic", "consensus"):
+        measured_f = []
+        for e in SWEEP_ETAS:
+            r = np.linalg.norm(run_method(m, e, 400), axis=1)
+            measured_f.append(float((r[-1] / r[200]) ** (1 / 200)))
+            worst = max(worst, abs(measured_f[-1] - closed_form_factor(m, e)) / closed_form_factor(m, e))
+        sweep[m] = (list(SWEEP_ETAS), measured_f)
+    checks[f"η sweep {SWEEP_ETAS}: measured radius factor per step = closed form for four methods (max rel err {worst:.1e} < 1e-6)"] = worst < 1e-6
+    return sweep
+
+
+@THEORY.register(NAME, description="min_x max_y xy: simultaneous steps spiral out, alternating cycle, EG/OGDA/consensus converge")
+def check(out_dir: Path, quick: bool = False) -> TheoryReport:
+    """Run the five methods on f = xy (hand-written and autograd) and compare with the closed forms.
+
+    Args:
+        out_dir: where the figure goes (created if missing).
+        quick: skip the η sweep and run autograd for 200 steps instead of 1000 (the main runs are the
+            same; everything here is deterministic).
+
+    Returns:
+        The report: one row per method, checks on each closed form, the figure.
+    """
+    out_dir = Path(out_dir)
+    eta, n = ETA, STEPS
+    r0 = math.hypot(*START)
+    trajs = {m: run_method(m, eta, n) for m in METHODS}
+    radius = {m: np.linalg.norm(tr, axis=1) for m, tr in trajs.items()}
+    checks, closed = _closed_form_checks(trajs, radius, eta, n)
+
     # autograd + torch.optim.SGD reproduces every hand-written trajectory
     n_auto = AUTOGRAD_STEPS_QUICK if quick else n
     dev = {}
@@ -355,13 +388,6 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         "optimistic": "converges",
         "consensus": "converges",
     }
-    closed = {
-        "simultaneous": f"{gda_ref[-1]:.6g}",
-        "alternating": f"in [{lo:.4f}, {hi:.4f}]",
-        "extragradient": f"{r0 * closed_form_factor('extragradient', eta) ** n:.6g}",
-        "optimistic": f"~{rho:.6f}^t (asymptotic)",
-        "consensus": f"{r0 * closed_form_factor('consensus', eta) ** n:.6g}",
-    }
     rows = [
         {
             "method": m,
@@ -376,18 +402,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         for m in METHODS
     ]
 
-    sweep = None
-    if not quick:
-        sweep = {}
-        worst = 0.0
-        for m in ("simultaneous", "extragradient", "optimistic", "consensus"):
-            measured_f = []
-            for e in SWEEP_ETAS:
-                r = np.linalg.norm(run_method(m, e, 400), axis=1)
-                measured_f.append(float((r[-1] / r[200]) ** (1 / 200)))
-                worst = max(worst, abs(measured_f[-1] - closed_form_factor(m, e)) / closed_form_factor(m, e))
-            sweep[m] = (list(SWEEP_ETAS), measured_f)
-        checks[f"η sweep {SWEEP_ETAS}: measured radius factor per step = closed form for four methods (max rel err {worst:.1e} < 1e-6)"] = worst < 1e-6
+    sweep = None if quick else _eta_sweep(checks)
 
     fig_path = _save(_figure(trajs, sweep), out_dir / f"{NAME}.png")
     return TheoryReport(

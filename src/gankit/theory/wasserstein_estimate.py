@@ -41,13 +41,13 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from gankit import api
 from gankit import config as config_mod
 from gankit.metrics.divergences import wasserstein_points
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives.minimax import discriminator_loss, game_value
 from gankit.registry import THEORY
 from gankit.theory.base import TheoryReport
+from gankit.train.build import build_trainer
 from gankit.train.callbacks import Callback
 from gankit.train.rundir import RunDir
 
@@ -126,7 +126,7 @@ def _train(out_dir: Path, steps: int, every: int, refine: int, fresh_steps: int,
     probe = _Probe(every, refine, fresh_steps)
     run = RunDir(Path(out_dir) / cfg.run.name)
     with torch.random.fork_rng(devices=[]):
-        trainer = api.build_trainer(cfg, run, callbacks=[probe])
+        trainer = build_trainer(cfg, run, callbacks=[probe])
         run.root.mkdir(parents=True, exist_ok=True)
         config_mod.save(cfg, run.config)
         trainer.fit()

@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
+from gankit.data.reference import held_out_reference
 from gankit.errors import ConfigError
 from gankit.fileio import atomic_write_text
 from gankit.nets.priors import box as prior_box
+from gankit.sampling import class_samples, eval_samples, stage_images
 from gankit.train.progress import Announcer
 from gankit.train.stats import JsonlWriter, read_jsonl
+from gankit.evalmode import evaluating
 
 if TYPE_CHECKING:
     from gankit.train.trainer import Trainer
@@ -41,19 +44,6 @@ class Callback:
         return ""
 
 
-def reference_sample(dataset: Any, n: int, seed: int) -> torch.Tensor:
-    """``n`` data samples for metrics, drawn under ``seed`` without moving torch's global RNG.
-
-    An in-memory image set with at least ``n`` images gives ``n`` distinct ones (a repeated image would
-    bias FID and the k-NN metrics); anything else is sampled as in training.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if hasattr(dataset, "images") and hasattr(dataset, "__len__") and n <= len(dataset):
-            return dataset.images(torch.randperm(len(dataset))[:n])
-        return dataset.sample(n)
-
-
 MAPPING_PAIRS = 30
 """1-D data from 1-D noise: how many (z, G(z)) pairs a snapshot keeps for the figure's z -> x arrows."""
 
@@ -71,11 +61,8 @@ def toy_view(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
     recipe, dataset = trainer.recipe, trainer.dataset
     net = trainer.sampling_net()
     device = trainer.device
-    with torch.no_grad():
-        was = net.training
-        net.eval()
+    with evaluating(net):
         fake = net(trainer.fixed_noise.to(device)).float()
-        net.train(was)
     dim = dataset.dim
     box = dataset.bounds()
     f = fake.cpu().double().numpy()
@@ -195,24 +182,9 @@ class ImageGrids(_Frames):
         from gankit.viz import save_image_grid
 
         net = trainer.sampling_net()
-        with torch.no_grad():
-            was = net.training
-            net.eval()
+        with evaluating(net):
             x = net(trainer.fixed_noise[:64].to(trainer.device)).float().cpu().numpy()
-            net.train(was)
         save_image_grid(x, trainer.run.sample_path(step))
-
-
-def stage_images(net: torch.nn.Module, latent: torch.Tensor) -> list[tuple[str, np.ndarray]]:
-    """A multi-stage generator's ``stages(latent)`` (named batches, first to last) in eval mode, as numpy."""
-    with torch.no_grad():
-        was = net.training
-        net.eval()
-        try:
-            stages = net.stages(latent)
-        finally:
-            net.train(was)
-    return [(name, x.float().cpu().numpy()) for name, x in stages]
 
 
 class StageFigure(Callback):
@@ -237,7 +209,6 @@ class ClassGrid(Callback):
         self.seed = seed
 
     def on_end(self, trainer: "Trainer") -> None:
-        from gankit.api import class_samples
         from gankit.viz.images import save_class_grid
 
         net = trainer.sampling_net()
@@ -245,24 +216,6 @@ class ClassGrid(Callback):
             return
         x = class_samples(net, self.per_class, self.seed)  # (K, per_class, C, H, W)
         save_class_grid(x, trainer.run.classes_png, getattr(trainer.dataset, "class_names", ()))
-
-
-def held_out_reference(cfg: Any, dataset: Any, n: int) -> tuple[torch.Tensor, str]:
-    """Real data in the generator's place for the real-vs-real floor.
-
-    A data set with a test split trained on its training split: ``n`` test images (MNIST: test vs train,
-    docs/protocols.md). Otherwise a second independent sample of the training data.
-    """
-    from gankit import config as config_mod
-    from gankit.data import build_dataset
-    from gankit.registry import DATASETS
-
-    seed = cfg.eval.seed + 4
-    splits = DATASETS.meta(cfg.data.name).get("splits", ())
-    if "test" in splits and cfg.data.split == "train":
-        test_cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(cfg), ["data.split=test"]))
-        return reference_sample(build_dataset(test_cfg.data), n, seed), "held-out test split vs training split"
-    return reference_sample(dataset, n, seed), "two independent samples of the training data"
 
 
 def real_floor(cfg: Any, dataset: Any, names: list[str], real: torch.Tensor,
@@ -285,17 +238,6 @@ def real_floor(cfg: Any, dataset: Any, names: list[str], real: torch.Tensor,
         progress(f"real-vs-real floor: {kind}")
         say = lambda message: progress(f"floor {message}")  # noqa: E731
     return {"kind": kind, **metrics_mod.evaluate(plain, other, real, dataset, progress=say)}
-
-
-def eval_samples(net: torch.nn.Module, dataset: Any, n: int,
-                 seed: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """What metrics score, at the end of training and in ``gankit eval`` alike: (``n`` samples of ``net``
-    drawn under ``seed`` + 2, the classes a conditional ``net`` drew them for or None, ``n`` real samples
-    drawn under ``seed`` + 3). One function, so both give the same numbers for the same generator."""
-    from gankit.models.base import generate
-
-    fake, labels = generate(net, n, torch.Generator(device="cpu").manual_seed(seed + 2))
-    return fake, labels, reference_sample(dataset, n, seed + 3)
 
 
 def evaluate_run(trainer: "Trainer", rejection: bool = False, floor: bool = False,

@@ -44,9 +44,11 @@ import torch
 from torch import Tensor
 
 from gankit.models.base import discriminator_calls
-from gankit.metrics.toy import _has_modes, assign_modes
-from gankit.train.callbacks import Callback, reference_sample
+from gankit.metrics.toy import has_modes, assign_modes
+from gankit.data.reference import reference_sample
+from gankit.train.callbacks import Callback
 from gankit.train.stats import JsonlWriter, read_jsonl
+from gankit.evalmode import eval_mode
 
 if TYPE_CHECKING:
     from gankit.train.trainer import Trainer
@@ -410,7 +412,7 @@ class Diagnostics(Callback):
             if key in trainer.last_record:
                 record[key] = trainer.last_record[key]
         net = trainer.sampling_net()
-        if _has_modes(dataset):
+        if has_modes(dataset):
             gen = torch.Generator(device="cpu").manual_seed(seed)  # the same noise every time: a smooth curve
             fake = recipe.sample(self.n_modes, generator=gen, net=net)
             record.update(mode_coverage(fake.double().cpu().numpy().reshape(len(fake), -1), dataset.modes,
@@ -418,9 +420,7 @@ class Diagnostics(Callback):
         else:
             if self._real_spread is None:
                 self._real_spread = mean_pairwise_distance(trainer.fixed_real[: self.n_diversity])
-            was = net.training
-            net.eval()
-            fake = net(trainer.fixed_noise[: self.n_diversity].to(device))
-            net.train(was)
+            with eval_mode(net):
+                fake = net(trainer.fixed_noise[: self.n_diversity].to(device))
             record["diversity"] = mean_pairwise_distance(fake) / max(self._real_spread, 1e-12)
         return record

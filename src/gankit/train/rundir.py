@@ -101,3 +101,11 @@ class RunDir:
         self.check_removable(why)
         if self.root.exists():
             shutil.rmtree(self.root)
+
+
+def find_run(name: str | Path, out_dir: str = "runs") -> RunDir:
+    """A run directory given as a path or as a name under ``out_dir``."""
+    for candidate in (Path(name), Path(out_dir) / str(name)):
+        if (candidate / "config.yaml").is_file():
+            return RunDir(candidate)
+    raise ConfigError(f"no run at '{name}' (expected a directory with config.yaml, e.g. runs/ring8)")

@@ -15,7 +15,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from gankit.fileio import atomic_write_text, write_error
 
@@ -233,7 +233,3 @@ def last_logged(path: Path) -> dict[str, float]:
     if not records:
         return {}
     return {k: v for k, v in records[-1].items() if k not in ("step", "time") and not k.startswith("lr_")}
-
-
-def iter_steps(records: list[dict[str, Any]]) -> Iterator[int]:
-    return (int(r["step"]) for r in records if "step" in r)
