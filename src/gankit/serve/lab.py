@@ -81,7 +81,7 @@ MANIFOLD_LINES, MANIFOLD_POINTS = 11, 41  # noise-space grid lines, points along
 METRICS_EVERY_S = 1.0
 METRIC_POINTS = 256  # samples behind the bandwidth choice and W1 (EMD's cost grows ~n³; the page must not slow training)
 HISTORY_PAGE = 2000  # history records per view
-VIEW_SHARE = 0.1  # while playing, views take at most this share of the time (they share the GIL with training)
+VIEW_SHARE = 0.05  # while playing, views take at most this share of the time (they share the GIL with training)
 SAVED_SAMPLE_EVERY = 500  # train.sample_every of a saved run (figures when it is resumed)
 
 # The page's settings are config keys (so a lab link reads like `gankit train` overrides): type, and the
@@ -630,6 +630,7 @@ class Lab:
                 since = min(since, len(s.history))
                 history = s.history[since:since + HISTORY_PAGE]
             picture = s.picture(state)
+            snap = packed(picture)  # the packing holds the GIL too: part of the view's cost
             self._view_cost = 0.8 * self._view_cost + 0.2 * (time.perf_counter() - start)
         now = time.perf_counter()
         if (state["step"], state["d_updates"]) != s.metrics_at[:2] and now - s.metrics_at[2] >= METRICS_EVERY_S:
@@ -637,7 +638,7 @@ class Lab:
             self._job = (s, state, picture)  # the metrics thread measures the newest view it finds
             self._job_ready.set()
         state["steps_per_s"] = round(self._rate[2], 1) if self.playing else 0.0
-        return {"session": state, "snap": packed(picture), "history": history, "next": since + len(history)}
+        return {"session": state, "snap": snap, "history": history, "next": since + len(history)}
 
     def _measure(self) -> None:
         """The metrics thread: JS, W1, modes and D* of the newest view, off the page's path."""
