@@ -389,7 +389,8 @@ def shapes_captions_dataset(split: str = "train", size: int = 32, n: int = 0) ->
     return CaptionImages("shapes-captions", pixels, tokens, attrs)
 
 
-@DATASETS.register("shapes-captions", kind="image", splits=("train", "test"), captions=True,
+# test_iid=False: the test split holds out (kind, colour) pairs, so it is no real-vs-real floor for the training data
+@DATASETS.register("shapes-captions", kind="image", splits=("train", "test"), captions=True, test_iid=False,
                    description="gankit's captioned shapes: 3 kinds x 4 colours x 2 sizes x 9 positions, 32x32 RGB; "
                                "test = held-out (kind, colour) pairs")
 def shapes_captions(cfg: Any) -> CaptionImages:

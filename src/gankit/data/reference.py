@@ -39,13 +39,16 @@ def held_out_split(cfg: Any) -> Any | None:
 def held_out_reference(cfg: Any, dataset: Any, n: int) -> tuple[torch.Tensor, str]:
     """Real data in the generator's place for the real-vs-real floor.
 
-    A data set with a test split trained on its training split (:func:`held_out_split`): ``n`` test images
-    (MNIST: test vs train, docs/protocols.md). Otherwise a second independent sample of the training data.
+    A data set with a test split drawn like its training split, trained on the training split
+    (:func:`held_out_split`): ``n`` test images (MNIST: test vs train, docs/protocols.md). Otherwise (no test
+    split, or one that is another distribution on purpose: shapes-captions holds out (kind, colour) pairs,
+    ``test_iid=False``) a second independent sample of the training data.
     """
     from gankit.data import build_dataset
+    from gankit.registry import DATASETS
 
     seed = cfg.eval.seed + 4
-    held = held_out_split(cfg)
+    held = held_out_split(cfg) if DATASETS.meta(cfg.data.name).get("test_iid", True) else None
     if held is not None:
         return reference_sample(build_dataset(held), n, seed), "held-out test split vs training split"
     return reference_sample(dataset, n, seed), "two independent samples of the training data"
