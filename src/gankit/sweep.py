@@ -70,8 +70,6 @@ RESERVED = {"run.seed": "--seeds or --seed-list", "run.name": "-o/--out", "run.o
 LOCATION = ("run.name", "run.out_dir")
 # Changed on a later call, these make a finished run "partial" again: they change its final metrics.
 REFINISH = ("train.steps", "eval")
-# A metric's interval and count keys (fid_low, fid_high, fid_n): kept in runs.csv, left out of the summary.
-COMPANIONS = ("_low", "_high", "_std", "_n")
 NOT_METRICS = ("step", "ema", "samples")
 # Exit codes of a run stopped by a signal (the trainer's 128 + signum after checkpointing, or killed).
 STOPPED_CODES = (130, 143, -signal.SIGINT, -signal.SIGTERM, -getattr(signal, "SIGKILL", 9))  # no SIGKILL on Windows
@@ -530,8 +528,11 @@ def metric_values(record: dict[str, Any]) -> dict[str, float | None]:
 
 
 def summary_metrics(names: Sequence[str]) -> list[str]:
-    """The metric names worth a column: ``fid`` but not ``fid_low``/``fid_high``/``fid_n``."""
-    return [k for k in names if not any(k.endswith(s) and k[: -len(s)] in names for s in COMPANIONS)]
+    """The metric names worth a column: ``fid`` but not ``fid_low``/``fid_high``/``fid_n`` (their
+    interval and count keys, :data:`gankit.metrics.keys.SUFFIXES`: kept in runs.csv, left out of the summary)."""
+    from gankit.metrics.keys import SUFFIXES  # here, not at import: the metrics package imports torch
+
+    return [k for k in names if not any(k.endswith(s) and k[: -len(s)] in names for s in SUFFIXES)]
 
 
 @dataclass
