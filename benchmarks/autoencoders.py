@@ -24,7 +24,6 @@ from pathlib import Path
 
 from gankit import api, config
 from gankit.train.stats import read_jsonl
-
 from image_quality import fmt  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -31,9 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from speed import OUT, SyntheticImages, time_trainer  # noqa: E402
-
 from gankit import config  # noqa: E402
+from speed import OUT, SyntheticImages, time_trainer  # noqa: E402
 
 VARIANTS = {  # name -> (overrides, threads per process or 0 for --threads, processes)
     "fp32": ([], 0, 1),

@@ -29,8 +29,8 @@ import torch
 
 from gankit import api, config
 from gankit.data import build_dataset
-from gankit.metrics import evaluate
 from gankit.data.reference import reference_sample
+from gankit.metrics import evaluate
 from gankit.train.callbacks import Callback, ImageGrids
 from gankit.viz import save_image_grid
 

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from gankit import config
 from gankit.data import build_dataset
-from gankit.metrics import evaluate
 from gankit.data.reference import reference_sample
+from gankit.metrics import evaluate
 
 OUT = Path(__file__).resolve().parent / "out"
 KEYS = ("fid", "is", "precision", "recall")

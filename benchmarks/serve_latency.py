@@ -88,7 +88,7 @@ async def one(host: str, port: int, path: str, timeout: float) -> tuple[float, b
 
         data = await asyncio.wait_for(exchange(), timeout)
         ok = data.startswith(b"HTTP/1.0 200") or data.startswith(b"HTTP/1.1 200")
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         ok = False
     finally:
         if writer is not None:

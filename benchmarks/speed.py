@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gankit import api, config
+from gankit import config
 from gankit.registry import NETWORKS
 from gankit.train.callbacks import Callback
 from gankit.train.rundir import RunDir

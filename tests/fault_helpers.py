@@ -8,8 +8,9 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from PIL import Image
@@ -49,7 +50,7 @@ class _FullDiskFile:
         self._f.flush()
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    def __enter__(self) -> "_FullDiskFile":
+    def __enter__(self) -> _FullDiskFile:
         return self
 
     def __exit__(self, *exc: Any) -> None:

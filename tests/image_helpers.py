@@ -7,7 +7,6 @@ import pytest
 from gankit.data import paired
 
 
-
 @pytest.fixture
 def small_shapes(monkeypatch):
     """labels2shapes with 240 training and 60 held-out pairs (the full set takes seconds to render)."""

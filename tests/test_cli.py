@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from conftest import TINY
-from table_helpers import metric_table as table
 from gankit.cli import main
+from table_helpers import metric_table as table
 
 
 def run(capsys, *argv):

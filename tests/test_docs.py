@@ -12,7 +12,7 @@ Scans src/, docs/, benchmarks/, tests/, README.md and BENCHMARKS.md for
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -48,12 +48,12 @@ def slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-@lru_cache(maxsize=None)
+@cache
 def headings(path: Path) -> tuple[str, ...]:
     return tuple(m.group(1).strip() for m in re.finditer(r"^#+ (.+)$", path.read_text(), re.M))
 
 
-@lru_cache(maxsize=None)
+@cache
 def rule_count() -> int:
     text = (ROOT / "docs" / "architecture.md").read_text()
     rules = text.split("\n## Rules", 1)[1].split("\n## ", 1)[0]

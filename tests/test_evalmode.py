@@ -3,7 +3,8 @@ the block raises (a net left in eval mode would train on with frozen batch-norm 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch

@@ -402,5 +402,5 @@ def test_malformed_config_files_exit_2_with_one_line(capsys, tmp_path, text, mes
     path.write_text(text)
     code = main(["train", "--config", str(path), f"run.out_dir={tmp_path}/runs"])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith(f"gankit: error: ") and err.count("\n") == 1 and message in err, err
+    assert code == 2 and err.startswith("gankit: error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "runs").exists() and not MARKER.exists()

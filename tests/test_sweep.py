@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import TINY
-from sweep_helpers import python, read_csv, run
 from gankit import sweep as sweep_mod
 from gankit.errors import ConfigError, TrainingInterrupted
-
+from sweep_helpers import python, read_csv, run
 
 # ------------------------------------------------------------------------------------------------ grid
 

@@ -13,11 +13,10 @@ import pytest
 
 from conftest import TINY
 from extras import require
-from sweep_helpers import python, read_csv, run
 from gankit import api, launch
 from gankit import config as config_mod
 from gankit.sweep import Task
-
+from sweep_helpers import python, read_csv, run
 
 SWEEP = ["sweep", "ring8", *TINY, "eval.metrics=[modes]", "--seeds", "2"]
 

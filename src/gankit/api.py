@@ -16,9 +16,10 @@ import json
 import logging
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,13 +34,19 @@ from gankit.data.reference import held_out_reference, held_out_split, reference_
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.fileio import remove_stale_temporaries
 from gankit.metrics.features import extractor_in_use
-from gankit.sampling import (MAX_GRID_CLASSES, class_samples, eval_samples, iter_samples,  # noqa: F401  (re-exported)
-                             sample_net, sample_net_with_labels, stage_images)
-from gankit.train.build import (build_generator, build_trainer, fits, load_recipe,  # noqa: F401  (re-exported)
-                                select_device)
+from gankit.sampling import (  # noqa: F401  (re-exported)
+    MAX_GRID_CLASSES,
+    class_samples,
+    eval_samples,
+    iter_samples,
+    sample_net,
+    sample_net_with_labels,
+    stage_images,
+)
+from gankit.train import distributed
+from gankit.train.build import build_generator, build_trainer, fits, load_recipe, select_device  # noqa: F401  (re-exported)
 from gankit.train.callbacks import Callback, real_floor
 from gankit.train.checkpoint import load_training_checkpoint, restore, verify_export
-from gankit.train import distributed
 from gankit.train.rundir import RunDir, find_run
 from gankit.train.stats import JsonlWriter, last_logged, truncate_after
 from gankit.yamlio import json_int
@@ -677,7 +684,8 @@ def latent_arithmetic(run: str | Path, expression: str, pool: int = 2000, per_gr
     Raises:
         ConfigError: data without a shipped classifier, a bad expression, a group no sample of the pool shows.
     """
-    from gankit.arithmetic import latent_arithmetic as arithmetic, reader_for
+    from gankit.arithmetic import latent_arithmetic as arithmetic
+    from gankit.arithmetic import reader_for
 
     net, cfg, meta = load_generator(run)
     reader = reader_for(cfg.data.name, json.loads(meta["data_shape"]))

@@ -10,8 +10,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from gankit.errors import ConfigError, GankitError
 
@@ -112,10 +113,11 @@ def _split_positional(items: list[str]) -> tuple[str | None, list[str]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from gankit import api
     from gankit import config as config_mod
     from gankit.train.distributed import env_context
-    from tqdm.contrib.logging import logging_redirect_tqdm
 
     main_rank = env_context().is_main  # under torchrun rank 0 reports; the other ranks only warn
     if not main_rank:
@@ -180,8 +182,9 @@ def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from gankit import sweep as sweep_mod
     from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from gankit import sweep as sweep_mod
 
     preset, items = _split_positional(args.items)
     if args.preset and preset:
@@ -428,7 +431,6 @@ def metric_meanings(model: dict[str, float]) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from gankit import api
-
     from gankit.train.progress import Announcer
 
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_MESSAGE = 2000  # characters; a hostile value cannot make an error message a wall of text
 

@@ -8,7 +8,7 @@ frozen statistics. Every place that flips a net's mode goes through these two.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

@@ -16,8 +16,8 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from gankit.errors import WriteError
 

@@ -29,8 +29,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from gankit.errors import ConfigError, GankitError, TrainingInterrupted
 
@@ -96,7 +97,7 @@ class Signals:
         self.signum = signum
         signal.signal(signum, self._previous[signum])
 
-    def __enter__(self) -> "Signals":
+    def __enter__(self) -> Signals:
         if _main_thread():
             self._previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
             for s in self._previous:

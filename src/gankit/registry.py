@@ -10,7 +10,8 @@ names; the CLI's choices and ``gankit list`` come from here.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from gankit.errors import ConfigError
 

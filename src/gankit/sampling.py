@@ -8,7 +8,8 @@ seed. A leaf: it imports only torch, numpy, data.reference and the base modules,
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch

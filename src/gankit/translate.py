@@ -21,8 +21,8 @@ import torch
 
 from gankit.data.images import IMAGE_EXTENSIONS, decode_image, scan_folder
 from gankit.errors import ConfigError, DataError
-from gankit.fileio import atomic_write_bytes
 from gankit.evalmode import eval_mode
+from gankit.fileio import atomic_write_bytes
 
 __all__ = ["Inputs", "read_inputs", "run_translator", "to_png", "write_outputs"]
 

@@ -23,8 +23,8 @@ import pytest
 import torch
 
 from gankit.config import DataConfig
-from gankit.data import images as im
 from gankit.data import build_dataset
+from gankit.data import images as im
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
 

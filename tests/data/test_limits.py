@@ -17,10 +17,9 @@ import pytest
 from PIL import Image
 
 from gankit.data.captions import read_caption_folder
-from gankit.data.images import MAX_PIXELS, build_folder, decode_image, ImageTooLarge
+from gankit.data.images import MAX_PIXELS, ImageTooLarge, build_folder, decode_image
 from gankit.data.toy import MAX_DIM, load_points
 from gankit.errors import DataError
-
 
 # ------------------------------------------------------------------------------------------ points
 

@@ -9,14 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit.config import DataConfig
-from gankit.data import build_dataset
-from gankit.data import captions as C
-from gankit.data import images as im
-from gankit.data import paired
-from gankit.errors import DataError
-
 from conftest import MNIST_FIXTURE as FIXTURE
+from gankit.config import DataConfig
+from gankit.data import build_dataset, paired
+from gankit.data import captions as C
+from gankit.errors import DataError
 from image_helpers import small_shapes  # noqa: F401  (fixture; mnist_cache is in conftest.py)
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit.errors import DataError
 from gankit.data.samples import as_samples, load_samples
+from gankit.errors import DataError
 
 
 def _u8(n: int = 6, c: int = 1, h: int = 5, w: int = 5, seed: int = 0) -> np.ndarray:

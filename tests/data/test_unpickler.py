@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fault_helpers import CodePayload
 from gankit.data.images.unpickler import load_numpy_pickle
 from gankit.errors import DataError
-
-from fault_helpers import CodePayload
 
 
 def test_the_unpickler_refuses_code(tmp_path):

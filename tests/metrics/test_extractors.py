@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 import sys
 
-import numpy as np
 import pytest
 import torch
 
 from gankit import config as C
 from gankit.data import build_dataset
 from gankit.errors import CheckpointError, ConfigError
-from gankit.metrics import METRICS, applicable, evaluate, features as F, plugins
-from gankit.metrics import digits_classifier as dc, random_embedding as re_, shapes_features as sf
+from gankit.metrics import METRICS, applicable, evaluate, plugins
+from gankit.metrics import digits_classifier as dc
+from gankit.metrics import features as F
+from gankit.metrics import random_embedding as re_
+from gankit.metrics import shapes_features as sf
 
 
 def _dataset(name: str, *overrides: str):

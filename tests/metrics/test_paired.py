@@ -11,7 +11,6 @@ from gankit.data import build_dataset
 from gankit.data.images import TensorImages
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import applicable, evaluate
-
 from image_helpers import small_shapes  # noqa: F401  (fixture; mnist_cache is in conftest.py)
 
 

@@ -11,7 +11,8 @@ import torch
 from scipy import integrate
 from torch.distributions import Normal, kl_divergence
 
-from gankit import api, cli, config as C
+from gankit import api, cli
+from gankit import config as C
 from gankit.data import build_dataset
 from gankit.errors import ConfigError
 from gankit.models.autoencoder import AAE, VAE, AutoEncoder, kl_lecture, lattice_images, squared_error

@@ -17,7 +17,6 @@ from gankit.data import build_dataset
 from gankit.errors import ConfigError
 from gankit.models.pix2pix import Pix2Pix, mismatched
 from gankit.train.stats import read_jsonl
-
 from image_helpers import small_shapes  # noqa: F401  (fixture)
 
 SMALL = ["generator.width=8", "generator.depth=3", "discriminator.width=8", "discriminator.depth=1",

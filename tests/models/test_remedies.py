@@ -13,8 +13,15 @@ from gankit import api
 from gankit.data import build_dataset
 from gankit.errors import ConfigError
 from gankit.nets.mlp import MLPDiscriminator
-from gankit.nets.remedies import (MinibatchDiscrimination, MinibatchStd, add_minibatch_layer, pack, packed_shape,
-                                  spectral_normalise, twice_differentiable)
+from gankit.nets.remedies import (
+    MinibatchDiscrimination,
+    MinibatchStd,
+    add_minibatch_layer,
+    pack,
+    packed_shape,
+    spectral_normalise,
+    twice_differentiable,
+)
 from gankit.objectives.minimax import discriminator_loss, discriminator_loss_targets
 from gankit.registry import RECIPES
 from gankit.train.stats import read_jsonl

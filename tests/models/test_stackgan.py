@@ -17,8 +17,13 @@ from gankit.data import captions as caps
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.models.stackgan import StackGAN, matching_aware_d_loss, mismatched
 from gankit.nets import text as text_mod
-from gankit.nets.stackgan import (CONDITION_DIM, ConditioningAugmentation, StackGANDiscriminators, StackGANGenerator,
-                                  kl_divergence)
+from gankit.nets.stackgan import (
+    CONDITION_DIM,
+    ConditioningAugmentation,
+    StackGANDiscriminators,
+    StackGANGenerator,
+    kl_divergence,
+)
 from gankit.nets.text import EMBED_DIM, CharCNNRNN, contrastive_loss, load_text_encoder
 from gankit.pretrain import pretrain_text_encoder
 

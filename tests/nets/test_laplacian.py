@@ -8,8 +8,15 @@ import torch
 from gankit.config import DiscriminatorConfig, GeneratorConfig
 from gankit.errors import ConfigError
 from gankit.nets.laplacian import (
-    LaplacianGenerator, auto_levels, build_pyramid, downsample, gaussian_pyramid, lapgan_discriminator, level_sizes,
-    reconstruct, upsample,
+    LaplacianGenerator,
+    auto_levels,
+    build_pyramid,
+    downsample,
+    gaussian_pyramid,
+    lapgan_discriminator,
+    level_sizes,
+    reconstruct,
+    upsample,
 )
 from gankit.registry import NETWORKS
 

@@ -24,7 +24,8 @@ from gankit.objectives.fgan import (
     variational_bound,
     wright_omega,
 )
-from gankit.objectives.minimax import discriminator_loss, minimax_g_loss, nonsaturating_g_loss as ns_g_loss
+from gankit.objectives.minimax import discriminator_loss, minimax_g_loss
+from gankit.objectives.minimax import nonsaturating_g_loss as ns_g_loss
 from gankit.registry import OBJECTIVES
 from gankit.theory.fgan_bound import Gaussian1D, bound_integral, crossings, f_divergence, optimal_critic
 

@@ -3,9 +3,9 @@ mid-run, bad input, save as run and resume it with the CLI, the snapshot PNG and
 
 from __future__ import annotations
 
-import time
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

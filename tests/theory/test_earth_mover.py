@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from scipy.stats import wasserstein_distance
 
-from gankit.registry import THEORY
 from gankit.theory import TheoryReport
-from theory_helpers import assert_report_ok, run_quick
 from gankit.theory.earth_mover import P_PILES, Q_PILES, cdf_area, check, delta_recursion, lecture_plan
+from theory_helpers import assert_report_ok, run_quick
 
 NAME = "earth-mover"
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from gankit.registry import THEORY
 from gankit.theory import TheoryReport
-from theory_helpers import assert_report_ok, run_quick
 from gankit.theory.kl_directions import _Divergences, bimodal, check
+from theory_helpers import assert_report_ok, run_quick
 
 NAME = "kl-directions"
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from gankit.registry import THEORY
 from gankit.theory import TheoryReport
-from theory_helpers import assert_report_ok, run_quick
 from gankit.theory.mle_kl import COMPONENTS, check
+from theory_helpers import assert_report_ok, run_quick
 
 NAME = "mle-kl"
 

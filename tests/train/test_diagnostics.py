@@ -14,7 +14,12 @@ import torch
 from gankit import api
 from gankit.errors import ConfigError
 from gankit.train.diagnostics import (
-    AlarmRules, Diagnostics, default_every, discriminator_accuracy, mean_pairwise_distance, mode_coverage,
+    AlarmRules,
+    Diagnostics,
+    default_every,
+    discriminator_accuracy,
+    mean_pairwise_distance,
+    mode_coverage,
     score_histograms,
 )
 from gankit.train.stats import read_jsonl

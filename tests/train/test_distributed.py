@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import gankit
+from conftest import TINY
 from gankit import api
 from gankit import config as config_mod
 from gankit.errors import ConfigError
@@ -28,8 +29,6 @@ from gankit.models.gan import GAN
 from gankit.train import distributed
 from gankit.train.checkpoint import load_checkpoint
 from gankit.train.stats import read_jsonl
-
-from conftest import TINY
 
 TOL = 1e-5  # max |w_ddp - w_single| over all weights after 20 steps (shard mode)
 OVERRIDES = [*TINY, "run.threads=1", "run.device=cpu", "eval.metrics=wasserstein", "train.lr_schedule=linear", "train.lr_final=0.1"]

@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fault_helpers import CodePayload, check_run_files, fd_path, fill_disk
+from fault_helpers import CodePayload, check_run_files, fill_disk
 from gankit import api
 from gankit.cli import main
 from gankit.errors import CheckpointError, DataError, WriteError

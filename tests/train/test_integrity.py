@@ -12,7 +12,6 @@ import signal
 import struct
 import warnings
 import zipfile
-from pathlib import Path
 
 import pytest
 import torch

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gankit.data import toy  # noqa: F401  (registers the toy data sets)
-from gankit.data import images  # noqa: F401  (registers the image data sets)
-from gankit.data import captions  # noqa: F401  (registers shapes-captions and caption-folder)
-from gankit.data import paired  # noqa: F401  (registers edges2digits, labels2shapes and paired-folder)
+from gankit.data import (
+    captions,  # noqa: F401  (registers shapes-captions and caption-folder)
+    images,  # noqa: F401  (registers the image data sets)
+    paired,  # noqa: F401  (registers edges2digits, labels2shapes and paired-folder)
+    toy,  # noqa: F401  (registers the toy data sets)
+)
 from gankit.data.toy import PointDataset
 from gankit.registry import DATASETS
 

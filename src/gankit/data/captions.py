@@ -38,14 +38,23 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from gankit.data.images import MAX_PIXELS, ImageDataset, ImageTooLarge, _option, _size_and_channels, decode_image, scan_folder
+from gankit.data.images import (
+    MAX_PIXELS,
+    ImageDataset,
+    ImageTooLarge,
+    _option,
+    _size_and_channels,
+    decode_image,
+    scan_folder,
+)
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
 

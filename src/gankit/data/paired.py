@@ -41,8 +41,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gankit.data import captions as C
-from gankit.data.images import (ImageDataset, _option, _size_and_channels, data_root, fit_image, load_arrays,
-                                resize_square, scan_folder)
+from gankit.data.images import (
+    ImageDataset,
+    _option,
+    _size_and_channels,
+    data_root,
+    fit_image,
+    load_arrays,
+    resize_square,
+    scan_folder,
+)
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
 

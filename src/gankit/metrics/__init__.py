@@ -35,18 +35,27 @@ through the entry-point groups ``gankit.extractors`` and ``gankit.metrics`` (``m
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 from gankit.errors import ConfigError, DataError, TooFewSamples
-from gankit.metrics import divergences, features, images, sets, toy  # noqa: F401  (registers the metrics)
-from gankit.metrics import mnist_classifier  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
-from gankit.metrics import captions  # noqa: F401,E402  (registers caption-match)
-from gankit.metrics import digits_classifier, random_embedding, shapes_features  # noqa: F401,E402  (extractors)
-from gankit.metrics import plugins
+from gankit.metrics import (  # noqa: F401  (registers the metrics)  # noqa: F401,E402  (extractors)
+    captions,  # noqa: F401,E402  (registers caption-match)
+    digits_classifier,
+    divergences,
+    features,
+    images,
+    mnist_classifier,  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
+    paired,  # noqa: F401,E402  (registers paired-l1, paired-task, the shapes-attributes extractor)
+    plugins,
+    random_embedding,
+    sets,
+    shapes_features,
+    toy,
+)
 from gankit.metrics.keys import Key, key_info
-from gankit.metrics import paired  # noqa: F401,E402  (registers paired-l1, paired-task, the shapes-attributes extractor)
 from gankit.registry import METRICS
 
 __all__ = ["METRICS", "Key", "applicable", "evaluate", "key_info", "needs_labels", "needs_net", "none_apply", "resolve"]

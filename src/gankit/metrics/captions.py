@@ -33,9 +33,9 @@ from torch import Tensor, nn
 
 from gankit.data import captions as C
 from gankit.errors import DataError
-from gankit.weights import load_checked_weights, save_weights
-from gankit.registry import METRICS
 from gankit.evalmode import eval_mode
+from gankit.registry import METRICS
+from gankit.weights import load_checked_weights, save_weights
 
 __all__ = ["AttributeNet", "caption_match_metric", "caption_match_rate", "load_attribute_classifier", "match_rates",
            "real_match_rate", "takes_text"]

@@ -25,7 +25,8 @@ Plain helpers reused by the theory lab: :func:`kl_divergence_grid`, :func:`js_di
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar

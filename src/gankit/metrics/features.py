@@ -59,16 +59,17 @@ import hashlib
 import itertools
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 
 from gankit.errors import ConfigError, DataError
-from gankit.fileio import sha256_of
 from gankit.evalmode import evaluating
+from gankit.fileio import sha256_of
 
 __all__ = [
     "BATCH_SIZE",

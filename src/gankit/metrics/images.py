@@ -75,7 +75,8 @@ import contextlib
 import functools
 import math
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -29,12 +29,12 @@ import torch
 from torch import nn
 
 from gankit.errors import DataError
+from gankit.evalmode import evaluating
 from gankit.metrics import features
 from gankit.metrics.images import N_BOOT, bootstrap_ci, mode_histogram_kl
 from gankit.metrics.keys import MODE_KL, MODES, Key
 from gankit.registry import METRICS
 from gankit.weights import load_checked_weights, recorded_sha256
-from gankit.evalmode import evaluating
 
 __all__ = [
     "EXTRACTOR_NAME",

@@ -312,8 +312,8 @@ def lattice_images(net: nn.Module, prior: str, side: int) -> Tensor:
 def write_latent_figures(recipe: AutoEncoder, net: nn.Module, cfg: Any, dataset: Any, root: Path,
                          side: int = 20, n: int = 2000) -> list[Path]:
     """latent-grid.png (images: the decoder over the lattice) and latent-codes.png (held-out codes by class)."""
-    from gankit.viz.latent import plot_codes
     from gankit.viz import save_image_grid
+    from gankit.viz.latent import plot_codes
 
     written = []
     if len(dataset.shape) == 3:

@@ -7,8 +7,9 @@ the 1-D example of Utkin, GAN lecture (SPbPU) maps z ~ U(0, 1) to x ~ N(-1, 1)).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn

@@ -23,7 +23,8 @@ dcgan); the minibatch layer goes just before that head.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -31,8 +32,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.config import MINIBATCH
 from gankit.errors import ConfigError
-from gankit.registry import NETWORKS
 from gankit.evalmode import evaluating
+from gankit.registry import NETWORKS
 
 
 def _broadcast_features(h: Tensor, extra: Tensor) -> Tensor:

@@ -34,7 +34,8 @@ middle; ``generator.depth`` = stage II's residual blocks; ``discriminator.width`
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F

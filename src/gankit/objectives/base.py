@@ -10,8 +10,8 @@ loss with per-sample soft labels (label smoothing and flipping); only cross-entr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from torch import Tensor
 
@@ -21,6 +21,6 @@ class Objective:
     name: str
     d_loss: Callable[[Tensor, Tensor], Tensor]
     g_loss: Callable[[Tensor], Tensor]
-    to_prob: Optional[Callable[[Tensor], Tensor]] = None
+    to_prob: Callable[[Tensor], Tensor] | None = None
     description: str = ""
-    d_loss_targets: Optional[Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]] = None
+    d_loss_targets: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor] | None = None

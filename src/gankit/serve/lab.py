@@ -47,9 +47,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
@@ -58,6 +59,7 @@ import torch
 from gankit import api
 from gankit import config as config_mod
 from gankit.errors import ConfigError, DataError, GankitError
+from gankit.evalmode import evaluating
 from gankit.fileio import atomic_write_bytes
 from gankit.metrics.divergences import gaussian_kde_logpdf, kde_divergences, lcv_bandwidth, wasserstein_points
 from gankit.metrics.toy import mode_stats
@@ -67,7 +69,6 @@ from gankit.serve.server import STATIC, Handler, Limits, Refused, bind, encode
 from gankit.train.callbacks import ToyFigures, toy_view
 from gankit.train.checkpoint import save_checkpoint
 from gankit.train.rundir import RunDir
-from gankit.evalmode import evaluating
 
 log = logging.getLogger("gankit")
 
@@ -611,7 +612,7 @@ class Lab:
                 run = s.save_as_run(self.runs_dir, body.get("name"))
                 return {"ok": True, "run": str(run.root)}
             else:
-                raise ConfigError(f"unknown lab command; use one of: play, pause, step, step-d, step-g, reset, "
+                raise ConfigError("unknown lab command; use one of: play, pause, step, step-d, step-g, reset, "
                                   "speed, set, save")
             return {"ok": True}
 

@@ -127,7 +127,7 @@ def build_report(run: RunDir) -> str:
     stats = read_jsonl(run.stats)
     last_step = stats[-1].get("step", 0) if stats else 0
     total = sect("train").get("steps")
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         f"<h1>{html.escape(str(name))}</h1>",
         f'<p class="muted">{html.escape(str(sect("data").get("name", "")))} · {html.escape(str(sect("model").get("objective", "")))}'

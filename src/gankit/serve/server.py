@@ -49,12 +49,13 @@ import re
 import shutil
 import socket
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gankit.errors import ConfigError
@@ -99,7 +100,7 @@ class Limits:
             raise ConfigError(f"the page limit ({self.page / MiB:g} MiB) must be at least 1 MiB and twice the line "
                               f"limit ({self.line / MiB:g} MiB), so that a page holds any line")
 
-    def refuse(self, what: str, size: int, name: str) -> "Refused":
+    def refuse(self, what: str, size: int, name: str) -> Refused:
         """413 for ``what`` of ``size`` bytes, over limit ``name``: which limit, and how to raise it."""
         cap = getattr(self, name)
         return Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -108,7 +109,7 @@ def _mass(mu: float, sigma: float, lo: float, hi: float) -> float:
     return float(ndtr((hi - mu) / sigma) - ndtr((lo - mu) / sigma))
 
 
-def _forward_kl_checks(checks: dict[str, bool], p: Any, div: "_Divergences", starts: list[tuple[float, float]]
+def _forward_kl_checks(checks: dict[str, bool], p: Any, div: _Divergences, starts: list[tuple[float, float]]
                        ) -> tuple[float, float]:
     """Step 1: forward KL, closed form (moment matching) confirmed by the optimiser from every start."""
     # Forward KL: closed form (moment matching), then confirmed by the optimiser from every start.
@@ -125,7 +126,7 @@ def _forward_kl_checks(checks: dict[str, bool], p: Any, div: "_Divergences", sta
     return mu_f, sigma_f
 
 
-def _reverse_kl_and_js_checks(checks: dict[str, bool], div: "_Divergences", starts: list[tuple[float, float]]
+def _reverse_kl_and_js_checks(checks: dict[str, bool], div: _Divergences, starts: list[tuple[float, float]]
                               ) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
     """Step 2: reverse KL seeks one mode, JS has covering and mode-seeking local minima (numerical only);
     returns the distinct minima of each and JS's covering and mode-seeking ones."""
@@ -169,7 +170,7 @@ def _diagonal_checks(checks: dict[str, bool], values: dict[str, dict[str, float]
         checks[f"{key} is smallest at its own minimiser ({values[name][key]:.4f})"] = values[name][key] <= best + 1e-9
 
 
-def _grid_helper_check(checks: dict[str, bool], div: "_Divergences", solutions: dict[str, tuple[float, float]]) -> None:
+def _grid_helper_check(checks: dict[str, bool], div: _Divergences, solutions: dict[str, tuple[float, float]]) -> None:
     """Step 4: the log-space integrals against the grid helpers of gankit.metrics (which work on densities)."""
     # Cross-check the log-space integrals against the grid helpers (which work on densities).
     helper_err = 0.0

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from gankit.data.reference import held_out_reference
 from gankit.errors import ConfigError
+from gankit.evalmode import evaluating
 from gankit.fileio import atomic_write_text
 from gankit.nets.priors import box as prior_box
 from gankit.sampling import class_samples, eval_samples, stage_images
 from gankit.train.progress import Announcer
 from gankit.train.stats import JsonlWriter, read_jsonl
-from gankit.evalmode import evaluating
 
 if TYPE_CHECKING:
     from gankit.train.trainer import Trainer
@@ -30,16 +31,16 @@ log = logging.getLogger("gankit")
 
 
 class Callback:
-    def on_start(self, trainer: "Trainer") -> None:
+    def on_start(self, trainer: Trainer) -> None:
         pass
 
-    def on_step(self, trainer: "Trainer", step: int) -> None:
+    def on_step(self, trainer: Trainer, step: int) -> None:
         pass
 
-    def on_end(self, trainer: "Trainer") -> None:
+    def on_end(self, trainer: Trainer) -> None:
         pass
 
-    def end_note(self, trainer: "Trainer") -> str:
+    def end_note(self, trainer: Trainer) -> str:
         """What ``on_end`` will spend time on, for the run's duration estimate ("" if nothing worth saying)."""
         return ""
 
@@ -48,7 +49,7 @@ MAPPING_PAIRS = 30
 """1-D data from 1-D noise: how many (z, G(z)) pairs a snapshot keeps for the figure's z -> x arrows."""
 
 
-def toy_view(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
+def toy_view(trainer: Trainer, step: int, grid_n: int = 60) -> dict[str, Any]:
     """What the figures, the dashboard and ``gankit lab`` show for 1-D and 2-D data at ``step``, as arrays.
 
     Fake points come from fixed noise (the EMA generator when enabled); D(x) is evaluated on a grid over
@@ -116,7 +117,7 @@ def toy_view(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
     return view
 
 
-def toy_snapshot(trainer: "Trainer", step: int, grid_n: int = 60) -> dict[str, Any]:
+def toy_snapshot(trainer: Trainer, step: int, grid_n: int = 60) -> dict[str, Any]:
     """:func:`toy_view` as JSON-serialisable lists (5 decimals; 6 for the arrows and p_data): snapshots/step-N.json."""
     view = toy_view(trainer, step, grid_n)
     lists = lambda a, digits=5: a.round(digits).tolist()  # noqa: E731
@@ -137,17 +138,17 @@ class _Frames(Callback):
     def __init__(self, every: int) -> None:
         self.every = every
 
-    def _write(self, trainer: "Trainer", step: int) -> None:
+    def _write(self, trainer: Trainer, step: int) -> None:
         raise NotImplementedError
 
-    def on_step(self, trainer: "Trainer", step: int) -> None:
+    def on_step(self, trainer: Trainer, step: int) -> None:
         from gankit.viz import LECTURE_STEPS
 
         # the lecture shows training at steps 100, 1000, 2000, 5000, ...: always keep those frames
         if (self.every and step % self.every == 0) or step in LECTURE_STEPS:
             self._write(trainer, step)
 
-    def on_end(self, trainer: "Trainer") -> None:
+    def on_end(self, trainer: Trainer) -> None:
         from gankit.viz import make_montage, pick_steps, plot_stats
 
         run = trainer.run
@@ -165,7 +166,7 @@ class _Frames(Callback):
 class ToyFigures(_Frames):
     """1-D/2-D point data: snapshots/step-N.json and samples/step-N.png (GAN Lab's picture)."""
 
-    def _write(self, trainer: "Trainer", step: int) -> None:
+    def _write(self, trainer: Trainer, step: int) -> None:
         from gankit.viz import plot_snapshot
 
         run = trainer.run
@@ -178,7 +179,7 @@ class ToyFigures(_Frames):
 class ImageGrids(_Frames):
     """Image data: an 8x8 grid of samples from fixed noise in samples/step-N.png."""
 
-    def _write(self, trainer: "Trainer", step: int) -> None:
+    def _write(self, trainer: Trainer, step: int) -> None:
         from gankit.viz import save_image_grid
 
         net = trainer.sampling_net()
@@ -193,7 +194,7 @@ class StageFigure(Callback):
 
     rows = 8
 
-    def on_end(self, trainer: "Trainer") -> None:
+    def on_end(self, trainer: Trainer) -> None:
         from gankit.viz.stages import plot_stages
 
         stages = stage_images(trainer.sampling_net(), trainer.fixed_noise[: self.rows].to(trainer.device))
@@ -208,7 +209,7 @@ class ClassGrid(Callback):
         self.per_class = per_class
         self.seed = seed
 
-    def on_end(self, trainer: "Trainer") -> None:
+    def on_end(self, trainer: Trainer) -> None:
         from gankit.viz.images import save_class_grid
 
         net = trainer.sampling_net()
@@ -240,7 +241,7 @@ def real_floor(cfg: Any, dataset: Any, names: list[str], real: torch.Tensor,
     return {"kind": kind, **metrics_mod.evaluate(plain, other, real, dataset, progress=say)}
 
 
-def evaluate_run(trainer: "Trainer", rejection: bool = False, floor: bool = False,
+def evaluate_run(trainer: Trainer, rejection: bool = False, floor: bool = False,
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Metrics of ``cfg.eval.metrics`` on ``eval.num_samples`` samples with the evaluation RNG.
 
@@ -295,7 +296,7 @@ class Evaluator(Callback):
         self.every = every
         self.last: dict[str, Any] = {}
 
-    def _run(self, trainer: "Trainer", step: int, show: bool = True) -> None:
+    def _run(self, trainer: Trainer, step: int, show: bool = True) -> None:
         from gankit.metrics.keys import brief
 
         cfg = trainer.cfg
@@ -311,14 +312,14 @@ class Evaluator(Callback):
         if show:  # the final numbers are printed by the caller's summary
             log.info("step %d: %s (all of it in %s)", step, brief(values), trainer.run.metrics.name)
 
-    def on_step(self, trainer: "Trainer", step: int) -> None:
+    def on_step(self, trainer: Trainer, step: int) -> None:
         if self.every and step % self.every == 0 and step != trainer.cfg.train.steps:
             self._run(trainer, step)
 
-    def on_end(self, trainer: "Trainer") -> None:
+    def on_end(self, trainer: Trainer) -> None:
         self._run(trainer, trainer.step, show=False)
 
-    def end_note(self, trainer: "Trainer") -> str:
+    def end_note(self, trainer: Trainer) -> str:
         ev = trainer.cfg.eval
         return (f"the final evaluation of {ev.num_samples} samples (eval.num_samples)"
                 + (" and its real-vs-real floor (eval.floor)" if ev.floor else ""))

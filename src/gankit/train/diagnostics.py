@@ -36,19 +36,20 @@ import logging
 import math
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from gankit.models.base import discriminator_calls
-from gankit.metrics.toy import has_modes, assign_modes
 from gankit.data.reference import reference_sample
+from gankit.evalmode import eval_mode
+from gankit.metrics.toy import assign_modes, has_modes
+from gankit.models.base import discriminator_calls
 from gankit.train.callbacks import Callback
 from gankit.train.stats import JsonlWriter, read_jsonl
-from gankit.evalmode import eval_mode
 
 if TYPE_CHECKING:
     from gankit.train.trainer import Trainer
@@ -170,7 +171,7 @@ def mean_pairwise_distance(x: Tensor) -> float:
     return float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
 
 
-def real_batch(trainer: "Trainer", n: int, seed: int) -> Any:
+def real_batch(trainer: Trainer, n: int, seed: int) -> Any:
     """``n`` real samples for D's accuracy, as the recipe's steps take them (``(x, labels)`` for
     ``uses_labels`` recipes), on the trainer's device, drawn under ``seed`` without moving the global RNG.
 
@@ -340,7 +341,7 @@ class Diagnostics(Callback):
         t = self.template
         return AlarmRules(**{k: getattr(t, k) for k in t.__dataclass_fields__ if t.__dataclass_fields__[k].init})
 
-    def on_start(self, trainer: "Trainer") -> None:
+    def on_start(self, trainer: Trainer) -> None:
         # A resumed run: replay the kept records so that bests, streaks and raised alarms carry over.
         self.rules = self._fresh_rules()
         self._last_step = -1
@@ -359,11 +360,11 @@ class Diagnostics(Callback):
             trainer.run.alarms.parent.mkdir(parents=True, exist_ok=True)
             trainer.run.alarms.touch()
 
-    def on_step(self, trainer: "Trainer", step: int) -> None:
+    def on_step(self, trainer: Trainer, step: int) -> None:
         if self.every and step % self.every == 0:
             self.record(trainer, step)
 
-    def on_end(self, trainer: "Trainer") -> None:
+    def on_end(self, trainer: Trainer) -> None:
         if not self.every:
             return
         if self._last_step != trainer.step:
@@ -377,7 +378,7 @@ class Diagnostics(Callback):
             plot_diagnostics(read_jsonl(trainer.run.diagnostics), self.alarms, trainer.run.diagnostics_png,
                              title=f"{trainer.cfg.run.name}: diagnostics")
 
-    def record(self, trainer: "Trainer", step: int) -> dict[str, Any]:
+    def record(self, trainer: Trainer, step: int) -> dict[str, Any]:
         """Measure, append to diagnostics.jsonl, raise alarms; returns the record."""
         record = self.measure(trainer, step)
         JsonlWriter(trainer.run.diagnostics).write(record)
@@ -389,7 +390,7 @@ class Diagnostics(Callback):
         return record
 
     @torch.no_grad()
-    def measure(self, trainer: "Trainer", step: int) -> dict[str, Any]:
+    def measure(self, trainer: Trainer, step: int) -> dict[str, Any]:
         """One diagnostics record at ``step`` (JSON-serialisable); moves no RNG but private ones."""
         recipe, dataset, device = trainer.recipe, trainer.dataset, trainer.device
         seed = trainer.cfg.eval.seed + _SEED_OFFSET

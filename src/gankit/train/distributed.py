@@ -40,8 +40,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch

@@ -15,7 +15,7 @@ tests can drive them with a fake one.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 ESTIMATE_AFTER_S = 5.0
 """Seconds of training (after the first step, which pays for warm-up) timed before the estimate."""

@@ -134,15 +134,15 @@ class TensorBoardCallback(Callback):
         self.every = max(1, every)
         self.mirror: Mirror | None = None
 
-    def on_start(self, trainer: "Trainer") -> None:
+    def on_start(self, trainer: Trainer) -> None:
         self.mirror = Mirror(trainer.run)
         self.mirror.sync()  # a resumed run: its kept history
 
-    def on_step(self, trainer: "Trainer", step: int) -> None:
+    def on_step(self, trainer: Trainer, step: int) -> None:
         if self.mirror is not None and step % self.every == 0:
             self.mirror.sync()
 
-    def on_end(self, trainer: "Trainer") -> None:
+    def on_end(self, trainer: Trainer) -> None:
         if self.mirror is not None:
             self.mirror.sync()
             self.mirror.close()

@@ -26,7 +26,8 @@ import math
 import signal
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,11 +38,18 @@ from tqdm.auto import tqdm
 
 from gankit import config as config_mod
 from gankit.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
+from gankit.fileio import atomic_write_bytes
 from gankit.train import distributed
 from gankit.train.callbacks import Callback
-from gankit.fileio import atomic_write_bytes
-from gankit.train.checkpoint import (CHECKSUM, EXPORT_VERSION, export_digest, load_checkpoint, rng_state,
-                                    save_checkpoint, set_rng_state)
+from gankit.train.checkpoint import (
+    CHECKSUM,
+    EXPORT_VERSION,
+    export_digest,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from gankit.train.progress import TrainingProgress, duration, headline
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter

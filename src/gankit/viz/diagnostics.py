@@ -30,8 +30,16 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from gankit.viz.curves import (
-    _COLORS, LEGEND_WIDTH, PANEL_WIDTH, _as_float, _curve, _log_scale_if_positive, _table, accuracy_panel,
-    legend_beside, stacked_axes,
+    _COLORS,
+    LEGEND_WIDTH,
+    PANEL_WIDTH,
+    _as_float,
+    _curve,
+    _log_scale_if_positive,
+    _table,
+    accuracy_panel,
+    legend_beside,
+    stacked_axes,
 )
 from gankit.viz.toy import FAKE_COLOR, REAL_COLOR, _new_figure, _save_png
 

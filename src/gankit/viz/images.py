@@ -15,7 +15,6 @@ from PIL import Image, ImageDraw, ImageFont
 from gankit.errors import DataError
 from gankit.fileio import atomic_write_bytes
 
-
 MIN_TILE = 32  # px: tiles smaller than this (8x8 digits) are enlarged so a sample can be made out
 CLASS_TILE = 48  # px: the tiles of a class grid, a figure to read class by class
 

@@ -9,9 +9,9 @@ Pillow only (no matplotlib, no torch).
 
 from __future__ import annotations
 
+import io
 import logging
 import math
-import io
 from collections.abc import Sequence
 from pathlib import Path
 

@@ -20,9 +20,9 @@ global state is touched and many frames can be drawn in one process. No torch im
 
 from __future__ import annotations
 
+import io
 import logging
 import math
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any

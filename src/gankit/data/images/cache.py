@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit.data.images.readers import encode_idx, read_cifar_batch, read_idx, write_idx
+from gankit.data.images.unpickler import load_numpy_pickle
 from gankit.errors import ConfigError, DataError
 from gankit.fileio import sha256_of
-from gankit.data.images.unpickler import load_numpy_pickle
-from gankit.data.images.readers import encode_idx, read_cifar_batch, read_idx, write_idx
 
 DATA_ENV = "GANKIT_DATA"  # cache folder override
 OFFLINE_ENV = "GANKIT_OFFLINE"  # "1": never download, whatever the caller asks

@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from gankit.data.images.datasets import ImageDataset, TensorImages, _option, _size_and_channels
 from gankit.errors import DataError
-from gankit.data.images.datasets import _option, _size_and_channels, ImageDataset, TensorImages
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DEFAULT_MEMORY_MB = 1024  # folders decoded into memory up to this many MiB of uint8 pixels

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.errors import DataError
 from gankit.data.images.unpickler import load_numpy_pickle
-
+from gankit.errors import DataError
 
 # ----------------------------------------------------------------------------------------- IDX files
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from gankit.errors import DataError
 
-
 # ------------------------------------------------------------------------------------ safe pickles
 
 _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's _reconstruct, wherever this numpy keeps it
