@@ -75,7 +75,7 @@ def content_digest(obj: Any) -> str:
 
 def rng_state() -> dict[str, Any]:
     """Every RNG the training loop may touch, in a form ``weights_only`` loading accepts."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # MT19937's tuple: name, keys, pos, has_gauss, cached_gaussian
     py_state = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
