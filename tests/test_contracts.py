@@ -208,7 +208,7 @@ def test_an_incomplete_data_set_is_refused_naming_what_it_lacks():
         def sample(self, n, device=None):
             return torch.zeros(n, 2)
 
-    with pytest.raises(TypeError, match=r"data set 'half' \(Half\) lacks shape, dim: every data set has"):
+    with pytest.raises(TypeError, match=r"data set 'half' \(Half\) lacks shape, dim, streamed: every data set has"):
         check_dataset(Half(), "half")
 
 

@@ -21,10 +21,14 @@ from torch import Tensor
 class Dataset(Protocol):
     """A data set: ``sample(n)`` draws (n, *shape) float32 with torch's global RNG (so seeding and
     checkpointing that RNG makes training reproducible). ``kind`` is "points" or "image": figures and
-    metrics branch on it, never on the name."""
+    metrics branch on it, never on the name. ``streamed``: ``sample()`` consumes the training stream (an
+    image folder read from disk), so observers (diagnostics, metrics) must never call it."""
 
     name: str
     kind: str
+
+    @property
+    def streamed(self) -> bool: ...
 
     @property
     def shape(self) -> tuple[int, ...]: ...
@@ -63,15 +67,11 @@ class LabelledDataset(Dataset, Protocol):
 
 
 @runtime_checkable
-class IndexedImages(Protocol):
+class IndexedImages(Dataset, Protocol):
     """Stored images drawn by index: ``images(index)`` (all when None) and ``len()``; ``labels`` (N,) or None.
-    ``streamed``: ``sample()`` consumes the training stream (an image folder read from disk), so observers
-    (diagnostics, metrics) must decode by index and never call it."""
+    A ``streamed`` set's observers decode images this way."""
 
     labels: Tensor | None
-
-    @property
-    def streamed(self) -> bool: ...
 
     def __len__(self) -> int: ...
 
@@ -86,7 +86,7 @@ def check_dataset(dataset: Any, name: str = "") -> None:
     """
     if isinstance(dataset, Dataset):
         return
-    missing = [m for m in ("name", "kind", "shape", "dim", "sample") if not hasattr(dataset, m)]
+    missing = [m for m in ("name", "kind", "shape", "dim", "streamed", "sample") if not hasattr(dataset, m)]
     raise TypeError(f"data set '{name or type(dataset).__name__}' ({type(dataset).__name__}) lacks "
-                    f"{', '.join(missing)}: every data set has name, kind, shape, dim and sample(n, device) "
-                    "(gankit.data.base.Dataset)")
+                    f"{', '.join(missing)}: every data set has name, kind, shape, dim, streamed and "
+                    "sample(n, device) (gankit.data.base.Dataset)")

@@ -180,13 +180,13 @@ def real_batch(trainer: Trainer, n: int, seed: int) -> Any:
     labelled recipe, ``n`` files decoded by index with their labels (None when some fail to decode).
     """
     dataset, device = trainer.dataset, trainer.device
-    streamed = isinstance(dataset, IndexedImages) and dataset.streamed
+    streamed = dataset.streamed
     if not trainer.recipe.uses_labels:
         x = trainer.fixed_real[:n] if streamed else reference_sample(dataset, n, seed)
         return x.to(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if isinstance(dataset, IndexedImages) and dataset.streamed:
+        if streamed and isinstance(dataset, IndexedImages):
             idx = torch.randperm(len(dataset))[:n]
             if dataset.labels is None:  # the trainer draws labelled batches: a streamed set has them
                 return None

@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -143,7 +143,9 @@ class Trainer:
         self.step = 0
         self.dist = distributed.context()
         self.batch_size = distributed.per_rank_batch(cfg.data.batch_size, self.dist.world_size, recipe.pack)
-        self._draw = self._sampler()
+        if recipe.uses_labels and not isinstance(dataset, LabelledDataset):
+            raise ConfigError(f"model.recipe={cfg.model.recipe} trains on labelled batches, and data set "
+                              f"'{dataset.name}' has no labels")
         if self.dist.enabled:
             distributed.broadcast_modules(recipe.modules().values(), self.dist)  # one set of initial weights
             distributed.sync_gradients(recipe.optimizers.values(), self.dist)
@@ -305,18 +307,10 @@ class Trainer:
         return (torch.autocast(self.device.type, dtype=torch.bfloat16) if self._autocast
                 else contextlib.nullcontext())
 
-    def _sampler(self) -> Callable[[int, torch.device], Any]:
-        """How batches are drawn: (images, labels) pairs for recipes that set ``uses_labels``, else samples."""
-        if not self.recipe.uses_labels:
-            return self.dataset.sample
-        if not isinstance(self.dataset, LabelledDataset):
-            raise ConfigError(f"model.recipe={self.cfg.model.recipe} trains on labelled batches, and data set "
-                              f"'{self.dataset.name}' has no labels")
-        return self.dataset.sample_with_labels
-
     def _batch(self) -> Any:
         """A fresh batch of this rank's share; conditional recipes train on (images, labels) pairs."""
-        draw = self._draw
+        labelled = cast(LabelledDataset, self.dataset)  # for uses_labels recipes: checked in __init__
+        draw = labelled.sample_with_labels if self.recipe.uses_labels else self.dataset.sample
         ctx = self.dist
         if ctx.enabled and self.cfg.run.distributed_data == "shard":
             return distributed.shard(draw(self.batch_size * ctx.world_size, self.device), ctx)
