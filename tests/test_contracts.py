@@ -1,5 +1,6 @@
-"""Contract tests run over every registry entry (docs/architecture.md): shapes, sign convention, steps that move
-the right parameters with finite losses, determinism under a seed, checkpoint round trip."""
+"""Contract tests run over every registry entry (docs/architecture.md): the Recipe base and the data-set and
+generator protocols, shapes, sign convention, steps that move the right parameters with finite losses,
+determinism under a seed, checkpoint round trip."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from torch import nn
 from gankit import config as C
 from gankit.config import DataConfig, DiscriminatorConfig, GeneratorConfig
 from gankit.data import build_dataset
+from gankit.data.base import Dataset, PointSet, check_dataset
+from gankit.errors import ConfigError
+from gankit.models.base import Recipe, build_optimizer, check_recipe
+from gankit.nets.capabilities import ClassConditional, GeneratorNet, Staged
 from gankit.registry import ALL, DATASETS, NETWORKS, OBJECTIVES, RECIPES
+from gankit.train.callbacks import toy_view
+from gankit.train.rundir import RunDir
+from gankit.train.trainer import Trainer
 
 
 def test_every_registry_is_filled_and_described():
@@ -34,6 +42,8 @@ def test_dataset_contract(name, tmp_path):
         np.save(tmp_path / "p.npy", np.random.default_rng(0).normal(size=(50, 2)))
         path = str(tmp_path / "p.npy")
     ds = build_dataset(DataConfig(name=name, path=path))
+    check_dataset(ds, name)
+    assert isinstance(ds, Dataset) and isinstance(ds, PointSet)  # the protocols the trainer and figures rely on
     torch.manual_seed(0)
     x = ds.sample(33)
     assert x.shape == (33, ds.dim) == (33, *ds.shape)
@@ -53,8 +63,10 @@ def test_network_contract(name, shape):
     g = fam.generator(GeneratorConfig(noise_dim=3, width=16, depth=2), shape)
     d = fam.discriminator(DiscriminatorConfig(width=16, depth=2), shape)
     meta = NETWORKS.meta(name)
+    assert isinstance(g, GeneratorNet)
     z = g.sample_noise(7)
-    assert z.shape == (7, getattr(g, "latent_dim", 3 + meta.get("condition_dim", 0)))  # multi-stage (lapgan) and conditional nets carry more in z
+    # multi-stage (lapgan) and conditional nets carry more in z, and say how wide it is
+    assert z.shape == (7, getattr(g, "latent_dim", 3 + meta.get("condition_dim", 0)))
     x = g(z)
     assert x.shape == (7, *shape)
 
@@ -70,7 +82,7 @@ def test_network_contract(name, shape):
     a = g.sample_noise(4, generator=gen)
     gen.manual_seed(5)
     assert torch.equal(a, g.sample_noise(4, generator=gen))
-    if hasattr(g, "stages"):  # multi-stage generators: one interface for the stages figure and sample --stages
+    if isinstance(g, Staged):  # multi-stage generators: one interface for the stages figure and sample --stages
         g.eval()
         with torch.no_grad():
             stages = g.stages(z)
@@ -106,20 +118,20 @@ def _params(m):
     return [p.detach().clone() for p in m.parameters()]
 
 
-# class-conditional recipes run on labelled digits; stackgan needs captions, pix2pix pairs: their contracts are in tests/models/
+# class-conditional recipes run on labelled digits; stackgan needs captions, pix2pix pairs: their contracts are in
+# tests/models/
 @pytest.mark.parametrize("name", [n for n in RECIPES.names() if n not in ("stackgan", "pix2pix")])
 @pytest.mark.parametrize("objective", OBJECTIVES.names())
 def test_recipe_contract(name, objective, tmp_path):
     cls = RECIPES.get(name)
-    labelled = getattr(cls, "uses_labels", False)  # conditional recipes train on labelled digits
+    labelled = cls.uses_labels  # conditional recipes train on labelled digits
     # image-only recipes (meta data="image") run on their digits preset, the others on ring8
     preset = f"{name}-digits" if RECIPES.meta(name).get("data") == "image" else "ring8"
     cfg = C.resolve(preset, overrides=[f"model.recipe={name}", f"model.objective={objective}",
                                         "generator.width=16", "discriminator.width=16",
                                         *(["data.name=digits"] if labelled else [])])
     ds = build_dataset(cfg.data)
-    if hasattr(cls, "prepare_config"):
-        cls.prepare_config(cfg, ds)
+    cls.prepare_config(cfg, ds)
     draw = ds.sample_with_labels if labelled else ds.sample
 
     def build():
@@ -160,3 +172,100 @@ def test_recipe_contract(name, objective, tmp_path):
         assert all(torch.equal(a, b) for a, b in zip(_params(m), _params(r3.modules()[name])))
     s1, s3 = copy.deepcopy(r.optimizers["g"].state_dict()), r3.optimizers["g"].state_dict()
     assert all(torch.equal(s1["state"][k]["exp_avg"], s3["state"][k]["exp_avg"]) for k in s1["state"])
+
+
+# ------------------------------------------------------------------ the Recipe base and the protocols
+@pytest.mark.parametrize("name", RECIPES.names())
+def test_every_recipe_keeps_the_recipe_contract(name):
+    cls = RECIPES.get(name)
+    check_recipe(cls, name)  # a Recipe subclass implementing d_step, g_step and modules
+    assert issubclass(cls, Recipe) and not cls.__abstractmethods__
+    # its optional capabilities are the base's methods (or overrides of them), never missing attributes
+    for member in ("prepare_config", "build_generator", "discriminator_scores", "scores", "generator_push",
+                   "callbacks", "sample", "sample_with_labels"):
+        assert callable(getattr(cls, member)), member
+    assert isinstance(cls.uses_labels, bool) and isinstance(cls.adversarial, bool) and cls.pack >= 1
+
+
+class _NoSteps(Recipe):
+    def modules(self):
+        return {}
+
+
+def test_an_incomplete_recipe_is_refused_naming_what_it_lacks():
+    with pytest.raises(TypeError, match=r"recipe 'half' \(_NoSteps\) does not implement d_step, g_step"):
+        check_recipe(_NoSteps, "half")
+    with pytest.raises(TypeError, match="not a gankit.models.base.Recipe subclass"):
+        check_recipe(type("Duck", (), {"d_step": None, "g_step": None, "modules": None}), "duck")
+    with pytest.raises(TypeError, match="abstract"):  # and Python refuses to build one
+        _NoSteps(None, (2,))
+
+
+def test_an_incomplete_data_set_is_refused_naming_what_it_lacks():
+    class Half:
+        name, kind = "half", "points"
+
+        def sample(self, n, device=None):
+            return torch.zeros(n, 2)
+
+    with pytest.raises(TypeError, match=r"data set 'half' \(Half\) lacks shape, dim, streamed: every data set has"):
+        check_dataset(Half(), "half")
+
+
+class _Plain(Recipe):
+    """The smallest recipe: G alone, trained to move its outputs towards the batch mean (no D)."""
+
+    adversarial = False
+
+    def __init__(self, cfg, data_shape, device="cpu"):
+        self.generator = self.build_generator(cfg, data_shape)  # the base's default: the family's G
+        self.optimizers = {"g": build_optimizer(self.generator.parameters(), cfg.g_optim)}
+        self.progress_seen: list[float] = []
+
+    def modules(self):
+        return {"generator": self.generator}
+
+    def d_step(self, batch):
+        raise AssertionError("the trainer makes no D steps for adversarial = False")
+
+    def g_step(self, batch):
+        self.progress_seen.append(self.progress)
+        loss = (self.generator(self.generator.sample_noise(len(batch))) - batch.mean(0)).pow(2).mean()
+        self.optimizers["g"].zero_grad()
+        loss.backward()
+        self.optimizers["g"].step()
+        return {"g_loss": loss.detach()}
+
+
+def _plain_trainer(tmp_path, recipe_cls=_Plain, data="ring8"):
+    cfg = C.resolve("ring8", overrides=["train.steps=4", "generator.width=8", f"data.name={data}",
+                                        f"run.out_dir={tmp_path}", "data.batch_size=8"])
+    ds = build_dataset(cfg.data)
+    return Trainer(cfg, recipe_cls(cfg, ds.shape), ds, RunDir(tmp_path / "run"), callbacks=[])
+
+
+def test_the_trainer_runs_a_recipe_that_only_keeps_the_contract(tmp_path):
+    """Defaults from the base: no D steps, progress set before every iteration, no scores, no arrows."""
+    trainer = _plain_trainer(tmp_path)
+    for _ in range(4):
+        trainer.iteration()
+    assert trainer.recipe.progress_seen == [0.0, 0.25, 0.5, 0.75] and trainer.d_updates == 0
+    view = toy_view(trainer, trainer.step)
+    assert view["grid"] is None and view["arrows"] is None and view["objective"] == ""
+    assert view["fake"].shape == (512, 2)
+
+
+def test_a_labelled_recipe_on_unlabelled_data_is_a_config_error(tmp_path):
+    labelled = type("Labelled", (_Plain,), {"uses_labels": True})
+    with pytest.raises(ConfigError, match="trains on labelled batches, and data set 'ring8' has no labels"):
+        _plain_trainer(tmp_path, labelled)
+
+
+def test_class_conditional_generators_say_so():
+    from gankit.nets.conditional import build_conditional_generator
+
+    cfg = C.resolve("cgan-digits", overrides=["model.num_classes=3", "generator.width=8"])
+    g = build_conditional_generator(cfg, (1, 8, 8), 3)
+    assert isinstance(g, ClassConditional) and g.num_classes == 3
+    plain = NETWORKS.get("mlp").generator(GeneratorConfig(noise_dim=2, width=8, depth=1), (2,))
+    assert isinstance(plain, GeneratorNet) and not isinstance(plain, ClassConditional | Staged)

@@ -424,6 +424,9 @@ def validate(cfg: Config) -> None:
         (cfg.model.pack < 1 or cfg.data.batch_size % cfg.model.pack == 0,
          f"data.batch_size ({cfg.data.batch_size}) must be a multiple of model.pack ({cfg.model.pack})"),
         (cfg.model.unroll >= 0, "model.unroll must be >= 0 (0: off)"),
+        (not cfg.run.compile or (cfg.reg.gradient_penalty == 0 and cfg.reg.r1 == 0 and cfg.model.unroll == 0),
+         "run.compile cannot be used with reg.gradient_penalty, reg.r1 or model.unroll: torch.compile does not "
+         "support their double backward"),
         (cfg.discriminator.minibatch_kernels > 0, "discriminator.minibatch_kernels must be > 0"),
         (cfg.generator.prior not in ("mixture", "swissroll") or cfg.generator.noise_dim == 2,
          f"generator.prior={cfg.generator.prior} is a 2-D prior: set generator.noise_dim=2 (got {cfg.generator.noise_dim})"),

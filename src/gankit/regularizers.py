@@ -20,6 +20,8 @@ recipe writes ``loss = objective.d_loss(D(x), D(x̃)) + gradient_penalty(D, x, x
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -41,7 +43,7 @@ def clip_weights_(module: nn.Module, c: float) -> nn.Module:
     return module
 
 
-def _per_sample_grad_norm(critic: nn.Module, x: Tensor) -> Tensor:
+def _per_sample_grad_norm(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """‖∇_x D(x)‖₂ per sample, (B,), with create_graph=True so the penalty can be back-propagated."""
     out = critic(x)  # (B,): each sample's score depends only on its own input
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)  # (B, *sample_shape)
@@ -49,7 +51,7 @@ def _per_sample_grad_norm(critic: nn.Module, x: Tensor) -> Tensor:
 
 
 def gradient_penalty(
-    critic: nn.Module,
+    critic: Callable[[Tensor], Tensor],
     real: Tensor,
     fake: Tensor,
     weight: float = 10.0,
@@ -77,7 +79,7 @@ def gradient_penalty(
     return weight * ((norm - target) ** 2).mean()  # λ (‖∇D(x̂)‖ − 1)²
 
 
-def r1_penalty(critic: nn.Module, real: Tensor, weight: float) -> Tensor:
+def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, weight: float) -> Tensor:
     """R1: γ/2 · E_{x~P_data}[‖∇_x D(x)‖²], the gradient penalty on real data only (Mescheder et al. 2018).
 
     Args:

@@ -25,6 +25,7 @@ import torch
 from gankit.config import DataConfig
 from gankit.data import build_dataset
 from gankit.data import images as im
+from gankit.data.base import LabelledDataset, PointSet, check_dataset
 from gankit.errors import ConfigError, DataError
 from gankit.registry import DATASETS
 
@@ -151,6 +152,8 @@ def test_the_image_sets_are_registered():
 def test_image_dataset_contract(name, cache, tmp_path):
     ds = build_any(name, tmp_path)
     assert ds.kind == "image" and ds.name == name
+    check_dataset(ds, name)  # the data-set contract (gankit.data.base); conditional recipes draw labelled batches
+    assert isinstance(ds, PointSet) and isinstance(ds, LabelledDataset)
     c, h, w = ds.shape
     assert c in (1, 3) and h == w and ds.dim == c * h * w
     torch.manual_seed(0)

@@ -42,6 +42,7 @@ class PointDataset:
     """
 
     kind = "points"
+    streamed = False  # sample() draws afresh (the Dataset contract, gankit.data.base)
 
     def __init__(self, name: str, dim: int, modes: np.ndarray | None = None, mode_std: float | None = None):
         self.name = name

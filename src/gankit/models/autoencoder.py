@@ -53,6 +53,7 @@ from gankit.evalmode import eval_mode, evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
 from gankit.nets import priors
 from gankit.nets.mlp import MLPDiscriminator
+from gankit.objectives.base import Objective
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 from gankit.train.callbacks import Callback
 
@@ -87,14 +88,16 @@ class Encoder(nn.Module):
         body_cfg = SimpleNamespace(width=gen_cfg.width, depth=gen_cfg.depth, activation=gen_cfg.activation,
                                    dropout=0.0, norm=getattr(gen_cfg, "norm", "auto"))
         body = NETWORKS.get(gen_cfg.name).discriminator(body_cfg, data_shape)
-        seq = getattr(body, "net", None)
-        last = seq[-1] if isinstance(seq, nn.Sequential) and len(seq) else None
+        seq = body.net if isinstance(getattr(body, "net", None), nn.Sequential) else nn.Sequential()  # its layers
+        last = seq[-1] if len(seq) else None
         if isinstance(last, nn.Linear):
             seq[-1] = nn.Linear(last.in_features, out_dim)
         elif isinstance(last, nn.Conv2d):
-            seq[-1] = nn.Conv2d(last.in_channels, out_dim, last.kernel_size, last.stride, last.padding)
-            nn.init.normal_(seq[-1].weight, 0.0, 0.02)
-            nn.init.zeros_(seq[-1].bias)
+            geometry: Any = (last.kernel_size, last.stride, last.padding)  # (h, w) pairs; stubs: tuple[int, ...]
+            conv = nn.Conv2d(last.in_channels, out_dim, *geometry)  # with a bias
+            nn.init.normal_(conv.weight, 0.0, 0.02)
+            nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # bias=True above: never None
+            seq[-1] = conv
         else:
             raise ConfigError(f"network '{gen_cfg.name}' cannot be made into an encoder (its discriminator does not "
                               "end in a linear or convolution layer); use generator.name=mlp or dcgan")
@@ -122,7 +125,8 @@ class AutoEncoder(Recipe):
         self.prior = cfg.generator.prior
         self.generator = NETWORKS.get(cfg.generator.name).generator(cfg.generator, data_shape).to(device)
         self.encoder = Encoder(cfg.generator, data_shape, self.code_outputs()).to(device)
-        self.optimizers = {"g": build_optimizer([*self.encoder.parameters(), *self.generator.parameters()], cfg.g_optim)}
+        self.optimizers = {"g": build_optimizer([*self.encoder.parameters(), *self.generator.parameters()],
+                                                cfg.g_optim)}
         self.figures_side = 20
 
     def code_outputs(self) -> int:
@@ -205,6 +209,7 @@ class AAE(AutoEncoder):
     """
 
     adversarial = True
+    objective: Objective
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
         super().__init__(cfg, data_shape, device)
@@ -271,8 +276,10 @@ class AAE(AutoEncoder):
         return {**stats, "enc_loss": loss.detach()}
 
 
-RECIPES.register("ae", description="auto-encoder: squared reconstruction error; the decoder is the generator")(AutoEncoder)
-RECIPES.register("vae", description="VAE (Kingma & Welling 2014) with the lecture's KL term Σ(exp σ − (1 + σ) + m²)")(VAE)
+RECIPES.register("ae", description="auto-encoder: squared reconstruction error; the decoder is the generator"
+                 )(AutoEncoder)
+RECIPES.register("vae", description="VAE (Kingma & Welling 2014) with the lecture's KL term Σ(exp σ − (1 + σ) + m²)"
+                 )(VAE)
 RECIPES.register("aae", description="adversarial autoencoder (Makhzani et al. 2016): reconstruction, D on codes vs "
                  "the prior, encoder fools D")(AAE)
 
@@ -340,7 +347,7 @@ def load_recipe(run: str | Path) -> tuple[AutoEncoder, Any, Any]:
     from gankit.train.rundir import find_run
 
     recipe, cfg, dataset = load_any(run)
-    if cfg.model.recipe not in ("ae", "vae", "aae"):
+    if not isinstance(recipe, AutoEncoder):  # model.recipe is not ae, vae or aae
         raise ConfigError(f"'{find_run(run).root}' is a '{cfg.model.recipe}' run; latent codes need an "
                           "auto-encoder (model.recipe ae, vae or aae)")
     return recipe, cfg, dataset

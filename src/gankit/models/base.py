@@ -12,12 +12,15 @@ sample`` and every metric work on them unchanged.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor, nn
 
+from gankit.objectives.base import Objective
+from gankit.registry import NETWORKS
 from gankit.sampling import GENERATE_BATCH, generate  # noqa: F401  (the one sampler, re-exported)
 
 
@@ -71,6 +74,11 @@ def balanced_accuracy(real: Tensor, fake: Tensor, to_prob: Callable[[Tensor], Te
     return 0.5 * (right_real.mean() + right_fake.mean())
 
 
+@overload
+def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor,
+                   norm: Literal[True] = ...) -> Tensor: ...
+@overload
+def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, norm: bool) -> Tensor | None: ...
 def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, norm: bool = True) -> Tensor | None:
     """Zero the gradients, backpropagate ``loss`` and take one step; returns ``module``'s gradient norm
     (None with ``norm=False``: steps whose statistics nobody logs, :attr:`Recipe.stats_wanted`)."""
@@ -81,11 +89,22 @@ def optimizer_step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, 
     return g
 
 
-class Recipe:
-    """Base class: subclasses set ``generator``, ``optimizers`` and implement the steps."""
+class Recipe(abc.ABC):
+    """The recipe contract: what the trainer, the callbacks and :mod:`gankit.api` rely on.
 
-    generator: nn.Module
+    Subclasses set ``generator`` and ``optimizers`` in ``__init__(cfg, data_shape, device)`` and implement
+    :meth:`d_step`, :meth:`g_step` and :meth:`modules` (abstract: a class missing one is refused, by
+    :func:`check_recipe` with the names, and by Python when it is instantiated). Everything else is an optional
+    capability with a documented default here, so callers call it instead of probing for attributes.
+    """
+
+    # An nn.Module with ``sample_noise(n, device=, generator=)`` (gankit.nets.capabilities.GeneratorNet). Typed Any:
+    # the families share no base class, and nn.Module's __getattr__ would type sample_noise as Tensor | Module.
+    generator: Any
     optimizers: dict[str, torch.optim.Optimizer]
+    # The loss pair of D's scores: ``objective.to_prob`` maps them to the "D(x)" the figures show (None: a
+    # critic). None: no discriminator scores to show.
+    objective: Objective | None = None
     # True: the trainer passes ``(x, y)`` batches from ``dataset.sample_with_labels`` (conditional recipes);
     # False: image or point tensors from ``dataset.sample``.
     uses_labels: bool = False
@@ -97,12 +116,41 @@ class Recipe:
     # gradient norms; ~2 ms of a 13 ms grid25 step on 2 threads) and return just its losses, which the
     # trainer checks for NaN every step. Direct calls of the steps get everything.
     stats_wanted: bool = True
+    # The fraction of training done, min(step / train.steps, 1), set by the trainer before every iteration:
+    # what annealed remedies (reg.schedule=linear) follow. 0 for direct calls of the steps.
+    progress: float = 0.0
+    # D judges this many samples at once (PacGAN, ``model.pack``): every batch the trainer draws, on every
+    # rank, must be a multiple of it.
+    pack: int = 1
 
-    def d_step(self, batch: Tensor) -> dict[str, Tensor]:
-        raise NotImplementedError
+    def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
+        """Build the networks and optimisers for one sample of ``data_shape`` on ``device`` (subclasses; a
+        recipe's own extra arguments take defaults)."""
+        self.device = torch.device(device)
 
-    def g_step(self, batch: Tensor) -> dict[str, Tensor]:
-        raise NotImplementedError
+    @staticmethod
+    def prepare_config(cfg: Any, dataset: Any) -> None:
+        """Adjust ``cfg`` to the data set before the recipe is built (e.g. cgan: the class count), or raise a
+        ConfigError saying why the two do not fit. The default changes nothing."""
+        return None
+
+    @staticmethod
+    def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
+        """The generator network as the recipe builds it, untrained: what ``generator.safetensors`` holds and
+        ``api.load_generator`` rebuilds. The default: the generator family's G (``generator.name``)."""
+        return NETWORKS.get(cfg.generator.name).generator(cfg.generator, data_shape)
+
+    @abc.abstractmethod
+    def d_step(self, batch: Any) -> dict[str, Tensor]:
+        """One discriminator update on a batch (a tensor; ``(x, y)`` for ``uses_labels``): detached scalars."""
+
+    @abc.abstractmethod
+    def g_step(self, batch: Any) -> dict[str, Tensor]:
+        """One generator update on a batch (fresh noise inside): a dict of detached scalar tensors."""
+
+    @abc.abstractmethod
+    def modules(self) -> dict[str, nn.Module]:
+        """Every network whose weights make up the model's state."""
 
     def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor] | None:
         """D's raw scores on what it is trained to call real and on as many samples it is trained to call
@@ -121,13 +169,19 @@ class Recipe:
         """
         return None
 
+    def scores(self, x: Tensor) -> Tensor | None:
+        """Raw D scores (B,) of points ``x``, no gradient: the D(x) heatmap of the 1-D/2-D figures. None (this
+        default): the recipe has no D of data points to show."""
+        return None
+
+    def generator_push(self, fake: Tensor) -> Tensor | None:
+        """-∇ₓ of the generator's loss at samples ``fake`` (B, dim): where G's update moves each one, the
+        figures' arrows (GAN Lab). None (this default): no such gradient to show."""
+        return None
+
     def callbacks(self) -> list[Any]:
         """Training callbacks the recipe adds to the usual ones (e.g. its own end-of-run figures)."""
         return []
-
-    def modules(self) -> dict[str, nn.Module]:
-        """Every network whose weights make up the model's state."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def sample(
@@ -160,3 +214,20 @@ class Recipe:
                 saved = {**saved, "param_groups": [{**g, "fused": o.param_groups[0]["fused"]}
                                                    for g in saved["param_groups"]]}
             o.load_state_dict(saved)
+
+
+def check_recipe(cls: Any, name: str = "") -> None:
+    """Refuse a recipe class that does not keep the :class:`Recipe` contract, naming what it lacks.
+
+    Raises:
+        TypeError: ``cls`` is not a Recipe subclass, or leaves some of d_step, g_step, modules unimplemented.
+    """
+    title = getattr(cls, "__name__", repr(cls))  # a class's name; whatever else was registered, as it prints
+    what = f"recipe '{name}' ({title})" if name else f"recipe class {title}"
+    if not (isinstance(cls, type) and issubclass(cls, Recipe)):
+        raise TypeError(f"{what} is not a gankit.models.base.Recipe subclass: a recipe subclasses Recipe and "
+                        "implements d_step, g_step and modules")
+    missing = sorted(cls.__abstractmethods__)
+    if missing:
+        raise TypeError(f"{what} does not implement {', '.join(missing)}: every recipe implements d_step, "
+                        "g_step and modules (gankit.models.base.Recipe)")

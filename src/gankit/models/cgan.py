@@ -46,7 +46,11 @@ from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.base import build_optimizer, optimizer_step
 from gankit.models.gan import GAN
-from gankit.nets.conditional import build_conditional_discriminator, build_conditional_generator
+from gankit.nets.conditional import (
+    ConditionalDiscriminator,
+    build_conditional_discriminator,
+    build_conditional_generator,
+)
 from gankit.registry import OBJECTIVES, RECIPES
 
 
@@ -97,8 +101,15 @@ class CGAN(GAN):
     """
 
     uses_labels = True
-    scores = None  # the 2-D figures' D(x) map and arrows need a D of x alone
-    generator_push = None
+    discriminator: ConditionalDiscriminator
+
+    def scores(self, x: Tensor) -> None:  # type: ignore[override]  # D judges (x, class) pairs, not x alone
+        """None: the 2-D figures' D(x) map needs a D of x alone (:meth:`Recipe.scores`)."""
+        return None
+
+    def generator_push(self, fake: Tensor) -> None:  # type: ignore[override]  # D judges (x, class) pairs
+        """None: the figures' arrows need a D of x alone (:meth:`Recipe.generator_push`)."""
+        return None
 
     @staticmethod
     def prepare_config(cfg: Any, dataset: Any) -> None:
@@ -137,7 +148,7 @@ class CGAN(GAN):
         self.channels_last = bool(getattr(cfg.run, "channels_last", False)) and len(data_shape) == 3
         if self.channels_last:
             self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
         if (cfg.reg.label_smoothing > 0 or cfg.reg.label_flip > 0) and self.objective.d_loss_targets is None:
             raise ConfigError(f"reg.label_smoothing and reg.label_flip need a cross-entropy objective (mmgan, nsgan), "
                               f"not '{m.objective}'")
@@ -149,17 +160,18 @@ class CGAN(GAN):
             return torch.zeros((), device=y.device)
         return self.class_weight * F.cross_entropy(logits, y)
 
-    def discriminator_scores(self, real: tuple[Tensor, Tensor], generator: torch.Generator | None = None
+    def discriminator_scores(self, real: tuple[Tensor, Tensor], generator: torch.Generator | None = None  # type: ignore[override]  # uses_labels: (x, y) batches
                              ) -> tuple[Tensor, Tensor]:
         """D(x̂, ĉ) of the data batch and D(G(z, ĉ), ĉ) of fresh samples for the same classes ĉ
         (:meth:`Recipe.discriminator_scores`): the pairs D's accuracy in training is measured on."""
         x, y = real
         with evaluating(self.generator, self.discriminator):
-            fake = self.generator(self.generator.sample_noise(len(y), device=self.device, generator=generator, labels=y))
+            z = self.generator.sample_noise(len(y), device=self.device, generator=generator, labels=y)
+            fake = self.generator(z)
             return self.discriminator(x, y), self.discriminator(fake, y)
 
     # ------------------------------------------------------------------ steps
-    def d_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+    def d_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:  # type: ignore[override]  # uses_labels: (x, y)
         """One D update: real pairs (ĉ, x̂) against (ĉ, G(ĉ)) and, matching-aware, (ĉ', x̂)."""
         x, y = batch
         with torch.no_grad():
@@ -200,7 +212,7 @@ class CGAN(GAN):
             "d_grad_norm": norm,
         }
 
-    def g_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+    def g_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:  # type: ignore[override]  # uses_labels: (x, y)
         """One G update on fresh noise for the batch's classes ĉ (D fixed)."""
         _, y = batch
         z = self.generator.sample_noise(y.shape[0], device=self.device, labels=y)

@@ -41,6 +41,7 @@ from gankit.errors import ConfigError
 from gankit.evalmode import eval_mode, evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
 from gankit.nets.remedies import build_discriminator, pack, twice_differentiable
+from gankit.objectives.base import Objective
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
 log = logging.getLogger("gankit")
@@ -55,6 +56,8 @@ class GAN(Recipe):
         data_shape: shape of one data sample, e.g. (2,).
         device: where the networks live.
     """
+
+    objective: Objective
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
         self.objective = OBJECTIVES.get(cfg.model.objective)
@@ -72,7 +75,7 @@ class GAN(Recipe):
         self.channels_last = bool(getattr(cfg.run, "channels_last", False)) and len(data_shape) == 3
         if self.channels_last:  # NHWC: oneDNN's faster convolution path on CPU (BENCHMARKS.md, speed)
             self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
         if (cfg.reg.label_smoothing > 0 or cfg.reg.label_flip > 0) and self.objective.d_loss_targets is None:
             raise ConfigError(
                 f"reg.label_smoothing and reg.label_flip need a cross-entropy objective (mmgan, nsgan), "
@@ -107,7 +110,9 @@ class GAN(Recipe):
         if flip > 0:
             real_t = torch.where(torch.rand_like(real_t) < flip, torch.zeros_like(real_t), real_t)
             fake_t = torch.where(torch.rand_like(fake_t) < flip, torch.full_like(fake_t, 1.0 - smooth), fake_t)
-        return self.objective.d_loss_targets(real_out, fake_out, real_t, fake_t)
+        d_loss_targets = self.objective.d_loss_targets
+        assert d_loss_targets is not None  # __init__ refuses the label remedies for objectives without it
+        return d_loss_targets(real_out, fake_out, real_t, fake_t)
 
     def _accuracy(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         """D's balanced accuracy: D(x) > 1/2 on data and < 1/2 on samples (critics: the midpoint of the means)."""
@@ -131,14 +136,15 @@ class GAN(Recipe):
         loss = self._d_loss(real_out, fake_out, s)
         penalty = torch.zeros((), device=self.device)
         if reg.gradient_penalty > 0:
-            penalty = penalty + regularizers.gradient_penalty(self.discriminator, real_in, fake_in, weight=reg.gradient_penalty)
+            penalty = penalty + regularizers.gradient_penalty(self.discriminator, real_in, fake_in,
+                                                              weight=reg.gradient_penalty)
         if reg.r1 > 0:
             penalty = penalty + regularizers.r1_penalty(self.discriminator, real_in, weight=reg.r1)
         norm = optimizer_step(self.optimizers["d"], self.discriminator, loss + penalty, self.stats_wanted)
         if reg.clip > 0:
             regularizers.clip_weights_(self.discriminator, reg.clip)
         stats = {"d_penalty": penalty.detach()} if reg.gradient_penalty > 0 or reg.r1 > 0 else {}
-        if not self.stats_wanted:  # a step the trainer does not log: the losses only
+        if norm is None:  # a step the trainer does not log (stats_wanted False): the losses only
             return {**stats, "d_loss": loss.detach()}
         return {
             **stats,
@@ -162,7 +168,7 @@ class GAN(Recipe):
             finally:
                 self.discriminator.requires_grad_(True)
         norm = optimizer_step(self.optimizers["g"], self.generator, loss, self.stats_wanted)
-        return {"g_loss": loss.detach(), "g_grad_norm": norm} if self.stats_wanted else {"g_loss": loss.detach()}
+        return {"g_loss": loss.detach(), "g_grad_norm": norm} if norm is not None else {"g_loss": loss.detach()}
 
     def _unrolled(self, z: Tensor, batch: Tensor) -> Tensor:
         """f(θ_G, θ_D^K): G's loss against D after K differentiable look-ahead updates (Metz et al. 2017).
@@ -235,7 +241,8 @@ class GAN(Recipe):
         self.discriminator.requires_grad_(False)
         try:
             with eval_mode(self.discriminator):
-                loss = self.objective.g_loss(self.discriminator(self._packed_copies(x))) * x.shape[0]  # per-sample gradients
+                # times the batch size: the mean's gradient per sample is each sample's own gradient
+                loss = self.objective.g_loss(self.discriminator(self._packed_copies(x))) * x.shape[0]
                 (grad,) = torch.autograd.grad(loss, x)
         finally:
             self.discriminator.requires_grad_(True)

@@ -30,13 +30,13 @@ from gankit import regularizers
 from gankit.errors import ConfigError
 from gankit.models.base import build_optimizer, optimizer_step
 from gankit.models.gan import GAN
-from gankit.nets.laplacian import LaplacianGenerator, lapgan_discriminator, laplacian_levels
+from gankit.nets.laplacian import LaplacianDiscriminator, LaplacianGenerator, lapgan_discriminator, laplacian_levels
 from gankit.nets.remedies import spectral_normalise
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
 
-@RECIPES.register("lapgan", description="LAPGAN (Denton 2015): a GAN per Laplacian-pyramid level, sampled coarse to fine",
-                  data="image")
+@RECIPES.register("lapgan", data="image",
+                  description="LAPGAN (Denton 2015): a GAN per Laplacian-pyramid level, sampled coarse to fine")
 class LAPGAN(GAN):
     """A coarse GAN and one band GAN per finer pyramid level (networks: ``generator.name=lapgan``).
 
@@ -45,6 +45,8 @@ class LAPGAN(GAN):
         data_shape: (C, S, S).
         device: where the networks live.
     """
+
+    discriminator: LaplacianDiscriminator
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
         if cfg.generator.name != "lapgan" or cfg.discriminator.name != "lapgan":

@@ -39,6 +39,7 @@ from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, build_optimizer, discriminator_calls, optimizer_step
 from gankit.models.cgan import matching_aware_d_loss
 from gankit.nets.unet import PatchGAN, Pix2PixGenerator
+from gankit.objectives.base import Objective
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 from gankit.train.callbacks import Callback
 
@@ -51,7 +52,8 @@ def mismatched(x: Tensor) -> Tensor:
     return torch.roll(x, 1, dims=0)
 
 
-def triples(net: nn.Module, dataset: Any, rows: int = FIGURE_ROWS, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+def triples(net: Pix2PixGenerator, dataset: Any, rows: int = FIGURE_ROWS,
+            seed: int = 0) -> list[tuple[str, np.ndarray]]:
     """(name, (rows, C, S, S)) for the inputs, outputs and targets of the first ``rows`` held-out pairs.
 
     The outputs come from ``net`` (its bank rows 0..rows-1) with dropout seeds drawn under ``seed``.
@@ -103,6 +105,7 @@ class Pix2Pix(Recipe):
     """
 
     uses_labels = True
+    objective: Objective
 
     @staticmethod
     def prepare_config(cfg: Any, dataset: Any) -> None:
@@ -174,7 +177,7 @@ class Pix2Pix(Recipe):
         else:
             loss = self.objective.d_loss(real_out, fake_out)
         norm = optimizer_step(self.optimizers["d"], self.discriminator, loss, self.stats_wanted)
-        if not self.stats_wanted:
+        if norm is None:  # a step the trainer does not log (stats_wanted False)
             return {"d_loss": loss.detach()}
         right_real, right_fake, _ = discriminator_calls(real_out, fake_out, self.objective.to_prob)
         to_prob = self.objective.to_prob or (lambda s: s)
@@ -197,4 +200,4 @@ class Pix2Pix(Recipe):
         loss = self.adv_weight * adv + self.l1_weight * l1
         norm = optimizer_step(self.optimizers["g"], self.generator, loss, self.stats_wanted)
         stats = {"g_loss": loss.detach(), "g_adv": adv.detach(), "g_l1": l1.detach()}
-        return {**stats, "g_grad_norm": norm} if self.stats_wanted else stats
+        return {**stats, "g_grad_norm": norm} if norm is not None else stats

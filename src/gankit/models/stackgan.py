@@ -79,8 +79,8 @@ class StackGAN(Recipe):
             raise ConfigError("model.recipe=stackgan needs generator.name=stackgan and discriminator.name=stackgan "
                               "(use the preset stackgan-shapes)")
         if cfg.model.objective != "nsgan":
-            raise ConfigError(f"model.recipe=stackgan uses the papers' cross-entropy losses; set model.objective=nsgan, "
-                              f"not '{cfg.model.objective}'")
+            raise ConfigError("model.recipe=stackgan uses the papers' cross-entropy losses; set "
+                              f"model.objective=nsgan, not '{cfg.model.objective}'")
         if dataset is None:
             from gankit.data import build_dataset
 
@@ -92,7 +92,7 @@ class StackGAN(Recipe):
         gen = NETWORKS.get("stackgan").generator(cfg.generator, data_shape)
         assert isinstance(gen, StackGANGenerator)
         gen.text_encoder.load_state_dict(load_text_encoder(cfg.model.text_encoder).state_dict())
-        gen.set_captions(dataset.caption_bank(len(gen.captions), seed=cfg.run.seed))
+        gen.set_captions(dataset.caption_bank(len(gen.captions), seed=cfg.run.seed))  # type: ignore[arg-type]  # a buffer
         self.generator = gen.to(device)
         disc = NETWORKS.get("stackgan").discriminator(cfg.discriminator, data_shape)
         assert isinstance(disc, StackGANDiscriminators)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +34,8 @@ from gankit.config import MINIBATCH
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.registry import NETWORKS
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def _broadcast_features(h: Tensor, extra: Tensor) -> Tensor:
@@ -164,7 +166,7 @@ def add_minibatch_layer(disc: nn.Module, kind: str, in_shape: tuple[int, ...], k
     return disc
 
 
-def spectral_normalise(module: nn.Module) -> nn.Module:
+def spectral_normalise(module: M) -> M:
     """Spectral normalisation on every Linear / Conv / ConvTranspose weight of ``module``, in place."""
     for m in list(module.modules()):
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):

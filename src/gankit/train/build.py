@@ -17,9 +17,12 @@ import torch
 from gankit import budget
 from gankit import config as config_mod
 from gankit.data import build_dataset
+from gankit.data.base import check_dataset
 from gankit.errors import ConfigError
 from gankit.metrics.features import extractor_in_use
-from gankit.registry import NETWORKS, RECIPES
+from gankit.models.base import Recipe, check_recipe
+from gankit.nets.capabilities import Staged
+from gankit.registry import RECIPES
 from gankit.train import distributed
 from gankit.train.callbacks import Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures
 from gankit.train.checkpoint import load_checkpoint, restore
@@ -51,10 +54,10 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
     torch.manual_seed(cfg.run.seed)
     np.random.seed(cfg.run.seed % 2**32)
     dataset = build_dataset(cfg.data)
-    extractor_in_use(dataset, cfg.eval.extractor)  # eval.extractor: an unknown name fails now, not at the first evaluation
-    recipe_cls = RECIPES.get(cfg.model.recipe)
-    if hasattr(recipe_cls, "prepare_config"):  # e.g. cgan: the class count from the data set, or a clear error
-        recipe_cls.prepare_config(cfg, dataset)
+    check_dataset(dataset, cfg.data.name)
+    extractor_in_use(dataset, cfg.eval.extractor)  # an unknown eval.extractor fails now, not at the first evaluation
+    recipe_cls = recipe_class(cfg)
+    recipe_cls.prepare_config(cfg, dataset)  # e.g. cgan: the class count from the data set, or a clear error
     fits(cfg, dataset.shape, device)  # before any network or batch is allocated
     recipe = recipe_cls(cfg, dataset.shape, device)
     if callbacks is None:
@@ -63,9 +66,9 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
             callbacks.append(ToyFigures(cfg.train.sample_every))
         elif dataset.kind == "image" and cfg.train.sample_every:
             callbacks.append(ImageGrids(cfg.train.sample_every))
-            if hasattr(recipe.generator, "stages"):  # multi-stage generators (lapgan, stackgan): stages.png at the end
+            if isinstance(recipe.generator, Staged):  # multi-stage generators (lapgan, stackgan): stages.png at the end
                 callbacks.append(StageFigure())
-            if getattr(recipe, "uses_labels", False):
+            if recipe.uses_labels:
                 callbacks.append(ClassGrid())
         callbacks.append(Evaluator(cfg.train.eval_every))
         every = cfg.train.diagnostics_every
@@ -73,7 +76,7 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
             every = default_every(cfg.train.sample_every, cfg.train.log_every)
         if every:
             callbacks.append(Diagnostics(every))
-        callbacks += getattr(recipe, "callbacks", list)()  # the recipe's own figures (auto-encoders: latent space)
+        callbacks += recipe.callbacks()  # the recipe's own figures (auto-encoders: latent space)
     if cfg.train.tensorboard:  # last: a step's frames and metrics are written when it mirrors them
         from gankit.train.tensorboard import TensorBoardCallback
 
@@ -81,10 +84,17 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
     return Trainer(cfg, recipe, dataset, run, callbacks, device=device)
 
 
+def recipe_class(cfg: Any) -> type[Recipe]:
+    """The recipe class ``model.recipe`` names, checked against the Recipe contract (TypeError: it lacks a step)."""
+    cls: type[Recipe] = RECIPES.get(cfg.model.recipe)
+    check_recipe(cls, cfg.model.recipe)
+    return cls
+
+
 def fits(cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> budget.Footprint:
     """Check that training ``cfg`` fits in memory (:mod:`gankit.budget`; networks counted on the meta
     device) and return the count. Raises ConfigError, naming the bound and run.max_memory_gb, when not."""
-    recipe_cls = RECIPES.get(cfg.model.recipe)
+    recipe_cls = recipe_class(cfg)
     nets: dict[str, torch.nn.Module] = {}
     whole = lambda: recipe_cls(cfg, data_shape, "meta").modules()  # noqa: E731
     alone = lambda: {"generator": build_generator(cfg, data_shape)}  # noqa: E731
@@ -103,18 +113,17 @@ def fits(cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cp
 
 def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> torch.nn.Module:
     """The generator network of ``cfg`` as its recipe builds it (untrained)."""
-    build = getattr(RECIPES.get(cfg.model.recipe), "build_generator", None)  # recipes with their own G (cgan)
-    return build(cfg, data_shape) if build is not None else NETWORKS.get(cfg.generator.name).generator(cfg.generator, data_shape)
+    return recipe_class(cfg).build_generator(cfg, data_shape)  # the family's G unless the recipe has its own (cgan)
 
 
-def load_recipe(run: str | Path) -> tuple[Any, Any, Any]:
+def load_recipe(run: str | Path) -> tuple[Recipe, Any, Any]:
     """The recipe of a run's last checkpoint, on the CPU, weights loaded: (recipe, config, data set)."""
     rd = find_run(run)
     state = load_checkpoint(rd.checkpoint)
     cfg = config_mod.from_dict(state["config"])
     dataset = build_dataset(cfg.data)
     fits(cfg, dataset.shape)
-    recipe = RECIPES.get(cfg.model.recipe)(cfg, dataset.shape, "cpu")
+    recipe = recipe_class(cfg)(cfg, dataset.shape, "cpu")
     restore(recipe, state["recipe"], rd.checkpoint)
     return recipe, cfg, dataset
 

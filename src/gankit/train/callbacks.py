@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from gankit.data.base import LabelledDataset, PointSet
 from gankit.data.reference import held_out_reference
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.fileio import atomic_write_text
+from gankit.nets.capabilities import ClassConditional
 from gankit.nets.priors import box as prior_box
 from gankit.sampling import class_samples, eval_samples, stage_images
 from gankit.train.progress import Announcer
@@ -60,6 +62,7 @@ def toy_view(trainer: Trainer, step: int, grid_n: int = 60) -> dict[str, Any]:
     quantiles of the fixed noise (lists): the lecture's arrows from the noise line to the data line.
     """
     recipe, dataset = trainer.recipe, trainer.dataset
+    assert isinstance(dataset, PointSet)  # ToyFigures and the lab: 1-D and 2-D points only
     net = trainer.sampling_net()
     device = trainer.device
     with evaluating(net):
@@ -71,13 +74,13 @@ def toy_view(trainer: Trainer, step: int, grid_n: int = 60) -> dict[str, Any]:
     hi = np.maximum(box[:, 1], np.quantile(f, 0.99, axis=0))
     span = hi - lo
     lo, hi = lo - 0.02 * span, hi + 0.02 * span
-    objective = getattr(recipe, "objective", None)
-    to_prob = getattr(objective, "to_prob", None)
+    objective = recipe.objective
+    to_prob = objective.to_prob if objective is not None else None
     view: dict[str, Any] = {
         "step": step,
         "dim": dim,
         "dataset": dataset.name,
-        "objective": getattr(objective, "name", ""),
+        "objective": objective.name if objective is not None else "",
         "bounds": np.stack([lo, hi], 1).tolist(),
         "real": trainer.fixed_real.numpy(),
         "fake": f,
@@ -94,26 +97,27 @@ def toy_view(trainer: Trainer, step: int, grid_n: int = 60) -> dict[str, Any]:
         pick = order[((np.arange(MAPPING_PAIRS) + 0.5) / MAPPING_PAIRS * len(order)).astype(int)]
         prior = trainer.cfg.generator.prior
         view["mapping"] = {"prior": prior, "range": list(prior_box(prior)),  # the noise line: U(0, 1), N(0, 1)'s ±3σ
-                           "z": noise[pick, 0].cpu().double().numpy().round(5).tolist(), "x": f[pick, 0].round(5).tolist()}
-    scores = getattr(recipe, "scores", None)
+                           "z": noise[pick, 0].cpu().double().numpy().round(5).tolist(),
+                           "x": f[pick, 0].round(5).tolist()}
+    if dim == 1:
+        xs = np.linspace(lo[0], hi[0], 200)
+        pts = torch.as_tensor(xs[:, None], dtype=torch.float32, device=device)
+    else:
+        xs, ys = np.linspace(lo[0], hi[0], grid_n), np.linspace(lo[1], hi[1], grid_n)
+        gx, gy = np.meshgrid(xs, ys)  # (ny, nx)
+        pts = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32, device=device)
+    scores = recipe.scores(pts)  # None: no D of points to show (Recipe.scores)
     if scores is not None:
-        if dim == 1:
-            xs = np.linspace(lo[0], hi[0], 200)
-            pts = torch.as_tensor(xs[:, None], dtype=torch.float32, device=device)
-        else:
-            xs, ys = np.linspace(lo[0], hi[0], grid_n), np.linspace(lo[1], hi[1], grid_n)
-            gx, gy = np.meshgrid(xs, ys)  # (ny, nx)
-            pts = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32, device=device)
-        s = scores(pts).float()
-        d = to_prob(s) if to_prob is not None else (s - s.min()) / (s.max() - s.min()).clamp_min(1e-12)
-        d = d.cpu().numpy()
+        s = scores.float()
+        d = (to_prob(s) if to_prob is not None else (s - s.min()) / (s.max() - s.min()).clamp_min(1e-12)).cpu().numpy()
         view["grid"] = {"x": xs, "d": d} if dim == 1 else {"x": xs, "y": ys, "d": d.reshape(grid_n, grid_n)}
-    push = getattr(recipe, "generator_push", None)
+    push = recipe.generator_push(fake)  # None: no generator gradient to show (Recipe.generator_push)
     if push is not None:
-        view["arrows"] = push(fake).cpu().numpy()
+        view["arrows"] = push.cpu().numpy()
     if dim == 1 and dataset.has_density:
         xs = np.linspace(lo[0], hi[0], 400)
-        view["density"] = {"x": xs, "p": np.exp(dataset.log_prob(xs[:, None]))}
+        log_p = dataset.log_prob(xs[:, None])  # not None: has_density
+        view["density"] = {"x": xs, "p": np.exp(log_p) if log_p is not None else None}
     return view
 
 
@@ -172,7 +176,8 @@ class ToyFigures(_Frames):
         run = trainer.run
         snap = toy_snapshot(trainer, step)
         atomic_write_text(run.snapshot_path(step), json.dumps(snap))
-        title = f"{trainer.cfg.run.name} · {trainer.cfg.model.objective} · step {step}" + (" · EMA G" if snap["ema"] else "")
+        title = (f"{trainer.cfg.run.name} · {trainer.cfg.model.objective} · step {step}"
+                 + (" · EMA G" if snap["ema"] else ""))
         plot_snapshot(snap, run.sample_path(step), title=title)
 
 
@@ -213,10 +218,11 @@ class ClassGrid(Callback):
         from gankit.viz.images import save_class_grid
 
         net = trainer.sampling_net()
-        if not hasattr(net, "labels_of") or not getattr(net, "num_classes", 0):  # e.g. pix2pix: pairs, not classes
+        if not isinstance(net, ClassConditional) or not net.num_classes:  # e.g. pix2pix: pairs, not classes
             return
         x = class_samples(net, self.per_class, self.seed)  # (K, per_class, C, H, W)
-        save_class_grid(x, trainer.run.classes_png, getattr(trainer.dataset, "class_names", ()))
+        dataset = trainer.dataset
+        save_class_grid(x, trainer.run.classes_png, dataset.class_names if isinstance(dataset, LabelledDataset) else ())
 
 
 def real_floor(cfg: Any, dataset: Any, names: list[str], real: torch.Tensor,

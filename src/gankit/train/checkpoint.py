@@ -75,7 +75,7 @@ def content_digest(obj: Any) -> str:
 
 def rng_state() -> dict[str, Any]:
     """Every RNG the training loop may touch, in a form ``weights_only`` loading accepts."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # MT19937's tuple: name, keys, pos, has_gauss, cached_gaussian
     py_state = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -96,7 +96,8 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():

@@ -37,16 +37,17 @@ import math
 import statistics
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from gankit.data.base import IndexedImages, LabelledDataset, PointSet
 from gankit.data.reference import reference_sample
 from gankit.evalmode import eval_mode
-from gankit.metrics.toy import assign_modes, has_modes
+from gankit.metrics.toy import assign_modes
 from gankit.models.base import discriminator_calls
 from gankit.train.callbacks import Callback
 from gankit.train.stats import JsonlWriter, read_jsonl
@@ -179,18 +180,21 @@ def real_batch(trainer: Trainer, n: int, seed: int) -> Any:
     labelled recipe, ``n`` files decoded by index with their labels (None when some fail to decode).
     """
     dataset, device = trainer.dataset, trainer.device
-    streamed = getattr(dataset, "streamed", False)
-    if not getattr(trainer.recipe, "uses_labels", False):
+    streamed = dataset.streamed
+    if not trainer.recipe.uses_labels:
         x = trainer.fixed_real[:n] if streamed else reference_sample(dataset, n, seed)
         return x.to(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if streamed:
+        if streamed and isinstance(dataset, IndexedImages):
             idx = torch.randperm(len(dataset))[:n]
+            if dataset.labels is None:  # the trainer draws labelled batches: a streamed set has them
+                return None
             x, y = dataset.images(idx), dataset.labels[idx]
             if len(x) != len(y):
                 return None
         else:
+            assert isinstance(dataset, LabelledDataset)  # the trainer checked it (uses_labels)
             x, y = dataset.sample_with_labels(n)
     return x.to(device), y.to(device)
 
@@ -339,7 +343,7 @@ class Diagnostics(Callback):
 
     def _fresh_rules(self) -> AlarmRules:
         t = self.template
-        return AlarmRules(**{k: getattr(t, k) for k in t.__dataclass_fields__ if t.__dataclass_fields__[k].init})
+        return replace(t)  # a fresh copy: the template's settings, no state carried over (non-init fields)
 
     def on_start(self, trainer: Trainer) -> None:
         # A resumed run: replay the kept records so that bests, streaks and raised alarms carry over.
@@ -397,12 +401,12 @@ class Diagnostics(Callback):
         record: dict[str, Any] = {"step": step, "ema": trainer.ema is not None}
         gen = torch.Generator(device="cpu").manual_seed(seed + _STEP_STRIDE * step)
         scores = None
-        if getattr(recipe, "adversarial", True):  # the one interface every recipe with a D provides
+        if recipe.adversarial:  # the one interface every recipe with a D provides
             real = real_batch(trainer, self.n, seed + _STEP_STRIDE * step + 1)
             scores = None if real is None else recipe.discriminator_scores(real, generator=gen)
         if scores is not None:
             s_real, s_fake = (s.float().reshape(-1) for s in scores)
-            to_prob = getattr(getattr(recipe, "objective", None), "to_prob", None)
+            to_prob = recipe.objective.to_prob if recipe.objective is not None else None
             record["scale"] = "probability" if to_prob is not None else "score"
             record.update(discriminator_accuracy(s_real, s_fake, to_prob))
             v_real = (to_prob(s_real) if to_prob is not None else s_real).double().cpu().numpy()
@@ -413,7 +417,7 @@ class Diagnostics(Callback):
             if key in trainer.last_record:
                 record[key] = trainer.last_record[key]
         net = trainer.sampling_net()
-        if has_modes(dataset):
+        if isinstance(dataset, PointSet) and dataset.modes is not None and dataset.mode_std is not None:  # mixtures
             gen = torch.Generator(device="cpu").manual_seed(seed)  # the same noise every time: a smooth curve
             fake = recipe.sample(self.n_modes, generator=gen, net=net)
             record.update(mode_coverage(fake.double().cpu().numpy().reshape(len(fake), -1), dataset.modes,

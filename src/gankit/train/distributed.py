@@ -176,7 +176,7 @@ def shard(batch: Any, ctx: Context) -> Any:
     return batch[ctx.rank * n:(ctx.rank + 1) * n]
 
 
-def shard_noise(net: nn.Module, ctx: Context) -> None:
+def shard_noise(net: Any, ctx: Context) -> None:
     """Make ``net.sample_noise`` draw the global batch of noise from the shared RNG and keep this rank's
     slice (``shard`` mode). Draws from a private ``generator`` (figures, evaluation) are left alone."""
     original: Callable[..., Tensor] = net.sample_noise
@@ -187,7 +187,7 @@ def shard_noise(net: nn.Module, ctx: Context) -> None:
             return original(n, device=device, generator=generator)
         return shard(original(n * ctx.world_size, device=device), ctx)
 
-    net.sample_noise = sample_noise  # type: ignore[method-assign]
+    net.sample_noise = sample_noise  # net: a generator module (gankit.nets.capabilities.GeneratorNet)
 
 
 def average_(tensors: list[Tensor], world_size: int) -> None:

@@ -55,7 +55,8 @@ class TrainingProgress:
     """
 
     def __init__(self, total: int, start: int, emit: Callable[[str], None], lines: bool, every_s: float,
-                 time_limit_min: float = 0.0, final_eval: str = "", clock: Callable[[], float] = time.monotonic) -> None:
+                 time_limit_min: float = 0.0, final_eval: str = "",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.total, self.emit, self.lines, self.every_s = total, emit, lines, every_s
         self.time_limit_min, self.final_eval, self.clock = time_limit_min, final_eval, clock
         self.first: tuple[int, float] | None = None  # (step, time) after the first step: speed is timed from here

@@ -88,7 +88,8 @@ class Mirror:
                 self.writer.add_scalar(f"stats/{key}", value, record["step"])
                 n += 1
         for record in self._new_records(self.run.metrics):
-            groups = [("metrics", record)] + ([("floor", record["floor"])] if isinstance(record.get("floor"), dict) else [])
+            floor = record.get("floor")
+            groups = [("metrics", record)] + ([("floor", floor)] if isinstance(floor, dict) else [])
             for tag, values in groups:
                 for key, value in numbers(values).items():
                     self.writer.add_scalar(f"{tag}/{key}", value, record["step"])

@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from gankit import config as config_mod
+from gankit.data.base import Dataset, LabelledDataset
 from gankit.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from gankit.fileio import atomic_write_bytes
 from gankit.train import distributed
@@ -53,6 +54,9 @@ from gankit.train.checkpoint import (
 from gankit.train.progress import TrainingProgress, duration, headline
 from gankit.train.rundir import RunDir
 from gankit.train.stats import JsonlWriter
+
+if TYPE_CHECKING:
+    from gankit.models.base import Recipe
 
 log = logging.getLogger("gankit")
 
@@ -105,7 +109,7 @@ def ema_warmup_fn(decay: float) -> Callable[..., None]:
 
 
 @contextlib.contextmanager
-def _all_stats_after(recipe: Any) -> Iterator[None]:
+def _all_stats_after(recipe: Recipe) -> Iterator[None]:
     """However training ends, later direct step calls get every statistic again (Recipe.stats_wanted)."""
     try:
         yield
@@ -118,15 +122,16 @@ class Trainer:
 
     Args:
         cfg: the resolved Config.
-        recipe: an object with d_step, g_step, sample, generator, optimizers, state_dict, load_state_dict.
-        dataset: a data set with ``sample(n, device)``.
+        recipe: a :class:`gankit.models.base.Recipe` (the trainer uses only its contract).
+        dataset: a :class:`gankit.data.base.Dataset`; a :class:`~gankit.data.base.LabelledDataset` for
+            recipes that set ``uses_labels``.
         run: the run directory.
         callbacks: called after every step and at the end.
         device: where batches go.
     """
 
     def __init__(
-        self, cfg: Any, recipe: Any, dataset: Any, run: RunDir, callbacks: list[Callback] | None = None,
+        self, cfg: Any, recipe: Recipe, dataset: Dataset, run: RunDir, callbacks: list[Callback] | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         self.cfg = cfg
@@ -137,7 +142,10 @@ class Trainer:
         self.device = torch.device(device)
         self.step = 0
         self.dist = distributed.context()
-        self.batch_size = distributed.per_rank_batch(cfg.data.batch_size, self.dist.world_size, cfg.model.pack)
+        self.batch_size = distributed.per_rank_batch(cfg.data.batch_size, self.dist.world_size, recipe.pack)
+        if recipe.uses_labels and not isinstance(dataset, LabelledDataset):
+            raise ConfigError(f"model.recipe={cfg.model.recipe} trains on labelled batches, and data set "
+                              f"'{dataset.name}' has no labels")
         if self.dist.enabled:
             distributed.broadcast_modules(recipe.modules().values(), self.dist)  # one set of initial weights
             distributed.sync_gradients(recipe.optimizers.values(), self.dist)
@@ -164,10 +172,7 @@ class Trainer:
         self._autocast = cfg.run.precision == "bf16"
         if self._autocast and "discriminator" in recipe.modules():  # scores, hence losses, in float32
             recipe.modules()["discriminator"].register_forward_hook(lambda m, args, out: out.float())
-        if cfg.run.compile:
-            if cfg.reg.gradient_penalty > 0 or cfg.reg.r1 > 0 or cfg.model.unroll > 0:
-                raise ConfigError("run.compile cannot be used with reg.gradient_penalty, reg.r1 or model.unroll: "
-                                  "torch.compile does not support their double backward")
+        if cfg.run.compile:  # config validation refuses it with the double-backward remedies
             for net in recipe.modules().values():
                 net.compile()  # in place: state_dict keys (checkpoints, export) are unchanged
         self.d_updates = 0  # discriminator updates made by this process (not checkpointed; gankit lab shows it)
@@ -263,7 +268,7 @@ class Trainer:
 
         def handler(signum: int, frame: Any) -> None:
             self._stop = signal.Signals(signum)
-            signal.signal(signum, previous[signum])  # a second press stops at once
+            signal.signal(signum, previous[signal.Signals(signum)])  # a second press stops at once
 
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         for s in previous:
@@ -290,10 +295,11 @@ class Trainer:
         if self.dist.enabled:  # one rank's NaN stops every rank at the same step
             bad = distributed.agree_max([float(bad)], self.dist, self.device)[0] > 0
         if bad:
-            bad = ", ".join(f"{k} = {float(v):g}" for k, v in stats.items() if k.endswith(("loss", "penalty")))
-            kept = f"the last good checkpoint ({self.run.checkpoint}) is kept" if self.run.checkpoint.exists() else "no checkpoint was written"
+            shown = ", ".join(f"{k} = {float(v):g}" for k, v in stats.items() if k.endswith(("loss", "penalty")))
+            kept = (f"the last good checkpoint ({self.run.checkpoint}) is kept" if self.run.checkpoint.exists()
+                    else "no checkpoint was written")
             raise NonFiniteLossError(
-                f"non-finite loss at step {self.step} ({bad}); training stopped and {kept}; "
+                f"non-finite loss at step {self.step} ({shown}); training stopped and {kept}; "
                 "try a lower learning rate"
             )
 
@@ -303,7 +309,8 @@ class Trainer:
 
     def _batch(self) -> Any:
         """A fresh batch of this rank's share; conditional recipes train on (images, labels) pairs."""
-        draw = self.dataset.sample_with_labels if getattr(self.recipe, "uses_labels", False) else self.dataset.sample
+        labelled = cast(LabelledDataset, self.dataset)  # for uses_labels recipes: checked in __init__
+        draw = labelled.sample_with_labels if self.recipe.uses_labels else self.dataset.sample
         ctx = self.dist
         if ctx.enabled and self.cfg.run.distributed_data == "shard":
             return distributed.shard(draw(self.batch_size * ctx.world_size, self.device), ctx)
@@ -335,10 +342,9 @@ class Trainer:
         cfg, recipe, ctx = self.cfg, self.recipe, self.dist
         total = cfg.train.steps
         lrs = self._set_lr()
-        if hasattr(recipe, "progress"):  # annealed remedies (reg.schedule) follow the generator step
-            recipe.progress = min(self.step / total, 1.0)
+        recipe.progress = min(self.step / total, 1.0)  # annealed remedies (reg.schedule) follow the generator step
         d_stats: dict[str, Tensor] = {}
-        n_d = d_steps_at(cfg.train.d_steps_schedule, self.step, cfg.train.d_steps) if getattr(recipe, "adversarial", True) else 0
+        n_d = d_steps_at(cfg.train.d_steps_schedule, self.step, cfg.train.d_steps) if recipe.adversarial else 0
         # the recipe may skip its monitoring statistics on steps that are not logged
         recipe.stats_wanted = (self.step + 1) % cfg.train.log_every == 0 or self.step + 1 == total
         for _ in range(n_d):
@@ -390,7 +396,8 @@ class Trainer:
                              "%s --resume %s", cfg.train.time_limit, self.step, total, self._command(), self.run.root)
                     self._finish = True
                 if ctx.enabled:  # a signal, a callback's request_finish or a time limit on any rank stops all
-                    signum, finish = distributed.agree_max([float(self._stop or 0), float(self._finish)], ctx, self.device)
+                    signum, finish = distributed.agree_max([float(self._stop or 0), float(self._finish)], ctx,
+                                                           self.device)
                     if signum and self._stop is None:
                         self._stop = signal.Signals(int(signum))
                     self._finish = finish > 0

@@ -44,6 +44,7 @@ class ImageDataset:
 
     kind = "image"
     range_checked = True
+    streamed = False  # sample() draws from stored images (FolderStream: from the training stream)
     modes = None
     mode_std = None
     has_density = False
