@@ -31,8 +31,9 @@ from torch import nn
 from gankit.errors import DataError
 from gankit.evalmode import evaluating
 from gankit.metrics import features
-from gankit.metrics.images import N_BOOT, bootstrap_ci, mode_histogram_kl
+from gankit.metrics.bootstrap import N_BOOT, bootstrap_ci
 from gankit.metrics.keys import MODE_KL, MODES, Key
+from gankit.metrics.modes import mode_histogram_kl
 from gankit.registry import METRICS
 from gankit.weights import load_checked_weights, recorded_sha256
 
