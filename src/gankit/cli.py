@@ -1,4 +1,5 @@
-"""Command line: gankit train | sweep | sample | translate | eval | export | serve | lab | report | theory | data | list.
+"""Command line: ``gankit COMMAND`` (train, sweep, sample, translate, eval, export, serve, lab, report, theory,
+data, list).
 
 Errors a user can act on are printed as one line (``gankit: error: ...``) with exit code 2 for bad
 input and 1 for failures at run time; nothing already written is lost.
@@ -87,7 +88,8 @@ def cmd_data(args: argparse.Namespace) -> int:
             print(f"  {name:<14} {'ready' if not missing else 'missing ' + ', '.join(missing)}")
         return 0
     if not args.name:
-        raise ConfigError(f"'gankit data get' needs a data set name; choose one of: {', '.join([*names, 'stacked-mnist'])}")
+        raise ConfigError(f"'gankit data get' needs a data set name; choose one of: "
+                          f"{', '.join([*names, 'stacked-mnist'])}")
     files = images.get_dataset_files(args.name, download=True)
     for f in files:
         print(f)
@@ -127,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a run (default preset: ring8)",
                        description="Train from a preset or a YAML file, with section.key=value overrides.")
-    t.add_argument("items", nargs="*", metavar="[PRESET] KEY=VALUE", help="preset name, then overrides like train.steps=2000")
+    t.add_argument("items", nargs="*", metavar="[PRESET] KEY=VALUE",
+                   help="preset name, then overrides like train.steps=2000")
     t.add_argument("-p", "--preset", help="preset name (see 'gankit list presets')")
     t.add_argument("-c", "--config", help="YAML config file instead of a preset")
     t.add_argument("--resume", metavar="RUN", help="continue RUN (a run directory or a name under runs/)")
@@ -146,10 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     seeds = sw.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 (default 3)")
     seeds.add_argument("--seed-list", metavar="S1,S2", help="explicit seeds, e.g. 3,7,11")
-    sw.add_argument("-j", "--jobs", type=int, default=0, help="runs at once (default: cores / threads; ray and slurm: all, the scheduler decides)")
+    sw.add_argument("-j", "--jobs", type=int, default=0,
+                    help="runs at once (default: cores / threads; ray and slurm: all, the scheduler decides)")
     sw.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1; 0: the config's)")
     sw.add_argument("-o", "--out", help="the sweep's folder (default runs/sweep-PRESET)")
-    sw.add_argument("--dry-run", action="store_true", help="list the runs and their status (done/partial/new), run nothing")
+    sw.add_argument("--dry-run", action="store_true",
+                    help="list the runs and their status (done/partial/new), run nothing")
     sw.add_argument("--launcher", choices=["local", "ray", "slurm"], default="local",
                     help="where runs go: local processes (default), Ray tasks (gankit[ray]) or Slurm jobs through "
                          "submitit (gankit[slurm]); the folder must be on a disk every worker sees")
@@ -165,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=0, help="number of samples (default 1000), or rows of a figure (default 8)")
     s.add_argument("-o", "--output", required=True, help="out.npy, out.csv or out.png (a figure)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--text", help='text-to-image runs: draw every sample for this caption, e.g. "a big blue square at the bottom"')
+    s.add_argument("--text", help="text-to-image runs: draw every sample for this caption, "
+                                  'e.g. "a big blue square at the bottom"')
     s.add_argument("--interpolate", choices=["linear", "spherical"],
                    help="walk between random noise vectors along a line or a great circle (slerp)")
     s.add_argument("--steps", type=int, default=10, help="points along each interpolation (default 10)")
@@ -178,9 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a multi-stage generator's sampling stages (lapgan: coarse image, bands, sums; "
                         "stackgan: stage I, stage II), one row per sample")
     s.add_argument("--lattice", action="store_true",
-                   help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes (-n per side)")
+                   help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes "
+                        "(-n per side)")
     s.add_argument("--codes", action="store_true",
-                   help="auto-encoder runs: codes of test data (else training data) coloured by class (-n, default 2000)")
+                   help="auto-encoder runs: codes of test data (else training data) coloured by class "
+                        "(-n, default 2000)")
     s.add_argument("--label", type=int, help="conditional runs: draw every sample for this class")
     s.add_argument("--per-class", action="store_true",
                    help="conditional runs: -n samples (default 8) of each class, one row per class")
@@ -197,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("translate", help="image-to-image runs (pix2pix): translate an image, a folder or a .npy")
     tr.add_argument("run", help="run directory or name under runs/")
     tr.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or .npy arrays")
-    tr.add_argument("-o", "--output", required=True, help="a .npy (all outputs), a .png (one input) or a folder of PNGs")
+    tr.add_argument("-o", "--output", required=True,
+                    help="a .npy (all outputs), a .png (one input) or a folder of PNGs")
     tr.add_argument("--seed", type=int, default=0, help="dropout masks (the translator's noise)")
     tr.set_defaults(func=cmd_translate)
 
@@ -218,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--extractor", metavar="SPEC", help="image features: a registered name (gankit list extractors), "
                    "inception:PATH[:SHA256] or torchscript:PATH[:SHA256] (default: eval.extractor, else the data "
                    "set's own; outside samples: the random embedding, keys rand_*)")
-    e.add_argument("--range", metavar="LO,HI", help="value range of array samples: -1,1 | 0,1 | 0,255 (default: detected)")
+    e.add_argument("--range", metavar="LO,HI",
+                   help="value range of array samples: -1,1 | 0,1 | 0,255 (default: detected)")
     e.add_argument("--size", type=int, metavar="S", help="resize images to S x S (default: never resized)")
     e.add_argument("--seed", type=int, help="with --fake: evaluation seed (default: the run's eval.seed, else 1234)")
     e.add_argument("-o", "--output", metavar="FILE.json", help="also write the result as JSON")
@@ -236,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "live view of 1-D/2-D runs, two runs side by side. Works offline.")
     sv.add_argument("runs_dir", nargs="?", default="runs", metavar="RUNS_DIR", help="folder of runs (default: runs/)")
     sv.add_argument("--host", default="127.0.0.1",
-                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes the runs to the network)")
+                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes the runs to the "
+                         "network)")
     sv.add_argument("--port", type=int, default=8050, help="port (default 8050; 0 picks a free one)")
     sv.add_argument("--limit", action="append", default=[], metavar="NAME=MiB",
                     help="raise or lower a cap (repeatable): line=1 (a longer log line is skipped), page=4 (one "
@@ -270,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("name", nargs="?", help="check name, 'all', or 'list' (default: list)")
     th.add_argument("-o", "--output", default="theory", help="folder for figures and JSON results (default: theory/)")
     th.add_argument("--quick", action="store_true", help="smaller sample sizes and shorter trainings")
-    th.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the nets are tiny; 0 keeps torch's default)")
+    th.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: the nets are tiny; 0 keeps torch's default)")
     th.set_defaults(func=cmd_theory)
 
     dt = sub.add_parser("data", help="fetch built-in image data sets into the cache (~/.cache/gankit or $GANKIT_DATA)")
@@ -279,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     dt.set_defaults(func=cmd_data)
 
     ls = sub.add_parser("list", help="list presets and registry entries")
-    ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL, "extractors"], help="what to list (default: all)")
+    ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL, "extractors"],
+                    help="what to list (default: all)")
     ls.set_defaults(func=cmd_list)
     return p
 

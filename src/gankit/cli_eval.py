@@ -21,7 +21,8 @@ def eval_table(model: dict[str, float], floor: dict[str, float] | None) -> str:
     for k in reported_keys(model):
         info = key_info(k)
         scale = info.scale if info else 1.0
-        rows.append([k, cell(model, k, scale)] + ([cell(floor, floor_key(k, floor), scale)] if floor is not None else [])
+        rows.append([k, cell(model, k, scale)]
+                    + ([cell(floor, floor_key(k, floor), scale)] if floor is not None else [])
                     + ([info.direction, info.shown_unit] if info else ["", ""]))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]

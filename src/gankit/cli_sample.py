@@ -43,7 +43,8 @@ def _sample_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
     if args.interpolate and args.nearest:
         raise ConfigError("choose one of --interpolate and --nearest")
     if suffix == ".csv":
-        raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the arrays) with --interpolate/--nearest")
+        raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the arrays) with "
+                          "--interpolate/--nearest")
     rows = args.n or 8
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.interpolate:
@@ -74,10 +75,12 @@ def _sample_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
                            f"{np.median(c.generated):.2f}, {c.held_out_kind} {np.median(c.held_out):.2f}")
     else:
         raise ConfigError("the nearest-neighbour figure is for images; use -o FILE.npy for point data")
-    print(f"nearest training sample, median L2 over {len(c.generated)} samples: generated {np.median(c.generated):.4g}, "
-          f"{c.held_out_kind} {np.median(c.held_out):.4g} (ratio {c.ratio:.3f})")
-    verdict = "no sign of copying" if c.ratio > 0.8 and c.copies < 0.05 else "the generator may be copying training data"
-    print(f"{100 * c.copies:.1f} % of generated samples are closer to a training sample than 99 % of held-out ones: {verdict}")
+    print(f"nearest training sample, median L2 over {len(c.generated)} samples: generated "
+          f"{np.median(c.generated):.4g}, {c.held_out_kind} {np.median(c.held_out):.4g} (ratio {c.ratio:.3f})")
+    verdict = ("no sign of copying" if c.ratio > 0.8 and c.copies < 0.05
+               else "the generator may be copying training data")
+    print(f"{100 * c.copies:.1f} % of generated samples are closer to a training sample than 99 % of held-out "
+          f"ones: {verdict}")
     print(f"wrote {out}")
     return 0
 

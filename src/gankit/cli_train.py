@@ -39,7 +39,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError("--resume continues a run with its own config; give only KEY=VALUE overrides")
         if args.dry_run:
             run = api.find_run(args.resume)
-            cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(config_mod.load(run.config)), overrides))
+            saved = config_mod.to_dict(config_mod.load(run.config))
+            cfg = config_mod.from_dict(config_mod.apply_overrides(saved, overrides))
             print(config_mod.dump(cfg), end="")
             return 0
         with logging_redirect_tqdm():

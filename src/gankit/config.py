@@ -109,7 +109,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file '{p}' does not exist")
     try:
         if p.stat().st_size > MAX_BYTES:  # refused before reading: a config is a few KB
-            raise ConfigError(f"config file '{p}' is refused: more than {MAX_BYTES >> 20} MiB, too large to be a config")
+            raise ConfigError(f"config file '{p}' is refused: more than {MAX_BYTES >> 20} MiB, "
+                              "too large to be a config")
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file '{p}' is not UTF-8 text (byte {exc.start}); is it a YAML file?") from None

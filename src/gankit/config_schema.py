@@ -81,7 +81,8 @@ class GeneratorConfig:
 
     name: str = field(default="mlp", metadata=_choices(_registry_names("networks")))
     noise_dim: int = 2
-    prior: str = field(default="normal", metadata=_choices(PRIORS))  # N(0, I), U(0, 1)^d, 2-D: mixture of 10 Gaussians, swiss roll
+    # N(0, I), U(0, 1)^d, 2-D: mixture of 10 Gaussians, swiss roll
+    prior: str = field(default="normal", metadata=_choices(PRIORS))
     width: int = 256
     depth: int = 3  # hidden layers
     activation: str = field(default="relu", metadata=_choices(ACTIVATIONS))
@@ -100,9 +101,11 @@ class DiscriminatorConfig:
     depth: int = 3
     activation: str = field(default="leaky_relu", metadata=_choices(ACTIVATIONS))
     dropout: float = 0.0
-    norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = batch norm; WGAN-GP critics: layer or none; mlp: batch or none (auto)
+    # dcgan: auto = batch norm; WGAN-GP critics: layer or none; mlp: batch or none (auto)
+    norm: str = field(default="auto", metadata=_choices(NORMS))
     spectral_norm: bool = False  # divide every weight by its largest singular value (Miyato et al. 2018)
-    minibatch: str = field(default="none", metadata=_choices(MINIBATCH))  # std: Karras 2018; discrimination: Salimans 2016
+    # std: Karras 2018; discrimination: Salimans 2016
+    minibatch: str = field(default="none", metadata=_choices(MINIBATCH))
     minibatch_kernels: int = 32  # minibatch discrimination: closeness features appended (B in Salimans et al.)
 
 
@@ -116,7 +119,8 @@ class ModelConfig:
     unroll: int = 0  # unrolled GAN: G's loss looks through this many differentiable D steps (0: off)
     text_encoder: str = ""  # stackgan: pretrained text encoder (.safetensors); empty: the shipped shapes-captions one
     kl_weight: float = 1.0  # stackgan: λ on the conditioning-augmentation KL term in G's loss
-    prior_labels: bool = False  # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
+    # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
+    prior_labels: bool = False
     condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan: how D sees the class
     matching_aware: bool = False  # cgan: real images with wrong classes are extra negatives (Reed et al. 2016)
     class_weight: float = 1.0  # cgan, condition=acgan: weight of the class cross-entropy in both losses
@@ -136,7 +140,8 @@ class RegConfig:
     instance_noise: float = 0.0  # std of Gaussian noise added to every input of D (real and fake)
     label_smoothing: float = 0.0  # one-sided: D's target for real data is 1 - label_smoothing (mmgan, nsgan)
     label_flip: float = 0.0  # probability that a sample's label is swapped in D's loss (mmgan, nsgan)
-    schedule: str = field(default="constant", metadata=_choices(REG_SCHEDULES))  # linear: noise, smoothing, flips fade to 0
+    # linear: noise, smoothing, flips fade to 0
+    schedule: str = field(default="constant", metadata=_choices(REG_SCHEDULES))
 
 
 @dataclass
@@ -155,7 +160,8 @@ class TrainConfig:
 
     steps: int = 5000  # generator steps
     d_steps: int = 1  # k in the lecture's algorithm
-    d_steps_schedule: str = field(default="constant", metadata=_choices(D_STEP_SCHEDULES))  # wgan: 100 D steps for the first 25 G steps and every 500th
+    # wgan: 100 D steps for the first 25 G steps and every 500th
+    d_steps_schedule: str = field(default="constant", metadata=_choices(D_STEP_SCHEDULES))
     lr_schedule: str = field(default="constant", metadata=_choices(LR_SCHEDULES))
     lr_final: float = 0.0  # learning-rate factor reached at the last step by 'linear' and 'cosine'
     ema: float = 0.0  # decay of an exponential moving average of G's weights; 0 disables it
@@ -166,7 +172,8 @@ class TrainConfig:
     eval_every: int = 0  # metrics.jsonl during training; 0: only at the end
     diagnostics_every: int = -1  # diagnostics.jsonl and alarms (train/diagnostics.py); -1: auto, 0: off
     progress: bool = True  # tqdm bar on stderr, a duration estimate, evaluation steps; false: quiet
-    progress_every_s: float = 30.0  # when stderr is not a terminal (a job, nohup, CI): a progress line this often (0: none)
+    # when stderr is not a terminal (a job, nohup, CI): a progress line this often (0: none)
+    progress_every_s: float = 30.0
     time_limit: float = 0.0  # minutes of training per session; then checkpoint, export and stop (0: none)
     tensorboard: bool = False  # also mirror stats, metrics and sample grids into RUN/tensorboard (gankit[tensorboard])
 
@@ -179,11 +186,16 @@ class EvalConfig:
     num_samples: int = 2500  # generator samples scored (docs/protocols.md uses 2,500 for toy data)
     floor: bool = True  # the end-of-training evaluation also scores held-out real data: the real-vs-real floor
     seed: int = 1234  # evaluation noise has its own RNG so it never perturbs training
-    extractor: str = ""  # image features: '' = the data set's default, a registered name (gankit list extractors), inception:PATH[:SHA256] or torchscript:PATH[:SHA256]
-    rejection: int = 0  # discriminator rejection sampling at the end: D calibrated this many steps, drs_* metrics (0: off)
+    # image features: '' = the data set's default, a registered name (gankit list extractors),
+    # inception:PATH[:SHA256] or torchscript:PATH[:SHA256]
+    extractor: str = ""
+    # discriminator rejection sampling at the end: D calibrated this many steps, drs_* metrics (0: off)
+    rejection: int = 0
     rejection_gamma: float = 0.0  # DRS acceptance shift γ: 0 is exact rejection sampling, > 0 accepts more
     rejection_lr: float = 1.0e-4  # Adam step size of the DRS calibration (1e-3 tilts grid25's modes: BENCHMARKS.md)
-    rejection_quantile: float = 1.0  # DRS bound M: 1 = the largest logit seen (exact); q < 1 = that quantile of the burn-in logits (higher acceptance, ratio capped at e^M)
+    # DRS bound M: 1 = the largest logit seen (exact); q < 1 = that quantile of the burn-in logits (higher
+    # acceptance, ratio capped at e^M)
+    rejection_quantile: float = 1.0
 
 
 @dataclass

@@ -87,7 +87,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
                 raise ConfigError(f"{key} must be an integer of at most 19 digits, got {_show(value)}")
             return value
         if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):  # e.g. 4,301 digits, kept as text
-            raise ConfigError(f"{key} must be an integer of at most 19 digits, got a {len(value.strip())}-character number")
+            raise ConfigError(f"{key} must be an integer of at most 19 digits, "
+                              f"got a {len(value.strip())}-character number")
         raise ConfigError(f"{key} must be an integer, got {_show(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -165,7 +166,8 @@ def validate(cfg: Config) -> None:
     _check_choices(cfg, "")
     checks: list[tuple[bool, str]] = [
         (cfg.data.batch_size > 0, "data.batch_size must be > 0"),
-        (cfg.data.image_size == 0 or cfg.data.image_size >= 2, "data.image_size must be 0 (the data set's own) or >= 2"),
+        (cfg.data.image_size == 0 or cfg.data.image_size >= 2,
+         "data.image_size must be 0 (the data set's own) or >= 2"),
         (cfg.data.channels in (0, 1, 3), "data.channels must be 0 (the data set's own), 1 or 3"),
         (cfg.data.workers >= 0 and cfg.data.memory_mb >= 0, "data.workers and data.memory_mb must be >= 0"),
         (cfg.data.max_pixels > 0 and cfg.data.max_dim > 0, "data.max_pixels and data.max_dim must be > 0"),
@@ -222,7 +224,8 @@ def validate(cfg: Config) -> None:
         (cfg.model.unroll >= 0, "model.unroll must be >= 0 (0: off)"),
         (cfg.discriminator.minibatch_kernels > 0, "discriminator.minibatch_kernels must be > 0"),
         (cfg.generator.prior not in ("mixture", "swissroll") or cfg.generator.noise_dim == 2,
-         f"generator.prior={cfg.generator.prior} is a 2-D prior: set generator.noise_dim=2 (got {cfg.generator.noise_dim})"),
+         f"generator.prior={cfg.generator.prior} is a 2-D prior: set generator.noise_dim=2 "
+         f"(got {cfg.generator.noise_dim})"),
         (not cfg.model.prior_labels or (cfg.model.recipe == "aae" and cfg.generator.prior in ("mixture", "swissroll")),
          "model.prior_labels needs model.recipe=aae and generator.prior=mixture or swissroll (class k -> component k)"),
     ]

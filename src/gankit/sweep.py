@@ -168,7 +168,8 @@ def plan(preset: str | None, config_file: str | None, items: Sequence[str], seed
     own = [f"run.out_dir={root.parent}", "train.progress=false", *([f"run.threads={threads}"] if threads else [])]
     for cell in sweep.cells:
         for seed in seeds:
-            overrides = [*fixed, *cell.overrides, *own, f"run.seed={seed}", f"run.name={root.name}/{cell.slug}/seed-{seed}"]
+            overrides = [*fixed, *cell.overrides, *own, f"run.seed={seed}",
+                         f"run.name={root.name}/{cell.slug}/seed-{seed}"]
             cfg = config_mod.resolve(preset, config_file, overrides)
             sweep.runs.append(Run(cell, seed, root / cell.slug / f"seed-{seed}", overrides, cfg))
     for run in sweep.runs:
@@ -226,7 +227,8 @@ def run_commands(tasks: Sequence[Task], jobs: int, env: dict[str, str] | None = 
                 while pending and len(running) < jobs:
                     task = pending.pop(0)
                     f = open_log(task.command, task.log)
-                    p = subprocess.Popen(task.command, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, env=env)
+                    p = subprocess.Popen(task.command, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                         env=env)
                     running[p] = (task, time.monotonic(), f)
                 time.sleep(poll_s)
                 for p in [p for p in running if p.poll() is not None]:

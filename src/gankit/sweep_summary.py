@@ -147,15 +147,18 @@ def write_summary(sweep: Sweep, summary: Summary) -> dict[str, Path]:
             entry["metrics"][m] = {"mean": _json_num(mean), "se": _json_num(se), "n": n,
                                    "values": {str(s): _json_num(v) for s, v in per_seed.items()}}
         cells_json.append(entry)
-    atomic_write_text(paths["csv"], _csv_text([*summary.keys, "metric", "mean", "se", "n", *(f"seed_{s}" for s in seeds)], rows))
+    header = [*summary.keys, "metric", "mean", "se", "n", *(f"seed_{s}" for s in seeds)]
+    atomic_write_text(paths["csv"], _csv_text(header, rows))
     atomic_write_text(paths["json"], json.dumps({
-        "sweep": str(out), "source": sweep.source, "fixed": sweep.fixed, "axes": {a.key: list(a.values) for a in sweep.axes},
+        "sweep": str(out), "source": sweep.source, "fixed": sweep.fixed,
+        "axes": {a.key: list(a.values) for a in sweep.axes},
         "seeds": seeds, "runs": len(sweep.runs), "done": done, "metrics": summary.metrics, "cells": cells_json,
     }, indent=1) + "\n")
 
     from gankit.viz.sweep import plot_sweep
 
-    per_metric = {m: [(*summary.stats(c, m)[:2], list(summary.values[c.slug].get(m, {}).values())) for c in summary.cells]
+    per_metric = {m: [(*summary.stats(c, m)[:2], list(summary.values[c.slug].get(m, {}).values()))
+                      for c in summary.cells]
                   for m in summary.metrics}
     plot_sweep(summary.labels(), per_metric, paths["png"],
                title=f"{out.name}: mean ± standard error over {len(seeds)} seeds (dots: seeds)")

@@ -31,7 +31,8 @@ from gankit.train.rundir import RunDir
 
 GRID = 40  # D's grid in 2-D is GRID x GRID
 MANIFOLD_LINES, MANIFOLD_POINTS = 11, 41  # noise-space grid lines, points along each
-METRIC_POINTS = 256  # samples behind the bandwidth choice and W1 (EMD's cost grows ~n³; the page must not slow training)
+# samples behind the bandwidth choice and W1 (EMD's cost grows ~n³; the page must not slow training)
+METRIC_POINTS = 256
 SAVED_SAMPLE_EVERY = 500  # train.sample_every of a saved run (figures when it is resumed)
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -226,9 +227,9 @@ class LabSession:
     def take(self) -> dict[str, Any]:
         """Copy the weights for a view and what it shows of the session (under the lab's lock)."""
         self.copy.take(self.trainer)
-        return {"id": self.run.root.name, "step": self.trainer.step, "d_updates": self.trainer.d_updates, "error": self.error,
-                "settings": self.settings, "dim": self.trainer.dataset.dim, "cross_entropy": self.cross_entropy,
-                "history_len": len(self.history)}
+        return {"id": self.run.root.name, "step": self.trainer.step, "d_updates": self.trainer.d_updates,
+                "error": self.error, "settings": self.settings, "dim": self.trainer.dataset.dim,
+                "cross_entropy": self.cross_entropy, "history_len": len(self.history)}
 
     def picture(self, state: dict[str, Any]) -> dict[str, Any]:
         """The snapshot and the manifold drawn from the copy (outside the lock), with the latest metrics and D*."""

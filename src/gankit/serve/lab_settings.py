@@ -77,7 +77,8 @@ def _setting(key: str, value: Any) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{key} must be {'a number' if kind in (int, float) else 'true or false' if kind is bool else 'a name'}")
+        what = "a number" if kind in (int, float) else "true or false" if kind is bool else "a name"
+        raise ConfigError(f"{key} must be {what}")
     if kind is float and not math.isfinite(value):
         raise ConfigError(f"{key} must be a finite number")
     if isinstance(bounds, tuple) and kind is str and value not in bounds:
@@ -144,7 +145,8 @@ def build_config(settings: dict[str, Any], workdir: Path) -> Any:
                           "the samples, so the penalised gradient is not D's; Gulrajani et al. 2017): "
                           "set discriminator.norm=auto")
     if cfg.reg.label_smoothing > 0 and objective.d_loss_targets is None:
-        raise ConfigError(f"reg.label_smoothing needs a cross-entropy objective (mmgan, nsgan), not '{cfg.model.objective}'")
+        raise ConfigError("reg.label_smoothing needs a cross-entropy objective (mmgan, nsgan), "
+                          f"not '{cfg.model.objective}'")
     return cfg
 
 

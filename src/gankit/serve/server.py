@@ -526,5 +526,6 @@ def bind(handler: type[BaseHTTPRequestHandler], host: str, port: int) -> Threadi
 def url_of(server: ThreadingHTTPServer) -> str:
     host, port = server.server_address[:2]
     host = str(host)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+    shown = ("127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::"
+             else f"[{host}]" if ":" in host else host)
     return f"http://{shown}:{port}/"
