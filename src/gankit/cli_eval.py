@@ -36,7 +36,7 @@ def metric_meanings(model: dict[str, float]) -> str:
 
     keys = list(dict.fromkeys(base_key(k) for k in reported_keys(model) if key_info(k)))
     width = max((len(k) for k in keys), default=0)
-    return "\n".join(f"  {k.ljust(width)}  {key_info(k).meaning}" for k in keys)
+    return "\n".join(f"  {k.ljust(width)}  {info.meaning if (info := key_info(k)) else ''}" for k in keys)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -96,8 +96,9 @@ def _eval_outside(args: argparse.Namespace, names: list[str] | None) -> int:
                                   metrics=names, extractor=args.extractor, n=args.n, floor=not args.no_floor,
                                   value_range=args.range, size=args.size, seed=args.seed, progress=announce)
     announce.done()
-    print(f"fake: {result.sources[0]}")
-    for line in result.sources[1:]:
+    sources = result.sources or []  # evaluate_samples says what it read, one line each
+    print(f"fake: {sources[0]}")
+    for line in sources[1:]:
         print(f"real: {line}" if not line.startswith("scored") else line)
     if result.floor is not None:
         print(f"real vs real: {result.floor_kind}, scored the same way (what a perfect generator would get)")

@@ -98,13 +98,13 @@ def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
     if args.lattice:
         net, cfg, _ = api.load_generator(args.run)
         side = args.n or 20
-        x = ae.lattice_images(net, cfg.generator.prior, side).numpy()
+        grid = ae.lattice_images(net, cfg.generator.prior, side).numpy()
         if suffix == ".npy":
-            _save_array(out, x)
-        elif x.ndim == 4:
+            _save_array(out, grid)
+        elif grid.ndim == 4:
             from gankit.viz import save_image_grid
 
-            save_image_grid(x, out, nrow=side)
+            save_image_grid(grid, out, nrow=side)
         else:
             raise ConfigError("the lattice figure is for images; use -o FILE.npy for point data")
         print(f"wrote the decoder on a {side}x{side} lattice of codes ({cfg.generator.prior} prior) to {out}")

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import cast
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gankit.serve.server import is_loopback, make_server, parse_limits, url_of
+    from gankit.serve.server import Handler, is_loopback, make_server, parse_limits, url_of
 
     server = make_server(args.runs_dir, host=args.host, port=args.port, limits=parse_limits(args.limit))
-    print(f"gankit: serving {server.RequestHandlerClass.dashboard.root} at {url_of(server)} (Ctrl-C stops)", flush=True)
+    handler = cast("type[Handler]", server.RequestHandlerClass)  # the Handler subclass make_server built
+    print(f"gankit: serving {handler.dashboard.root} at {url_of(server)} (Ctrl-C stops)", flush=True)
     if not is_loopback(args.host):
         logging.getLogger("gankit").warning("listening on %s: anyone who can reach this machine can read these runs",
                                             args.host)

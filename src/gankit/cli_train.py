@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from gankit.cli_eval import eval_table
 from gankit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gankit.train.rundir import RunDir
 
 
 def _split_positional(items: list[str]) -> tuple[str | None, list[str]]:
@@ -57,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(run: RunDir) -> None:
     from gankit.train.stats import read_jsonl
 
     metrics = read_jsonl(run.metrics)

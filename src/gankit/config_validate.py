@@ -128,7 +128,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             scope = f"'{prefix}'" if prefix else "the config"
             raise ConfigError(f"unknown key '{full}'; keys allowed in {scope}: {', '.join(fields)}")
         f, tp = fields[key]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value, full)
         else:
             kwargs[key] = _coerce(full, value, tp)

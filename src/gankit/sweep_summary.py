@@ -43,7 +43,7 @@ def mean_se(values: Sequence[float | None]) -> tuple[float, float, int]:
     return mean, math.sqrt(var / n), n
 
 
-def metric_values(record: dict[str, Any]) -> dict[str, float | None]:
+def metric_values(record: dict[str, Any]) -> dict[str, float]:
     """The numeric metrics of a metrics.jsonl line (no step/ema, booleans, nested dicts; None kept as NaN)."""
     return {k: (math.nan if v is None else float(v)) for k, v in record.items()
             if k not in NOT_METRICS and (v is None or isinstance(v, (int, float)) and not isinstance(v, bool))}

@@ -295,6 +295,7 @@ def extract(x: Any, dataset: Any = None, extractor: FeatureExtractor | str | Non
         ConfigError: no extractor for this data set.
         DataError: images or extractor outputs that are malformed.
     """
+    ext: FeatureExtractor | None
     if isinstance(extractor, str):
         ext = get_extractor(extractor)
     else:

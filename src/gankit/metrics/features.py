@@ -49,7 +49,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 
@@ -96,6 +96,9 @@ __all__ = [
     "unregister_extractor",
     "use_extractor",
 ]
+
+
+NetT = TypeVar("NetT", bound=torch.nn.Module)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -149,16 +152,16 @@ def _load_torchscript(path: Path, what: str) -> Any:
         raise ConfigError(f"cannot load {what} '{path}' as TorchScript: {exc}") from None
 
 
-class LazyModule:
+class LazyModule(Generic[NetT]):
     """An extractor callable around a network loaded on its first call (shipped weights are read and their
     sha256 checked then, never at import): ``forward(module, images) -> (features, probs or None)``."""
 
-    def __init__(self, load: Callable[[], torch.nn.Module], forward: Callable[[Any, torch.Tensor], Any]) -> None:
+    def __init__(self, load: Callable[[], NetT], forward: Callable[[Any, torch.Tensor], Any]) -> None:
         self._load, self._forward = load, forward
-        self._net: torch.nn.Module | None = None
+        self._net: NetT | None = None
 
     @property
-    def module(self) -> torch.nn.Module:
+    def module(self) -> NetT:
         if self._net is None:
             self._net = self._load()
         return self._net

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from gankit.errors import TooFewSamples
+from gankit.errors import ConfigError, TooFewSamples
 from gankit.metrics import features
 from gankit.metrics.bootstrap import N_BOOT, bootstrap_ci
 from gankit.metrics.keys import Key
@@ -92,7 +92,8 @@ def _has_extractor(dataset: Any) -> bool:
 
 
 def _has_probs(dataset: Any) -> bool:
-    return _has_extractor(dataset) and features.extractor_for(dataset).gives_probs
+    ext = features.extractor_for(dataset) if getattr(dataset, "kind", None) == "image" else None
+    return ext is not None and ext.gives_probs
 
 
 @METRICS.register(
@@ -137,6 +138,9 @@ def inception_score_metric(fake: Any, real: Any, dataset: Any) -> dict[str, floa
         ``{"is", "is_std" (over IS_SPLITS parts), "is_low", "is_high" (bootstrap), "is_n"}``.
     """
     _, probs = features.extract(fake, dataset)
+    if probs is None:  # called directly: the registry applies it only where there are probabilities
+        raise ConfigError(f"inception-score needs class probabilities, and the feature extractor of data set "
+                          f"'{getattr(dataset, 'name', dataset)}' gives none")
     _need(len(probs), IS_SPLITS, "inception-score", f"it is computed on {IS_SPLITS} parts",
           f"score at least {IS_SPLITS} samples")
     mean, std = inception_score(probs, IS_SPLITS)

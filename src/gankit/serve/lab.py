@@ -142,6 +142,7 @@ class Lab:
                 if self.closed:
                     return
                 s = self.session
+                assert s is not None  # the wait above ends only when closed or with a session to play
                 try:
                     s.iterate()
                 except GankitError as exc:  # a non-finite loss: paused, the message in the page
@@ -257,6 +258,8 @@ class Lab:
             self._job_ready.clear()
             if self.closed:
                 return
+            if self._job is None:
+                continue
             s, state, snap = self._job
             try:
                 record = s.measure(state, snap)

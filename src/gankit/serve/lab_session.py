@@ -233,7 +233,7 @@ class LabSession:
 
     def picture(self, state: dict[str, Any]) -> dict[str, Any]:
         """The snapshot and the manifold drawn from the copy (outside the lock), with the latest metrics and D*."""
-        snap = toy_view(self.copy, state["step"], grid_n=GRID)
+        snap = toy_view(self.copy, state["step"], grid_n=GRID)  # type: ignore[arg-type]  # _Copy: what it reads
         snap["manifold"] = manifold(self.copy.sampling_net(), self.cfg.generator.prior, self.cfg.generator.noise_dim)
         snap["dstar"] = self.metrics.get("dstar") if state["cross_entropy"] else None
         snap["metrics"] = self.metrics.get("record")

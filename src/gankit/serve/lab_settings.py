@@ -22,7 +22,7 @@ MAX_LR = 10.0
 
 # The page's settings are config keys (so a lab link reads like `gankit train` overrides): type, and the
 # bounds that keep the lab interactive. Keys in LIVE change a running session; the others start a new one.
-SETTINGS: dict[str, tuple[type, Any]] = {
+SETTINGS: dict[str, tuple[type[Any], Any]] = {
     "data.name": (str, TOY_SETS + (DRAWN,)),
     "data.batch_size": (int, (1, 4096)),
     "generator.noise_dim": (int, (1, 2)),

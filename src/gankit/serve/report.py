@@ -122,7 +122,11 @@ def build_report(run: RunDir) -> str:
         cfg = read_yaml(config_text, f"'{run.config}'") or {}
     except ConfigError:
         cfg = {}
-    sect = lambda name: cfg.get(name) if isinstance(cfg, dict) and isinstance(cfg.get(name), dict) else {}  # noqa: E731
+
+    def sect(name: str) -> dict[str, Any]:
+        value = cfg.get(name) if isinstance(cfg, dict) else None
+        return value if isinstance(value, dict) else {}
+
     name = sect("run").get("name") or run.root.name
     stats = read_jsonl(run.stats)
     last_step = stats[-1].get("step", 0) if stats else 0
