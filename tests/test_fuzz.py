@@ -26,6 +26,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from gankit import config as C
+from gankit import config_validate
 from gankit.data.images import build_folder, encode_idx, load_numpy_pickle, read_idx
 from gankit.data.toy import load_points
 from gankit.errors import ConfigError, DataError
@@ -48,7 +49,7 @@ def _keys(cls: type = C.Config, prefix: str = "") -> list[str]:
     out = []
     for f in dataclasses.fields(cls):
         key = f"{prefix}{f.name}"
-        tp = C._fields(cls)[f.name][1]
+        tp = config_validate._fields(cls)[f.name][1]
         out += _keys(tp, key + ".") if dataclasses.is_dataclass(tp) else [key]
     return out
 

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import TINY
 from gankit import sweep as sweep_mod
+from gankit import sweep_summary
 from gankit.errors import ConfigError, TrainingInterrupted
 from sweep_helpers import python, read_csv, run
 
@@ -85,9 +86,9 @@ def test_mean_and_standard_error():
     assert mean == 0.7 and math.isnan(se) and n == 1
     assert sweep_mod.mean_se([2.0, None, float("nan"), 4.0])[::2] == (3.0, 2)  # missing values are left out
     assert sweep_mod.mean_se([])[2] == 0
-    assert sweep_mod._fmt(0.123456, 0.0123, 2) == "0.1235 ± 0.012"
-    assert sweep_mod._fmt(0.7, math.nan, 1) == "0.7 ± –"
-    assert sweep_mod._fmt(math.nan, math.nan, 0) == "–"
+    assert sweep_summary._fmt(0.123456, 0.0123, 2) == "0.1235 ± 0.012"
+    assert sweep_summary._fmt(0.7, math.nan, 1) == "0.7 ± –"
+    assert sweep_summary._fmt(math.nan, math.nan, 0) == "–"
 
 
 def test_metric_values_and_summary_columns():

@@ -1,4 +1,5 @@
-"""Command line: gankit train | sweep | sample | translate | eval | export | serve | lab | report | theory | data | list.
+"""Command line: ``gankit COMMAND`` (train, sweep, sample, translate, eval, export, serve, lab, report, theory,
+data, list).
 
 Errors a user can act on are printed as one line (``gankit: error: ...``) with exit code 2 for bad
 input and 1 for failures at run time; nothing already written is lost.
@@ -7,18 +8,25 @@ input and 1 for failures at run time; nothing already written is lost.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+# Each group of subcommands lives in a module of its own (they import torch only when a command runs); their
+# public names stay importable from here.
+from gankit.cli_eval import cmd_eval, eval_table, metric_meanings
+from gankit.cli_sample import MAX_GRID_IMAGES, MAX_PLOT_POINTS, cmd_sample, cmd_translate
+from gankit.cli_serve import cmd_export, cmd_lab, cmd_report, cmd_serve
+from gankit.cli_train import cmd_sweep, cmd_train
 from gankit.errors import ConfigError, GankitError
 
-if TYPE_CHECKING:
-    import numpy as np
-
+__all__ = [
+    "LOG_LEVELS", "MAX_GRID_IMAGES", "MAX_PLOT_POINTS", "build_parser", "cmd_data", "cmd_eval", "cmd_export",
+    "cmd_lab", "cmd_list", "cmd_report", "cmd_sample", "cmd_serve", "cmd_sweep", "cmd_theory", "cmd_train",
+    "cmd_translate", "eval_table", "log_level", "main", "metric_meanings", "one_line",
+]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -39,462 +47,6 @@ def log_level(quiet: bool, verbose: bool, env: str | None) -> int:
 
 def _configure_logging(level: int) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
-
-
-def _save_array(out: Path, x: np.ndarray) -> None:
-    """``x`` as .npy or .csv (rows of numbers), written atomically: a full disk keeps any old file."""
-    import io
-
-    import numpy as np
-
-    from gankit.fileio import atomic_write_bytes
-
-    buf = io.BytesIO()
-    if out.suffix.lower() == ".csv":
-        np.savetxt(buf, x.reshape(len(x), -1), delimiter=",", fmt="%.6g")
-    else:
-        np.save(buf, x)
-    atomic_write_bytes(out, buf.getvalue())
-
-
-def _sample_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
-    """``gankit sample --interpolate MODE`` and ``--nearest``: a figure (.png) or the arrays (.npy)."""
-    import numpy as np
-
-    from gankit import api
-
-    if args.interpolate and args.nearest:
-        raise ConfigError("choose one of --interpolate and --nearest")
-    if suffix == ".csv":
-        raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the arrays) with --interpolate/--nearest")
-    rows = args.n or 8
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if args.interpolate:
-        paths = api.interpolate(args.run, rows=rows, steps=args.steps, mode=args.interpolate, seed=args.seed)
-        if suffix == ".npy":
-            _save_array(out, paths)
-        else:
-            from gankit.viz.explore import plot_interpolations
-
-            real = None
-            if paths.ndim == 3:
-                from gankit.data import build_dataset
-
-                _, cfg, _ = api.load_generator(args.run)
-                real = api.reference_sample(build_dataset(cfg.data), 2000, args.seed).numpy()
-            plot_interpolations(paths, out, real=real, title=f"{args.interpolate} interpolation in z, {args.run}")
-        print(f"wrote {rows} {args.interpolate} interpolations of {args.steps} steps to {out}")
-        return 0
-    nn = api.nearest(args.run, rows=rows, k=args.k, seed=args.seed)
-    c = nn.check
-    if suffix == ".npy":
-        _save_array(out, nn.neighbours)
-    elif nn.generated.ndim == 4:
-        from gankit.viz.explore import plot_nearest
-
-        plot_nearest(nn.generated, nn.neighbours, nn.distances, out,
-                     title=f"nearest training images (L2 in [-1, 1] pixels); median distance: generated "
-                           f"{np.median(c.generated):.2f}, {c.held_out_kind} {np.median(c.held_out):.2f}")
-    else:
-        raise ConfigError("the nearest-neighbour figure is for images; use -o FILE.npy for point data")
-    print(f"nearest training sample, median L2 over {len(c.generated)} samples: generated {np.median(c.generated):.4g}, "
-          f"{c.held_out_kind} {np.median(c.held_out):.4g} (ratio {c.ratio:.3f})")
-    verdict = "no sign of copying" if c.ratio > 0.8 and c.copies < 0.05 else "the generator may be copying training data"
-    print(f"{100 * c.copies:.1f} % of generated samples are closer to a training sample than 99 % of held-out ones: {verdict}")
-    print(f"wrote {out}")
-    return 0
-
-
-def _split_positional(items: list[str]) -> tuple[str | None, list[str]]:
-    """``[PRESET] KEY=VALUE ...``: a first word without '=' is the preset."""
-    if items and "=" not in items[0]:
-        return items[0], items[1:]
-    return None, items
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from gankit import api
-    from gankit import config as config_mod
-    from gankit.train.distributed import env_context
-
-    main_rank = env_context().is_main  # under torchrun rank 0 reports; the other ranks only warn
-    if not main_rank:
-        logging.getLogger("gankit").setLevel(logging.WARNING)
-    preset, overrides = _split_positional(args.items)
-    if args.preset and preset:
-        raise ConfigError(f"preset given twice ('{args.preset}' and '{preset}')")
-    preset = args.preset or preset
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"'{item}' is not an override; write section.key=value (e.g. train.steps=1000)")
-    if args.resume:
-        if preset or args.config:
-            raise ConfigError("--resume continues a run with its own config; give only KEY=VALUE overrides")
-        if args.dry_run:
-            run = api.find_run(args.resume)
-            cfg = config_mod.from_dict(config_mod.apply_overrides(config_mod.to_dict(config_mod.load(run.config)), overrides))
-            print(config_mod.dump(cfg), end="")
-            return 0
-        with logging_redirect_tqdm():
-            run = api.resume(args.resume, overrides)
-    else:
-        cfg = config_mod.resolve(preset, args.config, overrides)
-        if args.dry_run:
-            print(config_mod.dump(cfg), end="")
-            return 0
-        with logging_redirect_tqdm():
-            run = api.train(cfg, overwrite=args.overwrite)
-    if main_rank:
-        _print_summary(run)
-    return 0
-
-
-def _print_summary(run) -> None:  # type: ignore[no-untyped-def]
-    from gankit.train.stats import read_jsonl
-
-    metrics = read_jsonl(run.metrics)
-    print(f"run: {run.root}")
-    from gankit.metrics.keys import reported_keys
-
-    last = metrics[-1] if metrics else {}
-    if reported_keys(last):
-        floor = last.get("floor") if isinstance(last.get("floor"), dict) else None
-        print(f"metrics (step {last.get('step')}):")
-        print(eval_table(last, floor))
-        if floor is not None:
-            print(f"real vs real: {floor.get('kind')}, scored the same way (what a perfect generator would get)")
-        print(f"every number, with its sample count: {run.metrics}; what each metric means: gankit list metrics")
-    alarms = read_jsonl(run.alarms)
-    if alarms:  # each was logged as a warning when raised
-        steps = ", ".join(f"{a.get('kind')} at step {a.get('step')}" for a in alarms)
-        print(f"alarms: {steps} (see {run.alarms})")
-    figures = run.figures()  # every figure it wrote: classes.png, stages.png, latent-*.png too
-    frames = run.sample_frames()
-    if frames:
-        figures.append(frames[-1][1])
-    if figures:
-        print("figures:")
-        for p in figures:
-            print(f"  {p}")
-    print(f"generator: {run.generator}")
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from gankit import sweep as sweep_mod
-
-    preset, items = _split_positional(args.items)
-    if args.preset and preset:
-        raise ConfigError(f"preset given twice ('{args.preset}' and '{preset}')")
-    seeds = sweep_mod.parse_seeds(args.seeds, args.seed_list)
-    plan = sweep_mod.plan(args.preset or preset, args.config, items, seeds, out=args.out, threads=args.threads)
-    if args.dry_run:
-        print(plan.describe())
-        return 0
-    with logging_redirect_tqdm():
-        result = sweep_mod.run(plan, jobs=args.jobs, launcher=args.launcher, address=args.address,
-                               options=args.slurm_option)
-    print(f"summary: {result.paths['md']} (also .csv, .json, .png; every run: {result.paths['runs']})")
-    print(result.table)
-    if result.unfinished:
-        print(f"{len(result.unfinished)} runs stopped before train.steps (train.time_limit); "
-              "the same command continues them")
-    if result.failed:
-        print(f"gankit: {len(result.failed)} of {len(plan.runs)} runs failed: "
-              f"{', '.join(r.name for r in result.failed)} (logs: <run>.log)", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
-    """``gankit sample --lattice`` (decoder over a lattice of 2-D codes) and ``--codes`` (auto-encoder runs)."""
-    from gankit import api
-    from gankit.models import autoencoder as ae
-
-    if sum(map(bool, (args.lattice, args.codes, args.interpolate, args.nearest))) > 1:
-        raise ConfigError("choose one of --lattice, --codes, --interpolate and --nearest")
-    if suffix not in (".png", ".npy"):
-        raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the arrays) with --lattice/--codes")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if args.lattice:
-        net, cfg, _ = api.load_generator(args.run)
-        side = args.n or 20
-        x = ae.lattice_images(net, cfg.generator.prior, side).numpy()
-        if suffix == ".npy":
-            _save_array(out, x)
-        elif x.ndim == 4:
-            from gankit.viz import save_image_grid
-
-            save_image_grid(x, out, nrow=side)
-        else:
-            raise ConfigError("the lattice figure is for images; use -o FILE.npy for point data")
-        print(f"wrote the decoder on a {side}x{side} lattice of codes ({cfg.generator.prior} prior) to {out}")
-        return 0
-    recipe, cfg, dataset = ae.load_recipe(args.run)
-    x, y = ae.labelled_sample(cfg, dataset, args.n or 2000, args.seed)
-    z = recipe.encode(x).numpy()
-    if suffix == ".npy":
-        _save_array(out, z)
-    else:
-        if z.shape[1] != 2:
-            raise ConfigError(f"the codes figure needs 2-D codes (generator.noise_dim=2), got {z.shape[1]}-D; "
-                              "use -o FILE.npy for the codes")
-        from gankit.nets.priors import box
-        from gankit.viz.latent import plot_codes
-
-        plot_codes(z, None if y is None else y.numpy(), out, box=box(recipe.prior),
-                   title=f"codes of {len(z)} samples, {args.run}")
-    print(f"wrote the codes of {len(z)} held-out samples to {out}")
-    return 0
-
-
-def _per_class(args: argparse.Namespace, out: Path, suffix: str) -> int:
-    """``gankit sample --per-class``: a conditional run's samples, one row per class (.png) or (K, n, ...) .npy."""
-    from gankit import api
-
-    if suffix == ".csv":
-        raise ConfigError("--per-class writes a figure (.png) or an array (.npy), not .csv")
-    x = api.per_class(args.run, args.n or 8, seed=args.seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".npy":
-        _save_array(out, x)
-    elif x.ndim == 5:  # (K, n, C, H, W) images: one labelled row per class
-        from gankit.viz.images import save_class_grid
-
-        save_class_grid(x, out)
-    else:
-        raise ConfigError("--per-class figures need image data; write the samples to .npy instead")
-    print(f"wrote {x.shape[1]} samples of each of {x.shape[0]} classes to {out}")
-    return 0
-
-
-MAX_GRID_IMAGES = 1024  # a .png grid of samples: 16 columns x 64 rows
-MAX_PLOT_POINTS = 100_000  # a .png scatter plot of point samples
-
-
-MINUS = "\u2212"
-
-
-def _arithmetic(args: argparse.Namespace, out: Path, suffix: str) -> int:
-    """``gankit sample --arithmetic "A - B + C"``: the groups and the result's neighbourhood (.png), or the
-    result and its neighbourhood (.npy)."""
-    from gankit import api
-
-    others = [f for f in ("interpolate", "nearest", "stages", "lattice", "codes", "per_class", "text", "label",
-                          "rejection") if getattr(args, f, None) not in (None, False, 0)]
-    if others:
-        raise ConfigError(f"--arithmetic cannot be combined with --{others[0].replace('_', '-')}")
-    if suffix == ".csv":
-        raise ConfigError(f"output '{out}' must end in .png (a figure) or .npy (the result's images) with --arithmetic")
-    res = api.latent_arithmetic(args.run, args.arithmetic, pool=args.pool, per_group=args.n or 3,
-                                threshold=args.threshold, seed=args.seed)
-    hit = ""
-    if res.predicted:
-        agree = res.agrees()
-        hit = (f"; the arithmetic predicts '{res.prediction()}': the result {'shows' if agree[0] else 'does not show'} "
-               f"it, {int(agree[1:].sum())} of {len(agree) - 1} neighbours do")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".npy":
-        _save_array(out, res.images)
-    else:
-        from gankit.viz.explore import plot_arithmetic
-
-        rows = [(f"{'+' if t.sign > 0 else MINUS} {t.name}\n({s} of {args.pool} read so)", g, m)
-                for t, s, g, m in zip(res.terms, res.group_sizes, res.group_images, res.mean_images)]
-        plot_arithmetic(rows, res.images, f"= reads as\n{res.reads()}", out,
-                        title=f"{args.arithmetic}  ({args.run}; groups picked by the {res.reader.name} classifier)")
-    print(f"wrote the latent arithmetic '{args.arithmetic}' to {out}: the result reads as '{res.reads()}'{hit}")
-    return 0
-
-
-def _translations(args: argparse.Namespace, out: Path) -> int:
-    """``gankit sample RUN -o x.png`` for an image-to-image run: input | output | target of held-out pairs."""
-    from gankit import api
-    from gankit.viz.stages import plot_stages
-
-    rows = args.n or 8
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plot_stages(api.translation_triples(args.run, rows, args.seed), out, title=f"held-out pairs, {args.run}")
-    print(f"wrote input | output | target of {rows} held-out pairs to {out}")
-    return 0
-
-
-def cmd_translate(args: argparse.Namespace) -> int:
-    from gankit import api
-
-    paths = api.translate(args.run, args.inputs, args.output, seed=args.seed)
-    print(f"wrote {len(paths)} file(s) to {args.output}" if len(paths) > 1 else f"wrote {paths[0]}")
-    return 0
-
-
-def cmd_sample(args: argparse.Namespace) -> int:
-    from gankit import api
-
-    out = Path(args.output)
-    suffix = out.suffix.lower()
-    if suffix not in (".npy", ".csv", ".png"):
-        raise ConfigError(f"output '{out}' must end in .npy, .csv or .png")
-    if args.arithmetic is not None:
-        return _arithmetic(args, out, suffix)
-    if args.stages:
-        if args.interpolate or args.nearest or suffix != ".png":
-            raise ConfigError("--stages writes a figure: give -o NAME.png and neither --interpolate nor --nearest")
-        from gankit.viz.stages import plot_stages
-
-        rows = args.n or 8
-        out.parent.mkdir(parents=True, exist_ok=True)
-        plot_stages(api.stages(args.run, rows, args.seed, text=args.text), out,
-                    title=f"coarse-to-fine sampling, {args.run}" + (f": '{args.text}'" if args.text else ""))
-        print(f"wrote the sampling stages of {rows} samples to {out}")
-        return 0
-    ignored = [flag for flag, on in (("--interpolate", args.interpolate), ("--nearest", args.nearest),
-                                     ("--lattice", args.lattice), ("--codes", args.codes),
-                                     ("--per-class", args.per_class)) if on]
-    if args.text is not None and ignored:  # they draw their own latents: the caption would be silently dropped
-        raise ConfigError(f"--text draws samples for a caption; it cannot be combined with {' or '.join(ignored)}")
-    if args.lattice or args.codes:
-        return _latent_figure(args, out, suffix)
-    if args.interpolate or args.nearest:
-        return _sample_figure(args, out, suffix)
-    if args.per_class:
-        return _per_class(args, out, suffix)
-    if suffix == ".png" and args.label is None and not args.rejection and api.is_translator(args.run):
-        return _translations(args, out)
-    n = args.n or 1000
-    if suffix in (".npy", ".csv") and not args.rejection:  # streamed to disk: any n the disk holds
-        api.sample_to_file(args.run, n, out, seed=args.seed, text=args.text, labels=args.label)
-        print(f"wrote {n} samples to {out}")
-        return 0
-    if suffix in (".npy", ".csv"):
-        x = api.sample(args.run, n, seed=args.seed, rejection=args.rejection, text=args.text, labels=args.label)
-        _save_array(out, x)
-        print(f"wrote {len(x)} samples to {out}")
-        return 0
-    loaded = api.load_generator(args.run)
-    images = len(api.data_shape(loaded[2])) == 3
-    shown = min(n, MAX_GRID_IMAGES if images else MAX_PLOT_POINTS)
-    x = api.sample(args.run, shown, seed=args.seed, rejection=args.rejection, text=args.text, labels=args.label,
-                   loaded=loaded)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if images:  # a grid
-        from gankit.viz import save_image_grid
-
-        save_image_grid(x, out, nrow=None)  # about square, few empty cells (8 -> 2 x 4)
-    else:
-        from gankit.data import build_dataset
-        from gankit.viz import plot_points
-
-        real = None
-        try:
-            import torch
-
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(args.seed)
-                real = build_dataset(loaded[1].data).sample(min(shown, 2000)).numpy()
-        except GankitError:
-            pass  # e.g. the user's point file moved: plot the samples alone
-        plot_points(x.reshape(len(x), -1), out, real=real, title=f"{shown} samples from {args.run}")
-    capped = f" (a .png shows at most {shown}; -o FILE.npy writes all {n})" if shown < n else ""
-    print(f"wrote {len(x)} samples to {out}{capped}")
-    return 0
-
-
-def eval_table(model: dict[str, float], floor: dict[str, float] | None) -> str:
-    """A plain-text table: one row per metric (intervals folded in), the model beside the real-vs-real floor,
-    which way is better and the unit, from each key's registered :class:`~gankit.metrics.Key`."""
-    from gankit.metrics.keys import cell, floor_key, key_info, reported_keys
-
-    header = ["metric", "model"] + (["real vs real"] if floor is not None else []) + ["better", "unit"]
-    rows = []
-    for k in reported_keys(model):
-        info = key_info(k)
-        scale = info.scale if info else 1.0
-        rows.append([k, cell(model, k, scale)] + ([cell(floor, floor_key(k, floor), scale)] if floor is not None else [])
-                    + ([info.direction, info.shown_unit] if info else ["", ""]))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def metric_meanings(model: dict[str, float]) -> str:
-    """One line per metric of ``model`` that has a registered meaning: what it measures, how to read it."""
-    from gankit.metrics.keys import base_key, key_info, reported_keys
-
-    keys = list(dict.fromkeys(base_key(k) for k in reported_keys(model) if key_info(k)))
-    width = max((len(k) for k in keys), default=0)
-    return "\n".join(f"  {k.ljust(width)}  {key_info(k).meaning}" for k in keys)
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from gankit import api
-    from gankit.train.progress import Announcer
-
-    names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    if args.fake is not None:
-        return _eval_outside(args, names)
-    if args.run is None:
-        raise ConfigError("gankit eval needs a run folder, or outside samples: --fake PATH [--real PATH | --data NAME]")
-    outside = [f for f, v in (("--real", args.real), ("--data", args.data), ("--range", args.range),
-                              ("--size", args.size)) if v]
-    if outside:
-        raise ConfigError(f"{', '.join(outside)} go with --fake PATH (outside samples); for a run's own samples "
-                          f"against another reference use --fake {args.run}")
-    announce = Announcer("eval", logging.getLogger("gankit").info)  # on stderr; -q silences it
-    result = api.evaluate(args.run, n=args.n, metrics=names, floor=not args.no_floor, rejection=args.rejection,
-                          progress=announce, extractor=args.extractor)
-    announce.done()
-    run = api.find_run(args.run)
-    how = f", discriminator rejection sampling after {args.rejection} calibration steps" if args.rejection else ""
-    print(f"{run.root} (step {result.step}, {result.samples} samples, {'EMA ' if result.ema else ''}generator{how})")
-    if result.floor is not None:
-        print(f"real vs real: {result.floor_kind}, scored the same way (what a perfect generator would get)")
-    _print_result(result, args.output)
-    print(f"recorded in {run.metrics}")
-    return 0
-
-
-def _print_result(result: Any, output: str | None) -> None:
-    """The features line, the table, the meanings; ``output``: the result as JSON too."""
-    if result.extractor:
-        print(f"image features: {result.extractor}")
-    print(eval_table(result.model, result.floor))
-    meanings = metric_meanings(result.model)
-    if meanings:
-        print(f"what they measure:\n{meanings}")
-    if output:
-        from gankit.fileio import atomic_write_text
-
-        atomic_write_text(Path(output), json.dumps(result.to_json(), indent=2) + "\n")
-        print(f"wrote {output}")
-
-
-def _eval_outside(args: argparse.Namespace, names: list[str] | None) -> int:
-    """``gankit eval --fake PATH [--real PATH | --data NAME]``: score any samples against any reference."""
-    from gankit import api
-    from gankit.train.progress import Announcer
-
-    if args.run is not None:
-        raise ConfigError(f"give either a run ('{args.run}') or --fake PATH; a run folder may be passed as --fake")
-    if args.rejection:
-        raise ConfigError("--rejection scores a run's own generator: use gankit eval RUN --rejection STEPS")
-    announce = Announcer("eval", logging.getLogger("gankit").info)
-    result = api.evaluate_samples(args.fake, real=args.real, data=args.data, data_options=args.data_opt or [],
-                                  metrics=names, extractor=args.extractor, n=args.n, floor=not args.no_floor,
-                                  value_range=args.range, size=args.size, seed=args.seed, progress=announce)
-    announce.done()
-    print(f"fake: {result.sources[0]}")
-    for line in result.sources[1:]:
-        print(f"real: {line}" if not line.startswith("scored") else line)
-    if result.floor is not None:
-        print(f"real vs real: {result.floor_kind}, scored the same way (what a perfect generator would get)")
-    if not result.model:
-        print("no metric applies to these samples (gankit list metrics)")
-    _print_result(result, args.output)
-    return 0
 
 
 def cmd_theory(args: argparse.Namespace) -> int:
@@ -537,7 +89,8 @@ def cmd_data(args: argparse.Namespace) -> int:
             print(f"  {name:<14} {'ready' if not missing else 'missing ' + ', '.join(missing)}")
         return 0
     if not args.name:
-        raise ConfigError(f"'gankit data get' needs a data set name; choose one of: {', '.join([*names, 'stacked-mnist'])}")
+        raise ConfigError(f"'gankit data get' needs a data set name; choose one of: "
+                          f"{', '.join([*names, 'stacked-mnist'])}")
     files = images.get_dataset_files(args.name, download=True)
     for f in files:
         print(f)
@@ -551,67 +104,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from gankit.serve.server import is_loopback, make_server, parse_limits, url_of
-
-    server = make_server(args.runs_dir, host=args.host, port=args.port, limits=parse_limits(args.limit))
-    print(f"gankit: serving {server.RequestHandlerClass.dashboard.root} at {url_of(server)} (Ctrl-C stops)", flush=True)
-    if not is_loopback(args.host):
-        logging.getLogger("gankit").warning("listening on %s: anyone who can reach this machine can read these runs",
-                                            args.host)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
-
-
-def cmd_lab(args: argparse.Namespace) -> int:
-    from gankit.serve.lab import make_lab_server
-    from gankit.serve.server import url_of
-
-    server = make_lab_server(args.runs_dir, host="127.0.0.1", port=args.port)
-    print(f"gankit: lab at {url_of(server)} (saved runs go to {server.lab.runs_dir}; Ctrl-C stops)", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        server.lab.close()
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from gankit import api
-    from gankit.serve.report import write_report
-
-    run = api.find_run(args.run)
-    out = Path(args.output) if args.output else run.root / "report.html"
-    size = write_report(run, out)
-    print(f"wrote {out} ({size / 1e6:.2f} MB, self-contained)")
-    return 0
-
-
 class _Version(argparse.Action):
     """``--version``: looks the version up only when asked (reading package metadata costs ~30 ms)."""
 
     def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
         super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
 
-    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
         import gankit
 
         print(f"gankit {gankit.__version__}")
         parser.exit()
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from gankit import api
-    from gankit.train.tensorboard import export
-
-    run = api.find_run(args.run)
-    folder, events = export(run, Path(args.output) if args.output else None)
-    print(f"wrote {events} TensorBoard events to {folder} (view: tensorboard --logdir {folder})")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -627,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a run (default preset: ring8)",
                        description="Train from a preset or a YAML file, with section.key=value overrides.")
-    t.add_argument("items", nargs="*", metavar="[PRESET] KEY=VALUE", help="preset name, then overrides like train.steps=2000")
+    t.add_argument("items", nargs="*", metavar="[PRESET] KEY=VALUE",
+                   help="preset name, then overrides like train.steps=2000")
     t.add_argument("-p", "--preset", help="preset name (see 'gankit list presets')")
     t.add_argument("-c", "--config", help="YAML config file instead of a preset")
     t.add_argument("--resume", metavar="RUN", help="continue RUN (a run directory or a name under runs/)")
@@ -646,10 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     seeds = sw.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 (default 3)")
     seeds.add_argument("--seed-list", metavar="S1,S2", help="explicit seeds, e.g. 3,7,11")
-    sw.add_argument("-j", "--jobs", type=int, default=0, help="runs at once (default: cores / threads; ray and slurm: all, the scheduler decides)")
+    sw.add_argument("-j", "--jobs", type=int, default=0,
+                    help="runs at once (default: cores / threads; ray and slurm: all, the scheduler decides)")
     sw.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1; 0: the config's)")
     sw.add_argument("-o", "--out", help="the sweep's folder (default runs/sweep-PRESET)")
-    sw.add_argument("--dry-run", action="store_true", help="list the runs and their status (done/partial/new), run nothing")
+    sw.add_argument("--dry-run", action="store_true",
+                    help="list the runs and their status (done/partial/new), run nothing")
     sw.add_argument("--launcher", choices=["local", "ray", "slurm"], default="local",
                     help="where runs go: local processes (default), Ray tasks (gankit[ray]) or Slurm jobs through "
                          "submitit (gankit[slurm]); the folder must be on a disk every worker sees")
@@ -665,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=0, help="number of samples (default 1000), or rows of a figure (default 8)")
     s.add_argument("-o", "--output", required=True, help="out.npy, out.csv or out.png (a figure)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--text", help='text-to-image runs: draw every sample for this caption, e.g. "a big blue square at the bottom"')
+    s.add_argument("--text", help="text-to-image runs: draw every sample for this caption, "
+                                  'e.g. "a big blue square at the bottom"')
     s.add_argument("--interpolate", choices=["linear", "spherical"],
                    help="walk between random noise vectors along a line or a great circle (slerp)")
     s.add_argument("--steps", type=int, default=10, help="points along each interpolation (default 10)")
@@ -678,9 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a multi-stage generator's sampling stages (lapgan: coarse image, bands, sums; "
                         "stackgan: stage I, stage II), one row per sample")
     s.add_argument("--lattice", action="store_true",
-                   help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes (-n per side)")
+                   help="auto-encoders and 2-D latents: the decoder over an evenly spaced lattice of codes "
+                        "(-n per side)")
     s.add_argument("--codes", action="store_true",
-                   help="auto-encoder runs: codes of test data (else training data) coloured by class (-n, default 2000)")
+                   help="auto-encoder runs: codes of test data (else training data) coloured by class "
+                        "(-n, default 2000)")
     s.add_argument("--label", type=int, help="conditional runs: draw every sample for this class")
     s.add_argument("--per-class", action="store_true",
                    help="conditional runs: -n samples (default 8) of each class, one row per class")
@@ -697,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("translate", help="image-to-image runs (pix2pix): translate an image, a folder or a .npy")
     tr.add_argument("run", help="run directory or name under runs/")
     tr.add_argument("inputs", nargs="+", help="image files, folders (searched recursively) or .npy arrays")
-    tr.add_argument("-o", "--output", required=True, help="a .npy (all outputs), a .png (one input) or a folder of PNGs")
+    tr.add_argument("-o", "--output", required=True,
+                    help="a .npy (all outputs), a .png (one input) or a folder of PNGs")
     tr.add_argument("--seed", type=int, default=0, help="dropout masks (the translator's noise)")
     tr.set_defaults(func=cmd_translate)
 
@@ -718,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--extractor", metavar="SPEC", help="image features: a registered name (gankit list extractors), "
                    "inception:PATH[:SHA256] or torchscript:PATH[:SHA256] (default: eval.extractor, else the data "
                    "set's own; outside samples: the random embedding, keys rand_*)")
-    e.add_argument("--range", metavar="LO,HI", help="value range of array samples: -1,1 | 0,1 | 0,255 (default: detected)")
+    e.add_argument("--range", metavar="LO,HI",
+                   help="value range of array samples: -1,1 | 0,1 | 0,255 (default: detected)")
     e.add_argument("--size", type=int, metavar="S", help="resize images to S x S (default: never resized)")
     e.add_argument("--seed", type=int, help="with --fake: evaluation seed (default: the run's eval.seed, else 1234)")
     e.add_argument("-o", "--output", metavar="FILE.json", help="also write the result as JSON")
@@ -736,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "live view of 1-D/2-D runs, two runs side by side. Works offline.")
     sv.add_argument("runs_dir", nargs="?", default="runs", metavar="RUNS_DIR", help="folder of runs (default: runs/)")
     sv.add_argument("--host", default="127.0.0.1",
-                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes the runs to the network)")
+                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes the runs to the "
+                         "network)")
     sv.add_argument("--port", type=int, default=8050, help="port (default 8050; 0 picks a free one)")
     sv.add_argument("--limit", action="append", default=[], metavar="NAME=MiB",
                     help="raise or lower a cap (repeatable): line=1 (a longer log line is skipped), page=4 (one "
@@ -770,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("name", nargs="?", help="check name, 'all', or 'list' (default: list)")
     th.add_argument("-o", "--output", default="theory", help="folder for figures and JSON results (default: theory/)")
     th.add_argument("--quick", action="store_true", help="smaller sample sizes and shorter trainings")
-    th.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the nets are tiny; 0 keeps torch's default)")
+    th.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: the nets are tiny; 0 keeps torch's default)")
     th.set_defaults(func=cmd_theory)
 
     dt = sub.add_parser("data", help="fetch built-in image data sets into the cache (~/.cache/gankit or $GANKIT_DATA)")
@@ -779,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     dt.set_defaults(func=cmd_data)
 
     ls = sub.add_parser("list", help="list presets and registry entries")
-    ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL, "extractors"], help="what to list (default: all)")
+    ls.add_argument("kind", nargs="?", choices=["all", "presets", *ALL, "extractors"],
+                    help="what to list (default: all)")
     ls.set_defaults(func=cmd_list)
     return p
 

@@ -35,21 +35,13 @@ of the mean, not the spread of the runs.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import itertools
-import json
 import logging
-import math
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,216 +49,57 @@ from tqdm import tqdm
 
 from gankit import config as config_mod
 from gankit.errors import ConfigError, TrainingInterrupted
-from gankit.fileio import atomic_write_text
 from gankit.launch import Signals, check_launcher, make_pool, open_log, run_remote
+
+# The grid and the summaries live in modules of their own; every name stays importable from here.
+from gankit.sweep_grid import (
+    RESERVED,
+    Axis,
+    Cell,
+    Run,
+    Sweep,
+    _under,
+    make_cells,
+    parse_grid,
+    parse_seeds,
+    short_names,
+    split_values,
+)
+from gankit.sweep_summary import (
+    DASH,
+    NOT_METRICS,
+    Summary,
+    _previous_wall,
+    aggregate,
+    final_metrics,
+    markdown_table,
+    mean_se,
+    metric_values,
+    summary_metrics,
+    write_runs,
+    write_summary,
+)
 from gankit.train.rundir import RunDir
-from gankit.train.stats import read_jsonl
+
+__all__ = [
+    "DASH", "LOCATION", "NOT_METRICS", "REFINISH", "RESERVED", "STOPPED_CODES", "TAIL_LINES", "Axis", "Cell",
+    "Result", "Run", "Summary", "Sweep", "Task", "aggregate", "execute", "final_metrics", "log_tail", "make_cells",
+    "markdown_table", "mean_se", "metric_values", "parse_grid", "parse_seeds", "plan", "run", "run_commands",
+    "run_status", "short_names", "split_values", "summary_metrics", "write_runs", "write_summary",
+]
 
 log = logging.getLogger("gankit")
 
-# Keys the sweep sets itself, with the option that sets them.
-RESERVED = {"run.seed": "--seeds or --seed-list", "run.name": "-o/--out", "run.out_dir": "-o/--out",
-            "run.threads": "--threads"}
 # Where a run lives: it is found by its folder, so a moved sweep folder is no change.
 LOCATION = ("run.name", "run.out_dir")
 # Changed on a later call, these make a finished run "partial" again: they change its final metrics.
 REFINISH = ("train.steps", "eval")
-NOT_METRICS = ("step", "ema", "samples")
 # Exit codes of a run stopped by a signal (the trainer's 128 + signum after checkpointing, or killed).
 STOPPED_CODES = (130, 143, -signal.SIGINT, -signal.SIGTERM, -getattr(signal, "SIGKILL", 9))  # no SIGKILL on Windows
-DASH = "–"  # a missing standard error (one seed) or value
 TAIL_LINES = 15
 
 
-def _under(key: str, prefixes: Sequence[str]) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in prefixes)
-
-
-# ------------------------------------------------------------------------------------------------ grid
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One varied key and its values, as written on the command line."""
-
-    key: str
-    values: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One point of the grid: a value per axis, and the folder name that spells them."""
-
-    params: tuple[tuple[str, str], ...]
-    slug: str
-
-    @property
-    def overrides(self) -> list[str]:
-        return [f"{k}={v}" for k, v in self.params]
-
-
-def split_values(raw: str) -> list[str]:
-    """``"a,b,[1,2]"`` -> ``["a", "b", "[1,2]"]``: commas split values except inside brackets or braces."""
-    values, depth, start = [], 0, 0
-    for i, ch in enumerate(raw):
-        if ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-            if depth < 0:
-                break
-        elif ch == "," and depth == 0:
-            values.append(raw[start:i])
-            start = i + 1
-    if depth != 0:
-        raise ConfigError(f"unbalanced brackets in '{raw}'; write a list value as [a,b]")
-    values.append(raw[start:])
-    return [v.strip() for v in values]
-
-
-def parse_grid(items: Sequence[str]) -> tuple[list[str], list[Axis]]:
-    """Split ``KEY=V1,V2`` arguments into fixed overrides (one value) and axes (several values).
-
-    Raises:
-        ConfigError: not ``key=value``, a key given twice, a key the sweep sets itself, an empty or
-            repeated value.
-    """
-    fixed: list[str] = []
-    axes: list[Axis] = []
-    seen: set[str] = set()
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"'{item}' is not an override; write section.key=value or section.key=v1,v2 "
-                              "(e.g. model.objective=mmgan,nsgan)")
-        key, raw = item.split("=", 1)
-        key = key.strip()
-        config_mod.parse_override(f"{key}=")  # the key's syntax
-        if key in RESERVED:
-            raise ConfigError(f"{key} is set by the sweep; use {RESERVED[key]}")
-        if key in seen:
-            raise ConfigError(f"{key} is given twice; list all its values in one argument ({key}=v1,v2)")
-        seen.add(key)
-        values = split_values(raw)
-        if len(values) == 1:
-            fixed.append(f"{key}={values[0]}")
-            continue
-        if "" in values:
-            raise ConfigError(f"{key} has an empty value in '{raw}'")
-        if len(set(values)) != len(values):
-            raise ConfigError(f"{key} lists a value twice in '{raw}'")
-        axes.append(Axis(key, tuple(values)))
-    return fixed, axes
-
-
-def short_names(keys: Sequence[str]) -> dict[str, str]:
-    """Each key's last part (``model.objective`` -> ``objective``), or the whole key where two would clash."""
-    last = [k.rsplit(".", 1)[-1] for k in keys]
-    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
-
-
-def _slug_value(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", value).strip("-") or "empty"
-
-
-def make_cells(axes: Sequence[Axis]) -> list[Cell]:
-    """The Cartesian product of the axes, first axis slowest; without axes, one cell named 'base'."""
-    short = short_names([a.key for a in axes])
-    cells = []
-    for combo in itertools.product(*(a.values for a in axes)):
-        params = tuple((a.key, v) for a, v in zip(axes, combo))
-        slug = ",".join(f"{short[k]}={_slug_value(v)}" for k, v in params) or "base"
-        if len(slug) > 100:  # folder names have a length limit
-            slug = slug[:80] + "-" + hashlib.sha1(slug.encode()).hexdigest()[:8]
-        cells.append(Cell(params, slug))
-    slugs = [c.slug for c in cells]
-    for cell in cells:
-        if slugs.count(cell.slug) > 1:
-            raise ConfigError(f"two cells share the folder name '{cell.slug}'; use values that differ in "
-                              "letters, digits or . _ + -")
-    return cells
-
-
-def parse_seeds(seeds: int | None = None, seed_list: str | None = None) -> list[int]:
-    """``--seeds N`` (0..N-1; default 3) or ``--seed-list 3,7,11``."""
-    if seed_list is not None:
-        try:
-            out = [int(s) for s in seed_list.split(",") if s.strip()]
-        except ValueError:
-            raise ConfigError(f"--seed-list must be integers separated by commas, got '{seed_list}'") from None
-        if not out or min(out) < 0:
-            raise ConfigError(f"--seed-list must list seeds >= 0, got '{seed_list}'")
-        if len(set(out)) != len(out):
-            raise ConfigError(f"--seed-list repeats a seed: '{seed_list}'")
-        return out
-    n = 3 if seeds is None else seeds
-    if n < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {n}")
-    return list(range(n))
-
-
 # ------------------------------------------------------------------------------------------------ plan
-
-
-@dataclass
-class Run:
-    """One (cell, seed): its folder, its overrides for ``gankit train``, its resolved config and status.
-
-    ``status`` is done / partial / new when planned, and after running done / partial / failed / stopped.
-    ``action`` says what this call did: skipped, trained, resumed (empty: not started).
-    """
-
-    cell: Cell
-    seed: int
-    root: Path
-    overrides: list[str]
-    cfg: Any
-    status: str = "new"
-    action: str = ""
-    exit_code: int | None = None
-    wall_s: float = 0.0
-
-    @property
-    def name(self) -> str:
-        return f"{self.cell.slug}/seed-{self.seed}"
-
-    @property
-    def log(self) -> Path:
-        return self.root.with_name(self.root.name + ".log")
-
-
-@dataclass
-class Sweep:
-    """The planned sweep: what to train (``source``: a preset, or ``-c FILE``), where, and every run."""
-
-    source: list[str]
-    title: str
-    out: Path
-    fixed: list[str]
-    axes: list[Axis]
-    seeds: list[int]
-    threads: int
-    cells: list[Cell]
-    runs: list[Run] = field(default_factory=list)
-
-    def command(self, run: Run) -> list[str]:
-        """The ``gankit train`` command line of a run: new, or ``--resume`` with the keys a resume may set."""
-        train = [sys.executable, "-m", "gankit", "train"]
-        if run.status == "partial":
-            keep = [o for o in run.overrides if _under(o.split("=", 1)[0].strip(), config_mod.RESUMABLE)]
-            return [*train, "--resume", str(run.root), *keep]
-        return [*train, *self.source, *run.overrides]
-
-    def describe(self) -> str:
-        """The plan as text: one line per run with its status (``--dry-run``)."""
-        counts = {s: sum(r.status == s for r in self.runs) for s in ("done", "partial", "new")}
-        lines = [f"sweep {self.out}: {len(self.cells)} cells x {len(self.seeds)} seeds = {len(self.runs)} runs "
-                 f"({counts['done']} done, {counts['partial']} partial, {counts['new']} new)"]
-        if self.fixed:
-            lines.append(f"fixed: {' '.join(self.fixed)}")
-        width = max(len(r.name) for r in self.runs)
-        lines += [f"  {r.status:<8} {r.name:<{width}}  {' '.join(r.cell.overrides + [f'run.seed={r.seed}'])}"
-                  for r in self.runs]
-        return "\n".join(lines)
 
 
 def _saved_config(rd: RunDir) -> dict[str, Any]:
@@ -275,12 +108,6 @@ def _saved_config(rd: RunDir) -> dict[str, Any]:
     from gankit.train.checkpoint import load_checkpoint
 
     return config_mod.to_dict(config_mod.from_dict(load_checkpoint(rd.checkpoint)["config"]))
-
-
-def final_metrics(root: Path) -> dict[str, Any] | None:
-    """The last metrics line training wrote (not one of ``gankit eval``'s), or None."""
-    records = [r for r in read_jsonl(RunDir(root).metrics) if "source" not in r]
-    return records[-1] if records else None
 
 
 def run_status(run: Run) -> str:
@@ -341,7 +168,8 @@ def plan(preset: str | None, config_file: str | None, items: Sequence[str], seed
     own = [f"run.out_dir={root.parent}", "train.progress=false", *([f"run.threads={threads}"] if threads else [])]
     for cell in sweep.cells:
         for seed in seeds:
-            overrides = [*fixed, *cell.overrides, *own, f"run.seed={seed}", f"run.name={root.name}/{cell.slug}/seed-{seed}"]
+            overrides = [*fixed, *cell.overrides, *own, f"run.seed={seed}",
+                         f"run.name={root.name}/{cell.slug}/seed-{seed}"]
             cfg = config_mod.resolve(preset, config_file, overrides)
             sweep.runs.append(Run(cell, seed, root / cell.slug / f"seed-{seed}", overrides, cfg))
     for run in sweep.runs:
@@ -399,7 +227,8 @@ def run_commands(tasks: Sequence[Task], jobs: int, env: dict[str, str] | None = 
                 while pending and len(running) < jobs:
                     task = pending.pop(0)
                     f = open_log(task.command, task.log)
-                    p = subprocess.Popen(task.command, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, env=env)
+                    p = subprocess.Popen(task.command, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                         env=env)
                     running[p] = (task, time.monotonic(), f)
                 time.sleep(poll_s)
                 for p in [p for p in running if p.poll() is not None]:
@@ -425,7 +254,6 @@ def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join("    " + line for line in text.rstrip().splitlines()[-lines:])
-
 
 
 def execute(sweep: Sweep, jobs: int = 0, grace_s: float = 60.0, launcher: str = "local",
@@ -504,168 +332,6 @@ def _settle(run: Run, task: Task) -> None:
         run.status = "stopped"
     else:
         run.status = "failed"
-
-
-# ----------------------------------------------------------------------------------------- aggregation
-
-
-def mean_se(values: Sequence[float | None]) -> tuple[float, float, int]:
-    """(mean, standard error, n) of the finite values; standard error = std (ddof 1) / sqrt(n), NaN for n < 2."""
-    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    n = len(xs)
-    if n == 0:
-        return math.nan, math.nan, 0
-    mean = math.fsum(xs) / n
-    if n < 2:
-        return mean, math.nan, n
-    var = math.fsum((x - mean) ** 2 for x in xs) / (n - 1)
-    return mean, math.sqrt(var / n), n
-
-
-def metric_values(record: dict[str, Any]) -> dict[str, float | None]:
-    """The numeric metrics of a metrics.jsonl line (no step/ema, booleans, nested dicts; None kept as NaN)."""
-    return {k: (math.nan if v is None else float(v)) for k, v in record.items()
-            if k not in NOT_METRICS and (v is None or isinstance(v, (int, float)) and not isinstance(v, bool))}
-
-
-def summary_metrics(names: Sequence[str]) -> list[str]:
-    """The metric names worth a column: ``fid`` but not ``fid_low``/``fid_high``/``fid_n`` (their
-    interval and count keys, :data:`gankit.metrics.keys.SUFFIXES`: kept in runs.csv, left out of the summary)."""
-    from gankit.metrics.keys import SUFFIXES  # here, not at import: the metrics package imports torch
-
-    return [k for k in names if not any(k.endswith(s) and k[: -len(s)] in names for s in SUFFIXES)]
-
-
-@dataclass
-class Summary:
-    """Per cell, per metric: the seeds' values (runs not done are left out)."""
-
-    keys: list[str]  # the varied keys (the table's first columns)
-    cells: list[Cell]
-    metrics: list[str]
-    values: dict[str, dict[str, dict[int, float]]]  # cell slug -> metric -> seed -> value
-
-    def stats(self, cell: Cell, metric: str) -> tuple[float, float, int]:
-        return mean_se(list(self.values[cell.slug].get(metric, {}).values()))
-
-    def labels(self) -> list[str]:
-        short = short_names(self.keys)
-        return [", ".join(f"{short[k]}={v}" for k, v in c.params) or c.slug for c in self.cells]
-
-
-def aggregate(sweep: Sweep) -> Summary:
-    values: dict[str, dict[str, dict[int, float]]] = {c.slug: {} for c in sweep.cells}
-    names: list[str] = []
-    for run in sweep.runs:
-        if run.status != "done":
-            continue
-        for k, v in metric_values(final_metrics(run.root) or {}).items():
-            values[run.cell.slug].setdefault(k, {})[run.seed] = v
-            if k not in names:
-                names.append(k)
-    return Summary([a.key for a in sweep.axes], sweep.cells, summary_metrics(names), values)
-
-
-def _fmt(mean: float, se: float, n: int) -> str:
-    if n == 0:
-        return DASH
-    return f"{mean:.4g} ± {DASH if n < 2 else f'{se:.2g}'}"
-
-
-def markdown_table(summary: Summary) -> str:
-    """One row per cell: the varied values, n, then ``mean ± se`` per metric."""
-    keys = summary.keys or ["cell"]
-    header = [*keys, "n", *(f"{m} mean ± se" for m in summary.metrics)]
-    rows = []
-    for cell in summary.cells:
-        params = [v for _, v in cell.params] or [cell.slug]
-        stats = [summary.stats(cell, m) for m in summary.metrics]
-        n = max((s[2] for s in stats), default=0)
-        rows.append([*params, str(n), *(_fmt(*s) for s in stats)])
-    lines = ["| " + " | ".join(r) + " |" for r in [header, *rows]]
-    lines.insert(1, "|" + "|".join("---" for _ in header) + "|")
-    return "\n".join(lines)
-
-
-def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def _num(v: float | None) -> str:
-    return "" if v is None or not math.isfinite(v) else repr(float(v))
-
-
-def _json_num(v: float) -> float | None:
-    return v if math.isfinite(v) else None
-
-
-def write_summary(sweep: Sweep, summary: Summary) -> dict[str, Path]:
-    """summary.md, summary.csv, summary.json and summary.png in the sweep's folder; returns their paths."""
-    out = sweep.out
-    paths = {ext: out / f"summary.{ext}" for ext in ("md", "csv", "json", "png")}
-    seeds = sweep.seeds
-    done = sum(r.status == "done" for r in sweep.runs)
-    intro = (f"# Sweep {out.name}\n\n{' '.join(sweep.source)}"
-             + (f" with {' '.join(sweep.fixed)}" if sweep.fixed else "")
-             + f"; seeds {', '.join(map(str, seeds))}; {done} of {len(sweep.runs)} runs done.\n"
-             f"Each entry: mean ± standard error over seeds (std with ddof 1 / sqrt(n)); {DASH}: one run.\n\n")
-    atomic_write_text(paths["md"], intro + markdown_table(summary) + "\n")
-
-    rows, cells_json = [], []
-    for cell in summary.cells:
-        entry: dict[str, Any] = {"cell": cell.slug, "params": dict(cell.params), "metrics": {}}
-        for m in summary.metrics:
-            mean, se, n = summary.stats(cell, m)
-            per_seed = summary.values[cell.slug].get(m, {})
-            rows.append([*(v for _, v in cell.params), m, _num(mean), _num(se), n,
-                         *(_num(per_seed.get(s)) for s in seeds)])
-            entry["metrics"][m] = {"mean": _json_num(mean), "se": _json_num(se), "n": n,
-                                   "values": {str(s): _json_num(v) for s, v in per_seed.items()}}
-        cells_json.append(entry)
-    atomic_write_text(paths["csv"], _csv_text([*summary.keys, "metric", "mean", "se", "n", *(f"seed_{s}" for s in seeds)], rows))
-    atomic_write_text(paths["json"], json.dumps({
-        "sweep": str(out), "source": sweep.source, "fixed": sweep.fixed, "axes": {a.key: list(a.values) for a in sweep.axes},
-        "seeds": seeds, "runs": len(sweep.runs), "done": done, "metrics": summary.metrics, "cells": cells_json,
-    }, indent=1) + "\n")
-
-    from gankit.viz.sweep import plot_sweep
-
-    per_metric = {m: [(*summary.stats(c, m)[:2], list(summary.values[c.slug].get(m, {}).values())) for c in summary.cells]
-                  for m in summary.metrics}
-    plot_sweep(summary.labels(), per_metric, paths["png"],
-               title=f"{out.name}: mean ± standard error over {len(seeds)} seeds (dots: seeds)")
-    return paths
-
-
-def _previous_wall(out: Path) -> dict[str, float]:
-    """Wall seconds per run from an earlier call's runs.csv (a resumed run adds to them)."""
-    path = out / "runs.csv"
-    if not path.is_file():
-        return {}
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            return {row["run"]: float(row["wall_s"] or 0) for row in csv.DictReader(f)}
-    except (OSError, KeyError, ValueError, csv.Error):
-        return {}
-
-
-def write_runs(sweep: Sweep) -> Path:
-    """runs.csv: every run with its status, what this call did, exit code, wall seconds and final metrics."""
-    names: list[str] = []
-    finals = {}
-    for run in sweep.runs:
-        finals[run.name] = metric_values(final_metrics(run.root) or {}) if run.root.exists() else {}
-        names += [k for k in finals[run.name] if k not in names]
-    header = [*(a.key for a in sweep.axes), "seed", "status", "action", "exit", "wall_s", "run", *names]
-    rows = [[*(v for _, v in r.cell.params), r.seed, r.status, r.action, "" if r.exit_code is None else r.exit_code,
-             f"{r.wall_s:.1f}", r.name, *(_num(finals[r.name].get(k)) for k in names)] for r in sweep.runs]
-    path = sweep.out / "runs.csv"
-    atomic_write_text(path, _csv_text(header, rows))
-    return path
 
 
 @dataclass

@@ -351,6 +351,15 @@ def test_image_metrics_are_registered_and_apply_only_to_images_with_an_extractor
         F.unregister_extractor("test-noprobs")
 
 
+def test_the_inception_score_called_on_features_without_probabilities_is_one_line() -> None:
+    F.register_extractor("test-noprobs", lambda x: (x.flatten(1), None), datasets=["noprobs"], gives_probs=False)
+    try:
+        with pytest.raises(ConfigError, match="inception-score needs class probabilities.*'noprobs' gives none"):
+            I.inception_score_metric(_imgs(20, 0), _imgs(20, 1), _ImageSet("noprobs"))
+    finally:
+        F.unregister_extractor("test-noprobs")
+
+
 def test_auto_on_a_points_data_set_has_no_image_metric_even_with_an_extractor_named_for_it() -> None:
     ds = ring8(None)
     before = applicable(ds)

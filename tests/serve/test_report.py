@@ -12,7 +12,8 @@ import pytest
 
 from conftest import tiny_config
 from gankit import api
-from gankit.cli import _print_summary, main
+from gankit.cli import main
+from gankit.cli_train import _print_summary
 from gankit.serve.report import build_report, metrics_html, write_report
 from gankit.train.rundir import RunDir
 from gankit.viz import pick_steps

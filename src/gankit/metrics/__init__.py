@@ -13,7 +13,8 @@ Registered here (importing this package registers them):
 - ``kl-js``       -> ``kl_data_model``, ``kl_model_data``, ``js``  (metrics/divergences.py)
 - ``wasserstein`` -> ``w1``                                    (metrics/divergences.py)
 - ``sliced-wasserstein`` -> ``sw``                             (metrics/sets.py)
-- ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; the set distances of Generative-model basics 06)
+- ``set-distance`` -> ``nearest_point``, ``chamfer``           (metrics/sets.py; the set distances of
+  Generative-model basics 06)
 - ``caption-match`` -> ``caption_match``, ``caption_<attribute>`` and ``..._held_out`` (metrics/captions.py)
 - ``paired-l1``, ``paired-task`` -> ``l1``, ``task``           (metrics/paired.py; translators on held-out pairs)
 

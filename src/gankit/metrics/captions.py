@@ -91,7 +91,7 @@ def weights_path() -> Path:
 def load_attribute_classifier(path: str | Path | None = None) -> AttributeNet:
     """The shipped classifier (sha256 checked) or one from ``path``, in eval mode on the CPU (raises
     CheckpointError as :func:`gankit.weights.load_checked_weights`)."""
-    return load_checked_weights(path, weights_path(), SHA_FILE, AttributeNet(), "attribute classifier",  # type: ignore[return-value]
+    return load_checked_weights(path, weights_path(), SHA_FILE, AttributeNet(), "attribute classifier",
                                 RETRAIN)
 
 

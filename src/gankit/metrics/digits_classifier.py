@@ -70,7 +70,7 @@ def load_digits_classifier(path: str | Path | None = None) -> DigitsNet:
     Raises:
         CheckpointError: a missing or unreadable file, a sha256 mismatch, or weights of another shape.
     """
-    return load_checked_weights(path, weights_path(), SHA_FILE, DigitsNet(), "digits classifier",  # type: ignore[return-value]
+    return load_checked_weights(path, weights_path(), SHA_FILE, DigitsNet(), "digits classifier",
                                 RETRAIN)
 
 

@@ -31,8 +31,9 @@ from torch import nn
 from gankit.errors import DataError
 from gankit.evalmode import evaluating
 from gankit.metrics import features
-from gankit.metrics.images import N_BOOT, bootstrap_ci, mode_histogram_kl
+from gankit.metrics.bootstrap import N_BOOT, bootstrap_ci
 from gankit.metrics.keys import MODE_KL, MODES, Key
+from gankit.metrics.modes import mode_histogram_kl
 from gankit.registry import METRICS
 from gankit.weights import load_checked_weights, recorded_sha256
 
@@ -157,6 +158,7 @@ def stacked_mnist_modes(images: Any) -> np.ndarray:
     digits = x.reshape(n * 3, 1, 28, 28)  # channel-major within each image: a, b, c
     ext = features.get_extractor(EXTRACTOR_NAME)
     _, probs = ext(digits)
+    assert probs is not None  # the shipped classifier is registered with gives_probs=True
     d = probs.argmax(axis=1).reshape(n, 3).astype(np.int64)
     return d @ np.array([100, 10, 1], dtype=np.int64)
 
@@ -182,6 +184,7 @@ def class_accuracy(images: Any, labels: Any, n_boot: int = N_BOOT) -> dict[str, 
     if len(y) == 0 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
         raise DataError("labels must be integers in 0..9, one per image")
     _, probs = features.get_extractor(EXTRACTOR_NAME)(x)
+    assert probs is not None  # the shipped classifier is registered with gives_probs=True
     hits = (probs.argmax(axis=1) == y).astype(np.float64)
     low, high = bootstrap_ci(np.mean, hits, n_boot=n_boot)
     return {"class_accuracy": float(hits.mean()), "class_accuracy_low": low, "class_accuracy_high": high,

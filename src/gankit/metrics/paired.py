@@ -29,8 +29,8 @@ import torch
 
 from gankit.errors import DataError
 from gankit.metrics import features
+from gankit.metrics.bootstrap import N_BOOT, bootstrap_ci
 from gankit.metrics.captions import match_rates
-from gankit.metrics.images import N_BOOT, bootstrap_ci
 from gankit.metrics.mnist_classifier import class_accuracy
 from gankit.metrics.shapes_features import CLASSIFIER  # the shapes-attributes extractor's network
 from gankit.registry import METRICS

@@ -112,7 +112,8 @@ def has_modes(dataset: Any) -> bool:
     applies=has_modes,
     description="modes covered, % high-quality samples (3 std) and KL to uniform modes (VEEGAN/PacGAN)",
     keys={"modes": MODES, "mode_kl": MODE_KL,
-          "hq": Key("higher", "% of samples within 3 std of a mode: how many samples look like the data (fidelity)", "%")},
+          "hq": Key("higher", "% of samples within 3 std of a mode: how many samples look like the data (fidelity)",
+                    "%")},
 )
 def modes_metric(fake: np.ndarray, real: np.ndarray, dataset: Any) -> dict[str, float]:
     """Mode coverage of ``fake`` on the data set's mixture (``real`` is not used).

@@ -4,8 +4,8 @@ Everything is inside the file: the config as text, the training curves (redrawn 
 still training gets its current curves), the metrics table with the real-vs-real floor when ``gankit eval``
 recorded one, sample grids at the lecture's steps, the training montage (PNG and animated GIF), the
 diagnostics figure and every other figure the run wrote (:meth:`RunDir.figures`: classes.png, stages.png,
-latent-grid.png, latent-codes.png, ...), each image a base64 ``data:`` URI with a caption. No script, no stylesheet or font from elsewhere: it
-opens offline and can be mailed as it is.
+latent-grid.png, latent-codes.png, ...), each image a base64 ``data:`` URI with a caption. No script, no
+stylesheet or font from elsewhere: it opens offline and can be mailed as it is.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ def metrics_html(rows: list[dict[str, Any]]) -> str:
         names += [k for k, v in r.items() if k not in SKIP_METRIC_KEYS and k not in names
                   and isinstance(v, (int, float)) and not isinstance(v, bool)]
     floor = next((r["floor"] for r in reversed(rows) if isinstance(r.get("floor"), dict)), None)
-    head = "".join(f"<th>step {r.get('step', '?')}{' (' + html.escape(str(r['source'])) + ')' if r.get('source') else ''}"
-                   f"</th>" for r in rows)
+    head = "".join(f"<th>step {r.get('step', '?')}"
+                   f"{' (' + html.escape(str(r['source'])) + ')' if r.get('source') else ''}</th>" for r in rows)
     if floor is not None:
         head += f'<th title="{html.escape(str(floor.get("kind", "")))}">real vs real</th>'
     body = []
@@ -122,7 +122,11 @@ def build_report(run: RunDir) -> str:
         cfg = read_yaml(config_text, f"'{run.config}'") or {}
     except ConfigError:
         cfg = {}
-    sect = lambda name: cfg.get(name) if isinstance(cfg, dict) and isinstance(cfg.get(name), dict) else {}  # noqa: E731
+
+    def sect(name: str) -> dict[str, Any]:
+        value = cfg.get(name) if isinstance(cfg, dict) else None
+        return value if isinstance(value, dict) else {}
+
     name = sect("run").get("name") or run.root.name
     stats = read_jsonl(run.stats)
     last_step = stats[-1].get("step", 0) if stats else 0
@@ -130,7 +134,8 @@ def build_report(run: RunDir) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         f"<h1>{html.escape(str(name))}</h1>",
-        f'<p class="muted">{html.escape(str(sect("data").get("name", "")))} · {html.escape(str(sect("model").get("objective", "")))}'
+        f'<p class="muted">{html.escape(str(sect("data").get("name", "")))}'
+        f' · {html.escape(str(sect("model").get("objective", "")))}'
         f' · generator {html.escape(str(sect("generator").get("name", "")))} · step {last_step}'
         f'{" of " + str(total) if total else ""} · report made {when} by gankit report</p>',
     ]
@@ -139,7 +144,8 @@ def build_report(run: RunDir) -> str:
 
     parts.append("<h2>Training curves</h2>")
     if stats:
-        parts.append(_img(_png_of(stats_figure(stats, title=f"{name}: training curves")), "image/png", "training curves"))
+        parts.append(_img(_png_of(stats_figure(stats, title=f"{name}: training curves")), "image/png",
+                          "training curves"))
     elif run.curves.is_file():
         parts.append(_img(run.curves.read_bytes(), "image/png", "training curves"))
     else:
@@ -150,8 +156,8 @@ def build_report(run: RunDir) -> str:
     if frames:
         chosen = set(pick_steps([s for s, _ in frames]))
         grid = "grid" if not run.snapshots.is_dir() else ""
-        parts += [f"<figure>{_img(p.read_bytes(), 'image/png', f'step {s}', grid)}<figcaption>step {s}</figcaption></figure>"
-                  for s, p in frames if s in chosen]
+        parts += [f"<figure>{_img(p.read_bytes(), 'image/png', f'step {s}', grid)}"
+                  f"<figcaption>step {s}</figcaption></figure>" for s, p in frames if s in chosen]
     else:
         parts.append('<p class="muted">No sample frames (train.sample_every=0, or none written yet).</p>')
 
@@ -172,8 +178,8 @@ def build_report(run: RunDir) -> str:
 
     diag, alarms = read_jsonl(run.diagnostics), read_jsonl(run.alarms)
     if diag:
-        parts.append("<h2>Diagnostics</h2>" + _img(_png_of(diagnostics_figure(diag, alarms, title=f"{name}: diagnostics")),
-                                                   "image/png", "diagnostics"))
+        figure = diagnostics_figure(diag, alarms, title=f"{name}: diagnostics")
+        parts.append("<h2>Diagnostics</h2>" + _img(_png_of(figure), "image/png", "diagnostics"))
     elif run.diagnostics_png.is_file():
         parts.append("<h2>Diagnostics</h2>" + _img(run.diagnostics_png.read_bytes(), "image/png", "diagnostics"))
     if alarms:
@@ -182,8 +188,9 @@ def build_report(run: RunDir) -> str:
         parts.append(f'<ul class="alarms">{items}</ul>')
 
     parts.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>")
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(str(name))} · gankit report</title>'
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(str(name))} · gankit report</title><style>{STYLE}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
 
 
 def write_report(run: RunDir | str | Path, out: str | Path) -> int:

@@ -278,7 +278,11 @@ class Dashboard:
     def summary(self, run_id: str) -> dict[str, Any]:
         run = self.run(run_id)
         cfg = self._config(run)
-        sect = lambda name: cfg.get(name) if isinstance(cfg.get(name), dict) else {}  # noqa: E731
+
+        def sect(name: str) -> dict[str, Any]:
+            value = cfg.get(name)
+            return value if isinstance(value, dict) else {}
+
         last = last_record(run.stats, self.limits.line) or {}
         try:
             updated = max(p.stat().st_mtime for p in (run.stats, run.metrics, run.config) if p.exists())
@@ -382,7 +386,8 @@ class Handler(BaseHTTPRequestHandler):
         log.debug("%s - %s", self.address_string(), format % args)
 
     def _host_ok(self) -> bool:
-        bound = self.server.server_address[0]
+        address = self.server.server_address  # (host, port[, flow, scope]) for the IP families this binds
+        bound = address[0] if isinstance(address, tuple) else address
         if not is_loopback(str(bound)):
             return True  # told to listen beyond this machine: any Host
         host = self.headers.get("Host", "")
@@ -505,6 +510,12 @@ class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
 
 
+class DashboardServer6(DashboardServer):
+    """The same server on an IPv6 address."""
+
+    address_family = socket.AF_INET6
+
+
 def make_server(root: str | Path, host: str = "127.0.0.1", port: int = 8050,
                 limits: Limits | None = None) -> ThreadingHTTPServer:
     """A dashboard server over ``root`` (not started: call ``serve_forever``); port 0 picks a free one."""
@@ -514,9 +525,7 @@ def make_server(root: str | Path, host: str = "127.0.0.1", port: int = 8050,
 
 def bind(handler: type[BaseHTTPRequestHandler], host: str, port: int) -> ThreadingHTTPServer:
     """A :class:`DashboardServer` for ``handler`` on ``host:port`` (IPv6 too); ConfigError when it cannot listen."""
-    server_class = DashboardServer
-    if ":" in host:
-        server_class = type("DashboardServer6", (DashboardServer,), {"address_family": socket.AF_INET6})
+    server_class = DashboardServer6 if ":" in host else DashboardServer
     try:
         return server_class((host, port), handler)
     except (OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
@@ -526,5 +535,6 @@ def bind(handler: type[BaseHTTPRequestHandler], host: str, port: int) -> Threadi
 def url_of(server: ThreadingHTTPServer) -> str:
     host, port = server.server_address[:2]
     host = str(host)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+    shown = ("127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::"
+             else f"[{host}]" if ":" in host else host)
     return f"http://{shown}:{port}/"

@@ -1,0 +1,253 @@
+"""Plain data (YAML, overrides) into a typed :class:`~gankit.config_schema.Config`, and the checks on it.
+
+Unknown keys, wrong types, out-of-range values and unknown registry names raise :class:`ConfigError` with
+one sentence that names the key and the allowed values (docs/architecture.md rule 7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import re
+import reprlib
+import typing
+from typing import Any
+
+from gankit.config_schema import Config
+from gankit.errors import ConfigError
+
+
+def _fields(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: (f, hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+# Structural limits checked before anything is built (memory is checked later, by gankit.budget): networks
+# are built layer by layer in Python, so a depth of 10^7 would take minutes and gigabytes even on the
+# meta device. The values are far beyond any run the presets or the papers they follow make.
+MAX_DEPTH = 1000  # hidden layers / blocks of one network
+MAX_IMAGE_SIDE = 1024  # pixels (the largest GANs of the period, e.g. progressive GANs, train at 1024)
+MAX_LEVELS = 10  # Laplacian pyramid levels
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+INT_LIMIT = 2**63 - 1  # integers beyond int64 reach no tensor or loop: refused rather than overflowing later
+
+
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxtuple, _SHOW.maxdict, _SHOW.maxset = 2, 4, 4, 4, 4
+_SHOW.maxstring, _SHOW.maxother = 60, 60
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: hostile input gets a short message, never a wall of text.
+
+    Nested containers are shown to two levels (a value with shared parts is never expanded), and an
+    integer too long for Python to print (over 4,300 digits) by its size.
+    """
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"a {int(value.bit_length() * math.log10(2)) + 1}-digit integer"
+    text = _SHOW.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_DIGITS = re.compile(r"[-+]?[0-9][0-9_]*")
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Return ``value`` as type ``tp`` or raise ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str):  # "a,b" on the command line
+            value = [v for v in (s.strip() for s in value.split(",")) if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a {_type_name(tp)}, got {_show(value)}")
+        return [_coerce(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {_show(value)}")
+    if tp is int:
+        if isinstance(value, str):  # YAML 1.1 reads "1e3" as a string
+            try:
+                value = float(value) if float(value).is_integer() else value
+            except (ValueError, OverflowError):
+                pass
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > INT_LIMIT:
+                raise ConfigError(f"{key} must be an integer of at most 19 digits, got {_show(value)}")
+            return value
+        if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):  # e.g. 4,301 digits, kept as text
+            raise ConfigError(f"{key} must be an integer of at most 19 digits, "
+                              f"got a {len(value.strip())}-character number")
+        raise ConfigError(f"{key} must be an integer, got {_show(value)}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                out = float(value)
+            except ValueError:
+                raise ConfigError(f"{key} must be a number, got {_show(value)}") from None
+        else:
+            raise ConfigError(f"{key} must be a number, got {_show(value)}")
+        if not math.isfinite(out):
+            raise ConfigError(f"{key} must be a finite number, got {_show(value)}")
+        return out
+    if tp is str:
+        if isinstance(value, (datetime.date, datetime.time)):  # YAML reads run.name=2024-05-01 as a date
+            value = value.isoformat()
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ConfigError(f"{key} must not contain NUL characters, got {_show(value)}")
+            return value
+        raise ConfigError(f"{key} must be a string, got {_show(value)}")
+    raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        where = f"section '{prefix}'" if prefix else "the config"
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {_show(data)}")
+    fields = _fields(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            scope = f"'{prefix}'" if prefix else "the config"
+            raise ConfigError(f"unknown key '{full}'; keys allowed in {scope}: {', '.join(fields)}")
+        f, tp = fields[key]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, full)
+        else:
+            kwargs[key] = _coerce(full, value, tp)
+    return cls(**kwargs)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build and validate a Config from nested plain data (YAML)."""
+    cfg = _build(Config, data, "")
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def _check_choices(obj: Any, prefix: str) -> None:
+    for name, (f, tp) in _fields(type(obj)).items():
+        value = getattr(obj, name)
+        key = f"{prefix}.{name}" if prefix else name
+        if dataclasses.is_dataclass(tp):
+            _check_choices(value, key)
+            continue
+        choices = f.metadata.get("choices")
+        if choices is None:
+            continue
+        allowed = list(choices() if callable(choices) else choices)
+        if value not in allowed:
+            raise ConfigError(f"{key}: unknown value '{value}'; choose one of: {', '.join(allowed)}")
+
+
+def validate(cfg: Config) -> None:
+    """Check registry names, enumerations and ranges; raise ConfigError on the first problem."""
+    _check_choices(cfg, "")
+    checks: list[tuple[bool, str]] = [
+        (cfg.data.batch_size > 0, "data.batch_size must be > 0"),
+        (cfg.data.image_size == 0 or cfg.data.image_size >= 2,
+         "data.image_size must be 0 (the data set's own) or >= 2"),
+        (cfg.data.channels in (0, 1, 3), "data.channels must be 0 (the data set's own), 1 or 3"),
+        (cfg.data.workers >= 0 and cfg.data.memory_mb >= 0, "data.workers and data.memory_mb must be >= 0"),
+        (cfg.data.max_pixels > 0 and cfg.data.max_dim > 0, "data.max_pixels and data.max_dim must be > 0"),
+        (cfg.generator.noise_dim > 0 or (cfg.generator.noise_dim == 0 and cfg.generator.dropout > 0),
+         "generator.noise_dim must be > 0 (0 only with generator.dropout > 0 as the noise source)"),
+        (0.0 <= cfg.generator.dropout < 1.0, "generator.dropout must be in [0, 1)"),
+        (cfg.generator.dropout == 0 or cfg.model.recipe in ("cgan", "pix2pix"),
+         "generator.dropout (dropout as G's noise source) needs model.recipe=cgan or pix2pix"),
+        (cfg.model.l1_weight >= 0 and cfg.model.adv_weight >= 0 and cfg.model.source_channels >= 0,
+         "model.l1_weight, model.adv_weight and model.source_channels must be >= 0"),
+        (cfg.model.num_classes >= 0, "model.num_classes must be >= 0 (0: the data set's own)"),
+        (cfg.model.class_weight >= 0, "model.class_weight must be >= 0"),
+        (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),
+        (cfg.generator.depth >= 0 and cfg.discriminator.depth >= 0, "network depth must be >= 0"),
+        (cfg.generator.levels >= 0, "generator.levels must be >= 0 (0: automatic)"),
+        (cfg.generator.depth <= MAX_DEPTH and cfg.discriminator.depth <= MAX_DEPTH,
+         f"network depth must be at most {MAX_DEPTH} layers (a limit of gankit's: the presets use 2-4), got "
+         f"generator.depth={cfg.generator.depth}, discriminator.depth={cfg.discriminator.depth}"),
+        (cfg.generator.levels <= MAX_LEVELS,
+         f"generator.levels must be at most {MAX_LEVELS} (a {MAX_IMAGE_SIDE}-pixel side halves 9 times), "
+         f"got {cfg.generator.levels}"),
+        (cfg.data.image_size <= MAX_IMAGE_SIDE,
+         f"data.image_size must be at most {MAX_IMAGE_SIDE} pixels (a limit of gankit's), got {cfg.data.image_size}"),
+        (cfg.run.max_memory_gb >= 0, "run.max_memory_gb must be >= 0 (0: the memory the machine has free)"),
+        (0.0 <= cfg.discriminator.dropout < 1.0, "discriminator.dropout must be in [0, 1)"),
+        (cfg.g_optim.lr > 0 and cfg.d_optim.lr > 0, "learning rates (g_optim.lr, d_optim.lr) must be > 0"),
+        (len(cfg.g_optim.betas) == 2 and len(cfg.d_optim.betas) == 2, "optimiser betas must be two numbers"),
+        (all(0 <= b < 1 for b in cfg.g_optim.betas + cfg.d_optim.betas), "optimiser betas must be in [0, 1)"),
+        (cfg.train.steps > 0, "train.steps must be > 0"),
+        (cfg.train.d_steps > 0, "train.d_steps must be > 0"),
+        (0.0 <= cfg.train.ema < 1.0, "train.ema must be in [0, 1) (0 disables the EMA)"),
+        (0.0 <= cfg.train.lr_final <= 1.0, "train.lr_final must be in [0, 1]"),
+        (cfg.train.log_every > 0, "train.log_every must be > 0"),
+        (cfg.train.checkpoint_every > 0, "train.checkpoint_every must be > 0"),
+        (cfg.train.sample_every >= 0, "train.sample_every must be >= 0 (0 disables it)"),
+        (cfg.train.eval_every >= 0, "train.eval_every must be >= 0 (0: only at the end)"),
+        (cfg.train.diagnostics_every >= -1,
+         "train.diagnostics_every must be >= -1 (-1: about 5 per train.sample_every, 0: off)"),
+        (cfg.train.time_limit >= 0, "train.time_limit must be >= 0 minutes (0: no limit)"),
+        (cfg.train.progress_every_s >= 0, "train.progress_every_s must be >= 0 seconds (0: no progress lines)"),
+        (cfg.eval.num_samples > 0, "eval.num_samples must be > 0"),
+        (cfg.eval.rejection >= 0, "eval.rejection must be >= 0 calibration steps (0: off)"),
+        (cfg.eval.rejection_gamma >= 0, "eval.rejection_gamma must be >= 0"),
+        (cfg.eval.rejection_lr > 0, "eval.rejection_lr must be > 0"),
+        (0 < cfg.eval.rejection_quantile <= 1, "eval.rejection_quantile must be in (0, 1]"),
+        (cfg.run.threads >= 0, "run.threads must be >= 0"),
+        (min(cfg.reg.clip, cfg.reg.gradient_penalty, cfg.reg.r1, cfg.reg.instance_noise) >= 0,
+         "reg.clip, reg.gradient_penalty, reg.r1 and reg.instance_noise must be >= 0 (0 disables them)"),
+        (0.0 <= cfg.reg.label_smoothing < 1.0, "reg.label_smoothing must be in [0, 1) (0 disables it)"),
+        (0.0 <= cfg.reg.label_flip <= 0.5, "reg.label_flip must be in [0, 0.5] (0 disables it)"),
+        (cfg.model.pack >= 1, "model.pack must be >= 1 (1: no packing)"),
+        (cfg.model.pack < 1 or cfg.data.batch_size % cfg.model.pack == 0,
+         f"data.batch_size ({cfg.data.batch_size}) must be a multiple of model.pack ({cfg.model.pack})"),
+        (cfg.model.unroll >= 0, "model.unroll must be >= 0 (0: off)"),
+        (not cfg.run.compile or (cfg.reg.gradient_penalty == 0 and cfg.reg.r1 == 0 and cfg.model.unroll == 0),
+         "run.compile cannot be used with reg.gradient_penalty, reg.r1 or model.unroll: torch.compile does not "
+         "support their double backward"),
+        (cfg.discriminator.minibatch_kernels > 0, "discriminator.minibatch_kernels must be > 0"),
+        (cfg.generator.prior not in ("mixture", "swissroll") or cfg.generator.noise_dim == 2,
+         f"generator.prior={cfg.generator.prior} is a 2-D prior: set generator.noise_dim=2 "
+         f"(got {cfg.generator.noise_dim})"),
+        (not cfg.model.prior_labels or (cfg.model.recipe == "aae" and cfg.generator.prior in ("mixture", "swissroll")),
+         "model.prior_labels needs model.recipe=aae and generator.prior=mixture or swissroll (class k -> component k)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    name = cfg.run.name
+    if name.startswith("/") or any(part in (".", "..") for part in name.split("/")) or any(ord(c) < 32 for c in name):
+        raise ConfigError(  # run.name=.. with --overwrite would delete the folder above run.out_dir
+            f"run.name must be a folder name under run.out_dir (sub-folders with '/' allowed; no leading '/', "
+            f"'.' or '..' parts, or control characters), got {_show(name)}"
+        )
+    if any(len(part.encode("utf-8", "surrogatepass")) > NAME_MAX for part in name.split("/")):
+        raise ConfigError(f"run.name: each folder name must be at most {NAME_MAX} bytes (the file-system limit), "
+                          f"got {_show(name)}")
+    from gankit.registry import METRICS
+
+    for name in cfg.eval.metrics:
+        if name != "auto" and name not in METRICS:
+            raise ConfigError(
+                f"eval.metrics: unknown metric '{name}'; choose 'auto' or any of: {', '.join(METRICS.names())}"
+            )
