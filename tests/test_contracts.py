@@ -54,7 +54,8 @@ def test_network_contract(name, shape):
     d = fam.discriminator(DiscriminatorConfig(width=16, depth=2), shape)
     meta = NETWORKS.meta(name)
     z = g.sample_noise(7)
-    assert z.shape == (7, getattr(g, "latent_dim", 3 + meta.get("condition_dim", 0)))  # multi-stage (lapgan) and conditional nets carry more in z
+    # multi-stage (lapgan) and conditional nets carry more in z
+    assert z.shape == (7, getattr(g, "latent_dim", 3 + meta.get("condition_dim", 0)))
     x = g(z)
     assert x.shape == (7, *shape)
 
@@ -106,7 +107,8 @@ def _params(m):
     return [p.detach().clone() for p in m.parameters()]
 
 
-# class-conditional recipes run on labelled digits; stackgan needs captions, pix2pix pairs: their contracts are in tests/models/
+# class-conditional recipes run on labelled digits; stackgan needs captions, pix2pix pairs: their contracts are in
+# tests/models/
 @pytest.mark.parametrize("name", [n for n in RECIPES.names() if n not in ("stackgan", "pix2pix")])
 @pytest.mark.parametrize("objective", OBJECTIVES.names())
 def test_recipe_contract(name, objective, tmp_path):
