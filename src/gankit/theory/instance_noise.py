@@ -36,7 +36,6 @@ accuracy on noisy inputs (its Bayes optimum is Φ(θ/(2σ)), 1 at σ = 0).
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -49,13 +48,13 @@ from matplotlib.figure import Figure
 from scipy.special import expit
 from scipy.stats import norm
 
-from gankit.fileio import atomic_write_bytes
 from gankit.metrics.divergences import js_divergence_grid
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives.minimax import discriminator_loss
 from gankit.registry import THEORY
 from gankit.regularizers import add_instance_noise
 from gankit.theory.base import TheoryReport
+from gankit.viz.toy import _save_png
 
 NAME = "instance-noise"
 SEED_FILE = "Hung-yi Lee, GAN lecture (ATDL 14)"
@@ -204,13 +203,6 @@ def measure(d: MLPDiscriminator, sigma: float, seed: int = SEED, theta: float = 
 # ----------------------------------------------------------------------------------------------------
 # The check
 # ----------------------------------------------------------------------------------------------------
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
 
 
 def _figure(ds: dict[float, MLPDiscriminator], rows: list[dict[str, Any]], theta: float) -> Figure:
@@ -363,7 +355,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     rows, ds = _measure_each(sigmas, steps, theta)
     checks = _checks(rows, theta)
 
-    fig_path = _save(_figure(ds, rows, theta), out_dir / f"{NAME}.png")
+    fig_path = out_dir / f"{NAME}.png"
+    _save_png(_figure(ds, rows, theta), fig_path)
     return TheoryReport(
         name=NAME,
         title="Instance noise makes disjoint supports overlap, so JS and the generator's gradient are informative",

@@ -38,7 +38,6 @@ piecewise-linear G bends late toward the steep ends of F⁻¹, and the GAN under
 from __future__ import annotations
 
 import copy
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -49,12 +48,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import kstest, norm, spearmanr, wasserstein_distance
 
-from gankit.fileio import atomic_write_bytes
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.objectives.minimax import discriminator_loss, nonsaturating_g_loss
 from gankit.registry import THEORY
 from gankit.regularizers import r1_penalty
 from gankit.theory.base import TheoryReport
+from gankit.viz.toy import _save_png
 
 NAME = "inverse-cdf"
 MU, SIGMA = -1.0, 1.0  # the target N(−1, 1)
@@ -161,13 +160,6 @@ def map_direction(z: np.ndarray, gz: np.ndarray) -> tuple[str, np.ndarray, float
     return "decreasing", inverse_cdf(1.0 - z), rho
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
 def _figure(z_grid: np.ndarray, g_grid: np.ndarray, direction: str, g_samples: np.ndarray,
             icdf_samples: np.ndarray, history: list[dict[str, float]], floor: float) -> Figure:
     fig = Figure(figsize=(15.5, 4.6), dpi=100)
@@ -256,7 +248,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         f"{map_err:.3f} < {MAP_ERR_MAX[quick]} (vs {other_err:.2f} for the other direction)":
             map_err < MAP_ERR_MAX[quick],
     }
-    fig_path = _save(_figure(z_grid, g_grid, direction, g_samples, x, history, floor), out_dir / f"{NAME}.png")
+    fig_path = out_dir / f"{NAME}.png"
+    _save_png(_figure(z_grid, g_grid, direction, g_samples, x, history, floor), fig_path)
     return TheoryReport(
         name=NAME,
         title="Inverse-CDF sampling, and a 1-D GAN that learns the inverse CDF of N(−1, 1) from U(0, 1)",

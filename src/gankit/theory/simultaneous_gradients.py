@@ -38,7 +38,6 @@ two trajectories agree.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -48,9 +47,9 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gankit.fileio import atomic_write_bytes
 from gankit.registry import THEORY
 from gankit.theory.base import TheoryReport
+from gankit.viz.toy import _save_png
 
 NAME = "simultaneous-gradients"
 SEED_FILE = "Utkin, GAN lecture (SPbPU)"
@@ -233,13 +232,6 @@ def run_method_autograd(
 # ----------------------------------------------------------------------------------------------------
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
 _COLORS = {"simultaneous": "tab:red", "alternating": "tab:orange", "extragradient": "tab:green",
            "optimistic": "tab:blue", "consensus": "tab:purple"}
 _STYLES = {"optimistic": "--"}  # its radius nearly coincides with extragradient's
@@ -408,7 +400,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
 
     sweep = None if quick else _eta_sweep(checks)
 
-    fig_path = _save(_figure(trajs, sweep), out_dir / f"{NAME}.png")
+    fig_path = out_dir / f"{NAME}.png"
+    _save_png(_figure(trajs, sweep), fig_path)
     return TheoryReport(
         name=NAME,
         title="Simultaneous gradient steps on min_x max_y x·y do not converge",
