@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "train_seconds": round(seconds, 1), "steps_per_s": steps / seconds,
                                   "samples": args.samples, "metrics": ev.model}
         path.write_text(json.dumps(saved, indent=1))
-        print(f"{name}: {steps} steps in {seconds:.0f} s; " + ", ".join(f"{k} {v:.4g}" for k, v in ev.model.items()
-                                                                        if not k.endswith(("_low", "_high", "_std", "_n"))),
+        shown = {k: v for k, v in ev.model.items() if not k.endswith(("_low", "_high", "_std", "_n"))}
+        print(f"{name}: {steps} steps in {seconds:.0f} s; " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()),
               flush=True)
     print(table(saved["results"], saved["floor"]))
     return 0

@@ -1,8 +1,8 @@
 """Mode collapse on ring8 and grid25: every remedy of issue 5, 5 seeds each, the docs/protocols.md protocol.
 
 Each (row, seed) is one whole ``gankit train`` process on ``--threads`` torch threads (default 1; its wall
-time is what a user waits for); ``--jobs`` of them run at once (default 2, for this machine's 2 cores). Scored on 2,500 samples:
-modes covered, % high quality, mode KL, W1. Results are cached per (row, seed) in
+time is what a user waits for); ``--jobs`` of them run at once (default 2, for this machine's 2 cores). Scored on
+2,500 samples: modes covered, % high quality, mode KL, W1. Results are cached per (row, seed) in
 benchmarks/out/collapse-<data>.json, so an interrupted benchmark continues where it stopped.
 
     python benchmarks/collapse.py --data ring8                 # all rows, 5 seeds
@@ -21,14 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from toy import mean_se, run_seed  # noqa: E402
+from toy import cell, mean_se, run_seed  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
 # (row, label, preset, overrides). Every row keeps its preset's networks and budget unless it says otherwise.
 ROWS: dict[str, list[tuple[str, str, str, list[str]]]] = {
     "ring8": [
-        ("veegan-nsgan", "GAN, VEEGAN-style nets (2×128 tanh, Adam 1e-4 G / 1e-3 D, β (0.9, 0.999), batch 512, 10k steps, no EMA)",
+        ("veegan-nsgan",
+         "GAN, VEEGAN-style nets (2×128 tanh, Adam 1e-4 G / 1e-3 D, β (0.9, 0.999), batch 512, 10k steps, no EMA)",
          "ring8-veegan", ["g_optim.betas=[0.9,0.999]", "d_optim.betas=[0.9,0.999]"]),
         ("mmgan", "MMGAN (saturating)", "ring8-mmgan", []),
         ("nsgan", "NSGAN (non-saturating)", "ring8", []),
@@ -37,9 +38,11 @@ ROWS: dict[str, list[tuple[str, str, str, list[str]]]] = {
         ("unrolled", "Unrolled GAN (K = 5), NSGAN, 3k steps", "ring8", ["model.unroll=5", "train.steps=3000"]),
         ("pacgan2", "PacGAN2, NSGAN", "ring8", ["model.pack=2"]),
         ("pacgan4", "PacGAN4, NSGAN", "ring8", ["model.pack=4"]),
-        ("noise", "instance noise σ 0.05 → 0 (linear), NSGAN", "ring8", ["reg.instance_noise=0.05", "reg.schedule=linear"]),
+        ("noise", "instance noise σ 0.05 → 0 (linear), NSGAN", "ring8",
+         ["reg.instance_noise=0.05", "reg.schedule=linear"]),
         ("best", "**gankit best: PacGAN2, NSGAN, 12k steps**", "ring8", ["model.pack=2", "train.steps=12000"]),
-        ("drs", "MMGAN + discriminator rejection sampling (1,000 calibration steps)", "ring8-mmgan", ["eval.rejection=1000"]),
+        ("drs", "MMGAN + discriminator rejection sampling (1,000 calibration steps)", "ring8-mmgan",
+         ["eval.rejection=1000"]),
     ],
     "grid25": [
         ("mmgan", "MMGAN (saturating)", "grid25", ["model.objective=mmgan"]),
@@ -49,13 +52,14 @@ ROWS: dict[str, list[tuple[str, str, str, list[str]]]] = {
           "d_optim.lr=5e-5", "train.d_steps=5", "train.d_steps_schedule=wgan", "train.lr_schedule=constant",
           "data.batch_size=64", "train.steps=6000"]),
         ("wgan-gp", "WGAN-GP (λ 10, n_critic 5, Adam 1e-4 G / 1e-3 D, batch 256, 4k steps)", "grid25",
-         ["model.objective=wgan", "reg.gradient_penalty=10", "g_optim.lr=1e-4", "d_optim.lr=1e-3", "g_optim.betas=[0.5,0.9]",
-          "d_optim.betas=[0.5,0.9]", "train.d_steps=5", "train.d_steps_schedule=wgan", "train.steps=4000",
-          "data.batch_size=256"]),
+         ["model.objective=wgan", "reg.gradient_penalty=10", "g_optim.lr=1e-4", "d_optim.lr=1e-3",
+          "g_optim.betas=[0.5,0.9]", "d_optim.betas=[0.5,0.9]", "train.d_steps=5", "train.d_steps_schedule=wgan",
+          "train.steps=4000", "data.batch_size=256"]),
         ("unrolled", "Unrolled GAN (K = 5), NSGAN, 2k steps", "grid25", ["model.unroll=5", "train.steps=2000"]),
         ("pacgan2", "PacGAN2, NSGAN", "grid25", ["model.pack=2"]),
         ("pacgan4", "PacGAN4, NSGAN", "grid25", ["model.pack=4"]),
-        ("noise", "instance noise σ 0.05 → 0 (linear), NSGAN", "grid25", ["reg.instance_noise=0.05", "reg.schedule=linear"]),
+        ("noise", "instance noise σ 0.05 → 0 (linear), NSGAN", "grid25",
+         ["reg.instance_noise=0.05", "reg.schedule=linear"]),
         ("best", "**gankit best: MMGAN, 11k steps + discriminator rejection sampling (1,000 calibration steps, "
                  "M = 99.9 % quantile)**", "grid25-drs", []),
     ],
@@ -97,11 +101,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(item: tuple[str, str, list[str], int]) -> None:
         name, preset, ov, seed = item
-        res = run_seed(preset, seed, list(ov), tmp / name, threads=args.threads)  # runs go to tmp/<row>/<preset>-s<seed>
+        # runs go to tmp/<row>/<preset>-s<seed>
+        res = run_seed(preset, seed, list(ov), tmp / name, threads=args.threads)
         res["overrides"], res["threads"], res["jobs"] = [preset, *ov], args.threads, args.jobs
         cache[f"{name}/{seed}"] = res
         cache_path.write_text(json.dumps(cache, indent=1))  # one thread at a time holds the GIL here
-        print(f"{name} seed {seed}: modes {res['modes']}, hq {res['hq']}, kl {res['mode_kl']}, {res['wall_s']} s", flush=True)
+        print(f"{name} seed {seed}: modes {res['modes']}, hq {res['hq']}, kl {res['mode_kl']}, {res['wall_s']} s",
+              flush=True)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(work, todo))
@@ -109,17 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.data}, {args.seeds} seeds, mean ± s.e. (max wall s over seeds)")
     print("| row | modes | % HQ | mode KL | W1 | wall s (max) |")
     print("|---|---|---|---|---|---|")
-    for name, label, preset, ov in chosen:
+    for name, label, _preset, _ov in chosen:
         res = [cache[f"{name}/{s}"] for s in range(args.seeds) if f"{name}/{s}" in cache]
         if not res:
             continue
         stat = {k: mean_se([r[k] for r in res]) for k in KEYS}
-        cell = lambda k, d: "{:.{d}f} ± {:.{d}f}".format(*stat[k], d=d)  # noqa: E731
+        cells = " | ".join(cell(stat[k], d) for k, d in (("modes", 2), ("hq", 1), ("mode_kl", 3), ("w1", 3)))
         fails = sum("failed" in r for r in res)
         note = f" ({fails} failed)" if fails else ""
-        print(f"| {label}{note} | {cell('modes', 2)} | {cell('hq', 1)} | {cell('mode_kl', 3)} | {cell('w1', 3)} | "
-              f"{stat['wall_s'][0]:.0f} ({max(r['wall_s'] for r in res):.0f}) |")
-    for name, label, preset, ov in chosen:  # rejection-sampled rows: what the same generators give without it
+        print(f"| {label}{note} | {cells} | {stat['wall_s'][0]:.0f} ({max(r['wall_s'] for r in res):.0f}) |")
+    for name, _label, _preset, _ov in chosen:  # rejection-sampled rows: what the same generators give without it
         res = [cache[f"{name}/{s}"] for s in range(args.seeds) if "plain" in cache.get(f"{name}/{s}", {})]
         if res:
             plain = {k: mean_se([r["plain"][k] for r in res]) for k in ("modes", "hq", "mode_kl", "w1")}

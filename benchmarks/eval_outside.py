@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label}: {m['seconds']:.1f} s, peak RSS {m['peak_rss_mib']:.0f} MiB", flush=True)
         labels = list(cases)
         same_run_npy = runs[labels[0]]["model"] == runs[labels[2]]["model"] == runs[labels[1]]["model"]
-        same_png_u8 = runs[labels[3]]["model"] == runs[labels[4]]["model"] and runs[labels[3]]["floor"] == runs[labels[4]]["floor"]
+        png, u8 = runs[labels[3]], runs[labels[4]]
+        same_png_u8 = png["model"] == u8["model"] and png["floor"] == u8["floor"]
         png_vs_run = largest_rel_diff(runs[labels[3]]["model"], runs[labels[0]]["model"])
         ds = build_dataset(cfg.data)
         real = reference_sample(ds, args.n, cfg.eval.seed + 3)

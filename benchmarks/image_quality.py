@@ -1,6 +1,7 @@
 """Image GAN quality against wall time: train once, snapshot G at given minutes, score every snapshot.
 
-    python benchmarks/image_quality.py --preset dcgan-mnist --minutes 2 5 10 20 [--tag T] [--rejection STEPS] [KEY=VALUE ...]
+    python benchmarks/image_quality.py --preset dcgan-mnist --minutes 2 5 10 20 \
+        [--tag T] [--rejection STEPS] [KEY=VALUE ...]
     python benchmarks/image_quality.py --preset stacked-mnist-dcgan --minutes 10 20 30 --samples 26000
 
 Training runs through gankit's own Trainer (the preset as a user gets it, sample grids included, the
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rejection", type=int, default=0, metavar="STEPS",
                     help="also score discriminator rejection samples of the last snapshot (its D calibrated STEPS "
                          "steps against its generator; gankit.rejection)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the preset's run.threads or torch's default)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0: the preset's run.threads or torch's default)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)
     tag = args.tag or args.preset

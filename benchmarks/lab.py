@@ -109,7 +109,7 @@ def main() -> None:
         with_page, fps = play_rate(lab, args.seconds, page)
         page.wait_for("document.querySelector('#counter').dataset.playing === 'false'")
         latencies = []
-        for i in range(args.presses):
+        for _ in range(args.presses):
             n = page.eval("window.labStats.latencies.length")
             page.eval("document.querySelector('#step-d').click()")
             page.wait_for(f"window.labStats.latencies.length > {n}")

@@ -59,8 +59,12 @@ def random_triple(rng: np.random.Generator) -> tuple[list[A.Term], dict[int, int
         want = {**a, change: new}
         if not C.is_held_out(np.array([[a[0], a[1], 0, 0], [want[0], want[1], 0, 0]])).any():
             break
-    name = lambda q: " ".join(C.ATTRIBUTES[h][1][q[h]] for h in (2, 1, 0) if h in q)  # "big red circle"
-    return [A.Term(1, name(a), a), A.Term(-1, name(b), b), A.Term(1, name(c), c)], want
+    return [A.Term(1, _name(a), a), A.Term(-1, _name(b), b), A.Term(1, _name(c), c)], want
+
+
+def _name(q: dict[int, int]) -> str:
+    """The words for a set of attribute values, size before colour before shape: "big red circle"."""
+    return " ".join(C.ATTRIBUTES[h][1][q[h]] for h in (2, 1, 0) if h in q)
 
 
 def shows(readings: np.ndarray, want: dict[int, int]) -> np.ndarray:
@@ -155,7 +159,8 @@ def main() -> None:
     print("| z | reads the predicted kind, colour and size |\n|---|---|")
     for k, r in rows.items():
         print(f"| {k} | {100 * r['rate']:.1f} % ± {100 * r['se']:.1f} |")
-    print("per attribute (arithmetic):", {k: round(v, 3) for k, v in record["per_attribute_arithmetic"].items() if v is not None})
+    print("per attribute (arithmetic):",
+          {k: round(v, 3) for k, v in record["per_attribute_arithmetic"].items() if v is not None})
     print("example:", record["example"])
 
 

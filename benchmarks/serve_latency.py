@@ -55,8 +55,8 @@ def make_runs(root: Path, runs: int = 3, lines: int = 2000) -> list[str]:
             for s in range(1, lines + 1):
                 f.write(json.dumps({"step": 10 * s, "d_loss": 1.3, "g_loss": 0.7, "d_real": 0.55, "d_fake": 0.45,
                                     "d_grad_norm": 0.1, "g_grad_norm": 0.2, "lr_g": 1e-3, "lr_d": 1e-3}) + "\n")
-        (run / "metrics.jsonl").write_text("".join(json.dumps({"step": 1000 * k, "modes": 8, "hq": 0.9, "w1": 0.1}) + "\n"
-                                                   for k in range(1, 21)))
+        metrics = ({"step": 1000 * k, "modes": 8, "hq": 0.9, "w1": 0.1} for k in range(1, 21))
+        (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
         (run / "alarms.jsonl").write_text("")
         for step in (10000, 20000):
             pts = rng.normal(size=(512, 2)).round(5).tolist()
@@ -64,7 +64,8 @@ def make_runs(root: Path, runs: int = 3, lines: int = 2000) -> list[str]:
             snap = {"step": step, "dim": 2, "bounds": [[-3, 3], [-3, 3]], "real": pts, "fake": pts, "arrows": pts,
                     "grid": {"x": grid, "y": grid, "d": rng.uniform(size=(60, 60)).round(5).tolist()}}
             (run / "snapshots" / f"step-{step:06d}.json").write_text(json.dumps(snap))
-            Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(run / "samples" / f"step-{step:06d}.png")
+            pixels = rng.integers(0, 255, (64, 64), dtype=np.uint8)
+            Image.fromarray(pixels).save(run / "samples" / f"step-{step:06d}.png")
         tail = {}
         for log in ("stats", "metrics", "alarms"):
             st = os.stat(run / f"{log}.jsonl")

@@ -38,6 +38,7 @@ from gankit.train.callbacks import Callback
 from gankit.train.rundir import RunDir
 
 OUT = Path(__file__).resolve().parent / "out"
+CPU = torch.device("cpu")  # the default device (an immutable value, so safe as a default argument)
 
 
 class SyntheticImages:
@@ -64,7 +65,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(threads: int, size: int = 2048, reps: int = 8, device: torch.device = torch.device("cpu")) -> float:
+def matmul_peak(threads: int, size: int = 2048, reps: int = 8, device: torch.device = CPU) -> float:
     torch.set_num_threads(threads)
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     torch.mm(a, b)
@@ -78,7 +79,7 @@ def matmul_peak(threads: int, size: int = 2048, reps: int = 8, device: torch.dev
     return 2 * size**3 / best / 1e9
 
 
-def make_nets(cfg, shape, channels_last: bool = False, device: torch.device = torch.device("cpu")):  # noqa: ANN001
+def make_nets(cfg, shape, channels_last: bool = False, device: torch.device = CPU):  # noqa: ANN001
     torch.manual_seed(0)
     g = NETWORKS.get(cfg.generator.name).generator(cfg.generator, shape).to(device)
     d = NETWORKS.get(cfg.discriminator.name).discriminator(cfg.discriminator, shape).to(device)
@@ -110,7 +111,7 @@ def bare_step(g, d, opt_g, opt_d, data, bs, noise_dim, channels_last=False):  # 
 
 
 def time_bare(cfg, data, steps: int, warmup: int, channels_last=False, compile_nets=False,  # noqa: ANN001
-              device: torch.device = torch.device("cpu")) -> float:
+              device: torch.device = CPU) -> float:
     g, d, opt_g, opt_d = make_nets(cfg, data.shape, channels_last, device)
     if compile_nets:
         g, d = torch.compile(g), torch.compile(d)
@@ -138,7 +139,7 @@ class _Clock(Callback):
             self.t1, self.n = time.perf_counter(), step - self.warmup
 
 
-def time_trainer(cfg, data, steps: int, warmup: int, device: torch.device = torch.device("cpu")) -> float:  # noqa: ANN001
+def time_trainer(cfg, data, steps: int, warmup: int, device: torch.device = CPU) -> float:  # noqa: ANN001
     from gankit.registry import RECIPES
     from gankit.train.trainer import Trainer
 

@@ -79,7 +79,8 @@ def main() -> None:
         from gankit.nets.text import pretrain_text_encoder, save_text_encoder
 
         t0 = time.time()
-        enc, _, losses = pretrain_text_encoder(C.shapes_captions_dataset("train", 32), steps=args.pretrain, seed=args.seed)
+        captions = C.shapes_captions_dataset("train", 32)
+        enc, _, losses = pretrain_text_encoder(captions, steps=args.pretrain, seed=args.seed)
         path = Path(args.out_dir) / f"text-encoder-s{args.seed}.safetensors"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_text_encoder(enc, path)
@@ -102,7 +103,8 @@ def main() -> None:
     rows = {}
     for name, combos in (("seen", C.seen_combinations()), ("held-out", C.held_out_combinations())):
         rows[f"real {name}"] = real_match_rate(combos, args.per_combo, seed=11, classifier=clf)
-        rows[f"stage I (16 px) {name}"] = caption_match_rate(StageI(net).eval(), combos, args.per_combo, seed=12, classifier=clf)
+        rows[f"stage I (16 px) {name}"] = caption_match_rate(StageI(net).eval(), combos, args.per_combo, seed=12,
+                                                             classifier=clf)
         rows[f"stage II (32 px) {name}"] = caption_match_rate(net, combos, args.per_combo, seed=12, classifier=clf)
     record["rates"] = rows
     (OUT / "stackgan.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -52,7 +52,10 @@ def main() -> None:
             parts += [r["notes"], ""]
         for fig in r["figures"]:
             rel = Path(fig)
-            rel = rel.relative_to(DOCS) if rel.is_absolute() and DOCS in rel.parents else Path(*rel.parts[1:]) if rel.parts[:1] == ("docs",) else rel
+            if rel.is_absolute() and DOCS in rel.parents:
+                rel = rel.relative_to(DOCS)
+            elif rel.parts[:1] == ("docs",):
+                rel = Path(*rel.parts[1:])
             parts += [f"![{name}]({rel.as_posix()})", ""]
     (DOCS / "theory.md").write_text("\n".join(parts))
     print(f"wrote {DOCS / 'theory.md'}")

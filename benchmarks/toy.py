@@ -36,6 +36,11 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     return m, math.sqrt(var / n)
 
 
+def cell(mean_and_se: tuple[float, float], digits: int) -> str:
+    """One table cell, "mean ± s.e." to `digits` decimals."""
+    return "{:.{d}f} ± {:.{d}f}".format(*mean_and_se, d=digits)
+
+
 def run_seed(preset: str, seed: int, overrides: list[str], out_dir: Path, threads: int) -> dict:
     cmd = [sys.executable, "-m", "gankit", "-q", "train", preset, f"run.seed={seed}", f"run.name={preset}-s{seed}",
            f"run.out_dir={out_dir}", "train.progress=false", f"run.threads={threads}", *overrides]
@@ -91,11 +96,13 @@ def main() -> None:
     print(f"\n| {tag} | modes | % HQ | mode KL | W1 | wall s (whole command) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| seed {r['seed']} | {r['modes']:.0f} | {r['hq']:.1f} | {r['mode_kl']:.3f} | {r['w1']:.4f} | {r['wall_s']:.0f} |")
-    f = lambda k, d: "{:.{d}f} ± {:.{d}f}".format(*summary[k], d=d)  # noqa: E731
+        print(f"| seed {r['seed']} | {r['modes']:.0f} | {r['hq']:.1f} | {r['mode_kl']:.3f} | {r['w1']:.4f} | "
+              f"{r['wall_s']:.0f} |")
     for line in failures:
         print(f"failed: {line}")
-    print(f"| **mean ± s.e.** | {f('modes', 2)} | {f('hq', 1)} | {f('mode_kl', 3)} | {f('w1', 4)} | {f('wall_s', 0)} |")
+    digits = (("modes", 2), ("hq", 1), ("mode_kl", 3), ("w1", 4), ("wall_s", 0))
+    cells = " | ".join(cell(summary[k], d) for k, d in digits)
+    print(f"| **mean ± s.e.** | {cells} |")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ TINY = [
     "data.batch_size=64", "train.steps=20", "train.log_every=5", "train.sample_every=0",
     "train.checkpoint_every=10", "train.progress=false", "train.ema=0", "eval.num_samples=300",
     "train.lr_schedule=constant",
-    "train.diagnostics_every=0",  # its end-of-run figure costs more than a tiny run; tests/train/test_diagnostics.py turns it on
+    # its end-of-run figure costs more than a tiny run; tests/train/test_diagnostics.py turns it on
+    "train.diagnostics_every=0",
 ]
 
 

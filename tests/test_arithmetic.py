@@ -79,7 +79,8 @@ def test_expression_errors_are_one_line(text, message):
 
 def test_digit_groups():
     reader = A.Reader("MNIST digits", (("digit", tuple("0123456789")),), A.digit_group, lambda x: [])
-    assert [(t.sign, t.query) for t in A.parse_expression("7 - 1 + 3", reader)] == [(1, {0: 7}), (-1, {0: 1}), (1, {0: 3})]
+    terms = A.parse_expression("7 - 1 + 3", reader)
+    assert [(t.sign, t.query) for t in terms] == [(1, {0: 7}), (-1, {0: 1}), (1, {0: 3})]
     with pytest.raises(ConfigError, match="'12' is not a digit"):
         A.parse_expression("7 - 12", reader)
 
@@ -172,8 +173,8 @@ class Bank(nn.Module):
 def test_the_shipped_attribute_classifier_picks_the_shapes_groups():
     combos = np.array([(k, c, s, 4) for k in range(3) for c in range(4) for s in range(2)])  # centre: 24 images
     net = Bank(combos)
-    res = A.latent_arithmetic(net, "big red circle - big red + small blue", A.reader_for("shapes-captions", (3, 32, 32)),
-                              pool=600, neighbours=0, seed=0)
+    reader = A.reader_for("shapes-captions", (3, 32, 32))
+    res = A.latent_arithmetic(net, "big red circle - big red + small blue", reader, pool=600, neighbours=0, seed=0)
     want = [(0, 0, 1), (None, 0, 1), (None, 2, 0)]  # (kind, colour, size) of each group, None: any
     for images, (k, c, s) in zip(res.group_images, want):
         shown = combos[[int(np.argmax([np.array_equal(img, ref) for ref in net.images.numpy()])) for img in images]]

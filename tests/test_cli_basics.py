@@ -59,7 +59,8 @@ def test_version_is_the_installed_metadata(capsys):
 
 @pytest.mark.parametrize("quiet, verbose, env, level", [
     (False, False, None, logging.INFO), (True, False, "DEBUG", logging.WARNING), (False, True, "ERROR", logging.DEBUG),
-    (False, False, "debug", logging.DEBUG), (False, False, " warning ", logging.WARNING), (False, False, "", logging.INFO),
+    (False, False, "debug", logging.DEBUG), (False, False, " warning ", logging.WARNING),
+    (False, False, "", logging.INFO),
 ])
 def test_log_level_flags_beat_the_environment(quiet, verbose, env, level):
     assert cli.log_level(quiet, verbose, env) == level

@@ -115,8 +115,9 @@ def test_a_folder_run_prints_random_embedding_metrics(capsys, tmp_path) -> None:
     (tmp_path / "imgs").mkdir()
     for i in range(40):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
-    code, out, err = run(capsys, "train", "dcgan-folder", *SMALL, f"data.path={tmp_path / 'imgs'}", "data.image_size=16",
-                         "data.workers=0", "train.ema=0", "eval.num_samples=40", f"run.out_dir={tmp_path / 'runs'}")
+    code, out, err = run(capsys, "train", "dcgan-folder", *SMALL, f"data.path={tmp_path / 'imgs'}",
+                         "data.image_size=16", "data.workers=0", "train.ema=0", "eval.num_samples=40",
+                         f"run.out_dir={tmp_path / 'runs'}")
     assert code == 0, err
     code, out, err = run(capsys, "eval", tmp_path / "runs" / "dcgan-folder", "-n", "40")
     assert code == 0, err

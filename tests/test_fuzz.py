@@ -168,7 +168,8 @@ def test_csv_files_are_exactly_their_finite_rows_or_one_data_error(tmp_path, row
         assert arr.tolist() == expect
 
 
-DTYPES = st.sampled_from([np.float64, np.float32, np.float16, np.int64, np.uint8, np.bool_, np.complex64, "U3", "M8[s]"])
+DTYPES = st.sampled_from([np.float64, np.float32, np.float16, np.int64, np.uint8, np.bool_, np.complex64, "U3",
+                          "M8[s]"])
 
 
 @fuzz(200)
@@ -344,8 +345,9 @@ def test_json_lines_logs_keep_exactly_their_valid_records(tmp_path, lines):
 
 
 @pytest.mark.parametrize("override", ["train.steps=" + "9" * 25, "model.pack=0", "run.name=..", "run.name=a/../../b",
-                                      "run.name=/etc", "run.name=a\x00b", "data.path=a\x00b", "train.steps=" + "[" * 1200,
-                                      "g_optim.lr=1e400", "g_optim.betas=[.nan, 0.9]", "eval.num_samples=-.inf"])
+                                      "run.name=/etc", "run.name=a\x00b", "data.path=a\x00b",
+                                      "train.steps=" + "[" * 1200, "g_optim.lr=1e400", "g_optim.betas=[.nan, 0.9]",
+                                      "eval.num_samples=-.inf"])
 def test_found_by_fuzzing(override):
     """Inputs that used to crash or do harm (ZeroDivisionError, RecursionError, run.name=.. with --overwrite
     deleting the folder above run.out_dir) are now one ConfigError line."""
@@ -355,7 +357,8 @@ def test_found_by_fuzzing(override):
 
 
 def test_dates_and_numbers_given_for_strings_are_strings_and_1e3_is_an_integer():
-    cfg = C.resolve("ring8", overrides=["run.name=2024-05-01", "data.path=12", "train.steps=1e3", "train.log_every=5.0"])
+    cfg = C.resolve("ring8",
+                    overrides=["run.name=2024-05-01", "data.path=12", "train.steps=1e3", "train.log_every=5.0"])
     assert (cfg.run.name, cfg.data.path, cfg.train.steps, cfg.train.log_every) == ("2024-05-01", "12", 1000, 5)
     with pytest.raises(ConfigError, match="train.steps must be an integer, got '1e400'"):
         C.resolve("ring8", overrides=["train.steps=1e400"])
@@ -392,7 +395,8 @@ def test_hostile_command_lines_exit_2_with_one_line_and_run_nothing(capsys, tmp_
     ("\x00\x01", "is not valid YAML: unacceptable character"),
     ("- 1\n- 2\n", "must hold a mapping of sections, got list"),
     ("train: 5\n", "section 'train' must be a mapping"),
-    ("run: {name: !!python/object/apply:os.system ['touch " + str(MARKER) + "']}\n", "could not determine a constructor"),
+    ("run: {name: !!python/object/apply:os.system ['touch " + str(MARKER) + "']}\n",
+     "could not determine a constructor"),
     ("a: &x [*x]\n", "an alias refers to a value that contains it"),  # refused before it could recurse
     ("train: {steps: 2.5}\n", "train.steps must be an integer, got 2.5"),
 ])

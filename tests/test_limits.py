@@ -110,7 +110,8 @@ def test_a_4301_digit_number_names_its_key_from_an_override_and_a_file(capsys, t
 def test_huge_numbers_in_json_lines_and_messages_never_raise():
     assert parse_record('{"step": ' + DIGITS + "}") is None  # a damaged line, skipped like any other
     assert parse_record('{"step": 3, "loss": 1e999}') == {"step": 3, "loss": float("inf")}
-    with pytest.raises(ConfigError, match="train.steps must be an integer of at most 19 digits, got a 7226-digit integer"):
+    with pytest.raises(ConfigError,
+                       match="train.steps must be an integer of at most 19 digits, got a 7226-digit integer"):
         config_mod.from_dict({"train": {"steps": 7**8549}})  # an int Python can hold but not print
 
 
@@ -200,7 +201,8 @@ def test_a_file_that_would_not_fit_on_disk_is_refused_first(trained, tmp_path, c
 
 def test_a_png_shows_a_capped_number_of_samples_and_says_so(trained, tmp_path, capsys):
     assert main(["sample", str(trained), "-n", str(MAX_PLOT_POINTS + 1), "-o", str(tmp_path / "s.png")]) == 0
-    assert f"a .png shows at most {MAX_PLOT_POINTS}; -o FILE.npy writes all {MAX_PLOT_POINTS + 1}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"a .png shows at most {MAX_PLOT_POINTS}; -o FILE.npy writes all {MAX_PLOT_POINTS + 1}" in out
 
 
 @pytest.mark.parametrize("argv, message", [

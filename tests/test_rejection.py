@@ -50,7 +50,8 @@ def test_exact_ratio_turns_the_wide_normal_into_the_narrow_one():
 
 
 def test_quantile_bound_samples_the_capped_ratio_and_accepts_more():
-    """q < 1: M is the burn-in quantile, fixed; samples follow min(p, e^M q) normalised, acceptance E_q[min(1, e^{l-M})]."""
+    """q < 1: M is the burn-in quantile, fixed; samples follow min(p, e^M q) normalised, acceptance
+    E_q[min(1, e^{l-M})]."""
     exact = rejection_sample(_wide_normal(torch.Generator().manual_seed(0)), _true_logit, 20_000,
                              torch.Generator().manual_seed(1))
     res = rejection_sample(_wide_normal(torch.Generator().manual_seed(0)), _true_logit, 20_000,
@@ -155,7 +156,8 @@ def test_cli_sample_and_eval_with_rejection(tiny, tmp_path, capsys):
     out = tmp_path / "x.npy"
     assert main(["sample", str(run.root), "-n", "200", "-o", str(out), "--rejection", "30"]) == 0
     # the calibration takes a while: it is announced on stderr before it starts
-    assert "rejection sampling: calibrating the discriminator for 30 steps, then 200 accepted" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "rejection sampling: calibrating the discriminator for 30 steps, then 200 accepted" in err
     x = np.load(out)
     assert x.shape == (200, 2)
     again = tmp_path / "y.npy"

@@ -37,7 +37,8 @@ def test_grid_product_fixed_values_and_bracketed_lists():
 
 
 def test_clashing_short_names_use_the_whole_key():
-    cells = sweep_mod.make_cells([sweep_mod.Axis("g_optim.lr", ("1e-3", "1e-4")), sweep_mod.Axis("d_optim.lr", ("1e-3", "2e-4"))])
+    cells = sweep_mod.make_cells([sweep_mod.Axis("g_optim.lr", ("1e-3", "1e-4")),
+                                  sweep_mod.Axis("d_optim.lr", ("1e-3", "2e-4"))])
     assert cells[0].slug == "g_optim.lr=1e-3,d_optim.lr=1e-3"
 
 
@@ -151,7 +152,8 @@ def test_a_failed_run_is_reported_and_the_sweep_exits_1(capsys, tmp_path, monkey
         return python("print('loss is nan'); raise SystemExit(1)" if r.cell.slug == "objective=mmgan" else "pass")
 
     monkeypatch.setattr(sweep_mod.Sweep, "command", command)
-    code, out, err = run(capsys, "sweep", "ring8", "model.objective=mmgan,nsgan", "--seeds", "1", "-o", str(tmp_path / "sw"))
+    code, out, err = run(capsys, "sweep", "ring8", "model.objective=mmgan,nsgan", "--seeds", "1",
+                         "-o", str(tmp_path / "sw"))
     assert code == 1 and "1 of 2 runs failed: objective=mmgan/seed-0" in err
     assert "objective=mmgan/seed-0 failed (exit 1)" in err and "loss is nan" in err  # the end of its log
     rows = {r["run"]: r for r in read_csv(tmp_path / "sw" / "runs.csv")}
@@ -182,8 +184,8 @@ def test_sweep_end_to_end_then_skip_then_resume(capsys, tmp_path):
     summary = {(r["model.objective"], r["metric"]): r for r in read_csv(out / "summary.csv")}
     table = stdout.splitlines()
     for objective in ("mmgan", "nsgan"):
-        finals = [json.loads((out / f"objective={objective}" / f"seed-{s}" / "metrics.jsonl").read_text().splitlines()[-1])
-                  for s in (0, 1)]
+        finals = [json.loads((out / f"objective={objective}" / f"seed-{s}" / "metrics.jsonl").read_text()
+                             .splitlines()[-1]) for s in (0, 1)]
         row = next(line for line in table if line.startswith(f"| {objective} | 2 |"))
         for metric in ("modes", "hq", "nearest_point", "chamfer"):
             values = [f[metric] for f in finals]

@@ -22,7 +22,8 @@ def run_quick(check: Callable[..., TheoryReport], out: Path) -> tuple[TheoryRepo
     return rep, out, untouched
 
 
-def assert_report_ok(run: tuple[TheoryReport, Path, bool], name: str, check: Callable[..., TheoryReport], seed_file: str) -> None:
+def assert_report_ok(run: tuple[TheoryReport, Path, bool], name: str, check: Callable[..., TheoryReport],
+                     seed_file: str) -> None:
     """Registered under ``name``, cites ``seed_file``, every check passed, one table shape, figures and JSON written."""
     rep, out, untouched = run
     assert THEORY.get(name) is check and rep.name == name and seed_file in rep.claim

@@ -29,6 +29,7 @@ import inspect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -37,8 +38,11 @@ from torch import Tensor
 from gankit.errors import ConfigError, DataError
 from gankit.evalmode import eval_mode
 
-__all__ = ["DIGITS", "ArithmeticResult", "Reader", "digit_group", "shapes_group", "Term", "combine", "draw_pool", "group_probability", "latent_arithmetic",
-           "parse_expression", "predict", "reader_for", "render", "select"]
+if TYPE_CHECKING:
+    from gankit.nets.capabilities import GeneratorNet
+
+__all__ = ["DIGITS", "ArithmeticResult", "Reader", "digit_group", "shapes_group", "Term", "combine", "draw_pool",
+           "group_probability", "latent_arithmetic", "parse_expression", "predict", "reader_for", "render", "select"]
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,7 @@ def draw_pool(net: torch.nn.Module, reader: Reader, pool: int, generator: torch.
     """Draw ``pool`` latents from the generator's prior and read their images."""
     if pool < 1:
         raise ConfigError(f"the pool of latents must be >= 1, got {pool}")
-    z = net.sample_noise(pool, generator=generator)
+    z = cast("GeneratorNet", net).sample_noise(pool, generator=generator)
     probs: list[list[Tensor]] = []
     for i in range(0, pool, 1000):
         probs.append(reader.classify(render(net, z[i:i + 1000])))
@@ -307,7 +311,7 @@ def latent_arithmetic(net: torch.nn.Module, expression: str | Sequence[Term], re
     Raises:
         ConfigError: a bad expression, a conditional generator, an empty group, out-of-range options.
     """
-    if hasattr(net, "labels_of") or "text" in inspect.signature(net.sample_noise).parameters:
+    if hasattr(net, "labels_of") or "text" in inspect.signature(cast("GeneratorNet", net).sample_noise).parameters:
         raise ConfigError("latent arithmetic needs an unconditional generator (its latent holds a class or a caption "
                           "here); use a plain GAN run such as preset dcgan-shapes or dcgan-mnist")
     if per_group < 1 or neighbours < 0 or noise < 0 or not 0.0 <= threshold <= 1.0:

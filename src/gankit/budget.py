@@ -33,13 +33,16 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from gankit.errors import ConfigError
 from gankit.evalmode import eval_mode
+
+if TYPE_CHECKING:
+    from gankit.nets.capabilities import GeneratorNet
 
 BYTES = 4  # float32
 SAMPLE_CHUNK = 8192  # samples generated at once by api.sample_net_with_labels
@@ -160,12 +163,12 @@ def footprint(nets: dict[str, nn.Module], data_shape: tuple[int, ...], pack: int
 
         def forward_g() -> None:
             nonlocal x
-            x = g(g.sample_noise(n, device=device))
+            x = g(cast("GeneratorNet", g).sample_noise(n, device=device))
 
         try:
             with torch.random.fork_rng(devices=[]), eval_mode(*nets.values()):
                 g_acts = _leaf_outputs([g], forward_g, n)
-                if d is not None and tuple(x.shape[1:]) == tuple(data_shape):
+                if d is not None and x is not None and tuple(x.shape[1:]) == tuple(data_shape):
                     d_acts = _leaf_outputs([d], lambda: d(x), n)
         except Exception:  # a network that takes more than x (conditional, text-conditioned critics): estimated
             pass

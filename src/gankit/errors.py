@@ -14,7 +14,14 @@ MAX_MESSAGE = 2000  # characters; a hostile value cannot make an error message a
 
 def _escape(match: re.Match[str]) -> str:
     ch = match.group(0)
-    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
+        f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a (library's) exception message, for a one-line error; its type name when empty."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class GankitError(Exception):

@@ -16,13 +16,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
 from gankit.errors import ConfigError
 from gankit.evalmode import eval_mode
+
+if TYPE_CHECKING:
+    from gankit.nets.capabilities import GeneratorNet
 
 __all__ = ["INTERPOLATIONS", "CopyCheck", "copy_check", "interpolate_noise", "interpolations", "nearest_neighbours"]
 
@@ -69,7 +72,7 @@ def interpolations(net: torch.nn.Module, rows: int = 8, steps: int = 10, mode: s
     if rows < 1:
         raise ConfigError(f"the number of interpolation rows must be >= 1, got {rows}")
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    ends = net.sample_noise(2 * rows, generator=gen)
+    ends = cast("GeneratorNet", net).sample_noise(2 * rows, generator=gen)
     z = torch.cat([interpolate_noise(ends[2 * i], ends[2 * i + 1], steps, mode) for i in range(rows)])
     with eval_mode(net):
         x = net(z)

@@ -240,7 +240,7 @@ def run_remote(pool: RayPool | SlurmPool, tasks: Sequence[Any], jobs: int, env: 
                     if on_done is not None:
                         on_done(task)
         if signals.signum is not None:
-            for task, handle in running.values():
+            for _task, handle in running.values():
                 pool.cancel(handle)
             name = signal.Signals(signals.signum).name
             raise TrainingInterrupted(f"{name}: cancelled {len(running)} submitted runs (they checkpoint) and "

@@ -64,7 +64,8 @@ def _renders(combos: np.ndarray, seed: int) -> Tensor:
     return torch.from_numpy(C.render(combos, SIDE, seed)).float() / 127.5 - 1.0
 
 
-def train_attribute_classifier(steps: int = 1500, batch_size: int = 128, images: int = 20_000, seed: int = 0) -> AttributeNet:
+def train_attribute_classifier(steps: int = 1500, batch_size: int = 128, images: int = 20_000,
+                               seed: int = 0) -> AttributeNet:
     """Train an AttributeNet on ``images`` renders of all combinations (seed ``seed``; Adam 2e-3, cosine)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -76,7 +77,8 @@ def train_attribute_classifier(steps: int = 1500, batch_size: int = 128, images:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         for _ in range(steps):
             idx = torch.randint(len(x), (batch_size,))
-            loss = sum(F.cross_entropy(h, y[idx, k]) for k, h in enumerate(net(x[idx])))
+            # the heads' losses, summed from an exact zero (sum()'s default start 0 is an int to the type checker)
+            loss = sum((F.cross_entropy(h, y[idx, k]) for k, h in enumerate(net(x[idx]))), torch.zeros(()))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

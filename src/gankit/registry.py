@@ -73,8 +73,9 @@ class Registry(Generic[T]):
         if "description" in meta:
             return str(meta["description"])
         entry = self._entries[name]
-        if isinstance(getattr(entry, "description", None), str):
-            return entry.description
+        description = getattr(entry, "description", None)
+        if isinstance(description, str):
+            return description
         doc = getattr(entry, "__doc__", None) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
 

@@ -1,4 +1,5 @@
-"""Regularisers that recipes add to an objective (docs/architecture.md rule 3: they compose; objectives never hold them).
+"""Regularisers that recipes add to an objective (docs/architecture.md rule 3: they compose; objectives never
+hold them).
 
 - :func:`clip_weights_`: weight clipping, Arjovsky, Chintala, Bottou, "Wasserstein GAN" (ICML 2017),
   Algorithm 1 (clip c = 0.01); Lai 2017, GAN survey slides ("Algorithm in WGAN ... Weight clipping").
@@ -71,7 +72,8 @@ def gradient_penalty(
         Scalar penalty, differentiable in the critic's parameters (create_graph=True).
     """
     if real.shape != fake.shape:
-        raise ValueError(f"real and fake batches must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+        raise ValueError(f"real and fake batches must have the same shape, got {tuple(real.shape)} and "
+                         f"{tuple(fake.shape)}")
     eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)  # (B, 1, ..., 1): broadcasts over any sample shape
     eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype, device=real.device)
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)  # x̂ = εx + (1−ε)x̃
@@ -126,7 +128,8 @@ def lipschitz_estimate(critic: nn.Module, x: Tensor, y: Tensor) -> float:
     """
     dx = critic(x).flatten().double()  # (N,)
     dy = critic(y).flatten().double()  # (M,)
-    dist = torch.cdist(x.flatten(1).double(), y.flatten(1).double(), compute_mode="donot_use_mm_for_euclid_dist")  # (N, M)
+    dist = torch.cdist(x.flatten(1).double(), y.flatten(1).double(),
+                       compute_mode="donot_use_mm_for_euclid_dist")  # (N, M)
     diff = (dx[:, None] - dy[None, :]).abs()  # (N, M)
     ok = dist > 0
     if not ok.any():

@@ -31,7 +31,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +39,9 @@ from torch.nn import functional as F
 
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
+
+if TYPE_CHECKING:
+    from gankit.nets.capabilities import GeneratorNet
 
 EPS = 1e-6  # ε of Azadi et al.: keeps log(1 - exp(l - M - ε)) finite at l = M
 BURN_IN = 10_000  # generator samples whose largest logit starts M (the paper's 10,000)
@@ -175,7 +178,7 @@ def recipe_sampler(
 
     def fake(k: int, gen: torch.Generator | None = None) -> Tensor:
         with evaluating(net):
-            x = net(net.sample_noise(k, device=device, generator=gen))
+            x = net(cast("GeneratorNet", net).sample_noise(k, device=device, generator=gen))
         return x
 
     def to_d(x: Tensor) -> Tensor:

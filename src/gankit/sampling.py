@@ -9,7 +9,7 @@ seed. A leaf: it imports only torch, numpy, data.reference and the base modules,
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from gankit import budget
 from gankit.data.reference import reference_sample
 from gankit.errors import ConfigError
 from gankit.evalmode import eval_mode, evaluating
+
+if TYPE_CHECKING:
+    from gankit.nets.capabilities import GeneratorNet, Staged
 
 MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 classes: the first 20)
 
@@ -56,10 +59,11 @@ def generate(net: nn.Module, n: int, generator: torch.Generator | None = None, b
                 extra["labels"] = labels[start:start + m]
             if text is not None:
                 extra["text"] = text if isinstance(text, str) else text[start:start + m]
-            z = net.sample_noise(m, device=device, generator=generator, **extra)
+            z = cast("GeneratorNet", net).sample_noise(m, device=device, generator=generator, **extra)
             out.append(net(z))
             classes.append(latent_labels(net, z))
-    return torch.cat(out), None if classes[0] is None else torch.cat(classes)
+    labelled = [c for c in classes if c is not None]  # all or none: a conditional net's classes
+    return torch.cat(out), torch.cat(labelled) if labelled else None
 
 
 def sample_net(net: torch.nn.Module, n: int, seed: int = 0, text: str | None = None) -> np.ndarray:
@@ -77,8 +81,9 @@ def sample_net_with_labels(net: torch.nn.Module, n: int, seed: int = 0, labels: 
     out, classes = [], []
     for x, c in iter_samples(net, n, seed, labels, text):
         out.append(x)
-        classes.append(c)
-    return torch.cat(out).cpu().numpy(), None if classes[0] is None else torch.cat(classes).cpu().numpy()
+        if c is not None:  # all or none: a conditional net's classes
+            classes.append(c)
+    return torch.cat(out).cpu().numpy(), torch.cat(classes).cpu().numpy() if classes else None
 
 
 def iter_samples(net: torch.nn.Module, n: int, seed: int = 0, labels: Any = None, text: str | None = None,
@@ -136,5 +141,5 @@ def eval_samples(net: torch.nn.Module, dataset: Any, n: int,
 def stage_images(net: torch.nn.Module, latent: torch.Tensor) -> list[tuple[str, np.ndarray]]:
     """A multi-stage generator's ``stages(latent)`` (named batches, first to last) in eval mode, as numpy."""
     with evaluating(net):
-        stages = net.stages(latent)
+        stages = cast("Staged", net).stages(latent)
     return [(name, x.float().cpu().numpy()) for name, x in stages]

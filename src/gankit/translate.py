@@ -15,14 +15,18 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 
 from gankit.data.images import IMAGE_EXTENSIONS, decode_image, scan_folder
-from gankit.errors import ConfigError, DataError
+from gankit.errors import ConfigError, DataError, first_line
 from gankit.evalmode import eval_mode
 from gankit.fileio import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from gankit.nets.capabilities import GeneratorNet
 
 __all__ = ["Inputs", "read_inputs", "run_translator", "to_png", "write_outputs"]
 
@@ -41,7 +45,7 @@ def _array_images(path: Path, channels: int, size: int) -> torch.Tensor:
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise DataError(f"'{path}' is not a readable .npy array ({str(exc).splitlines()[0] if str(exc) else 'bad file'})") from None
+        raise DataError(f"'{path}' is not a readable .npy array ({first_line(exc)})") from None
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[0] == channels and channels == 3):
         arr = arr[None]  # one image
     if arr.ndim == 3:
@@ -88,8 +92,7 @@ def read_inputs(paths: list[str | Path], channels: int, size: int) -> Inputs:
             try:
                 decoded[i] = decode_image(f, size, channels)
             except (OSError, ValueError, SyntaxError) as exc:
-                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise DataError(f"input image '{f}' cannot be read ({why})") from None
+                raise DataError(f"input image '{f}' cannot be read ({first_line(exc)})") from None
         images.append(torch.from_numpy(decoded).float() / 127.5 - 1.0)
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -102,7 +105,8 @@ def run_translator(net: torch.nn.Module, images: torch.Tensor, seed: int = 0) ->
     """G(x) for (N, C, S, S) inputs in [-1, 1] with dropout masks drawn under ``seed``: (N, C_y, S, S)."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
     with eval_mode(net):
-        out = [net(net.sample_noise(len(x), generator=gen, inputs=x)) for x in images.split(BATCH)]
+        noise = cast("GeneratorNet", net).sample_noise
+        out = [net(noise(len(x), generator=gen, inputs=x)) for x in images.split(BATCH)]
     return torch.cat(out).numpy()
 
 
@@ -111,7 +115,10 @@ def to_png(image: np.ndarray) -> bytes:
     from PIL import Image
 
     pixels = np.round((np.clip(image, -1, 1) + 1) * 127.5).astype(np.uint8)
-    im = Image.fromarray(pixels[0], mode="L") if pixels.shape[0] == 1 else Image.fromarray(pixels.transpose(1, 2, 0), mode="RGB")
+    if pixels.shape[0] == 1:
+        im = Image.fromarray(pixels[0], mode="L")
+    else:
+        im = Image.fromarray(pixels.transpose(1, 2, 0), mode="RGB")
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()

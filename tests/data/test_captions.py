@@ -56,7 +56,7 @@ def test_rendering_is_deterministic_and_draws_what_the_attributes_say():
     x = C.render(combos, 32, seed=5)
     assert np.array_equal(x, C.render(combos, 32, seed=5)) and not np.array_equal(x, C.render(combos, 32, seed=6))
     assert x.shape == (4, 3, 32, 32) and x.dtype == np.uint8
-    for img, (k, c, s, p) in zip(x, combos):
+    for img, (_kind, c, _size, p) in zip(x, combos):
         on = img.max(axis=0) > 128
         ys, xs = np.nonzero(on)
         # the centroid lies in the position's cell of the 3 x 3 grid; the colour is the caption's

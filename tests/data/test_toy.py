@@ -72,7 +72,8 @@ def test_1d_densities_integrate_to_one_and_match_moments(name):
 def test_gauss1d_is_the_lecture_target():
     ds = make("gauss1d")
     xs = np.array([[-1.0], [0.0]])
-    np.testing.assert_allclose(np.exp(ds.log_prob(xs)), [1 / math.sqrt(2 * math.pi), math.exp(-0.5) / math.sqrt(2 * math.pi)])
+    np.testing.assert_allclose(np.exp(ds.log_prob(xs)),
+                               [1 / math.sqrt(2 * math.pi), math.exp(-0.5) / math.sqrt(2 * math.pi)])
 
 
 def test_ring8_density_in_2d_integrates_to_one():

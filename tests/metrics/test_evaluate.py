@@ -28,7 +28,8 @@ def test_applicable_per_data_set() -> None:
     for ds in (ring8(None), grid25(None), gauss1d(None)):
         assert applicable(ds) == ["kl-js", "modes", "set-distance", "sliced-wasserstein", "wasserstein"]
     assert applicable(swissroll(None)) == ["set-distance", "sliced-wasserstein", "wasserstein"]
-    assert applicable(GaussianMixture("g3", np.zeros((2, 3)), 1.0)) == ["modes", "set-distance", "sliced-wasserstein", "wasserstein"]  # 3-D: no KDE
+    assert applicable(GaussianMixture("g3", np.zeros((2, 3)), 1.0)) == [  # 3-D: no KDE
+        "modes", "set-distance", "sliced-wasserstein", "wasserstein"]
     assert set(KEYS) <= set(METRICS.names())
 
 

@@ -29,7 +29,8 @@ def test_every_builtin_image_set_has_an_extractor() -> None:
                 "stacked-mnist": "random-conv", "caption-folder": "random-conv", "outside": "random-conv"}
     for ds, ext in defaults.items():
         assert F.extractor_for(ds).name == ext, ds
-    assert F.get_extractor("random-conv").key_prefix == "rand_" and F.get_extractor("digits-classifier").key_prefix == ""
+    assert F.get_extractor("random-conv").key_prefix == "rand_"
+    assert F.get_extractor("digits-classifier").key_prefix == ""
 
 
 def test_random_embedding_is_fixed_by_its_seed_and_reads_any_size() -> None:

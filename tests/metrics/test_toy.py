@@ -53,7 +53,8 @@ def test_three_std_boundary_both_sides(direction: np.ndarray) -> None:
     mean = RING8.modes[2]
     inside = mean + 2.9 * STD * direction
     outside = mean + 3.1 * STD * direction
-    assert mode_stats(inside[None], RING8.modes, STD) == {"modes": 1.0, "hq": 100.0, "mode_kl": pytest.approx(math.log(8))}
+    assert mode_stats(inside[None], RING8.modes, STD) == {"modes": 1.0, "hq": 100.0,
+                                                          "mode_kl": pytest.approx(math.log(8))}
     assert mode_stats(outside[None], RING8.modes, STD)["hq"] == 0.0
     assert mode_stats(outside[None], RING8.modes, STD)["modes"] == 0.0
     _, hq = assign_modes(np.stack([inside, outside]), RING8.modes, STD)

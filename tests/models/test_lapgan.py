@@ -80,7 +80,8 @@ def test_tiny_run_exports_a_coarse_to_fine_generator(tiny, capsys):
     assert (x == api.sample(run.root, 9, seed=2)).all()
     stages = api.stages(run.root, 3, seed=2)
     assert [a.shape[-1] for _, a in stages] == [4, 8, 8, 8]
-    torch.testing.assert_close(torch.from_numpy(stages[-1][1]), torch.from_numpy(x[:3]), atol=1e-5, rtol=0)  # same latents
+    # same latents
+    torch.testing.assert_close(torch.from_numpy(stages[-1][1]), torch.from_numpy(x[:3]), atol=1e-5, rtol=0)
     out = Path(cfg.run.out_dir) / "st.png"
     assert cli.main(["sample", str(run.root), "--stages", "-n", "3", "-o", str(out)]) == 0
     assert out.stat().st_size > 1000

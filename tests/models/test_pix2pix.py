@@ -146,7 +146,8 @@ def test_tiny_run_through_the_cli_and_translate_round_trips(p2p, tmp_path, capsy
         png = np.asarray(Image.open(tmp_path / "out" / f"{name}.png")).transpose(2, 0, 1).astype(int)
         assert np.abs(png - np.round((arrays[i] + 1) * 127.5)).max() <= 1
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "out" / "a.png").read_bytes()  # seed 0 both times
-    assert main(["translate", str(run.root), str(tmp_path / "maps.npy"), "-o", str(tmp_path / "s1.npy"), "--seed", "1"]) == 0
+    assert main(["translate", str(run.root), str(tmp_path / "maps.npy"), "-o", str(tmp_path / "s1.npy"),
+                 "--seed", "1"]) == 0
     assert not np.array_equal(np.load(tmp_path / "s1.npy"), arrays)  # other dropout masks
     capsys.readouterr()
 

@@ -104,7 +104,8 @@ def test_one_adam_step_moves_every_parameter(shape):
     g, d = nets(shape)
     opt = torch.optim.Adam([*g.parameters(), *d.parameters()], lr=2e-4, betas=(0.5, 0.999))
     before = [p.detach().clone() for p in [*g.parameters(), *d.parameters()]]
-    loss = nn.functional.softplus(-d(g(g.sample_noise(8)))).mean() + nn.functional.softplus(d(torch.rand(8, *shape) * 2 - 1)).mean()
+    loss = (nn.functional.softplus(-d(g(g.sample_noise(8)))).mean()
+            + nn.functional.softplus(d(torch.rand(8, *shape) * 2 - 1)).mean())
     opt.zero_grad()
     loss.backward()
     opt.step()

@@ -23,7 +23,8 @@ from gankit.registry import NETWORKS
 
 @pytest.mark.parametrize("size,levels", [(28, 3), (32, 3), (32, 4), (8, 2), (28, 1)])
 def test_pyramid_round_trip_is_exact_in_float64(size, levels):
-    x = torch.rand(4, 3, size, size, generator=torch.Generator().manual_seed(size + levels), dtype=torch.float64) * 2 - 1
+    gen = torch.Generator().manual_seed(size + levels)
+    x = torch.rand(4, 3, size, size, generator=gen, dtype=torch.float64) * 2 - 1
     bands, coarse = build_pyramid(x, levels)
     assert (reconstruct(bands, coarse) - x).abs().max() < 1e-12
     # the band really is detail: dropping it changes the image

@@ -1,4 +1,5 @@
-"""pix2pix's networks: U-Net shapes and skips, dropout as seeded noise, the bank of held-out inputs, PatchGAN patches."""
+"""pix2pix's networks: U-Net shapes and skips, dropout as seeded noise, the bank of held-out inputs, PatchGAN
+patches."""
 
 from __future__ import annotations
 

@@ -203,7 +203,8 @@ def test_variational_bound_is_minus_the_critic_loss():
     for key in KEYS:
         c = ROW_DEFAULTS[key].bound
         assert_close(variational_bound(key, r, f), -critic_loss(key, r, f))
-        assert_close(OBJECTIVES.get(f"fgan-{key}").d_loss(r, f), critic_loss(key, bound_scores(r, c), bound_scores(f, c)))
+        want = critic_loss(key, bound_scores(r, c), bound_scores(f, c))
+        assert_close(OBJECTIVES.get(f"fgan-{key}").d_loss(r, f), want)
         assert_close(OBJECTIVES.get(f"fgan-{key}").g_loss(f), nonsaturating_g_loss(key, bound_scores(f, c)))
 
 
@@ -272,9 +273,13 @@ def test_bound_is_tight_at_the_optimal_critic_and_strict_elsewhere(key):
     at_star = bound_integral(d, P, Q, optimal_critic(d, P, Q))
     assert at_star == pytest.approx(true, rel=1e-9, abs=1e-12)
     for c in (0.5, 2.0):  # T_c = f'(c p/q) is a valid critic (in dom f*) but not the optimal one
-        ratio = lambda x: c * torch.exp(P.log_prob(x) - Q.log_prob(x))  # noqa: E731
-        worse = bound_integral(d, P, Q, lambda x: d.f_prime(ratio(x)))
+        worse = bound_integral(d, P, Q, _scaled_critic(d, c))
         assert worse < true - 1e-4, f"{key}: T_{c} reaches {worse} >= D_f = {true}"
+
+
+def _scaled_critic(d, c: float):
+    """T_c(x) = f'(c p(x) / q(x)): the optimal critic's ratio scaled by c."""
+    return lambda x: d.f_prime(c * torch.exp(P.log_prob(x) - Q.log_prob(x)))
 
 
 def _kl(a: Gaussian1D, b: Gaussian1D) -> float:

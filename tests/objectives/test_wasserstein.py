@@ -26,7 +26,8 @@ D64 = torch.float64
 def test_registered_wgan_is_the_kantorovich_rubinstein_dual():
     assert OBJECTIVES.get("wgan") is WGAN
     assert WGAN.d_loss is wgan_d_loss and WGAN.g_loss is wgan_g_loss and WGAN.to_prob is None
-    assert OBJECTIVES.get("hinge").d_loss is hinge_d_loss and OBJECTIVES.get("hinge").d_loss is not OBJECTIVES.get("wgan").d_loss
+    assert OBJECTIVES.get("hinge").d_loss is hinge_d_loss
+    assert OBJECTIVES.get("hinge").d_loss is not OBJECTIVES.get("wgan").d_loss
 
 
 def test_critic_loss_is_minus_the_difference_of_means():

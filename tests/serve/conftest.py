@@ -36,7 +36,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def toy_run_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny ring8 run with snapshots at steps 10 and 20 (trained once per test process)."""
     out = tmp_path_factory.mktemp("template")
-    cfg = config_mod.resolve("ring8", overrides=[*TINY, f"run.out_dir={out}", "train.sample_every=10", "run.name=ring8"])
+    cfg = config_mod.resolve("ring8",
+                             overrides=[*TINY, f"run.out_dir={out}", "train.sample_every=10", "run.name=ring8"])
     return api.train(cfg).root
 
 

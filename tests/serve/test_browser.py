@@ -53,7 +53,9 @@ def test_page_lists_the_run_and_follows_new_steps(served, runs_dir: Path, page) 
     table = "document.querySelector('#pane-0 table.metrics')?.textContent"
     assert f"{first['w1']:.4g}" in page.wait_for(table)
     with open(runs_dir / "ring8" / "metrics.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps({"step": 35, "source": "gankit eval", "w1": 0.123456, "floor": {"kind": "two samples", "w1": 0.0314159}}) + "\n")
+        record = {"step": 35, "source": "gankit eval", "w1": 0.123456,
+                  "floor": {"kind": "two samples", "w1": 0.0314159}}
+        f.write(json.dumps(record) + "\n")
     # (the trainer's own last record carries a floor too now: wait for the eval record itself)
     text = page.wait_for(f"{table}.includes('step 35') && {table}")
     assert "step 35 (gankit eval)" in text and "0.1235" in text and "0.03142" in text
@@ -102,7 +104,8 @@ def test_image_run_sample_slider_and_side_by_side(served, runs_dir: Path, page) 
 
     # the ⇆ button opens a second run beside the first
     page.eval("document.querySelector('#run-list li[data-run=\"ring8\"] button').click()")
-    page.wait_for("!document.querySelector('#pane-1').hidden && document.querySelector('#pane-1').dataset.step === '20'")
+    page.wait_for("!document.querySelector('#pane-1').hidden"
+                  " && document.querySelector('#pane-1').dataset.step === '20'")
     assert page.eval("document.querySelector('#pane-0').dataset.run") == "digits"
     assert "b=ring8" in page.eval("location.hash")
     page.eval("document.querySelector('#pane-1 h2 button').click()")

@@ -50,7 +50,8 @@ def test_one_d_step_moves_d_only_and_one_g_step_g_only(session: LabSession) -> N
     session.single("g")
     assert not same(g1, params(rec.generator)) and same(d1, params(rec.discriminator))
     assert (session.trainer.step, session.trainer.d_updates) == (1, 1)
-    assert [(r["event"], r["step"], r["d_updates"]) for r in read_jsonl(session.run.stats)] == [("d_step", 0, 1), ("g_step", 1, 1)]
+    events = [(r["event"], r["step"], r["d_updates"]) for r in read_jsonl(session.run.stats)]
+    assert events == [("d_step", 0, 1), ("g_step", 1, 1)]
 
 
 def test_live_changes_reach_the_optimisers_and_the_log(session: LabSession) -> None:
@@ -164,7 +165,8 @@ def test_save_as_run_is_a_normal_run(tmp_path: Path, capsys: pytest.CaptureFixtu
     cfg = config_mod.load(run / "config.yaml")
     assert cfg.d_optim.lr == 0.002 and cfg.data.path == str(run / "points.npy") and cfg.train.steps == 30
     assert Dashboard(tmp_path / "runs").summary("mine")["kind"] == "toy"
-    assert cli.main(["train", "--resume", str(run), "train.steps=7", "train.sample_every=0", "eval.num_samples=100"]) == 0
+    assert cli.main(["train", "--resume", str(run), "train.steps=7", "train.sample_every=0",
+                     "eval.num_samples=100"]) == 0
     stats = read_jsonl(run / "stats.jsonl")
     assert [r["event"] for r in stats if "event" in r] == ["set", "d_step"]
     assert max(r["step"] for r in stats) == 7
@@ -193,7 +195,8 @@ def test_http_api_and_its_guards(tmp_path: Path) -> None:
     try:
         status, state = request(url + "api/lab/state")
         assert status == 200 and state["session"]["step"] == 0 and state["snap"]["dim"] == 2
-        assert state["snap"]["manifold"]["x"]["shape"] == [22, 41, 2] and state["snap"]["grid"]["d"]["shape"] == [40, 40]
+        assert state["snap"]["manifold"]["x"]["shape"] == [22, 41, 2]
+        assert state["snap"]["grid"]["d"]["shape"] == [40, 40]
         assert request(url + "api/lab/command", {"cmd": "step-d"})[1]["record"]["d_updates"] == 1
         status, answer = request(url + "api/lab/setup", {"settings": {"data.name": "points", "points": []}})
         assert status == 400 and "fewer than 2 points" in answer["error"]

@@ -83,7 +83,8 @@ def test_lab_in_the_browser(lab_server: Any, page: Any, tmp_path: Path) -> None:
 
     # pick an objective (a live change, noted in stats.jsonl)
     set_field(page, "model.objective", "hinge")
-    page.wait_for("JSON.stringify(window.labStats) && document.querySelector('#setup').elements['model.objective'].value === 'hinge'")
+    page.wait_for("JSON.stringify(window.labStats)"
+                  " && document.querySelector('#setup').elements['model.objective'].value === 'hinge'")
     deadline = time.monotonic() + 20  # the select shows the value at once; the server applies it on its POST
     while lab.session.trainer.recipe.objective.name != "hinge" and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -109,7 +110,8 @@ def test_lab_in_the_browser(lab_server: Any, page: Any, tmp_path: Path) -> None:
     set_field(page, "g_optim.lr", 0.0025)
     page.wait_for("location.hash.includes('g_optim.lr=0.0025')")
     changes = [r for r in read_jsonl(lab.session.run.stats) if r.get("event") == "set" and "g_optim.lr" in r]
-    assert changes == [{"step": int(after["step"]), "event": "set", "d_updates": int(after["dUpdates"]), "g_optim.lr": 0.0025}]
+    assert changes == [{"step": int(after["step"]), "event": "set", "d_updates": int(after["dUpdates"]),
+                        "g_optim.lr": 0.0025}]
     assert lab.session.trainer.recipe.optimizers["g"].param_groups[0]["lr"] == 0.0025
 
     # bad input: an absurd learning rate, and the gradient penalty with a batch-norm D, get a message
@@ -133,7 +135,8 @@ def test_lab_in_the_browser(lab_server: Any, page: Any, tmp_path: Path) -> None:
     run = tmp_path / "runs" / "drawn"
     assert (run / "points.npy").is_file() and (run / "checkpoints" / "last.pt").is_file()
     assert (run / "generator.safetensors").is_file() and (run / "snapshots" / "step-000003.json").is_file()
-    assert cli.main(["train", "--resume", str(run), "train.steps=8", "train.sample_every=0", "eval.num_samples=100"]) == 0
+    assert cli.main(["train", "--resume", str(run), "train.steps=8", "train.sample_every=0",
+                     "eval.num_samples=100"]) == 0
     steps = [r["step"] for r in read_jsonl(run / "stats.jsonl") if "event" not in r]
     assert steps[-1] == 8
 

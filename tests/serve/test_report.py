@@ -59,7 +59,8 @@ def test_report_is_self_contained_with_config_metrics_and_frames(runs_dir: Path,
     assert 'alt="training montage"' in text and 'alt="training animation"' in text
 
 
-def test_report_of_a_run_still_training_draws_its_montage_without_writing_to_the_run(runs_dir: Path, tmp_path: Path) -> None:
+def test_report_of_a_run_still_training_draws_its_montage_without_writing_to_the_run(
+        runs_dir: Path, tmp_path: Path) -> None:
     run = RunDir(runs_dir / "ring8")
     for p in (run.montage_png, run.montage_gif, run.curves):
         p.unlink()

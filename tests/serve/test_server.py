@@ -23,7 +23,8 @@ def test_runs_config_stats_metrics_frames_of_a_real_run(served) -> None:
     runs = get_json(served.url, "/api/runs")["runs"]
     assert [r["id"] for r in runs] == ["ring8"]
     r = runs[0]
-    assert (r["name"], r["dataset"], r["objective"], r["step"], r["total"], r["kind"]) == ("ring8", "ring8", "nsgan", 20, 20, "toy")
+    got = (r["name"], r["dataset"], r["objective"], r["step"], r["total"], r["kind"])
+    assert got == ("ring8", "ring8", "nsgan", 20, 20, "toy")
     assert r["live"] is False  # it has finished its 20 steps
 
     cfg = get_json(served.url, "/api/config?run=ring8")
@@ -61,8 +62,8 @@ def test_frames_list_every_figure_of_the_run(served, runs_dir: Path) -> None:
     for name in ("classes.png", "stages.png", "latent-grid.png"):
         shutil.copy(runs_dir / "ring8" / "curves.png", runs_dir / "ring8" / name)
     figures = get_json(served.url, "/api/frames?run=ring8")["figures"]
-    assert figures == {"classes": "classes.png", "curves": "curves.png", "latent-grid": "latent-grid.png", "montage": "montage.png", "montage_gif": "montage.gif",
-                       "stages": "stages.png"}
+    assert figures == {"classes": "classes.png", "curves": "curves.png", "latent-grid": "latent-grid.png",
+                       "montage": "montage.png", "montage_gif": "montage.gif", "stages": "stages.png"}
     status, headers, _ = request(served.url, "/file?run=ring8&path=classes.png")
     assert status == 200 and headers["Content-Type"] == "image/png"
 

@@ -66,7 +66,8 @@ def test_optimal_discriminator_is_density_ratio(sigma: float) -> None:
     x = np.linspace(-2.0, 3.0, 41)
     p, q = norm.pdf(x, 0.0, sigma), norm.pdf(x, 1.0, sigma)
     np.testing.assert_allclose(optimal_discriminator(x, sigma), p / (p + q), rtol=1e-10, atol=1e-300)
-    np.testing.assert_allclose(optimal_logit(x, sigma), norm.logpdf(x, 0, sigma) - norm.logpdf(x, 1, sigma), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(optimal_logit(x, sigma), norm.logpdf(x, 0, sigma) - norm.logpdf(x, 1, sigma),
+                               rtol=1e-12, atol=1e-12)
     assert optimal_discriminator(np.array([0.5]), sigma)[0] == pytest.approx(0.5)  # midpoint: can't tell
 
 
@@ -83,7 +84,8 @@ def test_closed_form_gradients_match_autograd_through_the_density_ratio(sigma: f
         return torch.tensor(v, dtype=torch.float64)
 
     def logit(x: torch.Tensor) -> torch.Tensor:  # log p_σ(x) − log q_σ(x)
-        return torch.distributions.Normal(f64(0.0), f64(sigma)).log_prob(x) - torch.distributions.Normal(f64(1.0), f64(sigma)).log_prob(x)
+        normal = torch.distributions.Normal
+        return normal(f64(0.0), f64(sigma)).log_prob(x) - normal(f64(1.0), f64(sigma)).log_prob(x)
 
     x = f64(1.0).requires_grad_(True)
     (g_mm,) = torch.autograd.grad(-torch.nn.functional.softplus(logit(x)), x)  # log(1 − σ(s))

@@ -27,8 +27,8 @@ QUICK_SEED0 = [(0.965, 1.034, 0.6931), (0.478, 0.260, 0.652), (0.403, 0.174, 0.5
 
 
 def _rows(probes):
-    return [{"step": 1 if i == 0 else 100 * i, "W1 (POT)": w, "critic estimate": c, "JS estimate": js, "D accuracy": 1.0}
-            for i, (w, c, js) in enumerate(probes)]
+    return [{"step": 1 if i == 0 else 100 * i, "W1 (POT)": w, "critic estimate": c, "JS estimate": js,
+             "D accuracy": 1.0} for i, (w, c, js) in enumerate(probes)]
 
 
 def _failed(probes):

@@ -71,7 +71,8 @@ def main() -> None:
     api.build_trainer = capture
 
     def cfg(name: str, *extra: str):  # noqa: ANN202
-        return config_mod.resolve("ring8", overrides=[*overrides, f"run.out_dir={out}/runs", f"run.name={name}", *extra])
+        return config_mod.resolve("ring8",
+                                  overrides=[*overrides, f"run.out_dir={out}/runs", f"run.name={name}", *extra])
 
     result: dict = {"rank": rank, "world_size": dist.get_world_size()}
     api.train(cfg("shard", "run.distributed_data=shard"))

@@ -147,8 +147,8 @@ def test_gradients_exploded_on_a_jump_or_a_non_finite_norm():
     assert _kinds(alarms) == [(500, "gradients-exploded"), (800, "gradients-exploded")]
     assert "g_grad_norm = 500" in alarms[0]["message"]
     rng = np.random.default_rng(0)  # healthy: noisy over a factor 10 in both directions, and a slow rise
-    noisy = [{"d_grad_norm": float(10 ** rng.uniform(-1, 0) * (1 + i / 10)), "g_grad_norm": float(10 ** rng.uniform(0, 1))}
-             for i in range(60)]
+    noisy = [{"d_grad_norm": float(10 ** rng.uniform(-1, 0) * (1 + i / 10)),
+              "g_grad_norm": float(10 ** rng.uniform(0, 1))} for i in range(60)]
     assert _replay(noisy) == []
     assert _replay([{"d_grad_norm": v} for v in [1e-3, 1.0, 1e3]]) == []  # no median yet: no verdict
 

@@ -31,7 +31,8 @@ from gankit.train.checkpoint import load_checkpoint
 from gankit.train.stats import read_jsonl
 
 TOL = 1e-5  # max |w_ddp - w_single| over all weights after 20 steps (shard mode)
-OVERRIDES = [*TINY, "run.threads=1", "run.device=cpu", "eval.metrics=wasserstein", "train.lr_schedule=linear", "train.lr_final=0.1"]
+OVERRIDES = [*TINY, "run.threads=1", "run.device=cpu", "eval.metrics=wasserstein", "train.lr_schedule=linear",
+             "train.lr_final=0.1"]
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 

@@ -221,7 +221,8 @@ def test_full_disk_on_every_kind_of_file_keeps_the_old_one(tiny, monkeypatch, wh
     if what == "stats.jsonl":  # appends go to the file itself
         failed = fill_disk(monkeypatch, lambda p: p == str(path))
     else:  # atomic writes go to a temporary file beside it
-        failed = fill_disk(monkeypatch, lambda p: Path(p).parent == path.parent and Path(p).name.startswith(f".{path.name}."))
+        failed = fill_disk(monkeypatch,
+                           lambda p: Path(p).parent == path.parent and Path(p).name.startswith(f".{path.name}."))
     with pytest.raises(WriteError) as info:
         api.resume(run.root, ["train.steps=12", f"train.sample_every={2 * every}"])  # rewrites all four kinds
     monkeypatch.undo()
@@ -443,7 +444,7 @@ def test_full_disk_while_the_cli_writes_samples_keeps_the_old_file(tiny, tmp_pat
         out = tmp_path / name
         assert main(["sample", str(run.root), "-n", "7", "-o", str(out)]) == 0
         before = out.read_bytes()
-        fill_disk(monkeypatch, lambda p: Path(p).name.startswith(f".{name}."))
+        fill_disk(monkeypatch, lambda p, name=name: Path(p).name.startswith(f".{name}."))
         assert main(["sample", str(run.root), "-n", "9", "--seed", "3", "-o", str(out)]) == 1
         monkeypatch.undo()
         err = capsys.readouterr().err

@@ -197,7 +197,9 @@ def test_a_flipped_byte_in_a_checkpoint_is_one_line_and_never_loads(tiny, capsys
         run.checkpoint.write_bytes(_flipped(good, pos))
         _resume_fails(run, capsys, "does not match its CRC-32")
     # the same damage with CRC-32s that match (the container cannot see it): the content checksum does
-    flip_weight = lambda name, b: _flipped(b, len(b) // 2, 0x40) if name.endswith(weights[-7:]) and "/data/" in name else b  # noqa: E731
+    def flip_weight(name: str, b: bytes) -> bytes:
+        return _flipped(b, len(b) // 2, 0x40) if name.endswith(weights[-7:]) and "/data/" in name else b
+
     run.checkpoint.write_bytes(_rezipped(good, flip_weight))
     _resume_fails(run, capsys, "its content does not match its checksum")
     assert b"ring8" in zipfile.ZipFile(run.checkpoint).read(next(n for n in zipfile.ZipFile(run.checkpoint).namelist()

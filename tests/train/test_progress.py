@@ -126,7 +126,8 @@ def test_without_a_terminal_training_prints_lines_the_estimate_and_the_evaluatio
     assert ev == ["evaluation at step 20: generating 300 samples (eval.num_samples)",
                   *[f"evaluation at step 20: {n} ({i}/5): 300 samples vs 300 real" for i, n in enumerate(names, 1)],
                   "evaluation at step 20: real-vs-real floor: two independent samples of the training data",
-                  *[f"evaluation at step 20: floor {n} ({i}/5): 300 samples vs 300 real" for i, n in enumerate(names, 1)],
+                  *[f"evaluation at step 20: floor {n} ({i}/5): 300 samples vs 300 real"
+                    for i, n in enumerate(names, 1)],
                   ev[-1]]
     assert ev[-1].startswith("evaluation at step 20: done in ")
     assert msgs.index(ev[0]) > msgs.index(lines[-1])

@@ -31,7 +31,9 @@ def logged(run):
     want: dict[str, list] = {}
     for prefix, path in (("stats", run.stats), ("metrics", run.metrics)):
         for record in read_jsonl(path):
-            groups = [(prefix, record)] + ([("floor", record["floor"])] if prefix == "metrics" and "floor" in record else [])
+            groups = [(prefix, record)]
+            if prefix == "metrics" and "floor" in record:
+                groups.append(("floor", record["floor"]))
             for tag, values in groups:
                 for k, v in values.items():
                     if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -66,7 +68,8 @@ def test_export_replays_a_run_trained_without_it_and_a_resume_keeps_each_step_on
 
 
 def test_numbers_keep_ints_and_floats_only():
-    assert tb.numbers({"step": 3, "a": 1, "b": 2.5, "ok": True, "kind": "x", "floor": {"w1": 1}}) == {"a": 1.0, "b": 2.5}
+    record = {"step": 3, "a": 1, "b": 2.5, "ok": True, "kind": "x", "floor": {"w1": 1}}
+    assert tb.numbers(record) == {"a": 1.0, "b": 2.5}
 
 
 def test_missing_package_and_empty_run_are_one_line(tiny, tmp_path, monkeypatch, capsys):

@@ -154,7 +154,8 @@ class _SignalAt(Callback):
 
 
 def test_interrupt_writes_checkpoint_and_resume_matches(tiny):
-    straight = _weights(api.train(tiny("run.name=straight", "train.steps=30", "train.lr_schedule=cosine", "train.ema=0.8")))
+    straight = _weights(api.train(tiny("run.name=straight", "train.steps=30", "train.lr_schedule=cosine",
+                                       "train.ema=0.8")))
     cfg = tiny("run.name=cut", "train.steps=30", "train.lr_schedule=cosine", "train.ema=0.8")
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN, not Python's handler, when pytest runs under nohup
     with pytest.raises(TrainingInterrupted, match=r"SIGINT at step 13: checkpoint written .* gankit train --resume"):

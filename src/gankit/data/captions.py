@@ -55,7 +55,7 @@ from gankit.data.images import (
     decode_image,
     scan_folder,
 )
-from gankit.errors import ConfigError, DataError
+from gankit.errors import ConfigError, DataError, first_line
 from gankit.registry import DATASETS
 
 __all__ = [
@@ -227,9 +227,10 @@ def phrase_attributes(text: str, strict: bool = False) -> dict[str, str]:
         known = _NAMING | _function_words()
         unknown = [w for w in dict.fromkeys(re.findall(r"[^\s,]+", text.lower())) if w not in known]
         if unknown:
-            raise DataError(f"'{text}': unknown word{'s' if len(unknown) > 1 else ''} {', '.join(repr(w) for w in unknown)}; "
-                            f"attribute words are {', '.join(KINDS)}, {', '.join(COLOURS)}, "
-                            f"{', '.join(w for ws in SIZE_WORDS.values() for w in ws)}, top, bottom, left, right, centre")
+            sizes = ", ".join(w for ws in SIZE_WORDS.values() for w in ws)
+            raise DataError(f"'{text}': unknown word{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(repr(w) for w in unknown)}; attribute words are {', '.join(KINDS)}, "
+                            f"{', '.join(COLOURS)}, {sizes}, top, bottom, left, right, centre")
     found: dict[str, str] = {}
     for w in words:
         if w in _WORD:
@@ -405,7 +406,8 @@ def shapes_captions_dataset(split: str = "train", size: int = 32, n: int = 0) ->
 def shapes_captions(cfg: Any) -> CaptionImages:
     size, channels = _size_and_channels(cfg, 32, 3)
     if channels != 3:
-        raise ConfigError(f"shapes-captions is RGB (the colour is in the caption); data.channels={channels} is not allowed")
+        raise ConfigError(f"shapes-captions is RGB (the colour is in the caption); data.channels={channels} "
+                          "is not allowed")
     return shapes_captions_dataset(str(_option(cfg, "split", "train")), size)
 
 
@@ -435,7 +437,7 @@ def read_caption_folder(path: str | Path, size: int, channels: int, max_pixels: 
         except ImageTooLarge as exc:
             raise DataError(str(exc)) from None
         except (OSError, ValueError, SyntaxError) as exc:
-            raise DataError(f"image '{f}' cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+            raise DataError(f"image '{f}' cannot be read ({first_line(exc)})") from None
     k = max(len(t) for t in texts)
     tokens = torch.zeros(len(files), k, MAX_LEN, dtype=torch.uint8)
     for i, lines in enumerate(texts):

@@ -51,7 +51,7 @@ from gankit.data.images import (
     resize_square,
     scan_folder,
 )
-from gankit.errors import ConfigError, DataError
+from gankit.errors import ConfigError, DataError, first_line
 from gankit.registry import DATASETS
 
 __all__ = ["LEVELS", "PairedImages", "Pairs", "edge_map", "label_map", "read_paired_folder"]
@@ -221,8 +221,8 @@ def _decode(path: Path, size: int, channels: int, halves: bool) -> tuple[np.ndar
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+        with Image.open(path) as f:
+            im = ImageOps.exif_transpose(f)
             if not halves:
                 return fit_image(im, size, channels), None
             w, h = im.size
@@ -233,8 +233,7 @@ def _decode(path: Path, size: int, channels: int, halves: bool) -> tuple[np.ndar
             return (fit_image(im.crop((0, 0, half, h)), size, channels),
                     fit_image(im.crop((w - half, 0, w, h)), size, channels))
     except (OSError, ValueError, SyntaxError) as exc:
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"pair image '{path}' cannot be read ({why})") from None
+        raise DataError(f"pair image '{path}' cannot be read ({first_line(exc)})") from None
 
 
 def _match(a_root: Path, b_root: Path) -> list[tuple[str, Path, Path]]:

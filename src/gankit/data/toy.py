@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
-from gankit.errors import DataError
+from gankit.errors import DataError, first_line
 from gankit.registry import DATASETS
 
 
@@ -86,6 +86,7 @@ class GaussianMixture(PointDataset):
         means = np.asarray(means, dtype=np.float64)
         super().__init__(name, means.shape[1], modes=means, mode_std=std)
         self.std = float(std)
+        self._centres = means  # (M, dim) float64: ``modes``, never None here
         self._means = torch.as_tensor(means, dtype=torch.float32)
 
     def sample(self, n: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -95,9 +96,9 @@ class GaussianMixture(PointDataset):
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64).reshape(-1, self.dim)
-        sq = ((x[:, None, :] - self.modes[None, :, :]) ** 2).sum(-1)  # (N, M)
+        sq = ((x[:, None, :] - self._centres[None, :, :]) ** 2).sum(-1)  # (N, M)
         log_norm = -0.5 * self.dim * math.log(2 * math.pi * self.std**2)
-        return logsumexp(-0.5 * sq / self.std**2 + log_norm, axis=1) - math.log(len(self.modes))
+        return logsumexp(-0.5 * sq / self.std**2 + log_norm, axis=1) - math.log(len(self._centres))
 
 
 class SwissRoll(PointDataset):
@@ -229,8 +230,7 @@ def load_points(path: str | Path, max_dim: int = MAX_DIM) -> np.ndarray:
     except DataError:
         raise
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError with long texts
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"point file '{p}' could not be read: {first}") from None
+        raise DataError(f"point file '{p}' could not be read: {first_line(exc)}") from None
     if not isinstance(arr, np.ndarray):  # np.load gives an NpzFile for a zip archive named .npy
         getattr(arr, "close", lambda: None)()
         raise DataError(f"point file '{p}' is not a .npy array (it looks like a {type(arr).__name__})")
@@ -246,9 +246,8 @@ def load_points(path: str | Path, max_dim: int = MAX_DIM) -> np.ndarray:
         raise _too_wide(p, arr.shape[1], max_dim)
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
-        raise DataError(
-            f"point file '{p}' has {int(bad.sum())} row(s) with NaN or infinite values (first: row {int(np.argmax(bad))})"
-        )
+        raise DataError(f"point file '{p}' has {int(bad.sum())} row(s) with NaN or infinite values "
+                        f"(first: row {int(np.argmax(bad))})")
     return arr.astype(np.float64)
 
 

@@ -92,7 +92,7 @@ class StackGAN(Recipe):
         gen = NETWORKS.get("stackgan").generator(cfg.generator, data_shape)
         assert isinstance(gen, StackGANGenerator)
         gen.text_encoder.load_state_dict(load_text_encoder(cfg.model.text_encoder).state_dict())
-        gen.set_captions(dataset.caption_bank(len(gen.captions), seed=cfg.run.seed))  # type: ignore[arg-type]  # a buffer
+        gen.set_captions(dataset.caption_bank(len(gen.captions), seed=cfg.run.seed))
         self.generator = gen.to(device)
         disc = NETWORKS.get("stackgan").discriminator(cfg.discriminator, data_shape)
         assert isinstance(disc, StackGANDiscriminators)

@@ -14,7 +14,7 @@ protocols, so an ``isinstance`` replaces attribute probes):
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -25,7 +25,9 @@ class GeneratorNet(Protocol):
     """A generator: ``net(net.sample_noise(n))`` draws n samples."""
 
     def sample_noise(self, n: int, device: torch.device | str | None = None,
-                     generator: torch.Generator | None = None) -> Tensor: ...
+                     generator: torch.Generator | None = None, **condition: Any) -> Tensor:
+        """(n, latent_dim) latents; conditional families take their condition by keyword (labels, text, inputs)."""
+        ...
 
     def __call__(self, z: Tensor) -> Tensor: ...
 

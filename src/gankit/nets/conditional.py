@@ -171,7 +171,8 @@ class ConditionalGenerator(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise DataError(f"latents must have shape (n, {self.latent_dim}) "
-                            f"(noise {self.noise_dim}{', seed 1' if self.drops else ''}, class 1), got {tuple(z.shape)}")
+                            f"(noise {self.noise_dim}{', seed 1' if self.drops else ''}, class 1), "
+                            f"got {tuple(z.shape)}")
         y = self.labels_of(z)
         if self.drops:
             seeds = z[:, self.noise_dim].round().long()
@@ -268,14 +269,16 @@ def build_conditional_generator(cfg: Any, data_shape: tuple[int, ...], num_class
     return ConditionalGenerator(backbone, gc.noise_dim, num_classes, gc.prior, gc.dropout)
 
 
-def build_conditional_discriminator(cfg: Any, data_shape: tuple[int, ...], num_classes: int) -> ConditionalDiscriminator:
+def build_conditional_discriminator(cfg: Any, data_shape: tuple[int, ...],
+                                    num_classes: int) -> ConditionalDiscriminator:
     """D(x, c) on the ``discriminator.name`` backbone with the config's minibatch layer and spectral norm."""
     shape = tuple(int(s) for s in data_shape)
     condition = cfg.model.condition
-    if condition == "concat":
-        d_shape = (shape[0] + num_classes, *shape[1:]) if len(shape) == 3 else (int(torch.Size(shape).numel()) + num_classes,)
-    else:
-        d_shape = shape
+    d_shape: tuple[int, ...] = shape
+    if condition == "concat" and len(shape) == 3:  # the classes as extra channels
+        d_shape = (shape[0] + num_classes, *shape[1:])
+    elif condition == "concat":  # the classes as extra features of the flattened input
+        d_shape = (int(torch.Size(shape).numel()) + num_classes,)
     backbone = build_discriminator(cfg, d_shape)
     return ConditionalDiscriminator(backbone, num_classes, condition, shape, cfg.discriminator.spectral_norm)
 

@@ -117,7 +117,8 @@ class DCGANGenerator(nn.Module):
         ]
         for i in range(1, k):
             c_next = _channels(width, i)
-            layers += [nn.ConvTranspose2d(c, c_next, 4, 2, 1, bias=norm == "none"), _norm(norm, c_next), activation(act)]
+            layers += [nn.ConvTranspose2d(c, c_next, 4, 2, 1, bias=norm == "none"), _norm(norm, c_next),
+                       activation(act)]
             c = c_next
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]  # (B, C, S, S)
         self.net = nn.Sequential(*layers)

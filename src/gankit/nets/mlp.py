@@ -57,7 +57,8 @@ class NoisePrior:
         self.kind = kind
         self.dim = dim
 
-    def sample(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, device: torch.device | str | None = None,
+               generator: torch.Generator | None = None) -> Tensor:
         """(n, dim) noise; ``generator`` gives an RNG separate from training (evaluation, fixed noise)."""
         return sample_prior(self.kind, n, self.dim, generator=generator, device=device)
 
@@ -77,7 +78,8 @@ class MLPGenerator(nn.Module):
         self.out_shape: tuple[int, ...] = (out_dim,)
         self.prior = NoisePrior(prior, noise_dim)
 
-    def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> Tensor:
+    def sample_noise(self, n: int, device: torch.device | str | None = None,
+                     generator: torch.Generator | None = None) -> Tensor:
         return self.prior.sample(n, device, generator)
 
     def forward(self, z: Tensor) -> Tensor:

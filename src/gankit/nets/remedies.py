@@ -110,29 +110,31 @@ def twice_differentiable(module: nn.Module) -> Iterator[None]:
             m.twice_differentiable = False
 
 
-def _head(disc: nn.Module) -> tuple[nn.Sequential, nn.Module]:
+def _head(disc: nn.Module) -> tuple[nn.Sequential, nn.Linear | nn.Conv2d]:
     net = getattr(disc, "net", None)
-    if not isinstance(net, nn.Sequential) or not isinstance(net[-1], (nn.Linear, nn.Conv2d)):
-        raise ConfigError(
-            f"discriminator.minibatch needs a discriminator whose .net ends in a Linear or Conv2d head; "
-            f"{type(disc).__name__} does not"
-        )
-    return net, net[-1]
+    if isinstance(net, nn.Sequential) and isinstance(head := net[-1], (nn.Linear, nn.Conv2d)):
+        return net, head
+    raise ConfigError(
+        f"discriminator.minibatch needs a discriminator whose .net ends in a Linear or Conv2d head; "
+        f"{type(disc).__name__} does not"
+    )
 
 
-def _widened(head: nn.Module, extra: int) -> nn.Module:
+def _widened(head: nn.Linear | nn.Conv2d, extra: int) -> nn.Linear | nn.Conv2d:
     """A copy of the scoring head taking ``extra`` more input features/channels (old weights kept,
     new ones drawn with the old weights' spread)."""
+    new: nn.Linear | nn.Conv2d
     if isinstance(head, nn.Linear):
-        new: nn.Module = nn.Linear(head.in_features + extra, head.out_features, bias=head.bias is not None)
+        new = nn.Linear(head.in_features + extra, head.out_features, bias=head.bias is not None)
     else:
-        new = nn.Conv2d(head.in_channels + extra, head.out_channels, head.kernel_size, head.stride,
-                        head.padding, bias=head.bias is not None)
+        # a Conv2d's kernel_size, stride and padding are pairs; torch types the attributes as tuple[int, ...]
+        new = nn.Conv2d(head.in_channels + extra, head.out_channels, head.kernel_size,  # type: ignore[arg-type]
+                        head.stride, head.padding, bias=head.bias is not None)  # type: ignore[arg-type]
     with torch.no_grad():
         w = head.weight
         new.weight.normal_(0.0, float(w.std()) if w.numel() > 1 else 0.02)
         new.weight[:, : w.shape[1]].copy_(w)
-        if head.bias is not None:
+        if head.bias is not None and new.bias is not None:  # new has a bias exactly when head has one
             new.bias.copy_(head.bias)
     return new.to(w.device)
 
@@ -157,12 +159,13 @@ def add_minibatch_layer(disc: nn.Module, kind: str, in_shape: tuple[int, ...], k
     if kind not in MINIBATCH:
         raise ConfigError(f"discriminator.minibatch: unknown value '{kind}'; choose one of: {', '.join(MINIBATCH)}")
     net, head = _head(disc)
+    layer: MinibatchStd | MinibatchDiscrimination
     if kind == "std":
-        layer: nn.Module = MinibatchStd()
+        layer = MinibatchStd()
     else:
         feat = _features_in(disc, in_shape)
         layer = MinibatchDiscrimination(int(torch.Size(feat).numel()), kernels)
-    disc.net = nn.Sequential(*net[:-1], layer, _widened(head, layer.extra))
+    disc.net = nn.Sequential(*list(net)[:-1], layer, _widened(head, layer.extra))
     return disc
 
 

@@ -65,7 +65,8 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
 class ConditioningAugmentation(nn.Module):
     """φ_t -> (c = μ + σ ⊙ ε, μ, log σ²), with ε given (so the draw lives in the latent)."""
 
-    def __init__(self, embed_dim: int = EMBED_DIM, cond_dim: int = CONDITION_DIM, init_logvar: float = INIT_LOGVAR) -> None:
+    def __init__(self, embed_dim: int = EMBED_DIM, cond_dim: int = CONDITION_DIM,
+                 init_logvar: float = INIT_LOGVAR) -> None:
         super().__init__()
         self.fc = nn.Linear(embed_dim, 2 * cond_dim)
         with torch.no_grad():
@@ -91,7 +92,8 @@ class StageIGenerator(nn.Module):
         super().__init__()
         k = int(round(math.log2(size / 4)))
         top = width * 2**k
-        self.fc = nn.Sequential(nn.Linear(noise_dim + cond_dim, top * 16, bias=False), nn.BatchNorm1d(top * 16), nn.ReLU(True))
+        self.fc = nn.Sequential(nn.Linear(noise_dim + cond_dim, top * 16, bias=False), nn.BatchNorm1d(top * 16),
+                                nn.ReLU(True))
         blocks: list[nn.Module] = []
         for i in range(k):
             blocks += _up(top // 2**i, top // 2 ** (i + 1))
@@ -145,7 +147,10 @@ class StackGANGenerator(nn.Module):
         prior: z's prior ("normal" or "uniform").
     """
 
-    def __init__(self, noise_dim: int, channels: int, size: int, width: int, blocks: int, prior: str = "normal") -> None:
+    captions: Tensor  # (BANK, MAX_LEN) token ids, a buffer registered in __init__
+
+    def __init__(self, noise_dim: int, channels: int, size: int, width: int, blocks: int,
+                 prior: str = "normal") -> None:
         super().__init__()
         self.text_encoder = CharCNNRNN().requires_grad_(False)
         self.ca1 = ConditioningAugmentation()

@@ -123,4 +123,4 @@ def load_text_encoder(path: str | Path | None = None) -> CharCNNRNN:
     Raises:
         CheckpointError: a missing or unreadable file, a sha256 mismatch, or weights of another shape.
     """
-    return load_checked_weights(path, shipped_path(), SHA_FILE, CharCNNRNN(), "text encoder", RETRAIN)  # type: ignore[return-value]
+    return load_checked_weights(path, shipped_path(), SHA_FILE, CharCNNRNN(), "text encoder", RETRAIN)

@@ -107,7 +107,8 @@ class UNet(nn.Module):
             if i == 0:
                 layers = [nn.ReLU(), nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1), nn.Tanh()]
             else:
-                layers = [nn.ReLU(), nn.ConvTranspose2d(c_in, ch[i - 1], 4, 2, 1, bias=False), nn.BatchNorm2d(ch[i - 1])]
+                layers = [nn.ReLU(), nn.ConvTranspose2d(c_in, ch[i - 1], 4, 2, 1, bias=False),
+                          nn.BatchNorm2d(ch[i - 1])]
                 if dropout > 0 and depth - 1 - i < DROPOUT_LAYERS:
                     self.drops.append(SeededDropout(dropout, salt=len(self.drops) + 1))
                     layers.append(self.drops[-1])
@@ -144,13 +145,16 @@ class Pix2PixGenerator(nn.Module):
         width, depth, dropout: the U-Net's.
     """
 
+    bank: Tensor  # (B, C_x, S, S) float16 held-out inputs, a buffer registered in __init__
+
     def __init__(self, source_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 32, depth: int = 4,
                  dropout: float = 0.5) -> None:
         super().__init__()
         c_in, s_in = _square(tuple(source_shape), "pix2pix's input")
         c_out, s_out = _square(tuple(out_shape), "pix2pix's output")
         if s_in != s_out:
-            raise ConfigError(f"pix2pix maps images to images of the same side; got inputs {s_in} px, outputs {s_out} px")
+            raise ConfigError(f"pix2pix maps images to images of the same side; got inputs {s_in} px, "
+                              f"outputs {s_out} px")
         self.source_shape = (c_in, s_in, s_in)
         self.out_shape = (c_out, s_out, s_out)
         self.unet = UNet(c_in, c_out, s_in, width, depth, dropout)
@@ -273,7 +277,8 @@ def _patchgan_discriminator(cfg: Any, data_shape: tuple[int, ...], source_channe
     return PatchGAN(c if source_channels is None else source_channels, c, cfg.width, cfg.depth)
 
 
-# One family (generator.name=pix2pix, discriminator.name=pix2pix): G is the U-Net, D the PatchGAN on (input, output) pairs; the condition is the input image.
+# One family (generator.name=pix2pix, discriminator.name=pix2pix): G is the U-Net, D the PatchGAN on
+# (input, output) pairs; the condition is the input image.
 NETWORKS.register("pix2pix", kind="image", shapes=[(1, 28, 28), (3, 32, 32)], conditional=True)(
     NetFamily(_unet_generator, _patchgan_discriminator,
               "pix2pix (Isola 2017): U-Net G with dropout as its noise, PatchGAN D on (input, output) pairs")

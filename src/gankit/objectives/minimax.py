@@ -56,7 +56,8 @@ def bce_with_logits(logits: Tensor, targets: Tensor) -> Tensor:
     return targets * F.softplus(-logits) + (1.0 - targets) * F.softplus(logits)
 
 
-def discriminator_loss_targets(real_logits: Tensor, fake_logits: Tensor, real_targets: Tensor, fake_targets: Tensor) -> Tensor:
+def discriminator_loss_targets(real_logits: Tensor, fake_logits: Tensor, real_targets: Tensor,
+                               fake_targets: Tensor) -> Tensor:
     """-Ṽ with soft labels: the cross-entropy of data against ``real_targets`` and of samples against
     ``fake_targets`` (each (B,)); targets 1 and 0 give :func:`discriminator_loss` exactly.
 

@@ -10,13 +10,14 @@ import copy
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from gankit import api
 from gankit import config as config_mod
+from gankit.data.base import PointSet
 from gankit.errors import ConfigError, GankitError
 from gankit.evalmode import evaluating
 from gankit.fileio import atomic_write_bytes
@@ -153,7 +154,7 @@ class LabSession:
 
     def _density(self) -> Any:
         """log p_data: the data set's own, else a KDE of a fixed data sample (drawn points, moons, ...)."""
-        ds = self.trainer.dataset
+        ds = cast(PointSet, self.trainer.dataset)  # the lab trains toy point sets only
         if ds.has_density:
             return ds.log_prob
         real = self.trainer.fixed_real.double().numpy()
@@ -162,7 +163,8 @@ class LabSession:
 
     @property
     def cross_entropy(self) -> bool:
-        return self.trainer.recipe.objective.d_loss_targets is not None
+        objective = self.trainer.recipe.objective
+        return objective is not None and objective.d_loss_targets is not None
 
     def _note(self, record: dict[str, Any]) -> None:
         self.trainer.stats.write(record)
@@ -254,8 +256,8 @@ class LabSession:
                 self.metrics["dstar"] = optimal_d(snap, self._log_p_data, fake, h)
         with contextlib.suppress(GankitError, ValueError):
             m["w1"] = wasserstein_points(fake, real, max_points=METRIC_POINTS)
-        ds = self.trainer.dataset
-        if getattr(ds, "modes", None) is not None and getattr(ds, "mode_std", None) is not None:
+        ds = cast(PointSet, self.trainer.dataset)
+        if ds.modes is not None and ds.mode_std is not None:
             m["modes"] = mode_stats(fake, ds.modes, ds.mode_std)["modes"]
             m["modes_total"] = len(ds.modes)
         self.metrics["record"] = m

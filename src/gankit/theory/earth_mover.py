@@ -120,7 +120,8 @@ def _plan_rows(report: TheoryReport, plan: np.ndarray, lec: np.ndarray, M: np.nd
     })
 
 
-def _random_1d_cases(checks: dict[str, bool], quick: bool) -> tuple[list[tuple[Any, ...]], tuple[str, np.ndarray, np.ndarray] | None]:
+def _random_1d_cases(checks: dict[str, bool],
+                     quick: bool) -> tuple[list[tuple[Any, ...]], tuple[str, np.ndarray, np.ndarray]]:
     """Step 2: random 1-D cases, POT's exact LP against scipy, the CDF area and sorted samples; the cases'
     table rows and the first case's samples (for the figure)."""
     import ot  # lazy: see gankit.metrics.divergences.emd
@@ -147,7 +148,7 @@ def _random_1d_cases(checks: dict[str, bool], quick: bool) -> tuple[list[tuple[A
              lambda n: rng.standard_cauchy(n), lambda m: rng.standard_cauchy(m)),
         ]
     case_rows = []
-    shown = None
+    shown: tuple[str, np.ndarray, np.ndarray] | None = None
     for label, n, m, weighted, draw_x, draw_y in cases:
         x, y = draw_x(n), draw_y(m)
         wx = rng.random(n) + 0.1 if weighted else np.full(n, 1.0)
@@ -164,6 +165,7 @@ def _random_1d_cases(checks: dict[str, bool], quick: bool) -> tuple[list[tuple[A
         case_rows.append((label, n, m, w_lp, w_scipy, w_cdf, w_sorted, err))
         if shown is None:
             shown = (label, x, y)
+    assert shown is not None  # `cases` is never empty
     return case_rows, shown
 
 

@@ -142,7 +142,8 @@ def score_bound_integral(div: FDivergence | str, p: Gaussian1D, q: Gaussian1D, n
     x, w = _nodes(p, q)
     with torch.no_grad():
         v = net(x[:, None].float()).double()  # (N,)
-    return float((w * (torch.exp(p.log_prob(x)) * d.activation(v) - torch.exp(q.log_prob(x)) * d.conjugate_of_activation(v))).sum())
+    integrand = torch.exp(p.log_prob(x)) * d.activation(v) - torch.exp(q.log_prob(x)) * d.conjugate_of_activation(v)
+    return float((w * integrand).sum())
 
 
 def closed_form(key: str, p: Gaussian1D, q: Gaussian1D) -> float:
@@ -166,7 +167,8 @@ def closed_form(key: str, p: Gaussian1D, q: Gaussian1D) -> float:
     }
     if key in forms:
         return forms[key]
-    grid = torch.linspace(min(p.mean, q.mean) - 20 * p.std, max(p.mean, q.mean) + 20 * p.std, 400_001, dtype=torch.float64)
+    lo, hi = min(p.mean, q.mean) - 20 * p.std, max(p.mean, q.mean) + 20 * p.std
+    grid = torch.linspace(lo, hi, 400_001, dtype=torch.float64)
     dx = float(grid[1] - grid[0])
     js = js_divergence_grid(torch.exp(p.log_prob(grid)).numpy(), torch.exp(q.log_prob(grid)).numpy(), dx)
     return 2 * js if key == "js" else 2 * js - LOG4
@@ -279,7 +281,8 @@ def _measure(i: int, key: str, div: Any, p: Gaussian1D, q: Gaussian1D, settings:
 
 @THEORY.register(
     "fgan-bound",
-    description="f-GAN: E_P[T] − E_Q[f*(T)] <= D_f, tight at T* = f'(p/q), approached by a trained critic (9 divergences)",
+    description="f-GAN: E_P[T] − E_Q[f*(T)] <= D_f, tight at T* = f'(p/q), approached by a trained critic "
+                "(9 divergences)",
 )
 def fgan_bound(out_dir: Path, quick: bool = False) -> TheoryReport:
     """Check the f-GAN variational bound for every divergence of the table on P = N(0,1), Q = N(1,1).
@@ -314,11 +317,15 @@ def fgan_bound(out_dir: Path, quick: bool = False) -> TheoryReport:
         return f" (fails: {', '.join(bad[k])})" if bad[k] else ""
 
     checks = {
-        f"D_f by quadrature matches the closed forms / metrics JS grid (rel. {CLOSED_FORM_RTOL:g}){names('closed')}": not bad["closed"],
-        f"bound at T* = f'(p/q) equals D_f for every divergence (rel. {TIGHTNESS_RTOL:g}){names('tight')}": not bad["tight"],
+        f"D_f by quadrature matches the closed forms / metrics JS grid (rel. {CLOSED_FORM_RTOL:g})"
+        f"{names('closed')}": not bad["closed"],
+        f"bound at T* = f'(p/q) equals D_f for every divergence (rel. {TIGHTNESS_RTOL:g}){names('tight')}":
+            not bad["tight"],
         f"trained critic's exact bound ∫ p T − q f*(T) <= D_f for every divergence{names('exact')}": not bad["exact"],
-        f"trained critic on fresh samples: F̂ <= D_f + {SE_MULTIPLE:g} std err for every divergence{names('sample')}": not bad["sample"],
-        f"trained critic's exact bound reaches >= {REACH[quick]:g} of D_f − D_f(P‖P) for every divergence{names('reach')}": not bad["reach"],
+        f"trained critic on fresh samples: F̂ <= D_f + {SE_MULTIPLE:g} std err for every divergence"
+        f"{names('sample')}": not bad["sample"],
+        f"trained critic's exact bound reaches >= {REACH[quick]:g} of D_f − D_f(P‖P) for every divergence"
+        f"{names('reach')}": not bad["reach"],
     }
     notes = (
         f"P = N(0, 1), Q = N(1, 1). Critic: MLP 1-{settings.width}x{settings.depth}-1 (leaky ReLU), Adam lr "

@@ -36,7 +36,6 @@ accuracy on noisy inputs (its Bayes optimum is Φ(θ/(2σ)), 1 at σ = 0).
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -49,13 +48,13 @@ from matplotlib.figure import Figure
 from scipy.special import expit
 from scipy.stats import norm
 
-from gankit.fileio import atomic_write_bytes
 from gankit.metrics.divergences import js_divergence_grid
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives.minimax import discriminator_loss
 from gankit.registry import THEORY
 from gankit.regularizers import add_instance_noise
 from gankit.theory.base import TheoryReport
+from gankit.viz.toy import _save_png
 
 NAME = "instance-noise"
 SEED_FILE = "Hung-yi Lee, GAN lecture (ATDL 14)"
@@ -206,13 +205,6 @@ def measure(d: MLPDiscriminator, sigma: float, seed: int = SEED, theta: float = 
 # ----------------------------------------------------------------------------------------------------
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
 def _figure(ds: dict[float, MLPDiscriminator], rows: list[dict[str, Any]], theta: float) -> Figure:
     fig = Figure(figsize=(15.5, 4.6), dpi=100)
     FigureCanvasAgg(fig)
@@ -299,43 +291,53 @@ def _checks(rows: list[dict[str, Any]], theta: float) -> dict[str, bool]:
     pos = [r for r in rows if r["sigma"] > 0]
     checks: dict[str, bool] = {}
     js0 = by[0.0]["js"]
-    checks[f"JS_0 = log 2 (disjoint lines; |JS_0 − log 2| = {abs(js0 - math.log(2)):.1e} < 1e-12)"] = abs(js0 - math.log(2)) < 1e-12
+    gap = abs(js0 - math.log(2))
+    checks[f"JS_0 = log 2 (disjoint lines; |JS_0 − log 2| = {gap:.1e} < 1e-12)"] = gap < 1e-12
     js = [r["js"] for r in rows]
     # For θ/σ >= ~12 the overlap (~e^(−θ²/8σ²)) is below double precision and JS_σ rounds to log 2 exactly;
     # from there on it must fall strictly.
     visible = [v for v in js if v < math.log(2) - 1e-12]
-    checks[(f"JS_σ non-increasing in σ, strictly decreasing once below log 2 (σ >= {min(r['sigma'] for r in rows if r['js'] in visible):g}), "
+    first_visible = min(r["sigma"] for r in rows if r["js"] in visible)
+    checks[(f"JS_σ non-increasing in σ, strictly decreasing once below log 2 (σ >= {first_visible:g}), "
             f"down to {js[-1]:.3g} at σ = {rows[-1]['sigma']:g}")] = (
-        all(a >= b for a, b in zip(js, js[1:])) and all(a > b for a, b in zip(visible, visible[1:])) and len(visible) >= 2)
-    checks["closed form: D*_σ's gradient at the fakes is 0 at σ = 0, non-zero and toward the data (∂/∂x > 0) for every σ > 0, MMGAN and NSGAN"] = (
+        all(a >= b for a, b in zip(js, js[1:])) and all(a > b for a, b in zip(visible, visible[1:]))
+        and len(visible) >= 2)
+    checks["closed form: D*_σ's gradient at the fakes is 0 at σ = 0, non-zero and toward the data (∂/∂x > 0) "
+           "for every σ > 0, MMGAN and NSGAN"] = (
         by[0.0]["grad_mmgan_D*"] == 0.0 and by[0.0]["grad_nsgan_D*"] == 0.0
         and all(r["grad_mmgan_D*"] > 0 and r["grad_nsgan_D*"] > 0 for r in pos))
     # the closed form's logit is linear; its slope checked against a finite difference of log p − log q
     h, x0 = 1e-5, theta
     worst = 0.0
     for s in (r["sigma"] for r in pos):
-        num = (norm.logpdf(x0 + h, 0, s) - norm.logpdf(x0 + h, theta, s) - norm.logpdf(x0 - h, 0, s) + norm.logpdf(x0 - h, theta, s)) / (2 * h)
+        num = (norm.logpdf(x0 + h, 0, s) - norm.logpdf(x0 + h, theta, s)
+               - norm.logpdf(x0 - h, 0, s) + norm.logpdf(x0 - h, theta, s)) / (2 * h)
         d_fake = float(expit(norm.logpdf(x0, 0, s) - norm.logpdf(x0, theta, s)))
         mm_num = -d_fake * num  # ∂/∂x log(1 − D) = −D·∂s/∂x
         worst = max(worst, abs(mm_num - by[s]["grad_mmgan_D*"]) / max(by[s]["grad_mmgan_D*"], 1e-300))
-    checks[f"closed-form MMGAN gradient = −D*·∂(log p_σ − log q_σ)/∂x by finite differences of the densities (max rel err {worst:.1e} < 1e-5)"] = worst < 1e-5
+    checks[("closed-form MMGAN gradient = −D*·∂(log p_σ − log q_σ)/∂x by finite differences of the densities "
+            f"(max rel err {worst:.1e} < 1e-5)")] = worst < 1e-5
     r0 = by[0.0]
-    checks[f"trained D without noise separates the lines: accuracy {r0['acc_trained']:.4f} >= 0.99"] = r0["acc_trained"] >= 0.99
+    checks[f"trained D without noise separates the lines: accuracy {r0['acc_trained']:.4f} >= 0.99"] = (
+        r0["acc_trained"] >= 0.99)
     r_big = by[LARGE_GRAD_SIGMA]
-    checks[(f"trained D without noise: MMGAN gradient at the fakes {r0['grad_mmgan_trained']:.1e} < {TINY_GRAD:g} (vanishing), "
-            f"with σ = {LARGE_GRAD_SIGMA:g}: {r_big['grad_mmgan_trained']:.3f}, > 30x larger")] = (
+    checks[(f"trained D without noise: MMGAN gradient at the fakes {r0['grad_mmgan_trained']:.1e} < {TINY_GRAD:g} "
+            f"(vanishing), with σ = {LARGE_GRAD_SIGMA:g}: {r_big['grad_mmgan_trained']:.3f}, > 30x larger")] = (
         r0["grad_mmgan_trained"] < TINY_GRAD and r_big["grad_mmgan_trained"] > 30 * r0["grad_mmgan_trained"])
-    checks["trained D with noise: the generator's descent direction at every fake points toward the data (σ >= 0.3, both losses)"] = all(
-        r["toward_data_trained"] == 1.0 for r in pos if r["sigma"] >= 0.3)
-    checks[f"trained D with σ = {LARGE_GRAD_SIGMA:g} ≈ D*_σ: MMGAN and NSGAN gradients within 50 % of the closed form"] = (
+    checks["trained D with noise: the generator's descent direction at every fake points toward the data "
+           "(σ >= 0.3, both losses)"] = all(r["toward_data_trained"] == 1.0 for r in pos if r["sigma"] >= 0.3)
+    checks[f"trained D with σ = {LARGE_GRAD_SIGMA:g} ≈ D*_σ: MMGAN and NSGAN gradients within 50 % of the "
+           "closed form"] = (
         abs(r_big["grad_mmgan_trained"] / r_big["grad_mmgan_D*"] - 1) < 0.5
         and abs(r_big["grad_nsgan_trained"] / r_big["grad_nsgan_D*"] - 1) < 0.5)
-    checks["trained D with noise cannot be perfect: accuracy on noisy inputs within 0.05 of the Bayes optimum Φ(θ/2σ) for σ >= 0.3"] = all(
+    checks["trained D with noise cannot be perfect: accuracy on noisy inputs within 0.05 of the Bayes optimum "
+           "Φ(θ/2σ) for σ >= 0.3"] = all(
         abs(r["acc_trained"] - r["acc_bayes"]) < 0.05 for r in pos if r["sigma"] >= 0.3)
     return checks
 
 
-@THEORY.register(NAME, description="instance noise: disjoint lines give D* perfect and zero gradient; noise makes JS and gradients informative")
+@THEORY.register(NAME, description="instance noise: disjoint lines give D* perfect and zero gradient; "
+                                   "noise makes JS and gradients informative")
 def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     """Closed-form D*_σ, JS_σ and generator gradients vs σ, against discriminators trained with noise σ.
 
@@ -353,7 +355,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     rows, ds = _measure_each(sigmas, steps, theta)
     checks = _checks(rows, theta)
 
-    fig_path = _save(_figure(ds, rows, theta), out_dir / f"{NAME}.png")
+    fig_path = out_dir / f"{NAME}.png"
+    _save_png(_figure(ds, rows, theta), fig_path)
     return TheoryReport(
         name=NAME,
         title="Instance noise makes disjoint supports overlap, so JS and the generator's gradient are informative",
@@ -371,10 +374,10 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
             f"Data on x = 0, fakes on x = θ = {theta:g}, y ~ U[0, 1]. grad_* = mean over {N_EVAL} clean fake points of "
             "‖∇ₓ g_loss(D(x))‖ (MMGAN: log(1 − D), NSGAN: −log D); the D* columns are the closed forms "
             "sigmoid(∓θ²/2σ²)·θ/σ² at the fake line. Trained D: MLP "
-            f"{D_WIDTH}x{D_DEPTH} leaky ReLU, Adam lr {D_LR:g}, {steps} steps of batch {BATCH}, noise σ on real and fake "
-            "inputs; acc_trained on noisy inputs, acc_bayes = Φ(θ/2σ). Without noise the MMGAN gradient at the fakes "
-            "vanishes (the trained D is saturated there), while the NSGAN gradient of the trained D does not: a finite MLP "
-            "keeps a slope where D* is flat, which is why the lecture's non-saturating loss trains at all. Too much "
-            "noise shrinks the gradient again (∝ θ/2σ² for large σ): the lecture's advice to anneal it."
+            f"{D_WIDTH}x{D_DEPTH} leaky ReLU, Adam lr {D_LR:g}, {steps} steps of batch {BATCH}, noise σ on real and "
+            "fake inputs; acc_trained on noisy inputs, acc_bayes = Φ(θ/2σ). Without noise the MMGAN gradient at the "
+            "fakes vanishes (the trained D is saturated there), while the NSGAN gradient of the trained D does not: a "
+            "finite MLP keeps a slope where D* is flat, which is why the lecture's non-saturating loss trains at all. "
+            "Too much noise shrinks the gradient again (∝ θ/2σ² for large σ): the lecture's advice to anneal it."
         ),
     )

@@ -38,7 +38,6 @@ piecewise-linear G bends late toward the steep ends of F⁻¹, and the GAN under
 from __future__ import annotations
 
 import copy
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -49,12 +48,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import kstest, norm, spearmanr, wasserstein_distance
 
-from gankit.fileio import atomic_write_bytes
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 from gankit.objectives.minimax import discriminator_loss, nonsaturating_g_loss
 from gankit.registry import THEORY
 from gankit.regularizers import r1_penalty
 from gankit.theory.base import TheoryReport
+from gankit.viz.toy import _save_png
 
 NAME = "inverse-cdf"
 MU, SIGMA = -1.0, 1.0  # the target N(−1, 1)
@@ -103,7 +102,8 @@ def _generator_on(g: torch.nn.Module, z: np.ndarray) -> np.ndarray:
         return g(torch.as_tensor(z, dtype=torch.float32).reshape(-1, 1)).double().numpy().ravel()
 
 
-def train_gan(steps: int, seed: int = SEED, eval_every: int = EVAL_EVERY) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+def train_gan(steps: int, seed: int = SEED,
+              eval_every: int = EVAL_EVERY) -> tuple[torch.nn.Module, list[dict[str, float]]]:
     """Train the 1-D GAN (z ~ U(0, 1) -> N(−1, 1)); return the EMA generator and its W1 during training.
 
     Args:
@@ -160,13 +160,6 @@ def map_direction(z: np.ndarray, gz: np.ndarray) -> tuple[str, np.ndarray, float
     return "decreasing", inverse_cdf(1.0 - z), rho
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
 def _figure(z_grid: np.ndarray, g_grid: np.ndarray, direction: str, g_samples: np.ndarray,
             icdf_samples: np.ndarray, history: list[dict[str, float]], floor: float) -> Figure:
     fig = Figure(figsize=(15.5, 4.6), dpi=100)
@@ -183,7 +176,7 @@ def _figure(z_grid: np.ndarray, g_grid: np.ndarray, direction: str, g_samples: n
     ax.set_title("the learned map vs the inverse CDF of N(−1, 1)")
     ax.legend(fontsize=8)
     ax = fig.add_subplot(1, 3, 2)
-    bins = np.linspace(-5, 3, 61)
+    bins = np.linspace(-5, 3, 61).tolist()  # a list: matplotlib's stubs type bins as a sequence
     ax.hist(g_samples, bins=bins, density=True, color="tab:red", alpha=0.45, label="G(z), z ~ U(0, 1)")
     ax.hist(icdf_samples, bins=bins, density=True, histtype="step", color="tab:blue", label="F⁻¹(u), u ~ U(0, 1)")
     xs = np.linspace(-5, 3, 400)
@@ -192,7 +185,8 @@ def _figure(z_grid: np.ndarray, g_grid: np.ndarray, direction: str, g_samples: n
     ax.set_title(f"{len(g_samples):,} samples")
     ax.legend(fontsize=8)
     ax = fig.add_subplot(1, 3, 3)
-    ax.semilogy([h["step"] for h in history], [h["w1"] for h in history], "o-", color="tab:red", ms=3, label="GAN (EMA of G)")
+    ax.semilogy([h["step"] for h in history], [h["w1"] for h in history], "o-", color="tab:red", ms=3,
+                label="GAN (EMA of G)")
     ax.axhline(floor, color="tab:blue", ls="--", lw=1, label=f"inverse-CDF samples (n = {N_SAMPLES:,})")
     ax.set_xlabel("generator step")
     ax.set_ylabel("W1 to N(−1, 1)")
@@ -245,21 +239,24 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     ]
 
     checks: dict[str, bool] = {
-        f"inverse-CDF samples (n = {N_SAMPLES:,}, seed {SEED}) pass the KS test vs N(−1, 1): p = {ks.pvalue:.3f} > {KS_ALPHA}, "
-        f"D = {ks.statistic:.4f} < DKW bound {dkw:.4f}": bool(ks.pvalue > KS_ALPHA and ks.statistic < dkw),
+        f"inverse-CDF samples (n = {N_SAMPLES:,}, seed {SEED}) pass the KS test vs N(−1, 1): "
+        f"p = {ks.pvalue:.3f} > {KS_ALPHA}, D = {ks.statistic:.4f} < DKW bound {dkw:.4f}":
+            bool(ks.pvalue > KS_ALPHA and ks.statistic < dkw),
         f"GAN ({steps} steps): W1(G(z), N(−1, 1)) = {g_w1:.3f} < {W1_MAX[quick]}": g_w1 < W1_MAX[quick],
         f"GAN learned a monotone map ({direction}; Spearman ρ(z, G(z)) = {rho:+.4f}, |ρ| > 0.99)": abs(rho) > 0.99,
-        f"mean |G(z) − F⁻¹({'z' if direction == 'increasing' else '1 − z'})| on z ∈ [{Z_LO}, {Z_HI}] = {map_err:.3f} < {MAP_ERR_MAX[quick]}"
-        f" (vs {other_err:.2f} for the other direction)": map_err < MAP_ERR_MAX[quick],
+        f"mean |G(z) − F⁻¹({'z' if direction == 'increasing' else '1 − z'})| on z ∈ [{Z_LO}, {Z_HI}] = "
+        f"{map_err:.3f} < {MAP_ERR_MAX[quick]} (vs {other_err:.2f} for the other direction)":
+            map_err < MAP_ERR_MAX[quick],
     }
-    fig_path = _save(_figure(z_grid, g_grid, direction, g_samples, x, history, floor), out_dir / f"{NAME}.png")
+    fig_path = out_dir / f"{NAME}.png"
+    _save_png(_figure(z_grid, g_grid, direction, g_samples, x, history, floor), fig_path)
     return TheoryReport(
         name=NAME,
         title="Inverse-CDF sampling, and a 1-D GAN that learns the inverse CDF of N(−1, 1) from U(0, 1)",
         claim=(
             "If F is the CDF of Q and Z ~ U(0, 1), then F⁻¹(Z) ~ Q, since P(F⁻¹(Z) <= t) = P(Z <= F(t)) = F(t) "
-            "(Generative-model basics 06 (GAN), 'From complex distribution to simple distribution'); when F is unknown a "
-            "generator learns such a map, e.g. N(−1, 1) from a single uniform number "
+            "(Generative-model basics 06 (GAN), 'From complex distribution to simple distribution'); when F is "
+            "unknown a generator learns such a map, e.g. N(−1, 1) from a single uniform number "
             "(Utkin, GAN lecture (SPbPU), 'Возвращаясь к порождающим моделям (практика)')."
         ),
         rows=rows,
@@ -269,8 +266,9 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
             f"Inverse-CDF samples: KS D = {ks.statistic:.4f} (p = {ks.pvalue:.3f}), W1 to N(−1, 1) = {floor:.4f} "
             f"(the sampling floor at n = {N_SAMPLES:,}). GAN: G = MLP 1→{G_WIDTH}x{G_DEPTH}→1 ({G_ACT}), "
             f"D = MLP {D_WIDTH}x{D_DEPTH} (leaky ReLU), NSGAN loss + R1 (γ = {R1_GAMMA:g}), Adam lr {LR:g} β = {BETAS} "
-            f"(linear decay to 0 over the second half), batch {BATCH}, {steps} steps, EMA {EMA_DECAY} of G, seed {SEED}. "
-            f"On {N_SAMPLES:,} G(z) samples: W1 = {g_w1:.4f}, KS D = {g_ks:.4f}. The learned map is {direction}: "
+            f"(linear decay to 0 over the second half), batch {BATCH}, {steps} steps, EMA {EMA_DECAY} of G, "
+            f"seed {SEED}. On {N_SAMPLES:,} G(z) samples: W1 = {g_w1:.4f}, KS D = {g_ks:.4f}. "
+            f"The learned map is {direction}: "
             + ("G(z) ≈ F⁻¹(z)." if direction == "increasing" else
                "G(z) ≈ F⁻¹(1 − z), the mirror image of the inverse CDF — an equally valid pushforward of U(0, 1).")
             + f" Map errors are on z ∈ [{Z_LO}, {Z_HI}] (outside, F⁻¹ runs to ±∞)."

@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,7 @@ def _discriminator_stats(real: Sampler, fake: Sampler, steps: int, n_eval: int, 
 
 
 def _line_case(checks: dict[str, bool], theta: float, n_hist: int, bin_x: float, n_w: int,
-               rng: np.random.Generator) -> dict[str, object]:
+               rng: np.random.Generator) -> dict[str, Any]:
     """Step 1, parallel lines θ apart: JS and KL in closed form and from histograms, W by POT on quantile points
     and on random samples; adds the checks, returns the table row (with θ and the y-samples' W1)."""
     cf = closed_form(theta)
@@ -231,7 +232,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     )
     checks = report.checks
     rng = np.random.default_rng(SEED)
-    results: list[dict[str, object]] = []
+    results: list[dict[str, Any]] = []
 
     for theta in thetas:
         results.append(_line_case(checks, theta, n_hist, bin_x, n_w, rng))
@@ -246,7 +247,7 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
 
     # Discriminators: a fresh MLP per θ, and per rotation angle of the segment.
     d_stats: dict[float, dict[str, float]] = {}
-    for i, theta in enumerate(d_thetas):
+    for theta in d_thetas:
         d_stats[theta] = _line_discriminator(checks, theta, steps, n_eval)
     for r in results:
         st = d_stats.get(float(r["theta"]))

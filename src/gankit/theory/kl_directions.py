@@ -190,7 +190,7 @@ def _separation_scan(checks: dict[str, bool], quick: bool) -> list[dict[str, Any
     """Step 5: which JS minimum is global as the two bumps move apart (covering near, mode-seeking far)."""
     # Separation scan: which JS minimum is global as the two bumps move apart?
     seps = (1.5, 2.0, 3.0) if quick else (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
-    scan = []
+    scan: list[dict[str, Any]] = []
     for d in seps:
         pd = bimodal(d)
         dv = _Divergences(pd, np.linspace(-d - 10.0, d + 10.0, 8_001 if quick else 16_001))
@@ -238,8 +238,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         claim=(
             "Minimising KL(P_data ‖ P_G) (maximum likelihood) makes a too-simple P_G cover every region where "
             "P_data has mass; minimising the reverse KL(P_G ‖ P_data) makes it stay on one mode — the "
-            "explanation of mode collapse discussed in Hung-yi Lee, GAN lecture (ATDL 14) ('Flaw in Optimization?', after "
-            "Goodfellow's NIPS 2016 tutorial), which the lecture notes is not the whole story."
+            "explanation of mode collapse discussed in Hung-yi Lee, GAN lecture (ATDL 14) ('Flaw in Optimization?', "
+            "after Goodfellow's NIPS 2016 tutorial), which the lecture notes is not the whole story."
         ),
     )
     checks = report.checks

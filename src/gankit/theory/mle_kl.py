@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from gankit.metrics.divergences import kl_divergence_grid
 from gankit.registry import THEORY
 from gankit.theory.base import TheoryReport
 from gankit.theory.optimal_discriminator import Mixture1D
+
+if TYPE_CHECKING:
+    from sklearn.mixture import GaussianMixture
 
 SEED = 0
 MC_SIGMAS = 3.0
@@ -40,7 +43,7 @@ DATA = Mixture1D(
 COMPONENTS = (1, 2, 3, 4)
 
 
-def _fit(x: np.ndarray, k: int, seed: int) -> tuple[Mixture1D, object]:
+def _fit(x: np.ndarray, k: int, seed: int) -> tuple[Mixture1D, GaussianMixture]:
     """EM fit of a k-component 1-D Gaussian mixture; returns it as a Mixture1D and the sklearn model."""
     from sklearn.mixture import GaussianMixture  # lazy: sklearn takes ~1 s to import
 
@@ -100,7 +103,8 @@ def _ranking_checks(report: TheoryReport, fits: list[dict[str, Any]], n_eval: in
     # by less than 3 paired standard errors is a tie at this sample size and may come in either order.
     by_ll = [f["k"] for f in sorted(fits, key=lambda f: f["nll"])]
     by_kl = [f["k"] for f in sorted(fits, key=lambda f: f["kl"])]
-    discordant, ties = [], []
+    discordant: list[tuple[int, int]] = []
+    ties: list[tuple[int, int]] = []
     for i in range(len(fits)):
         for j in range(i + 1, len(fits)):
             a, b = fits[i], fits[j]

@@ -38,7 +38,6 @@ two trajectories agree.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -48,9 +47,9 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gankit.fileio import atomic_write_bytes
 from gankit.registry import THEORY
 from gankit.theory.base import TheoryReport
+from gankit.viz.toy import _save_png
 
 NAME = "simultaneous-gradients"
 SEED_FILE = "Utkin, GAN lecture (SPbPU)"
@@ -233,13 +232,6 @@ def run_method_autograd(
 # ----------------------------------------------------------------------------------------------------
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
 _COLORS = {"simultaneous": "tab:red", "alternating": "tab:orange", "extragradient": "tab:green",
            "optimistic": "tab:blue", "consensus": "tab:purple"}
 _STYLES = {"optimistic": "--"}  # its radius nearly coincides with extragradient's
@@ -296,8 +288,8 @@ def _closed_form_checks(trajs: dict[str, np.ndarray], radius: dict[str, np.ndarr
 
     # simultaneous: r_t = r0 (1 + η²)^(t/2), every step
     gda_ref = r0 * (1 + eta**2) ** (t / 2)
-    checks[f"simultaneous: r_t = r0·(1+η²)^(t/2) at every step (max rel err {rel_err(radius['simultaneous'], gda_ref):.1e} < 1e-12)"] = (
-        rel_err(radius["simultaneous"], gda_ref) < 1e-12)
+    gda_err = rel_err(radius["simultaneous"], gda_ref)
+    checks[f"simultaneous: r_t = r0·(1+η²)^(t/2) at every step (max rel err {gda_err:.1e} < 1e-12)"] = gda_err < 1e-12
     checks["simultaneous: radius grows at every step and ends > 10·r0 (spirals outward)"] = bool(
         np.all(np.diff(radius["simultaneous"]) > 0) and radius["simultaneous"][-1] > 10 * r0)
 
@@ -321,8 +313,8 @@ def _closed_form_checks(trajs: dict[str, np.ndarray], radius: dict[str, np.ndarr
     # optimistic: measured asymptotic rate vs the companion matrix's spectral radius
     rho = closed_form_factor("optimistic", eta)
     measured = float((radius["optimistic"][-1] / radius["optimistic"][n // 2]) ** (1 / (n - n // 2)))
-    checks[f"optimistic: decay rate per step {measured:.6f} = spectral radius {rho:.6f} of its recurrence (rel 1e-3)"] = (
-        abs(measured - rho) / rho < 1e-3)
+    checks[f"optimistic: decay rate per step {measured:.6f} = spectral radius {rho:.6f} of its recurrence "
+           "(rel 1e-3)"] = abs(measured - rho) / rho < 1e-3
     for m in ("extragradient", "optimistic", "consensus"):
         checks[f"{m}: converges, final radius {radius[m][-1]:.2e} < {CONVERGED_RADIUS} (from r0 = {r0:.3f})"] = bool(
             radius[m][-1] < CONVERGED_RADIUS)
@@ -349,11 +341,13 @@ def _eta_sweep(checks: dict[str, bool]) -> dict[str, tuple[list[float], list[flo
             measured_f.append(float((r[-1] / r[200]) ** (1 / 200)))
             worst = max(worst, abs(measured_f[-1] - closed_form_factor(m, e)) / closed_form_factor(m, e))
         sweep[m] = (list(SWEEP_ETAS), measured_f)
-    checks[f"η sweep {SWEEP_ETAS}: measured radius factor per step = closed form for four methods (max rel err {worst:.1e} < 1e-6)"] = worst < 1e-6
+    checks[f"η sweep {SWEEP_ETAS}: measured radius factor per step = closed form for four methods "
+           f"(max rel err {worst:.1e} < 1e-6)"] = worst < 1e-6
     return sweep
 
 
-@THEORY.register(NAME, description="min_x max_y xy: simultaneous steps spiral out, alternating cycle, EG/OGDA/consensus converge")
+@THEORY.register(NAME, description="min_x max_y xy: simultaneous steps spiral out, alternating cycle, "
+                                   "EG/OGDA/consensus converge")
 def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     """Run the five methods on f = xy (hand-written and autograd) and compare with the closed forms.
 
@@ -377,9 +371,11 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     dev = {}
     for m in METHODS:
         auto = run_method_autograd(m, eta, n_auto)
-        dev[m] = float(np.max(np.abs(auto - trajs[m][: n_auto + 1]) / np.maximum(1.0, radius[m][: n_auto + 1])[:, None]))
-    checks[f"autograd on f = x·y with two SGD optimisers reproduces all five trajectories over {n_auto} steps (max rel dev {max(dev.values()):.1e} < 1e-10)"] = (
-        max(dev.values()) < 1e-10)
+        scale = np.maximum(1.0, radius[m][: n_auto + 1])[:, None]
+        dev[m] = float(np.max(np.abs(auto - trajs[m][: n_auto + 1]) / scale))
+    worst_dev = max(dev.values())
+    checks[f"autograd on f = x·y with two SGD optimisers reproduces all five trajectories over {n_auto} steps "
+           f"(max rel dev {worst_dev:.1e} < 1e-10)"] = worst_dev < 1e-10
 
     behaviour = {
         "simultaneous": "spirals outward",
@@ -404,7 +400,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
 
     sweep = None if quick else _eta_sweep(checks)
 
-    fig_path = _save(_figure(trajs, sweep), out_dir / f"{NAME}.png")
+    fig_path = out_dir / f"{NAME}.png"
+    _save_png(_figure(trajs, sweep), fig_path)
     return TheoryReport(
         name=NAME,
         title="Simultaneous gradient steps on min_x max_y x·y do not converge",
@@ -420,7 +417,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
             f"η = {eta}, {n} steps from {START}, consensus γ = {GAMMA}. The radius of simultaneous GDA grows by "
             f"√(1+η²) = {math.sqrt(1 + eta**2):.6f} per step; alternating updates conserve x²+y²−ηxy and cycle on an "
             "ellipse; extragradient, optimistic GDA and consensus optimisation contract to (0, 0). The autograd "
-            f"column is the largest deviation over the first {n_auto} steps (relative to max(1, r)) between the torch run (two nn.Parameters, "
-            "two SGD optimisers, the ascent player with maximize=True) and the hand-written one."
+            f"column is the largest deviation over the first {n_auto} steps (relative to max(1, r)) between the "
+            "torch run (two nn.Parameters, two SGD optimisers, the ascent player with maximize=True) and the "
+            "hand-written one."
         ),
     )

@@ -77,7 +77,7 @@ def _fresh_js_estimate(real: torch.Tensor, fake: torch.Tensor, steps: int, seed:
     return (v + 2 * LOG2) / 2, acc
 
 
-def _refined_critic_estimate(recipe, dataset, real: torch.Tensor, fake: torch.Tensor, steps: int, seed: int) -> float:  # type: ignore[no-untyped-def]
+def _refined_critic_estimate(recipe, dataset, real: torch.Tensor, fake: torch.Tensor, steps: int, seed: int) -> float:
     """Ŵ from a copy of the current critic trained ``steps`` more critic steps against the frozen generator."""
     from gankit.objectives.wasserstein import wgan_d_loss
     from gankit.regularizers import gradient_penalty
@@ -103,7 +103,7 @@ class _Probe(Callback):
         self.every, self.refine, self.fresh_steps = every, refine, fresh_steps
         self.rows: list[dict[str, float]] = []
 
-    def on_step(self, trainer, step: int) -> None:  # type: ignore[no-untyped-def]
+    def on_step(self, trainer, step: int) -> None:
         if step % self.every and step != 1:
             return
         gen = torch.Generator().manual_seed(step)
@@ -117,7 +117,8 @@ class _Probe(Callback):
         self.rows.append({"step": step, "W1 (POT)": w1, "critic estimate": w_hat, "JS estimate": js, "D accuracy": acc})
 
 
-def _train(out_dir: Path, steps: int, every: int, refine: int, fresh_steps: int, warmup: bool = True) -> list[dict[str, float]]:
+def _train(out_dir: Path, steps: int, every: int, refine: int, fresh_steps: int,
+           warmup: bool = True) -> list[dict[str, float]]:
     cfg = config_mod.resolve("ring8-wgan-gp", overrides=[
         f"train.d_steps_schedule={'wgan' if warmup else 'constant'}",
         f"train.steps={steps}", "train.sample_every=0", "train.progress=false", "train.ema=0",
@@ -153,7 +154,8 @@ def _checks(rows: list[dict[str, float]]) -> dict[str, bool]:
     }
 
 
-@THEORY.register("wasserstein-estimate", description="WGAN critic tracks exact W1 (POT); a GAN discriminator's JS estimate stays flat")
+@THEORY.register("wasserstein-estimate",
+                 description="WGAN critic tracks exact W1 (POT); a GAN discriminator's JS estimate stays flat")
 def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     out_dir = Path(out_dir)
     steps, every, refine, fresh = (600, 100, 300, 1000) if quick else (3000, 300, 500, 3000)
@@ -164,7 +166,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
     _figure(rows, fig_path)
     return TheoryReport(
         name="wasserstein-estimate",
-        title="The critic's estimate tracks the Wasserstein distance; the discriminator's JS estimate saturates while the samples are far",
+        title=("The critic's estimate tracks the Wasserstein distance; the discriminator's JS estimate saturates "
+               "while the samples are far"),
         claim=("A (near) 1-Lipschitz critic's E[D(x)] - E[D(G(z))] follows W(P_data, P_G) as training improves G, "
                "while a discriminator trained to optimality reports JS ≈ log 2 for supports that barely overlap "
                "(Hung-yi Lee, GAN lecture (ATDL 14), 'Evaluating JS divergence'; Lai 2017, GAN survey slides, WGAN)."),
@@ -172,7 +175,8 @@ def check(out_dir: Path, quick: bool = False) -> TheoryReport:
         notes=("The JS estimate is a lower bound (a discriminator trained for finitely many steps); it stays at log 2 "
                "while the samples are far and falls once they overlap the modes. "
                f"WGAN-GP on ring8 (modes of std 0.01), {steps} generator steps, a probe every {every}: the critic copy "
-               f"is refined {refine} steps and a fresh 128x3 discriminator trained {fresh} steps on each probe's samples."
+               f"is refined {refine} steps and a fresh 128x3 discriminator trained {fresh} steps on each probe's "
+               "samples."
                + (" Quick mode covers the far phase and the samples' arrival at the ring; the full run (3,000 steps) "
                   "also shows both estimates converging as W1 falls below 0.1." if quick else "")),
     )

@@ -23,7 +23,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -164,7 +164,8 @@ def legend_beside(ax: Axes, gap: float = 0.08) -> None:
     """The panel's legend (if it has labelled artists) in the column to the right of the panels, ``gap``
     inches from the axes, its top at the panel's top: it never covers a curve, whatever the data do."""
     if ax.get_legend_handles_labels()[0]:
-        width = ax.get_position().width * ax.figure.get_figwidth()
+        fig = cast(Figure, ax.figure)  # our panels live on a Figure, never on a SubFigure
+        width = ax.get_position().width * fig.get_figwidth()
         ax.legend(loc="upper left", bbox_to_anchor=(1.0 + gap / width, 1.0), borderaxespad=0.0, fontsize=7,
                   framealpha=0.8)
 
@@ -192,7 +193,7 @@ def stacked_axes(fig: Figure, n: int, empty: str, title: str | None, right: floa
 def stats_figure(stats: list[dict[str, Any]], title: str | None = None) -> Figure:
     """Build (without saving) the figure of :func:`plot_stats`; arguments as there."""
     steps, cols, nonfinite = _table(stats)
-    loss_keys = [k for k in ("d_loss", "g_loss") if k in cols]
+    loss_keys: list[str] = [k for k in ("d_loss", "g_loss") if k in cols]
     loss_keys += [k for k in cols if k.endswith("loss") and k not in loss_keys]
     d_keys = [k for k in _D_PANEL if k in cols]
     acc_keys = [k for k in cols if k.startswith("d_acc")]

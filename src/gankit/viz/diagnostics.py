@@ -20,7 +20,7 @@ No torch import; never fails on missing keys, ``null`` or NaN.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ _HIST = (("hist_real", "d_real_mean", "Greens", REAL_COLOR, "D(x)"),
          ("hist_fake", "d_fake_mean", "Purples", FAKE_COLOR, "D(G(z))"))
 
 
-def _by_step(records: list[Any]) -> list[Mapping[str, Any]]:
+def _by_step(records: Iterable[Any]) -> list[Mapping[str, Any]]:
     """Records with a numeric step, sorted by it; a step recorded twice (resume) keeps its last record."""
     by_step: dict[float, Mapping[str, Any]] = {}
     for r in records:
@@ -125,16 +125,16 @@ def _heatmap(ax: Axes, table: tuple[np.ndarray, np.ndarray, np.ndarray], records
         ax.yaxis.get_offset_text().set_fontsize(7)
 
 
-def diagnostics_figure(records: list[dict[str, Any]], alarms: list[dict[str, Any]] | None = None,
+def diagnostics_figure(records: Sequence[Mapping[str, Any]], alarms: list[dict[str, Any]] | None = None,
                        title: str | None = None) -> Figure:
     """Build (without saving) the figure of :func:`plot_diagnostics`; arguments as there."""
-    records = list(_by_step(records))
+    records = _by_step(records)
     steps, cols, _ = _table(records)
     probability = not any(r.get("scale") == "score" for r in records)
     tables = [(_histogram_table(records, h[0], centred=not probability), h) for h in _HIST]
-    acc_keys = [k for k in ("d_acc", "d_acc_real", "d_acc_fake") if k in cols]
-    grad_keys = [k for k in ("d_grad_norm", "g_grad_norm") if k in cols]
-    cover_keys = [k for k in ("modes", "diversity") if k in cols]
+    acc_keys: list[str] = [k for k in ("d_acc", "d_acc_real", "d_acc_fake") if k in cols]
+    grad_keys: list[str] = [k for k in ("d_grad_norm", "g_grad_norm") if k in cols]
+    cover_keys: list[str] = [k for k in ("modes", "diversity") if k in cols]
     panels: list[tuple[str, Any]] = [("hist", (table, *h)) for table, h in tables if table is not None]
     panels += [p for p in (("acc", acc_keys), ("grad", grad_keys), ("cover", cover_keys)) if p[1]]
 
@@ -147,7 +147,9 @@ def diagnostics_figure(records: list[dict[str, Any]], alarms: list[dict[str, Any
         return fig
     for ax, (kind, what) in zip(axes, panels, strict=True):
         if kind == "hist":
-            _heatmap(ax, what[0], records, *what[1:], probability=probability, steps=steps, cols=cols)
+            table, key, mean_key, cmap, color, label = what
+            _heatmap(ax, table, records, key, mean_key, cmap, color, label, probability=probability, steps=steps,
+                     cols=cols)
         elif kind == "acc":
             for k, label in zip(acc_keys, ("overall", "on real", "on fake")):
                 _curve(ax, steps, cols[k], label, {"d_acc_real": REAL_COLOR, "d_acc_fake": FAKE_COLOR}.get(k, "black"),
@@ -214,8 +216,9 @@ def _draw_alarms(axes: np.ndarray, alarms: list[dict[str, Any]]) -> int:
         free = [i for i, (x, n) in enumerate(rows) if step - x > _CHAR_WIDTH * (hi - lo) * (n + len(label)) / 2]
         row = free[0] if free else len(rows)
         rows[row:row + 1] = [(step, len(label))]
-        top.text(step, 1.01 + _ROW_HEIGHT * row, label, transform=blended_transform_factory(top.transData, top.transAxes),
-                 ha="center", va="bottom", fontsize=7, color=ALARM_COLORS.get(kinds[0], "red"), clip_on=False)
+        top.text(step, 1.01 + _ROW_HEIGHT * row, label,
+                 transform=blended_transform_factory(top.transData, top.transAxes), ha="center", va="bottom",
+                 fontsize=7, color=ALARM_COLORS.get(kinds[0], "red"), clip_on=False)
     return len(rows)
 
 

@@ -67,7 +67,7 @@ def image_grid(images: np.ndarray, nrow: int | None = 8, pad: int = 2, min_side:
         r, q = divmod(i, cols)
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = pixels[i]
     im = Image.fromarray(canvas[..., 0] if c == 1 else canvas, mode="L" if c == 1 else "RGB")
-    return im.resize((im.width * scale, im.height * scale), Image.NEAREST) if scale > 1 else im
+    return im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST) if scale > 1 else im
 
 
 def class_labels(k: int, names: Sequence[str] = ()) -> list[str]:
@@ -100,7 +100,7 @@ def class_grid(images: np.ndarray, names: Sequence[str] = (), pad: int = 2, min_
     out = Image.new(grid.mode, (grid.width + margin, grid.height), white)
     out.paste(grid, (margin, 0))
     draw = ImageDraw.Draw(out)
-    for r, (text, (left, top, right, bottom)) in enumerate(zip(labels, boxes, strict=True)):
+    for r, (text, (_left, top, right, bottom)) in enumerate(zip(labels, boxes, strict=True)):
         centre = (pad + r * (h + pad) + h / 2) * scale  # right-aligned beside the row, centred on it
         draw.text((margin - pad * scale - right, round(centre - (top + bottom) / 2)), text, fill=black, font=face)
     return out

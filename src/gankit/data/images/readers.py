@@ -15,9 +15,10 @@ from gankit.errors import DataError
 
 # ----------------------------------------------------------------------------------------- IDX files
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B,
-              np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+# the IDX type byte -> the values' (big-endian) dtype, and back
+_IDX_DTYPES: dict[int, np.dtype] = {code: np.dtype(t) for code, t in (
+    (0x08, "u1"), (0x09, "i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8"))}
+_IDX_CODES = {dtype: code for code, dtype in _IDX_DTYPES.items()}
 
 
 def _read_maybe_gzip(path: Path) -> bytes:
@@ -47,10 +48,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"IDX file '{p}' is truncated (header)")
     shape = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    dtype = _IDX_DTYPES[data[2]]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
-        raise DataError(f"IDX file '{p}' holds {len(data) - header} bytes of values, expected {expected} for shape {shape}")
+        raise DataError(f"IDX file '{p}' holds {len(data) - header} bytes of values, expected {expected} "
+                        f"for shape {shape}")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
