@@ -210,15 +210,16 @@ class LaplacianGenerator(nn.Module):
         norm: band nets' normalisation ("batch", "layer", "none").
         act: hidden activation.
         prior: "normal" or "uniform" (for every level's noise).
+        batch_norm: batch norm after each hidden layer of the coarse MLP (``generator.batch_norm``).
     """
 
     def __init__(self, noise_dim: int, channels: int, size: int, levels: int, width: int = 64, depth: int = 2,
-                 norm: str = "batch", act: str = "relu", prior: str = "normal") -> None:
+                 norm: str = "batch", act: str = "relu", prior: str = "normal", batch_norm: bool = False) -> None:
         super().__init__()
         self.sizes = level_sizes(size, levels)
         self.levels = levels
         s = self.sizes[-1]
-        self.coarse = MLPGenerator(noise_dim, channels * s * s, 4 * width, depth, act, prior=prior)
+        self.coarse = MLPGenerator(noise_dim, channels * s * s, 4 * width, depth, act, batch_norm, prior)
         self.coarse.out_shape = (channels, s, s)
         self.bands = nn.ModuleList(
             BandGenerator(channels, self.sizes[k], width, depth, norm, act) for k in range(levels - 1)
@@ -311,7 +312,7 @@ def _levels(cfg: Any, size: int) -> int:
 def _lapgan_generator(cfg: Any, data_shape: tuple[int, ...]) -> LaplacianGenerator:
     c, s = _image_shape(data_shape)
     return LaplacianGenerator(cfg.noise_dim, c, s, _levels(cfg, s), cfg.width, cfg.depth, _norm_option(cfg),
-                              cfg.activation, cfg.prior)
+                              cfg.activation, cfg.prior, bool(getattr(cfg, "batch_norm", False)))
 
 
 def lapgan_discriminator(cfg: Any, data_shape: tuple[int, ...], levels: int = 0) -> LaplacianDiscriminator:
