@@ -39,7 +39,7 @@ def _data_overrides(preset: str, tmp_path) -> list[str]:
         for i in range(6):
             Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i}.png")
         out += [f"data.path={folder}", "data.image_size=16", "data.workers=0"]
-    if {"fid", "level-fid"} & set(cfg.eval.metrics):  # named, not 'auto': FID needs more samples than features (64, 128)
+    if {"fid", "level-fid"} & set(cfg.eval.metrics):  # named, not 'auto': more samples than features
         out.append("eval.num_samples=130")
     if cfg.eval.rejection > 0:
         out.append("eval.rejection=3")  # discriminator rejection sampling at the end, shortly calibrated

@@ -59,7 +59,8 @@ def test_band_discriminator_sees_the_real_low_pass_image(tiny, monkeypatch):
     _, bands, lows = r.pyramid(batch)
     seen = []
     band_d = r.discriminator.bands[0]
-    monkeypatch.setattr(band_d, "forward", lambda pair, onehot=None: (seen.append(pair.detach()), pair.flatten(1).sum(1))[1])
+    monkeypatch.setattr(band_d, "forward",
+                        lambda pair, onehot=None: (seen.append(pair.detach()), pair.flatten(1).sum(1))[1])
     r.d_step(batch)
     real_pair, fake_pair = seen
     torch.testing.assert_close(real_pair, torch.cat([bands[0], lows[0]], 1))
@@ -81,7 +82,8 @@ def test_tiny_run_exports_a_coarse_to_fine_generator(tiny, capsys):
     assert (x == api.sample(run.root, 9, seed=2)).all()
     stages = api.stages(run.root, 3, seed=2)
     assert [a.shape[-1] for _, a in stages] == [4, 8, 8, 8]
-    torch.testing.assert_close(torch.from_numpy(stages[-1][1]), torch.from_numpy(x[:3]), atol=1e-5, rtol=0)  # same latents
+    # the same latents
+    torch.testing.assert_close(torch.from_numpy(stages[-1][1]), torch.from_numpy(x[:3]), atol=1e-5, rtol=0)
     out = Path(cfg.run.out_dir) / "st.png"
     assert cli.main(["sample", str(run.root), "--stages", "-n", "3", "-o", str(out)]) == 0
     assert out.stat().st_size > 1000
@@ -151,8 +153,9 @@ def test_the_class_reaches_every_level_of_g_and_d(tiny):
     eye = torch.eye(10)
     low = torch.zeros(6, 1, 8, 8)
     with torch.no_grad():
-        assert not torch.allclose(lap.coarse_image(coarse_noise, eye[[3] * 6]), lap.coarse_image(coarse_noise, eye[[7] * 6]))
-        assert not torch.allclose(lap.band(0, planes[0], low, eye[[3] * 6]), lap.band(0, planes[0], low, eye[[7] * 6]))
+        three, seven = eye[[3] * 6], eye[[7] * 6]
+        assert not torch.allclose(lap.coarse_image(coarse_noise, three), lap.coarse_image(coarse_noise, seven))
+        assert not torch.allclose(lap.band(0, planes[0], low, three), lap.band(0, planes[0], low, seven))
         assert not torch.allclose(g(z), g(other))
         x = ds.sample(6)
         d = r.discriminator.eval()

@@ -29,8 +29,15 @@ import numpy as np
 
 from gankit.errors import DataError
 from gankit.metrics import features
-from gankit.metrics.images import (DC_K, PR_MAX_POINTS, _has_extractor, _keyed, _need, density_coverage,
-                                   fid_from_features)
+from gankit.metrics.images import (
+    DC_K,
+    PR_MAX_POINTS,
+    _has_extractor,
+    _keyed,
+    _need,
+    density_coverage,
+    fid_from_features,
+)
 from gankit.metrics.keys import Key
 from gankit.nets.laplacian import auto_levels, gaussian_pyramid, upsample
 from gankit.registry import METRICS

@@ -37,14 +37,20 @@ from gankit.evalmode import evaluating
 from gankit.models.base import build_optimizer, optimizer_step
 from gankit.models.cgan import resolve_num_classes
 from gankit.models.gan import GAN
-from gankit.nets.laplacian import (ConditionalLaplacianGenerator, LaplacianGenerator, conditional_lapgan_generator,
-                                   lapgan_discriminator, laplacian_levels)
+from gankit.nets.laplacian import (
+    ConditionalLaplacianGenerator,
+    LaplacianDiscriminator,
+    LaplacianGenerator,
+    conditional_lapgan_generator,
+    lapgan_discriminator,
+    laplacian_levels,
+)
 from gankit.nets.remedies import spectral_normalise
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
 
-@RECIPES.register("lapgan", description="LAPGAN (Denton 2015): a GAN per Laplacian-pyramid level, sampled coarse to fine",
-                  data="image")
+@RECIPES.register("lapgan", data="image",
+                  description="LAPGAN (Denton 2015): a GAN per Laplacian-pyramid level, sampled coarse to fine")
 class LAPGAN(GAN):
     """A coarse GAN and one band GAN per finer pyramid level (networks: ``generator.name=lapgan``).
 
@@ -73,8 +79,9 @@ class LAPGAN(GAN):
         self.levels = lap.levels
         disc = lapgan_discriminator(cfg.discriminator, data_shape, levels=self.levels, classes=self.classes)
         if cfg.discriminator.spectral_norm:
-            disc = spectral_normalise(disc)
-        self.discriminator = disc.to(device)
+            spectral_normalise(disc)  # in place
+        self.level_ds: LaplacianDiscriminator = disc.to(device)  # the per-level discriminators
+        self.discriminator = self.level_ds
         self.optimizers = {
             "g": build_optimizer(self.generator.parameters(), cfg.g_optim),
             "d": build_optimizer(self.discriminator.parameters(), cfg.d_optim),
@@ -112,7 +119,7 @@ class LAPGAN(GAN):
 
     def _level_d(self, k: int, onehot: Tensor | None) -> Any:
         """Level k's discriminator as a function of its input (k = levels-1: the coarse one), at the classes."""
-        disc = self.discriminator.coarse if k == self.levels - 1 else self.discriminator.bands[k]
+        disc = self.level_ds.coarse if k == self.levels - 1 else self.level_ds.bands[k]
         return lambda inp: disc(inp, onehot)
 
     def _pairs(self, coarse: Tensor, bands: list[Tensor], lows: list[Tensor]) -> list[Tensor]:
@@ -163,7 +170,7 @@ class LAPGAN(GAN):
             "d_real": self._probability(torch.cat(real_all)),  # mean D_k(real) over levels and samples
             "d_fake": self._probability(torch.cat(fake_all)),
             "d_acc": torch.stack(acc).mean(),
-            "d_grad_norm": norm,
+            **({"d_grad_norm": norm} if norm is not None else {}),
         }
 
     def g_step(self, batch: Tensor) -> dict[str, Tensor]:
@@ -184,7 +191,7 @@ class LAPGAN(GAN):
         finally:
             self.discriminator.requires_grad_(True)
         norm = optimizer_step(self.optimizers["g"], self.generator, loss)
-        return {**stats, "g_loss": loss.detach(), "g_grad_norm": norm}
+        return {**stats, "g_loss": loss.detach(), **({"g_grad_norm": norm} if norm is not None else {})}
 
 
 @RECIPES.register("clapgan", description="class-conditional LAPGAN (Denton 2015, CIFAR-10 model): every level's G "
@@ -193,8 +200,8 @@ class CLAPGAN(LAPGAN):
     """LAPGAN with the class at every level; the trainer hands it ``(images, labels)`` batches."""
 
     uses_labels = True
-    scores = None  # the whole-image D needs the class
-    generator_push = None
+    scores = None  # type: ignore[assignment]  # no D(x) of the image alone for the figures: it needs the class
+    generator_push = None  # type: ignore[assignment]  # (the same)
 
     @staticmethod
     def prepare_config(cfg: Any, dataset: Any) -> None:
@@ -218,6 +225,8 @@ class CLAPGAN(LAPGAN):
     def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """D(x̂, ĉ) of the data batch and D(G(z, ĉ), ĉ) of fresh samples for the same classes ĉ."""
         x, y = real
-        with evaluating(self.generator, self.discriminator):
-            fake = self.generator(self.generator.sample_noise(len(y), device=self.device, generator=generator, labels=y))
+        g = self.generator
+        assert isinstance(g, ConditionalLaplacianGenerator)
+        with evaluating(g, self.discriminator):
+            fake = g(g.sample_noise(len(y), device=self.device, generator=generator, labels=y))
             return self.discriminator(x, y), self.discriminator(fake, y)
