@@ -22,7 +22,7 @@ MNIST = SimpleNamespace(name="mnist", kind="image", shape=(1, 28, 28), dim=784, 
 def digits() -> tuple[torch.Tensor, torch.Tensor]:
     with np.load(FIXTURE) as f:
         x = torch.from_numpy(f["x"][:, :1].astype(np.float32)) / 127.5 - 1.0
-    return x[:500], x[500:]
+    return x[:300], x[300:600]  # 300 each: more than the classifier's 128 feature dimensions
 
 
 def _with_level(x: torch.Tensor, coarse=None, zero_band: int | None = None) -> torch.Tensor:
@@ -33,15 +33,24 @@ def _with_level(x: torch.Tensor, coarse=None, zero_band: int | None = None) -> t
     return reconstruct(bands, c if coarse is None else coarse).clamp(-1, 1)
 
 
-def test_a_real_pyramid_scores_near_its_floor_and_a_collapsed_level_far_above(digits):
+@pytest.fixture(scope="module")
+def floor(digits) -> dict[str, float]:
     real, other = digits
-    floor = level_scores(other, real, MNIST)
+    return level_scores(other, real, MNIST)
+
+
+def test_a_real_pyramid_scores_near_its_floor_and_a_collapsed_generator_far_above(digits, floor):
+    real, other = digits
     assert set(floor) >= {"level0_fid", "level1_fid", "level2_fid", "level2_coverage"}
     # a collapsed generator (one image, over and over): every level far above its floor, coverage near 0
     const = level_scores(other[:1].expand_as(other), real, MNIST)
     for k in range(3):
         assert const[f"level{k}_fid"] > 10 * floor[f"level{k}_fid"]
         assert const[f"level{k}_coverage"] < 0.1 < 0.9 < floor[f"level{k}_coverage"]
+
+
+def test_a_collapsed_level_shows_at_that_level_and_a_missing_band_at_its_own(digits, floor):
+    real, other = digits
     # the 7x7 level alone collapsed to the mean digit's, the real bands kept: the 7x7 numbers move most
     _, coarse = build_pyramid(other, 3)
     coarse_gone = level_scores(_with_level(other, coarse=coarse.mean(0, keepdim=True).expand_as(coarse)), real, MNIST)
