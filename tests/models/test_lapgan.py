@@ -135,7 +135,7 @@ def test_negative_levels_is_a_config_error():
 
 
 def _conditional(tiny, *overrides):
-    cfg = tiny("train.steps=4", "model.recipe=clapgan", *overrides, preset="lapgan-digits")
+    cfg = tiny("train.steps=4", *overrides, preset="clapgan-digits")
     ds = build_dataset(cfg.data)
     RECIPES.get("clapgan").prepare_config(cfg, ds)
     torch.manual_seed(0)
@@ -171,8 +171,7 @@ def test_the_class_reaches_every_level_of_g_and_d(tiny):
 
 
 def test_conditional_run_draws_one_row_per_class_and_exports(tiny):
-    cfg = tiny("train.steps=4", "train.sample_every=4", "train.checkpoint_every=4", "model.recipe=clapgan",
-               preset="lapgan-digits")
+    cfg = tiny("train.steps=4", "train.sample_every=4", "train.checkpoint_every=4", preset="clapgan-digits")
     run = api.train(cfg)
     assert run.classes_png.stat().st_size > 1000 and (run.root / "stages.png").stat().st_size > 1000
     net, _, _ = api.load_generator(run.root)
@@ -181,7 +180,7 @@ def test_conditional_run_draws_one_row_per_class_and_exports(tiny):
 
 
 def test_conditional_lapgan_refuses_unlabelled_data_and_dropout(tiny):
-    cfg = tiny("model.recipe=clapgan", preset="lapgan-digits")
+    cfg = tiny(preset="clapgan-digits")
     with pytest.raises(ConfigError, match="no class labels"):
         RECIPES.get("clapgan").prepare_config(cfg, SimpleNamespace(name="folder", num_classes=0))
     with pytest.raises(ConfigError, match="generator.dropout"):
