@@ -203,15 +203,11 @@ class CLAPGAN(LAPGAN):
     scores = None  # type: ignore[assignment]  # no D(x) of the image alone for the figures: it needs the class
     generator_push = None  # type: ignore[assignment]  # (the same)
 
-    @staticmethod
-    def prepare_config(cfg: Any, dataset: Any) -> None:
-        """Fill in the class count from the data set before the recipe is built (api.build_trainer)."""
-        resolve_num_classes(cfg, dataset)
+    prepare_config = staticmethod(resolve_num_classes)  # the class count from the data set, as cgan's
 
     @staticmethod
     def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
-        if cfg.model.num_classes < 2:
-            raise ConfigError("model.num_classes must be resolved (>= 2) to build a conditional generator")
+        """The conditional sampler (a ConfigError while model.num_classes is unresolved, < 2)."""
         return conditional_lapgan_generator(cfg.generator, data_shape, cfg.model.num_classes)
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
