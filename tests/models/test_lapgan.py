@@ -185,3 +185,14 @@ def test_conditional_lapgan_refuses_unlabelled_data_and_dropout(tiny):
         RECIPES.get("clapgan").prepare_config(cfg, SimpleNamespace(name="folder", num_classes=0))
     with pytest.raises(ConfigError, match="generator.dropout"):
         _conditional(tiny, "generator.dropout=0.5")
+
+
+def test_the_mnist_presets_coarse_level_is_wide_and_batch_normalised():
+    """Issue 14: the 7x7 GAN of lapgan-mnist (128 units, no batch norm) collapsed to one blob; the shipped
+    presets give the coarse G batch norm and 16 units per unit of width (512 at width 32)."""
+    for preset in ("lapgan-mnist", "clapgan-mnist"):
+        cfg = config_mod.resolve(preset, overrides=["model.num_classes=10"])
+        g = RECIPES.get(cfg.model.recipe).build_generator(cfg, (1, 28, 28))
+        coarse = (g.backbone if hasattr(g, "backbone") else g).coarse
+        norms = [m for m in coarse.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        assert len(norms) == cfg.generator.depth and norms[0].num_features == 16 * cfg.generator.width == 512

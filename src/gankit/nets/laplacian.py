@@ -17,7 +17,8 @@ band by half a pixel against ``u``.) Any ``u`` makes the reconstruction exact; t
 which frequencies fall in which band.
 
 The networks, after the paper's CIFAR-10 models (section 4): the coarsest level is an ordinary GAN with
-fully connected G and D (``4 * width`` hidden units; the paper used 600-1200); each finer level's G is
+fully connected G and D (``COARSE_UNITS * width`` hidden units: 512 at width 32; the paper used 600-1200;
+batch norm in G with ``generator.batch_norm``, without which the MNIST 7x7 GAN collapsed); each finer level's G is
 a small convnet that sees the upsampled coarser image ``l = u(I_{k+1})`` with its noise as one more
 channel (a noise plane of the level's size, as in the paper) and outputs the band h̃ (no output
 nonlinearity: bands are signed); its D sees the band and ``l`` stacked as channels. Every D returns a
@@ -48,6 +49,10 @@ from gankit.nets.mlp import MLPDiscriminator, MLPGenerator, NetFamily, NoisePrio
 from gankit.registry import NETWORKS
 
 _BINOMIAL = (1.0, 3.0, 3.0, 1.0)  # binomial blur of even length: centred between two pixels
+COARSE_UNITS = 16
+"""Hidden units of the coarse MLPs per unit of ``width``: the coarse level costs little next to the band nets'
+full-resolution convolutions, and 128 units (4 per unit, before) collapsed on MNIST's 7x7 level where 512 with
+batch norm in G did not (BENCHMARKS.md, LAPGAN per level)."""
 
 
 # ----------------------------------------------------------------------------------------- the pyramid
@@ -228,7 +233,7 @@ class LaplacianGenerator(nn.Module):
         channels: image channels C.
         size: image side S.
         levels: pyramid levels K (1: a plain fully connected GAN on the image).
-        width: band-net feature maps; the coarse MLP has ``4 * width`` hidden units.
+        width: band-net feature maps; the coarse MLP has ``COARSE_UNITS * width`` hidden units.
         depth: hidden layers of the coarse MLP and hidden convolutions of the band nets.
         norm: band nets' normalisation ("batch", "layer", "none").
         act: hidden activation.
@@ -245,7 +250,8 @@ class LaplacianGenerator(nn.Module):
         self.sizes = level_sizes(size, levels)
         self.levels = levels
         s = self.sizes[-1]
-        self.coarse = MLPGenerator(noise_dim + classes, channels * s * s, 4 * width, depth, act, batch_norm, prior)
+        units = COARSE_UNITS * width
+        self.coarse = MLPGenerator(noise_dim + classes, channels * s * s, units, depth, act, batch_norm, prior)
         self.coarse.out_shape = (channels, s, s)
         self.bands = nn.ModuleList(
             BandGenerator(channels, self.sizes[k], width, depth, norm, act, classes) for k in range(levels - 1)
@@ -327,7 +333,7 @@ class LaplacianDiscriminator(nn.Module):
 
     Args:
         channels, size, levels: as for :class:`LaplacianGenerator`.
-        width: band-net feature maps; the coarse MLP has ``4 * width`` hidden units.
+        width: band-net feature maps; the coarse MLP has ``COARSE_UNITS * width`` hidden units.
         depth: hidden layers of the coarse MLP.
         norm: band nets' normalisation (not on their input layer).
         act: activation.
@@ -341,7 +347,8 @@ class LaplacianDiscriminator(nn.Module):
         self.sizes = level_sizes(size, levels)
         self.levels = levels
         self.classes = classes
-        self.coarse = CoarseDiscriminator(channels * self.sizes[-1] ** 2, 4 * width, depth, act, dropout, classes)
+        self.coarse = CoarseDiscriminator(channels * self.sizes[-1] ** 2, COARSE_UNITS * width, depth, act, dropout,
+                                          classes)
         self.bands = nn.ModuleList(
             BandDiscriminator(channels, self.sizes[k], width, norm, act, dropout, classes) for k in range(levels - 1)
         )
