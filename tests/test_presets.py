@@ -39,7 +39,7 @@ def _data_overrides(preset: str, tmp_path) -> list[str]:
         for i in range(6):
             Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i}.png")
         out += [f"data.path={folder}", "data.image_size=16", "data.workers=0"]
-    if "fid" in cfg.eval.metrics:  # named, not 'auto': FID needs more samples than feature dimensions (64, 128)
+    if {"fid", "level-fid"} & set(cfg.eval.metrics):  # named, not 'auto': more samples than features
         out.append("eval.num_samples=130")
     if cfg.eval.rejection > 0:
         out.append("eval.rejection=3")  # discriminator rejection sampling at the end, shortly calibrated
@@ -63,7 +63,7 @@ def test_every_preset_trains_to_its_end_and_resumes(preset, tmp_path, mnist_cach
     cfg = config_mod.resolve(preset)
     if cfg.generator.name in ("lapgan", "stackgan"):  # multi-stage generators: their stages figure
         assert (run.root / "stages.png").stat().st_size > 1000
-    if cfg.model.recipe == "cgan":
+    if cfg.model.recipe in ("cgan", "clapgan"):
         assert run.classes_png.is_file()
     if preset in RESUMED:  # a finished run resumed: nothing to train, the end-of-run callbacks run again
         assert main(["train", "--resume", str(run.root)]) == 0, capsys.readouterr().err[-2000:]
@@ -71,7 +71,7 @@ def test_every_preset_trains_to_its_end_and_resumes(preset, tmp_path, mnist_cach
         capsys.readouterr()
     # gankit eval scores it, or says in one line why no metric applies and appends nothing
     lines = len(run.metrics.read_text().splitlines())
-    n = "130" if "fid" in cfg.eval.metrics else "64"  # as in training (_data_overrides)
+    n = "130" if {"fid", "level-fid"} & set(cfg.eval.metrics) else "64"  # as in training (_data_overrides)
     code = main(["eval", str(run.root), "-n", n, "--no-floor"])
     out, err = capsys.readouterr()
     if code == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -58,7 +59,8 @@ def test_band_discriminator_sees_the_real_low_pass_image(tiny, monkeypatch):
     _, bands, lows = r.pyramid(batch)
     seen = []
     band_d = r.discriminator.bands[0]
-    monkeypatch.setattr(band_d, "forward", lambda pair: (seen.append(pair.detach()), pair.flatten(1).sum(1))[1])
+    monkeypatch.setattr(band_d, "forward",
+                        lambda pair, onehot=None: (seen.append(pair.detach()), pair.flatten(1).sum(1))[1])
     r.d_step(batch)
     real_pair, fake_pair = seen
     torch.testing.assert_close(real_pair, torch.cat([bands[0], lows[0]], 1))
@@ -80,7 +82,7 @@ def test_tiny_run_exports_a_coarse_to_fine_generator(tiny, capsys):
     assert (x == api.sample(run.root, 9, seed=2)).all()
     stages = api.stages(run.root, 3, seed=2)
     assert [a.shape[-1] for _, a in stages] == [4, 8, 8, 8]
-    # same latents
+    # the same latents
     torch.testing.assert_close(torch.from_numpy(stages[-1][1]), torch.from_numpy(x[:3]), atol=1e-5, rtol=0)
     out = Path(cfg.run.out_dir) / "st.png"
     assert cli.main(["sample", str(run.root), "--stages", "-n", "3", "-o", str(out)]) == 0
@@ -130,3 +132,67 @@ def test_bad_configs_fail_before_anything_is_written(tiny, overrides, message):
 def test_negative_levels_is_a_config_error():
     with pytest.raises(ConfigError, match="generator.levels must be >= 0"):
         config_mod.resolve("lapgan-digits", overrides=["generator.levels=-1"])
+
+
+def _conditional(tiny, *overrides):
+    cfg = tiny("train.steps=4", *overrides, preset="clapgan-digits")
+    ds = build_dataset(cfg.data)
+    RECIPES.get("clapgan").prepare_config(cfg, ds)
+    torch.manual_seed(0)
+    return RECIPES.get("clapgan")(cfg, ds.shape, "cpu"), ds
+
+
+def test_the_class_reaches_every_level_of_g_and_d(tiny):
+    r, ds = _conditional(tiny)
+    assert r.classes == 10 and r.uses_labels
+    g, lap = r.generator.eval(), r.lap.eval()
+    z = g.sample_noise(6, labels=3)
+    other = torch.cat([z[:, :-1], torch.full((6, 1), 7.0)], dim=1)  # the same noise, another class
+    assert g.labels_of(z).tolist() == [3] * 6
+    coarse_noise, planes = lap.split(g.backbone_input(z))
+    eye = torch.eye(10)
+    low = torch.zeros(6, 1, 8, 8)
+    with torch.no_grad():
+        three, seven = eye[[3] * 6], eye[[7] * 6]
+        assert not torch.allclose(lap.coarse_image(coarse_noise, three), lap.coarse_image(coarse_noise, seven))
+        assert not torch.allclose(lap.band(0, planes[0], low, three), lap.band(0, planes[0], low, seven))
+        assert not torch.allclose(g(z), g(other))
+        x = ds.sample(6)
+        d = r.discriminator.eval()
+        assert not torch.allclose(d(x, torch.full((6,), 3)), d(x, torch.full((6,), 7)))
+        with pytest.raises(ConfigError, match="class-conditional"):
+            d(x)
+    batch = ds.sample_with_labels(32)
+    stats = r.d_step(batch)
+    torch.testing.assert_close(stats["d_loss"], stats["d_loss_level0"] + stats["d_loss_level1"])
+    before = _params(r.generator)
+    r.g_step(batch)
+    assert any(not torch.equal(p, q) for p, q in zip(_params(r.generator), before))
+
+
+def test_conditional_run_draws_one_row_per_class_and_exports(tiny):
+    cfg = tiny("train.steps=4", "train.sample_every=4", "train.checkpoint_every=4", preset="clapgan-digits")
+    run = api.train(cfg)
+    assert run.classes_png.stat().st_size > 1000 and (run.root / "stages.png").stat().st_size > 1000
+    net, _, _ = api.load_generator(run.root)
+    z = net.sample_noise(5, labels=torch.tensor([0, 1, 2, 3, 4]))
+    assert net.labels_of(z).tolist() == [0, 1, 2, 3, 4] and net(z).shape == (5, 1, 8, 8)
+
+
+def test_conditional_lapgan_refuses_unlabelled_data_and_dropout(tiny):
+    cfg = tiny(preset="clapgan-digits")
+    with pytest.raises(ConfigError, match="no class labels"):
+        RECIPES.get("clapgan").prepare_config(cfg, SimpleNamespace(name="folder", num_classes=0))
+    with pytest.raises(ConfigError, match="generator.dropout"):
+        _conditional(tiny, "generator.dropout=0.5")
+
+
+def test_the_mnist_presets_coarse_level_is_wide_and_batch_normalised():
+    """Issue 14: the 7x7 GAN of lapgan-mnist (128 units, no batch norm) collapsed to one blob; the shipped
+    presets give the coarse G batch norm and 16 units per unit of width (512 at width 32)."""
+    for preset in ("lapgan-mnist", "clapgan-mnist"):
+        cfg = config_mod.resolve(preset, overrides=["model.num_classes=10"])
+        g = RECIPES.get(cfg.model.recipe).build_generator(cfg, (1, 28, 28))
+        coarse = (g.backbone if hasattr(g, "backbone") else g).coarse
+        norms = [m for m in coarse.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        assert len(norms) == cfg.generator.depth and norms[0].num_features == 16 * cfg.generator.width == 512

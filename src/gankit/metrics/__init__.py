@@ -17,6 +17,9 @@ Registered here (importing this package registers them):
   Generative-model basics 06)
 - ``caption-match`` -> ``caption_match``, ``caption_<attribute>`` and ``..._held_out`` (metrics/captions.py)
 - ``paired-l1``, ``paired-task`` -> ``l1``, ``task``           (metrics/paired.py; translators on held-out pairs)
+- ``level-fid``   -> ``level{k}_fid``, ``level{k}_coverage``   (metrics/pyramid.py; each Gaussian-pyramid level)
+
+A metric registered with ``auto=False`` is left out of ``"auto"`` (it must be named) but applies as usual.
 
 A metric registered with ``needs_labels=True`` scores conditional samples: it is called as
 ``fn(fake, real, dataset, labels=...)`` with the (N,) classes the samples were generated for, and applies
@@ -51,6 +54,7 @@ from gankit.metrics import (  # noqa: F401  (registers the metrics)  # noqa: F40
     mnist_classifier,  # noqa: F401,E402  (registers the mnist-classifier extractor and stacked-mnist-modes)
     paired,  # noqa: F401,E402  (registers paired-l1, paired-task, the shapes-attributes extractor)
     plugins,
+    pyramid,  # noqa: F401  (registers level-fid)
     random_embedding,
     sets,
     shapes_features,
@@ -119,9 +123,10 @@ def resolve(names: Iterable[str] | str, dataset: Any, labels: bool = False, net:
     if isinstance(names, str):
         names = [names]
     ok = applicable(dataset, labels, net)
+    auto = [n for n in ok if METRICS.meta(n).get("auto", True)]
     out: list[str] = []
     for name in names:
-        for n in ok if name == "auto" else [name]:
+        for n in auto if name == "auto" else [name]:
             if n in out:
                 continue
             METRICS.get(n)  # unknown name: ConfigError listing the known ones

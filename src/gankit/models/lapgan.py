@@ -17,6 +17,10 @@ comes from its own level's loss alone. The objective (any from the registry), in
 smoothing and flipping, R1, the gradient penalty and weight clipping apply at every level, with the
 GAN recipe's code; packing and unrolling are not offered (``model.pack`` and ``model.unroll`` must stay
 off). The whole-image D used by diagnostics and figures is the sum of the level scores.
+
+``model.recipe=clapgan`` is the class-conditional LAPGAN of the paper's CIFAR-10 model: every G_k and D_k
+also gets the one-hot class c (G_k(z_k, l_k, c), D_k(h_k, l_k, c)), the trainer hands it (images,
+labels) batches, fakes are drawn for the real batch's classes, and classes.png shows one row per class.
 """
 
 from __future__ import annotations
@@ -24,13 +28,23 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from gankit import regularizers
 from gankit.errors import ConfigError
+from gankit.evalmode import evaluating
 from gankit.models.base import build_optimizer, optimizer_step
+from gankit.models.cgan import resolve_num_classes
 from gankit.models.gan import GAN
-from gankit.nets.laplacian import LaplacianDiscriminator, LaplacianGenerator, lapgan_discriminator, laplacian_levels
+from gankit.nets.laplacian import (
+    ConditionalLaplacianGenerator,
+    LaplacianDiscriminator,
+    LaplacianGenerator,
+    conditional_lapgan_generator,
+    lapgan_discriminator,
+    laplacian_levels,
+)
 from gankit.nets.remedies import spectral_normalise
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -47,6 +61,7 @@ class LAPGAN(GAN):
     """
 
     discriminator: LaplacianDiscriminator
+    classes = 0  # K > 0: class-conditional (CLAPGAN)
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
         if cfg.generator.name != "lapgan" or cfg.discriminator.name != "lapgan":
@@ -58,14 +73,16 @@ class LAPGAN(GAN):
             raise ConfigError("the lapgan recipe does not offer model.pack, model.unroll or discriminator.minibatch; "
                               "leave them at 1, 0 and none")
         self.objective = OBJECTIVES.get(cfg.model.objective)
-        generator = NETWORKS.get("lapgan").generator(cfg.generator, data_shape)
-        assert isinstance(generator, LaplacianGenerator)
-        self.generator: LaplacianGenerator = generator.to(device)
-        self.levels = generator.levels
-        disc = lapgan_discriminator(cfg.discriminator, data_shape, levels=self.levels)
+        self.generator: nn.Module = self.build_generator(cfg, data_shape).to(device)
+        lap = self.generator.backbone if isinstance(self.generator, ConditionalLaplacianGenerator) else self.generator
+        assert isinstance(lap, LaplacianGenerator)
+        self.lap: LaplacianGenerator = lap  # the level networks (the conditional sampler's backbone)
+        self.levels = lap.levels
+        disc = lapgan_discriminator(cfg.discriminator, data_shape, levels=self.levels, classes=self.classes)
         if cfg.discriminator.spectral_norm:
-            disc = spectral_normalise(disc)
-        self.discriminator = disc.to(device)
+            spectral_normalise(disc)  # in place
+        self.level_ds: LaplacianDiscriminator = disc.to(device)  # the per-level discriminators
+        self.discriminator = self.level_ds
         self.optimizers = {
             "g": build_optimizer(self.generator.parameters(), cfg.g_optim),
             "d": build_optimizer(self.discriminator.parameters(), cfg.d_optim),
@@ -80,27 +97,37 @@ class LAPGAN(GAN):
                 f"not '{cfg.model.objective}'"
             )
 
+    @staticmethod
+    def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
+        """The coarse-to-fine sampler (api.load_generator rebuilds exports with it)."""
+        return NETWORKS.get("lapgan").generator(cfg.generator, data_shape)
+
     # ------------------------------------------------------------------ levels
     def pyramid(self, batch: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
         """(coarsest image I_{K-1}, bands [h_k], low-pass images [l_k = u(I_{k+1})]) of a real batch."""
         bands, coarse, lows = laplacian_levels(batch, self.levels)
         return coarse, bands, lows
 
-    def _fakes(self, n: int, lows: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        """A fresh coarse sample and a generated band for every level, each from the real l_k."""
-        z_coarse, planes = self.generator.split(self.generator.sample_noise(n, device=self.device))
-        return (self.generator.coarse_image(z_coarse),
-                [self.generator.band(k, planes[k], lows[k]) for k in range(self.levels - 1)])
+    def _images_and_classes(self, batch: Any) -> tuple[Tensor, Tensor | None]:
+        """(images, one-hot classes or None): unconditional batches are images alone."""
+        return batch, None
 
-    def _level_d(self, k: int) -> torch.nn.Module:
-        """Level k's discriminator (k = levels-1: the coarse one)."""
-        return self.discriminator.coarse if k == self.levels - 1 else self.discriminator.bands[k]
+    def _fakes(self, n: int, lows: list[Tensor], onehot: Tensor | None) -> tuple[Tensor, list[Tensor]]:
+        """A fresh coarse sample and a generated band for every level, each from the real l_k (and class)."""
+        z_coarse, planes = self.lap.split(self.lap.sample_noise(n, device=self.device))
+        return (self.lap.coarse_image(z_coarse, onehot),
+                [self.lap.band(k, planes[k], lows[k], onehot) for k in range(self.levels - 1)])
+
+    def _level_d(self, k: int, onehot: Tensor | None) -> Any:
+        """Level k's discriminator as a function of its input (k = levels-1: the coarse one), at the classes."""
+        disc = self.level_ds.coarse if k == self.levels - 1 else self.level_ds.bands[k]
+        return lambda inp: disc(inp, onehot)
 
     def _pairs(self, coarse: Tensor, bands: list[Tensor], lows: list[Tensor]) -> list[Tensor]:
         """What each level's D sees: the bands stacked with their l_k (levels 0 .. K-2), then the coarse image."""
         return [torch.cat([bands[k], lows[k]], dim=1) for k in range(self.levels - 1)] + [coarse]
 
-    def _penalty(self, disc: torch.nn.Module, real_in: Tensor, fake_in: Tensor) -> Tensor:
+    def _penalty(self, disc: Any, real_in: Tensor, fake_in: Tensor) -> Tensor:
         """The gradient penalty and R1 of one level's D (0 when both are off)."""
         reg, out = self.reg, torch.zeros((), device=self.device)
         if reg.gradient_penalty > 0:
@@ -112,9 +139,10 @@ class LAPGAN(GAN):
     # ------------------------------------------------------------------ steps
     def d_step(self, batch: Tensor) -> dict[str, Tensor]:
         """One update of every level's D on the real pyramid and generated levels (G fixed)."""
-        coarse, bands, lows = self.pyramid(batch)
+        images, onehot = self._images_and_classes(batch)
+        coarse, bands, lows = self.pyramid(images)
         with torch.no_grad():
-            fake_coarse, fake_bands = self._fakes(batch.shape[0], lows)
+            fake_coarse, fake_bands = self._fakes(images.shape[0], lows, onehot)
         reg, s = self.reg, self.strength()
         real_pairs, fake_pairs = self._pairs(coarse, bands, lows), self._pairs(fake_coarse, fake_bands, lows)
         loss = torch.zeros((), device=self.device)
@@ -122,7 +150,7 @@ class LAPGAN(GAN):
         stats: dict[str, Tensor] = {}
         real_all, fake_all, acc = [], [], []
         for k in range(self.levels):
-            disc = self._level_d(k)
+            disc = self._level_d(k, onehot)
             real_in, fake_in = self.d_input(real_pairs[k], s), self.d_input(fake_pairs[k], s)
             real_out, fake_out = disc(real_in), disc(fake_in)
             level_loss = self._d_loss(real_out, fake_out, s)
@@ -143,13 +171,14 @@ class LAPGAN(GAN):
             "d_real": self._probability(torch.cat(real_all)),  # mean D_k(real) over levels and samples
             "d_fake": self._probability(torch.cat(fake_all)),
             "d_acc": torch.stack(acc).mean(),
-            "d_grad_norm": norm,
+            **({"d_grad_norm": norm} if norm is not None else {}),
         }
 
     def g_step(self, batch: Tensor) -> dict[str, Tensor]:
         """One update of every level's G against its fixed D (fresh noise; the real batch gives each l_k)."""
-        _, _, lows = self.pyramid(batch)
-        fake_coarse, fake_bands = self._fakes(batch.shape[0], lows)
+        images, onehot = self._images_and_classes(batch)
+        _, _, lows = self.pyramid(images)
+        fake_coarse, fake_bands = self._fakes(images.shape[0], lows, onehot)
         fake_pairs = self._pairs(fake_coarse, fake_bands, lows)
         s = self.strength()
         loss = torch.zeros((), device=self.device)
@@ -157,10 +186,44 @@ class LAPGAN(GAN):
         self.discriminator.requires_grad_(False)  # no gradients wasted on D's weights
         try:
             for k in range(self.levels):
-                level_loss = self.objective.g_loss(self._level_d(k)(self.d_input(fake_pairs[k], s)))
+                level_loss = self.objective.g_loss(self._level_d(k, onehot)(self.d_input(fake_pairs[k], s)))
                 stats[f"g_loss_level{k}"] = level_loss.detach()
                 loss = loss + level_loss
         finally:
             self.discriminator.requires_grad_(True)
         norm = optimizer_step(self.optimizers["g"], self.generator, loss)
-        return {**stats, "g_loss": loss.detach(), "g_grad_norm": norm}
+        return {**stats, "g_loss": loss.detach(), **({"g_grad_norm": norm} if norm is not None else {})}
+
+
+@RECIPES.register("clapgan", description="class-conditional LAPGAN (Denton 2015, CIFAR-10 model): every level's G "
+                                         "and D also see the class", data="image")
+class CLAPGAN(LAPGAN):
+    """LAPGAN with the class at every level; the trainer hands it ``(images, labels)`` batches."""
+
+    uses_labels = True
+    scores = None  # type: ignore[assignment]  # no D(x) of the image alone for the figures: it needs the class
+    generator_push = None  # type: ignore[assignment]  # (the same)
+
+    prepare_config = staticmethod(resolve_num_classes)  # the class count from the data set, as cgan's
+
+    @staticmethod
+    def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
+        """The conditional sampler (a ConfigError while model.num_classes is unresolved, < 2)."""
+        return conditional_lapgan_generator(cfg.generator, data_shape, cfg.model.num_classes)
+
+    def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
+        self.classes = int(cfg.model.num_classes)
+        super().__init__(cfg, data_shape, device)
+
+    def _images_and_classes(self, batch: Any) -> tuple[Tensor, Tensor | None]:
+        x, y = batch
+        return x, F.one_hot(y.long(), self.classes).to(x.dtype)
+
+    def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """D(x̂, ĉ) of the data batch and D(G(z, ĉ), ĉ) of fresh samples for the same classes ĉ."""
+        x, y = real
+        g = self.generator
+        assert isinstance(g, ConditionalLaplacianGenerator)
+        with evaluating(g, self.discriminator):
+            fake = g(g.sample_noise(len(y), device=self.device, generator=generator, labels=y))
+            return self.discriminator(x, y), self.discriminator(fake, y)

@@ -17,7 +17,8 @@ band by half a pixel against ``u``.) Any ``u`` makes the reconstruction exact; t
 which frequencies fall in which band.
 
 The networks, after the paper's CIFAR-10 models (section 4): the coarsest level is an ordinary GAN with
-fully connected G and D (``4 * width`` hidden units; the paper used 600-1200); each finer level's G is
+fully connected G and D (``COARSE_UNITS * width`` hidden units: 512 at width 32; the paper used 600-1200;
+batch norm in G with ``generator.batch_norm``, without which the MNIST 7x7 GAN collapsed); each finer level's G is
 a small convnet that sees the upsampled coarser image ``l = u(I_{k+1})`` with its noise as one more
 channel (a noise plane of the level's size, as in the paper) and outputs the band h̃ (no output
 nonlinearity: bands are signed); its D sees the band and ``l`` stacked as channels. Every D returns a
@@ -42,11 +43,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import ConfigError
+from gankit.nets.conditional import ConditionalGenerator
 from gankit.nets.dcgan import _norm, dcgan_init
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator, NetFamily, NoisePrior, activation
 from gankit.registry import NETWORKS
 
 _BINOMIAL = (1.0, 3.0, 3.0, 1.0)  # binomial blur of even length: centred between two pixels
+COARSE_UNITS = 16
+"""Hidden units of the coarse MLPs per unit of ``width``: the coarse level costs little next to the band nets'
+full-resolution convolutions, and 128 units (4 per unit, before) collapsed on MNIST's 7x7 level where 512 with
+batch norm in G did not (BENCHMARKS.md, LAPGAN per level)."""
 
 
 # ----------------------------------------------------------------------------------------- the pyramid
@@ -130,6 +136,13 @@ def reconstruct(bands: list[Tensor], coarse: Tensor) -> Tensor:
 # ----------------------------------------------------------------------------------------- level nets
 
 
+def class_planes(onehot: Tensor | None, size: int) -> list[Tensor]:
+    """[] without a class; else the one-hot (B, K) as K constant planes (B, K, size, size) in a list."""
+    if onehot is None:
+        return []
+    return [onehot[:, :, None, None].expand(-1, -1, size, size)]
+
+
 class BandGenerator(nn.Module):
     """G_k: (noise plane (B, S*S), l = u(I_{k+1}) (B, C, S, S)) -> band h̃ (B, C, S, S).
 
@@ -140,13 +153,15 @@ class BandGenerator(nn.Module):
         depth: hidden 3x3 convolutions (each followed by ``norm`` and the activation).
         norm: "batch", "layer" or "none".
         act: hidden activation.
+        classes: K > 0: the one-hot class as K more constant input planes (Denton et al.'s class-conditional
+            CIFAR-10 model); 0: unconditional.
     """
 
     def __init__(self, channels: int, size: int, width: int, depth: int = 2, norm: str = "batch",
-                 act: str = "relu") -> None:
+                 act: str = "relu", classes: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        c = channels + 1  # l and the noise plane
+        c = channels + 1 + classes  # l, the noise plane and the class planes
         for _ in range(max(depth, 1)):
             layers += [nn.Conv2d(c, width, 3, 1, 1, bias=norm == "none"), _norm(norm, width), activation(act)]
             c = width
@@ -155,23 +170,24 @@ class BandGenerator(nn.Module):
         self.size = size
         dcgan_init(self)
 
-    def forward(self, z: Tensor, low: Tensor) -> Tensor:
+    def forward(self, z: Tensor, low: Tensor, onehot: Tensor | None = None) -> Tensor:
         plane = z.reshape(z.shape[0], 1, self.size, self.size)
-        return self.net(torch.cat([low, plane], dim=1))  # (B, C, S, S)
+        return self.net(torch.cat([low, plane, *class_planes(onehot, self.size)], dim=1))  # (B, C, S, S)
 
 
 class BandDiscriminator(nn.Module):
     """D_k: (band h (B, C, S, S), l (B, C, S, S)) stacked as 2C channels -> raw score (B,).
 
-    A 3x3 convolution at the level's resolution, a 4x4 stride-2 one, then a linear score.
+    A 3x3 convolution at the level's resolution, a 4x4 stride-2 one, then a linear score. With ``classes``
+    K > 0 the one-hot class comes in as K more constant planes (``forward(pair, onehot)``).
     """
 
     def __init__(self, channels: int, size: int, width: int, norm: str = "batch", act: str = "leaky_relu",
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, classes: int = 0) -> None:
         super().__init__()
         drop: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
         self.net = nn.Sequential(
-            nn.Conv2d(2 * channels, width, 3, 1, 1), activation(act), *drop,  # no norm on D's input layer
+            nn.Conv2d(2 * channels + classes, width, 3, 1, 1), activation(act), *drop,  # no norm on D's input layer
             nn.Conv2d(width, width, 4, 2, 1, bias=norm == "none"), _norm(norm, width), activation(act), *drop,
             nn.Flatten(),
             nn.Linear(width * (size // 2) ** 2, 1),
@@ -179,8 +195,20 @@ class BandDiscriminator(nn.Module):
         self.in_shape = (2 * channels, size, size)
         dcgan_init(self)
 
-    def forward(self, pair: Tensor) -> Tensor:
-        return self.net(pair.reshape(pair.shape[0], *self.in_shape)).flatten()  # (B,)
+    def forward(self, pair: Tensor, onehot: Tensor | None = None) -> Tensor:
+        pair = pair.reshape(pair.shape[0], *self.in_shape)
+        return self.net(torch.cat([pair, *class_planes(onehot, self.in_shape[-1])], dim=1)).flatten()  # (B,)
+
+
+class CoarseDiscriminator(MLPDiscriminator):
+    """D_{K-1}: the coarsest image (B, C, s, s), with the one-hot class appended when ``classes`` > 0 -> (B,)."""
+
+    def __init__(self, in_dim: int, width: int, depth: int, act: str, dropout: float, classes: int = 0) -> None:
+        super().__init__(in_dim + classes, width, depth, act, dropout)
+
+    def forward(self, x: Tensor, onehot: Tensor | None = None) -> Tensor:
+        x = x.flatten(1)
+        return super().forward(x if onehot is None else torch.cat([x, onehot.to(x.dtype)], dim=1))
 
 
 # ----------------------------------------------------------------------------------------- whole pyramid
@@ -205,55 +233,67 @@ class LaplacianGenerator(nn.Module):
         channels: image channels C.
         size: image side S.
         levels: pyramid levels K (1: a plain fully connected GAN on the image).
-        width: band-net feature maps; the coarse MLP has ``4 * width`` hidden units.
+        width: band-net feature maps; the coarse MLP has ``COARSE_UNITS * width`` hidden units.
         depth: hidden layers of the coarse MLP and hidden convolutions of the band nets.
         norm: band nets' normalisation ("batch", "layer", "none").
         act: hidden activation.
         prior: "normal" or "uniform" (for every level's noise).
+        batch_norm: batch norm after each hidden layer of the coarse MLP (``generator.batch_norm``).
+        classes: K > 0: every level also sees the one-hot class (the latent ends in it: K more columns;
+            :class:`ConditionalLaplacianGenerator` draws such latents); 0: unconditional.
     """
 
     def __init__(self, noise_dim: int, channels: int, size: int, levels: int, width: int = 64, depth: int = 2,
-                 norm: str = "batch", act: str = "relu", prior: str = "normal") -> None:
+                 norm: str = "batch", act: str = "relu", prior: str = "normal", batch_norm: bool = False,
+                 classes: int = 0) -> None:
         super().__init__()
         self.sizes = level_sizes(size, levels)
         self.levels = levels
         s = self.sizes[-1]
-        self.coarse = MLPGenerator(noise_dim, channels * s * s, 4 * width, depth, act, prior=prior)
+        units = COARSE_UNITS * width
+        self.coarse = MLPGenerator(noise_dim + classes, channels * s * s, units, depth, act, batch_norm, prior)
         self.coarse.out_shape = (channels, s, s)
         self.bands = nn.ModuleList(
-            BandGenerator(channels, self.sizes[k], width, depth, norm, act) for k in range(levels - 1)
+            BandGenerator(channels, self.sizes[k], width, depth, norm, act, classes) for k in range(levels - 1)
         )
         self.noise_dims = [noise_dim] + [self.sizes[k] ** 2 for k in reversed(range(levels - 1))]
         self.noise_dim = noise_dim  # the coarse GAN's noise
-        self.latent_dim = sum(self.noise_dims)  # the latent's width: what sample_noise returns
+        self.classes = classes
+        self.latent_dim = sum(self.noise_dims) + classes  # the latent's width (noise, then the one-hot class)
         self.out_shape = (channels, size, size)
-        self.prior = NoisePrior(prior, self.latent_dim)
+        self.prior = NoisePrior(prior, sum(self.noise_dims))
 
     def sample_noise(self, n: int, device: torch.device | str | None = None,
                      generator: torch.Generator | None = None) -> Tensor:
         return self.prior.sample(n, device, generator)
 
     def split(self, z: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """latent -> (coarse noise, [noise plane of level k for k = 0 .. K-2])."""
-        parts = list(torch.split(z, self.noise_dims, dim=1))
+        """latent -> (coarse noise, [noise plane of level k for k = 0 .. K-2]); the one-hot: :meth:`onehot`."""
+        parts = list(torch.split(z[:, : sum(self.noise_dims)], self.noise_dims, dim=1))
         return parts[0], list(reversed(parts[1:]))
 
-    def coarse_image(self, z: Tensor) -> Tensor:
-        return torch.tanh(self.coarse(z))  # (B, C, s, s)
+    def onehot(self, z: Tensor) -> Tensor | None:
+        """The one-hot class (B, K) a latent ends in; None for an unconditional sampler."""
+        return z[:, sum(self.noise_dims):] if self.classes else None
 
-    def band(self, k: int, z: Tensor, low: Tensor) -> Tensor:
-        """h̃_k = G_k(z_k, l_k) for level k (0 = finest)."""
-        return self.bands[k](z, low)
+    def coarse_image(self, z: Tensor, onehot: Tensor | None = None) -> Tensor:
+        """Ĩ_{K-1} = G_{K-1}(z_{K-1}, c): (B, C, s, s) in [-1, 1]."""
+        return torch.tanh(self.coarse(z if onehot is None else torch.cat([z, onehot.to(z.dtype)], dim=1)))
+
+    def band(self, k: int, z: Tensor, low: Tensor, onehot: Tensor | None = None) -> Tensor:
+        """h̃_k = G_k(z_k, l_k, c) for level k (0 = finest)."""
+        return self.bands[k](z, low, onehot)
 
     def stages(self, z: Tensor) -> list[tuple[str, Tensor]]:
         """Every stage of sampling, coarse to fine: the coarse image, then for each finer level the
         upsampled image l, the generated band h̃ and their (clamped) sum. Named (B, C, s, s) batches."""
         z_coarse, planes = self.split(z)
-        image = self.coarse_image(z_coarse)
+        onehot = self.onehot(z)
+        image = self.coarse_image(z_coarse, onehot)
         out = [(f"coarse {self.sizes[-1]}px", image)]
         for k in reversed(range(self.levels - 1)):
             low = upsample(image)
-            band = self.band(k, planes[k], low)
+            band = self.band(k, planes[k], low, onehot)
             image = (low + band).clamp(-1.0, 1.0)
             s = self.sizes[k]
             out += [(f"upsampled coarser image {s}px", low), (f"band {s}px", band), (f"image {s}px", image)]
@@ -261,11 +301,31 @@ class LaplacianGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         z_coarse, planes = self.split(z)
-        image = self.coarse_image(z_coarse)
+        onehot = self.onehot(z)
+        image = self.coarse_image(z_coarse, onehot)
         for k in reversed(range(self.levels - 1)):
             low = upsample(image)
-            image = (low + self.band(k, planes[k], low)).clamp(-1.0, 1.0)
+            image = (low + self.band(k, planes[k], low, onehot)).clamp(-1.0, 1.0)
         return image  # (B, C, S, S)
+
+
+class ConditionalLaplacianGenerator(ConditionalGenerator):
+    """A class-conditional LAPGAN sampler (Denton et al. 2015's CIFAR-10 model): every level sees the class.
+
+    The latent is a :class:`gankit.nets.conditional.ConditionalGenerator`'s ``[noise | class index]`` (so
+    ``labels_of``, ``sample_noise(labels=...)``, classes.png and the conditional metrics work as for cgan);
+    the backbone is a :class:`LaplacianGenerator` with ``classes=K`` that gets ``[noise | one-hot]``.
+    """
+
+    backbone: LaplacianGenerator
+
+    def backbone_input(self, z: Tensor) -> Tensor:
+        """[noise | one-hot class]: what the Laplacian sampler takes."""
+        return torch.cat([z[:, : self.noise_dim], F.one_hot(self.labels_of(z), self.num_classes).to(z.dtype)], dim=1)
+
+    def stages(self, z: Tensor) -> list[tuple[str, Tensor]]:
+        """:meth:`LaplacianGenerator.stages` for the classes the latents ask for."""
+        return self.backbone.stages(self.backbone_input(z))
 
 
 class LaplacianDiscriminator(nn.Module):
@@ -273,33 +333,39 @@ class LaplacianDiscriminator(nn.Module):
 
     Args:
         channels, size, levels: as for :class:`LaplacianGenerator`.
-        width: band-net feature maps; the coarse MLP has ``4 * width`` hidden units.
+        width: band-net feature maps; the coarse MLP has ``COARSE_UNITS * width`` hidden units.
         depth: hidden layers of the coarse MLP.
         norm: band nets' normalisation (not on their input layer).
         act: activation.
         dropout: dropout after each hidden activation.
+        classes: K > 0: every level's D also sees the one-hot class (``forward(x, y)``).
     """
 
     def __init__(self, channels: int, size: int, levels: int, width: int = 64, depth: int = 2, norm: str = "batch",
-                 act: str = "leaky_relu", dropout: float = 0.0) -> None:
+                 act: str = "leaky_relu", dropout: float = 0.0, classes: int = 0) -> None:
         super().__init__()
         self.sizes = level_sizes(size, levels)
         self.levels = levels
-        self.coarse = MLPDiscriminator(channels * self.sizes[-1] ** 2, 4 * width, depth, act, dropout)
+        self.classes = classes
+        self.coarse = CoarseDiscriminator(channels * self.sizes[-1] ** 2, COARSE_UNITS * width, depth, act, dropout,
+                                          classes)
         self.bands = nn.ModuleList(
-            BandDiscriminator(channels, self.sizes[k], width, norm, act, dropout) for k in range(levels - 1)
+            BandDiscriminator(channels, self.sizes[k], width, norm, act, dropout, classes) for k in range(levels - 1)
         )
 
-    def band(self, k: int, band: Tensor, low: Tensor) -> Tensor:
-        """D_k's raw scores (B,) of bands h at level k given the upsampled coarser images l."""
-        return self.bands[k](torch.cat([band, low], dim=1))
+    def band(self, k: int, band: Tensor, low: Tensor, onehot: Tensor | None = None) -> Tensor:
+        """D_k's raw scores (B,) of bands h at level k given the upsampled coarser images l (and the class)."""
+        return self.bands[k](torch.cat([band, low], dim=1), onehot)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        onehot = F.one_hot(y.long(), self.classes).to(x.dtype) if self.classes and y is not None else None
+        if self.classes and onehot is None:
+            raise ConfigError("this LAPGAN discriminator is class-conditional: call it with the classes, D(x, y)")
         images = gaussian_pyramid(x, self.levels)
-        score = self.coarse(images[-1])
+        score = self.coarse(images[-1], onehot)
         for k in range(self.levels - 1):
             low = upsample(images[k + 1])
-            score = score + self.band(k, images[k] - low, low)  # h_k = I_k - u(I_{k+1}), with l_k = u(I_{k+1})
+            score = score + self.band(k, images[k] - low, low, onehot)  # h_k = I_k - u(I_{k+1}), l_k = u(I_{k+1})
         return score  # (B,)
 
 
@@ -308,17 +374,28 @@ def _levels(cfg: Any, size: int) -> int:
     return levels if levels > 0 else auto_levels(size)
 
 
-def _lapgan_generator(cfg: Any, data_shape: tuple[int, ...]) -> LaplacianGenerator:
+def _lapgan_generator(cfg: Any, data_shape: tuple[int, ...], classes: int = 0) -> LaplacianGenerator:
     c, s = _image_shape(data_shape)
     return LaplacianGenerator(cfg.noise_dim, c, s, _levels(cfg, s), cfg.width, cfg.depth, _norm_option(cfg),
-                              cfg.activation, cfg.prior)
+                              cfg.activation, cfg.prior, bool(getattr(cfg, "batch_norm", False)), classes)
 
 
-def lapgan_discriminator(cfg: Any, data_shape: tuple[int, ...], levels: int = 0) -> LaplacianDiscriminator:
-    """Per-level discriminators from a DiscriminatorConfig; ``levels`` 0: the automatic count for the size."""
+def conditional_lapgan_generator(cfg: Any, data_shape: tuple[int, ...], classes: int) -> ConditionalLaplacianGenerator:
+    """The class-conditional sampler from a GeneratorConfig (``generator.dropout`` is not offered)."""
+    if getattr(cfg, "dropout", 0.0):
+        raise ConfigError("the class-conditional LAPGAN takes its noise from every level's noise, not dropout: "
+                          "leave generator.dropout at 0")
+    lap = _lapgan_generator(cfg, data_shape, classes)
+    return ConditionalLaplacianGenerator(lap, sum(lap.noise_dims), classes, cfg.prior)
+
+
+def lapgan_discriminator(cfg: Any, data_shape: tuple[int, ...], levels: int = 0,
+                         classes: int = 0) -> LaplacianDiscriminator:
+    """Per-level discriminators from a DiscriminatorConfig; ``levels`` 0: the automatic count for the size;
+    ``classes`` K > 0: class-conditional."""
     c, s = _image_shape(data_shape)
     return LaplacianDiscriminator(c, s, levels or auto_levels(s), cfg.width, cfg.depth, _norm_option(cfg),
-                                  cfg.activation, getattr(cfg, "dropout", 0.0))
+                                  cfg.activation, getattr(cfg, "dropout", 0.0), classes)
 
 
 NETWORKS.register("lapgan", kind="image", shapes=[(1, 8, 8), (1, 28, 28), (3, 32, 32)])(
