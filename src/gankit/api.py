@@ -34,6 +34,7 @@ from gankit.data.reference import held_out_reference, held_out_split, reference_
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.fileio import remove_stale_temporaries
 from gankit.metrics.features import extractor_in_use
+from gankit.registry import RECIPES
 from gankit.sampling import (  # noqa: F401  (re-exported)
     MAX_GRID_CLASSES,
     class_samples,
@@ -412,6 +413,19 @@ class Evaluation:
                 "floor": self.floor}
 
 
+def _metric_net(root: Path, cfg: Any, net: torch.nn.Module) -> Any:
+    """What the metrics that score a generator are handed: ``net``, or for a recipe with ``metric_net``
+    (auto-encoders: their codes for ``code-prior``) what the run's last checkpoint makes of it."""
+    if getattr(RECIPES.get(cfg.model.recipe), "metric_net", None) is None:
+        return net
+    try:
+        recipe = load_recipe(root)[0]
+    except CheckpointError as exc:
+        log.warning("no metrics of the encoder (code-prior): %s", exc)
+        return net
+    return recipe.metric_net(net)
+
+
 def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floor: bool = True,
              write: bool = True, rejection: int = 0, progress: Callable[[str], None] | None = None,
              extractor: str | None = None) -> Evaluation:
@@ -446,7 +460,7 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     names = list(metrics) if metrics else list(cfg.eval.metrics) or ["auto"]  # a run with none: all that apply
     dataset = build_dataset(cfg.data)
     used = extractor_in_use(dataset, cfg.eval.extractor if extractor is None else extractor)
-    scored = None if rejection > 0 else net  # rejection samples are not the generator's: no needs_net metrics
+    scored = None if rejection > 0 else _metric_net(rd.root, cfg, net)  # rejection samples: no needs_net metrics
     if not metrics_mod.resolve(names, dataset, labels=hasattr(scored, "labels_of"), net=scored):
         raise ConfigError(f"nothing to evaluate for '{rd.root}': {metrics_mod.none_apply(dataset)} "
                           f"(metrics: {', '.join(names)}); nothing was appended to {rd.metrics.name}")

@@ -263,7 +263,8 @@ def evaluate_run(trainer: Trainer, rejection: bool = False, floor: bool = False,
                         real.double().numpy().reshape(len(real), -1), trainer.dataset,
                         labels=None if classes is None else classes.cpu().numpy(), progress=progress, net=scored)
 
-    values: dict[str, Any] = score(fake, labels, net)
+    metric_net = getattr(trainer.recipe, "metric_net", None)  # auto-encoders: the decoder with its codes
+    values: dict[str, Any] = score(fake, labels, net if metric_net is None else metric_net(net))
     if rejection and cfg.eval.rejection > 0:
         from gankit.rejection import config_sampler
 

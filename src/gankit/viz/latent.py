@@ -22,8 +22,9 @@ __all__ = ["codes_figure", "plot_codes"]
 
 
 def codes_figure(codes: np.ndarray, labels: np.ndarray | None = None, box: tuple[float, float] | None = None,
-                 title: str | None = None) -> Figure:
-    """A scatter of 2-D ``codes`` (N, 2), coloured by ``labels`` (N,) with a legend; ``box`` fixes both axes."""
+                 title: str | None = None, prior: np.ndarray | None = None) -> Figure:
+    """A scatter of 2-D ``codes`` (N, 2), coloured by ``labels`` (N,) with a legend; ``box`` fixes both axes;
+    ``prior`` (M, 2) draws of the prior are drawn first, in grey, so its density shows behind the codes."""
     z = np.asarray(codes, dtype=np.float64)
     if z.ndim != 2 or z.shape[1] != 2 or len(z) == 0:
         raise DataError(f"the codes figure needs (N, 2) codes, got shape {z.shape}")
@@ -32,6 +33,11 @@ def codes_figure(codes: np.ndarray, labels: np.ndarray | None = None, box: tuple
     fig = Figure(figsize=(6.2 if labels is not None else 5.5, 5.0), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    if prior is not None:
+        p = np.asarray(prior, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != 2:
+            raise DataError(f"the codes figure needs (M, 2) prior draws, got shape {p.shape}")
+        ax.scatter(p[:, 0], p[:, 1], s=3, alpha=0.35, color="0.6", linewidths=0, label="prior", zorder=0)
     if labels is None:
         ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.6, color="#1f77b4", linewidths=0)
     else:
@@ -60,6 +66,7 @@ def _colour(i: int, n: int) -> tuple[float, float, float, float]:
 
 
 def plot_codes(codes: np.ndarray, labels: np.ndarray | None, path: str | Path,
-               box: tuple[float, float] | None = None, title: str | None = None) -> None:
+               box: tuple[float, float] | None = None, title: str | None = None,
+               prior: np.ndarray | None = None) -> None:
     """Write :func:`codes_figure` as a PNG, atomically."""
-    _save_png(codes_figure(codes, labels, box, title), path)
+    _save_png(codes_figure(codes, labels, box, title, prior), path)
