@@ -354,8 +354,11 @@ def test_codes_figure_draws_the_prior_behind_the_codes():
 
     rng = np.random.default_rng(1)
     z, y, p = rng.normal(size=(100, 2)), np.arange(100) % 10, rng.normal(size=(300, 2))
-    ax = codes_figure(z, y, prior=p).axes[0]
+    fig = codes_figure(z, y, box=(-3, 3), prior=p)
+    prior_panel, ax = fig.axes
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["prior", *map(str, range(10))]
     assert len(ax.collections[0].get_offsets()) == 300  # drawn first: under the codes
+    assert [len(c.get_offsets()) for c in prior_panel.collections] == [300]  # the prior alone, beside them
+    assert prior_panel.get_xlim() == ax.get_xlim() == ax.get_ylim()  # on the same axes
     with pytest.raises(DataError, match="needs \\(M, 2\\) prior draws"):
         codes_figure(z, y, prior=np.zeros((5, 3)))
