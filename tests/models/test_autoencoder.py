@@ -44,7 +44,8 @@ def test_lecture_kl_is_twice_the_closed_form_kl():
     assert torch.allclose(kl_lecture(m, s), 2 * closed, atol=1e-12)
     assert torch.allclose(kl_lecture(m, s), 2 * by_hand, atol=1e-12)
     # a known value: m = (1, 0), σ = (0, log 2): (1 - 1 - 0 + 1) + (2 - 1 - log 2 + 0) = 2 - log 2
-    assert kl_lecture(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(2)]])).item() == pytest.approx(2 - math.log(2))
+    known = kl_lecture(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(2)]])).item()
+    assert known == pytest.approx(2 - math.log(2))
 
 
 def test_lecture_kl_matches_a_monte_carlo_estimate():
@@ -253,6 +254,9 @@ def test_codes_and_lattice_errors(tiny, capsys):
     gan = api.train(tiny("train.steps=2", "run.name=gan"))
     assert cli.main(["sample", str(gan.root), "--codes", "-o", str(gan.root / "c.png")]) == 2
     assert "latent codes need an auto-encoder" in capsys.readouterr().err
+    assert "code_mmd2" not in read_jsonl(gan.metrics)[-1]  # no codes, no code-prior
+    with pytest.raises(ConfigError, match="metric 'code-prior' scores the generator itself"):
+        api.evaluate(gan.root, n=200, metrics=["code-prior"], floor=False, write=False)
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -335,7 +339,8 @@ def test_vae_codes_for_the_prior_are_posterior_samples(tiny):
 
 
 def test_runs_report_code_prior_distance_in_training_and_eval(tiny):
-    run = api.train(tiny(*DIGITS, "model.recipe=aae", "generator.prior=normal", "eval.num_samples=200"))
+    run = api.train(tiny(*DIGITS, "model.recipe=aae", "generator.prior=normal", "eval.num_samples=200",
+                         "eval.metrics=[code-prior]", "eval.floor=false"))
     trained = [r for r in read_jsonl(run.metrics) if "code_mmd2" in r][-1]
     assert {"code_mmd_p", "code_sw", "code_w1"} <= set(trained) and 0 < trained["code_mmd_p"] <= 1
     ev = api.evaluate(run.root, n=200, floor=False, write=False)  # the checkpoint's encoder: the same numbers
@@ -344,8 +349,6 @@ def test_runs_report_code_prior_distance_in_training_and_eval(tiny):
     recipe, _, dataset = api.load_recipe(run.root)
     codes, prior = recipe.metric_net(recipe.generator).code_samples(dataset, 50, 0)
     assert codes.shape == prior.shape == (50, 2) and recipe.metric_net(recipe.generator).noise_dim == 2
-    gan = api.train(tiny("train.steps=2", "run.name=gan", "eval.num_samples=200"))
-    assert "code_mmd2" not in read_jsonl(gan.metrics)[-1]  # no codes, no code-prior
 
 
 def test_codes_figure_draws_the_prior_behind_the_codes():
