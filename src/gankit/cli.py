@@ -234,12 +234,12 @@ def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
         print(f"wrote the decoder on a {side}x{side} lattice of codes ({cfg.generator.prior} prior) to {out}")
         return 0
     recipe, cfg, dataset = ae.load_recipe(args.run)
-    x, y = ae.labelled_sample(cfg, dataset, args.n or 2000, args.seed)
+    held, classes = ae.labelled_sample(cfg, dataset, args.n or 2000, args.seed)
     if suffix == ".npy":
-        _save_array(out, recipe.encode(x).numpy())
+        _save_array(out, recipe.encode(held).numpy())
     else:
-        ae.plot_recipe_codes(recipe, x, y, out, str(args.run), args.seed + 1)
-    print(f"wrote the codes of {len(x)} held-out samples to {out}")
+        ae.plot_recipe_codes(recipe, held, classes, out, str(args.run), args.seed + 1)
+    print(f"wrote the codes of {len(held)} held-out samples to {out}")
     return 0
 
 
