@@ -1,17 +1,29 @@
-"""VAE, AAE and GAN samples on MNIST at fixed step counts, scored the same way (issue 6, item 4).
+"""AAE against VAE (and GANs) on MNIST at equal wall time: code-to-prior distance and sample quality (issue 14, item 3).
 
-    GANKIT_DATA=/path/to/cache python benchmarks/autoencoders.py [--only NAME ...] [--samples 10000]
+    GANKIT_DATA=/path/to/cache python benchmarks/autoencoders.py [--only NAME ...] [--minutes 5] [--seeds 0 1 2]
+    python benchmarks/autoencoders.py --smoke           # every part once, tiny budgets (about a minute)
 
-Each row trains one configuration through gankit's own trainer (``api.train``, one torch thread, the
-periodic evaluation off) for a fixed number of generator steps, then scores its exported generator
-with ``api.evaluate``: the data set's metrics (shipped MNIST classifier FID, IS, KID, precision/recall,
-density/coverage) on ``--samples`` generated images against as many training images, and the
-real-vs-real floor (test split against the same training images). The VAE and AAE rows use the
-presets' MLP encoder/decoder (2 x 512 units) with 2-D codes (the figures' setting) and 8-D codes; the
-GAN rows are an MLP GAN whose generator is the same MLP as the decoders, and the ``dcgan-mnist`` preset.
+Each (row, seed) trains one configuration through gankit's own trainer (``api.train``, one torch thread, the
+periodic evaluation off) for ``--minutes`` of training (``train.time_limit``; ``--steps N`` instead fixes the
+step count), then scores its exported generator with ``api.evaluate`` (what ``gankit eval`` does) on
+``--samples`` generated images against as many training images:
 
-Results: benchmarks/out/autoencoders.json (updated after every run, so a partial benchmark keeps what it
-measured) and a Markdown table on stdout. MNIST must be cached (``gankit data get mnist``).
+- for the auto-encoders, the ``code-prior`` metric (:mod:`gankit.metrics.codes`): the codes of held-out test
+  digits against as many draws of the prior — unbiased MMD² (Gaussian kernel, median-distance bandwidth) with
+  its permutation p-value, sliced W1 and, for 2-D codes, the exact W1. The VAE's codes are posterior samples
+  m + exp(σ/2)·e (draws of the aggregated posterior the decoder learned to decode), the AAE's its deterministic
+  encoder's codes; each against the prior its decoder is sampled from;
+- for every row, samples drawn from the prior through the decoder (or generator) scored with the shipped MNIST
+  classifier: FID, IS, precision and recall (k-NN manifolds of its features), density and coverage; and the
+  real-vs-real floor (test digits against the same training digits).
+
+Rows: ``vae-2d``/``aae-2d`` (the presets, 2-D codes), ``vae-8d``/``aae-8d`` (8-D codes; the AAE with the
+N(0, I) prior, as the VAE's), ``gan-mlp-2d``/``gan-mlp-8d`` (the GAN recipe with the decoders' MLP as G),
+``dcgan`` (the ``dcgan-mnist`` preset), ``aae-2d-labels`` (the label-conditioned prior). ``--set KEY=VALUE``
+adds overrides to every row run (tuning; keep apart with ``--tag``).
+
+Results: benchmarks/out/autoencoders[-TAG].json (updated after every run, so a partial benchmark keeps what it
+measured) and a Markdown table on stdout (mean ± s.e. over seeds). MNIST must be cached (``gankit data get mnist``).
 """
 
 from __future__ import annotations
@@ -23,84 +35,94 @@ import time
 from pathlib import Path
 
 from gankit import api, config
-from gankit.train.stats import read_jsonl
-from image_quality import fmt  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from toy import mean_se  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 OUT = Path(__file__).resolve().parent / "out"
 COMMON = ["run.threads=1", "train.progress=false", "train.eval_every=0", "train.diagnostics_every=0",
-          "eval.num_samples=500"]  # the end-of-training metrics; the table's come from api.evaluate
+          "eval.num_samples=500", "eval.floor=false", "train.sample_every=0"]  # the table's come from api.evaluate
 MLP_GAN = ["model.recipe=gan", "model.objective=nsgan", "generator.name=mlp", "generator.width=512",
            "generator.depth=2", "discriminator.name=mlp", "discriminator.width=512", "discriminator.depth=2",
            "discriminator.activation=leaky_relu", "g_optim.lr=2e-4", "d_optim.lr=2e-4", "g_optim.betas=[0.5, 0.999]",
            "d_optim.betas=[0.5, 0.999]", "train.ema=0"]
-# name -> (preset, overrides, generator steps)
-RUNS: dict[str, tuple[str, list[str], int]] = {
-    "vae-2d": ("vae-mnist", [], 3000),
-    "aae-2d": ("aae-mnist", [], 3000),
-    "gan-mlp-2d": ("vae-mnist", MLP_GAN, 3000),
-    "vae-8d": ("vae-mnist", ["generator.noise_dim=8"], 3000),
-    "aae-8d": ("aae-mnist", ["generator.noise_dim=8", "generator.prior=normal"], 3000),
-    "gan-mlp-8d": ("vae-mnist", [*MLP_GAN, "generator.noise_dim=8"], 3000),
-    "aae-2d-labels": ("aae-mnist", ["model.prior_labels=true"], 3000),
-    "dcgan": ("dcgan-mnist", [], 3000),
+# name -> (preset, overrides)
+RUNS: dict[str, tuple[str, list[str]]] = {
+    "vae-2d": ("vae-mnist", []),
+    "aae-2d": ("aae-mnist", []),
+    "vae-8d": ("vae-mnist", ["generator.noise_dim=8"]),
+    "aae-8d": ("aae-mnist", ["generator.noise_dim=8", "generator.prior=normal"]),
+    "gan-mlp-2d": ("vae-mnist", MLP_GAN),
+    "gan-mlp-8d": ("vae-mnist", [*MLP_GAN, "generator.noise_dim=8"]),
+    "dcgan": ("dcgan-mnist", []),
+    "aae-2d-labels": ("aae-mnist", ["model.prior_labels=true"]),
 }
-
-
-def _trained(root: Path, steps: int) -> bool:
-    """Whether ``root`` holds a generator exported at ``steps``."""
-    if not (root / "generator.safetensors").is_file():
-        return False
-    return int(api.load_generator(root)[2].get("step", -1)) == steps
+KEYS = ("steps", "code_mmd2", "code_mmd_p", "code_w1", "code_sw", "fid", "is", "precision", "recall", "coverage")
 
 
 def table(results: dict, floor: dict | None) -> str:
-    rows = list(results.values())
-    if not rows:
-        return ""
-    keys = [k for k in rows[0]["metrics"] if not k.endswith(("_low", "_high", "_std", "_n"))]
-    lines = ["| run | steps | steps/s (under load) | " + " | ".join(keys) + " |", "|---" * (len(keys) + 3) + "|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | {r['steps']} | {r['steps_per_s']:.1f} | "
-                     + " | ".join(fmt(r["metrics"], k) for k in keys) + " |")
+    """Markdown: one line per row name, each key as mean ± s.e. over its seeds."""
+    names = list(dict.fromkeys(r["name"] for r in results.values()))
+    lines = ["| run | seeds | " + " | ".join(KEYS) + " |", "|---" * (len(KEYS) + 2) + "|"]
+    for name in names:
+        rows = [r for r in results.values() if r["name"] == name]
+        cells = []
+        for key in KEYS:
+            values = [r["steps"] if key == "steps" else r["metrics"][key] for r in rows
+                      if key == "steps" or key in r["metrics"]]
+            if not values:
+                cells.append("–")
+                continue
+            m, se = mean_se(values)
+            digits = 0 if key in ("steps", "fid") else 3 if key != "code_mmd2" else 4
+            cells.append(f"{m:.{digits}f}" + ("" if len(values) < 2 else f" ± {se:.{digits}f}"))
+        lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
     if floor is not None:
-        lines.append("| **real vs real** (test vs train) | – | – | " + " | ".join(fmt(floor, k) for k in keys) + " |")
+        lines.append("| **real vs real** (test vs train) | – | – | – | – | – | – | "
+                     + " | ".join(f"{floor[k]:.3g}" if k in floor else "–" for k in KEYS[5:]) + " |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", nargs="+", choices=list(RUNS), help="runs to do (default: all)")
-    ap.add_argument("--samples", type=int, default=10000)
+    ap.add_argument("--only", nargs="+", choices=list(RUNS), help="rows to run (default: all)")
+    ap.add_argument("--minutes", type=float, default=5.0, help="training minutes per run (train.time_limit)")
+    ap.add_argument("--steps", type=int, default=0, help="a fixed step count per run instead of --minutes")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--samples", type=int, default=2000, help="generated (and real) images scored per run")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides added to every run")
     ap.add_argument("--out-dir", default=str(OUT / "autoencoder-runs"))
-    ap.add_argument("--reuse", action="store_true", help="score runs already trained to the step count, do not retrain")
-    ap.add_argument("--steps", type=int, default=0, help="generator steps of every run (default: the table's)")
-    ap.add_argument("--tag", default="", help="results in autoencoders-TAG.json (two benchmarks at once)")
+    ap.add_argument("--tag", default="", help="results in autoencoders-TAG.json (runs in OUT-DIR/TAG)")
+    ap.add_argument("--smoke", action="store_true", help="vae-2d and aae-2d, 3 s each, 300 samples (checks it runs)")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.only, args.minutes, args.steps, args.seeds, args.samples = ["vae-2d", "aae-2d"], 0.05, 0, [0], 300
+        args.tag = args.tag or "smoke"
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / (f"autoencoders-{args.tag}.json" if args.tag else "autoencoders.json")
     saved = json.loads(path.read_text()) if path.exists() else {"results": {}, "floor": None}
+    budget = ([f"train.steps={args.steps}"] if args.steps
+              else [f"train.time_limit={args.minutes}", "train.steps=10000000"])
     for name in args.only or list(RUNS):
-        preset, overrides, steps = RUNS[name]
-        cfg = config.resolve(preset, overrides=[*COMMON, *overrides, f"train.steps={args.steps or steps}",
-                                                f"run.out_dir={args.out_dir}", f"run.name={name}"])
-        steps = args.steps or steps
-        done = Path(args.out_dir) / name
-        if args.reuse and _trained(done, steps):  # score it again only
-            run, seconds = api.find_run(done), float(read_jsonl(done / "stats.jsonl")[-1]["time"])
-        else:
+        preset, overrides = RUNS[name]
+        for seed in args.seeds:
+            run_name = f"{name}-s{seed}"
+            cfg = config.resolve(preset, overrides=[*COMMON, *overrides, *budget, *args.set, f"run.seed={seed}",
+                                                    f"run.out_dir={Path(args.out_dir) / args.tag}",
+                                                    f"run.name={run_name}"])
             t = time.perf_counter()
             run = api.train(cfg, overwrite=True)
             seconds = time.perf_counter() - t
-        ev = api.evaluate(run.root, n=args.samples, floor=saved["floor"] is None)
-        if ev.floor is not None:
-            saved["floor"], saved["floor_kind"] = ev.floor, ev.floor_kind
-        saved["results"][name] = {"preset": preset, "overrides": overrides, "steps": steps,
-                                  "train_seconds": round(seconds, 1), "steps_per_s": steps / seconds,
-                                  "samples": args.samples, "metrics": ev.model}
-        path.write_text(json.dumps(saved, indent=1))
-        shown = {k: v for k, v in ev.model.items() if not k.endswith(("_low", "_high", "_std", "_n"))}
-        print(f"{name}: {steps} steps in {seconds:.0f} s; " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()),
-              flush=True)
+            ev = api.evaluate(run.root, n=args.samples, floor=saved["floor"] is None)
+            if ev.floor is not None:
+                saved["floor"], saved["floor_kind"] = ev.floor, ev.floor_kind
+            steps = ev.step
+            saved["results"][run_name] = {"name": name, "seed": seed, "preset": preset,
+                                          "overrides": [*overrides, *args.set], "steps": steps,
+                                          "wall_seconds": round(seconds, 1), "samples": args.samples,
+                                          "budget": budget, "metrics": ev.model}
+            path.write_text(json.dumps(saved, indent=1))
+            print(f"{run_name}: {steps} steps, {seconds:.0f} s with its evaluation; "
+                  + ", ".join(f"{k} {ev.model[k]:.4g}" for k in KEYS[1:] if k in ev.model), flush=True)
+    print(f"\n{path.name}: mean ± s.e. over seeds (under load unless said otherwise)")
     print(table(saved["results"], saved["floor"]))
     return 0
 

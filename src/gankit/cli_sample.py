@@ -110,20 +110,12 @@ def _latent_figure(args: argparse.Namespace, out: Path, suffix: str) -> int:
         print(f"wrote the decoder on a {side}x{side} lattice of codes ({cfg.generator.prior} prior) to {out}")
         return 0
     recipe, cfg, dataset = ae.load_recipe(args.run)
-    x, y = ae.labelled_sample(cfg, dataset, args.n or 2000, args.seed)
-    z = recipe.encode(x).numpy()
+    held, classes = ae.labelled_sample(cfg, dataset, args.n or 2000, args.seed)
     if suffix == ".npy":
-        _save_array(out, z)
+        _save_array(out, recipe.encode(held).numpy())
     else:
-        if z.shape[1] != 2:
-            raise ConfigError(f"the codes figure needs 2-D codes (generator.noise_dim=2), got {z.shape[1]}-D; "
-                              "use -o FILE.npy for the codes")
-        from gankit.nets.priors import box
-        from gankit.viz.latent import plot_codes
-
-        plot_codes(z, None if y is None else y.numpy(), out, box=box(recipe.prior),
-                   title=f"codes of {len(z)} samples, {args.run}")
-    print(f"wrote the codes of {len(z)} held-out samples to {out}")
+        ae.plot_recipe_codes(recipe, held, classes, out, str(args.run), args.seed + 1)
+    print(f"wrote the codes of {len(held)} held-out samples to {out}")
     return 0
 
 

@@ -4,6 +4,7 @@ metrics.jsonl) and ``evaluate_samples`` (any samples against any reference: ``ga
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +16,19 @@ from gankit import budget
 from gankit import config as config_mod
 from gankit.data import build_dataset
 from gankit.data.reference import reference_sample
-from gankit.errors import ConfigError, DataError
+from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.generators import data_shape, load_generator, rejection_sampler
 from gankit.metrics.features import extractor_in_use
+from gankit.models.base import Recipe
 from gankit.nets.capabilities import Conditioned
+from gankit.registry import RECIPES
 from gankit.sampling import eval_samples, sample_net_with_labels
+from gankit.train.build import load_recipe
 from gankit.train.callbacks import real_floor
 from gankit.train.rundir import find_run
 from gankit.train.stats import JsonlWriter
+
+log = logging.getLogger("gankit")
 
 
 @dataclass
@@ -55,6 +61,20 @@ class Evaluation:
         return {"samples": self.samples, "step": self.step, "ema": self.ema, "extractor": self.extractor,
                 "sources": self.sources or [], "model": self.model, "floor_kind": self.floor_kind,
                 "floor": self.floor}
+
+
+def _metric_net(root: Path, cfg: Any, net: Any) -> Any:
+    """What the metrics that score a generator are handed: ``net``, or for a recipe that overrides
+    :meth:`Recipe.metric_net` (auto-encoders: their codes for ``code-prior``) what the run's last
+    checkpoint makes of it."""
+    if RECIPES.get(cfg.model.recipe).metric_net is Recipe.metric_net:
+        return net
+    try:
+        recipe = load_recipe(root)[0]
+    except CheckpointError as exc:
+        log.warning("no metrics of the encoder (code-prior): %s", exc)
+        return net
+    return recipe.metric_net(net)
 
 
 def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floor: bool = True,
@@ -92,7 +112,7 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     names = list(metrics) if metrics else list(cfg.eval.metrics) or ["auto"]  # a run with none: all that apply
     dataset = build_dataset(cfg.data)
     used = extractor_in_use(dataset, cfg.eval.extractor if extractor is None else extractor)
-    scored = None if rejection > 0 else net  # rejection samples are not the generator's: no needs_net metrics
+    scored = None if rejection > 0 else _metric_net(rd.root, cfg, net)  # rejection samples: no needs_net metrics
     if not metrics_mod.resolve(names, dataset, labels=isinstance(scored, Conditioned), net=scored):
         raise ConfigError(f"nothing to evaluate for '{rd.root}': {metrics_mod.none_apply(dataset)} "
                           f"(metrics: {', '.join(names)}); nothing was appended to {rd.metrics.name}")

@@ -18,6 +18,7 @@ from gankit.errors import ConfigError
 from gankit.models.autoencoder import AAE, VAE, AutoEncoder, kl_lecture, lattice_images, squared_error
 from gankit.nets import priors
 from gankit.registry import RECIPES
+from gankit.train.stats import read_jsonl
 
 DIGITS = ["data.name=digits", "generator.noise_dim=2", "generator.width=64", "generator.depth=2",
           "discriminator.width=64", "discriminator.depth=2", "data.batch_size=64"]
@@ -43,8 +44,8 @@ def test_lecture_kl_is_twice_the_closed_form_kl():
     assert torch.allclose(kl_lecture(m, s), 2 * closed, atol=1e-12)
     assert torch.allclose(kl_lecture(m, s), 2 * by_hand, atol=1e-12)
     # a known value: m = (1, 0), σ = (0, log 2): (1 - 1 - 0 + 1) + (2 - 1 - log 2 + 0) = 2 - log 2
-    kl = kl_lecture(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(2)]]))
-    assert kl.item() == pytest.approx(2 - math.log(2))
+    known = kl_lecture(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(2)]])).item()
+    assert known == pytest.approx(2 - math.log(2))
 
 
 def test_lecture_kl_matches_a_monte_carlo_estimate():
@@ -253,6 +254,9 @@ def test_codes_and_lattice_errors(tiny, capsys):
     gan = api.train(tiny("train.steps=2", "run.name=gan"))
     assert cli.main(["sample", str(gan.root), "--codes", "-o", str(gan.root / "c.png")]) == 2
     assert "latent codes need an auto-encoder" in capsys.readouterr().err
+    assert "code_mmd2" not in read_jsonl(gan.metrics)[-1]  # no codes, no code-prior
+    with pytest.raises(ConfigError, match="metric 'code-prior' scores the generator itself"):
+        api.evaluate(gan.root, n=200, metrics=["code-prior"], floor=False, write=False)
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -316,3 +320,48 @@ def test_convolutional_encoder_mirrors_the_dcgan_decoder(tiny):
     assert r.encoder(x).shape == (16, 4) and r.generator(r.encode(x)).shape == (16, 1, 8, 8)
     stats = r.g_step(x)
     assert torch.isfinite(stats["g_loss"]) and stats["kl"] >= 0
+
+
+# ------------------------------------------------------------------------------------------ code-to-prior distance
+
+
+def test_vae_codes_for_the_prior_are_posterior_samples(tiny):
+    r, ds = build(tiny, "vae")
+    x = ds.sample(500)
+    z = r.aggregate_codes(x, generator=torch.Generator().manual_seed(3))
+    r.encoder.eval()
+    m, s = r.posterior(x)
+    e = torch.randn(m.shape, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(z, m + (0.5 * s).exp() * e, atol=1e-6)  # m + exp(σ/2)·e, one draw per sample
+    assert not torch.allclose(z, r.encode(x), atol=1e-3) and z.var(0).min() > r.encode(x).var(0).max()
+    a, _ = build(tiny, "aae")
+    assert torch.equal(a.aggregate_codes(x), a.encode(x))  # a deterministic encoder: its codes
+
+
+def test_runs_report_code_prior_distance_in_training_and_eval(tiny):
+    run = api.train(tiny(*DIGITS, "model.recipe=aae", "generator.prior=normal", "eval.num_samples=200",
+                         "eval.metrics=[code-prior]", "eval.floor=false"))
+    trained = [r for r in read_jsonl(run.metrics) if "code_mmd2" in r][-1]
+    assert {"code_mmd_p", "code_sw", "code_w1"} <= set(trained) and 0 < trained["code_mmd_p"] <= 1
+    ev = api.evaluate(run.root, n=200, floor=False, write=False)  # the checkpoint's encoder: the same numbers
+    assert ev.model["code_mmd2"] == pytest.approx(trained["code_mmd2"], rel=1e-9)
+    assert ev.model["code_w1"] == pytest.approx(trained["code_w1"], rel=1e-9)
+    recipe, _, dataset = api.load_recipe(run.root)
+    codes, prior = recipe.metric_net(recipe.generator).code_samples(dataset, 50, 0)
+    assert codes.shape == prior.shape == (50, 2) and recipe.metric_net(recipe.generator).noise_dim == 2
+
+
+def test_codes_figure_draws_the_prior_behind_the_codes():
+    from gankit.errors import DataError
+    from gankit.viz.latent import codes_figure
+
+    rng = np.random.default_rng(1)
+    z, y, p = rng.normal(size=(100, 2)), np.arange(100) % 10, rng.normal(size=(300, 2))
+    fig = codes_figure(z, y, box=(-3, 3), prior=p)
+    prior_panel, ax = fig.axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["prior", *map(str, range(10))]
+    assert len(ax.collections[0].get_offsets()) == 300  # drawn first: under the codes
+    assert [len(c.get_offsets()) for c in prior_panel.collections] == [300]  # the prior alone, beside them
+    assert prior_panel.get_xlim() == ax.get_xlim() == ax.get_ylim()  # on the same axes
+    with pytest.raises(DataError, match="needs \\(M, 2\\) prior draws"):
+        codes_figure(z, y, prior=np.zeros((5, 3)))

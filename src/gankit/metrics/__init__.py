@@ -18,6 +18,8 @@ Registered here (importing this package registers them):
 - ``caption-match`` -> ``caption_match``, ``caption_<attribute>`` and ``..._held_out`` (metrics/captions.py)
 - ``paired-l1``, ``paired-task`` -> ``l1``, ``task``           (metrics/paired.py; translators on held-out pairs)
 - ``level-fid``   -> ``level{k}_fid``, ``level{k}_coverage``   (metrics/pyramid.py; each Gaussian-pyramid level)
+- ``code-prior`` -> ``code_mmd2``, ``code_mmd_p``, ``code_sw``, ``code_w1``  (metrics/codes.py; auto-encoders'
+  held-out codes against their prior)
 
 A metric registered with ``auto=False`` is left out of ``"auto"`` (it must be named) but applies as usual.
 
@@ -28,7 +30,8 @@ only when the caller has them (``evaluate(..., labels=...)``: a conditional gene
 A metric registered with ``needs_net=predicate`` scores the generator itself, not the samples it is
 handed (``caption-match``: images drawn for captions of the grammar, :mod:`gankit.metrics.captions`): it
 is called as ``fn(fake, real, dataset, net=...)`` and applies only when the caller passes a generator
-``net`` with ``predicate(net)`` true.
+``net`` with ``predicate(net)`` true (``code-prior``: an auto-encoder's decoder with its encoder and prior,
+which the recipe's ``metric_net`` hands over).
 
 Image metrics read features from the data set's extractor (``metrics/features.py``): the shipped MNIST
 and 8x8-digits classifiers, the shapes attribute classifier, and elsewhere a seeded random embedding
@@ -47,6 +50,7 @@ import numpy as np
 from gankit.errors import ConfigError, DataError, TooFewSamples
 from gankit.metrics import (  # noqa: F401  (registers the metrics)  # noqa: F401,E402  (extractors)
     captions,  # noqa: F401,E402  (registers caption-match)
+    codes,  # noqa: F401  (registers code-prior)
     digits_classifier,
     divergences,
     features,

@@ -118,15 +118,17 @@ class AutoEncoder(Recipe):
     """
 
     adversarial = False
+    uses_labels = False  # the AAE's label-conditioned prior (model.prior_labels)
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
+        self.cfg = cfg
         self.device = torch.device(device)
         self.latent_dim = cfg.generator.noise_dim
         self.prior = cfg.generator.prior
         self.generator = NETWORKS.get(cfg.generator.name).generator(cfg.generator, data_shape).to(device)
         self.encoder = Encoder(cfg.generator, data_shape, self.code_outputs()).to(device)
-        self.optimizers = {"g": build_optimizer([*self.encoder.parameters(), *self.generator.parameters()],
-                                                cfg.g_optim)}
+        both = [*self.encoder.parameters(), *self.generator.parameters()]
+        self.optimizers = {"g": build_optimizer(both, cfg.g_optim)}
         self.figures_side = 20
 
     def code_outputs(self) -> int:
@@ -149,6 +151,22 @@ class AutoEncoder(Recipe):
 
     def _code(self, out: Tensor) -> Tensor:
         return out
+
+    @torch.no_grad()
+    def aggregate_codes(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Draws of the aggregated posterior q(z) = E_x q(z|x) at the samples ``x``: the codes the decoder
+        learned to decode, which should follow the prior. A deterministic encoder (AE, AAE): its codes."""
+        return self.encode(x)
+
+    def prior_sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` codes from p(z) (class ``labels[i]``'s part of it with the label-conditioned prior)."""
+        return priors.sample_prior(self.prior, n, self.latent_dim, generator=generator, device=self.device,
+                                   labels=labels if self.uses_labels else None)
+
+    def metric_net(self, net: nn.Module) -> CodeSource:
+        """What the metrics that score a generator are handed (``needs_net``): ``net`` (the decoder) with the
+        codes of held-out data and the prior's draws, for the ``code-prior`` metric."""
+        return CodeSource(net, self)
 
     def _reconstruct(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss of one reconstruction pass and its parts."""
@@ -181,6 +199,16 @@ class VAE(AutoEncoder):
 
     def _code(self, out: Tensor) -> Tensor:
         return out[:, : self.latent_dim]
+
+    @torch.no_grad()
+    def aggregate_codes(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Posterior samples c = m + exp(σ/2)·e, one per x (e under ``generator``): draws of q(z) = E_x q(z|x),
+        the codes the decoder was trained on. (The means alone are under-dispersed: the KL term keeps each
+        q(z|x)'s variance, and the means carry only the rest of N(0, I)'s.)"""
+        with eval_mode(self.encoder):
+            mean, logvar = self.posterior(x.to(self.device))
+        e = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+        return mean + (0.5 * logvar).exp() * e
 
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(m, σ): mean and log-variance of q(z|x), each (B, latent)."""
@@ -235,11 +263,6 @@ class AAE(AutoEncoder):
             z = torch.cat([z, F.one_hot(y.long(), priors.COMPONENTS).to(z.dtype)], 1)
         return self.discriminator(z)
 
-    def prior_sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` codes from p(z) (class ``labels[i]``'s part of it with the label-conditioned prior)."""
-        return priors.sample_prior(self.prior, n, self.latent_dim, generator=generator, device=self.device,
-                                   labels=labels if self.uses_labels else None)
-
     def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """D on codes (:meth:`Recipe.discriminator_scores`): its "real" side is as many draws from the prior
         p(z) (under ``generator``), its "fake" side the codes of the data batch (with its labels under
@@ -276,12 +299,39 @@ class AAE(AutoEncoder):
         return {**stats, "enc_loss": loss.detach()}
 
 
-RECIPES.register("ae", description="auto-encoder: squared reconstruction error; the decoder is the generator"
-                 )(AutoEncoder)
-RECIPES.register("vae", description="VAE (Kingma & Welling 2014) with the lecture's KL term Σ(exp σ − (1 + σ) + m²)"
-                 )(VAE)
+RECIPES.register("ae", description="auto-encoder: squared reconstruction error; the decoder is the generator")(
+    AutoEncoder)
+RECIPES.register("vae", description="VAE (Kingma & Welling 2014) with the lecture's KL term Σ(exp σ − (1 + σ) + m²)")(
+    VAE)
 RECIPES.register("aae", description="adversarial autoencoder (Makhzani et al. 2016): reconstruction, D on codes vs "
                  "the prior, encoder fools D")(AAE)
+
+
+class CodeSource:
+    """An auto-encoder's decoder as the ``code-prior`` metric sees it (:mod:`gankit.metrics.codes`): every
+    attribute is the decoder's, and :meth:`code_samples` gives held-out codes and prior draws.
+
+    Args:
+        net: the decoder that drew the scored samples (the EMA one where there is one).
+        recipe: the auto-encoder whose encoder and prior give the codes.
+    """
+
+    def __init__(self, net: nn.Module, recipe: AutoEncoder) -> None:
+        self.net = net
+        self.recipe = recipe
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["net"], name)  # only for names not set in __init__
+
+    def code_samples(self, dataset: Any, n: int, seed: int) -> tuple[Tensor, Tensor]:
+        """(codes (n', d) of n' <= ``n`` held-out samples (:func:`labelled_sample`; the VAE: posterior samples,
+        :meth:`VAE.aggregate_codes`), as many prior draws (of the samples' classes under the label-conditioned
+        prior)), all under ``seed``."""
+        x, y = labelled_sample(self.recipe.cfg, dataset, n, seed)
+        gen = torch.Generator().manual_seed(seed + 1)
+        codes = self.recipe.aggregate_codes(x, generator=gen)
+        labels = y if self.recipe.uses_labels else None
+        return codes.cpu(), self.recipe.prior_sample(len(codes), labels, generator=gen).cpu()
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -316,20 +366,39 @@ def lattice_images(net: nn.Module, prior: str, side: int) -> Tensor:
         return net(z)
 
 
+def plot_recipe_codes(recipe: AutoEncoder, x: Tensor, y: Tensor | None, path: Path, name: str, seed: int) -> None:
+    """The codes figure of samples ``x`` (classes ``y``): their 2-D codes (:meth:`AutoEncoder.aggregate_codes`) by
+    class over as many grey draws of the prior, titled with the code-to-prior distance
+    (:func:`gankit.metrics.codes.code_prior_distance`) of the two clouds shown."""
+    from gankit.metrics.codes import code_prior_distance
+    from gankit.viz.latent import plot_codes
+
+    gen = torch.Generator().manual_seed(seed)
+    z = recipe.aggregate_codes(x, generator=gen).cpu()
+    if z.shape[1] != 2:
+        raise ConfigError(f"the codes figure needs 2-D codes (generator.noise_dim=2), got {z.shape[1]}-D; "
+                          "use -o FILE.npy for the codes")
+    prior = recipe.prior_sample(len(z), y if recipe.uses_labels else None, generator=gen).cpu()
+    d = code_prior_distance(z, prior)
+    what = "posterior samples" if isinstance(recipe, VAE) else "codes"
+    plot_codes(z.numpy(), None if y is None else y.numpy(), path, box=priors.box(recipe.prior), prior=prior.numpy(),
+               title=f"{name}: {what} of {len(z)} held-out samples ({recipe.cfg.model.recipe}) on the "
+                     f"{recipe.prior} prior (grey)\ncode-to-prior MMD² {d['code_mmd2']:.4f} "
+                     f"(p = {d['code_mmd_p']:.3f}), W1 {d['code_w1']:.3f}")
+
+
 def write_latent_figures(recipe: AutoEncoder, net: nn.Module, cfg: Any, dataset: Any, root: Path,
                          side: int = 20, n: int = 2000) -> list[Path]:
-    """latent-grid.png (images: the decoder over the lattice) and latent-codes.png (held-out codes by class)."""
+    """latent-grid.png (images: the decoder over the lattice) and latent-codes.png (held-out codes by class
+    over the prior, :func:`plot_recipe_codes`)."""
     from gankit.viz import save_image_grid
-    from gankit.viz.latent import plot_codes
 
     written = []
     if len(dataset.shape) == 3:
         save_image_grid(lattice_images(net, recipe.prior, side).cpu().numpy(), root / "latent-grid.png", nrow=side)
         written.append(root / "latent-grid.png")
     x, y = labelled_sample(cfg, dataset, n, cfg.eval.seed + 5)
-    z = recipe.encode(x).cpu().numpy()
-    plot_codes(z, None if y is None else y.numpy(), root / "latent-codes.png", box=priors.box(recipe.prior),
-               title=f"{cfg.run.name}: codes of {len(z)} samples ({cfg.model.recipe}, prior {recipe.prior})")
+    plot_recipe_codes(recipe, x, y, root / "latent-codes.png", cfg.run.name, cfg.eval.seed + 6)
     written.append(root / "latent-codes.png")
     return written
 

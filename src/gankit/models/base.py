@@ -152,6 +152,13 @@ class Recipe(abc.ABC):
     def modules(self) -> dict[str, nn.Module]:
         """Every network whose weights make up the model's state."""
 
+    def metric_net(self, net: nn.Module) -> Any:
+        """What the metrics that score a generator (``needs_net``) are handed for ``net``, the generator being
+        scored: ``net`` itself by default; an auto-encoder hands its decoder with its encoder and prior (the
+        ``code-prior`` metric). Evaluation of an exported run loads the last checkpoint only for a recipe
+        that overrides this."""
+        return net
+
     def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor] | None:
         """D's raw scores on what it is trained to call real and on as many samples it is trained to call
         fake, each (N,): what the diagnostics measure D's accuracy and its D(x) / D(G(z)) histograms on.

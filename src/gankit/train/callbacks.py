@@ -269,7 +269,7 @@ def evaluate_run(trainer: Trainer, rejection: bool = False, floor: bool = False,
                         real.double().numpy().reshape(len(real), -1), trainer.dataset,
                         labels=None if classes is None else classes.cpu().numpy(), progress=progress, net=scored)
 
-    values: dict[str, Any] = score(fake, labels, net)
+    values: dict[str, Any] = score(fake, labels, trainer.recipe.metric_net(net))  # auto-encoders: with codes
     if rejection and cfg.eval.rejection > 0:
         from gankit.rejection import config_sampler
 
