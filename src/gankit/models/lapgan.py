@@ -201,8 +201,13 @@ class CLAPGAN(LAPGAN):
     """LAPGAN with the class at every level; the trainer hands it ``(images, labels)`` batches."""
 
     uses_labels = True
-    scores = None  # type: ignore[assignment]  # no D(x) of the image alone for the figures: it needs the class
-    generator_push = None  # type: ignore[assignment]  # (the same)
+    def scores(self, x: Tensor) -> None:  # type: ignore[override]  # D judges (x, class) pairs, not x alone
+        """None: the figures' D(x) map needs a D of x alone (:meth:`Recipe.scores`)."""
+        return None
+
+    def generator_push(self, fake: Tensor) -> None:  # type: ignore[override]  # (the same)
+        """None: the push of D on generated samples needs their classes (:meth:`Recipe.generator_push`)."""
+        return None
 
     prepare_config = staticmethod(resolve_num_classes)  # the class count from the data set, as cgan's
 
