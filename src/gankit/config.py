@@ -137,7 +137,8 @@ class ModelConfig:
     condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan: how D sees the class
     matching_aware: bool = False  # cgan: real images with wrong classes are extra negatives (Reed et al. 2016)
     class_weight: float = 1.0  # cgan, condition=acgan: weight of the class cross-entropy in both losses
-    num_classes: int = 0  # cgan: classes; 0: the data set's own (the resolved count is saved with the run); selfcond: clusters
+    # cgan: classes, 0: the data set's own (the resolved count is saved with the run); selfcond: clusters, 0: 20
+    num_classes: int = 0
     recluster_every: int = 500  # selfcond: D steps between k-means re-clusterings of D's features
     l1_weight: float = 100.0  # pix2pix: λ on the L1 distance to the target in G's loss (Isola et al.: 100)
     adv_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0: L1 regression alone, no D

@@ -49,7 +49,8 @@ def test_probe_decides_and_the_cache_round_trips(tiny, tmp_path, caplog, fp32_s,
     cache = tmp_path / "cache" / precision.CACHE_FILE
     with caplog.at_level(logging.INFO, logger="gankit"):
         assert precision.choose(cfg, (1, 8, 8), "image", CPU, lambda: fake_timer(fp32_s, bf16_s), cache) == want
-    assert "start-up probe" in caplog.text and f"precision: {'bf16 autocast' if want == 'bf16' else 'fp32'}" in caplog.text
+    said = "bf16 autocast" if want == "bf16" else "fp32"
+    assert "start-up probe" in caplog.text and f"precision: {said}" in caplog.text
     entry = json.loads(cache.read_text())[precision.probe_key(cfg, (1, 8, 8), CPU)]
     assert entry["choice"] == want and entry["fp32_s"] == fp32_s and entry["bf16_s"] == bf16_s
     caplog.clear()

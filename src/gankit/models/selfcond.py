@@ -126,13 +126,15 @@ class SelfConditionedGAN(CGAN):
         if cfg.model.num_classes == 0:
             cfg.model.num_classes = DEFAULT_CLUSTERS
         if cfg.model.num_classes < 2:
-            raise ConfigError(f"model.recipe=selfcond needs model.num_classes >= 2 clusters, got {cfg.model.num_classes}")
+            raise ConfigError(f"model.recipe=selfcond needs model.num_classes >= 2 clusters, "
+                              f"got {cfg.model.num_classes}")
 
     @staticmethod
     def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
         """The generator alone (api.load_generator rebuilds exports with it): G(z, c), c ~ π when unlabelled."""
         if cfg.model.num_classes < 2:
-            raise ConfigError("model.num_classes must be resolved (>= 2 clusters) to build a self-conditioned generator")
+            raise ConfigError("model.num_classes must be resolved (>= 2 clusters) to build a self-conditioned "
+                              "generator")
         return build_conditional_generator(cfg, data_shape, cfg.model.num_classes, ClusterGenerator)
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
