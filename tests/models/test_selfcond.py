@@ -54,21 +54,21 @@ def test_steps_cluster_d_features_and_never_read_labels(tiny, monkeypatch):
     monkeypatch.setattr(selfcond, "FIRST", 48)
     r, ds = _recipe(tiny, "model.num_classes=4", "model.recluster_every=4")
     monkeypatch.setattr(ds, "sample_with_labels", lambda *a, **k: pytest.fail("labels were read"))
-    assert int(r.discriminator.clustered) == 0
+    assert int(r.clusters.clustered) == 0
     for _ in range(3):  # 48 images seen: the first clustering (k-means++ on D's features at initialisation)
         stats = r.d_step(ds.sample(16))
         r.g_step(ds.sample(16))
-    assert int(r.discriminator.clustered) == 1 and set(stats) >= {"d_loss", "clusters_used", "cluster_entropy"}
+    assert int(r.clusters.clustered) == 1 and set(stats) >= {"d_loss", "clusters_used", "cluster_entropy"}
     pi = r.generator.cluster_freq
     assert torch.isclose(pi.sum(), torch.tensor(1.0)) and int((pi > 0).sum()) == 4
     # the frequencies are those of the buffer's labels, which are the nearest centres of D's features
     feats = r.features(r.buffer)
-    assert torch.equal(r.buffer_labels, assign(feats, r.discriminator.centres))
+    assert torch.equal(r.buffer_labels, assign(feats, r.clusters.centres))
     assert torch.allclose(pi, torch.bincount(r.buffer_labels, minlength=4).float() / len(r.buffer))
     x = ds.sample(16)
-    assert torch.equal(r.clusters_of(x), assign(r.features(x), r.discriminator.centres))
+    assert torch.equal(r.clusters_of(x), assign(r.features(x), r.clusters.centres))
     r.d_step(ds.sample(16))  # the 4th D step re-clusters, starting from the means under the current labels
-    assert int(r.discriminator.clustered) == 2
+    assert int(r.clusters.clustered) == 2
     real, fake = r.discriminator_scores(ds.sample(16))
     assert real.shape == fake.shape == (16,)
 
@@ -80,7 +80,7 @@ def test_centres_and_frequencies_travel_with_the_checkpoint_and_the_export(tiny,
                "run.name=sc")
     run = api.train(cfg)
     state = torch.load(run.checkpoint, weights_only=False)
-    assert int(state["recipe"]["modules"]["discriminator"]["clustered"]) >= 1
+    assert int(state["recipe"]["modules"]["discriminator"]["clusters.clustered"]) >= 1
     net, loaded, _ = api.load_generator(run.root)
     assert loaded.model.num_classes == 3 and isinstance(net, ClusterGenerator)
     assert torch.isclose(net.cluster_freq.sum(), torch.tensor(1.0))

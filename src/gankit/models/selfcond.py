@@ -26,7 +26,7 @@ ever read: the trainer hands this recipe images alone.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as torch_dist
@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.cgan import CGAN
-from gankit.nets.conditional import ConditionalGenerator, build_conditional_generator
+from gankit.nets.conditional import ConditionalDiscriminator, ConditionalGenerator, build_conditional_generator
 from gankit.registry import RECIPES
 
 log = logging.getLogger("gankit")
@@ -54,7 +54,7 @@ def assign(x: Tensor, centres: Tensor) -> Tensor:
 def kmeans_pp_init(x: Tensor, k: int) -> Tensor:
     """k-means++ seeding (Arthur & Vassilvitskii 2007): each next centre drawn with probability ∝ D(x)²,
     the squared distance to the nearest centre chosen so far (global RNG)."""
-    centres = [x[torch.randint(len(x), ()).item()]]
+    centres = [x[int(torch.randint(len(x), ()))]]
     d2 = ((x - centres[0]) ** 2).sum(1)
     for _ in range(1, k):
         p = d2.clamp(min=0)
@@ -93,6 +93,8 @@ class ClusterGenerator(ConditionalGenerator):
     """G(z, c) whose unlabelled draws take clusters c ~ π, the empirical cluster frequencies (a buffer,
     saved with the weights); before the first clustering π is uniform."""
 
+    cluster_freq: Tensor
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.register_buffer("cluster_freq", torch.full((self.num_classes,), 1.0 / self.num_classes))
@@ -104,6 +106,18 @@ class ClusterGenerator(ConditionalGenerator):
             pi = self.cluster_freq.detach().float().clamp(min=0).to(gen_dev)
             labels = torch.multinomial(pi / pi.sum(), n, replacement=True, generator=generator)
         return super().sample_noise(n, device, generator, labels)
+
+
+class Clusters(nn.Module):
+    """The K cluster centres in D's feature space (buffers: checkpointed with D, whose submodule this is)."""
+
+    centres: Tensor
+    clustered: Tensor
+
+    def __init__(self, k: int, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("centres", torch.zeros(k, dim))
+        self.register_buffer("clustered", torch.zeros((), dtype=torch.long))  # how many clusterings so far
 
 
 @RECIPES.register("selfcond", description="self-conditioned GAN (Liu et al. 2020): the conditional GAN on k-means "
@@ -143,29 +157,34 @@ class SelfConditionedGAN(CGAN):
                               "not have: set model.condition=projection or acgan")
         super().__init__(cfg, data_shape, device)
         self.recluster_every = int(cfg.model.recluster_every)
-        dim = int(self.discriminator.features(torch.zeros(1, *data_shape, device=self.device)).flatten(1).shape[1])
-        # the cluster centres live with D (checkpointed with it); ``clustered`` = how many clusterings so far
-        self.discriminator.register_buffer("centres", torch.zeros(self.num_classes, dim, device=self.device))
-        self.discriminator.register_buffer("clustered", torch.zeros((), dtype=torch.long, device=self.device))
+        self.phi = cast(ConditionalDiscriminator, self.discriminator).features  # φ, D up to its scoring head
+        dim = int(self.phi(torch.zeros(1, *data_shape, device=self.device)).flatten(1).shape[1])
+        self.clusters = Clusters(self.num_classes, dim).to(self.device)
+        self.discriminator.add_module("clusters", self.clusters)  # saved, loaded and moved with D
         self.buffer = torch.zeros(0, *data_shape, device=self.device)  # recent real images (not checkpointed)
         self.buffer_labels = torch.zeros(0, dtype=torch.long, device=self.device)
         self.d_steps = 0
 
     # ------------------------------------------------------------------ clusters
+    @property
+    def cluster_freq(self) -> Tensor:
+        """π (K,), held by the generator."""
+        return cast(ClusterGenerator, self.generator).cluster_freq
+
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
         """φ(x) (B, dim) with D in eval mode (per-sample features, no batch statistics), float32."""
         with evaluating(self.discriminator):
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            return torch.cat([self.discriminator.features(c).flatten(1).float() for c in x.split(256)])
+            return torch.cat([self.phi(c).flatten(1).float() for c in x.split(256)])
 
     @torch.no_grad()
     def clusters_of(self, x: Tensor) -> Tensor:
         """(B,) cluster of each real image: the nearest centre in D's feature space (0 before any clustering)."""
-        if int(self.discriminator.clustered) == 0:
+        if int(self.clusters.clustered) == 0:
             return torch.zeros(len(x), dtype=torch.long, device=x.device)
-        return assign(self.features(x), self.discriminator.centres)
+        return assign(self.features(x), self.clusters.centres)
 
     @torch.no_grad()
     def recluster(self) -> None:
@@ -173,7 +192,7 @@ class SelfConditionedGAN(CGAN):
         sets the centres and the generator's cluster frequencies π."""
         feats = self.features(self.buffer)
         k = self.num_classes
-        if int(self.discriminator.clustered) == 0:
+        if int(self.clusters.clustered) == 0:
             init = kmeans_pp_init(feats, k)
         else:
             counts = torch.bincount(self.buffer_labels, minlength=k)
@@ -185,9 +204,9 @@ class SelfConditionedGAN(CGAN):
             torch_dist.broadcast(centres, 0)
             torch_dist.broadcast(freq, 0)
             labels = assign(feats, centres)
-        self.discriminator.centres.copy_(centres)
-        self.discriminator.clustered += 1
-        self.generator.cluster_freq.copy_(freq.to(self.generator.cluster_freq))
+        self.clusters.centres.copy_(centres)
+        self.clusters.clustered += 1
+        self.cluster_freq.copy_(freq.to(self.cluster_freq))
         self.buffer_labels = labels
 
     def _remember(self, x: Tensor, y: Tensor) -> None:
@@ -197,7 +216,7 @@ class SelfConditionedGAN(CGAN):
 
     def _draw_clusters(self, n: int) -> Tensor:
         """(n,) clusters c ~ π for the generator's step."""
-        pi = self.generator.cluster_freq.float()
+        pi = self.cluster_freq.float()
         return torch.multinomial(pi / pi.sum(), n, replacement=True).to(self.device)
 
     # ------------------------------------------------------------------ steps
@@ -207,11 +226,11 @@ class SelfConditionedGAN(CGAN):
         self._remember(batch, y)
         self.d_steps += 1
         stats = super().d_step((batch, y))
-        first = int(self.discriminator.clustered) == 0 and len(self.buffer) >= min(BUFFER, max(FIRST, self.num_classes))
+        first = int(self.clusters.clustered) == 0 and len(self.buffer) >= min(BUFFER, max(FIRST, self.num_classes))
         if first or (self.d_steps % self.recluster_every == 0 and len(self.buffer) >= self.num_classes):
             self.recluster()
         if self.stats_wanted:
-            pi = self.generator.cluster_freq.float().clamp(min=1e-12)
+            pi = self.cluster_freq.float().clamp(min=1e-12)
             stats["clusters_used"] = (pi > 0.5 / self.num_classes).float().sum()
             stats["cluster_entropy"] = -(pi * pi.log()).sum() / torch.log(torch.tensor(float(self.num_classes)))
         return stats
