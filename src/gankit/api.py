@@ -38,6 +38,7 @@ from gankit.sampling import (  # noqa: F401  (re-exported)
     MAX_GRID_CLASSES,
     class_samples,
     eval_samples,
+    has_data_classes,
     iter_samples,
     sample_net,
     sample_net_with_labels,
@@ -447,7 +448,7 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     dataset = build_dataset(cfg.data)
     used = extractor_in_use(dataset, cfg.eval.extractor if extractor is None else extractor)
     scored = None if rejection > 0 else net  # rejection samples are not the generator's: no needs_net metrics
-    if not metrics_mod.resolve(names, dataset, labels=hasattr(scored, "labels_of"), net=scored):
+    if not metrics_mod.resolve(names, dataset, labels=has_data_classes(scored), net=scored):
         raise ConfigError(f"nothing to evaluate for '{rd.root}': {metrics_mod.none_apply(dataset)} "
                           f"(metrics: {', '.join(names)}); nothing was appended to {rd.metrics.name}")
     extra: dict[str, float] = {}

@@ -99,3 +99,21 @@ def test_bad_settings_get_one_clear_error(tiny, override, message):
 def test_default_cluster_count(tiny):
     r, _ = _recipe(tiny)
     assert r.num_classes == selfcond.DEFAULT_CLUSTERS == r.generator.num_classes
+
+
+def test_clusters_are_not_scored_as_digits(tiny, tmp_path, mnist_cache):
+    """The conditional-accuracy metric reads the digits a generator was asked for: a cluster index is none."""
+    from gankit.metrics import resolve
+    from gankit.sampling import has_data_classes, latent_labels
+
+    r, _ = _recipe(tiny)
+    assert hasattr(r.generator, "labels_of") and not has_data_classes(r.generator)
+    assert latent_labels(r.generator, r.generator.sample_noise(4)) is None
+    assert r.sample_with_labels(4)[1] is None
+    cfg = tiny(preset="selfcond-mnist")
+    from gankit.data import build_dataset as build
+
+    mnist = build(cfg.data)
+    assert "conditional-accuracy" in resolve(["auto"], mnist, labels=True)  # a cgan generator's would be scored
+    names = resolve(["auto"], mnist, labels=has_data_classes(r.generator))
+    assert "fid" in names and "conditional-accuracy" not in names

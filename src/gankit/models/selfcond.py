@@ -94,6 +94,7 @@ class ClusterGenerator(ConditionalGenerator):
     saved with the weights); before the first clustering π is uniform."""
 
     cluster_freq: Tensor
+    data_classes = False  # its classes are clusters, not the data set's: conditional metrics leave it out
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
