@@ -31,7 +31,8 @@ def has_data_classes(net: Any) -> bool:
 
 def latent_labels(net: nn.Module, z: Tensor) -> Tensor | None:
     """The data classes a conditional generator's latents ``z`` ask for (``net.labels_of``); None otherwise."""
-    return net.labels_of(z) if has_data_classes(net) else None
+    labels_of = getattr(net, "labels_of", None)
+    return labels_of(z) if labels_of is not None and has_data_classes(net) else None
 
 
 GENERATE_BATCH = 4096  # latents per forward pass of :func:`generate`
