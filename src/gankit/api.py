@@ -37,6 +37,7 @@ from gankit.sampling import (  # noqa: F401  (re-exported)
     MAX_GRID_CLASSES,
     class_samples,
     eval_samples,
+    has_data_classes,
     iter_samples,
     sample_net,
     sample_net_with_labels,

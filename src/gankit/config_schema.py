@@ -46,7 +46,8 @@ class RunConfig:
     device: str = field(default="auto", metadata=_choices(DEVICES))  # auto: CUDA when available
     threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default
     channels_last: bool = False  # image nets and batches in NHWC memory order (11 % faster DCGAN steps on CPU)
-    precision: str = field(default="fp32", metadata=_choices(("fp32", "bf16")))  # bf16: autocast around the steps
+    # bf16: autocast around the steps; auto: bf16 where a one-time start-up probe finds it faster (train/precision.py)
+    precision: str = field(default="fp32", metadata=_choices(("fp32", "bf16", "auto")))
     compile: bool = False  # torch.compile the recipe's networks (not with reg.gradient_penalty, reg.r1, model.unroll)
     # under torchrun: independent = each rank draws its own data and noise; shard = each keeps its slice of
     # the global batch drawn from one shared stream (repeats the single-process run; train/distributed.py)
@@ -124,7 +125,9 @@ class ModelConfig:
     condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan: how D sees the class
     matching_aware: bool = False  # cgan: real images with wrong classes are extra negatives (Reed et al. 2016)
     class_weight: float = 1.0  # cgan, condition=acgan: weight of the class cross-entropy in both losses
-    num_classes: int = 0  # cgan: classes; 0: the data set's own (the resolved count is saved with the run)
+    # cgan: classes, 0: the data set's own (the resolved count is saved with the run); selfcond: clusters, 0: 20
+    num_classes: int = 0
+    recluster_every: int = 500  # selfcond: D steps between k-means re-clusterings of D's features
     l1_weight: float = 100.0  # pix2pix: λ on the L1 distance to the target in G's loss (Isola et al.: 100)
     adv_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0: L1 regression alone, no D
     source_channels: int = 0  # pix2pix: channels of the input images; 0: the data set's own (resolved, saved)

@@ -20,9 +20,8 @@ from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.generators import data_shape, load_generator, rejection_sampler
 from gankit.metrics.features import extractor_in_use
 from gankit.models.base import Recipe
-from gankit.nets.capabilities import Conditioned
 from gankit.registry import RECIPES
-from gankit.sampling import eval_samples, sample_net_with_labels
+from gankit.sampling import eval_samples, has_data_classes, sample_net_with_labels
 from gankit.train.build import load_recipe
 from gankit.train.callbacks import real_floor
 from gankit.train.rundir import find_run
@@ -113,7 +112,7 @@ def evaluate(run: str | Path, n: int = 0, metrics: list[str] | None = None, floo
     dataset = build_dataset(cfg.data)
     used = extractor_in_use(dataset, cfg.eval.extractor if extractor is None else extractor)
     scored = None if rejection > 0 else _metric_net(rd.root, cfg, net)  # rejection samples: no needs_net metrics
-    if not metrics_mod.resolve(names, dataset, labels=isinstance(scored, Conditioned), net=scored):
+    if not metrics_mod.resolve(names, dataset, labels=has_data_classes(scored), net=scored):
         raise ConfigError(f"nothing to evaluate for '{rd.root}': {metrics_mod.none_apply(dataset)} "
                           f"(metrics: {', '.join(names)}); nothing was appended to {rd.metrics.name}")
     extra: dict[str, float] = {}

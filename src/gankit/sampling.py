@@ -26,10 +26,16 @@ if TYPE_CHECKING:
 MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 classes: the first 20)
 
 
+def has_data_classes(net: Any) -> bool:
+    """Whether a generator's latent classes are the data set's classes, which conditional metrics read: a
+    conditional generator (``labels_of``) unless it says ``data_classes = False`` (selfcond's own clusters)."""
+    return hasattr(net, "labels_of") and bool(getattr(net, "data_classes", True))
+
+
 def latent_labels(net: nn.Module, z: Tensor) -> Tensor | None:
-    """The classes a conditional generator's latents ``z`` ask for (``net.labels_of``); None otherwise."""
+    """The data classes a conditional generator's latents ``z`` ask for (``net.labels_of``); None otherwise."""
     labels_of = getattr(net, "labels_of", None)
-    return labels_of(z) if labels_of is not None else None
+    return labels_of(z) if labels_of is not None and has_data_classes(net) else None
 
 
 GENERATE_BATCH = 4096  # latents per forward pass of :func:`generate`

@@ -6,6 +6,7 @@ from gankit.models import (  # noqa: F401  (register ae, vae, aae and gan)
     gan,
     lapgan,  # noqa: F401  (registers lapgan)
     pix2pix,  # noqa: F401  (registers pix2pix)
+    selfcond,  # noqa: F401  (registers selfcond)
     stackgan,  # noqa: F401  (registers stackgan)
 )
 from gankit.models.base import Recipe

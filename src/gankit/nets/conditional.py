@@ -261,12 +261,14 @@ class ConditionalDiscriminator(nn.Module):
         return self._score(h), self.classifier(h.flatten(1))
 
 
-def build_conditional_generator(cfg: Any, data_shape: tuple[int, ...], num_classes: int) -> ConditionalGenerator:
-    """G(z, c) on the ``generator.name`` backbone (its noise input widened by K one-hot entries)."""
+def build_conditional_generator(cfg: Any, data_shape: tuple[int, ...], num_classes: int,
+                                cls: type[ConditionalGenerator] = ConditionalGenerator) -> ConditionalGenerator:
+    """G(z, c) on the ``generator.name`` backbone (its noise input widened by K one-hot entries); ``cls``: the
+    wrapper class (a subclass may draw its unlabelled classes otherwise, e.g. models/selfcond.py)."""
     gc = cfg.generator
     backbone_cfg = _with(gc, noise_dim=gc.noise_dim + num_classes)
     backbone = NETWORKS.get(gc.name).generator(backbone_cfg, tuple(data_shape))
-    return ConditionalGenerator(backbone, gc.noise_dim, num_classes, gc.prior, gc.dropout)
+    return cls(backbone, gc.noise_dim, num_classes, gc.prior, gc.dropout)
 
 
 def build_conditional_discriminator(cfg: Any, data_shape: tuple[int, ...],

@@ -23,7 +23,7 @@ from gankit.metrics.features import extractor_in_use
 from gankit.models.base import Recipe, check_recipe
 from gankit.nets.capabilities import Staged
 from gankit.registry import RECIPES
-from gankit.train import distributed
+from gankit.train import distributed, precision
 from gankit.train.callbacks import Callback, ClassGrid, Evaluator, ImageGrids, StageFigure, ToyFigures
 from gankit.train.checkpoint import load_checkpoint, restore
 from gankit.train.diagnostics import Diagnostics, default_every
@@ -81,6 +81,13 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
         from gankit.train.tensorboard import TensorBoardCallback
 
         callbacks = [*callbacks, TensorBoardCallback(cfg.train.log_every)]
+    if cfg.run.precision == "auto":  # measured once per machine and nets (train/precision.py); the run keeps the choice
+        draw = dataset.sample_with_labels if getattr(recipe, "uses_labels", False) else dataset.sample
+        choice = precision.choose(cfg, dataset.shape, dataset.kind, device, lambda: precision.step_timer(
+            recipe, lambda: draw(cfg.data.batch_size, device), device))
+        if ctx.enabled:  # one precision for all ranks
+            choice = "bf16" if distributed.agree_max([float(choice == "bf16")], ctx, device)[0] > 0 else "fp32"
+        cfg.run.precision = choice
     return Trainer(cfg, recipe, dataset, run, callbacks, device=device)
 
 
