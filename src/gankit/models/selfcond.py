@@ -122,7 +122,7 @@ class Clusters(nn.Module):
 
 
 @RECIPES.register("selfcond", description="self-conditioned GAN (Liu et al. 2020): the conditional GAN on k-means "
-                                          "clusters of D's own features; no labels needed")
+                                          "clusters of D's own features; no labels needed", data="image")
 class SelfConditionedGAN(CGAN):
     """Unlabelled images in, a conditional GAN on D-feature clusters inside (see the module docstring).
 
