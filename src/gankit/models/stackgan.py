@@ -20,7 +20,18 @@ image with the right text are negatives). G step (non-saturating, with condition
     L_G = Σ_s BCE(D(G_s(z, φ), φ), 1) + λ · Σ_s KL(N(μ_s, σ_s²) ‖ N(0, I)) / CONDITION_DIM
 
 with λ = ``model.kl_weight`` (StackGAN: 1; divided by the c dimension as in StackGAN's code, which takes
-the mean over dimensions). Both stages train together, stage II on a detached stage-I image, so
+the mean over dimensions). ``model.augment=false`` is the ablation without conditioning augmentation:
+c = μ(φ_t), no noise, no KL term.
+
+``model.condition`` picks how D hears the text (:class:`gankit.nets.stackgan.MatchingDiscriminator`):
+``concat`` (StackGAN's), ``projection`` (Miyato & Koyama 2018) or ``acgan``: concat plus a head reading
+the caption embedding back from the image, φ̂(x), with γ = ``model.class_weight``
+
+    L_D += γ · Σ_s ‖φ̂_s(x_s) − φ‖² / EMBED_DIM      (real pairs only)
+    L_G += γ · Σ_s ‖φ̂_s(G_s(z, φ)) − φ‖² / EMBED_DIM
+
+(the auxiliary classifier of Odena et al. 2017 with the caption embedding as its target: G gets a
+gradient towards every attribute the caption names, not only through the real/fake score). Both stages train together, stage II on a detached stage-I image, so
 stage II's losses never move stage I: the two stages learn as StackGAN's sequential schedule would,
 stage I's output just keeps improving under stage II (the joint schedule of StackGAN++, Zhang et al.
 2018). One optimiser per side: ``g_optim`` for both generators and CAs, ``d_optim`` for both
@@ -38,7 +49,7 @@ from torch import Tensor, nn
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
-from gankit.nets.stackgan import CONDITION_DIM, StackGANDiscriminators, StackGANGenerator, kl_divergence
+from gankit.nets.stackgan import CONDITION_DIM, StackGANGenerator, discriminators, kl_divergence
 from gankit.nets.text import load_text_encoder
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -51,6 +62,13 @@ def matching_aware_d_loss(real_right: Tensor, real_wrong: Tensor, fake_right: Te
     bce = F.binary_cross_entropy_with_logits
     return bce(real_right, torch.ones_like(real_right)) + 0.5 * (
         bce(real_wrong, torch.zeros_like(real_wrong)) + bce(fake_right, torch.zeros_like(fake_right)))
+
+
+def text_readback_loss(phi_hat: Tensor | None, phi: Tensor) -> Tensor:
+    """‖φ̂ − φ‖² / EMBED_DIM averaged over the batch (the mean squared error per component); 0 without a reader."""
+    if phi_hat is None:
+        return torch.zeros((), device=phi.device)
+    return F.mse_loss(phi_hat, phi)
 
 
 def mismatched(phi: Tensor) -> Tensor:
@@ -94,14 +112,15 @@ class StackGAN(Recipe):
         gen.text_encoder.load_state_dict(load_text_encoder(cfg.model.text_encoder).state_dict())
         gen.set_captions(dataset.caption_bank(len(gen.captions), seed=cfg.run.seed))
         self.generator = gen.to(device)
-        disc = NETWORKS.get("stackgan").discriminator(cfg.discriminator, data_shape)
-        assert isinstance(disc, StackGANDiscriminators)
-        self.discriminator = disc.to(device)
+        if not cfg.model.augment:
+            gen.ca_scale.fill_(0.0)
+        self.discriminator = discriminators(cfg.discriminator, data_shape, cfg.model.condition).to(device)
         self.optimizers = {
             "g": build_optimizer(self.generator.trainable(), cfg.g_optim),
             "d": build_optimizer(self.discriminator.parameters(), cfg.d_optim),
         }
-        self.kl_weight = float(cfg.model.kl_weight)
+        self.kl_weight = float(cfg.model.kl_weight) if cfg.model.augment else 0.0
+        self.text_weight = float(cfg.model.class_weight) if cfg.model.condition == "acgan" else 0.0
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
@@ -128,9 +147,14 @@ class StackGAN(Recipe):
         acc = []
         for s, real, fake in (("1", self.low(x), out["low"]), ("2", x, out["high"])):
             d = getattr(self.discriminator, f"stage{s}")
-            sr, sw, sf = d(real, phi), d(real, wrong), d(fake, phi)
+            sr, read = d.score_and_text(real, phi)
+            sw, sf = d(real, wrong), d(fake, phi)
             loss = matching_aware_d_loss(sr, sw, sf)
             total = total + loss
+            if self.text_weight:
+                aux = text_readback_loss(read, phi)
+                total = total + self.text_weight * aux
+                stats[f"d{s}_text"] = aux.detach()
             stats[f"d{s}_loss"] = loss.detach()
             stats[f"d{s}_real"] = torch.sigmoid(sr).mean().detach()
             stats[f"d{s}_wrong"] = torch.sigmoid(sw).mean().detach()
@@ -162,12 +186,17 @@ class StackGAN(Recipe):
         out = self.generator.outputs(latent)
         self.discriminator.requires_grad_(False)
         try:
-            adv1 = F.softplus(-self.discriminator.stage1(out["low"], phi)).mean()  # BCE(D(G), 1)
-            adv2 = F.softplus(-self.discriminator.stage2(out["high"], phi)).mean()
+            s1, read1 = self.discriminator.stage1.score_and_text(out["low"], phi)
+            s2, read2 = self.discriminator.stage2.score_and_text(out["high"], phi)
         finally:
             self.discriminator.requires_grad_(True)
+        adv1, adv2 = F.softplus(-s1).mean(), F.softplus(-s2).mean()  # BCE(D(G), 1)
+        text = text_readback_loss(read1, phi) + text_readback_loss(read2, phi)
         kl = (kl_divergence(out["mu1"], out["logvar1"]) + kl_divergence(out["mu2"], out["logvar2"])).mean()
-        loss = adv1 + adv2 + self.kl_weight * kl / CONDITION_DIM
+        loss = adv1 + adv2 + self.kl_weight * kl / CONDITION_DIM + self.text_weight * text
         norm = optimizer_step(self.optimizers["g"], self.generator, loss)
-        return {"g_loss": loss.detach(), "g1_loss": adv1.detach(), "g2_loss": adv2.detach(), "kl": kl.detach(),
-                "g_grad_norm": norm}
+        stats = {"g_loss": loss.detach(), "g1_loss": adv1.detach(), "g2_loss": adv2.detach(), "kl": kl.detach(),
+                 "g_grad_norm": norm}
+        if self.text_weight:
+            stats["g_text"] = text.detach()
+        return stats

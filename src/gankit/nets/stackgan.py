@@ -48,8 +48,8 @@ from gankit.nets.mlp import NetFamily, NoisePrior
 from gankit.nets.text import EMBED_DIM, CharCNNRNN
 from gankit.registry import NETWORKS
 
-__all__ = ["BANK", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator", "StackGANDiscriminators",
-           "StackGANGenerator", "StageIGenerator", "StageIIGenerator", "kl_divergence"]
+__all__ = ["BANK", "CONDITIONS", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator", "StackGANDiscriminators",
+           "StackGANGenerator", "StageIGenerator", "StageIIGenerator", "discriminators", "kl_divergence"]
 
 CONDITION_DIM = 32  # c (StackGAN: 128 for 64-256 px birds; 32 is plenty for 216 combinations)
 TEXT_DIM_D = 32  # the text embedding compressed for D (StackGAN: 128)
@@ -156,6 +156,8 @@ class StackGANGenerator(nn.Module):
         self.stage2.apply(dcgan_init)
         # token ids as floats: an EMA copy (torch's AveragedModel) lerps buffers, exact for equal floats
         self.register_buffer("captions", torch.zeros(BANK, MAX_LEN))
+        # 1: conditioning augmentation (c = μ + σ ⊙ ε); 0: its ablation, c = μ(φ_t) (``model.augment=false``)
+        self.register_buffer("ca_scale", torch.ones(()))
         self.prior = NoisePrior(prior, noise_dim)
         self.noise_dim = noise_dim
         self.latent_dim = noise_dim + EMBED_DIM + 2 * CONDITION_DIM
@@ -210,6 +212,11 @@ class StackGANGenerator(nn.Module):
         latent = torch.cat([z.cpu(), phi.cpu(), eps.cpu()], dim=1)
         return latent.to(device if device is not None else self.captions.device)
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kw: Any) -> None:
+        # generators saved before the CA ablation existed have no ca_scale: they used CA
+        state_dict.setdefault(prefix + "ca_scale", torch.ones(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kw)
+
     def split(self, latent: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """latent -> (z, φ_t, ε₀, ε̂)."""
         a, b = self.noise_dim, self.noise_dim + EMBED_DIM
@@ -222,6 +229,7 @@ class StackGANGenerator(nn.Module):
         (StackGAN trains stage II with stage I fixed).
         """
         z, phi, e1, e2 = self.split(latent)
+        e1, e2 = e1 * self.ca_scale, e2 * self.ca_scale
         c1, mu1, lv1 = self.ca1(phi, e1)
         low = self.stage1(z, c1)
         c2, mu2, lv2 = self.ca2(phi, e2)
@@ -239,11 +247,27 @@ class StackGANGenerator(nn.Module):
         return self.outputs(latent)["high"]
 
 
-class MatchingDiscriminator(nn.Module):
-    """D(x, φ_t) -> (B,) raw scores for image-text pairs, images of side ``size`` (4 · 2^k)."""
+CONDITIONS = ("concat", "projection", "acgan")  # how D hears the text (``model.condition``)
 
-    def __init__(self, channels: int, size: int, width: int) -> None:
+
+class MatchingDiscriminator(nn.Module):
+    """D(x, φ_t) -> (B,) raw scores for image-text pairs, images of side ``size`` (4 · 2^k).
+
+    ``condition`` (image features h = the 4 x 4 maps of the stride-2 convolutions, flattened):
+
+    - ``concat`` (Reed et al. 2016, StackGAN): the compressed text replicated over the 4 x 4 grid, joined
+      to h; a 1x1 and a 4x4 convolution score the pair.
+    - ``projection`` (Miyato & Koyama 2018, eq. 3 with φ_t in place of a class embedding):
+      D(x, φ) = ψ(h) + (V φ)ᵀ h, ψ a 4x4 convolution of h, V a linear map (no bias) of the text.
+    - ``acgan``: ``concat`` plus an auxiliary head that reads the caption embedding back from the image,
+      φ̂(x) = W h (:meth:`read_text`; Odena et al. 2017's auxiliary classifier with the text embedding as
+      its target, trained by the recipe on real pairs only).
+    """
+
+    def __init__(self, channels: int, size: int, width: int, condition: str = "concat") -> None:
         super().__init__()
+        if condition not in CONDITIONS:
+            raise ConfigError(f"unknown model.condition '{condition}' for stackgan; choose one of: {', '.join(CONDITIONS)}")
         k = int(round(math.log2(size / 4)))
         layers: list[nn.Module] = []
         ch = channels
@@ -255,24 +279,40 @@ class MatchingDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, True))
             ch = out
         self.image = nn.Sequential(*layers)
-        self.text = nn.Sequential(nn.Linear(EMBED_DIM, TEXT_DIM_D), nn.LeakyReLU(0.2, True))
-        self.joint = nn.Sequential(nn.Conv2d(ch + TEXT_DIM_D, ch, 1, bias=False), nn.BatchNorm2d(ch),
-                                   nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4))
+        self.condition = condition
+        if condition == "projection":
+            self.psi = nn.Conv2d(ch, 1, 4)
+            self.embed = nn.Linear(EMBED_DIM, ch * 16, bias=False)
+        else:
+            self.text = nn.Sequential(nn.Linear(EMBED_DIM, TEXT_DIM_D), nn.LeakyReLU(0.2, True))
+            self.joint = nn.Sequential(nn.Conv2d(ch + TEXT_DIM_D, ch, 1, bias=False), nn.BatchNorm2d(ch),
+                                       nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4))
+        if condition == "acgan":
+            self.reader = nn.Linear(ch * 16, EMBED_DIM)
         self.apply(dcgan_init)
 
-    def forward(self, x: Tensor, phi: Tensor) -> Tensor:
-        h = self.image(x)
+    def _score(self, h: Tensor, phi: Tensor) -> Tensor:
+        if self.condition == "projection":  # ψ(h) + (V φ)ᵀ h
+            return self.psi(h).flatten() + (self.embed(phi) * h.flatten(1)).sum(dim=1)
         t = self.text(phi)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
         return self.joint(torch.cat([h, t], dim=1)).flatten()
+
+    def forward(self, x: Tensor, phi: Tensor) -> Tensor:
+        return self._score(self.image(x), phi)
+
+    def score_and_text(self, x: Tensor, phi: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(scores (B,), φ̂(x) (B, EMBED_DIM) or None without a reader) with one pass through the image layers."""
+        h = self.image(x)
+        return self._score(h, phi), (self.reader(h.flatten(1)) if self.condition == "acgan" else None)
 
 
 class StackGANDiscriminators(nn.Module):
     """Stage I's and stage II's matching-aware discriminators; ``forward(x, φ)`` picks one by x's side."""
 
-    def __init__(self, channels: int, size: int, width: int) -> None:
+    def __init__(self, channels: int, size: int, width: int, condition: str = "concat") -> None:
         super().__init__()
-        self.stage1 = MatchingDiscriminator(channels, size // 2, width)
-        self.stage2 = MatchingDiscriminator(channels, size, width)
+        self.stage1 = MatchingDiscriminator(channels, size // 2, width, condition)
+        self.stage2 = MatchingDiscriminator(channels, size, width, condition)
         self.size = size
 
     def forward(self, x: Tensor, phi: Tensor) -> Tensor:
@@ -296,13 +336,14 @@ def _generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
     return StackGANGenerator(cfg.noise_dim, c, s, cfg.width, max(int(cfg.depth), 0), cfg.prior)
 
 
-def _discriminator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
+def discriminators(cfg: Any, data_shape: tuple[int, ...], condition: str = "concat") -> StackGANDiscriminators:
+    """Both stages' discriminators for ``cfg`` (a DiscriminatorConfig) and D's ``condition`` (model.condition)."""
     c, s = _image_shape(data_shape)
-    return StackGANDiscriminators(c, s, cfg.width)
+    return StackGANDiscriminators(c, s, cfg.width, condition)
 
 
 NETWORKS.register("stackgan", kind="image", shapes=[(3, 16, 16), (3, 32, 32)], conditional=True,
                   condition_dim=EMBED_DIM + 2 * CONDITION_DIM)(
-    NetFamily(_generator, _discriminator,
+    NetFamily(_generator, discriminators,
               "StackGAN (Zhang 2017): text encoder + CA, stage I at S/2, stage II to S, matching-aware D(x, text)")
 )
