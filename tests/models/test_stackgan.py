@@ -15,11 +15,12 @@ from gankit import config as C
 from gankit.cli import main as cli_main
 from gankit.data import captions as caps
 from gankit.errors import CheckpointError, ConfigError, DataError
-from gankit.models.stackgan import StackGAN, matching_aware_d_loss, mismatched
+from gankit.models.stackgan import StackGAN, matching_aware_d_loss, mismatched, text_readback_loss
 from gankit.nets import text as text_mod
 from gankit.nets.stackgan import (
     CONDITION_DIM,
     ConditioningAugmentation,
+    MatchingDiscriminator,
     StackGANDiscriminators,
     StackGANGenerator,
     kl_divergence,
@@ -146,6 +147,50 @@ def test_stage_two_doubles_the_resolution_and_d_picks_its_stage():
     assert any(p.grad is not None for p in g.stage2.parameters())
 
 
+def test_projection_d_is_affine_in_the_text_and_acgan_reads_it_back():
+    torch.manual_seed(0)
+    x, p1, p2 = torch.randn(4, 3, 16, 16), torch.randn(4, EMBED_DIM), torch.randn(4, EMBED_DIM)
+    proj = MatchingDiscriminator(3, 16, 8, "projection").eval()
+    concat = MatchingDiscriminator(3, 16, 8, "concat").eval()
+    with torch.no_grad():  # D(x, φ) = ψ(h) + (Vφ)ᵀh: affine in φ; concat's LeakyReLU after the text layer is not
+        for d, affine in ((proj, True), (concat, False)):
+            mix = d(x, 0.3 * p1 + 0.7 * p2)
+            assert torch.allclose(mix, 0.3 * d(x, p1) + 0.7 * d(x, p2), atol=1e-5) == affine
+        h = proj.image(x)
+        torch.testing.assert_close(proj(x, p1), proj.psi(h).flatten() + (proj.embed(p1) * h.flatten(1)).sum(1))
+        # the text read-back head: (B, EMBED_DIM) beside the same score as forward(); none without acgan
+        ac = MatchingDiscriminator(3, 16, 8, "acgan").eval()
+        score, read = ac.score_and_text(x, p1)
+        assert read is not None and read.shape == (4, EMBED_DIM) and torch.equal(score, ac(x, p1))
+        assert concat.score_and_text(x, p1)[1] is None
+    with pytest.raises(ConfigError, match="concat, projection, acgan"):
+        MatchingDiscriminator(3, 16, 8, "hinge")
+    # ‖φ̂ − φ‖² / D: 0 for a perfect read, 1 for φ̂ = φ + a unit vector per row... per component 1/D of it
+    phi = torch.randn(5, EMBED_DIM)
+    assert float(text_readback_loss(phi, phi)) == 0.0 and float(text_readback_loss(None, phi)) == 0.0
+    shift = torch.zeros_like(phi)
+    shift[:, 0] = 2.0
+    assert math.isclose(float(text_readback_loss(phi + shift, phi)), 4.0 / EMBED_DIM, rel_tol=1e-6)
+
+
+def test_without_conditioning_augmentation_c_is_mu_and_old_generators_load():
+    torch.manual_seed(0)
+    g = StackGANGenerator(5, 3, 16, 8, 1).eval()
+    z = g.sample_noise(3)
+    z2 = z.clone()
+    z2[:, -2 * CONDITION_DIM:] = torch.randn(3, 2 * CONDITION_DIM)  # other CA noise ε
+    with torch.no_grad():
+        assert not torch.allclose(g(z), g(z2))  # with CA, ε moves the sample
+        g.ca_scale.fill_(0.0)
+        torch.testing.assert_close(g(z), g(z2))  # without, c = μ(φ)
+    # a generator saved before ca_scale existed loads with CA on
+    state = {k: v for k, v in g.state_dict().items() if k != "ca_scale"}
+    fresh = StackGANGenerator(5, 3, 16, 8, 1)
+    fresh.ca_scale.fill_(0.0)
+    fresh.load_state_dict(state)
+    assert float(fresh.ca_scale) == 1.0
+
+
 # ------------------------------------------------------------------------------------- recipe
 
 
@@ -153,8 +198,9 @@ def _params(m):
     return [p.detach().clone() for p in m.parameters()]
 
 
-def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path):
-    cfg = small_config(tmp_path)
+@pytest.mark.parametrize("variant", [[], ["model.condition=acgan", "model.augment=false"], ["model.condition=projection"]])
+def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, variant):
+    cfg = small_config(tmp_path, *variant)
     data = caps.shapes_captions_dataset("train", 32, n=324)
     torch.manual_seed(0)
     r = StackGAN(cfg, data.shape, "cpu", dataset=data)
@@ -170,8 +216,12 @@ def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(d0, _params(r.discriminator)))
     assert all(torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))
     d1 = _params(r.discriminator)
+    assert ("d1_text" in stats) == ("model.condition=acgan" in variant)  # the read-back loss, acgan only
     stats = r.g_step(batch)
     assert float(stats["kl"]) > 0 and all(torch.isfinite(v) for v in stats.values())
+    assert ("g_text" in stats) == ("model.condition=acgan" in variant)
+    assert r.kl_weight == (0.0 if "model.augment=false" in variant else 1.0)
+    assert float(r.generator.ca_scale) == (0.0 if "model.augment=false" in variant else 1.0)
     assert any(not torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))
     assert all(torch.equal(a, b) for a, b in zip(d1, _params(r.discriminator)))
     assert all(torch.equal(a, b) for a, b in zip(e0, _params(r.generator.text_encoder)))
