@@ -33,7 +33,12 @@ from torch import nn
 from gankit import api
 from gankit import config as config_mod
 from gankit.data import captions as C
-from gankit.metrics.captions import caption_match_rate, load_attribute_classifier, open_attribute_entropy, real_match_rate
+from gankit.metrics.captions import (
+    caption_match_rate,
+    load_attribute_classifier,
+    open_attribute_entropy,
+    real_match_rate,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
@@ -60,7 +65,8 @@ class StageI(nn.Module):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--minutes", type=float, default=0.0, help="wall-time budget of training (train.time_limit); 0: none")
+    p.add_argument("--minutes", type=float, default=0.0,
+                   help="wall-time budget of training (train.time_limit); 0: none")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra config overrides (a variant: model.condition=acgan, model.augment=false, ...)")
     p.add_argument("--tag", default="", help="names the run and benchmarks/out/stackgan[-TAG].json")
@@ -84,7 +90,8 @@ def main() -> None:
         from gankit.nets.text import pretrain_text_encoder, save_text_encoder
 
         t0 = time.time()
-        enc, _, losses = pretrain_text_encoder(C.shapes_captions_dataset("train", 32), steps=args.pretrain, seed=args.seed)
+        enc, _, losses = pretrain_text_encoder(C.shapes_captions_dataset("train", 32), steps=args.pretrain,
+                                               seed=args.seed)
         path = Path(args.out_dir) / f"text-encoder-s{args.seed}.safetensors"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_text_encoder(enc, path)
@@ -110,7 +117,8 @@ def main() -> None:
     rows = {}
     for name, combos in (("seen", C.seen_combinations()), ("held-out", C.held_out_combinations())):
         rows[f"real {name}"] = real_match_rate(combos, args.per_combo, seed=11, classifier=clf)
-        rows[f"stage I (16 px) {name}"] = caption_match_rate(StageI(net).eval(), combos, args.per_combo, seed=12, classifier=clf)
+        rows[f"stage I (16 px) {name}"] = caption_match_rate(StageI(net).eval(), combos, args.per_combo, seed=12,
+                                                             classifier=clf)
         rows[f"stage II (32 px) {name}"] = caption_match_rate(net, combos, args.per_combo, seed=12, classifier=clf)
     record["rates"] = rows
     # captions that leave size or position open: the samples' spread of the open attribute (entropy of the

@@ -132,11 +132,11 @@ class ModelConfig:
     unroll: int = 0  # unrolled GAN: G's loss looks through this many differentiable D steps (0: off)
     text_encoder: str = ""  # stackgan: pretrained text encoder (.safetensors); empty: the shipped shapes-captions one
     kl_weight: float = 1.0  # stackgan: λ on the conditioning-augmentation KL term in G's loss
-    augment: bool = True  # stackgan: conditioning augmentation (c = μ + σ ε, with its KL); false: c = μ(φ), no KL
+    augment: bool = True  # stackgan: conditioning augmentation (c = μ + σ ε, its KL); false: c = μ(φ), no KL
     prior_labels: bool = False  # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
-    condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan, stackgan: how D sees the class / text
+    condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan, stackgan: how D sees class/text
     matching_aware: bool = False  # cgan: real images with wrong classes are extra negatives (Reed et al. 2016)
-    class_weight: float = 1.0  # condition=acgan: weight of cgan's class cross-entropy / stackgan's text read-back, both losses
+    class_weight: float = 1.0  # condition=acgan: weight of the class cross-entropy (stackgan: text read-back)
     num_classes: int = 0  # cgan: classes; 0: the data set's own (the resolved count is saved with the run)
     l1_weight: float = 100.0  # pix2pix: λ on the L1 distance to the target in G's loss (Isola et al.: 100)
     adv_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0: L1 regression alone, no D

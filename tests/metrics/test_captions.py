@@ -71,8 +71,8 @@ class OpenRenderer(Renderer):
         rows = []
         for t in C.detokenize(latent.long()):
             named = C.phrase_attributes(t)
-            rows.append([names.index(named[a]) if a in named else (int(self.rng.integers(len(names))) if self.spread else 0)
-                         for a, names in C.ATTRIBUTES])
+            rows.append([names.index(named[a]) if a in named else
+                         (int(self.rng.integers(len(names))) if self.spread else 0) for a, names in C.ATTRIBUTES])
         return torch.from_numpy(C.render(np.array(rows), 32, seed=2)).float() / 127.5 - 1
 
 

@@ -104,7 +104,8 @@ def test_kl_closed_form_and_conditioning_augmentation():
     c1, _, _ = ca(phi, torch.ones(4, CONDITION_DIM))
     assert torch.allclose(c1 - m, torch.exp(0.5 * lv))  # c = μ + σ ε
     with torch.no_grad():  # log σ² starts at INIT_LOGVAR = -4
-        assert abs(float(ConditioningAugmentation()(torch.zeros(1, EMBED_DIM), torch.zeros(1, CONDITION_DIM))[2].mean()) + 4) < 1e-6
+        logvar = ConditioningAugmentation()(torch.zeros(1, EMBED_DIM), torch.zeros(1, CONDITION_DIM))[2]
+        assert abs(float(logvar.mean()) + 4) < 1e-6
 
 
 def test_matching_aware_d_loss_on_hand_made_scores():
@@ -198,7 +199,8 @@ def _params(m):
     return [p.detach().clone() for p in m.parameters()]
 
 
-@pytest.mark.parametrize("variant", [[], ["model.condition=acgan", "model.augment=false"], ["model.condition=projection"]])
+@pytest.mark.parametrize("variant", [[], ["model.condition=acgan", "model.augment=false"],
+                                     ["model.condition=projection"]])
 def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, variant):
     cfg = small_config(tmp_path, *variant)
     data = caps.shapes_captions_dataset("train", 32, n=324)
@@ -263,7 +265,8 @@ def test_text_sampling_end_to_end(tmp_path, capsys):
         assert im.size == ((4 * 34 + 2) * 2, (2 * 34 + 2) * 2)
     assert cli_main(["sample", str(run.root), "--text", "  ", "-n", "2", "-o", str(out)]) == 2
     assert "caption is empty" in capsys.readouterr().err
-    assert cli_main(["sample", str(run.root), "--text", text, "--interpolate", "linear", "-o", str(tmp_path / "i.png")]) == 2
+    assert cli_main(["sample", str(run.root), "--text", text, "--interpolate", "linear",
+                     "-o", str(tmp_path / "i.png")]) == 2
     # an unconditional run has no --text
     ring = C.resolve("ring8", overrides=["train.steps=2", "train.progress=false", "train.sample_every=0",
                                           "train.diagnostics_every=0", f"run.out_dir={tmp_path / 'runs'}",

@@ -92,8 +92,9 @@ def weights_path() -> Path:
 def load_attribute_classifier(path: str | Path | None = None) -> AttributeNet:
     """The shipped classifier (sha256 checked) or one from ``path``, in eval mode on the CPU (raises
     CheckpointError as :func:`gankit.weights.load_checked_weights`)."""
-    return load_checked_weights(path, weights_path(), SHA_FILE, AttributeNet(), "attribute classifier",  # type: ignore[return-value]
-                                RETRAIN)
+    net = load_checked_weights(path, weights_path(), SHA_FILE, AttributeNet(), "attribute classifier", RETRAIN)
+    assert isinstance(net, AttributeNet)
+    return net
 
 
 def match_rates(pred: Tensor, target: Tensor) -> dict[str, float]:
@@ -152,7 +153,7 @@ def reading_entropy(pred: Tensor, classes: int) -> float:
     return float(-(p * p.log()).sum())
 
 
-def open_caption(attrs: Sequence[int], open_attribute: str) -> str:
+def open_caption(attrs: Sequence[int] | np.ndarray, open_attribute: str) -> str:
     """A caption naming every attribute of ``attrs`` (kind, colour, size, position indices) but
     ``open_attribute`` ('size' or 'position'): "a red circle at the top", "a big red circle"."""
     k, c, s, p = (names[int(i)] for (_, names), i in zip(C.ATTRIBUTES, attrs, strict=True))
@@ -189,7 +190,8 @@ def open_attribute_entropy(net: Any, combos: np.ndarray, open_attribute: str, pe
         for row in rows:
             attrs = np.zeros(4, dtype=np.int64)
             attrs[named] = row
-            latent = net.sample_noise(per_caption, device=device, generator=gen, text=open_caption(attrs, open_attribute))
+            text = open_caption(attrs, open_attribute)
+            latent = net.sample_noise(per_caption, device=device, generator=gen, text=text)
             pred = clf.predict(net(latent).cpu())
             entropies.append(reading_entropy(pred[:, k], HEADS[k]))
             right.append(float((pred[:, named] == torch.from_numpy(row)).all(dim=1).float().mean()))

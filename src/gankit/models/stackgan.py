@@ -20,7 +20,13 @@ image with the right text are negatives). G step (non-saturating, with condition
     L_G = Σ_s BCE(D(G_s(z, φ), φ), 1) + λ · Σ_s KL(N(μ_s, σ_s²) ‖ N(0, I)) / CONDITION_DIM
 
 with λ = ``model.kl_weight`` (StackGAN: 1; divided by the c dimension as in StackGAN's code, which takes
-the mean over dimensions). ``model.augment=false`` is the ablation without conditioning augmentation:
+the mean over dimensions). Both stages train together, stage II on a detached stage-I image, so
+stage II's losses never move stage I: the two stages learn as StackGAN's sequential schedule would,
+stage I's output just keeps improving under stage II (the joint schedule of StackGAN++, Zhang et al.
+2018). One optimiser per side: ``g_optim`` for both generators and CAs, ``d_optim`` for both
+discriminators. ``model.objective`` must be nsgan (the papers' cross-entropy).
+
+``model.augment=false`` is the ablation without conditioning augmentation:
 c = μ(φ_t), no noise, no KL term.
 
 ``model.condition`` picks how D hears the text (:class:`gankit.nets.stackgan.MatchingDiscriminator`):
@@ -31,11 +37,7 @@ the caption embedding back from the image, φ̂(x), with γ = ``model.class_weig
     L_G += γ · Σ_s ‖φ̂_s(G_s(z, φ)) − φ‖² / EMBED_DIM
 
 (the auxiliary classifier of Odena et al. 2017 with the caption embedding as its target: G gets a
-gradient towards every attribute the caption names, not only through the real/fake score). Both stages train together, stage II on a detached stage-I image, so
-stage II's losses never move stage I: the two stages learn as StackGAN's sequential schedule would,
-stage I's output just keeps improving under stage II (the joint schedule of StackGAN++, Zhang et al.
-2018). One optimiser per side: ``g_optim`` for both generators and CAs, ``d_optim`` for both
-discriminators. ``model.objective`` must be nsgan (the papers' cross-entropy).
+gradient towards every attribute the caption names, not only through the real/fake score).
 """
 
 from __future__ import annotations
@@ -49,7 +51,13 @@ from torch import Tensor, nn
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
-from gankit.nets.stackgan import CONDITION_DIM, StackGANGenerator, discriminators, kl_divergence
+from gankit.nets.stackgan import (
+    CONDITION_DIM,
+    StackGANDiscriminators,
+    StackGANGenerator,
+    discriminators,
+    kl_divergence,
+)
 from gankit.nets.text import load_text_encoder
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -90,6 +98,8 @@ class StackGAN(Recipe):
     """
 
     uses_labels = True
+    generator: StackGANGenerator
+    discriminator: StackGANDiscriminators
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu",
                  dataset: Any = None) -> None:
@@ -97,8 +107,8 @@ class StackGAN(Recipe):
             raise ConfigError("model.recipe=stackgan needs generator.name=stackgan and discriminator.name=stackgan "
                               "(use the preset stackgan-shapes)")
         if cfg.model.objective != "nsgan":
-            raise ConfigError(f"model.recipe=stackgan uses the papers' cross-entropy losses; set model.objective=nsgan, "
-                              f"not '{cfg.model.objective}'")
+            raise ConfigError(f"model.recipe=stackgan uses the papers' cross-entropy losses; "
+                              f"set model.objective=nsgan, not '{cfg.model.objective}'")
         if dataset is None:
             from gankit.data import build_dataset
 

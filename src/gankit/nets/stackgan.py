@@ -48,8 +48,9 @@ from gankit.nets.mlp import NetFamily, NoisePrior
 from gankit.nets.text import EMBED_DIM, CharCNNRNN
 from gankit.registry import NETWORKS
 
-__all__ = ["BANK", "CONDITIONS", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator", "StackGANDiscriminators",
-           "StackGANGenerator", "StageIGenerator", "StageIIGenerator", "discriminators", "kl_divergence"]
+__all__ = ["BANK", "CONDITIONS", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator",
+           "StackGANDiscriminators", "StackGANGenerator", "StageIGenerator", "StageIIGenerator", "discriminators",
+           "kl_divergence"]
 
 CONDITION_DIM = 32  # c (StackGAN: 128 for 64-256 px birds; 32 is plenty for 216 combinations)
 TEXT_DIM_D = 32  # the text embedding compressed for D (StackGAN: 128)
@@ -65,7 +66,8 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
 class ConditioningAugmentation(nn.Module):
     """φ_t -> (c = μ + σ ⊙ ε, μ, log σ²), with ε given (so the draw lives in the latent)."""
 
-    def __init__(self, embed_dim: int = EMBED_DIM, cond_dim: int = CONDITION_DIM, init_logvar: float = INIT_LOGVAR) -> None:
+    def __init__(self, embed_dim: int = EMBED_DIM, cond_dim: int = CONDITION_DIM,
+                 init_logvar: float = INIT_LOGVAR) -> None:
         super().__init__()
         self.fc = nn.Linear(embed_dim, 2 * cond_dim)
         with torch.no_grad():
@@ -91,7 +93,8 @@ class StageIGenerator(nn.Module):
         super().__init__()
         k = int(round(math.log2(size / 4)))
         top = width * 2**k
-        self.fc = nn.Sequential(nn.Linear(noise_dim + cond_dim, top * 16, bias=False), nn.BatchNorm1d(top * 16), nn.ReLU(True))
+        self.fc = nn.Sequential(nn.Linear(noise_dim + cond_dim, top * 16, bias=False), nn.BatchNorm1d(top * 16),
+                                nn.ReLU(True))
         blocks: list[nn.Module] = []
         for i in range(k):
             blocks += _up(top // 2**i, top // 2 ** (i + 1))
@@ -145,7 +148,11 @@ class StackGANGenerator(nn.Module):
         prior: z's prior ("normal" or "uniform").
     """
 
-    def __init__(self, noise_dim: int, channels: int, size: int, width: int, blocks: int, prior: str = "normal") -> None:
+    captions: Tensor  # buffers (typed for the checker)
+    ca_scale: Tensor
+
+    def __init__(self, noise_dim: int, channels: int, size: int, width: int, blocks: int,
+                 prior: str = "normal") -> None:
         super().__init__()
         self.text_encoder = CharCNNRNN().requires_grad_(False)
         self.ca1 = ConditioningAugmentation()
@@ -267,7 +274,8 @@ class MatchingDiscriminator(nn.Module):
     def __init__(self, channels: int, size: int, width: int, condition: str = "concat") -> None:
         super().__init__()
         if condition not in CONDITIONS:
-            raise ConfigError(f"unknown model.condition '{condition}' for stackgan; choose one of: {', '.join(CONDITIONS)}")
+            raise ConfigError(f"unknown model.condition '{condition}' for stackgan; "
+                              f"choose one of: {', '.join(CONDITIONS)}")
         k = int(round(math.log2(size / 4)))
         layers: list[nn.Module] = []
         ch = channels
