@@ -32,7 +32,7 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 D_STEP_SCHEDULES = ("constant", "wgan")
 DEVICES = ("auto", "cpu", "cuda")
-NORMS = ("auto", "batch", "layer", "none")
+NORMS = ("auto", "batch", "layer", "none", "conditional")  # conditional: stackgan's G only
 MINIBATCH = ("none", "std", "discrimination")
 REG_SCHEDULES = ("constant", "linear")
 CONDITIONS = ("concat", "projection", "acgan")
@@ -426,6 +426,9 @@ def validate(cfg: Config) -> None:
          f"data.batch_size ({cfg.data.batch_size}) must be a multiple of model.pack ({cfg.model.pack})"),
         (cfg.model.unroll >= 0, "model.unroll must be >= 0 (0: off)"),
         (cfg.discriminator.minibatch_kernels > 0, "discriminator.minibatch_kernels must be > 0"),
+        (cfg.generator.norm != "conditional" or cfg.generator.name == "stackgan",
+         "generator.norm=conditional (batch norm scaled and shifted by the text) is for generator.name=stackgan"),
+        (cfg.discriminator.norm != "conditional", "discriminator.norm=conditional is not a discriminator's norm"),
         (cfg.generator.prior not in ("mixture", "swissroll") or cfg.generator.noise_dim == 2,
          f"generator.prior={cfg.generator.prior} is a 2-D prior: set generator.noise_dim=2 (got {cfg.generator.noise_dim})"),
         (not cfg.model.prior_labels or (cfg.model.recipe == "aae" and cfg.generator.prior in ("mixture", "swissroll")),

@@ -80,16 +80,45 @@ class ConditioningAugmentation(nn.Module):
         return mu + torch.exp(0.5 * logvar) * eps, mu, logvar
 
 
-def _up(cin: int, cout: int) -> list[nn.Module]:
-    """Nearest-neighbour x2, 3x3 convolution, batch norm, ReLU (StackGAN's up-sampling block)."""
-    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(cout), nn.ReLU(True)]
+class ConditionalBatchNorm2d(nn.Module):
+    """Batch norm whose scale and shift come from the condition (de Vries et al. 2017; Dumoulin et al. 2017's
+    conditional instance norm): y = (1 + γ(c)) ⊙ BN(x) + β(c), γ and β linear in c and zero at the start
+    (then it is plain batch norm, whose own affine parameters stay). The text can then set each feature map's gain directly
+    (e.g. a colour on a shape's mask) at every resolution, not only through the first layer."""
+
+    def __init__(self, channels: int, cond_dim: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels)
+        self.gamma = nn.Linear(cond_dim, channels)
+        self.beta = nn.Linear(cond_dim, channels)
+        for lin in (self.gamma, self.beta):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        return (1 + self.gamma(c))[:, :, None, None] * self.bn(x) + self.beta(c)[:, :, None, None]
+
+
+def _up(cin: int, cout: int, cond_dim: int = 0) -> list[nn.Module]:
+    """Nearest-neighbour x2, 3x3 convolution, batch norm (conditional on c when ``cond_dim``), ReLU (StackGAN's
+    up-sampling block)."""
+    norm = ConditionalBatchNorm2d(cout, cond_dim) if cond_dim else nn.BatchNorm2d(cout)
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False), norm,
+            nn.ReLU(True)]
+
+
+def _run(blocks: nn.Sequential, h: Tensor, c: Tensor) -> Tensor:
+    """``blocks`` on h, handing c to the conditional batch norms."""
+    for m in blocks:
+        h = m(h, c) if isinstance(m, ConditionalBatchNorm2d) else m(h)
+    return h
 
 
 class StageIGenerator(nn.Module):
     """[c₀, z] -> (B, C, S, S) in [-1, 1], S = 4 · 2^k."""
 
-    def __init__(self, noise_dim: int, cond_dim: int, channels: int, size: int, width: int) -> None:
+    def __init__(self, noise_dim: int, cond_dim: int, channels: int, size: int, width: int,
+                 conditional_norm: bool = False) -> None:
         super().__init__()
         k = int(round(math.log2(size / 4)))
         top = width * 2**k
@@ -97,14 +126,14 @@ class StageIGenerator(nn.Module):
                                 nn.ReLU(True))
         blocks: list[nn.Module] = []
         for i in range(k):
-            blocks += _up(top // 2**i, top // 2 ** (i + 1))
+            blocks += _up(top // 2**i, top // 2 ** (i + 1), cond_dim if conditional_norm else 0)
         self.up = nn.Sequential(*blocks)
         self.out = nn.Sequential(nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh())
         self.top = top
 
     def forward(self, z: Tensor, c: Tensor) -> Tensor:
         h = self.fc(torch.cat([c, z], dim=1)).reshape(len(z), self.top, 4, 4)
-        return self.out(self.up(h))
+        return self.out(_run(self.up, h, c))
 
 
 class ResBlock(nn.Module):
@@ -120,7 +149,7 @@ class ResBlock(nn.Module):
 class StageIIGenerator(nn.Module):
     """(stage-I image (B, C, S, S), ĉ) -> (B, C, 2S, 2S): down x2, join ĉ, residual blocks, up x4."""
 
-    def __init__(self, cond_dim: int, channels: int, width: int, blocks: int) -> None:
+    def __init__(self, cond_dim: int, channels: int, width: int, blocks: int, conditional_norm: bool = False) -> None:
         super().__init__()
         w2 = 2 * width
         self.encode = nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1), nn.ReLU(True),
@@ -128,13 +157,14 @@ class StageIIGenerator(nn.Module):
         self.joint = nn.Sequential(nn.Conv2d(w2 + cond_dim, w2, 3, 1, 1, bias=False), nn.BatchNorm2d(w2), nn.ReLU(True))
         self.res = nn.Sequential(*[ResBlock(w2) for _ in range(blocks)])
         half = max(width // 2, 8)
-        self.up = nn.Sequential(*_up(w2, width), *_up(width, half))
+        k = cond_dim if conditional_norm else 0
+        self.up = nn.Sequential(*_up(w2, width, k), *_up(width, half, k))
         self.out = nn.Sequential(nn.Conv2d(half, channels, 3, 1, 1), nn.Tanh())
 
     def forward(self, image: Tensor, c: Tensor) -> Tensor:
         h = self.encode(image)
         h = self.joint(torch.cat([h, c[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1))
-        return self.out(self.up(self.res(h)))
+        return self.out(_run(self.up, self.res(h), c))
 
 
 class StackGANGenerator(nn.Module):
@@ -152,13 +182,13 @@ class StackGANGenerator(nn.Module):
     ca_scale: Tensor
 
     def __init__(self, noise_dim: int, channels: int, size: int, width: int, blocks: int,
-                 prior: str = "normal") -> None:
+                 prior: str = "normal", conditional_norm: bool = False) -> None:
         super().__init__()
         self.text_encoder = CharCNNRNN().requires_grad_(False)
         self.ca1 = ConditioningAugmentation()
         self.ca2 = ConditioningAugmentation()
-        self.stage1 = StageIGenerator(noise_dim, CONDITION_DIM, channels, size // 2, width)
-        self.stage2 = StageIIGenerator(CONDITION_DIM, channels, width, blocks)
+        self.stage1 = StageIGenerator(noise_dim, CONDITION_DIM, channels, size // 2, width, conditional_norm)
+        self.stage2 = StageIIGenerator(CONDITION_DIM, channels, width, blocks, conditional_norm)
         self.stage1.apply(dcgan_init)
         self.stage2.apply(dcgan_init)
         # token ids as floats: an EMA copy (torch's AveragedModel) lerps buffers, exact for equal floats
@@ -341,7 +371,8 @@ def _image_shape(data_shape: tuple[int, ...]) -> tuple[int, int]:
 
 def _generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
     c, s = _image_shape(data_shape)
-    return StackGANGenerator(cfg.noise_dim, c, s, cfg.width, max(int(cfg.depth), 0), cfg.prior)
+    return StackGANGenerator(cfg.noise_dim, c, s, cfg.width, max(int(cfg.depth), 0), cfg.prior,
+                             conditional_norm=cfg.norm == "conditional")
 
 
 def discriminators(cfg: Any, data_shape: tuple[int, ...], condition: str = "concat") -> StackGANDiscriminators:
