@@ -19,6 +19,7 @@ from gankit.models.stackgan import StackGAN, matching_aware_d_loss, mismatched, 
 from gankit.nets import text as text_mod
 from gankit.nets.stackgan import (
     CONDITION_DIM,
+    ConditionalBatchNorm2d,
     ConditioningAugmentation,
     MatchingDiscriminator,
     StackGANDiscriminators,
@@ -172,6 +173,25 @@ def test_projection_d_is_affine_in_the_text_and_acgan_reads_it_back():
     shift = torch.zeros_like(phi)
     shift[:, 0] = 2.0
     assert math.isclose(float(text_readback_loss(phi + shift, phi)), 4.0 / EMBED_DIM, rel_tol=1e-6)
+
+
+def test_conditional_batch_norm_starts_as_batch_norm_and_scales_by_the_text(tmp_path):
+    torch.manual_seed(0)
+    cbn = ConditionalBatchNorm2d(3, 5)
+    x, c = torch.randn(4, 3, 2, 2), torch.randn(4, 5)
+    torch.testing.assert_close(cbn(x, c), cbn.bn(x))  # γ(c) = β(c) = 0 at the start
+    with torch.no_grad():
+        cbn.gamma.bias.fill_(1.0)  # y = 2 BN(x) + β(c), β(c) = c₀ for every map
+        cbn.beta.weight.zero_()
+        cbn.beta.weight[:, 0] = 1.0
+    torch.testing.assert_close(cbn(x, c), 2 * cbn.bn(x) + c[:, :1, None, None])
+    g = StackGANGenerator(5, 3, 16, 8, 1, conditional_norm=True)
+    assert sum(isinstance(m, ConditionalBatchNorm2d) for m in g.modules()) == 3  # stage I: 1 block, stage II: 2
+    assert g(g.sample_noise(3)).shape == (3, 3, 16, 16)
+    cfg = small_config(tmp_path, "generator.norm=conditional")
+    assert isinstance(StackGAN(cfg, (3, 32, 32)).generator.stage1.up[2], ConditionalBatchNorm2d)
+    with pytest.raises(ConfigError, match="generator.name=stackgan"):
+        C.resolve("dcgan-mnist", overrides=["generator.norm=conditional"])
 
 
 def test_without_conditioning_augmentation_c_is_mu_and_old_generators_load():
