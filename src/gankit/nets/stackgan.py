@@ -83,8 +83,9 @@ class ConditioningAugmentation(nn.Module):
 class ConditionalBatchNorm2d(nn.Module):
     """Batch norm whose scale and shift come from the condition (de Vries et al. 2017; Dumoulin et al. 2017's
     conditional instance norm): y = (1 + γ(c)) ⊙ BN(x) + β(c), γ and β linear in c and zero at the start
-    (then it is plain batch norm, whose own affine parameters stay). The text can then set each feature map's gain directly
-    (e.g. a colour on a shape's mask) at every resolution, not only through the first layer."""
+    (then it is plain batch norm, whose own affine parameters stay). The text can then set each feature
+    map's gain directly (e.g. a colour on a shape's mask) at every resolution, not only through the first
+    layer."""
 
     def __init__(self, channels: int, cond_dim: int) -> None:
         super().__init__()
