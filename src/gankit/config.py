@@ -35,7 +35,7 @@ DEVICES = ("auto", "cpu", "cuda")
 NORMS = ("auto", "batch", "layer", "none", "conditional")  # conditional: stackgan's G only
 MINIBATCH = ("none", "std", "discrimination")
 REG_SCHEDULES = ("constant", "linear")
-CONDITIONS = ("concat", "projection", "acgan")
+CONDITIONS = ("concat", "projection", "acgan", "projection-acgan")  # the last: stackgan only
 
 
 def _choices(values: tuple[str, ...] | Callable[[], list[str]]) -> dict[str, Any]:

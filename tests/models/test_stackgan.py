@@ -164,7 +164,11 @@ def test_projection_d_is_affine_in_the_text_and_acgan_reads_it_back():
         ac = MatchingDiscriminator(3, 16, 8, "acgan").eval()
         score, read = ac.score_and_text(x, p1)
         assert read is not None and read.shape == (4, EMBED_DIM) and torch.equal(score, ac(x, p1))
-        assert concat.score_and_text(x, p1)[1] is None
+        assert concat.score_and_text(x, p1)[1] is None and proj.score_and_text(x, p1)[1] is None
+        both = MatchingDiscriminator(3, 16, 8, "projection-acgan").eval()  # projection's score, acgan's head
+        score, read = both.score_and_text(x, p1)
+        assert read is not None and read.shape == (4, EMBED_DIM)
+        torch.testing.assert_close(0.5 * (both(x, p1) + both(x, p2)), both(x, 0.5 * (p1 + p2)))
     with pytest.raises(ConfigError, match="concat, projection, acgan"):
         MatchingDiscriminator(3, 16, 8, "hinge")
     # ‖φ̂ − φ‖² / D: 0 for a perfect read, 1 for φ̂ = φ + a unit vector per row... per component 1/D of it
@@ -220,7 +224,7 @@ def _params(m):
 
 
 @pytest.mark.parametrize("variant", [[], ["model.condition=acgan", "model.augment=false"],
-                                     ["model.condition=projection"]])
+                                     ["model.condition=projection"], ["model.condition=projection-acgan"]])
 def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, variant):
     cfg = small_config(tmp_path, *variant)
     data = caps.shapes_captions_dataset("train", 32, n=324)
@@ -238,10 +242,11 @@ def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, v
     assert any(not torch.equal(a, b) for a, b in zip(d0, _params(r.discriminator)))
     assert all(torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))
     d1 = _params(r.discriminator)
-    assert ("d1_text" in stats) == ("model.condition=acgan" in variant)  # the read-back loss, acgan only
+    reads = any(v.startswith("model.condition=") and v.endswith("acgan") for v in variant)
+    assert ("d1_text" in stats) == reads  # the read-back loss, acgan and projection-acgan only
     stats = r.g_step(batch)
     assert float(stats["kl"]) > 0 and all(torch.isfinite(v) for v in stats.values())
-    assert ("g_text" in stats) == ("model.condition=acgan" in variant)
+    assert ("g_text" in stats) == reads
     assert r.kl_weight == (0.0 if "model.augment=false" in variant else 1.0)
     assert float(r.generator.ca_scale) == (0.0 if "model.augment=false" in variant else 1.0)
     assert any(not torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))

@@ -30,8 +30,9 @@ discriminators. ``model.objective`` must be nsgan (the papers' cross-entropy).
 c = μ(φ_t), no noise, no KL term.
 
 ``model.condition`` picks how D hears the text (:class:`gankit.nets.stackgan.MatchingDiscriminator`):
-``concat`` (StackGAN's), ``projection`` (Miyato & Koyama 2018) or ``acgan``: concat plus a head reading
-the caption embedding back from the image, φ̂(x), with γ = ``model.class_weight``
+``concat`` (StackGAN's), ``projection`` (Miyato & Koyama 2018), ``acgan``: concat plus a head reading
+the caption embedding back from the image, φ̂(x), or ``projection-acgan``: projection plus that head,
+with γ = ``model.class_weight``
 
     L_D += γ · Σ_s ‖φ̂_s(x_s) − φ‖² / EMBED_DIM      (real pairs only)
     L_G += γ · Σ_s ‖φ̂_s(G_s(z, φ)) − φ‖² / EMBED_DIM
@@ -53,6 +54,7 @@ from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
 from gankit.nets.stackgan import (
     CONDITION_DIM,
+    READERS,
     StackGANDiscriminators,
     StackGANGenerator,
     discriminators,
@@ -130,7 +132,7 @@ class StackGAN(Recipe):
             "d": build_optimizer(self.discriminator.parameters(), cfg.d_optim),
         }
         self.kl_weight = float(cfg.model.kl_weight) if cfg.model.augment else 0.0
-        self.text_weight = float(cfg.model.class_weight) if cfg.model.condition == "acgan" else 0.0
+        self.text_weight = float(cfg.model.class_weight) if cfg.model.condition in READERS else 0.0
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:

@@ -48,7 +48,7 @@ from gankit.nets.mlp import NetFamily, NoisePrior
 from gankit.nets.text import EMBED_DIM, CharCNNRNN
 from gankit.registry import NETWORKS
 
-__all__ = ["BANK", "CONDITIONS", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator",
+__all__ = ["BANK", "CONDITIONS", "READERS", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator",
            "StackGANDiscriminators", "StackGANGenerator", "StageIGenerator", "StageIIGenerator", "discriminators",
            "kl_divergence"]
 
@@ -285,7 +285,8 @@ class StackGANGenerator(nn.Module):
         return self.outputs(latent)["high"]
 
 
-CONDITIONS = ("concat", "projection", "acgan")  # how D hears the text (``model.condition``)
+CONDITIONS = ("concat", "projection", "acgan", "projection-acgan")  # how D hears the text (``model.condition``)
+READERS = ("acgan", "projection-acgan")  # the conditions with a text read-back head
 
 
 class MatchingDiscriminator(nn.Module):
@@ -300,6 +301,7 @@ class MatchingDiscriminator(nn.Module):
     - ``acgan``: ``concat`` plus an auxiliary head that reads the caption embedding back from the image,
       φ̂(x) = W h (:meth:`read_text`; Odena et al. 2017's auxiliary classifier with the text embedding as
       its target, trained by the recipe on real pairs only).
+    - ``projection-acgan``: ``projection`` with that head.
     """
 
     def __init__(self, channels: int, size: int, width: int, condition: str = "concat") -> None:
@@ -319,19 +321,19 @@ class MatchingDiscriminator(nn.Module):
             ch = out
         self.image = nn.Sequential(*layers)
         self.condition = condition
-        if condition == "projection":
+        if condition.startswith("projection"):
             self.psi = nn.Conv2d(ch, 1, 4)
             self.embed = nn.Linear(EMBED_DIM, ch * 16, bias=False)
         else:
             self.text = nn.Sequential(nn.Linear(EMBED_DIM, TEXT_DIM_D), nn.LeakyReLU(0.2, True))
             self.joint = nn.Sequential(nn.Conv2d(ch + TEXT_DIM_D, ch, 1, bias=False), nn.BatchNorm2d(ch),
                                        nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4))
-        if condition == "acgan":
+        if condition in READERS:
             self.reader = nn.Linear(ch * 16, EMBED_DIM)
         self.apply(dcgan_init)
 
     def _score(self, h: Tensor, phi: Tensor) -> Tensor:
-        if self.condition == "projection":  # ψ(h) + (V φ)ᵀ h
+        if self.condition.startswith("projection"):  # ψ(h) + (V φ)ᵀ h
             return self.psi(h).flatten() + (self.embed(phi) * h.flatten(1)).sum(dim=1)
         t = self.text(phi)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
         return self.joint(torch.cat([h, t], dim=1)).flatten()
@@ -342,7 +344,7 @@ class MatchingDiscriminator(nn.Module):
     def score_and_text(self, x: Tensor, phi: Tensor) -> tuple[Tensor, Tensor | None]:
         """(scores (B,), φ̂(x) (B, EMBED_DIM) or None without a reader) with one pass through the image layers."""
         h = self.image(x)
-        return self._score(h, phi), (self.reader(h.flatten(1)) if self.condition == "acgan" else None)
+        return self._score(h, phi), (self.reader(h.flatten(1)) if self.condition in READERS else None)
 
 
 class StackGANDiscriminators(nn.Module):
