@@ -1,6 +1,7 @@
 """StackGAN on shapes-captions: how often do generated images match their captions, seen vs held-out?
 
-    python benchmarks/stackgan.py [--steps 600] [--width 16] [--batch 32] [--seed 0] [--pretrain 0]
+    python benchmarks/stackgan.py [--steps 600] [--minutes 0] [--width 16] [--batch 32] [--seed 0] [--pretrain 0]
+                                  [--set KEY=VALUE ...] [--tag NAME]
 
 1. Text encoder: the shipped char-CNN-RNN (pretrained by ``benchmarks/pretrain_text_encoder.py``, 800
    contrastive steps on the training captions); ``--pretrain N`` pretrains a fresh one for N steps here
@@ -14,7 +15,15 @@
    up-sampling to 32 px. The same on real rendered images is the ceiling; chance for "match" is
    1/216 = 0.46 % (1/3, 1/4, 1/2, 1/9 per attribute).
 
-Writes ``benchmarks/out/stackgan.json``, a figure of samples for a few seen and held-out captions
+4. Captions that leave an attribute open ("a red circle at the top": no size; "a big red circle": no
+   position), 20 images each: the entropy of the classifier's reading of the open attribute (mean over
+   captions, nats) against the data's (ln 2, ln 9: every size and position is equally common given the
+   rest), and how often the three named attributes read right.
+
+Variants: ``--set model.augment=false`` (the conditioning-augmentation ablation), ``--set
+model.condition=concat`` (StackGAN's own D), ``--minutes M`` for equal wall-time budgets.
+
+Writes ``benchmarks/out/stackgan[-TAG].json``, a figure of samples for a few seen and held-out captions
 (``benchmarks/out/stackgan-captions.png``) and prints a markdown table.
 """
 
