@@ -358,3 +358,24 @@ def test_run_ends_with_its_stages_figure_and_caption_match_that_eval_repeats(tmp
                for c in caps.captions_for(*(names[i] for (_, names), i in zip(caps.ATTRIBUTES, combo)))
                for w in caps.caption_words(c)}
     assert grammar <= caps.vocabulary(net.captions)
+
+
+def test_benchmark_reads_stage_one_up_sampled():
+    # benchmarks/stackgan.py read stage I as stages(latent)["low"] (stages() is a list) and failed after training
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_stackgan", Path(__file__).resolve().parents[2] / "benchmarks" / "stackgan.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    g = StackGANGenerator(5, 3, 16, 8, 1).eval()
+    z = g.sample_noise(2)
+    with torch.no_grad():
+        got = bench.StageI(g)(z)
+        want = torch.nn.functional.interpolate(g.outputs(z)["low"], scale_factor=2, mode="bilinear",
+                                               align_corners=False)
+    assert got.shape == (2, 3, 16, 16)
+    torch.testing.assert_close(got, want)
