@@ -223,7 +223,7 @@ def _params(m):
     return [p.detach().clone() for p in m.parameters()]
 
 
-@pytest.mark.parametrize("variant", [[], ["model.condition=acgan", "model.augment=false"],
+@pytest.mark.parametrize("variant", [["model.condition=concat"], ["model.condition=acgan", "model.augment=false"],
                                      ["model.condition=projection"], ["model.condition=projection-acgan"]])
 def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, variant):
     cfg = small_config(tmp_path, *variant)
