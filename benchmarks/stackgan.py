@@ -1,6 +1,7 @@
 """StackGAN on shapes-captions: how often do generated images match their captions, seen vs held-out?
 
-    python benchmarks/stackgan.py [--steps 600] [--width 16] [--batch 32] [--seed 0] [--pretrain 0]
+    python benchmarks/stackgan.py [--steps 600] [--minutes 0] [--width 16] [--batch 32] [--seed 0] [--pretrain 0]
+                                  [--set KEY=VALUE ...] [--tag NAME]
 
 1. Text encoder: the shipped char-CNN-RNN (pretrained by ``benchmarks/pretrain_text_encoder.py``, 800
    contrastive steps on the training captions); ``--pretrain N`` pretrains a fresh one for N steps here
@@ -14,7 +15,15 @@
    up-sampling to 32 px. The same on real rendered images is the ceiling; chance for "match" is
    1/216 = 0.46 % (1/3, 1/4, 1/2, 1/9 per attribute).
 
-Writes ``benchmarks/out/stackgan.json``, a figure of samples for a few seen and held-out captions
+4. Captions that leave an attribute open ("a red circle at the top": no size; "a big red circle": no
+   position), 20 images each: the entropy of the classifier's reading of the open attribute (mean over
+   captions, nats) against the data's (ln 2, ln 9: every size and position is equally common given the
+   rest), and how often the three named attributes read right.
+
+Variants: ``--set model.augment=false`` (the conditioning-augmentation ablation), ``--set
+model.condition=concat`` (StackGAN's own D), ``--minutes M`` for equal wall-time budgets.
+
+Writes ``benchmarks/out/stackgan[-TAG].json``, a figure of samples for a few seen and held-out captions
 (``benchmarks/out/stackgan-captions.png``) and prints a markdown table.
 """
 
@@ -33,7 +42,12 @@ from torch import nn
 from gankit import api
 from gankit import config as config_mod
 from gankit.data import captions as C
-from gankit.metrics.captions import caption_match_rate, load_attribute_classifier, real_match_rate
+from gankit.metrics.captions import (
+    caption_match_rate,
+    load_attribute_classifier,
+    open_attribute_entropy,
+    real_match_rate,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
@@ -53,13 +67,18 @@ class StageI(nn.Module):
         return self.net.sample_noise(*args, **kw)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        low = self.net.stages(latent)["low"]
+        low = self.net.outputs(latent)["low"]
         return F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--minutes", type=float, default=0.0,
+                   help="wall-time budget of training (train.time_limit); 0: none")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra config overrides (a variant: model.condition=acgan, model.augment=false, ...)")
+    p.add_argument("--tag", default="", help="names the run and benchmarks/out/stackgan[-TAG].json")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -73,14 +92,15 @@ def main() -> None:
     overrides = [f"train.steps={args.steps}", f"generator.width={args.width}", f"discriminator.width={args.width}",
                  f"data.batch_size={args.batch}", f"run.seed={args.seed}", "run.threads=1", "train.progress=false",
                  f"train.sample_every={max(args.steps // 4, 1)}", f"train.checkpoint_every={args.steps}",
-                 f"run.out_dir={args.out_dir}", f"run.name=stackgan-s{args.seed}"]
+                 f"run.out_dir={args.out_dir}", f"run.name=stackgan-{args.tag or 'run'}-s{args.seed}",
+                 f"train.time_limit={args.minutes}", *args.set]
     record: dict[str, object] = {"args": vars(args)}
     if args.pretrain:
         from gankit.nets.text import pretrain_text_encoder, save_text_encoder
 
         t0 = time.time()
-        captions = C.shapes_captions_dataset("train", 32)
-        enc, _, losses = pretrain_text_encoder(captions, steps=args.pretrain, seed=args.seed)
+        enc, _, losses = pretrain_text_encoder(C.shapes_captions_dataset("train", 32), steps=args.pretrain,
+                                               seed=args.seed)
         path = Path(args.out_dir) / f"text-encoder-s{args.seed}.safetensors"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_text_encoder(enc, path)
@@ -96,7 +116,10 @@ def main() -> None:
         run = api.train(cfg, overwrite=True)
         seconds = time.time() - t0
         record["train_seconds_under_load"] = round(seconds, 1)
-        print(f"trained {args.steps} steps in {seconds:.0f} s ({args.steps / seconds:.2f} steps/s under load)")
+        lines = (run.root / "stats.jsonl").read_text().splitlines()
+        done = int(json.loads(lines[-1])["step"]) if lines else 0
+        record["steps_done"] = done
+        print(f"trained {done} steps in {seconds:.0f} s ({done / seconds:.2f} steps/s under load)")
 
     net, _, _ = api.load_generator(run.root)
     clf = load_attribute_classifier()
@@ -107,13 +130,20 @@ def main() -> None:
                                                              classifier=clf)
         rows[f"stage II (32 px) {name}"] = caption_match_rate(net, combos, args.per_combo, seed=12, classifier=clf)
     record["rates"] = rows
-    (OUT / "stackgan.json").write_text(json.dumps(record, indent=2) + "\n")
+    # captions that leave size or position open: the samples' spread of the open attribute (entropy of the
+    # classifier's readings, nats) against the data's (uniform: ln 2, ln 9)
+    record["open"] = {a: open_attribute_entropy(net, C.seen_combinations(), a, per_caption=20, seed=13, classifier=clf)
+                      for a in ("size", "position")}
+    (OUT / f"stackgan{'-' + args.tag if args.tag else ''}.json").write_text(json.dumps(record, indent=2) + "\n")
 
     keys = ["match", *(a for a, _ in C.ATTRIBUTES)]
     print("| images | " + " | ".join(keys) + " |")
     print("|---|" + "---:|" * len(keys))
     for name, r in rows.items():
         print(f"| {name} | " + " | ".join(f"{100 * r[k]:.1f} %" for k in keys) + " |")
+    for a, r in record["open"].items():  # type: ignore[union-attr]
+        print(f"captions without {a}: entropy of the {a} read {r['entropy']:.2f} nats (data: {r['max']:.2f}), "
+              f"the other three right {100 * r['match']:.1f} %")
 
     from gankit.viz import save_image_grid
 

@@ -16,10 +16,10 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 D_STEP_SCHEDULES = ("constant", "wgan")
 DEVICES = ("auto", "cpu", "cuda")
-NORMS = ("auto", "batch", "layer", "none")
+NORMS = ("auto", "batch", "layer", "none", "conditional")  # conditional: stackgan's G only
 MINIBATCH = ("none", "std", "discrimination")
 REG_SCHEDULES = ("constant", "linear")
-CONDITIONS = ("concat", "projection", "acgan")
+CONDITIONS = ("concat", "projection", "acgan", "projection-acgan")  # the last: stackgan only
 
 
 def _choices(values: tuple[str, ...] | Callable[[], list[str]]) -> dict[str, Any]:
@@ -120,11 +120,12 @@ class ModelConfig:
     unroll: int = 0  # unrolled GAN: G's loss looks through this many differentiable D steps (0: off)
     text_encoder: str = ""  # stackgan: pretrained text encoder (.safetensors); empty: the shipped shapes-captions one
     kl_weight: float = 1.0  # stackgan: λ on the conditioning-augmentation KL term in G's loss
+    augment: bool = True  # stackgan: conditioning augmentation (c = μ + σ ε, its KL); false: c = μ(φ), no KL
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
-    condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan: how D sees the class
+    condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan, stackgan: how D sees class/text
     matching_aware: bool = False  # cgan: real images with wrong classes are extra negatives (Reed et al. 2016)
-    class_weight: float = 1.0  # cgan, condition=acgan: weight of the class cross-entropy in both losses
+    class_weight: float = 1.0  # condition=acgan: weight of the class cross-entropy (stackgan: text read-back)
     # cgan: classes, 0: the data set's own (the resolved count is saved with the run); selfcond: clusters, 0: 20
     num_classes: int = 0
     recluster_every: int = 500  # selfcond: D steps between k-means re-clusterings of D's features

@@ -227,6 +227,9 @@ def validate(cfg: Config) -> None:
          "run.compile cannot be used with reg.gradient_penalty, reg.r1 or model.unroll: torch.compile does not "
          "support their double backward"),
         (cfg.discriminator.minibatch_kernels > 0, "discriminator.minibatch_kernels must be > 0"),
+        (cfg.generator.norm != "conditional" or cfg.generator.name == "stackgan",
+         "generator.norm=conditional (batch norm scaled and shifted by the text) is for generator.name=stackgan"),
+        (cfg.discriminator.norm != "conditional", "discriminator.norm=conditional is not a discriminator's norm"),
         (cfg.generator.prior not in ("mixture", "swissroll") or cfg.generator.noise_dim == 2,
          f"generator.prior={cfg.generator.prior} is a 2-D prior: set generator.noise_dim=2 "
          f"(got {cfg.generator.noise_dim})"),

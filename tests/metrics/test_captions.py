@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from gankit.data import captions as C
-from gankit.metrics.captions import caption_match_rate, load_attribute_classifier, match_rates, real_match_rate
+from gankit.errors import DataError
+from gankit.metrics.captions import (
+    caption_match_rate,
+    load_attribute_classifier,
+    match_rates,
+    open_attribute_entropy,
+    open_caption,
+    reading_entropy,
+    real_match_rate,
+)
 
 
 class Renderer(nn.Module):
@@ -44,3 +54,49 @@ def test_the_shipped_classifier_reads_real_images_and_the_rate_tells_good_from_b
     # 16 px images are up-sampled to the classifier's 32 px
     small = torch.from_numpy(C.render(held[:20], 16, seed=2)).float() / 127.5 - 1
     assert (clf.predict(small)[:, 1] == torch.from_numpy(held[:20, 1])).float().mean() > 0.9
+
+
+class OpenRenderer(Renderer):
+    """Draws what the caption names and a random value of any attribute it leaves open (``spread``), or value 0."""
+
+    def __init__(self, spread: bool) -> None:
+        super().__init__()
+        self.spread = spread
+        self.rng = np.random.default_rng(0)
+
+    def sample_noise(self, n, device=None, generator=None, text=None):
+        return C.tokenize(text).float().expand(n, -1)
+
+    def forward(self, latent):
+        rows = []
+        for t in C.detokenize(latent.long()):
+            named = C.phrase_attributes(t)
+            rows.append([names.index(named[a]) if a in named else
+                         (int(self.rng.integers(len(names))) if self.spread else 0) for a, names in C.ATTRIBUTES])
+        return torch.from_numpy(C.render(np.array(rows), 32, seed=2)).float() / 127.5 - 1
+
+
+def test_reading_entropy_and_open_captions():
+    assert reading_entropy(torch.tensor([3, 3, 3]), 9) == 0.0
+    assert np.isclose(reading_entropy(torch.arange(9).repeat(4), 9), np.log(9))
+    assert np.isclose(reading_entropy(torch.tensor([0, 0, 0, 1]), 2), -(0.75 * np.log(0.75) + 0.25 * np.log(0.25)))
+    assert open_caption((0, 1, 1, 4), "size") == "a green circle in the centre"
+    assert open_caption((2, 3, 1, 0), "position") == "a big yellow triangle"
+    assert C.phrase_attributes(open_caption((1, 2, 0, 8), "size")) == {"kind": "square", "colour": "blue",
+                                                                        "position": "bottom right"}
+    with pytest.raises(DataError, match="'size' or 'position', not 'colour'"):
+        open_caption((0, 0, 0, 0), "colour")
+
+
+def test_open_attribute_entropy_tells_varied_from_fixed_samples():
+    clf = load_attribute_classifier()
+    combos = C.seen_combinations()[::9]
+    varied = open_attribute_entropy(OpenRenderer(spread=True), combos, "size", per_caption=16, classifier=clf)
+    fixed = open_attribute_entropy(OpenRenderer(spread=False), combos, "size", per_caption=16, classifier=clf)
+    assert np.isclose(varied["max"], np.log(2)) and varied["max"] == fixed["max"]
+    assert fixed["entropy"] == 0.0 and varied["entropy"] > 0.5 * np.log(2)
+    assert varied["match"] == fixed["match"] == 1.0  # the named kind, colour and position are drawn right
+    pos = open_attribute_entropy(OpenRenderer(spread=True), combos[:4], "position", per_caption=30, classifier=clf)
+    assert np.isclose(pos["max"], np.log(9)) and pos["entropy"] > 0.6 * np.log(9)
+    with pytest.raises(DataError, match="not 'kind'"):
+        open_attribute_entropy(OpenRenderer(spread=True), combos, "kind")

@@ -15,11 +15,13 @@ from gankit import config as C
 from gankit.cli import main as cli_main
 from gankit.data import captions as caps
 from gankit.errors import CheckpointError, ConfigError, DataError
-from gankit.models.stackgan import StackGAN, matching_aware_d_loss, mismatched
+from gankit.models.stackgan import StackGAN, matching_aware_d_loss, mismatched, text_readback_loss
 from gankit.nets import text as text_mod
 from gankit.nets.stackgan import (
     CONDITION_DIM,
+    ConditionalBatchNorm2d,
     ConditioningAugmentation,
+    MatchingDiscriminator,
     StackGANDiscriminators,
     StackGANGenerator,
     kl_divergence,
@@ -103,8 +105,8 @@ def test_kl_closed_form_and_conditioning_augmentation():
     c1, _, _ = ca(phi, torch.ones(4, CONDITION_DIM))
     assert torch.allclose(c1 - m, torch.exp(0.5 * lv))  # c = μ + σ ε
     with torch.no_grad():  # log σ² starts at INIT_LOGVAR = -4
-        out = ConditioningAugmentation()(torch.zeros(1, EMBED_DIM), torch.zeros(1, CONDITION_DIM))
-        assert abs(float(out[2].mean()) + 4) < 1e-6
+        logvar = ConditioningAugmentation()(torch.zeros(1, EMBED_DIM), torch.zeros(1, CONDITION_DIM))[2]
+        assert abs(float(logvar.mean()) + 4) < 1e-6
 
 
 def test_matching_aware_d_loss_on_hand_made_scores():
@@ -147,6 +149,73 @@ def test_stage_two_doubles_the_resolution_and_d_picks_its_stage():
     assert any(p.grad is not None for p in g.stage2.parameters())
 
 
+def test_projection_d_is_affine_in_the_text_and_acgan_reads_it_back():
+    torch.manual_seed(0)
+    x, p1, p2 = torch.randn(4, 3, 16, 16), torch.randn(4, EMBED_DIM), torch.randn(4, EMBED_DIM)
+    proj = MatchingDiscriminator(3, 16, 8, "projection").eval()
+    concat = MatchingDiscriminator(3, 16, 8, "concat").eval()
+    with torch.no_grad():  # D(x, φ) = ψ(h) + (Vφ)ᵀh: affine in φ; concat's LeakyReLU after the text layer is not
+        for d, affine in ((proj, True), (concat, False)):
+            mix = d(x, 0.3 * p1 + 0.7 * p2)
+            assert torch.allclose(mix, 0.3 * d(x, p1) + 0.7 * d(x, p2), atol=1e-5) == affine
+        h = proj.image(x)
+        torch.testing.assert_close(proj(x, p1), proj.psi(h).flatten() + (proj.embed(p1) * h.flatten(1)).sum(1))
+        # the text read-back head: (B, EMBED_DIM) beside the same score as forward(); none without acgan
+        ac = MatchingDiscriminator(3, 16, 8, "acgan").eval()
+        score, read = ac.score_and_text(x, p1)
+        assert read is not None and read.shape == (4, EMBED_DIM) and torch.equal(score, ac(x, p1))
+        assert concat.score_and_text(x, p1)[1] is None and proj.score_and_text(x, p1)[1] is None
+        both = MatchingDiscriminator(3, 16, 8, "projection-acgan").eval()  # projection's score, acgan's head
+        score, read = both.score_and_text(x, p1)
+        assert read is not None and read.shape == (4, EMBED_DIM)
+        torch.testing.assert_close(0.5 * (both(x, p1) + both(x, p2)), both(x, 0.5 * (p1 + p2)))
+    with pytest.raises(ConfigError, match="concat, projection, acgan"):
+        MatchingDiscriminator(3, 16, 8, "hinge")
+    # ‖φ̂ − φ‖² / D: 0 for a perfect read, 1 for φ̂ = φ + a unit vector per row... per component 1/D of it
+    phi = torch.randn(5, EMBED_DIM)
+    assert float(text_readback_loss(phi, phi)) == 0.0 and float(text_readback_loss(None, phi)) == 0.0
+    shift = torch.zeros_like(phi)
+    shift[:, 0] = 2.0
+    assert math.isclose(float(text_readback_loss(phi + shift, phi)), 4.0 / EMBED_DIM, rel_tol=1e-6)
+
+
+def test_conditional_batch_norm_starts_as_batch_norm_and_scales_by_the_text(tmp_path):
+    torch.manual_seed(0)
+    cbn = ConditionalBatchNorm2d(3, 5)
+    x, c = torch.randn(4, 3, 2, 2), torch.randn(4, 5)
+    torch.testing.assert_close(cbn(x, c), cbn.bn(x))  # γ(c) = β(c) = 0 at the start
+    with torch.no_grad():
+        cbn.gamma.bias.fill_(1.0)  # y = 2 BN(x) + β(c), β(c) = c₀ for every map
+        cbn.beta.weight.zero_()
+        cbn.beta.weight[:, 0] = 1.0
+    torch.testing.assert_close(cbn(x, c), 2 * cbn.bn(x) + c[:, :1, None, None])
+    g = StackGANGenerator(5, 3, 16, 8, 1, conditional_norm=True)
+    assert sum(isinstance(m, ConditionalBatchNorm2d) for m in g.modules()) == 3  # stage I: 1 block, stage II: 2
+    assert g(g.sample_noise(3)).shape == (3, 3, 16, 16)
+    cfg = small_config(tmp_path, "generator.norm=conditional")
+    assert isinstance(StackGAN(cfg, (3, 32, 32)).generator.stage1.up[2], ConditionalBatchNorm2d)
+    with pytest.raises(ConfigError, match="generator.name=stackgan"):
+        C.resolve("dcgan-mnist", overrides=["generator.norm=conditional"])
+
+
+def test_without_conditioning_augmentation_c_is_mu_and_old_generators_load():
+    torch.manual_seed(0)
+    g = StackGANGenerator(5, 3, 16, 8, 1).eval()
+    z = g.sample_noise(3)
+    z2 = z.clone()
+    z2[:, -2 * CONDITION_DIM:] = torch.randn(3, 2 * CONDITION_DIM)  # other CA noise ε
+    with torch.no_grad():
+        assert not torch.allclose(g(z), g(z2))  # with CA, ε moves the sample
+        g.ca_scale.fill_(0.0)
+        torch.testing.assert_close(g(z), g(z2))  # without, c = μ(φ)
+    # a generator saved before ca_scale existed loads with CA on
+    state = {k: v for k, v in g.state_dict().items() if k != "ca_scale"}
+    fresh = StackGANGenerator(5, 3, 16, 8, 1)
+    fresh.ca_scale.fill_(0.0)
+    fresh.load_state_dict(state)
+    assert float(fresh.ca_scale) == 1.0
+
+
 # ------------------------------------------------------------------------------------- recipe
 
 
@@ -154,8 +223,10 @@ def _params(m):
     return [p.detach().clone() for p in m.parameters()]
 
 
-def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path):
-    cfg = small_config(tmp_path)
+@pytest.mark.parametrize("variant", [["model.condition=concat"], ["model.condition=acgan", "model.augment=false"],
+                                     ["model.condition=projection"], ["model.condition=projection-acgan"]])
+def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, variant):
+    cfg = small_config(tmp_path, *variant)
     data = caps.shapes_captions_dataset("train", 32, n=324)
     torch.manual_seed(0)
     r = StackGAN(cfg, data.shape, "cpu", dataset=data)
@@ -171,8 +242,13 @@ def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(d0, _params(r.discriminator)))
     assert all(torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))
     d1 = _params(r.discriminator)
+    reads = any(v.startswith("model.condition=") and v.endswith("acgan") for v in variant)
+    assert ("d1_text" in stats) == reads  # the read-back loss, acgan and projection-acgan only
     stats = r.g_step(batch)
     assert float(stats["kl"]) > 0 and all(torch.isfinite(v) for v in stats.values())
+    assert ("g_text" in stats) == reads
+    assert r.kl_weight == (0.0 if "model.augment=false" in variant else 1.0)
+    assert float(r.generator.ca_scale) == (0.0 if "model.augment=false" in variant else 1.0)
     assert any(not torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))
     assert all(torch.equal(a, b) for a, b in zip(d1, _params(r.discriminator)))
     assert all(torch.equal(a, b) for a, b in zip(e0, _params(r.generator.text_encoder)))
@@ -282,3 +358,24 @@ def test_run_ends_with_its_stages_figure_and_caption_match_that_eval_repeats(tmp
                for c in caps.captions_for(*(names[i] for (_, names), i in zip(caps.ATTRIBUTES, combo)))
                for w in caps.caption_words(c)}
     assert grammar <= caps.vocabulary(net.captions)
+
+
+def test_benchmark_reads_stage_one_up_sampled():
+    # benchmarks/stackgan.py read stage I as stages(latent)["low"] (stages() is a list) and failed after training
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_stackgan", Path(__file__).resolve().parents[2] / "benchmarks" / "stackgan.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    g = StackGANGenerator(5, 3, 16, 8, 1).eval()
+    z = g.sample_noise(2)
+    with torch.no_grad():
+        got = bench.StageI(g)(z)
+        want = torch.nn.functional.interpolate(g.outputs(z)["low"], scale_factor=2, mode="bilinear",
+                                               align_corners=False)
+    assert got.shape == (2, 3, 16, 16)
+    torch.testing.assert_close(got, want)

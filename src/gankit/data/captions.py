@@ -61,7 +61,7 @@ from gankit.registry import DATASETS
 __all__ = [
     "ALPHABET", "ATTRIBUTES", "COLOURS", "HELD_OUT", "KINDS", "MAX_LEN", "POSITIONS", "SIZES",
     "CaptionImages", "all_combinations", "caption", "caption_words", "captions_for", "check_readable", "detokenize",
-    "parse_caption", "render", "seen_combinations", "held_out_combinations", "tokenize", "vocabulary",
+    "parse_caption", "render", "seen_combinations", "held_out_combinations", "tokenize", "vocabulary", "where_phrase",
 ]
 
 KINDS = ("circle", "square", "triangle")
@@ -169,6 +169,11 @@ def _where_phrases(position: str) -> tuple[str, ...]:
     corner = " " in position
     return (f"at the {position}", f"in the {position} corner" if corner else f"on the {position}",
             f"in the {position}" if corner else f"at the {position} edge")
+
+
+def where_phrase(position: str) -> str:
+    """The grammar's first phrase for a position: "at the top left", "in the centre"."""
+    return _where_phrases(position)[0]
 
 
 def captions_for(kind: str, colour: str, size: str, position: str) -> list[str]:

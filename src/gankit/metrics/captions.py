@@ -22,6 +22,7 @@ many images it draws.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from gankit.registry import METRICS
 from gankit.weights import load_checked_weights, save_weights
 
 __all__ = ["AttributeNet", "caption_match_metric", "caption_match_rate", "load_attribute_classifier", "match_rates",
-           "real_match_rate", "takes_text"]
+           "open_attribute_entropy", "open_caption", "reading_entropy", "real_match_rate", "takes_text"]
 
 WEIGHTS_FILE = "shapes_attributes.safetensors"
 SHA_FILE = "shapes_attributes.sha256"
@@ -141,6 +142,59 @@ def real_match_rate(combos: np.ndarray, per_combo: int = 10, seed: int = 0, size
     attrs, _ = _draws(combos, per_combo, seed)
     x = torch.from_numpy(C.render(attrs, size, seed + 7)).float() / 127.5 - 1.0
     return match_rates(clf.predict(x), torch.from_numpy(attrs))
+
+
+def reading_entropy(pred: Tensor, classes: int) -> float:
+    """Entropy (nats) of the empirical distribution of (N,) class readings over ``classes`` values: 0 when all
+    agree, ln(classes) when uniform."""
+    p = torch.bincount(pred.long().flatten(), minlength=classes).double()
+    p = p[p > 0] / p.sum()
+    return float(-(p * p.log()).sum())
+
+
+def open_caption(attrs: Sequence[int] | np.ndarray, open_attribute: str) -> str:
+    """A caption naming every attribute of ``attrs`` (kind, colour, size, position indices) but
+    ``open_attribute`` ('size' or 'position'): "a red circle at the top", "a big red circle"."""
+    k, c, s, p = (names[int(i)] for (_, names), i in zip(C.ATTRIBUTES, attrs, strict=True))
+    if open_attribute == "size":
+        return f"a {c} {k} {C.where_phrase(p)}"
+    if open_attribute == "position":
+        return f"a {s} {c} {k}"
+    raise DataError(f"a caption can leave open 'size' or 'position', not '{open_attribute}'")
+
+
+@torch.no_grad()
+def open_attribute_entropy(net: Any, combos: np.ndarray, open_attribute: str, per_caption: int = 20, seed: int = 0,
+                           classifier: AttributeNet | None = None) -> dict[str, float]:
+    """How varied are the samples where the caption says nothing? For every distinct combination of ``combos``
+    without ``open_attribute`` ('size' or 'position'), draw ``per_caption`` images from the caption that names
+    the other three (:func:`open_caption`) and read the open attribute with the classifier.
+
+    Returns:
+        ``entropy``: the mean over captions of :func:`reading_entropy` of the open attribute's readings
+        (nats); ``max``: ln of its number of values (the entropy of the data, where it is uniform given the
+        other three); ``match``: the fraction of images whose three named attributes all read right.
+    """
+    names = [name for name, _ in C.ATTRIBUTES]
+    if open_attribute not in ("size", "position"):
+        raise DataError(f"a caption can leave open 'size' or 'position', not '{open_attribute}'")
+    k = names.index(open_attribute)
+    named = [j for j in range(4) if j != k]
+    clf = classifier or load_attribute_classifier()
+    rows = np.unique(np.asarray(combos).reshape(-1, 4)[:, named], axis=0)
+    gen = torch.Generator().manual_seed(seed)
+    device = next(net.parameters()).device
+    entropies, right = [], []
+    with eval_mode(net):
+        for row in rows:
+            attrs = np.zeros(4, dtype=np.int64)
+            attrs[named] = row
+            text = open_caption(attrs, open_attribute)
+            latent = net.sample_noise(per_caption, device=device, generator=gen, text=text)
+            pred = clf.predict(net(latent).cpu())
+            entropies.append(reading_entropy(pred[:, k], HEADS[k]))
+            right.append(float((pred[:, named] == torch.from_numpy(row)).all(dim=1).float().mean()))
+    return {"entropy": float(np.mean(entropies)), "max": float(np.log(HEADS[k])), "match": float(np.mean(right))}
 
 
 MATCH_SEED = 12  # captions, z and CA noise of the caption-match metric (fixed: the metric of a net is one number)

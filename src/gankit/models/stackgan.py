@@ -25,6 +25,20 @@ stage II's losses never move stage I: the two stages learn as StackGAN's sequent
 stage I's output just keeps improving under stage II (the joint schedule of StackGAN++, Zhang et al.
 2018). One optimiser per side: ``g_optim`` for both generators and CAs, ``d_optim`` for both
 discriminators. ``model.objective`` must be nsgan (the papers' cross-entropy).
+
+``model.augment=false`` is the ablation without conditioning augmentation:
+c = μ(φ_t), no noise, no KL term.
+
+``model.condition`` picks how D hears the text (:class:`gankit.nets.stackgan.MatchingDiscriminator`):
+``concat`` (StackGAN's), ``projection`` (Miyato & Koyama 2018), ``acgan``: concat plus a head reading
+the caption embedding back from the image, φ̂(x), or ``projection-acgan``: projection plus that head,
+with γ = ``model.class_weight``
+
+    L_D += γ · Σ_s ‖φ̂_s(x_s) − φ‖² / EMBED_DIM      (real pairs only)
+    L_G += γ · Σ_s ‖φ̂_s(G_s(z, φ)) − φ‖² / EMBED_DIM
+
+(the auxiliary classifier of Odena et al. 2017 with the caption embedding as its target: G gets a
+gradient towards every attribute the caption names, not only through the real/fake score).
 """
 
 from __future__ import annotations
@@ -38,7 +52,14 @@ from torch import Tensor, nn
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
-from gankit.nets.stackgan import CONDITION_DIM, StackGANDiscriminators, StackGANGenerator, kl_divergence
+from gankit.nets.stackgan import (
+    CONDITION_DIM,
+    READERS,
+    StackGANDiscriminators,
+    StackGANGenerator,
+    discriminators,
+    kl_divergence,
+)
 from gankit.nets.text import load_text_encoder
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
@@ -51,6 +72,13 @@ def matching_aware_d_loss(real_right: Tensor, real_wrong: Tensor, fake_right: Te
     bce = F.binary_cross_entropy_with_logits
     return bce(real_right, torch.ones_like(real_right)) + 0.5 * (
         bce(real_wrong, torch.zeros_like(real_wrong)) + bce(fake_right, torch.zeros_like(fake_right)))
+
+
+def text_readback_loss(phi_hat: Tensor | None, phi: Tensor) -> Tensor:
+    """‖φ̂ − φ‖² / EMBED_DIM averaged over the batch (the mean squared error per component); 0 without a reader."""
+    if phi_hat is None:
+        return torch.zeros((), device=phi.device)
+    return F.mse_loss(phi_hat, phi)
 
 
 def mismatched(phi: Tensor) -> Tensor:
@@ -72,6 +100,8 @@ class StackGAN(Recipe):
     """
 
     uses_labels = True
+    generator: StackGANGenerator
+    discriminator: StackGANDiscriminators
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu",
                  dataset: Any = None) -> None:
@@ -79,8 +109,8 @@ class StackGAN(Recipe):
             raise ConfigError("model.recipe=stackgan needs generator.name=stackgan and discriminator.name=stackgan "
                               "(use the preset stackgan-shapes)")
         if cfg.model.objective != "nsgan":
-            raise ConfigError("model.recipe=stackgan uses the papers' cross-entropy losses; set "
-                              f"model.objective=nsgan, not '{cfg.model.objective}'")
+            raise ConfigError(f"model.recipe=stackgan uses the papers' cross-entropy losses; "
+                              f"set model.objective=nsgan, not '{cfg.model.objective}'")
         if dataset is None:
             from gankit.data import build_dataset
 
@@ -94,14 +124,15 @@ class StackGAN(Recipe):
         gen.text_encoder.load_state_dict(load_text_encoder(cfg.model.text_encoder).state_dict())
         gen.set_captions(dataset.caption_bank(len(gen.captions), seed=cfg.run.seed))
         self.generator = gen.to(device)
-        disc = NETWORKS.get("stackgan").discriminator(cfg.discriminator, data_shape)
-        assert isinstance(disc, StackGANDiscriminators)
-        self.discriminator = disc.to(device)
+        if not cfg.model.augment:
+            gen.ca_scale.fill_(0.0)
+        self.discriminator = discriminators(cfg.discriminator, data_shape, cfg.model.condition).to(device)
         self.optimizers = {
             "g": build_optimizer(self.generator.trainable(), cfg.g_optim),
             "d": build_optimizer(self.discriminator.parameters(), cfg.d_optim),
         }
-        self.kl_weight = float(cfg.model.kl_weight)
+        self.kl_weight = float(cfg.model.kl_weight) if cfg.model.augment else 0.0
+        self.text_weight = float(cfg.model.class_weight) if cfg.model.condition in READERS else 0.0
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
@@ -128,9 +159,14 @@ class StackGAN(Recipe):
         acc = []
         for s, real, fake in (("1", self.low(x), out["low"]), ("2", x, out["high"])):
             d = getattr(self.discriminator, f"stage{s}")
-            sr, sw, sf = d(real, phi), d(real, wrong), d(fake, phi)
+            sr, read = d.score_and_text(real, phi)
+            sw, sf = d(real, wrong), d(fake, phi)
             loss = matching_aware_d_loss(sr, sw, sf)
             total = total + loss
+            if self.text_weight:
+                aux = text_readback_loss(read, phi)
+                total = total + self.text_weight * aux
+                stats[f"d{s}_text"] = aux.detach()
             stats[f"d{s}_loss"] = loss.detach()
             stats[f"d{s}_real"] = torch.sigmoid(sr).mean().detach()
             stats[f"d{s}_wrong"] = torch.sigmoid(sw).mean().detach()
@@ -162,12 +198,17 @@ class StackGAN(Recipe):
         out = self.generator.outputs(latent)
         self.discriminator.requires_grad_(False)
         try:
-            adv1 = F.softplus(-self.discriminator.stage1(out["low"], phi)).mean()  # BCE(D(G), 1)
-            adv2 = F.softplus(-self.discriminator.stage2(out["high"], phi)).mean()
+            s1, read1 = self.discriminator.stage1.score_and_text(out["low"], phi)
+            s2, read2 = self.discriminator.stage2.score_and_text(out["high"], phi)
         finally:
             self.discriminator.requires_grad_(True)
+        adv1, adv2 = F.softplus(-s1).mean(), F.softplus(-s2).mean()  # BCE(D(G), 1)
+        text = text_readback_loss(read1, phi) + text_readback_loss(read2, phi)
         kl = (kl_divergence(out["mu1"], out["logvar1"]) + kl_divergence(out["mu2"], out["logvar2"])).mean()
-        loss = adv1 + adv2 + self.kl_weight * kl / CONDITION_DIM
+        loss = adv1 + adv2 + self.kl_weight * kl / CONDITION_DIM + self.text_weight * text
         norm = optimizer_step(self.optimizers["g"], self.generator, loss)
-        return {"g_loss": loss.detach(), "g1_loss": adv1.detach(), "g2_loss": adv2.detach(), "kl": kl.detach(),
-                "g_grad_norm": norm}
+        stats = {"g_loss": loss.detach(), "g1_loss": adv1.detach(), "g2_loss": adv2.detach(), "kl": kl.detach(),
+                 "g_grad_norm": norm}
+        if self.text_weight:
+            stats["g_text"] = text.detach()
+        return stats

@@ -48,8 +48,9 @@ from gankit.nets.mlp import NetFamily, NoisePrior
 from gankit.nets.text import EMBED_DIM, CharCNNRNN
 from gankit.registry import NETWORKS
 
-__all__ = ["BANK", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator", "StackGANDiscriminators",
-           "StackGANGenerator", "StageIGenerator", "StageIIGenerator", "kl_divergence"]
+__all__ = ["BANK", "CONDITIONS", "READERS", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator",
+           "StackGANDiscriminators", "StackGANGenerator", "StageIGenerator", "StageIIGenerator", "discriminators",
+           "kl_divergence"]
 
 CONDITION_DIM = 32  # c (StackGAN: 128 for 64-256 px birds; 32 is plenty for 216 combinations)
 TEXT_DIM_D = 32  # the text embedding compressed for D (StackGAN: 128)
@@ -79,16 +80,46 @@ class ConditioningAugmentation(nn.Module):
         return mu + torch.exp(0.5 * logvar) * eps, mu, logvar
 
 
-def _up(cin: int, cout: int) -> list[nn.Module]:
-    """Nearest-neighbour x2, 3x3 convolution, batch norm, ReLU (StackGAN's up-sampling block)."""
-    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(cout), nn.ReLU(True)]
+class ConditionalBatchNorm2d(nn.Module):
+    """Batch norm whose scale and shift come from the condition (de Vries et al. 2017; Dumoulin et al. 2017's
+    conditional instance norm): y = (1 + γ(c)) ⊙ BN(x) + β(c), γ and β linear in c and zero at the start
+    (then it is plain batch norm, whose own affine parameters stay). The text can then set each feature
+    map's gain directly (e.g. a colour on a shape's mask) at every resolution, not only through the first
+    layer."""
+
+    def __init__(self, channels: int, cond_dim: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels)
+        self.gamma = nn.Linear(cond_dim, channels)
+        self.beta = nn.Linear(cond_dim, channels)
+        for lin in (self.gamma, self.beta):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        return (1 + self.gamma(c))[:, :, None, None] * self.bn(x) + self.beta(c)[:, :, None, None]
+
+
+def _up(cin: int, cout: int, cond_dim: int = 0) -> list[nn.Module]:
+    """Nearest-neighbour x2, 3x3 convolution, batch norm (conditional on c when ``cond_dim``), ReLU (StackGAN's
+    up-sampling block)."""
+    norm = ConditionalBatchNorm2d(cout, cond_dim) if cond_dim else nn.BatchNorm2d(cout)
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False), norm,
+            nn.ReLU(True)]
+
+
+def _run(blocks: nn.Sequential, h: Tensor, c: Tensor) -> Tensor:
+    """``blocks`` on h, handing c to the conditional batch norms."""
+    for m in blocks:
+        h = m(h, c) if isinstance(m, ConditionalBatchNorm2d) else m(h)
+    return h
 
 
 class StageIGenerator(nn.Module):
     """[c₀, z] -> (B, C, S, S) in [-1, 1], S = 4 · 2^k."""
 
-    def __init__(self, noise_dim: int, cond_dim: int, channels: int, size: int, width: int) -> None:
+    def __init__(self, noise_dim: int, cond_dim: int, channels: int, size: int, width: int,
+                 conditional_norm: bool = False) -> None:
         super().__init__()
         k = int(round(math.log2(size / 4)))
         top = width * 2**k
@@ -96,14 +127,14 @@ class StageIGenerator(nn.Module):
                                 nn.ReLU(True))
         blocks: list[nn.Module] = []
         for i in range(k):
-            blocks += _up(top // 2**i, top // 2 ** (i + 1))
+            blocks += _up(top // 2**i, top // 2 ** (i + 1), cond_dim if conditional_norm else 0)
         self.up = nn.Sequential(*blocks)
         self.out = nn.Sequential(nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh())
         self.top = top
 
     def forward(self, z: Tensor, c: Tensor) -> Tensor:
         h = self.fc(torch.cat([c, z], dim=1)).reshape(len(z), self.top, 4, 4)
-        return self.out(self.up(h))
+        return self.out(_run(self.up, h, c))
 
 
 class ResBlock(nn.Module):
@@ -119,7 +150,7 @@ class ResBlock(nn.Module):
 class StageIIGenerator(nn.Module):
     """(stage-I image (B, C, S, S), ĉ) -> (B, C, 2S, 2S): down x2, join ĉ, residual blocks, up x4."""
 
-    def __init__(self, cond_dim: int, channels: int, width: int, blocks: int) -> None:
+    def __init__(self, cond_dim: int, channels: int, width: int, blocks: int, conditional_norm: bool = False) -> None:
         super().__init__()
         w2 = 2 * width
         self.encode = nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1), nn.ReLU(True),
@@ -127,13 +158,14 @@ class StageIIGenerator(nn.Module):
         self.joint = nn.Sequential(nn.Conv2d(w2 + cond_dim, w2, 3, 1, 1, bias=False), nn.BatchNorm2d(w2), nn.ReLU(True))
         self.res = nn.Sequential(*[ResBlock(w2) for _ in range(blocks)])
         half = max(width // 2, 8)
-        self.up = nn.Sequential(*_up(w2, width), *_up(width, half))
+        k = cond_dim if conditional_norm else 0
+        self.up = nn.Sequential(*_up(w2, width, k), *_up(width, half, k))
         self.out = nn.Sequential(nn.Conv2d(half, channels, 3, 1, 1), nn.Tanh())
 
     def forward(self, image: Tensor, c: Tensor) -> Tensor:
         h = self.encode(image)
         h = self.joint(torch.cat([h, c[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1))
-        return self.out(self.up(self.res(h)))
+        return self.out(_run(self.up, self.res(h), c))
 
 
 class StackGANGenerator(nn.Module):
@@ -147,20 +179,23 @@ class StackGANGenerator(nn.Module):
         prior: z's prior ("normal" or "uniform").
     """
 
-    captions: Tensor  # (BANK, MAX_LEN) token ids, a buffer registered in __init__
+    captions: Tensor  # buffers (typed for the checker)
+    ca_scale: Tensor
 
     def __init__(self, noise_dim: int, channels: int, size: int, width: int, blocks: int,
-                 prior: str = "normal") -> None:
+                 prior: str = "normal", conditional_norm: bool = False) -> None:
         super().__init__()
         self.text_encoder = CharCNNRNN().requires_grad_(False)
         self.ca1 = ConditioningAugmentation()
         self.ca2 = ConditioningAugmentation()
-        self.stage1 = StageIGenerator(noise_dim, CONDITION_DIM, channels, size // 2, width)
-        self.stage2 = StageIIGenerator(CONDITION_DIM, channels, width, blocks)
+        self.stage1 = StageIGenerator(noise_dim, CONDITION_DIM, channels, size // 2, width, conditional_norm)
+        self.stage2 = StageIIGenerator(CONDITION_DIM, channels, width, blocks, conditional_norm)
         self.stage1.apply(dcgan_init)
         self.stage2.apply(dcgan_init)
         # token ids as floats: an EMA copy (torch's AveragedModel) lerps buffers, exact for equal floats
         self.register_buffer("captions", torch.zeros(BANK, MAX_LEN))
+        # 1: conditioning augmentation (c = μ + σ ⊙ ε); 0: its ablation, c = μ(φ_t) (``model.augment=false``)
+        self.register_buffer("ca_scale", torch.ones(()))
         self.prior = NoisePrior(prior, noise_dim)
         self.noise_dim = noise_dim
         self.latent_dim = noise_dim + EMBED_DIM + 2 * CONDITION_DIM
@@ -215,6 +250,11 @@ class StackGANGenerator(nn.Module):
         latent = torch.cat([z.cpu(), phi.cpu(), eps.cpu()], dim=1)
         return latent.to(device if device is not None else self.captions.device)
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kw: Any) -> None:
+        # generators saved before the CA ablation existed have no ca_scale: they used CA
+        state_dict.setdefault(prefix + "ca_scale", torch.ones(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kw)
+
     def split(self, latent: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """latent -> (z, φ_t, ε₀, ε̂)."""
         a, b = self.noise_dim, self.noise_dim + EMBED_DIM
@@ -227,6 +267,7 @@ class StackGANGenerator(nn.Module):
         (StackGAN trains stage II with stage I fixed).
         """
         z, phi, e1, e2 = self.split(latent)
+        e1, e2 = e1 * self.ca_scale, e2 * self.ca_scale
         c1, mu1, lv1 = self.ca1(phi, e1)
         low = self.stage1(z, c1)
         c2, mu2, lv2 = self.ca2(phi, e2)
@@ -244,11 +285,30 @@ class StackGANGenerator(nn.Module):
         return self.outputs(latent)["high"]
 
 
-class MatchingDiscriminator(nn.Module):
-    """D(x, φ_t) -> (B,) raw scores for image-text pairs, images of side ``size`` (4 · 2^k)."""
+CONDITIONS = ("concat", "projection", "acgan", "projection-acgan")  # how D hears the text (``model.condition``)
+READERS = ("acgan", "projection-acgan")  # the conditions with a text read-back head
 
-    def __init__(self, channels: int, size: int, width: int) -> None:
+
+class MatchingDiscriminator(nn.Module):
+    """D(x, φ_t) -> (B,) raw scores for image-text pairs, images of side ``size`` (4 · 2^k).
+
+    ``condition`` (image features h = the 4 x 4 maps of the stride-2 convolutions, flattened):
+
+    - ``concat`` (Reed et al. 2016, StackGAN): the compressed text replicated over the 4 x 4 grid, joined
+      to h; a 1x1 and a 4x4 convolution score the pair.
+    - ``projection`` (Miyato & Koyama 2018, eq. 3 with φ_t in place of a class embedding):
+      D(x, φ) = ψ(h) + (V φ)ᵀ h, ψ a 4x4 convolution of h, V a linear map (no bias) of the text.
+    - ``acgan``: ``concat`` plus an auxiliary head that reads the caption embedding back from the image,
+      φ̂(x) = W h (:meth:`read_text`; Odena et al. 2017's auxiliary classifier with the text embedding as
+      its target, trained by the recipe on real pairs only).
+    - ``projection-acgan``: ``projection`` with that head.
+    """
+
+    def __init__(self, channels: int, size: int, width: int, condition: str = "concat") -> None:
         super().__init__()
+        if condition not in CONDITIONS:
+            raise ConfigError(f"unknown model.condition '{condition}' for stackgan; "
+                              f"choose one of: {', '.join(CONDITIONS)}")
         k = int(round(math.log2(size / 4)))
         layers: list[nn.Module] = []
         ch = channels
@@ -260,24 +320,40 @@ class MatchingDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, True))
             ch = out
         self.image = nn.Sequential(*layers)
-        self.text = nn.Sequential(nn.Linear(EMBED_DIM, TEXT_DIM_D), nn.LeakyReLU(0.2, True))
-        self.joint = nn.Sequential(nn.Conv2d(ch + TEXT_DIM_D, ch, 1, bias=False), nn.BatchNorm2d(ch),
-                                   nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4))
+        self.condition = condition
+        if condition.startswith("projection"):
+            self.psi = nn.Conv2d(ch, 1, 4)
+            self.embed = nn.Linear(EMBED_DIM, ch * 16, bias=False)
+        else:
+            self.text = nn.Sequential(nn.Linear(EMBED_DIM, TEXT_DIM_D), nn.LeakyReLU(0.2, True))
+            self.joint = nn.Sequential(nn.Conv2d(ch + TEXT_DIM_D, ch, 1, bias=False), nn.BatchNorm2d(ch),
+                                       nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4))
+        if condition in READERS:
+            self.reader = nn.Linear(ch * 16, EMBED_DIM)
         self.apply(dcgan_init)
 
-    def forward(self, x: Tensor, phi: Tensor) -> Tensor:
-        h = self.image(x)
+    def _score(self, h: Tensor, phi: Tensor) -> Tensor:
+        if self.condition.startswith("projection"):  # ψ(h) + (V φ)ᵀ h
+            return self.psi(h).flatten() + (self.embed(phi) * h.flatten(1)).sum(dim=1)
         t = self.text(phi)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
         return self.joint(torch.cat([h, t], dim=1)).flatten()
+
+    def forward(self, x: Tensor, phi: Tensor) -> Tensor:
+        return self._score(self.image(x), phi)
+
+    def score_and_text(self, x: Tensor, phi: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(scores (B,), φ̂(x) (B, EMBED_DIM) or None without a reader) with one pass through the image layers."""
+        h = self.image(x)
+        return self._score(h, phi), (self.reader(h.flatten(1)) if self.condition in READERS else None)
 
 
 class StackGANDiscriminators(nn.Module):
     """Stage I's and stage II's matching-aware discriminators; ``forward(x, φ)`` picks one by x's side."""
 
-    def __init__(self, channels: int, size: int, width: int) -> None:
+    def __init__(self, channels: int, size: int, width: int, condition: str = "concat") -> None:
         super().__init__()
-        self.stage1 = MatchingDiscriminator(channels, size // 2, width)
-        self.stage2 = MatchingDiscriminator(channels, size, width)
+        self.stage1 = MatchingDiscriminator(channels, size // 2, width, condition)
+        self.stage2 = MatchingDiscriminator(channels, size, width, condition)
         self.size = size
 
     def forward(self, x: Tensor, phi: Tensor) -> Tensor:
@@ -298,16 +374,18 @@ def _image_shape(data_shape: tuple[int, ...]) -> tuple[int, int]:
 
 def _generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
     c, s = _image_shape(data_shape)
-    return StackGANGenerator(cfg.noise_dim, c, s, cfg.width, max(int(cfg.depth), 0), cfg.prior)
+    return StackGANGenerator(cfg.noise_dim, c, s, cfg.width, max(int(cfg.depth), 0), cfg.prior,
+                             conditional_norm=cfg.norm == "conditional")
 
 
-def _discriminator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
+def discriminators(cfg: Any, data_shape: tuple[int, ...], condition: str = "concat") -> StackGANDiscriminators:
+    """Both stages' discriminators for ``cfg`` (a DiscriminatorConfig) and D's ``condition`` (model.condition)."""
     c, s = _image_shape(data_shape)
-    return StackGANDiscriminators(c, s, cfg.width)
+    return StackGANDiscriminators(c, s, cfg.width, condition)
 
 
 NETWORKS.register("stackgan", kind="image", shapes=[(3, 16, 16), (3, 32, 32)], conditional=True,
                   condition_dim=EMBED_DIM + 2 * CONDITION_DIM)(
-    NetFamily(_generator, _discriminator,
+    NetFamily(_generator, discriminators,
               "StackGAN (Zhang 2017): text encoder + CA, stage I at S/2, stage II to S, matching-aware D(x, text)")
 )
