@@ -71,6 +71,25 @@ def test_labels2shapes_pairs_are_aligned_and_held_out():
         build_dataset(DataConfig(name="labels2shapes", channels=1))
 
 
+@pytest.mark.usefixtures("small_shapes")
+def test_masks2shapes_pairs_silhouettes_with_the_renders_and_holds_out_others():
+    ds = build_dataset(DataConfig(name="masks2shapes"))
+    assert ds.shape == (3, 32, 32) and ds.source_shape == (1, 32, 32) and ds.task == "shape"
+    assert len(ds) == 240 and ds.held_out.task.shape == (60, 4) and ds.feature_extractor == "shapes-attributes"
+    for p in (ds.train, ds.held_out):
+        assert set(torch.unique(p.sources).tolist()) == {0, 255}  # binary: no colour level
+        peak = torch.tensor([max(C.RGB[c]) for c in C.COLOURS], dtype=torch.float32)[p.task[:, 1]]
+        cover = p.targets.float().amax(dim=1, keepdim=True) / peak[:, None, None, None]
+        assert torch.equal(p.sources == 255, cover >= 0.5)  # the mask is the render's support
+    labels = build_dataset(DataConfig(name="labels2shapes"))
+    assert torch.equal(ds.train.targets, labels.train.targets)  # the same renders, another input
+    assert torch.equal(ds.train.sources, paired.silhouette(labels.train.sources))
+    same = (ds.held_out.targets[:, None] == ds.train.targets[None]).flatten(2).all(dim=2)
+    assert not same.any()  # no held-out render is a training render
+    with pytest.raises(Exception, match="3 channels"):
+        build_dataset(DataConfig(name="masks2shapes", channels=1))
+
+
 def _png(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)

@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from gankit.config import DataConfig
-from gankit.data import build_dataset
+from gankit.data import build_dataset, paired
+from gankit.data import captions as C
 from gankit.data.images import TensorImages
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import applicable, evaluate
+from gankit.metrics.paired import colour_entropy
 from image_helpers import small_shapes  # noqa: F401  (fixture; mnist_cache is in conftest.py)
 
 
@@ -45,6 +47,34 @@ def test_paired_task_reads_shape_attributes(small_shapes):  # noqa: F811
     assert min(right[f"task_{a}"] for a in ("kind", "colour", "size", "position")) >= right["task"]
     wrong = evaluate(["paired-task"], y, y, ds, labels=np.roll(idx, 7))  # the same images judged against other pairs
     assert wrong["task"] < 0.2
+
+
+def test_colour_entropy_is_in_bits():
+    assert colour_entropy(torch.tensor([0, 1, 2, 3])) == pytest.approx(2.0)
+    assert colour_entropy(torch.tensor([2, 2, 3, 3])) == pytest.approx(1.0)
+    assert colour_entropy(torch.tensor([1, 1, 1])) == 0.0
+
+
+def test_masks2shapes_task_ignores_the_colour_and_labels2shapes_does_not(small_shapes):  # noqa: F811
+    masks, labels = build_dataset(DataConfig(name="masks2shapes")), build_dataset(DataConfig(name="labels2shapes"))
+    idx = np.arange(60)
+    truth = masks.held_out.task.numpy()
+    seed = paired.SHAPES_SEEDS["held_out"] + 1
+    assert np.array_equal(C.render(truth, 32, seed), masks.held_out.targets.numpy())  # the renders, redrawn
+    recoloured = truth.copy()
+    recoloured[:, 1] = (truth[:, 1] + 1) % 4  # every shape in another colour, same kind, size, position, jitter
+    other = masks.to_unit(torch.from_numpy(C.render(recoloured, 32, seed)))
+    y = masks.held_out_targets(idx)
+    real = evaluate(["paired-task"], y, y, masks, labels=idx)
+    assert real["task"] >= 0.9 and real["colour_entropy"] > 1.8  # near log2 4 = 2 bits: the colours alike
+    assert real["colour_entropy"] == pytest.approx(colour_entropy(masks.held_out.task[:, 1]), abs=0.05)
+    assert evaluate(["paired-task"], other, y, masks, labels=idx)["task"] >= 0.9  # the colour is not judged ...
+    assert evaluate(["paired-task"], other, y, labels, labels=idx)["task"] < 0.1  # ... unless the input gives it
+    assert evaluate(["paired-task"], y, y, masks, labels=np.roll(idx, 7))["task"] < 0.2  # kind/size/position are
+    red = truth.copy()
+    red[:, 1] = 0
+    one = evaluate(["paired-task"], masks.to_unit(torch.from_numpy(C.render(red, 32, seed))), y, masks, labels=idx)
+    assert one["task"] >= 0.9 and one["colour_entropy"] < 0.3  # right shapes, no variety of colour
 
 
 def test_paired_task_reads_the_source_digit(mnist_cache):  # noqa: F811

@@ -18,6 +18,11 @@ inputs when it draws "samples" (gankit/nets/unet.py), so every figure shows inpu
   render's anti-aliased edges and its exact colours are the translator's to fill in. 6,000 training and
   1,000 held-out pairs over all 216 attribute combinations, from fixed seeds; the task measure is the
   four attributes the shipped attribute classifier reads back.
+- ``masks2shapes``: the same renders from their silhouettes: one binary channel, 255 inside the shape
+  (the label map's support) and 0 outside, so the input says nothing of the colour. Several targets are
+  then right for one input, the case where a pixel loss alone averages them (a colour no render has)
+  and the adversary must pick one. The task measure is kind, size and position only (``task`` is
+  "shape"); the colour's variety is ``colour_entropy`` (metrics/paired.py).
 - ``paired-folder`` (``data.path=DIR``): the user's pairs, either side-by-side A|B images (width twice
   the height; A is the input, as in the paper's data sets), or two folders ``DIR/A`` and ``DIR/B`` whose
   images match by relative path and name (extensions may differ). Pairs under a top-level ``test/`` or
@@ -54,7 +59,7 @@ from gankit.data.images import (
 from gankit.errors import ConfigError, DataError, first_line
 from gankit.registry import DATASETS
 
-__all__ = ["LEVELS", "PairedImages", "Pairs", "edge_map", "label_map", "read_paired_folder"]
+__all__ = ["LEVELS", "PairedImages", "Pairs", "edge_map", "label_map", "read_paired_folder", "silhouette"]
 
 EDGE_THRESHOLD = 128  # gradient (0..255) at which a pixel counts as edge: half the range
 LEVELS = (64, 128, 192, 255)  # label-map grey level of red, green, blue, yellow shapes
@@ -103,6 +108,15 @@ def label_map(renders: Tensor, colours: Tensor) -> Tensor:
     return torch.where(cover >= 0.5, level, torch.zeros_like(level))
 
 
+def silhouette(labels: Tensor) -> Tensor:
+    """Binary masks of label maps: 255 where the label map names a colour, else 0 (the colour dropped).
+
+    Args:
+        labels: (N, 1, S, S) uint8 from :func:`label_map`.
+    """
+    return (labels > 0).to(torch.uint8) * 255
+
+
 class PairedImages(ImageDataset):
     """Training pairs in memory plus held-out pairs; batches are targets, or (targets, inputs).
 
@@ -110,7 +124,8 @@ class PairedImages(ImageDataset):
         name: registry name.
         train: the training pairs.
         held_out: the held-out pairs (never drawn in training).
-        task: "digit" (``held_out.task`` are classes), "attributes" (shape attributes) or "" (none).
+        task: "digit" (``held_out.task`` are classes), "attributes" (all four shape attributes), "shape"
+            (shape attributes but the colour, which the input leaves open) or "" (none).
         feature_extractor: the extractor of the target images for FID (None: no FID).
     """
 
@@ -206,6 +221,21 @@ def labels2shapes(cfg: Any) -> PairedImages:
     train, held = (_labels2shapes(split, size, SHAPES_SIZE[split]) for split in ("train", "held_out"))
     return PairedImages("labels2shapes", train, held,
                         task="attributes", feature_extractor="shapes-attributes")
+
+
+# ------------------------------------------------------------------------------------------ masks2shapes
+
+
+@DATASETS.register("masks2shapes", kind="image", paired=True,
+                   description="gankit's coloured shapes from their binary silhouettes: the colour is left open "
+                               "(paired, 32x32; 1,000 held-out pairs)")
+def masks2shapes(cfg: Any) -> PairedImages:
+    size = _side(cfg, 32, 3, "masks2shapes renders colour (3 channels)")
+    if size < 8:
+        raise ConfigError(f"masks2shapes needs data.image_size >= 8, got {size}")
+    train, held = (_labels2shapes(split, size, SHAPES_SIZE[split]) for split in ("train", "held_out"))
+    train, held = (p._replace(sources=silhouette(p.sources)) for p in (train, held))  # labels2shapes' renders
+    return PairedImages("masks2shapes", train, held, task="shape", feature_extractor="shapes-attributes")
 
 
 # ----------------------------------------------------------------------------------------- paired-folder

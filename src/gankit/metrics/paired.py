@@ -13,7 +13,11 @@ instruments only, never used in training.
 - ``paired-task`` -> ``task`` (+ ``_low``/``_high``/``_n``): how often the output is what its input
   asks for. ``edges2digits``: the shipped MNIST classifier reads the source digit's class;
   ``labels2shapes``: the shipped attribute classifier reads the label map's kind, colour, size and
-  position (all four; ``task_kind`` ... ``task_position`` each). Percentile bootstrap intervals.
+  position (all four; ``task_kind`` ... ``task_position`` each); ``masks2shapes``: kind, size and
+  position only, since a silhouette leaves the colour open. Percentile bootstrap intervals.
+  For shapes also ``colour_entropy``: the entropy in bits, H = −Σ_c p_c log₂ p_c, of the colours the
+  classifier reads over the outputs (log₂ 4 = 2 when the four colours are alike, 0 when one colour
+  is everywhere): the variety an adversary should keep where the input does not fix the colour.
 
 Classifier FID of the outputs against real targets is the registered ``fid`` metric: the paired sets
 name their extractor (``mnist-classifier`` for digits; ``shapes-attributes`` below, the attribute
@@ -35,14 +39,18 @@ from gankit.metrics.mnist_classifier import class_accuracy
 from gankit.metrics.shapes_features import CLASSIFIER  # the shapes-attributes extractor's network
 from gankit.registry import METRICS
 
-__all__ = ["paired_l1_metric", "paired_task_metric"]
+__all__ = ["colour_entropy", "paired_l1_metric", "paired_task_metric"]
+
+TASKS = ("digit", "attributes", "shape")  # PairedImages.task values with a task measure
+COLOUR = 1  # the colour's column in the (N, 4) shape attributes (data/captions.py ATTRIBUTES)
+
 
 def _is_paired(dataset: Any) -> bool:
     return getattr(dataset, "kind", None) == "image" and getattr(dataset, "held_out", None) is not None
 
 
 def _has_task(dataset: Any) -> bool:
-    return _is_paired(dataset) and getattr(dataset, "task", "") in ("digit", "attributes") \
+    return _is_paired(dataset) and getattr(dataset, "task", "") in TASKS \
         and dataset.held_out.task is not None
 
 
@@ -81,15 +89,15 @@ def paired_l1_metric(fake: Any, real: Any, dataset: Any, labels: Any = None) -> 
 
 @METRICS.register(
     "paired-task", applies=_has_task, needs_labels=True,
-    description="held-out pairs: the digit class (MNIST classifier) or the 4 shape attributes (attribute "
-                "classifier) read from each translation equal its input's",
+    description="held-out pairs: the digit class (MNIST classifier) or the shape attributes (attribute "
+                "classifier; masks2shapes: not the colour) read from each translation equal its input's",
 )
 def paired_task_metric(fake: Any, real: Any, dataset: Any, labels: Any = None) -> dict[str, float]:
     """The task measure of the outputs (``real`` unused).
 
     Returns:
         ``{"task", "task_low", "task_high", "task_n"}`` and for shapes also ``task_kind``, ``task_colour``,
-        ``task_size``, ``task_position``: fractions.
+        ``task_size``, ``task_position`` (fractions) and ``colour_entropy`` (bits).
     """
     x = features.as_images(fake, dataset)
     idx = pair_indices(labels, dataset, len(x))
@@ -99,6 +107,15 @@ def paired_task_metric(fake: Any, real: Any, dataset: Any, labels: Any = None) -
         return {k.replace("class_accuracy", "task"): v for k, v in acc.items()}
     pred = CLASSIFIER.module.predict(x)
     rates = match_rates(pred, truth)
-    out = _interval((pred == truth).all(dim=1).double().numpy(), "task")
+    judged = [k for k in range(truth.shape[1]) if dataset.task == "attributes" or k != COLOUR]
+    out = _interval((pred == truth)[:, judged].all(dim=1).double().numpy(), "task")
     out.update({f"task_{k}": v for k, v in rates.items() if k != "match"})
+    out["colour_entropy"] = colour_entropy(pred[:, COLOUR])
     return out
+
+
+def colour_entropy(colours: torch.Tensor) -> float:
+    """H = −Σ_c p_c log₂ p_c (bits) of the empirical distribution of colour indices (N,)."""
+    p = torch.bincount(colours.long().flatten()).double()
+    p = p[p > 0] / p.sum()
+    return 0.0 - float((p * p.log2()).sum())  # 0.0 - 0.0: one colour gives 0, not -0

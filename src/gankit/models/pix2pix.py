@@ -82,8 +82,8 @@ class TranslationFigure(Callback):
 def resolve_source_channels(cfg: Any, dataset: Any) -> None:
     """Set ``cfg.model.source_channels`` from a paired data set, or a ConfigError for unpaired data."""
     if getattr(dataset, "held_out", None) is None or not hasattr(dataset, "source_shape"):
-        raise ConfigError(f"model.recipe=pix2pix needs paired images (edges2digits, labels2shapes or paired-folder), "
-                          f"not data.name={cfg.data.name}")
+        raise ConfigError("model.recipe=pix2pix needs paired images (edges2digits, labels2shapes, masks2shapes or "
+                          f"paired-folder), not data.name={cfg.data.name}")
     c = int(dataset.source_shape[0])
     if cfg.model.source_channels not in (0, c):
         raise ConfigError(f"model.source_channels={cfg.model.source_channels} but the inputs of '{dataset.name}' have "
