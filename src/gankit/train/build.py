@@ -82,7 +82,7 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
 
         callbacks = [*callbacks, TensorBoardCallback(cfg.train.log_every)]
     if cfg.run.precision == "auto":  # measured once per machine and nets (train/precision.py); the run keeps the choice
-        draw = dataset.sample_with_labels if getattr(recipe, "uses_labels", False) else dataset.sample
+        draw = dataset.sample_with_labels if recipe.uses_labels else dataset.sample
         choice = precision.choose(cfg, dataset.shape, dataset.kind, device, lambda: precision.step_timer(
             recipe, lambda: draw(cfg.data.batch_size, device), device))
         if ctx.enabled:  # one precision for all ranks

@@ -27,12 +27,15 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gankit.data.images.cache import data_root
 from gankit.fileio import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from gankit.models.base import Recipe
 
 log = logging.getLogger("gankit")
 
@@ -88,12 +91,12 @@ def write_cache(path: Path, key: str, entry: dict[str, Any]) -> None:
         atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
-def step_timer(recipe: Any, draw: Callable[[], Any], device: torch.device) -> Timer:
+def step_timer(recipe: Recipe, draw: Callable[[], Any], device: torch.device) -> Timer:
     """Times one D step and one G step of a deep copy of ``recipe`` (the run's own weights and optimiser
     state are untouched; :func:`choose` restores the global RNG afterwards)."""
     probe = copy.deepcopy(recipe)
     probe.stats_wanted = False
-    adversarial = getattr(probe, "adversarial", True)
+    adversarial = probe.adversarial
 
     def timed(bf16: bool) -> float:
         ctx = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
