@@ -19,6 +19,7 @@ from gankit import budget
 from gankit.data.reference import reference_sample
 from gankit.errors import ConfigError
 from gankit.evalmode import eval_mode, evaluating
+from gankit.nets.capabilities import Conditioned
 
 if TYPE_CHECKING:
     from gankit.nets.capabilities import GeneratorNet, Staged
@@ -29,13 +30,12 @@ MAX_GRID_CLASSES = 20  # rows of a per-class figure (Stacked MNIST has 1,000 cla
 def has_data_classes(net: Any) -> bool:
     """Whether a generator's latent classes are the data set's classes, which conditional metrics read: a
     conditional generator (``labels_of``) unless it says ``data_classes = False`` (selfcond's own clusters)."""
-    return hasattr(net, "labels_of") and bool(getattr(net, "data_classes", True))
+    return isinstance(net, Conditioned) and bool(getattr(net, "data_classes", True))
 
 
 def latent_labels(net: nn.Module, z: Tensor) -> Tensor | None:
     """The data classes a conditional generator's latents ``z`` ask for (``net.labels_of``); None otherwise."""
-    labels_of = getattr(net, "labels_of", None)
-    return labels_of(z) if labels_of is not None and has_data_classes(net) else None
+    return cast(Conditioned, net).labels_of(z) if has_data_classes(net) else None
 
 
 GENERATE_BATCH = 4096  # latents per forward pass of :func:`generate`
