@@ -59,6 +59,32 @@ def test_steps_move_the_right_nets_and_g_loss_is_adversarial_plus_lambda_l1(p2p)
     assert g["g_adv"] > 0 and g["g_l1"] > 0
 
 
+def test_one_translation_serves_both_updates_with_the_gradient_of_a_fresh_one(p2p):
+    r, ds = _recipe(p2p())
+    torch.manual_seed(1)
+    batch = ds.sample_with_labels(8)
+    other = ds.sample_with_labels(8)  # what the trainer hands g_step: a fresh batch, not needed after a d_step
+    calls = []
+    r.generator.register_forward_hook(lambda *_: calls.append(1))
+    torch.manual_seed(2)
+    r.d_step(batch)
+    pending, r._pending = r._pending, None
+    twin = copy.deepcopy(r)  # the same nets after D's update
+    r._pending = pending
+    x, y, _ = pending
+    r.g_step(other)
+    assert len(calls) == 1 and r._pending is None  # one G(x) per step
+    # the twin recomputes G(x) on the d_step's pair with the d_step's dropout draw: same update
+    torch.manual_seed(2)
+    twin.g_step((y, x))
+    pairs = zip(_params(r.generator), _params(twin.generator), strict=True)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in pairs)
+    # without a d_step before it (L1 alone), g_step translates the batch it is given
+    before = len(calls)  # (the twin shares the hook)
+    r.g_step(other)
+    assert len(calls) == before + 1
+
+
 def test_l1_only_is_the_same_recipe_without_d(p2p):
     cfg = p2p("model.adv_weight=0", "train.steps=6")
     r, ds = _recipe(cfg)

@@ -153,6 +153,7 @@ class Pix2Pix(Recipe):
         self.adv_weight = float(m.adv_weight)
         self.adversarial = self.adv_weight > 0  # L1 alone: the trainer makes no D steps
         self.matching_aware = bool(m.matching_aware)
+        self._pending: tuple[Tensor, Tensor, Tensor] | None = None  # (x, y, G(x) with its graph) from the last d_step
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -167,8 +168,12 @@ class Pix2Pix(Recipe):
     def d_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         """One D update on real pairs (x, y) against (x, G(x)) and, matching-aware, (x', y)."""
         y, x = batch
-        with torch.no_grad():
-            fake = self._translate(x)  # G is fixed while D learns
+        # One G(x) per step serves both updates, as in pix2pix's own training loop: D learns on a detached copy,
+        # and the g_step that follows reuses it with its graph (G's weights do not change in between, so the graph
+        # is G's at its current weights). This halves the generator's forward passes.
+        kept = self._translate(x)
+        self._pending = (x, y, kept)
+        fake = kept.detach()  # G is fixed while D learns
         real_out = self.discriminator.patches(x, y).flatten()  # (B·P,)
         fake_out = self.discriminator.patches(x, fake).flatten()
         if self.matching_aware:
@@ -186,9 +191,17 @@ class Pix2Pix(Recipe):
                 "d_acc": 0.5 * (right_real.mean() + right_fake.mean()), "d_grad_norm": norm}
 
     def g_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-        """One G update: adv_weight · g_loss(s(x, G(x))) + λ · mean |y − G(x)| (D fixed)."""
-        y, x = batch
-        fake = self._translate(x)
+        """One G update: adv_weight · g_loss(s(x, G(x))) + λ · mean |y − G(x)| (D fixed).
+
+        After a d_step, the pair (x, y) and G(x) of that d_step are used (the trainer's fresh batch is not needed);
+        without one (L1 alone, no D steps) G translates the batch given.
+        """
+        if self._pending is not None:
+            x, y, fake = self._pending
+            self._pending = None
+        else:
+            y, x = batch
+            fake = self._translate(x)
         l1 = (fake - y).abs().mean()
         adv = torch.zeros((), device=self.device)
         if self.adversarial:
