@@ -31,7 +31,7 @@ held-out targets the same way (the FID floor, the classifier's ceiling).
 
 The issue's goals are checked at the end: pix2pix's FID at most a third of L1-only's, its task measure
 within 2 points of L1-only's, and (digits) the class read right in >= 97 % of outputs. The script prints
-its expected duration first and a line per finished run. Results: benchmarks/out/pix2pix-<task>.json and
+its expected duration first and a line per finished run. Results: benchmarks/out/pix2pix-<task>-<M>min.json and
 .md (the Markdown table, mean ± standard error over seeds, also printed), the runs and their
 translations.png under benchmarks/out/pix2pix/. Numbers are only comparable on one machine and load: run
 it on an idle one.
@@ -88,7 +88,7 @@ def score(outputs: torch.Tensor, ds: object, idx: np.ndarray, real: torch.Tensor
 def train_and_score(preset: str, method: str, seed: int, args: argparse.Namespace,
                     scoring: tuple[object, np.ndarray, torch.Tensor]) -> dict[str, float]:
     """Train one run for ``args.minutes`` and score its exported (EMA) generator on every scored pair."""
-    name = f"{preset}-{method.replace(' ', '-').lower()}-s{seed}"
+    name = f"{preset}-{method.replace(' ', '-').lower()}-{args.minutes:g}min-s{seed}"
     cfg = config.resolve(preset, overrides=[
         *METHODS[method], f"run.seed={seed}", f"run.threads={args.threads}", "run.device=cpu",
         f"run.out_dir={OUT / 'pix2pix'}", f"run.name={name}", "train.steps=100000000",
@@ -160,7 +160,7 @@ def main() -> None:
         f"{'PASS' if ok else 'FAIL'}  {what}" for what, ok in checks.items())
     print("\n" + report)
     OUT.mkdir(parents=True, exist_ok=True)
-    out = OUT / f"pix2pix-{args.task}.json"
+    out = OUT / f"pix2pix-{args.task}-{args.minutes:g}min.json"
     out.write_text(json.dumps({"task": args.task, "minutes": args.minutes, "threads": args.threads,
                                "samples": n, "overrides": args.overrides, "runs": runs, "summary": summary,
                                "reference": ref, "checks": checks}, indent=1))
