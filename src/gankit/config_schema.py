@@ -91,6 +91,7 @@ class GeneratorConfig:
     norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = the paper's batch norm
     levels: int = 0  # lapgan: Laplacian pyramid levels (0: halve while the side is even and > 8)
     dropout: float = 0.0  # cgan: dropout kept on at sampling time as G's noise source (noise_dim may then be 0)
+    dropout_layers: int = 3  # pix2pix: decoder layers with dropout, innermost first (Isola et al.: 3)
 
 
 @dataclass

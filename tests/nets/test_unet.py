@@ -53,6 +53,19 @@ def test_dropout_is_seeded_noise():
         UNet(1, 1, 28, dropout=1.0)
 
 
+def test_dropout_layers_counts_the_decoder_layers_with_noise_innermost_first():
+    def drops(net):  # the decoder positions (innermost = 0) that carry a dropout layer
+        return [i for i, up in enumerate(net.up) for m in up if m.__class__.__name__ == "SeededDropout"]
+
+    assert drops(UNet(1, 1, 32, width=4, depth=5, dropout=0.5)) == [0, 1, 2]  # Isola et al.'s three
+    assert drops(UNet(1, 1, 32, width=4, depth=5, dropout=0.5, dropout_layers=1)) == [0]  # the bottleneck's only
+    assert drops(UNet(1, 1, 32, width=4, depth=5, dropout=0.5, dropout_layers=4)) == [0, 1, 2, 3]
+    assert drops(UNet(1, 1, 32, width=4, depth=5, dropout=0.5, dropout_layers=9)) == [0, 1, 2, 3]  # not the output
+    assert drops(UNet(1, 1, 32, width=4, depth=5, dropout=0.5, dropout_layers=0)) == []
+    with pytest.raises(ConfigError, match="generator.dropout_layers must be >= 0, got -1"):
+        UNet(1, 1, 32, width=4, depth=5, dropout=0.5, dropout_layers=-1)
+
+
 def test_the_bank_draws_distinct_held_out_inputs_and_survives_a_reload():
     torch.manual_seed(0)
     g = Pix2PixGenerator((1, 8, 8), (1, 8, 8), width=4, depth=2)

@@ -50,7 +50,7 @@ from gankit.nets.dcgan import dcgan_init
 from gankit.nets.mlp import NetFamily
 from gankit.registry import NETWORKS
 
-DROPOUT_LAYERS = 3  # decoder layers with dropout, innermost first (Isola et al.)
+DROPOUT_LAYERS = 3  # decoder layers with dropout, innermost first (Isola et al.); generator.dropout_layers
 MAX_MULT = 8  # channels stop doubling at 8 x width (the paper's 512 for width 64)
 BANK_VALUE = 255.0  # bank entries are stored pixel values 0..255 (float16 holds them exactly)
 
@@ -79,16 +79,20 @@ class UNet(nn.Module):
         size: image side S (padded internally to a multiple of 2^depth).
         width: channels of the first encoder level.
         depth: stride-2 levels (the bottleneck is ceil(S / 2^depth) pixels wide).
-        dropout: seeded dropout probability after the innermost DROPOUT_LAYERS decoder layers (0: none).
+        dropout: seeded dropout probability after the innermost ``dropout_layers`` decoder layers (0: none).
+        dropout_layers: how many decoder layers (innermost first) carry dropout; all depth - 1 hidden ones when
+            larger (the output layer never does).
     """
 
     def __init__(self, in_channels: int, out_channels: int, size: int, width: int = 32, depth: int = 4,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, dropout_layers: int = DROPOUT_LAYERS) -> None:
         super().__init__()
         if depth < 1 or width < 1:
             raise ConfigError(f"the U-Net needs generator.depth >= 1 and generator.width >= 1, got {depth} and {width}")
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"generator.dropout must lie in [0, 1), got {dropout}")
+        if dropout_layers < 0:
+            raise ConfigError(f"generator.dropout_layers must be >= 0, got {dropout_layers}")
         step = 2**depth
         padded = math.ceil(size / step) * step
         self.size, self.pad = size, ((padded - size) // 2, padded - size - (padded - size) // 2)
@@ -109,7 +113,7 @@ class UNet(nn.Module):
             else:
                 layers = [nn.ReLU(), nn.ConvTranspose2d(c_in, ch[i - 1], 4, 2, 1, bias=False),
                           nn.BatchNorm2d(ch[i - 1])]
-                if dropout > 0 and depth - 1 - i < DROPOUT_LAYERS:
+                if dropout > 0 and depth - 1 - i < dropout_layers:
                     self.drops.append(SeededDropout(dropout, salt=len(self.drops) + 1))
                     layers.append(self.drops[-1])
             self.up.append(nn.Sequential(*layers))
@@ -142,13 +146,13 @@ class Pix2PixGenerator(nn.Module):
     Args:
         source_shape: (C_x, S, S) of the input images.
         out_shape: (C_y, S, S) of the outputs.
-        width, depth, dropout: the U-Net's.
+        width, depth, dropout, dropout_layers: the U-Net's.
     """
 
     bank: Tensor  # (B, C_x, S, S) float16 held-out inputs, a buffer registered in __init__
 
     def __init__(self, source_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 32, depth: int = 4,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, dropout_layers: int = DROPOUT_LAYERS) -> None:
         super().__init__()
         c_in, s_in = _square(tuple(source_shape), "pix2pix's input")
         c_out, s_out = _square(tuple(out_shape), "pix2pix's output")
@@ -157,7 +161,7 @@ class Pix2PixGenerator(nn.Module):
                               f"outputs {s_out} px")
         self.source_shape = (c_in, s_in, s_in)
         self.out_shape = (c_out, s_out, s_out)
-        self.unet = UNet(c_in, c_out, s_in, width, depth, dropout)
+        self.unet = UNet(c_in, c_out, s_in, width, depth, dropout, dropout_layers)
         self.register_buffer("bank", torch.zeros(0, *self.source_shape, dtype=torch.float16))
         self.latent_dim = 2 + c_in * s_in * s_in
 
@@ -269,7 +273,8 @@ class PatchGAN(nn.Module):
 
 
 def _unet_generator(cfg: Any, data_shape: tuple[int, ...], source_shape: tuple[int, ...] | None = None) -> nn.Module:
-    return Pix2PixGenerator(source_shape or data_shape, data_shape, cfg.width, cfg.depth, cfg.dropout)
+    return Pix2PixGenerator(source_shape or data_shape, data_shape, cfg.width, cfg.depth, cfg.dropout,
+                            cfg.dropout_layers)
 
 
 def _patchgan_discriminator(cfg: Any, data_shape: tuple[int, ...], source_channels: int | None = None) -> nn.Module:
