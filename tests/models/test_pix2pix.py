@@ -126,6 +126,17 @@ def test_bad_setups_get_one_line_errors(p2p, tiny):
         _recipe(p2p("reg.r1=1"))
     with pytest.raises(ConfigError, match="needs model.recipe=cgan or pix2pix"):
         tiny("generator.dropout=0.5")
+    with pytest.raises(ConfigError, match="generator.dropout_layers must be >= 0, got -1"):
+        _recipe(p2p("generator.dropout_layers=-1"))
+
+
+def test_dropout_layers_reaches_the_recipes_generator(p2p):
+    def n_drops(r):
+        return len(r.generator.unet.drops)
+
+    assert n_drops(_recipe(p2p())[0]) == 2  # depth 3: both hidden decoder layers (Isola et al.'s 3, capped)
+    assert n_drops(_recipe(p2p("generator.dropout_layers=1"))[0]) == 1
+    assert n_drops(_recipe(p2p("generator.dropout_layers=0"))[0]) == 0
 
 
 def test_resume_is_bit_exact(p2p):

@@ -118,7 +118,7 @@ class Pix2Pix(Recipe):
         if c < 1:
             raise ConfigError("model.source_channels must be resolved (>= 1) to build a pix2pix generator")
         g = cfg.generator
-        return Pix2PixGenerator((c, *data_shape[1:]), data_shape, g.width, g.depth, g.dropout)
+        return Pix2PixGenerator((c, *data_shape[1:]), data_shape, g.width, g.depth, g.dropout, g.dropout_layers)
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu",
                  dataset: Any = None) -> None:
