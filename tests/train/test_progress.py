@@ -57,8 +57,17 @@ def test_estimate_names_the_time_limit_that_will_stop_the_run_and_short_runs_get
     p = TrainingProgress(10_000, 0, out.append, lines=False, every_s=0, time_limit_min=20, clock=clock)
     for step in range(1, 10):
         p.update(step, {})
-    # 1 step/s: 20 min stop near step 6 + 1200
-    assert "train.time_limit=20 stops it after 20 min near step 1,206 (--resume continues)" in out[0]
+    # 1 step/s from a session start at t = 1001: the estimate at step 6, t = 1007, 6 s in; the limit stops it
+    # 1194 s later, near step 6 + 1194 = 1200 (it counted 20 min from the estimate, near step 1,206, before)
+    assert "train.time_limit=20 stops it after 20 min near step 1,200 (--resume continues)" in out[0]
+
+    # a limit just longer than what is left from the estimate but shorter than the whole session still stops it
+    out.clear()
+    p = TrainingProgress(1300, 0, out.append, lines=False, every_s=0, time_limit_min=21.6, clock=FakeClock(1.0))
+    for step in range(1, 10):
+        p.update(step, {})
+    # 1294 s left at step 6 and 6 s gone: 1300 s in all > 1296 s of limit: it stops near step 6 + 1290
+    assert "train.time_limit=21.6 stops it after 21.6 min near step 1,296 " in out[0]
 
     out.clear()
     p = TrainingProgress(60, 0, out.append, lines=False, every_s=0, clock=FakeClock(0.5))

@@ -90,9 +90,10 @@ class TrainingProgress:
         line = (f"{self.total:,} steps at {rate:.3g} steps/s take about {duration(now - self.started + left)} here "
                 f"({duration(left)} left){then}; ")
         limit_s = 60.0 * self.time_limit_min
-        if limit_s and limit_s < left:
+        if limit_s and limit_s < now - self.started + left:  # the limit counts from the session's start
+            stop = step + int(rate * max(limit_s - (now - self.started), 0.0))
             line += (f"train.time_limit={self.time_limit_min:g} stops it after {self.time_limit_min:g} min near step "
-                     f"{min(self.total, step + int(rate * limit_s)):,} (--resume continues); ")
+                     f"{min(self.total, stop):,} (--resume continues); ")
         self.emit(line + "to cut it: train.time_limit=MINUTES (a clean stop, --resume continues) or "
                   "train.steps=N")
 
