@@ -16,6 +16,7 @@ sys.path.insert(0, str(BENCH))  # the script imports its sibling toy.py as a scr
 _spec = importlib.util.spec_from_file_location("bench_families", BENCH / "families.py")
 assert _spec is not None and _spec.loader is not None
 families = importlib.util.module_from_spec(_spec)
+sys.modules["bench_families"] = families  # its dataclass looks its module up while the module runs
 _spec.loader.exec_module(families)
 
 

@@ -46,6 +46,7 @@ def test_estimate_after_the_first_steps_names_the_duration_and_how_to_cut_it():
     # 4989 steps left at 2 steps/s = 2494.5 s; 15 s have passed since the session began
     assert line.startswith("5,000 steps at 2 steps/s take about 41m50s here (41m34s left), then the final evaluation")
     assert "train.time_limit=MINUTES" in line and "train.steps=N" in line and "time_limit=20" not in line
+    assert "on the way" not in line  # no periodic evaluation
     for step in range(13, 200):
         p.update(step, {})
     assert len(out) == 1  # said once
@@ -74,6 +75,25 @@ def test_estimate_names_the_time_limit_that_will_stop_the_run_and_short_runs_get
     for step in range(1, 61):
         p.update(step, {})
     assert out == []  # 30 s in all: no estimate
+
+
+def _estimate_line(total: int, eval_every: int) -> str:
+    out: list[str] = []
+    p = TrainingProgress(total, 0, out.append, lines=False, every_s=0, eval_every=eval_every, clock=FakeClock(1.0))
+    for step in range(1, 7):  # the estimate at step 6
+        p.update(step, {})
+    assert len(out) == 1
+    return out[0]
+
+
+def test_estimate_counts_the_periodic_evaluations_still_to_come():
+    # every 2,500 of 5,000: one on the way (the one at step 5,000 is the final evaluation)
+    assert "(1h23m14s left) plus 1 evaluation on the way (train.eval_every); " in _estimate_line(5000, 2500)
+    # every 1,000 of 5,001: steps 1,000 to 5,000, all before the last step
+    assert " plus 5 evaluations on the way " in _estimate_line(5001, 1000)
+    # every 5 steps: the one at step 5 is behind the estimate (step 6), 10 .. 195 are on the way
+    assert " plus 38 evaluations on the way " in _estimate_line(200, 5)
+    assert "on the way" not in _estimate_line(5000, 5000)  # the only one is the final evaluation
 
 
 def test_lines_every_interval_with_rate_eta_and_losses():
