@@ -242,11 +242,15 @@ def _value(metrics: dict[str, float], key: str) -> float | None:
     return None if v is None else float(v)
 
 
+def _num(x: float, digits: int) -> str:
+    return f"{x:,.0f}" if abs(x) >= 10 ** digits else f"{x:.{digits}g}"  # 1,673 rather than 1.67e+03
+
+
 def _fmt(values: list[float], digits: int = 3) -> str:
     if not values:
         return "–"
     m, se = mean_se(values)
-    return f"{m:.{digits}g}" + (f" ± {se:.2g}" if len(values) > 1 else "")
+    return _num(m, digits) + (f" ± {_num(se, 2)}" if len(values) > 1 else "")
 
 
 def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -266,7 +270,7 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
         rows.append({
             "preset": preset, "family": fam.name, "budget": runs[0]["budget"], "seeds": len(runs),
-            "steps": _fmt([r["steps"] for r in runs], 5), "wall_min": _fmt([r["wall_seconds"] / 60 for r in runs], 2),
+            "steps": _fmt([r["steps"] for r in runs], 6), "wall_min": _fmt([r["wall_seconds"] / 60 for r in runs], 2),
             "measure": "; ".join(measure), "fid": cell("metrics", "fid"), "is": cell("metrics", "is"),
             "floor": f"{cell('floor', 'fid')} / {cell('floor', 'is')}",
             "extractor": "random embedding" if prefix else "classifier",
@@ -275,8 +279,8 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-COLUMNS = (("preset", "preset"), ("budget", "default budget"), ("seeds", "seeds"), ("steps", "steps reached"),
-           ("wall_min", "wall time (min)"), ("measure", "family measure"), ("fid", "FID"), ("is", "IS"),
+COLUMNS = (("preset", "preset"), ("budget", "budget (steps / time limit)"), ("seeds", "seeds"),
+           ("steps", "steps reached"), ("wall_min", "wall time (min)"), ("measure", "family measure"), ("fid", "FID"), ("is", "IS"),
            ("floor", "floor FID / IS"), ("load", "load before / after (max)"))
 
 

@@ -102,7 +102,7 @@ def test_table_mode_writes_the_saved_results_without_training(tmp_path, capsys):
     assert families.main(["--table", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "families.md").read_text()
     assert text.startswith("`python benchmarks/families.py --seeds 2`")
-    assert "| cgan-mnist | 5,000 steps | 2 | 5000 | 5.5 ± 0.5 | class accuracy 0.91 ± 0.01 |" in text
+    assert "| cgan-mnist | 5,000 steps | 2 | 5000 ± 0 | 5.5 ± 0.5 | class accuracy 0.91 ± 0.01 |" in text
     saved = json.loads((tmp_path / "families.json").read_text())
     assert len(saved["runs"]) == 2 and saved["rows"][0]["preset"] == "cgan-mnist"
     assert "cgan-mnist" in capsys.readouterr().out

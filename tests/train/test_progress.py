@@ -88,7 +88,7 @@ def _estimate_line(total: int, eval_every: int) -> str:
 
 def test_estimate_counts_the_periodic_evaluations_still_to_come():
     # every 2,500 of 5,000: one on the way (the one at step 5,000 is the final evaluation)
-    assert "(1h23m14s left) plus 1 evaluation on the way (train.eval_every); " in _estimate_line(5000, 2500)
+    assert "(1h23m left) plus 1 evaluation on the way (train.eval_every); " in _estimate_line(5000, 2500)
     # every 1,000 of 5,001: steps 1,000 to 5,000, all before the last step
     assert " plus 5 evaluations on the way " in _estimate_line(5001, 1000)
     # every 5 steps: the one at step 5 is behind the estimate (step 6), 10 .. 195 are on the way
