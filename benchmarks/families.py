@@ -280,8 +280,8 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 COLUMNS = (("preset", "preset"), ("budget", "budget (steps / time limit)"), ("seeds", "seeds"),
-           ("steps", "steps reached"), ("wall_min", "wall time (min)"), ("measure", "family measure"), ("fid", "FID"), ("is", "IS"),
-           ("floor", "floor FID / IS"), ("load", "load before / after (max)"))
+           ("steps", "steps reached"), ("wall_min", "wall time (min)"), ("measure", "family measure"), ("fid", "FID"),
+           ("is", "IS"), ("floor", "floor FID / IS"), ("load", "load before / after (max)"))
 
 
 def table(rows: list[dict[str, Any]]) -> str:
