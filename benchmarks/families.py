@@ -122,7 +122,7 @@ def overrides_for(preset: str, seed: int, args: argparse.Namespace, metrics: lis
     """The run's overrides: the preset's default budget and callbacks, the table's metrics, the caps asked for."""
     cfg = config.resolve(preset)
     out = [f"run.seed={seed}", f"run.out_dir={root}", f"run.name={preset}-s{seed}", "train.progress=false",
-           f"eval.metrics=[{','.join(metrics)}]", "eval.floor=true", "run.device=cpu"]
+           f"eval.metrics=[{','.join(metrics)}]", "eval.floor=true"]
     if args.threads:
         out.append(f"run.threads={args.threads}")
     if args.minutes > 0:
