@@ -46,6 +46,7 @@ def test_estimate_after_the_first_steps_names_the_duration_and_how_to_cut_it():
     # 4989 steps left at 2 steps/s = 2494.5 s; 15 s have passed since the session began
     assert line.startswith("5,000 steps at 2 steps/s take about 41m50s here (41m34s left), then the final evaluation")
     assert "train.time_limit=MINUTES" in line and "train.steps=N" in line and "time_limit=20" not in line
+    assert "on the way" not in line  # no periodic evaluation
     for step in range(13, 200):
         p.update(step, {})
     assert len(out) == 1  # said once
@@ -57,14 +58,42 @@ def test_estimate_names_the_time_limit_that_will_stop_the_run_and_short_runs_get
     p = TrainingProgress(10_000, 0, out.append, lines=False, every_s=0, time_limit_min=20, clock=clock)
     for step in range(1, 10):
         p.update(step, {})
-    # 1 step/s: 20 min stop near step 6 + 1200
-    assert "train.time_limit=20 stops it after 20 min near step 1,206 (--resume continues)" in out[0]
+    # 1 step/s from a session start at t = 1001: the estimate at step 6, t = 1007, 6 s in; the limit stops it
+    # 1194 s later, near step 6 + 1194 = 1200 (it counted 20 min from the estimate, near step 1,206, before)
+    assert "train.time_limit=20 stops it after 20 min near step 1,200 (--resume continues)" in out[0]
+
+    # a limit just longer than what is left from the estimate but shorter than the whole session still stops it
+    out.clear()
+    p = TrainingProgress(1300, 0, out.append, lines=False, every_s=0, time_limit_min=21.6, clock=FakeClock(1.0))
+    for step in range(1, 10):
+        p.update(step, {})
+    # 1294 s left at step 6 and 6 s gone: 1300 s in all > 1296 s of limit: it stops near step 6 + 1290
+    assert "train.time_limit=21.6 stops it after 21.6 min near step 1,296 " in out[0]
 
     out.clear()
     p = TrainingProgress(60, 0, out.append, lines=False, every_s=0, clock=FakeClock(0.5))
     for step in range(1, 61):
         p.update(step, {})
     assert out == []  # 30 s in all: no estimate
+
+
+def _estimate_line(total: int, eval_every: int) -> str:
+    out: list[str] = []
+    p = TrainingProgress(total, 0, out.append, lines=False, every_s=0, eval_every=eval_every, clock=FakeClock(1.0))
+    for step in range(1, 7):  # the estimate at step 6
+        p.update(step, {})
+    assert len(out) == 1
+    return out[0]
+
+
+def test_estimate_counts_the_periodic_evaluations_still_to_come():
+    # every 2,500 of 5,000: one on the way (the one at step 5,000 is the final evaluation)
+    assert "(1h23m left) plus 1 evaluation on the way (train.eval_every); " in _estimate_line(5000, 2500)
+    # every 1,000 of 5,001: steps 1,000 to 5,000, all before the last step
+    assert " plus 5 evaluations on the way " in _estimate_line(5001, 1000)
+    # every 5 steps: the one at step 5 is behind the estimate (step 6), 10 .. 195 are on the way
+    assert " plus 38 evaluations on the way " in _estimate_line(200, 5)
+    assert "on the way" not in _estimate_line(5000, 5000)  # the only one is the final evaluation
 
 
 def test_lines_every_interval_with_rate_eta_and_losses():

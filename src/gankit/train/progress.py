@@ -51,13 +51,14 @@ class TrainingProgress:
         every_s: seconds between lines (0: none).
         time_limit_min: ``train.time_limit`` (0: none), named in the estimate when it will stop the run.
         final_eval: what follows the last step ("the final evaluation of 10000 samples (eval.num_samples)").
+        eval_every: ``train.eval_every`` (0: none): the evaluations still on the way are counted in the estimate.
         clock: seconds, monotonic.
     """
 
     def __init__(self, total: int, start: int, emit: Callable[[str], None], lines: bool, every_s: float,
-                 time_limit_min: float = 0.0, final_eval: str = "",
+                 time_limit_min: float = 0.0, final_eval: str = "", eval_every: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.total, self.emit, self.lines, self.every_s = total, emit, lines, every_s
+        self.total, self.emit, self.lines, self.every_s, self.eval_every = total, emit, lines, every_s, eval_every
         self.time_limit_min, self.final_eval, self.clock = time_limit_min, final_eval, clock
         self.first: tuple[int, float] | None = None  # (step, time) after the first step: speed is timed from here
         self.last_line = (start, clock())
@@ -87,12 +88,17 @@ class TrainingProgress:
         if left < LONG_S:
             return
         then = f", then {self.final_eval}" if self.final_eval else ""
+        # the periodic evaluations still to come: multiples of eval_every after this step, the last step's excepted
+        # (the final evaluation is that one); the steps' speed does not include them
+        k = (self.total - 1) // self.eval_every - step // self.eval_every if self.eval_every else 0
+        on_the_way = f" plus {k} evaluation{'s' * (k > 1)} on the way (train.eval_every)" if k > 0 else ""
         line = (f"{self.total:,} steps at {rate:.3g} steps/s take about {duration(now - self.started + left)} here "
-                f"({duration(left)} left){then}; ")
+                f"({duration(left)} left){on_the_way}{then}; ")
         limit_s = 60.0 * self.time_limit_min
-        if limit_s and limit_s < left:
+        if limit_s and limit_s < now - self.started + left:  # the limit counts from the session's start
+            stop = step + int(rate * max(limit_s - (now - self.started), 0.0))
             line += (f"train.time_limit={self.time_limit_min:g} stops it after {self.time_limit_min:g} min near step "
-                     f"{min(self.total, step + int(rate * limit_s)):,} (--resume continues); ")
+                     f"{min(self.total, stop):,} (--resume continues); ")
         self.emit(line + "to cut it: train.time_limit=MINUTES (a clean stop, --resume continues) or "
                   "train.steps=N")
 

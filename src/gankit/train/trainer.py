@@ -379,7 +379,8 @@ class Trainer:
             notes = [n for n in (cb.end_note(self) for cb in self.callbacks) if n]
             progress = TrainingProgress(total, self.step, log.info, lines=bool(bar.disable),
                                         every_s=cfg.train.progress_every_s, time_limit_min=cfg.train.time_limit,
-                                        final_eval=" and ".join(notes), clock=self.clock)
+                                        final_eval=" and ".join(notes), eval_every=cfg.train.eval_every,
+                                        clock=self.clock)
         with self._signals(), bar, _all_stats_after(recipe):
             for cb in self.callbacks:
                 cb.on_start(self)
