@@ -23,7 +23,8 @@ N(0, I) prior, as the VAE's), ``gan-mlp-2d``/``gan-mlp-8d`` (the GAN recipe with
 adds overrides to every row run (tuning; keep apart with ``--tag``).
 
 Results: benchmarks/out/autoencoders[-TAG].json (updated after every run, so a partial benchmark keeps what it
-measured) and a Markdown table on stdout (mean ± s.e. over seeds). MNIST must be cached (``gankit data get mnist``).
+measured) and a Markdown table (mean ± s.e. over seeds) on stdout and in autoencoders[-TAG].md. MNIST must be
+cached (``gankit data get mnist``).
 """
 
 from __future__ import annotations
@@ -122,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(json.dumps(saved, indent=1))
             print(f"{run_name}: {steps} steps, {seconds:.0f} s with its evaluation; "
                   + ", ".join(f"{k} {ev.model[k]:.4g}" for k in KEYS[1:] if k in ev.model), flush=True)
-    print(f"\n{path.name}: mean ± s.e. over seeds (under load unless said otherwise)")
-    print(table(saved["results"], saved["floor"]))
+    text = table(saved["results"], saved["floor"])
+    path.with_suffix(".md").write_text(text + "\n")
+    print(f"\n{path.with_suffix('.md').name}: mean ± s.e. over seeds (under load unless said otherwise)")
+    print(text)
     return 0
 
 

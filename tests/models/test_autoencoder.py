@@ -266,6 +266,8 @@ def test_codes_and_lattice_errors(tiny, capsys):
      "model.prior_labels needs model.recipe=aae and generator.prior=mixture or swissroll"),
     (["model.recipe=vae", "generator.prior=mixture", "generator.noise_dim=2", "model.prior_labels=true"],
      "model.prior_labels needs model.recipe=aae"),
+    (["model.recipe=aae", "model.code_noise=-0.1"], "model.code_noise must be >= 0 \\(0: the deterministic encoder\\)"),
+    (["model.code_noise=0.5"], "model.code_noise is the adversarial autoencoder's \\(model.recipe=aae\\)"),
 ])
 def test_bad_configs_are_refused_when_resolved(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -336,6 +338,24 @@ def test_vae_codes_for_the_prior_are_posterior_samples(tiny):
     assert not torch.allclose(z, r.encode(x), atol=1e-3) and z.var(0).min() > r.encode(x).var(0).max()
     a, _ = build(tiny, "aae")
     assert torch.equal(a.aggregate_codes(x), a.encode(x))  # a deterministic encoder: its codes
+
+
+def test_aae_code_noise_draws_the_gaussian_posterior_in_every_phase(tiny):
+    r, ds = build(tiny, "aae", "generator.prior=normal", "model.code_noise=0.5")
+    x = ds.sample(500)
+    z = r.aggregate_codes(x, generator=torch.Generator().manual_seed(4))
+    e = torch.randn(z.shape, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(z, r.encode(x) + 0.5 * e, atol=1e-6)  # E(x) + s·e, one draw per sample
+    assert (z - r.encode(x)).std().item() == pytest.approx(0.5, abs=0.03)  # 1,000 draws: s.e. 0.011
+    # the reconstruction phase decodes draws (a different loss each call), D judges draws (scores move with e)
+    torch.manual_seed(0)
+    assert r._reconstruct(x[:64])[0].item() != r._reconstruct(x[:64])[0].item()
+    scores = [r.discriminator_scores(x[:64], torch.Generator().manual_seed(k))[1] for k in (1, 1, 2)]
+    assert torch.equal(scores[0], scores[1]) and not torch.allclose(scores[0], scores[2])
+    d, _ = build(tiny, "aae", "generator.prior=normal")  # s = 0: the deterministic encoder, nothing random
+    assert d._reconstruct(x[:64])[0].item() == d._reconstruct(x[:64])[0].item()
+    assert torch.equal(d.discriminator_scores(x[:64], torch.Generator().manual_seed(1))[1],
+                       d.discriminator_scores(x[:64], torch.Generator().manual_seed(2))[1])
 
 
 def test_runs_report_code_prior_distance_in_training_and_eval(tiny):
