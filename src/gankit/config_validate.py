@@ -239,6 +239,7 @@ def validate(cfg: Config) -> None:
          f"model.code_noise must be >= 0 (0: the deterministic encoder), got {cfg.model.code_noise}"),
         (cfg.model.code_noise == 0 or cfg.model.recipe == "aae",
          "model.code_noise is the adversarial autoencoder's (model.recipe=aae); the VAE learns its posterior's spread"),
+        (cfg.model.reg_lr >= 0, f"model.reg_lr must be >= 0 (0: g_optim.lr), got {cfg.model.reg_lr}"),
     ]
     for ok, message in checks:
         if not ok:

@@ -47,6 +47,7 @@ discriminator is an MLP from the ``discriminator`` section, as codes are vectors
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -238,10 +239,10 @@ class AAE(AutoEncoder):
     """The adversarial autoencoder: reconstruction, then a discriminator on codes against the prior.
 
     Optimisers: ``g`` (``g_optim``) for encoder and decoder in the reconstruction phase, ``d``
-    (``d_optim``) for the code discriminator, ``enc`` (``g_optim``'s settings) for the encoder in the
-    regularisation phase. ``model.code_noise`` = s: every phase uses posterior draws E(x) + s·e (see the
-    module). ``model.objective`` is the adversarial loss pair (nsgan: the lecture's binary
-    cross-entropy, with the encoder's non-saturating loss).
+    (``d_optim``) for the code discriminator, ``enc`` (``g_optim``'s settings, learning rate
+    ``model.reg_lr`` when set) for the encoder in the regularisation phase. ``model.code_noise`` = s:
+    every phase uses posterior draws E(x) + s·e (see the module). ``model.objective`` is the adversarial
+    loss pair (nsgan: the lecture's binary cross-entropy, with the encoder's non-saturating loss).
     """
 
     adversarial = True
@@ -259,7 +260,10 @@ class AAE(AutoEncoder):
         d = cfg.discriminator
         self.discriminator = MLPDiscriminator(n_in, d.width, d.depth, d.activation, d.dropout).to(device)
         self.optimizers["d"] = build_optimizer(self.discriminator.parameters(), cfg.d_optim)
-        self.optimizers["enc"] = build_optimizer(self.encoder.parameters(), cfg.g_optim)
+        # the regularisation phase's own learning rate (Makhzani et al. give each phase one): Adam moves every
+        # weight by about lr whatever the gradient's size, so this phase's lr is the adversary's pull on the encoder
+        reg_lr = float(cfg.model.reg_lr) or cfg.g_optim.lr
+        self.optimizers["enc"] = build_optimizer(self.encoder.parameters(), replace(cfg.g_optim, lr=reg_lr))
 
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "discriminator": self.discriminator}
