@@ -189,7 +189,7 @@ def test_aae_codes_move_towards_the_prior(tiny):
 
 
 def test_aae_phases_touch_the_right_networks(tiny):
-    r, ds = build(tiny, "aae")
+    r, ds = build(tiny, "aae", "d_optim.lr=3e-4")
     snap = {k: [p.detach().clone() for p in m.parameters()] for k, m in r.modules().items()}
     moved = lambda k: any(not torch.equal(a, b) for a, b in zip(snap[k], r.modules()[k].parameters()))  # noqa: E731
     r.d_step(ds.sample(64))
@@ -199,6 +199,10 @@ def test_aae_phases_touch_the_right_networks(tiny):
     assert moved("encoder") and moved("generator") and not moved("discriminator")
     assert {"recon", "enc_loss", "g_loss"} <= set(stats)
     assert set(r.optimizers) == {"g", "d", "enc"}
+    lrs = lambda r: {k: o.param_groups[0]["lr"] for k, o in r.optimizers.items()}  # noqa: E731
+    # model.reg_lr = 0: the regularisation phase at g_optim.lr; else at reg_lr, the other two unchanged
+    assert lrs(r) == {"g": 1e-3, "d": 3e-4, "enc": 1e-3}
+    assert lrs(build(tiny, "aae", "model.reg_lr=5e-5", "d_optim.lr=3e-4")[0]) == {"g": 1e-3, "d": 3e-4, "enc": 5e-5}
 
 
 def test_aae_label_conditioned_prior_puts_class_k_in_component_k(tiny):
@@ -268,6 +272,7 @@ def test_codes_and_lattice_errors(tiny, capsys):
      "model.prior_labels needs model.recipe=aae"),
     (["model.recipe=aae", "model.code_noise=-0.1"], "model.code_noise must be >= 0 \\(0: the deterministic encoder\\)"),
     (["model.code_noise=0.5"], "model.code_noise is the adversarial autoencoder's \\(model.recipe=aae\\)"),
+    (["model.recipe=aae", "model.reg_lr=-1e-3"], "model.reg_lr must be >= 0 \\(0: g_optim.lr\\), got -0.001"),
 ])
 def test_bad_configs_are_refused_when_resolved(overrides, message):
     with pytest.raises(ConfigError, match=message):
