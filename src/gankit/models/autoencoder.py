@@ -412,7 +412,8 @@ def plot_recipe_codes(recipe: AutoEncoder, x: Tensor, y: Tensor | None, path: Pa
                           "use -o FILE.npy for the codes")
     prior = recipe.prior_sample(len(z), y if recipe.uses_labels else None, generator=gen).cpu()
     d = code_prior_distance(z, prior)
-    what = "posterior samples" if isinstance(recipe, VAE) or getattr(recipe, "code_noise", 0) else "codes"
+    stochastic = isinstance(recipe, VAE) or float(getattr(recipe, "code_noise", 0.0)) > 0
+    what = "posterior samples" if stochastic else "codes"
     plot_codes(z.numpy(), None if y is None else y.numpy(), path, box=priors.box(recipe.prior), prior=prior.numpy(),
                title=f"{name}: {what} of {len(z)} held-out samples ({recipe.cfg.model.recipe}) on the "
                      f"{recipe.prior} prior (grey)\ncode-to-prior MMD² {d['code_mmd2']:.4f} "
