@@ -17,13 +17,15 @@ step count), then scores its exported generator with ``api.evaluate`` (what ``ga
   classifier: FID, IS, precision and recall (k-NN manifolds of its features), density and coverage; and the
   real-vs-real floor (test digits against the same training digits).
 
-Rows: ``vae-2d``/``aae-2d`` (the presets, 2-D codes), ``vae-8d``/``aae-8d`` (8-D codes; the AAE with the
-N(0, I) prior, as the VAE's), ``gan-mlp-2d``/``gan-mlp-8d`` (the GAN recipe with the decoders' MLP as G),
-``dcgan`` (the ``dcgan-mnist`` preset), ``aae-2d-labels`` (the label-conditioned prior). ``--set KEY=VALUE``
+Rows: ``vae-2d``/``aae-2d`` (the presets, 2-D codes), ``vae-8d``/``aae-8d`` (8-D codes: ``vae-mnist`` with
+``generator.noise_dim=8``, the ``aae-mnist-8d`` preset, whose prior is the VAE's N(0, I)), ``gan-mlp-2d``/
+``gan-mlp-8d`` (the GAN recipe with the decoders' MLP as G), ``dcgan`` (the ``dcgan-mnist`` preset),
+``aae-2d-labels`` (the label-conditioned prior). ``--set KEY=VALUE``
 adds overrides to every row run (tuning; keep apart with ``--tag``).
 
 Results: benchmarks/out/autoencoders[-TAG].json (updated after every run, so a partial benchmark keeps what it
-measured) and a Markdown table on stdout (mean ± s.e. over seeds). MNIST must be cached (``gankit data get mnist``).
+measured) and a Markdown table (mean ± s.e. over seeds) on stdout and in autoencoders[-TAG].md. MNIST must be
+cached (``gankit data get mnist``).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "vae-2d": ("vae-mnist", []),
     "aae-2d": ("aae-mnist", []),
     "vae-8d": ("vae-mnist", ["generator.noise_dim=8"]),
-    "aae-8d": ("aae-mnist", ["generator.noise_dim=8", "generator.prior=normal"]),
+    "aae-8d": ("aae-mnist-8d", []),
     "gan-mlp-2d": ("vae-mnist", MLP_GAN),
     "gan-mlp-8d": ("vae-mnist", [*MLP_GAN, "generator.noise_dim=8"]),
     "dcgan": ("dcgan-mnist", []),
@@ -122,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(json.dumps(saved, indent=1))
             print(f"{run_name}: {steps} steps, {seconds:.0f} s with its evaluation; "
                   + ", ".join(f"{k} {ev.model[k]:.4g}" for k in KEYS[1:] if k in ev.model), flush=True)
-    print(f"\n{path.name}: mean ± s.e. over seeds (under load unless said otherwise)")
-    print(table(saved["results"], saved["floor"]))
+    text = table(saved["results"], saved["floor"])
+    path.with_suffix(".md").write_text(text + "\n")
+    print(f"\n{path.with_suffix('.md').name}: mean ± s.e. over seeds (under load unless said otherwise)")
+    print(text)
     return 0
 
 

@@ -124,6 +124,8 @@ class ModelConfig:
     augment: bool = True  # stackgan: conditioning augmentation (c = μ + σ ε, its KL); false: c = μ(φ), no KL
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
+    code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)
+    reg_lr: float = 0.0  # aae: the encoder's learning rate in the regularisation phase (fooling D); 0: g_optim.lr
     condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan, stackgan: how D sees class/text
     matching_aware: bool = False  # cgan: real images with wrong classes are extra negatives (Reed et al. 2016)
     class_weight: float = 1.0  # condition=acgan: weight of the class cross-entropy (stackgan: text read-back)

@@ -235,6 +235,11 @@ def validate(cfg: Config) -> None:
          f"(got {cfg.generator.noise_dim})"),
         (not cfg.model.prior_labels or (cfg.model.recipe == "aae" and cfg.generator.prior in ("mixture", "swissroll")),
          "model.prior_labels needs model.recipe=aae and generator.prior=mixture or swissroll (class k -> component k)"),
+        (cfg.model.code_noise >= 0,
+         f"model.code_noise must be >= 0 (0: the deterministic encoder), got {cfg.model.code_noise}"),
+        (cfg.model.code_noise == 0 or cfg.model.recipe == "aae",
+         "model.code_noise is the adversarial autoencoder's (model.recipe=aae); the VAE learns its posterior's spread"),
+        (cfg.model.reg_lr >= 0, f"model.reg_lr must be >= 0 (0: g_optim.lr), got {cfg.model.reg_lr}"),
     ]
     for ok, message in checks:
         if not ok:

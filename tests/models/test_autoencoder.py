@@ -189,7 +189,7 @@ def test_aae_codes_move_towards_the_prior(tiny):
 
 
 def test_aae_phases_touch_the_right_networks(tiny):
-    r, ds = build(tiny, "aae")
+    r, ds = build(tiny, "aae", "d_optim.lr=3e-4")
     snap = {k: [p.detach().clone() for p in m.parameters()] for k, m in r.modules().items()}
     moved = lambda k: any(not torch.equal(a, b) for a, b in zip(snap[k], r.modules()[k].parameters()))  # noqa: E731
     r.d_step(ds.sample(64))
@@ -199,6 +199,10 @@ def test_aae_phases_touch_the_right_networks(tiny):
     assert moved("encoder") and moved("generator") and not moved("discriminator")
     assert {"recon", "enc_loss", "g_loss"} <= set(stats)
     assert set(r.optimizers) == {"g", "d", "enc"}
+    lrs = lambda r: {k: o.param_groups[0]["lr"] for k, o in r.optimizers.items()}  # noqa: E731
+    # model.reg_lr = 0: the regularisation phase at g_optim.lr; else at reg_lr, the other two unchanged
+    assert lrs(r) == {"g": 1e-3, "d": 3e-4, "enc": 1e-3}
+    assert lrs(build(tiny, "aae", "model.reg_lr=5e-5", "d_optim.lr=3e-4")[0]) == {"g": 1e-3, "d": 3e-4, "enc": 5e-5}
 
 
 def test_aae_label_conditioned_prior_puts_class_k_in_component_k(tiny):
@@ -266,6 +270,9 @@ def test_codes_and_lattice_errors(tiny, capsys):
      "model.prior_labels needs model.recipe=aae and generator.prior=mixture or swissroll"),
     (["model.recipe=vae", "generator.prior=mixture", "generator.noise_dim=2", "model.prior_labels=true"],
      "model.prior_labels needs model.recipe=aae"),
+    (["model.recipe=aae", "model.code_noise=-0.1"], "model.code_noise must be >= 0 \\(0: the deterministic encoder\\)"),
+    (["model.code_noise=0.5"], "model.code_noise is the adversarial autoencoder's \\(model.recipe=aae\\)"),
+    (["model.recipe=aae", "model.reg_lr=-1e-3"], "model.reg_lr must be >= 0 \\(0: g_optim.lr\\), got -0.001"),
 ])
 def test_bad_configs_are_refused_when_resolved(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -336,6 +343,24 @@ def test_vae_codes_for_the_prior_are_posterior_samples(tiny):
     assert not torch.allclose(z, r.encode(x), atol=1e-3) and z.var(0).min() > r.encode(x).var(0).max()
     a, _ = build(tiny, "aae")
     assert torch.equal(a.aggregate_codes(x), a.encode(x))  # a deterministic encoder: its codes
+
+
+def test_aae_code_noise_draws_the_gaussian_posterior_in_every_phase(tiny):
+    r, ds = build(tiny, "aae", "generator.prior=normal", "model.code_noise=0.5")
+    x = ds.sample(500)
+    z = r.aggregate_codes(x, generator=torch.Generator().manual_seed(4))
+    e = torch.randn(z.shape, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(z, r.encode(x) + 0.5 * e, atol=1e-6)  # E(x) + s·e, one draw per sample
+    assert (z - r.encode(x)).std().item() == pytest.approx(0.5, abs=0.03)  # 1,000 draws: s.e. 0.011
+    # the reconstruction phase decodes draws (a different loss each call), D judges draws (scores move with e)
+    torch.manual_seed(0)
+    assert r._reconstruct(x[:64])[0].item() != r._reconstruct(x[:64])[0].item()
+    scores = [r.discriminator_scores(x[:64], torch.Generator().manual_seed(k))[1] for k in (1, 1, 2)]
+    assert torch.equal(scores[0], scores[1]) and not torch.allclose(scores[0], scores[2])
+    d, _ = build(tiny, "aae", "generator.prior=normal")  # s = 0: the deterministic encoder, nothing random
+    assert d._reconstruct(x[:64])[0].item() == d._reconstruct(x[:64])[0].item()
+    assert torch.equal(d.discriminator_scores(x[:64], torch.Generator().manual_seed(1))[1],
+                       d.discriminator_scores(x[:64], torch.Generator().manual_seed(2))[1])
 
 
 def test_runs_report_code_prior_distance_in_training_and_eval(tiny):

@@ -25,6 +25,13 @@ swiss roll (:mod:`gankit.nets.priors`); with ``model.prior_labels`` the label-co
 paper's section 2.3: the discriminator also sees the one-hot label, and prior samples of class k come
 from component k, so the encoder must put class k's codes there.
 
+``model.code_noise`` = s > 0 makes the AAE's encoder the paper's "Gaussian posterior" (section 2.1)
+with a fixed spread: q(z|x) = N(E(x), s² I), drawn as z = E(x) + s·e, e ~ N(0, I). All three phases use
+these draws: the decoder learns to decode the neighbourhood of each code (as the VAE's decoder does),
+and D matches the aggregated posterior q(z) = E_x N(E(x), s² I) — the distribution of exactly the
+codes the decoder was trained on — to p(z). s = 0 is the deterministic encoder of the paper's
+experiments, whose decoder only ever sees the codes of training images.
+
 How the trainer's steps map onto these (it calls ``d_step`` k = ``train.d_steps`` times, then
 ``g_step``, each on a fresh batch): for the AAE, ``d_step`` is phase 2 and ``g_step`` is phase 1 then
 phase 3 on one batch. The AE and the VAE have no discriminator (``adversarial = False``): the trainer
@@ -40,6 +47,7 @@ discriminator is an MLP from the ``discriminator`` section, as codes are vectors
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -231,9 +239,10 @@ class AAE(AutoEncoder):
     """The adversarial autoencoder: reconstruction, then a discriminator on codes against the prior.
 
     Optimisers: ``g`` (``g_optim``) for encoder and decoder in the reconstruction phase, ``d``
-    (``d_optim``) for the code discriminator, ``enc`` (``g_optim``'s settings) for the encoder in the
-    regularisation phase. ``model.objective`` is the adversarial loss pair (nsgan: the lecture's binary
-    cross-entropy, with the encoder's non-saturating loss).
+    (``d_optim``) for the code discriminator, ``enc`` (``g_optim``'s settings, learning rate
+    ``model.reg_lr`` when set) for the encoder in the regularisation phase. ``model.code_noise`` = s:
+    every phase uses posterior draws E(x) + s·e (see the module). ``model.objective`` is the adversarial
+    loss pair (nsgan: the lecture's binary cross-entropy, with the encoder's non-saturating loss).
     """
 
     adversarial = True
@@ -246,11 +255,15 @@ class AAE(AutoEncoder):
                               f"(got '{cfg.discriminator.name}')")
         self.objective = OBJECTIVES.get(cfg.model.objective)
         self.uses_labels = bool(cfg.model.prior_labels)
+        self.code_noise = float(cfg.model.code_noise)  # s of the posterior N(E(x), s² I); 0: deterministic
         n_in = self.latent_dim + (priors.COMPONENTS if self.uses_labels else 0)
         d = cfg.discriminator
         self.discriminator = MLPDiscriminator(n_in, d.width, d.depth, d.activation, d.dropout).to(device)
         self.optimizers["d"] = build_optimizer(self.discriminator.parameters(), cfg.d_optim)
-        self.optimizers["enc"] = build_optimizer(self.encoder.parameters(), cfg.g_optim)
+        # the regularisation phase's own learning rate (Makhzani et al. give each phase one): Adam moves every
+        # weight by about lr whatever the gradient's size, so this phase's lr is the adversary's pull on the encoder
+        reg_lr = float(cfg.model.reg_lr) or cfg.g_optim.lr
+        self.optimizers["enc"] = build_optimizer(self.encoder.parameters(), replace(cfg.g_optim, lr=reg_lr))
 
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "discriminator": self.discriminator}
@@ -263,6 +276,25 @@ class AAE(AutoEncoder):
             z = torch.cat([z, F.one_hot(y.long(), priors.COMPONENTS).to(z.dtype)], 1)
         return self.discriminator(z)
 
+    def _draw(self, code: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """z = code + s·e, e ~ N(0, I) (under ``generator``): a draw of the posterior N(code, s² I), s =
+        ``model.code_noise``; the code itself for s = 0."""
+        if not self.code_noise:
+            return code
+        e = torch.randn(code.shape, generator=generator, dtype=code.dtype).to(code.device)
+        return code + self.code_noise * e
+
+    @torch.no_grad()
+    def aggregate_codes(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The codes E(x), or with ``model.code_noise`` = s > 0 one posterior draw E(x) + s·e per x (under
+        ``generator``): draws of q(z), the codes the decoder was trained on and D judged."""
+        return self._draw(self.encode(x), generator)
+
+    def _reconstruct(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Phase 1 on the posterior draws z = E(x) + s·e (E(x) itself for s = 0)."""
+        rec = squared_error(x, self.generator(self._draw(self.encoder(x)))).mean()
+        return rec, {"recon": rec.detach()}
+
     def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """D on codes (:meth:`Recipe.discriminator_scores`): its "real" side is as many draws from the prior
         p(z) (under ``generator``), its "fake" side the codes of the data batch (with its labels under
@@ -270,13 +302,13 @@ class AAE(AutoEncoder):
         x, y = self._images(real)
         with evaluating(self.encoder, self.discriminator):
             prior = self.prior_sample(len(x), y, generator=generator)
-            return self._judge(prior, y), self._judge(self.encoder(x), y)
+            return self._judge(prior, y), self._judge(self._draw(self.encoder(x), generator), y)
 
     def d_step(self, batch: Any) -> dict[str, Tensor]:
         """Phase 2: D separates prior samples ("real") from the batch's codes ("fake"); the encoder is fixed."""
         x, y = self._images(batch)
         with torch.no_grad():
-            fake = self.encoder(x)
+            fake = self._draw(self.encoder(x))
         real = self.prior_sample(x.shape[0], y)
         real_out, fake_out = self._judge(real, y), self._judge(fake, y)
         loss = self.objective.d_loss(real_out, fake_out)
@@ -292,7 +324,7 @@ class AAE(AutoEncoder):
         x, y = self._images(batch)
         self.discriminator.requires_grad_(False)
         try:
-            loss = self.objective.g_loss(self._judge(self.encoder(x), y))
+            loss = self.objective.g_loss(self._judge(self._draw(self.encoder(x)), y))
         finally:
             self.discriminator.requires_grad_(True)
         optimizer_step(self.optimizers["enc"], self.encoder, loss)
@@ -380,7 +412,8 @@ def plot_recipe_codes(recipe: AutoEncoder, x: Tensor, y: Tensor | None, path: Pa
                           "use -o FILE.npy for the codes")
     prior = recipe.prior_sample(len(z), y if recipe.uses_labels else None, generator=gen).cpu()
     d = code_prior_distance(z, prior)
-    what = "posterior samples" if isinstance(recipe, VAE) else "codes"
+    stochastic = isinstance(recipe, VAE) or float(getattr(recipe, "code_noise", 0.0)) > 0
+    what = "posterior samples" if stochastic else "codes"
     plot_codes(z.numpy(), None if y is None else y.numpy(), path, box=priors.box(recipe.prior), prior=prior.numpy(),
                title=f"{name}: {what} of {len(z)} held-out samples ({recipe.cfg.model.recipe}) on the "
                      f"{recipe.prior} prior (grey)\ncode-to-prior MMD² {d['code_mmd2']:.4f} "
