@@ -1,7 +1,8 @@
 """Every row of the f-GAN table on ring8 and bimodal1d: modes, % HQ, KL in both directions over seeds.
 
     python benchmarks/fgan_table.py [--rows tv kl ...] [--data ring8 bimodal1d] [--seeds 3]
-                                    [--steps ring8=2000 bimodal1d=1500] [overrides ...]
+                                    [--steps ring8=2000 bimodal1d=1500] [--out FILE] [overrides ...]
+    python benchmarks/fgan_table.py --report FILE [FILE ...]     # one table from several chunks' results
 
 Each run is the data set's preset with ``model.objective=fgan-ROW`` and nothing else changed, so it trains
 with the row's own defaults (``objectives/fgan.py``: learning rates, the bound on the critic's output);
@@ -59,6 +60,17 @@ def mean_se(values: list[float]) -> str:
     return f"{v.mean():.2f} ± {se:.2f}"
 
 
+def table(runs: list[dict]) -> list[str]:
+    """The Markdown table of ``runs``: one line per (row, data) in the order met, mean ± s.e. over seeds."""
+    lines = ["| row | data | trained | modes | % HQ | KL(data‖model) | KL(model‖data) |", "|" + "---|" * 7]
+    for row, data in dict.fromkeys((r["row"], r["data"]) for r in runs):
+        rs = [r for r in runs if r["row"] == row and r["data"] == data]
+        ok = [r for r in rs if "error" not in r]
+        cells = " | ".join(mean_se([r[k] for r in ok]) for k in KEYS)
+        lines.append(f"| {row} | {data} | {len(ok)}/{len(rs)} | {cells} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", nargs="+", default=list(DIVERGENCES), choices=list(DIVERGENCES))
@@ -66,8 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", nargs="*", default=[], help="DATA=STEPS, e.g. ring8=2000")
     ap.add_argument("--out", type=Path, default=OUT / "fgan-table.json")
+    ap.add_argument("--report", nargs="+", type=Path, default=[], metavar="FILE",
+                    help="train nothing: print one table from the runs of these result files (chunks of the table)")
     ap.add_argument("overrides", nargs="*", help="config overrides applied to every run (after the row's defaults)")
     args = ap.parse_args(argv)
+    if args.report:
+        try:
+            runs = [r for f in args.report for r in json.loads(f.read_text())["runs"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            ap.error(f"--report reads result files this script wrote: {exc}")
+        print("\n".join(table(runs)))
+        return 0
     steps = dict(DEFAULT_STEPS)
     for item in args.steps:
         name, _, n = item.partition("=")
@@ -88,14 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps({"steps": steps, "seeds": args.seeds, "overrides": args.overrides,
                                     "runs": rows}, indent=1) + "\n")
     print()
-    print("| row | data | trained | modes | % HQ | KL(data‖model) | KL(model‖data) |")
-    print("|---|---|---|---|---|---|---|")
-    for row in args.rows:
-        for data in args.data:
-            rs = [r for r in rows if r["row"] == row and r["data"] == data]
-            ok = [r for r in rs if "error" not in r]
-            print(f"| {row} | {data} | {len(ok)}/{len(rs)} | "
-                  + " | ".join(mean_se([r[k] for r in ok]) for k in KEYS) + " |")
+    print("\n".join(table(rows)))
     print(f"wrote {args.out}")
     return 0
 
