@@ -1,12 +1,14 @@
 """Every row of the f-GAN table on ring8 and bimodal1d: modes, % HQ, KL in both directions over seeds.
 
-    python benchmarks/fgan_table.py [--rows tv kl ...] [--data ring8 bimodal1d] [--seeds 3]
+    python benchmarks/fgan_table.py [--rows tv kl ...] [--data ring8 bimodal1d] [--seeds 3] [--saturating]
                                     [--steps ring8=2000 bimodal1d=1500] [--out FILE] [overrides ...]
     python benchmarks/fgan_table.py --report FILE [FILE ...]     # one table from several chunks' results
 
-Each run is the data set's preset with ``model.objective=fgan-ROW`` and nothing else changed, so it trains
-with the row's own defaults (``objectives/fgan.py``: learning rates, the bound on the critic's output);
-``--steps`` shortens the presets' budgets so that the whole table fits in about 25 minutes on one thread.
+Each run is the data set's preset with ``model.objective=fgan-ROW`` (``--saturating``: fgan-ROW-saturating,
+the game itself) and nothing else changed, so it trains with the row's own defaults (``objectives/fgan.py``:
+learning rates per data set, the bound on the critic's output, the generator's form, regularisers);
+``--steps`` shortens the presets' budgets. Chunks of the table (``--rows``/``--data``, each with its own
+``--out``) merge with ``--report``.
 Runs go one at a time, in this process, on one torch thread, figures and diagnostics off; a run that stops
 on a non-finite loss is recorded as such. Scores (docs/protocols.md): ``modes`` and ``hq`` (3 std of a
 mode mean), ``kl_data_model`` = KL(data ‖ model), the mode-covering direction, and ``kl_model_data`` =
@@ -38,6 +40,7 @@ DEFAULT_STEPS = {"ring8": 2000, "bimodal1d": 1500}
 
 
 def run_one(row: str, data: str, seed: int, steps: int, overrides: list[str], root: Path) -> dict:
+    """One run of objective ``fgan-ROW`` (ROW: a key of the table, or KEY-saturating) on ``data``'s preset."""
     cfg = config.resolve(data, overrides=[
         f"model.objective=fgan-{row}", f"run.seed={seed}", f"train.steps={steps}", "run.threads=1",
         "train.sample_every=0", "train.diagnostics_every=0", "train.progress=false", f"train.checkpoint_every={steps}",
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", nargs="+", default=list(DIVERGENCES), choices=list(DIVERGENCES))
     ap.add_argument("--data", nargs="+", default=list(DEFAULT_STEPS), choices=list(DEFAULT_STEPS))
+    ap.add_argument("--saturating", action="store_true",
+                    help="the rows' saturating objectives fgan-KEY-saturating (G descends D_f itself)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", nargs="*", default=[], help="DATA=STEPS, e.g. ring8=2000")
     ap.add_argument("--out", type=Path, default=OUT / "fgan-table.json")
@@ -98,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="gankit-fgan-") as tmp:
-        for row in args.rows:
+        for key in args.rows:
+            row = f"{key}-saturating" if args.saturating else key
             for data in args.data:
                 for seed in range(args.seeds):
                     r = run_one(row, data, seed, steps[data], args.overrides, Path(tmp))
