@@ -1,11 +1,14 @@
 """Every row of the f-GAN table on ring8 and bimodal1d: modes, % HQ, KL in both directions over seeds.
 
-    python benchmarks/fgan_table.py [--rows tv kl ...] [--data ring8 bimodal1d] [--seeds 3]
-                                    [--steps ring8=2000 bimodal1d=1500] [overrides ...]
+    python benchmarks/fgan_table.py [--rows tv kl ...] [--data ring8 bimodal1d] [--seeds 3] [--saturating]
+                                    [--steps ring8=2000 bimodal1d=1500] [--out FILE] [overrides ...]
+    python benchmarks/fgan_table.py --report FILE [FILE ...]     # one table from several chunks' results
 
-Each run is the data set's preset with ``model.objective=fgan-ROW`` and nothing else changed, so it trains
-with the row's own defaults (``objectives/fgan.py``: learning rates, the bound on the critic's output);
-``--steps`` shortens the presets' budgets so that the whole table fits in about 25 minutes on one thread.
+Each run is the data set's preset with ``model.objective=fgan-ROW`` (``--saturating``: fgan-ROW-saturating,
+the game itself) and nothing else changed, so it trains with the row's own defaults (``objectives/fgan.py``:
+learning rates per data set, the bound on the critic's output, the generator's form, regularisers);
+``--steps`` shortens the presets' budgets. Chunks of the table (``--rows``/``--data``, each with its own
+``--out``) merge with ``--report``.
 Runs go one at a time, in this process, on one torch thread, figures and diagnostics off; a run that stops
 on a non-finite loss is recorded as such. Scores (docs/protocols.md): ``modes`` and ``hq`` (3 std of a
 mode mean), ``kl_data_model`` = KL(data ‖ model), the mode-covering direction, and ``kl_model_data`` =
@@ -37,6 +40,7 @@ DEFAULT_STEPS = {"ring8": 2000, "bimodal1d": 1500}
 
 
 def run_one(row: str, data: str, seed: int, steps: int, overrides: list[str], root: Path) -> dict:
+    """One run of objective ``fgan-ROW`` (ROW: a key of the table, or KEY-saturating) on ``data``'s preset."""
     cfg = config.resolve(data, overrides=[
         f"model.objective=fgan-{row}", f"run.seed={seed}", f"train.steps={steps}", "run.threads=1",
         "train.sample_every=0", "train.diagnostics_every=0", "train.progress=false", f"train.checkpoint_every={steps}",
@@ -59,15 +63,37 @@ def mean_se(values: list[float]) -> str:
     return f"{v.mean():.2f} ± {se:.2f}"
 
 
+def table(runs: list[dict]) -> list[str]:
+    """The Markdown table of ``runs``: one line per (row, data) in the order met, mean ± s.e. over seeds."""
+    lines = ["| row | data | trained | modes | % HQ | KL(data‖model) | KL(model‖data) |", "|" + "---|" * 7]
+    for row, data in dict.fromkeys((r["row"], r["data"]) for r in runs):
+        rs = [r for r in runs if r["row"] == row and r["data"] == data]
+        ok = [r for r in rs if "error" not in r]
+        cells = " | ".join(mean_se([r[k] for r in ok]) for k in KEYS)
+        lines.append(f"| {row} | {data} | {len(ok)}/{len(rs)} | {cells} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", nargs="+", default=list(DIVERGENCES), choices=list(DIVERGENCES))
     ap.add_argument("--data", nargs="+", default=list(DEFAULT_STEPS), choices=list(DEFAULT_STEPS))
+    ap.add_argument("--saturating", action="store_true",
+                    help="the rows' saturating objectives fgan-KEY-saturating (G descends D_f itself)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", nargs="*", default=[], help="DATA=STEPS, e.g. ring8=2000")
     ap.add_argument("--out", type=Path, default=OUT / "fgan-table.json")
+    ap.add_argument("--report", nargs="+", type=Path, default=[], metavar="FILE",
+                    help="train nothing: print one table from the runs of these result files (chunks of the table)")
     ap.add_argument("overrides", nargs="*", help="config overrides applied to every run (after the row's defaults)")
     args = ap.parse_args(argv)
+    if args.report:
+        try:
+            runs = [r for f in args.report for r in json.loads(f.read_text())["runs"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            ap.error(f"--report reads result files this script wrote: {exc}")
+        print("\n".join(table(runs)))
+        return 0
     steps = dict(DEFAULT_STEPS)
     for item in args.steps:
         name, _, n = item.partition("=")
@@ -77,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="gankit-fgan-") as tmp:
-        for row in args.rows:
+        for key in args.rows:
+            row = f"{key}-saturating" if args.saturating else key
             for data in args.data:
                 for seed in range(args.seeds):
                     r = run_one(row, data, seed, steps[data], args.overrides, Path(tmp))
@@ -88,14 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps({"steps": steps, "seeds": args.seeds, "overrides": args.overrides,
                                     "runs": rows}, indent=1) + "\n")
     print()
-    print("| row | data | trained | modes | % HQ | KL(data‖model) | KL(model‖data) |")
-    print("|---|---|---|---|---|---|---|")
-    for row in args.rows:
-        for data in args.data:
-            rs = [r for r in rows if r["row"] == row and r["data"] == data]
-            ok = [r for r in rs if "error" not in r]
-            print(f"| {row} | {data} | {len(ok)}/{len(rs)} | "
-                  + " | ".join(mean_se([r[k] for r in ok]) for k in KEYS) + " |")
+    print("\n".join(table(rows)))
     print(f"wrote {args.out}")
     return 0
 

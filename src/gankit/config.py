@@ -172,8 +172,9 @@ def apply_values(data: dict[str, Any], values: list[tuple[list[str], Any]]) -> d
 def objective_defaults(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply the chosen objective's own config values (registry meta ``config_defaults``, ``section.key`` ->
     value; e.g. each f-GAN row's learning rates) when the objective was chosen by an override over a preset
-    or file tuned for another one. Values the overrides set win; a preset or file that names this very
-    objective keeps its own values (so a saved config.yaml loads unchanged).
+    or file tuned for another one, then its values for the chosen data set (meta ``data_defaults``, data
+    name -> {``section.key``: value}), which win over the first. Values the overrides set win over both; a
+    preset or file that names this very objective keeps its own values (so a saved config.yaml loads unchanged).
     """
     from gankit.registry import OBJECTIVES
 
@@ -181,7 +182,10 @@ def objective_defaults(data: dict[str, Any], overrides: list[str]) -> dict[str, 
     name = data.get("model", {}).get("objective")
     if not isinstance(name, str) or name not in OBJECTIVES.names():
         return data  # an unknown name is reported by from_dict
-    defaults = OBJECTIVES.meta(name).get("config_defaults", {})
+    meta = OBJECTIVES.meta(name)
+    section = data.get("data")
+    data_name = section.get("name") if isinstance(section, dict) else None
+    defaults = {**meta.get("config_defaults", {}), **meta.get("data_defaults", {}).get(data_name, {})}
     return apply_values(data, [(key.split("."), value) for key, value in defaults.items() if key not in named])
 
 

@@ -19,6 +19,7 @@ from gankit.objectives.fgan import (
     critic_loss,
     fgan_objective,
     lambertw,
+    log_g_loss,
     nonsaturating_g_loss,
     saturating_g_loss,
     variational_bound,
@@ -205,7 +206,8 @@ def test_variational_bound_is_minus_the_critic_loss():
         assert_close(variational_bound(key, r, f), -critic_loss(key, r, f))
         want = critic_loss(key, bound_scores(r, c), bound_scores(f, c))
         assert_close(OBJECTIVES.get(f"fgan-{key}").d_loss(r, f), want)
-        assert_close(OBJECTIVES.get(f"fgan-{key}").g_loss(f), nonsaturating_g_loss(key, bound_scores(f, c)))
+        g_form = log_g_loss if ROW_DEFAULTS[key].generator == "log" else nonsaturating_g_loss
+        assert_close(OBJECTIVES.get(f"fgan-{key}").g_loss(f), g_form(key, bound_scores(f, c)))
 
 
 def test_bound_scores_is_the_identity_near_zero_and_limits_the_critic():
@@ -221,6 +223,42 @@ def test_bound_scores_is_the_identity_near_zero_and_limits_the_critic():
     assert not torch.isfinite(raw.g_loss(far)) and torch.isfinite(bounded.g_loss(far))
     assert_close(bounded.g_loss(far), torch.exp(-bound_scores(far, 3.0)).mean())
     assert "bounded by 3" in bounded.description and "bounded" not in raw.description
+
+
+@pytest.mark.parametrize("key", [k for k in KEYS if ROW_DEFAULTS[k].bound > 0])
+def test_bounded_rows_keep_the_critic_inside_a_closed_part_of_dom_fstar(key):
+    d, c = DIVERGENCES[key], ROW_DEFAULTS[key].bound
+    v = torch.linspace(-1e6, 1e6, 4001, dtype=D64)
+    t = d.activation(bound_scores(v, c))
+    lo, hi = d.activation(_t([-c, c]))  # T = g_f(c·tanh(V/c)) fills (g_f(−c), g_f(c)), and no more
+    assert bool(d.in_domain(lo[None]).all()) and bool(d.in_domain(hi[None]).all())
+    assert float(t.min()) >= float(lo) and float(t.max()) <= float(hi)
+    assert float(t.min()) < float(lo) + 1e-6 and float(t.max()) > float(hi) - 1e-6  # both ends are reached
+    assert bool(torch.isfinite(d.conjugate_of_activation(bound_scores(v, c))).all())
+
+
+def test_log_form_of_total_variation_is_minus_log_of_half_plus_t_and_does_not_saturate():
+    v = torch.linspace(-8.0, 8.0, 33, dtype=D64)
+    t = DIVERGENCES["tv"].activation(v)  # ½ tanh v in [−½, ½]
+    assert_close(log_g_loss("tv", v), -torch.log(0.5 + t).mean())  # −E log D, D = ½ + T = σ(2v)
+    assert_close(log_g_loss("tv", v), torch.nn.functional.softplus(-2.0 * v).mean())
+    far = torch.tensor([-200.0, -40.0], requires_grad=True)  # fakes the critic is sure of
+    (g_log,) = torch.autograd.grad(log_g_loss("tv", far), far)
+    (g_ns,) = torch.autograd.grad(nonsaturating_g_loss("tv", far), far)
+    assert_close(g_log, torch.full((2,), -1.0))  # d/dv softplus(−2v) / 2 = −σ(−2v) -> −1 per sample of 2
+    assert float(g_ns.abs().max()) < 1e-30  # −½ sech²(v) / 2: no signal
+    obj = fgan_objective("tv", generator="log")
+    assert obj.name == "fgan-tv-log" and "log form" in obj.description
+    assert_close(obj.g_loss(v), log_g_loss("tv", v))
+    assert_close(obj.d_loss(v, v.flip(0)), critic_loss("tv", v, v.flip(0)))  # the critic's game is unchanged
+    for bad in ("kl", "gan"):  # dom f* unbounded above or below: no D in [0, 1]
+        with pytest.raises(ValueError, match="bounded dom"):
+            fgan_objective(bad, generator="log")
+        with pytest.raises(ValueError, match="bounded dom"):
+            log_g_loss(bad, v)
+    with pytest.raises(ValueError, match="generator form"):
+        fgan_objective("tv", generator="minimax")
+    assert fgan_objective("kl", generator="saturating").name == fgan_objective("kl", saturating=True).name
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -402,6 +440,30 @@ def test_row_defaults_apply_when_an_override_picks_the_row_and_yield_to_explicit
             assert isinstance(getattr(getattr(cfg, section), field_name), type(value)), name
 
 
+def _value(cfg, name: str):
+    section, key = name.split(".")
+    return getattr(getattr(cfg, section), key)
+
+
+def test_row_defaults_per_data_set_win_over_the_rows_and_yield_to_explicit_values():
+    from gankit import config
+
+    rows = [k for k in KEYS if ROW_DEFAULTS[k].data]
+    assert rows  # at least one row brings values for a data set
+    for key in rows:
+        row = ROW_DEFAULTS[key]
+        for data, values in row.data.items():
+            cfg = config.resolve(data, overrides=[f"model.objective=fgan-{key}"])
+            assert all(_value(cfg, n) == v for n, v in {**row.config, **values}.items()), (key, data)
+            name, value = next(iter(values.items()))
+            mine = 0.123 if isinstance(value, float) else value
+            cfg = config.resolve(data, overrides=[f"model.objective=fgan-{key}", f"{name}={mine}"])
+            assert _value(cfg, name) == mine  # the user's value wins
+            other = "grid25" if data == "ring8" else "ring8"  # another data set gets the row's own values only
+            cfg = config.resolve(other, overrides=[f"model.objective=fgan-{key}"])
+            assert _value(cfg, name) == row.config.get(name, _value(config.resolve(other), name))
+
+
 @pytest.mark.parametrize("key", KEYS)
 def test_each_row_trains_on_ring8_under_its_defaults(tiny, key):
     from gankit import api
@@ -412,3 +474,37 @@ def test_each_row_trains_on_ring8_under_its_defaults(tiny, key):
     assert stats[-1]["step"] == 30
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in stats)
     assert stats[-1]["lr_g"] == ROW_DEFAULTS[key].config.get("g_optim.lr", 1e-3)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Which divergence the non-saturating generator descends (module docstring): h − r h' = −f' + const
+# ----------------------------------------------------------------------------------------------------
+
+_NS_DESCENDS = {  # h(r) of D_h = ∫ q h(p/q), up to constants
+    "tv": lambda r: 0.5 * (r - 1).abs(),  # TV itself
+    "kl": lambda r: -torch.log(r),  # KL(Q ‖ P): mode seeking
+    "reverse-kl": lambda r: 0.5 / r,  # ½ ∫ q²/p = ½ (Neyman χ² + 1)
+    "pearson": lambda r: 2 * r * torch.log(r),  # 2 KL(P ‖ Q): mode covering
+    "neyman": lambda r: 1 / (3 * r**2),  # ⅓ ∫ q³/p²
+    "hellinger": lambda r: 2 / 3 * r**-0.5,  # ⅔ ∫ q^{3/2} p^{−1/2}
+    "jeffrey": lambda r: -torch.log(r) + 0.5 / r,  # KL(Q ‖ P) + ½ Neyman
+    "js": lambda r: -torch.log(r) - DIVERGENCES["js"].f(r),  # KL(Q ‖ P) − 2 JSD
+    "gan": lambda r: -torch.log(r) - DIVERGENCES["js"].f(r),
+}
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_the_nonsaturating_generator_descends_the_stated_divergence(key):
+    # ∇_θ D_h = ∫ ∂_θ q (h − r h'), and the heuristic's gradient is −∫ ∂_θ q f'(r): equal iff h − r h' + f' is constant
+    for lo, hi in ((0.05, 0.9), (1.1, 20.0)):  # either side of r = 1 (TV's kink)
+        r = torch.linspace(lo, hi, 200, dtype=D64, requires_grad=True)
+        h = _NS_DESCENDS[key](r)
+        (dh,) = torch.autograd.grad(h.sum(), r)
+        gap = (h - r * dh + DIVERGENCES[key].f_prime(r)).detach()
+        assert float(gap.max() - gap.min()) < 1e-9, key
+    # and the saturating generator descends D_f itself, which is not the same h except for TV
+    r = torch.linspace(0.05, 20.0, 200, dtype=D64, requires_grad=True)
+    f = DIVERGENCES[key].f(r)
+    (df,) = torch.autograd.grad(f.sum(), r)
+    gap = (f - r * df + DIVERGENCES[key].f_prime(r)).detach()
+    assert (float(gap.max() - gap.min()) < 1e-9) == (key == "tv")
