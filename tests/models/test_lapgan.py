@@ -134,6 +134,16 @@ def test_negative_levels_is_a_config_error():
         config_mod.resolve("lapgan-digits", overrides=["generator.levels=-1"])
 
 
+@pytest.mark.parametrize("override,message", [
+    ("generator.band_scale=-0.5", "generator.band_scale must be >= 0"),
+    ("generator.band_net=quarter", "unknown value 'quarter'; choose one of: full, half"),
+])
+def test_bad_band_options_are_one_line_errors(override, message, capsys):
+    assert cli.main(["train", "lapgan-digits", override]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("gankit: error:") and len(err.strip().splitlines()) == 1
+
+
 def _conditional(tiny, *overrides):
     cfg = tiny("train.steps=4", *overrides, preset="clapgan-digits")
     ds = build_dataset(cfg.data)
