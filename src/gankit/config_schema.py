@@ -135,6 +135,7 @@ class ModelConfig:
     l1_weight: float = 100.0  # pix2pix: λ on the L1 distance to the target in G's loss (Isola et al.: 100)
     adv_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0: L1 regression alone, no D
     source_channels: int = 0  # pix2pix: channels of the input images; 0: the data set's own (resolved, saved)
+    coarse_steps: int = 1  # lapgan: (D, G) updates of the coarsest level per step; > 1 adds its own updates
 
 
 @dataclass
