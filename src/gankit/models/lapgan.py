@@ -19,8 +19,10 @@ GAN recipe's code; packing and unrolling are not offered (``model.pack`` and ``m
 off). The whole-image D used by diagnostics and figures is the sum of the level scores.
 
 ``model.coarse_steps`` = n > 1 gives the coarsest GAN n - 1 more (D, then G) updates of its own after each
-training step, on the G step's real batch: a sample is only as good as its coarse image (every band is drawn
-given it), and that level is the cheapest (a 7x7 MLP pair, a few per cent of a step on MNIST).
+training step, all on the G step's real batch (its coarse images): a sample is only as good as its coarse
+image (every band is drawn given it), and that level is the cheapest to update (MNIST's 7x7 MLP pair: about
+7 ms per extra update on one CPU thread, against ~130 ms for a whole step; BENCHMARKS.md, LAPGAN per unit of
+wall time).
 
 ``model.recipe=clapgan`` is the class-conditional LAPGAN of the paper's CIFAR-10 model: every G_k and D_k
 also gets the one-hot class c (G_k(z_k, l_k, c), D_k(h_k, l_k, c)), the trainer hands it (images,
