@@ -92,7 +92,6 @@ class GeneratorConfig:
     levels: int = 0  # lapgan: Laplacian pyramid levels (0: halve while the side is even and > 8)
     # lapgan: band generators' convolutions at the level's side (full) or at half of it (half: ~4x cheaper)
     band_net: str = field(default="full", metadata=_choices(("full", "half")))
-    band_scale: float = 0.0  # lapgan: > 0: each band is band_scale * tanh(G's output); 0: the raw output
     dropout: float = 0.0  # cgan: dropout kept on at sampling time as G's noise source (noise_dim may then be 0)
 
 

@@ -185,8 +185,6 @@ def validate(cfg: Config) -> None:
         (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),
         (cfg.generator.depth >= 0 and cfg.discriminator.depth >= 0, "network depth must be >= 0"),
         (cfg.generator.levels >= 0, "generator.levels must be >= 0 (0: automatic)"),
-        (cfg.generator.band_scale >= 0, f"generator.band_scale must be >= 0 (0: the raw band), got "
-                                        f"{cfg.generator.band_scale}"),
         (cfg.generator.depth <= MAX_DEPTH and cfg.discriminator.depth <= MAX_DEPTH,
          f"network depth must be at most {MAX_DEPTH} layers (a limit of gankit's: the presets use 2-4), got "
          f"generator.depth={cfg.generator.depth}, discriminator.depth={cfg.discriminator.depth}"),

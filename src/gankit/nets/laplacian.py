@@ -162,12 +162,10 @@ class BandGenerator(nn.Module):
             "half": a 4x4 stride-2 convolution to S/2, ``depth - 1`` 3x3 ones there, a 4x4 stride-2
             transposed convolution back to S (the hidden maps have a quarter of the pixels: a 3x3 layer of
             w maps costs 9 w^2 S^2 / 4 multiply-adds per sample instead of 9 w^2 S^2).
-        scale: a > 0: the band is a * tanh(out), bounded by a (a real MNIST band stays within ±1.7);
-            0: the raw output (bands are signed).
     """
 
     def __init__(self, channels: int, size: int, width: int, depth: int = 2, norm: str = "batch",
-                 act: str = "relu", classes: int = 0, net: str = "full", scale: float = 0.0) -> None:
+                 act: str = "relu", classes: int = 0, net: str = "full") -> None:
         super().__init__()
         if net not in BAND_NETS:
             raise ConfigError(f"unknown LAPGAN band net '{net}'; choose one of: {', '.join(BAND_NETS)}")
@@ -179,17 +177,15 @@ class BandGenerator(nn.Module):
                 nn.Conv2d(c, width, 3, 1, 1, bias=norm == "none")
             layers += [conv, _norm(norm, width), activation(act)]
             c = width
-        # the band: signed, no output nonlinearity (or a * tanh with ``scale``)
+        # the band: signed, no output nonlinearity
         layers.append(nn.ConvTranspose2d(c, channels, 4, 2, 1) if half else nn.Conv2d(c, channels, 3, 1, 1))
         self.net = nn.Sequential(*layers)
         self.size = size
-        self.scale = float(scale)
         dcgan_init(self)
 
     def forward(self, z: Tensor, low: Tensor, onehot: Tensor | None = None) -> Tensor:
         plane = z.reshape(z.shape[0], 1, self.size, self.size)
-        out = self.net(torch.cat([low, plane, *class_planes(onehot, self.size)], dim=1))  # (B, C, S, S)
-        return self.scale * torch.tanh(out) if self.scale > 0 else out
+        return self.net(torch.cat([low, plane, *class_planes(onehot, self.size)], dim=1))  # (B, C, S, S)
 
 
 class BandDiscriminator(nn.Module):
@@ -258,13 +254,12 @@ class LaplacianGenerator(nn.Module):
         batch_norm: batch norm after each hidden layer of the coarse MLP (``generator.batch_norm``).
         classes: K > 0: every level also sees the one-hot class (the latent ends in it: K more columns;
             :class:`ConditionalLaplacianGenerator` draws such latents); 0: unconditional.
-        band_net, band_scale: the band generators' ``net`` and ``scale`` (:class:`BandGenerator`;
-            ``generator.band_net``, ``generator.band_scale``).
+        band_net: the band generators' ``net`` (:class:`BandGenerator`; ``generator.band_net``).
     """
 
     def __init__(self, noise_dim: int, channels: int, size: int, levels: int, width: int = 64, depth: int = 2,
                  norm: str = "batch", act: str = "relu", prior: str = "normal", batch_norm: bool = False,
-                 classes: int = 0, band_net: str = "full", band_scale: float = 0.0) -> None:
+                 classes: int = 0, band_net: str = "full") -> None:
         super().__init__()
         self.sizes = level_sizes(size, levels)
         self.levels = levels
@@ -273,7 +268,7 @@ class LaplacianGenerator(nn.Module):
         self.coarse = MLPGenerator(noise_dim + classes, channels * s * s, units, depth, act, batch_norm, prior)
         self.coarse.out_shape = (channels, s, s)
         self.bands = nn.ModuleList(
-            BandGenerator(channels, self.sizes[k], width, depth, norm, act, classes, band_net, band_scale)
+            BandGenerator(channels, self.sizes[k], width, depth, norm, act, classes, band_net)
             for k in range(levels - 1)
         )
         self.noise_dims = [noise_dim] + [self.sizes[k] ** 2 for k in reversed(range(levels - 1))]
@@ -398,7 +393,7 @@ def _lapgan_generator(cfg: Any, data_shape: tuple[int, ...], classes: int = 0) -
     c, s = _image_shape(data_shape)
     return LaplacianGenerator(cfg.noise_dim, c, s, _levels(cfg, s), cfg.width, cfg.depth, _norm_option(cfg),
                               cfg.activation, cfg.prior, bool(getattr(cfg, "batch_norm", False)), classes,
-                              str(getattr(cfg, "band_net", "full")), float(getattr(cfg, "band_scale", 0.0)))
+                              str(getattr(cfg, "band_net", "full")))
 
 
 def conditional_lapgan_generator(cfg: Any, data_shape: tuple[int, ...], classes: int) -> ConditionalLaplacianGenerator:
