@@ -90,6 +90,8 @@ class GeneratorConfig:
     batch_norm: bool = False  # mlp only
     norm: str = field(default="auto", metadata=_choices(NORMS))  # dcgan: auto = the paper's batch norm
     levels: int = 0  # lapgan: Laplacian pyramid levels (0: halve while the side is even and > 8)
+    # lapgan: band generators' convolutions at the level's side (full) or at half of it (half: ~4x cheaper)
+    band_net: str = field(default="full", metadata=_choices(("full", "half")))
     dropout: float = 0.0  # cgan: dropout kept on at sampling time as G's noise source (noise_dim may then be 0)
     dropout_layers: int = 3  # pix2pix: decoder layers with dropout, innermost first (Isola et al.: 3)
 
@@ -135,6 +137,7 @@ class ModelConfig:
     l1_weight: float = 100.0  # pix2pix: λ on the L1 distance to the target in G's loss (Isola et al.: 100)
     adv_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0: L1 regression alone, no D
     source_channels: int = 0  # pix2pix: channels of the input images; 0: the data set's own (resolved, saved)
+    coarse_steps: int = 1  # lapgan: (D, G) updates of the coarsest level per step; > 1 adds its own updates
 
 
 @dataclass

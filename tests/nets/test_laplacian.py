@@ -8,6 +8,7 @@ import torch
 from gankit.config import DiscriminatorConfig, GeneratorConfig
 from gankit.errors import ConfigError
 from gankit.nets.laplacian import (
+    BandGenerator,
     LaplacianGenerator,
     auto_levels,
     build_pyramid,
@@ -107,3 +108,35 @@ def test_discriminator_scores_sum_the_levels():
     expected = d.coarse(coarse) + d.band(0, bands[0], upsample(coarse))
     torch.testing.assert_close(d(x), expected)
     assert d(x).shape == (6,)
+
+
+def _hidden_sides(net: BandGenerator, z: torch.Tensor, low: torch.Tensor) -> list[int]:
+    """The side of every hidden convolution's output (batch norm inputs) in one forward pass."""
+    sides: list[int] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: sides.append(out.shape[-1]))
+             for m in net.net if isinstance(m, torch.nn.BatchNorm2d)]
+    net(z, low)
+    for h in hooks:
+        h.remove()
+    return sides
+
+
+@pytest.mark.parametrize("size", [8, 14, 28])
+def test_half_band_net_works_at_half_the_side_and_returns_the_levels_shape(size):
+    torch.manual_seed(0)
+    z, low = torch.randn(3, size * size), torch.randn(3, 1, size, size)
+    full, half = BandGenerator(1, size, 8, depth=3), BandGenerator(1, size, 8, depth=3, net="half")
+    assert full(z, low).shape == half(z, low).shape == (3, 1, size, size)
+    assert _hidden_sides(full, z, low) == [size] * 3
+    assert _hidden_sides(half, z, low) == [size // 2] * 3
+    # the noise plane still reaches every pixel's band
+    assert not torch.allclose(half(z + 1.0, low), half(z, low))
+
+
+def test_band_net_reaches_every_band_of_the_generator():
+    g = NETWORKS.get("lapgan").generator(GeneratorConfig(width=8, depth=1, band_net="half"), (1, 28, 28))
+    assert all(isinstance(b.net[-1], torch.nn.ConvTranspose2d) for b in g.bands)
+    x = g(g.sample_noise(4))
+    assert x.shape == (4, 1, 28, 28) and x.abs().max() <= 1
+    with pytest.raises(ConfigError, match="band net 'quarter'"):
+        BandGenerator(1, 8, 8, net="quarter")

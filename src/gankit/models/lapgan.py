@@ -18,6 +18,12 @@ smoothing and flipping, R1, the gradient penalty and weight clipping apply at ev
 GAN recipe's code; packing and unrolling are not offered (``model.pack`` and ``model.unroll`` must stay
 off). The whole-image D used by diagnostics and figures is the sum of the level scores.
 
+``model.coarse_steps`` = n > 1 gives the coarsest GAN n - 1 more (D, then G) updates of its own after each
+training step, all on the G step's real batch (its coarse images): a sample is only as good as its coarse
+image (every band is drawn given it), and that level is the cheapest to update (MNIST's 7x7 MLP pair: about
+7 ms per extra update on one CPU thread, against ~130 ms for a whole step; BENCHMARKS.md, LAPGAN per unit of
+wall time).
+
 ``model.recipe=clapgan`` is the class-conditional LAPGAN of the paper's CIFAR-10 model: every G_k and D_k
 also gets the one-hot class c (G_k(z_k, l_k, c), D_k(h_k, l_k, c)), the trainer hands it (images,
 labels) batches, fakes are drawn for the real batch's classes, and classes.png shows one row per class.
@@ -91,6 +97,7 @@ class LAPGAN(GAN):
         self.reg = cfg.reg
         self.pack, self.unroll, self.channels_last = 1, 0, False
         self.progress = 0.0
+        self.coarse_steps = int(cfg.model.coarse_steps)
         if (cfg.reg.label_smoothing > 0 or cfg.reg.label_flip > 0) and self.objective.d_loss_targets is None:
             raise ConfigError(
                 f"reg.label_smoothing and reg.label_flip need a cross-entropy objective (mmgan, nsgan), "
@@ -174,10 +181,32 @@ class LAPGAN(GAN):
             **({"d_grad_norm": norm} if norm is not None else {}),
         }
 
+    def _coarse_noise(self, n: int) -> Tensor:
+        """Fresh noise of the coarsest level's G (the latent's first part)."""
+        return self.lap.split(self.lap.sample_noise(n, device=self.device))[0]
+
+    def _coarse_update(self, real: Tensor, onehot: Tensor | None) -> None:
+        """One more update of the coarsest level's D, then of its G, alone (``model.coarse_steps``)."""
+        disc, s, n = self._level_d(self.levels - 1, onehot), self.strength(), real.shape[0]
+        with torch.no_grad():
+            fake = self.lap.coarse_image(self._coarse_noise(n), onehot)
+        real_in, fake_in = self.d_input(real, s), self.d_input(fake, s)
+        loss = self._d_loss(disc(real_in), disc(fake_in), s) + self._penalty(disc, real_in, fake_in)
+        optimizer_step(self.optimizers["d"], self.discriminator, loss, norm=False)  # only D_{K-1} has gradients
+        if self.reg.clip > 0:
+            regularizers.clip_weights_(self.discriminator, self.reg.clip)
+        self.discriminator.requires_grad_(False)
+        try:
+            g_loss = self.objective.g_loss(disc(self.d_input(self.lap.coarse_image(self._coarse_noise(n), onehot), s)))
+        finally:
+            self.discriminator.requires_grad_(True)
+        optimizer_step(self.optimizers["g"], self.generator, g_loss, norm=False)  # only G_{K-1} has gradients
+
     def g_step(self, batch: Tensor) -> dict[str, Tensor]:
-        """One update of every level's G against its fixed D (fresh noise; the real batch gives each l_k)."""
+        """One update of every level's G against its fixed D (fresh noise; the real batch gives each l_k),
+        then ``model.coarse_steps - 1`` updates of the coarse GAN alone on the batch's coarse images."""
         images, onehot = self._images_and_classes(batch)
-        _, _, lows = self.pyramid(images)
+        coarse, _, lows = self.pyramid(images)
         fake_coarse, fake_bands = self._fakes(images.shape[0], lows, onehot)
         fake_pairs = self._pairs(fake_coarse, fake_bands, lows)
         s = self.strength()
@@ -192,6 +221,8 @@ class LAPGAN(GAN):
         finally:
             self.discriminator.requires_grad_(True)
         norm = optimizer_step(self.optimizers["g"], self.generator, loss)
+        for _ in range(self.coarse_steps - 1):
+            self._coarse_update(coarse, onehot)
         return {**stats, "g_loss": loss.detach(), **({"g_grad_norm": norm} if norm is not None else {})}
 
 
