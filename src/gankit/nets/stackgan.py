@@ -185,10 +185,9 @@ class StageIIGenerator(nn.Module):
     def init_weights(self) -> None:
         """DCGAN's initialisation; with ``refine=residual`` the last convolution zero (stage II = up(I))."""
         self.apply(dcgan_init)
-        last = self.out[0]
-        if self.refine == "residual" and isinstance(last, nn.Conv2d):
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+        if self.refine == "residual":
+            for param in self.out[0].parameters():  # the convolution's weight and bias
+                nn.init.zeros_(param)
 
     def forward(self, image: Tensor, c: Tensor) -> Tensor:
         h = self.encode(image)
