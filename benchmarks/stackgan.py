@@ -1,7 +1,7 @@
 """StackGAN on shapes-captions: how often do generated images match their captions, seen vs held-out?
 
     python benchmarks/stackgan.py [--steps 600] [--minutes 0] [--width 16] [--batch 32] [--seed 0] [--pretrain 0]
-                                  [--set KEY=VALUE ...] [--tag NAME]
+                                  [--set KEY=VALUE ...] [--tag NAME] [--more N]
 
 1. Text encoder: the shipped char-CNN-RNN (pretrained by ``benchmarks/pretrain_text_encoder.py``, 800
    contrastive steps on the training captions); ``--pretrain N`` pretrains a fresh one for N steps here
@@ -21,7 +21,9 @@
    rest), and how often the three named attributes read right.
 
 Variants: ``--set model.augment=false`` (the conditioning-augmentation ablation), ``--set
-model.condition=concat`` (StackGAN's own D), ``--minutes M`` for equal wall-time budgets.
+model.condition=concat`` (StackGAN's own D), ``--minutes M`` for equal wall-time budgets, ``--more N``: after
+the measurement at ``--steps``, resume the same run for N more steps and measure again (two step counts, one
+training; the JSON's "later").
 
 Writes ``benchmarks/out/stackgan[-TAG].json``, a figure of samples for a few seen and held-out captions
 (``benchmarks/out/stackgan-captions.png``) and prints a markdown table.
@@ -71,6 +73,38 @@ class StageI(nn.Module):
         return F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False)
 
 
+def _steps_done(root: Path) -> int:
+    lines = (root / "stats.jsonl").read_text().splitlines()
+    return int(json.loads(lines[-1])["step"]) if lines else 0
+
+
+def measure(root: Path, per_combo: int, clf: nn.Module, record: dict[str, object]) -> nn.Module:
+    """Match rates of the run's exported generator (both stages, seen and held-out) and the open-attribute
+    spread into ``record`` ("rates", "open"); prints them as a markdown table and returns the generator."""
+    net, _, _ = api.load_generator(root)
+    rows = {}
+    for name, combos in (("seen", C.seen_combinations()), ("held-out", C.held_out_combinations())):
+        rows[f"real {name}"] = real_match_rate(combos, per_combo, seed=11, classifier=clf)
+        rows[f"stage I (16 px) {name}"] = caption_match_rate(StageI(net).eval(), combos, per_combo, seed=12,
+                                                             classifier=clf)
+        rows[f"stage II (32 px) {name}"] = caption_match_rate(net, combos, per_combo, seed=12, classifier=clf)
+    record["rates"] = rows
+    # captions that leave size or position open: the samples' spread of the open attribute (entropy of the
+    # classifier's readings, nats) against the data's (uniform: ln 2, ln 9)
+    opened = {a: open_attribute_entropy(net, C.seen_combinations(), a, per_caption=20, seed=13, classifier=clf)
+              for a in ("size", "position")}
+    record["open"] = opened
+    keys = ["match", *(a for a, _ in C.ATTRIBUTES)]
+    print("| images | " + " | ".join(keys) + " |")
+    print("|---|" + "---:|" * len(keys))
+    for name, r in rows.items():
+        print(f"| {name} | " + " | ".join(f"{100 * r[k]:.1f} %" for k in keys) + " |")
+    for a, r in opened.items():
+        print(f"captions without {a}: entropy of the {a} read {r['entropy']:.2f} nats (data: {r['max']:.2f}), "
+              f"the other three right {100 * r['match']:.1f} %")
+    return net
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=600)
@@ -86,6 +120,8 @@ def main() -> None:
     p.add_argument("--pretrain", type=int, default=0, help="pretrain a fresh text encoder for this many steps first")
     p.add_argument("--out-dir", default="/tmp/gankit-bench")
     p.add_argument("--eval-only", action="store_true", help="measure the run trained before, do not train")
+    p.add_argument("--more", type=int, default=0,
+                   help="after measuring at --steps, resume the run for this many more steps and measure again")
     args = p.parse_args()
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -116,34 +152,22 @@ def main() -> None:
         run = api.train(cfg, overwrite=True)
         seconds = time.time() - t0
         record["train_seconds_under_load"] = round(seconds, 1)
-        lines = (run.root / "stats.jsonl").read_text().splitlines()
-        done = int(json.loads(lines[-1])["step"]) if lines else 0
+        done = _steps_done(run.root)
         record["steps_done"] = done
         print(f"trained {done} steps in {seconds:.0f} s ({done / seconds:.2f} steps/s under load)")
 
-    net, _, _ = api.load_generator(run.root)
     clf = load_attribute_classifier()
-    rows = {}
-    for name, combos in (("seen", C.seen_combinations()), ("held-out", C.held_out_combinations())):
-        rows[f"real {name}"] = real_match_rate(combos, args.per_combo, seed=11, classifier=clf)
-        rows[f"stage I (16 px) {name}"] = caption_match_rate(StageI(net).eval(), combos, args.per_combo, seed=12,
-                                                             classifier=clf)
-        rows[f"stage II (32 px) {name}"] = caption_match_rate(net, combos, args.per_combo, seed=12, classifier=clf)
-    record["rates"] = rows
-    # captions that leave size or position open: the samples' spread of the open attribute (entropy of the
-    # classifier's readings, nats) against the data's (uniform: ln 2, ln 9)
-    record["open"] = {a: open_attribute_entropy(net, C.seen_combinations(), a, per_caption=20, seed=13, classifier=clf)
-                      for a in ("size", "position")}
+    net = measure(run.root, args.per_combo, clf, record)
+    if args.more and not args.eval_only:
+        t0 = time.time()
+        total = args.steps + args.more
+        api.resume(run.root, [f"train.steps={total}", f"train.checkpoint_every={total}"])
+        later: dict[str, object] = {"train_seconds_under_load": round(time.time() - t0, 1),
+                                    "steps_done": _steps_done(run.root)}
+        print(f"resumed to {later['steps_done']} steps in {later['train_seconds_under_load']:.0f} s")
+        net = measure(run.root, args.per_combo, clf, later)
+        record["later"] = later
     (OUT / f"stackgan{'-' + args.tag if args.tag else ''}.json").write_text(json.dumps(record, indent=2) + "\n")
-
-    keys = ["match", *(a for a, _ in C.ATTRIBUTES)]
-    print("| images | " + " | ".join(keys) + " |")
-    print("|---|" + "---:|" * len(keys))
-    for name, r in rows.items():
-        print(f"| {name} | " + " | ".join(f"{100 * r[k]:.1f} %" for k in keys) + " |")
-    for a, r in record["open"].items():  # type: ignore[union-attr]
-        print(f"captions without {a}: entropy of the {a} read {r['entropy']:.2f} nats (data: {r['max']:.2f}), "
-              f"the other three right {100 * r['match']:.1f} %")
 
     from gankit.viz import save_image_grid
 

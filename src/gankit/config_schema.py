@@ -20,6 +20,7 @@ NORMS = ("auto", "batch", "layer", "none", "conditional")  # conditional: stackg
 MINIBATCH = ("none", "std", "discrimination")
 REG_SCHEDULES = ("constant", "linear")
 CONDITIONS = ("concat", "projection", "acgan", "projection-acgan")  # the last: stackgan only
+REFINES = ("redraw", "residual")  # generator.refine: stackgan only
 
 
 def _choices(values: tuple[str, ...] | Callable[[], list[str]]) -> dict[str, Any]:
@@ -94,6 +95,9 @@ class GeneratorConfig:
     band_net: str = field(default="full", metadata=_choices(("full", "half")))
     dropout: float = 0.0  # cgan: dropout kept on at sampling time as G's noise source (noise_dim may then be 0)
     dropout_layers: int = 3  # pix2pix: decoder layers with dropout, innermost first (Isola et al.: 3)
+    # stackgan's stage II: redraw (StackGAN's: a new image from the stage-I features) or residual (the
+    # up-sampled stage-I image plus a learnt correction, zero at the start)
+    refine: str = field(default="redraw", metadata=_choices(REFINES))
 
 
 @dataclass
@@ -124,6 +128,8 @@ class ModelConfig:
     text_encoder: str = ""  # stackgan: pretrained text encoder (.safetensors); empty: the shipped shapes-captions one
     kl_weight: float = 1.0  # stackgan: λ on the conditioning-augmentation KL term in G's loss
     augment: bool = True  # stackgan: conditioning augmentation (c = μ + σ ε, its KL); false: c = μ(φ), no KL
+    consistency_weight: float = 0.0  # stackgan: β on mean |avgpool₂(stage II) − stage I| in G's loss (0: off)
+    detach_stages: bool = True  # stackgan: stage II refines a detached stage-I image (false: its losses train stage I)
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)

@@ -15,7 +15,13 @@ from gankit import config as C
 from gankit.cli import main as cli_main
 from gankit.data import captions as caps
 from gankit.errors import CheckpointError, ConfigError, DataError
-from gankit.models.stackgan import StackGAN, matching_aware_d_loss, mismatched, text_readback_loss
+from gankit.models.stackgan import (
+    StackGAN,
+    matching_aware_d_loss,
+    mismatched,
+    stage_consistency_loss,
+    text_readback_loss,
+)
 from gankit.nets import text as text_mod
 from gankit.nets.stackgan import (
     CONDITION_DIM,
@@ -25,6 +31,7 @@ from gankit.nets.stackgan import (
     StackGANDiscriminators,
     StackGANGenerator,
     kl_divergence,
+    upsample,
 )
 from gankit.nets.text import EMBED_DIM, CharCNNRNN, contrastive_loss, load_text_encoder
 from gankit.pretrain import pretrain_text_encoder
@@ -149,6 +156,56 @@ def test_stage_two_doubles_the_resolution_and_d_picks_its_stage():
     assert any(p.grad is not None for p in g.stage2.parameters())
 
 
+def test_residual_stage_two_starts_as_the_up_sampled_stage_one_and_learns_a_correction():
+    torch.manual_seed(0)
+    g = StackGANGenerator(5, 3, 32, 8, 1, refine="residual")
+    z = g.sample_noise(4)
+    out = g.outputs(z)
+    assert out["low"].shape == (4, 3, 16, 16) and out["high"].shape == (4, 3, 32, 32)
+    torch.testing.assert_close(out["high"], upsample(out["low"]), rtol=0, atol=0)  # exactly, at initialisation
+    # bilinear x2 up-sampling: a constant stays, a 2-pixel ramp [−1, 1] gives [−1, −½, ½, 1] (clamped at the edges)
+    assert torch.equal(upsample(torch.full((1, 1, 2, 2), 0.3)), torch.full((1, 1, 4, 4), 0.3))
+    ramp = upsample(torch.tensor([[-1.0, 1.0]]).expand(2, 2)[None, None])
+    torch.testing.assert_close(ramp[0, 0, 0], torch.tensor([-1.0, -0.5, 0.5, 1.0]))
+    redraw = StackGANGenerator(5, 3, 32, 8, 1)  # StackGAN's stage II draws a new image
+    assert not torch.allclose(redraw.outputs(z)["high"], upsample(redraw.outputs(z)["low"]), atol=0.1)
+    # the zero convolution is trainable: stage II's loss moves it, and then stage II is up(I) + a correction
+    g.outputs(z)["high"].sum().backward()
+    assert g.stage2.out[0].weight.grad is not None and g.stage2.out[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in g.stage1.parameters())  # detached: no gradient into stage I
+    with torch.no_grad():
+        g.stage2.out[0].bias.fill_(3.0)  # tanh(3) ≈ 0.995 added everywhere, the sum clamped to [−1, 1]
+        out = g.outputs(z)
+        torch.testing.assert_close(out["high"], (upsample(out["low"]) + math.tanh(3.0)).clamp(-1, 1))
+        assert out["high"].max() == 1.0
+    # without the detach, stage II's loss trains stage I through up(I)
+    g.zero_grad()
+    g.outputs(z, detach=False)["high"].sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in g.stage1.parameters())
+    with pytest.raises(ConfigError, match="generator.refine 'sharpen'.*redraw, residual"):
+        StackGANGenerator(5, 3, 32, 8, 1, refine="sharpen")
+
+
+def test_stage_consistency_on_known_images():
+    ones, zeros = torch.ones(2, 3, 4, 4), torch.zeros(2, 3, 2, 2)
+    assert float(stage_consistency_loss(ones, zeros)) == 1.0
+    assert float(stage_consistency_loss(ones, zeros + 0.25)) == 0.75
+    # pooled before compared: a ±1 checkerboard averages to 0 in every 2 x 2 block, so it matches a grey stage I
+    board = (torch.arange(4)[:, None] + torch.arange(4)[None, :]) % 2 * 2.0 - 1.0
+    assert float(stage_consistency_loss(board.expand(2, 3, 4, 4), zeros)) == 0.0
+    # one block off by 1 in one channel of one image: 1 / (2 images · 3 channels · 4 blocks)
+    high = torch.zeros(2, 3, 4, 4)
+    high[1, 2, :2, 2:] = 1.0
+    assert math.isclose(float(stage_consistency_loss(high, zeros)), 1 / 24, rel_tol=1e-6)
+    # a real 32 px image and its 16 px version (the recipe's stage-I target) agree exactly
+    x = torch.rand(3, 3, 8, 8) * 2 - 1
+    assert float(stage_consistency_loss(x, StackGAN.low(x))) == 0.0
+    # the gradient goes to stage II only
+    high, low = torch.zeros(1, 1, 2, 2, requires_grad=True), torch.ones(1, 1, 1, 1, requires_grad=True)
+    stage_consistency_loss(high, low).backward()
+    assert low.grad is None and torch.equal(high.grad, torch.full((1, 1, 2, 2), -0.25))
+
+
 def test_projection_d_is_affine_in_the_text_and_acgan_reads_it_back():
     torch.manual_seed(0)
     x, p1, p2 = torch.randn(4, 3, 16, 16), torch.randn(4, EMBED_DIM), torch.randn(4, EMBED_DIM)
@@ -223,8 +280,12 @@ def _params(m):
     return [p.detach().clone() for p in m.parameters()]
 
 
-@pytest.mark.parametrize("variant", [["model.condition=concat"], ["model.condition=acgan", "model.augment=false"],
-                                     ["model.condition=projection"], ["model.condition=projection-acgan"]])
+@pytest.mark.parametrize("variant", [["model.condition=concat", "generator.refine=redraw", "model.consistency_weight=0",
+                                      "generator.norm=auto"],  # StackGAN's own
+                                     ["model.condition=acgan", "model.augment=false"],
+                                     ["model.condition=projection"], ["model.condition=projection-acgan"],
+                                     ["generator.refine=residual", "model.consistency_weight=10",
+                                      "model.detach_stages=false"]])
 def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, variant):
     cfg = small_config(tmp_path, *variant)
     data = caps.shapes_captions_dataset("train", 32, n=324)
@@ -242,11 +303,14 @@ def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, v
     assert any(not torch.equal(a, b) for a, b in zip(d0, _params(r.discriminator)))
     assert all(torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))
     d1 = _params(r.discriminator)
-    reads = any(v.startswith("model.condition=") and v.endswith("acgan") for v in variant)
+    reads = cfg.model.condition.endswith("acgan")  # the preset's own is acgan
     assert ("d1_text" in stats) == reads  # the read-back loss, acgan and projection-acgan only
     stats = r.g_step(batch)
     assert float(stats["kl"]) > 0 and all(torch.isfinite(v) for v in stats.values())
     assert ("g_text" in stats) == reads
+    assert ("g_consistency" in stats) == (cfg.model.consistency_weight > 0)
+    assert r.detach_stages == cfg.model.detach_stages
+    assert r.generator.stage2.refine == cfg.generator.refine
     assert r.kl_weight == (0.0 if "model.augment=false" in variant else 1.0)
     assert float(r.generator.ca_scale) == (0.0 if "model.augment=false" in variant else 1.0)
     assert any(not torch.equal(a, b) for a, b in zip(g0, _params(r.generator)))
@@ -254,7 +318,7 @@ def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, v
     assert all(torch.equal(a, b) for a, b in zip(e0, _params(r.generator.text_encoder)))
 
 
-def test_recipe_config_errors(tmp_path):
+def test_recipe_config_errors(tmp_path, capsys):
     with pytest.raises(ConfigError, match="generator.name=stackgan"):
         StackGAN(small_config(tmp_path, "generator.name=dcgan"), (3, 32, 32))
     with pytest.raises(ConfigError, match="model.objective=nsgan"):
@@ -263,6 +327,18 @@ def test_recipe_config_errors(tmp_path):
         StackGAN(small_config(tmp_path, "data.name=digits"), (1, 8, 8))
     with pytest.raises(ConfigError, match="image side of 16, 32"):
         StackGAN(small_config(tmp_path), (3, 24, 24), dataset=caps.shapes_captions_dataset("train", 24, n=10))
+    # stage II's options: one line each, from the command line too (nothing written)
+    with pytest.raises(ConfigError, match="generator.refine: unknown value 'sharpen'; choose one of: redraw, residual"):
+        small_config(tmp_path, "generator.refine=sharpen")
+    with pytest.raises(ConfigError, match="model.consistency_weight must be >= 0"):
+        small_config(tmp_path, "model.consistency_weight=-1")
+    with pytest.raises(ConfigError, match="generator.refine=residual .* is for generator.name=stackgan"):
+        C.resolve("dcgan-mnist", overrides=["generator.refine=residual"])
+    runs = tmp_path / "cli-runs"
+    assert cli_main(["train", "stackgan-shapes", "model.consistency_weight=-0.5", f"run.out_dir={runs}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gankit: error: model.consistency_weight must be >= 0") and err.count("\n") == 1
+    assert not runs.exists()
 
 
 def test_text_sampling_end_to_end(tmp_path, capsys):

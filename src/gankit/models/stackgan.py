@@ -39,6 +39,17 @@ with γ = ``model.class_weight``
 
 (the auxiliary classifier of Odena et al. 2017 with the caption embedding as its target: G gets a
 gradient towards every attribute the caption names, not only through the real/fake score).
+
+Keeping stage I's composition (a departure from StackGAN; BENCHMARKS.md, issue 14): trained long, a stage II
+that redraws the image learns the seen (kind, colour) pairs and overrides stage I's right kind on held-out
+pairs. ``model.consistency_weight`` β adds
+
+    L_G += β · mean |avgpool₂(G₂) − sg(G₁)|      (sg: stop-gradient; :func:`stage_consistency_loss`)
+
+which is 0 on the data (a real 32 px image pooled is its 16 px one), so it asks stage II to change only
+what pooling removes: edges and detail, not which shape is where. ``generator.refine=residual`` makes stage
+II's output up(G₁) + a correction (:class:`gankit.nets.stackgan.StageIIGenerator`);
+``model.detach_stages=false`` lets stage II's losses train stage I too (through that up(G₁)).
 """
 
 from __future__ import annotations
@@ -79,6 +90,12 @@ def text_readback_loss(phi_hat: Tensor | None, phi: Tensor) -> Tensor:
     if phi_hat is None:
         return torch.zeros((), device=phi.device)
     return F.mse_loss(phi_hat, phi)
+
+
+def stage_consistency_loss(high: Tensor, low: Tensor) -> Tensor:
+    """mean |avgpool₂(high) − sg(low)| over pixels, channels and the batch: how far stage II's image, pooled to
+    stage I's side, is from stage I's (which gets no gradient from it). (B, C, 2S, 2S), (B, C, S, S) -> ()."""
+    return F.l1_loss(StackGAN.low(high), low.detach())
 
 
 def mismatched(phi: Tensor) -> Tensor:
@@ -133,6 +150,8 @@ class StackGAN(Recipe):
         }
         self.kl_weight = float(cfg.model.kl_weight) if cfg.model.augment else 0.0
         self.text_weight = float(cfg.model.class_weight) if cfg.model.condition in READERS else 0.0
+        self.consistency_weight = float(cfg.model.consistency_weight)
+        self.detach_stages = bool(cfg.model.detach_stages)
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
@@ -195,7 +214,7 @@ class StackGAN(Recipe):
         _, tokens = batch
         latent = self._latent(tokens)
         phi = self.generator.split(latent)[1]
-        out = self.generator.outputs(latent)
+        out = self.generator.outputs(latent, detach=self.detach_stages)
         self.discriminator.requires_grad_(False)
         try:
             s1, read1 = self.discriminator.stage1.score_and_text(out["low"], phi)
@@ -206,9 +225,14 @@ class StackGAN(Recipe):
         text = text_readback_loss(read1, phi) + text_readback_loss(read2, phi)
         kl = (kl_divergence(out["mu1"], out["logvar1"]) + kl_divergence(out["mu2"], out["logvar2"])).mean()
         loss = adv1 + adv2 + self.kl_weight * kl / CONDITION_DIM + self.text_weight * text
+        if self.consistency_weight:
+            consistency = stage_consistency_loss(out["high"], out["low"])
+            loss = loss + self.consistency_weight * consistency
         norm = optimizer_step(self.optimizers["g"], self.generator, loss)
         stats = {"g_loss": loss.detach(), "g1_loss": adv1.detach(), "g2_loss": adv2.detach(), "kl": kl.detach(),
                  "g_grad_norm": norm}
         if self.text_weight:
             stats["g_text"] = text.detach()
+        if self.consistency_weight:
+            stats["g_consistency"] = consistency.detach()
         return stats

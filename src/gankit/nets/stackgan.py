@@ -13,7 +13,8 @@ Stacked Generative Adversarial Networks" (ICCV 2017); Lai 2017, GAN survey slide
   convolutions -> a low-resolution image (half the data's side; 16 px for shapes-captions).
 - Stage II: the stage-I image, down-sampled by convolutions, joined with its own CA sample ĉ replicated
   over space -> residual blocks -> up-sampling to twice the stage-I side (the data's side). Stage II
-  sees no z: the randomness is in the stage-I image (and ĉ).
+  sees no z: the randomness is in the stage-I image (and ĉ). ``generator.refine=residual`` (a departure)
+  makes its output a correction added to the bilinearly up-sampled stage-I image instead of a new image.
 - Matching-aware discriminators (Reed et al. 2016, GAN-CLS): image -> stride-2 convolutions down to
   4 x 4 maps; the text embedding, compressed by a fully connected layer, is replicated over the 4 x 4
   grid and joined; a 1x1 convolution and a 4x4 one give one raw score for the pair (image, text).
@@ -48,9 +49,9 @@ from gankit.nets.mlp import NetFamily, NoisePrior
 from gankit.nets.text import EMBED_DIM, CharCNNRNN
 from gankit.registry import NETWORKS
 
-__all__ = ["BANK", "CONDITIONS", "READERS", "CONDITION_DIM", "ConditioningAugmentation", "MatchingDiscriminator",
-           "StackGANDiscriminators", "StackGANGenerator", "StageIGenerator", "StageIIGenerator", "discriminators",
-           "kl_divergence"]
+__all__ = ["BANK", "CONDITIONS", "READERS", "REFINES", "CONDITION_DIM", "ConditioningAugmentation",
+           "MatchingDiscriminator", "StackGANDiscriminators", "StackGANGenerator", "StageIGenerator",
+           "StageIIGenerator", "discriminators", "kl_divergence", "upsample"]
 
 CONDITION_DIM = 32  # c (StackGAN: 128 for 64-256 px birds; 32 is plenty for 216 combinations)
 TEXT_DIM_D = 32  # the text embedding compressed for D (StackGAN: 128)
@@ -147,11 +148,30 @@ class ResBlock(nn.Module):
         return F.relu(x + self.body(x))
 
 
-class StageIIGenerator(nn.Module):
-    """(stage-I image (B, C, S, S), ĉ) -> (B, C, 2S, 2S): down x2, join ĉ, residual blocks, up x4."""
+REFINES = ("redraw", "residual")  # how stage II makes its image (``generator.refine``)
 
-    def __init__(self, cond_dim: int, channels: int, width: int, blocks: int, conditional_norm: bool = False) -> None:
+
+def upsample(image: Tensor) -> Tensor:
+    """(B, C, S, S) -> (B, C, 2S, 2S) by bilinear interpolation (each output a convex mix of inputs: the range
+    stays). The same up-sampling the benchmark reads stage I's images with."""
+    return F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+class StageIIGenerator(nn.Module):
+    """(stage-I image (B, C, S, S), ĉ) -> (B, C, 2S, 2S): down x2, join ĉ, residual blocks, up x4.
+
+    ``refine``: ``redraw`` (StackGAN's) makes the image from these features, tanh(conv(h)); ``residual``
+    adds them to the up-sampled stage-I image, clamp(up(I) + tanh(conv(h)), −1, 1), with that last
+    convolution zero at the start (:meth:`init_weights`), so an untrained stage II returns up(I) exactly
+    and its training learns a correction of stage I (sharper edges), not a new drawing.
+    """
+
+    def __init__(self, cond_dim: int, channels: int, width: int, blocks: int, conditional_norm: bool = False,
+                 refine: str = "redraw") -> None:
         super().__init__()
+        if refine not in REFINES:
+            raise ConfigError(f"unknown generator.refine '{refine}' for stackgan; choose one of: {', '.join(REFINES)}")
+        self.refine = refine
         w2 = 2 * width
         self.encode = nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1), nn.ReLU(True),
                                     nn.Conv2d(width, w2, 4, 2, 1, bias=False), nn.BatchNorm2d(w2), nn.ReLU(True))
@@ -162,10 +182,18 @@ class StageIIGenerator(nn.Module):
         self.up = nn.Sequential(*_up(w2, width, k), *_up(width, half, k))
         self.out = nn.Sequential(nn.Conv2d(half, channels, 3, 1, 1), nn.Tanh())
 
+    def init_weights(self) -> None:
+        """DCGAN's initialisation; with ``refine=residual`` the last convolution zero (stage II = up(I))."""
+        self.apply(dcgan_init)
+        if self.refine == "residual":
+            for param in self.out[0].parameters():  # the convolution's weight and bias
+                nn.init.zeros_(param)
+
     def forward(self, image: Tensor, c: Tensor) -> Tensor:
         h = self.encode(image)
         h = self.joint(torch.cat([h, c[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1))
-        return self.out(_run(self.up, self.res(h), c))
+        out = self.out(_run(self.up, self.res(h), c))
+        return (upsample(image) + out).clamp(-1.0, 1.0) if self.refine == "residual" else out
 
 
 class StackGANGenerator(nn.Module):
@@ -177,21 +205,23 @@ class StackGANGenerator(nn.Module):
         width: feature maps (see the module docstring).
         blocks: stage II's residual blocks.
         prior: z's prior ("normal" or "uniform").
+        conditional_norm: batch norm scaled and shifted by c in both stages' up-sampling blocks.
+        refine: stage II's output, ``redraw`` or ``residual`` (:class:`StageIIGenerator`).
     """
 
     captions: Tensor  # buffers (typed for the checker)
     ca_scale: Tensor
 
     def __init__(self, noise_dim: int, channels: int, size: int, width: int, blocks: int,
-                 prior: str = "normal", conditional_norm: bool = False) -> None:
+                 prior: str = "normal", conditional_norm: bool = False, refine: str = "redraw") -> None:
         super().__init__()
         self.text_encoder = CharCNNRNN().requires_grad_(False)
         self.ca1 = ConditioningAugmentation()
         self.ca2 = ConditioningAugmentation()
         self.stage1 = StageIGenerator(noise_dim, CONDITION_DIM, channels, size // 2, width, conditional_norm)
-        self.stage2 = StageIIGenerator(CONDITION_DIM, channels, width, blocks, conditional_norm)
+        self.stage2 = StageIIGenerator(CONDITION_DIM, channels, width, blocks, conditional_norm, refine)
         self.stage1.apply(dcgan_init)
-        self.stage2.apply(dcgan_init)
+        self.stage2.init_weights()
         # token ids as floats: an EMA copy (torch's AveragedModel) lerps buffers, exact for equal floats
         self.register_buffer("captions", torch.zeros(BANK, MAX_LEN))
         # 1: conditioning augmentation (c = μ + σ ⊙ ε); 0: its ablation, c = μ(φ_t) (``model.augment=false``)
@@ -375,7 +405,7 @@ def _image_shape(data_shape: tuple[int, ...]) -> tuple[int, int]:
 def _generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
     c, s = _image_shape(data_shape)
     return StackGANGenerator(cfg.noise_dim, c, s, cfg.width, max(int(cfg.depth), 0), cfg.prior,
-                             conditional_norm=cfg.norm == "conditional")
+                             conditional_norm=cfg.norm == "conditional", refine=cfg.refine)
 
 
 def discriminators(cfg: Any, data_shape: tuple[int, ...], condition: str = "concat") -> StackGANDiscriminators:
