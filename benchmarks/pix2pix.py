@@ -86,11 +86,16 @@ def score(outputs: torch.Tensor, ds: object, idx: np.ndarray, real: torch.Tensor
 
 
 def train_and_score(preset: str, method: str, seed: int, args: argparse.Namespace,
-                    scoring: tuple[object, np.ndarray, torch.Tensor]) -> dict[str, float]:
-    """Train one run for ``args.minutes`` and score its exported (EMA) generator on every scored pair."""
+                    scoring: tuple[object, np.ndarray, torch.Tensor],
+                    method_overrides: list[str] | None = None) -> dict[str, float]:
+    """Train one run for ``args.minutes`` and score its exported (EMA) generator on every scored pair.
+
+    ``method`` names the run; its overrides are ``METHODS[method]`` unless ``method_overrides`` gives them.
+    """
     name = f"{preset}-{method.replace(' ', '-').lower()}-{args.minutes:g}min-s{seed}"
+    chosen = METHODS[method] if method_overrides is None else method_overrides
     cfg = config.resolve(preset, overrides=[
-        *METHODS[method], f"run.seed={seed}", f"run.threads={args.threads}", "run.device=cpu",
+        *chosen, f"run.seed={seed}", f"run.threads={args.threads}", "run.device=cpu",
         f"run.out_dir={OUT / 'pix2pix'}", f"run.name={name}", "train.steps=100000000",
         f"train.time_limit={args.minutes}", "train.sample_every=0", "train.eval_every=0", "train.progress=false",
         "train.diagnostics_every=0", f"train.checkpoint_every={args.checkpoint_every}",
