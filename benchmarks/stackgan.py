@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gankit import api
@@ -50,6 +49,7 @@ from gankit.metrics.captions import (
     open_attribute_entropy,
     real_match_rate,
 )
+from gankit.nets.laplacian import upsample
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
@@ -70,7 +70,7 @@ class StageI(nn.Module):
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         low = self.net.outputs(latent)["low"]
-        return F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False)
+        return upsample(low)  # as stage II's residual path up-samples it
 
 
 def _steps_done(root: Path) -> int:

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from gankit.data.captions import MAX_LEN, check_readable, tokenize, vocabulary
 from gankit.errors import ConfigError, DataError
 from gankit.nets.dcgan import dcgan_init
+from gankit.nets.laplacian import upsample  # bilinear by 2: each output a convex mix of inputs, so the range stays
 from gankit.nets.mlp import NetFamily, NoisePrior
 from gankit.nets.text import EMBED_DIM, CharCNNRNN
 from gankit.registry import NETWORKS
@@ -149,12 +150,6 @@ class ResBlock(nn.Module):
 
 
 REFINES = ("redraw", "residual")  # how stage II makes its image (``generator.refine``)
-
-
-def upsample(image: Tensor) -> Tensor:
-    """(B, C, S, S) -> (B, C, 2S, 2S) by bilinear interpolation (each output a convex mix of inputs: the range
-    stays). The same up-sampling the benchmark reads stage I's images with."""
-    return F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False)
 
 
 class StageIIGenerator(nn.Module):
