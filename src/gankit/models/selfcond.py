@@ -228,6 +228,9 @@ class SelfConditionedGAN(CGAN):
         the principal axes on the buffer)."""
         if self.on_pixels and int(self.clusters.clustered) == 0:
             self.clusters.fit_pca(self.buffer.flatten(1).float())
+            if torch_dist.is_available() and torch_dist.is_initialized():  # every rank projects on rank 0's axes
+                torch_dist.broadcast(self.clusters.mean, 0)
+                torch_dist.broadcast(self.clusters.basis, 0)
         feats = self.features(self.buffer)
         k = self.num_classes
         if int(self.clusters.clustered) == 0:
