@@ -19,6 +19,7 @@ DEVICES = ("auto", "cpu", "cuda")
 NORMS = ("auto", "batch", "layer", "none", "conditional")  # conditional: stackgan's G only
 MINIBATCH = ("none", "std", "discrimination")
 REG_SCHEDULES = ("constant", "linear")
+CLUSTER_SPACES = ("features", "pixels")  # selfcond: D's features φ(x), or a PCA of the pixels
 CONDITIONS = ("concat", "projection", "acgan", "projection-acgan")  # the last: stackgan only
 REFINES = ("redraw", "residual")  # generator.refine: stackgan only
 
@@ -140,6 +141,8 @@ class ModelConfig:
     # cgan: classes, 0: the data set's own (the resolved count is saved with the run); selfcond: clusters, 0: 20
     num_classes: int = 0
     recluster_every: int = 500  # selfcond: D steps between k-means re-clusterings of D's features
+    # selfcond: what k-means clusters: D's features, or the pixels' principal components (fixed at the first clustering)
+    cluster_on: str = field(default="features", metadata=_choices(CLUSTER_SPACES))
     l1_weight: float = 100.0  # pix2pix: λ on the L1 distance to the target in G's loss (Isola et al.: 100)
     adv_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0: L1 regression alone, no D
     source_channels: int = 0  # pix2pix: channels of the input images; 0: the data set's own (resolved, saved)

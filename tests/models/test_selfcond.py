@@ -117,3 +117,44 @@ def test_clusters_are_not_scored_as_digits(tiny, tmp_path, mnist_cache):
     assert "conditional-accuracy" in resolve(["auto"], mnist, labels=True)  # a cgan generator's would be scored
     names = resolve(["auto"], mnist, labels=has_data_classes(r.generator))
     assert "fid" in names and "conditional-accuracy" not in names
+
+
+def test_pca_axes_are_the_principal_directions():
+    """fit_pca: x̄ the mean, the basis the leading principal axes (orthonormal, in variance order)."""
+    torch.manual_seed(0)
+    z = torch.randn(2000, 3) * torch.tensor([5.0, 2.0, 0.5])  # variances 25, 4, 0.25 along 3 orthonormal axes
+    q, _ = torch.linalg.qr(torch.randn(10, 3))
+    x = z @ q.T + 7.0
+    c = selfcond.Clusters(4, 2, pixels=10)
+    c.fit_pca(x)
+    assert torch.allclose(c.mean, x.mean(0), atol=1e-5)
+    assert torch.allclose(c.basis @ c.basis.T, torch.eye(2), atol=1e-5)
+    for j in range(2):  # ± the first two axes, the third (smallest variance) left out
+        assert abs(float(c.basis[j] @ q[:, j])) > 0.999
+    proj = c.project(x)
+    assert torch.allclose(proj.var(0), torch.tensor([25.0, 4.0]), rtol=0.1)
+    assert set(selfcond.Clusters(4, 5).state_dict()) == {"centres", "clustered"}  # D-feature runs: old keys only
+
+
+def test_cluster_on_pixels_never_reads_d_and_survives_a_reload(tiny, monkeypatch):
+    monkeypatch.setattr(selfcond, "FIRST", 48)
+    r, ds = _recipe(tiny, "model.num_classes=4", "model.recluster_every=4", "model.cluster_on=pixels")
+    monkeypatch.setattr(r, "phi", lambda x: pytest.fail("D's features were read"))
+    for _ in range(4):  # the first clustering after 48 images, a re-clustering at the 4th D step
+        r.d_step(ds.sample(16))
+        r.g_step(ds.sample(16))
+    assert int(r.clusters.clustered) == 2
+    x = ds.sample(32)
+    flat = x.flatten(1)
+    feats = (flat - r.clusters.mean) @ r.clusters.basis.T
+    assert r.clusters.basis.shape == (selfcond.PIXEL_COMPONENTS, 64)
+    assert torch.allclose(r.features(x), feats, atol=1e-5)
+    assert torch.equal(r.clusters_of(x), assign(feats, r.clusters.centres))
+    fresh, _ = _recipe(tiny, "model.num_classes=4", "model.cluster_on=pixels")
+    fresh.discriminator.load_state_dict(r.discriminator.state_dict())  # centres and axes travel with D
+    assert torch.equal(fresh.clusters_of(x), r.clusters_of(x))
+
+
+def test_cluster_on_pixels_needs_enough_pixels(tiny):
+    with pytest.raises(ConfigError, match="only 16 pixels"):
+        _recipe(tiny, "model.cluster_on=pixels", "data.image_size=4")

@@ -18,6 +18,11 @@ more informative task per class, so samples improve faster.
         π_k = |{x in buffer : c(x) = k}| / |buffer| in G's step;
     sampling: c ~ π (stored in the generator, so exports and ``gankit sample`` draw like the data).
 
+``model.cluster_on=pixels`` clusters a fixed unsupervised feature instead of D's: the top ``PIXEL_COMPONENTS``
+principal components of the pixels, fitted on the buffer at the first clustering (x̄ the buffer's mean image,
+V its leading right singular vectors, φ(x) = V (x − x̄)). Early in training D's features are near random;
+the principal components are as good at step 16 as at step 5,000 and never move under G's conditioning.
+
 Everything of the cgan recipe composes: projection or AC-GAN conditioning, matching-aware negatives
 (real images under a wrong cluster), R1, instance noise, spectral norm, EMA. No label of the data set is
 ever read: the trainer hands this recipe images alone.
@@ -26,6 +31,7 @@ ever read: the trainer hands this recipe images alone.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, cast
 
 import torch
@@ -43,6 +49,7 @@ log = logging.getLogger("gankit")
 DEFAULT_CLUSTERS = 20  # K when model.num_classes = 0
 BUFFER = 4096  # real images kept for clustering (the most recent ones D has seen)
 FIRST = 1024  # real images seen before the first clustering (on D's features near initialisation)
+PIXEL_COMPONENTS = 32  # model.cluster_on=pixels: the principal components k-means sees
 KMEANS_ITERS = 25  # Lloyd iterations per clustering (it stops earlier once no label changes)
 
 
@@ -110,15 +117,31 @@ class ClusterGenerator(ConditionalGenerator):
 
 
 class Clusters(nn.Module):
-    """The K cluster centres in D's feature space (buffers: checkpointed with D, whose submodule this is)."""
+    """The K cluster centres in the clustered feature space (buffers: checkpointed with D, whose submodule this
+    is), and for ``model.cluster_on=pixels`` the principal axes: φ(x) = basis (flat(x) − mean)."""
 
     centres: Tensor
     clustered: Tensor
+    mean: Tensor
+    basis: Tensor
 
-    def __init__(self, k: int, dim: int) -> None:
+    def __init__(self, k: int, dim: int, pixels: int = 0) -> None:
         super().__init__()
         self.register_buffer("centres", torch.zeros(k, dim))
         self.register_buffer("clustered", torch.zeros((), dtype=torch.long))  # how many clusterings so far
+        if pixels:  # only then, so that checkpoints of D-feature runs keep their keys
+            self.register_buffer("mean", torch.zeros(pixels))
+            self.register_buffer("basis", torch.zeros(dim, pixels))
+
+    def fit_pca(self, x: Tensor) -> None:
+        """Principal axes of the rows of ``x`` (N, pixels): x̄ and the leading right singular vectors of x − x̄."""
+        self.mean.copy_(x.mean(0))
+        _, _, vh = torch.linalg.svd(x - self.mean, full_matrices=False)
+        self.basis.copy_(vh[:len(self.basis)])
+
+    def project(self, x: Tensor) -> Tensor:
+        """φ(x) = basis (x − x̄) for rows of ``x`` (N, pixels): (N, dim)."""
+        return (x - self.mean) @ self.basis.T
 
 
 @RECIPES.register("selfcond", description="self-conditioned GAN (Liu et al. 2020): the conditional GAN on k-means "
@@ -156,11 +179,19 @@ class SelfConditionedGAN(CGAN):
         if cfg.model.condition not in ("projection", "acgan"):
             raise ConfigError("model.recipe=selfcond clusters D's features φ(x), which D(x, c) by concatenation does "
                               "not have: set model.condition=projection or acgan")
+        pixels = math.prod(data_shape)
+        if cfg.model.cluster_on == "pixels" and pixels < PIXEL_COMPONENTS:
+            raise ConfigError(f"model.cluster_on=pixels keeps {PIXEL_COMPONENTS} principal components, but an "
+                              f"image has only {pixels} pixels: use model.cluster_on=features")
         super().__init__(cfg, data_shape, device)
         self.recluster_every = int(cfg.model.recluster_every)
+        self.on_pixels = cfg.model.cluster_on == "pixels"
         self.phi = self.discriminator.features  # φ, D up to its scoring head
-        dim = int(self.phi(torch.zeros(1, *data_shape, device=self.device)).flatten(1).shape[1])
-        self.clusters = Clusters(self.num_classes, dim).to(self.device)
+        if self.on_pixels:
+            dim = PIXEL_COMPONENTS
+        else:
+            dim = int(self.phi(torch.zeros(1, *data_shape, device=self.device)).flatten(1).shape[1])
+        self.clusters = Clusters(self.num_classes, dim, pixels if self.on_pixels else 0).to(self.device)
         self.discriminator.add_module("clusters", self.clusters)  # saved, loaded and moved with D
         self.buffer = torch.zeros(0, *data_shape, device=self.device)  # recent real images (not checkpointed)
         self.buffer_labels = torch.zeros(0, dtype=torch.long, device=self.device)
@@ -174,7 +205,10 @@ class SelfConditionedGAN(CGAN):
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
-        """φ(x) (B, dim) with D in eval mode (per-sample features, no batch statistics), float32."""
+        """φ(x) (B, dim), float32: D's features with D in eval mode (per-sample features, no batch statistics),
+        or with ``model.cluster_on=pixels`` the principal components of the pixels."""
+        if self.on_pixels:
+            return self.clusters.project(x.flatten(1).float())
         with evaluating(self.discriminator):
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -190,7 +224,13 @@ class SelfConditionedGAN(CGAN):
     @torch.no_grad()
     def recluster(self) -> None:
         """k-means on φ of the buffer (k-means++ the first time, then from the means under the current labels);
-        sets the centres and the generator's cluster frequencies π."""
+        sets the centres and the generator's cluster frequencies π (``cluster_on=pixels``: the first one fits
+        the principal axes on the buffer)."""
+        if self.on_pixels and int(self.clusters.clustered) == 0:
+            self.clusters.fit_pca(self.buffer.flatten(1).float())
+            if torch_dist.is_available() and torch_dist.is_initialized():  # every rank projects on rank 0's axes
+                torch_dist.broadcast(self.clusters.mean, 0)
+                torch_dist.broadcast(self.clusters.basis, 0)
         feats = self.features(self.buffer)
         k = self.num_classes
         if int(self.clusters.clustered) == 0:
