@@ -259,7 +259,8 @@ def test_the_mnist_preset_trains_its_coarse_level_more_and_its_bands_at_half_the
 def test_the_mnist_preset_judges_its_coarse_level_with_a_convnet():
     """Issue 14, third session: with the same G, a convolutional coarse D took the 7x7 level's FID at 600 steps
     from 0.41 to 0.23 and the samples' classifier FID from 672 to 421 (DCGAN: 497), under load."""
-    cfg = config_mod.resolve("lapgan-mnist")
-    assert cfg.discriminator.coarse_net == "conv" and cfg.generator.coarse_net == "mlp"
-    d = RECIPES.get("lapgan")(cfg, (1, 28, 28), "cpu").discriminator.coarse
-    assert isinstance(d.net[0], torch.nn.Conv2d) and d.net[0].in_channels == 1
+    for preset in ("lapgan-mnist", "clapgan-mnist"):  # the conditional one shares the coarse level
+        cfg = config_mod.resolve(preset, overrides=["model.num_classes=10"])
+        assert cfg.discriminator.coarse_net == "conv" and cfg.generator.coarse_net == "mlp"
+        d = RECIPES.get(cfg.model.recipe)(cfg, (1, 28, 28), "cpu").discriminator.coarse
+        assert isinstance(d.net[0], torch.nn.Conv2d) and d.net[0].in_channels == 1 + (preset == "clapgan-mnist") * 10
