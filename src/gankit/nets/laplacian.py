@@ -21,10 +21,10 @@ fully connected G and D (``COARSE_UNITS * width`` hidden units: 512 at width 32;
 batch norm in G with ``generator.batch_norm``, without which the MNIST 7x7 GAN collapsed; ``coarse_net:
 conv`` in the generator or discriminator section makes that side a small convnet instead,
 :class:`ConvCoarseGenerator` or a :class:`BandDiscriminator` of the image alone: lapgan-mnist's D, whose
-spatial prior the 7x7 level needed); each finer level's G is a small convnet that sees the upsampled coarser image ``l = u(I_{k+1})`` with its noise as one more
-channel (a noise plane of the level's size, as in the paper) and outputs the band h̃ (no output
-nonlinearity: bands are signed); its D sees the band and ``l`` stacked as channels. Every D returns a
-raw score (docs/architecture.md rule 1).
+spatial prior the 7x7 level needed); each finer level's G is a small convnet that sees the upsampled
+coarser image ``l = u(I_{k+1})`` with its noise as one more channel (a noise plane of the level's size, as
+in the paper) and outputs the band h̃ (no output nonlinearity: bands are signed); its D sees the band and
+``l`` stacked as channels. Every D returns a raw score (docs/architecture.md rule 1).
 
 :class:`LaplacianGenerator` is the whole coarse-to-fine sampler as one module: its latent is the
 concatenation (coarse noise, noise plane of level K-2, ..., noise plane of level 0), so EMA, export,
