@@ -94,6 +94,8 @@ class GeneratorConfig:
     levels: int = 0  # lapgan: Laplacian pyramid levels (0: halve while the side is even and > 8)
     # lapgan: band generators' convolutions at the level's side (full) or at half of it (half: ~4x cheaper)
     band_net: str = field(default="full", metadata=_choices(("full", "half")))
+    # lapgan: the coarsest level's G, fully connected (mlp, the paper's) or a small convnet (conv)
+    coarse_net: str = field(default="mlp", metadata=_choices(("mlp", "conv")))
     dropout: float = 0.0  # cgan: dropout kept on at sampling time as G's noise source (noise_dim may then be 0)
     dropout_layers: int = 3  # pix2pix: decoder layers with dropout, innermost first (Isola et al.: 3)
     # stackgan's stage II: redraw (StackGAN's: a new image from the stage-I features) or residual (the
@@ -116,6 +118,8 @@ class DiscriminatorConfig:
     # std: Karras 2018; discrimination: Salimans 2016
     minibatch: str = field(default="none", metadata=_choices(MINIBATCH))
     minibatch_kernels: int = 32  # minibatch discrimination: closeness features appended (B in Salimans et al.)
+    # lapgan: the coarsest level's D, fully connected (mlp) or convolutional (conv)
+    coarse_net: str = field(default="mlp", metadata=_choices(("mlp", "conv")))
 
 
 @dataclass

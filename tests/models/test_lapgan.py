@@ -65,10 +65,11 @@ def _one_step(tiny, *overrides):
     return r
 
 
-@pytest.mark.parametrize("coarse_steps", [1, 3])
-def test_coarse_steps_update_the_coarse_gan_alone_more_often(tiny, coarse_steps):
+@pytest.mark.parametrize("coarse_steps,coarse_net", [(1, "mlp"), (3, "mlp"), (3, "conv")])
+def test_coarse_steps_update_the_coarse_gan_alone_more_often(tiny, coarse_steps, coarse_net):
     """model.coarse_steps = n: one step updates the coarse D and G n times each, every band G and D once."""
-    r = _one_step(tiny, f"model.coarse_steps={coarse_steps}")
+    r = _one_step(tiny, f"model.coarse_steps={coarse_steps}", f"generator.coarse_net={coarse_net}",
+                  f"discriminator.coarse_net={coarse_net}")
     opt_g, opt_d = r.optimizers["g"], r.optimizers["d"]
     assert _updates(opt_g, r.generator.coarse) == _updates(opt_d, r.discriminator.coarse) == {coarse_steps}
     assert _updates(opt_g, r.generator.bands) == _updates(opt_d, r.discriminator.bands) == {1}
@@ -169,6 +170,8 @@ def test_negative_levels_is_a_config_error():
 @pytest.mark.parametrize("override,message", [
     ("generator.band_net=quarter", "unknown value 'quarter'; choose one of: full, half"),
     ("model.coarse_steps=0", "model.coarse_steps must be >= 1, got 0"),
+    ("generator.coarse_net=rnn", "unknown value 'rnn'; choose one of: mlp, conv"),
+    ("discriminator.coarse_net=rnn", "unknown value 'rnn'; choose one of: mlp, conv"),
 ])
 def test_bad_band_options_are_one_line_errors(override, message, capsys):
     assert cli.main(["train", "lapgan-digits", override]) == 2
@@ -184,8 +187,9 @@ def _conditional(tiny, *overrides):
     return RECIPES.get("clapgan")(cfg, ds.shape, "cpu"), ds
 
 
-def test_the_class_reaches_every_level_of_g_and_d(tiny):
-    r, ds = _conditional(tiny)
+@pytest.mark.parametrize("coarse_net", ["mlp", "conv"])
+def test_the_class_reaches_every_level_of_g_and_d(tiny, coarse_net):
+    r, ds = _conditional(tiny, f"generator.coarse_net={coarse_net}", f"discriminator.coarse_net={coarse_net}")
     assert r.classes == 10 and r.uses_labels
     g, lap = r.generator.eval(), r.lap.eval()
     z = g.sample_noise(6, labels=3)
@@ -198,6 +202,8 @@ def test_the_class_reaches_every_level_of_g_and_d(tiny):
         three, seven = eye[[3] * 6], eye[[7] * 6]
         assert not torch.allclose(lap.coarse_image(coarse_noise, three), lap.coarse_image(coarse_noise, seven))
         assert not torch.allclose(lap.band(0, planes[0], low, three), lap.band(0, planes[0], low, seven))
+        coarse_d = r.discriminator.eval().coarse
+        assert not torch.allclose(coarse_d(low[:, :, :4, :4], three), coarse_d(low[:, :, :4, :4], seven))
         assert not torch.allclose(g(z), g(other))
         x = ds.sample(6)
         d = r.discriminator.eval()
@@ -248,3 +254,13 @@ def test_the_mnist_preset_trains_its_coarse_level_more_and_its_bands_at_half_the
     assert cfg.model.coarse_steps == 4 and cfg.generator.band_net == "half"
     g = RECIPES.get("lapgan").build_generator(cfg, (1, 28, 28))
     assert [type(b.net[-1]).__name__ for b in g.bands] == ["ConvTranspose2d", "ConvTranspose2d"]
+
+
+def test_the_mnist_preset_judges_its_coarse_level_with_a_convnet():
+    """Issue 14, third session: with the same G, a convolutional coarse D took the 7x7 level's FID at 600 steps
+    from 0.41 to 0.23 and the samples' classifier FID from 672 to 421 (DCGAN: 497), under load."""
+    for preset in ("lapgan-mnist", "clapgan-mnist"):  # the conditional one shares the coarse level
+        cfg = config_mod.resolve(preset, overrides=["model.num_classes=10"])
+        assert cfg.discriminator.coarse_net == "conv" and cfg.generator.coarse_net == "mlp"
+        d = RECIPES.get(cfg.model.recipe)(cfg, (1, 28, 28), "cpu").discriminator.coarse
+        assert isinstance(d.net[0], torch.nn.Conv2d) and d.net[0].in_channels == 1 + (preset == "clapgan-mnist") * 10

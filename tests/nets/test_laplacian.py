@@ -8,7 +8,10 @@ import torch
 from gankit.config import DiscriminatorConfig, GeneratorConfig
 from gankit.errors import ConfigError
 from gankit.nets.laplacian import (
+    COARSE_MAPS,
     BandGenerator,
+    ConvCoarseGenerator,
+    LaplacianDiscriminator,
     LaplacianGenerator,
     auto_levels,
     build_pyramid,
@@ -100,9 +103,10 @@ def test_generator_latent_stages_and_determinism():
     assert not torch.allclose(s2[-1][1], x)
 
 
-def test_discriminator_scores_sum_the_levels():
+@pytest.mark.parametrize("coarse_net", ["mlp", "conv"])
+def test_discriminator_scores_sum_the_levels(coarse_net):
     torch.manual_seed(0)
-    d = lapgan_discriminator(DiscriminatorConfig(width=8, depth=1), (1, 8, 8), levels=2).eval()
+    d = lapgan_discriminator(DiscriminatorConfig(width=8, depth=1, coarse_net=coarse_net), (1, 8, 8), levels=2).eval()
     x = torch.randn(6, 1, 8, 8)
     bands, coarse = build_pyramid(x, 2)
     expected = d.coarse(coarse) + d.band(0, bands[0], upsample(coarse))
@@ -140,3 +144,35 @@ def test_band_net_reaches_every_band_of_the_generator():
     assert x.shape == (4, 1, 28, 28) and x.abs().max() <= 1
     with pytest.raises(ConfigError, match="band net 'quarter'"):
         BandGenerator(1, 8, 8, net="quarter")
+
+
+def test_conv_coarse_generator_has_the_closed_form_size_and_a_local_output():
+    """coarse_net=conv: Linear(z -> m s^2 planes), batch norm, (depth-1) 3x3 convolutions, a 3x3 one to C."""
+    torch.manual_seed(0)
+    nz, c, s, m, depth = 5, 1, 7, 6, 3
+    g = ConvCoarseGenerator(nz, c, s, m, depth).eval()
+    expected = (nz + 1) * m * s * s + 2 * m + (depth - 1) * (9 * m * m + 2 * m) + 9 * m * c + c
+    assert sum(p.numel() for p in g.parameters()) == expected
+    z = torch.randn(4, nz)
+    assert g(z).shape == (4, c, s, s)
+    # a change of one hidden plane's pixel reaches only its 3x3 neighbourhood per convolution: the corner
+    # pixel of the output moves when the fc output near the corner moves, not when the far corner does
+    base = g.net(g.fc(z).view(4, m, s, s))
+    h = g.fc(z).view(4, m, s, s).clone()
+    h[:, :, -1, -1] += 5.0
+    moved = (g.net(h) - base).abs()[:, 0]
+    assert moved[:, 0, 0].max() == 0 and moved[:, -1, -1].min() > 0
+
+
+def test_conv_coarse_nets_in_the_whole_pyramid():
+    g = LaplacianGenerator(10, 1, 28, 3, width=4, depth=2, batch_norm=True, coarse_net="conv")
+    assert isinstance(g.coarse, ConvCoarseGenerator) and g.coarse.maps == COARSE_MAPS * 4
+    x = g(g.sample_noise(3))
+    assert x.shape == (3, 1, 28, 28) and x.abs().max() <= 1
+    d = LaplacianDiscriminator(1, 28, 3, width=4, coarse_net="conv")
+    assert d.coarse.net[0].in_channels == 1 and d.coarse.net[0].out_channels == COARSE_MAPS * 4  # the image alone
+    assert d.coarse(torch.randn(3, 1, 7, 7)).shape == (3,)
+    for make in (lambda: LaplacianGenerator(10, 1, 28, 3, coarse_net="rnn"),
+                 lambda: LaplacianDiscriminator(1, 28, 3, coarse_net="rnn")):
+        with pytest.raises(ConfigError, match="unknown LAPGAN coarse net 'rnn'; choose one of: mlp, conv"):
+            make()

@@ -18,11 +18,13 @@ which frequencies fall in which band.
 
 The networks, after the paper's CIFAR-10 models (section 4): the coarsest level is an ordinary GAN with
 fully connected G and D (``COARSE_UNITS * width`` hidden units: 512 at width 32; the paper used 600-1200;
-batch norm in G with ``generator.batch_norm``, without which the MNIST 7x7 GAN collapsed); each finer level's G is
-a small convnet that sees the upsampled coarser image ``l = u(I_{k+1})`` with its noise as one more
-channel (a noise plane of the level's size, as in the paper) and outputs the band h̃ (no output
-nonlinearity: bands are signed); its D sees the band and ``l`` stacked as channels. Every D returns a
-raw score (docs/architecture.md rule 1).
+batch norm in G with ``generator.batch_norm``, without which the MNIST 7x7 GAN collapsed; ``coarse_net:
+conv`` in the generator or discriminator section makes that side a small convnet instead,
+:class:`ConvCoarseGenerator` or a :class:`BandDiscriminator` of the image alone: lapgan-mnist's D, whose
+spatial prior the 7x7 level needed); each finer level's G is a small convnet that sees the upsampled
+coarser image ``l = u(I_{k+1})`` with its noise as one more channel (a noise plane of the level's size, as
+in the paper) and outputs the band h̃ (no output nonlinearity: bands are signed); its D sees the band and
+``l`` stacked as channels. Every D returns a raw score (docs/architecture.md rule 1).
 
 :class:`LaplacianGenerator` is the whole coarse-to-fine sampler as one module: its latent is the
 concatenation (coarse noise, noise plane of level K-2, ..., noise plane of level 0), so EMA, export,
@@ -144,6 +146,9 @@ def class_planes(onehot: Tensor | None, size: int) -> list[Tensor]:
 
 
 BAND_NETS = ("full", "half")
+COARSE_NETS = ("mlp", "conv")
+COARSE_MAPS = 2
+"""Feature maps of the convolutional coarse G and D (``coarse_net: conv``) per unit of ``width``."""
 
 
 class BandGenerator(nn.Module):
@@ -192,20 +197,21 @@ class BandDiscriminator(nn.Module):
     """D_k: (band h (B, C, S, S), l (B, C, S, S)) stacked as 2C channels -> raw score (B,).
 
     A 3x3 convolution at the level's resolution, a 4x4 stride-2 one, then a linear score. With ``classes``
-    K > 0 the one-hot class comes in as K more constant planes (``forward(pair, onehot)``).
+    K > 0 the one-hot class comes in as K more constant planes (``forward(pair, onehot)``). ``stacked`` = 1:
+    the input is one image of C channels, not a (band, l) pair: the convolutional coarse D (``coarse_net: conv``).
     """
 
     def __init__(self, channels: int, size: int, width: int, norm: str = "batch", act: str = "leaky_relu",
-                 dropout: float = 0.0, classes: int = 0) -> None:
+                 dropout: float = 0.0, classes: int = 0, stacked: int = 2) -> None:
         super().__init__()
         drop: list[nn.Module] = [nn.Dropout(dropout)] if dropout > 0 else []
         self.net = nn.Sequential(
-            nn.Conv2d(2 * channels + classes, width, 3, 1, 1), activation(act), *drop,  # no norm on D's input layer
+            nn.Conv2d(stacked * channels + classes, width, 3, 1, 1), activation(act), *drop,  # no norm on input
             nn.Conv2d(width, width, 4, 2, 1, bias=norm == "none"), _norm(norm, width), activation(act), *drop,
             nn.Flatten(),
             nn.Linear(width * (size // 2) ** 2, 1),
         )
-        self.in_shape = (2 * channels, size, size)
+        self.in_shape = (stacked * channels, size, size)
         dcgan_init(self)
 
     def forward(self, pair: Tensor, onehot: Tensor | None = None) -> Tensor:
@@ -222,6 +228,37 @@ class CoarseDiscriminator(MLPDiscriminator):
     def forward(self, x: Tensor, onehot: Tensor | None = None) -> Tensor:
         x = x.flatten(1)
         return super().forward(x if onehot is None else torch.cat([x, onehot.to(x.dtype)], dim=1))
+
+
+class ConvCoarseGenerator(nn.Module):
+    """G_{K-1} as a small convnet (``coarse_net: conv``): z (B, noise_dim) -> (B, C, s, s) before the tanh.
+
+    A linear layer to ``maps`` planes of s x s, then ``depth - 1`` 3x3 convolutions (each after batch norm
+    (with ``batch_norm``) and the activation) and a 3x3 one to the C channels: every output pixel is drawn
+    from its neighbourhood, the spatial prior that the fully connected G lacks (its samples' speckled
+    backgrounds). The class, if any, is part of z (``LaplacianGenerator.coarse_image`` appends it).
+    """
+
+    def __init__(self, noise_dim: int, channels: int, size: int, maps: int, depth: int = 2, act: str = "relu",
+                 batch_norm: bool = True) -> None:
+        super().__init__()
+        norm = "batch" if batch_norm else "none"
+        self.fc = nn.Linear(noise_dim, maps * size * size)
+        layers: list[nn.Module] = [_norm(norm, maps), activation(act)]
+        for _ in range(max(depth, 1) - 1):
+            layers += [nn.Conv2d(maps, maps, 3, 1, 1, bias=norm == "none"), _norm(norm, maps), activation(act)]
+        layers.append(nn.Conv2d(maps, channels, 3, 1, 1))
+        self.net = nn.Sequential(*layers)
+        self.maps, self.size = maps, size
+        dcgan_init(self)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(self.fc(z).view(z.shape[0], self.maps, self.size, self.size))  # (B, C, s, s)
+
+
+def _check_coarse_net(net: str) -> None:
+    if net not in COARSE_NETS:
+        raise ConfigError(f"unknown LAPGAN coarse net '{net}'; choose one of: {', '.join(COARSE_NETS)}")
 
 
 # ----------------------------------------------------------------------------------------- whole pyramid
@@ -255,18 +292,27 @@ class LaplacianGenerator(nn.Module):
         classes: K > 0: every level also sees the one-hot class (the latent ends in it: K more columns;
             :class:`ConditionalLaplacianGenerator` draws such latents); 0: unconditional.
         band_net: the band generators' ``net`` (:class:`BandGenerator`; ``generator.band_net``).
+        coarse_net: "mlp" (the paper's fully connected G, ``COARSE_UNITS * width`` units) or "conv"
+            (:class:`ConvCoarseGenerator`, ``COARSE_MAPS * width`` maps; ``generator.coarse_net``).
     """
 
     def __init__(self, noise_dim: int, channels: int, size: int, levels: int, width: int = 64, depth: int = 2,
                  norm: str = "batch", act: str = "relu", prior: str = "normal", batch_norm: bool = False,
-                 classes: int = 0, band_net: str = "full") -> None:
+                 classes: int = 0, band_net: str = "full", coarse_net: str = "mlp") -> None:
         super().__init__()
+        _check_coarse_net(coarse_net)
         self.sizes = level_sizes(size, levels)
         self.levels = levels
         s = self.sizes[-1]
-        units = COARSE_UNITS * width
-        self.coarse = MLPGenerator(noise_dim + classes, channels * s * s, units, depth, act, batch_norm, prior)
-        self.coarse.out_shape = (channels, s, s)
+        self.coarse: nn.Module
+        if coarse_net == "conv":
+            self.coarse = ConvCoarseGenerator(noise_dim + classes, channels, s, COARSE_MAPS * width, depth, act,
+                                              batch_norm)
+        else:
+            mlp = MLPGenerator(noise_dim + classes, channels * s * s, COARSE_UNITS * width, depth, act, batch_norm,
+                               prior)
+            mlp.out_shape = (channels, s, s)
+            self.coarse = mlp
         self.bands = nn.ModuleList(
             BandGenerator(channels, self.sizes[k], width, depth, norm, act, classes, band_net)
             for k in range(levels - 1)
@@ -354,16 +400,24 @@ class LaplacianDiscriminator(nn.Module):
         act: activation.
         dropout: dropout after each hidden activation.
         classes: K > 0: every level's D also sees the one-hot class (``forward(x, y)``).
+        coarse_net: "mlp" (fully connected) or "conv" (a :class:`BandDiscriminator` of the coarse image alone,
+            ``COARSE_MAPS * width`` maps; ``discriminator.coarse_net``).
     """
 
     def __init__(self, channels: int, size: int, levels: int, width: int = 64, depth: int = 2, norm: str = "batch",
-                 act: str = "leaky_relu", dropout: float = 0.0, classes: int = 0) -> None:
+                 act: str = "leaky_relu", dropout: float = 0.0, classes: int = 0, coarse_net: str = "mlp") -> None:
         super().__init__()
+        _check_coarse_net(coarse_net)
         self.sizes = level_sizes(size, levels)
         self.levels = levels
         self.classes = classes
-        self.coarse = CoarseDiscriminator(channels * self.sizes[-1] ** 2, COARSE_UNITS * width, depth, act, dropout,
-                                          classes)
+        self.coarse: nn.Module
+        if coarse_net == "conv":
+            self.coarse = BandDiscriminator(channels, self.sizes[-1], COARSE_MAPS * width, norm, act, dropout, classes,
+                                            stacked=1)
+        else:
+            self.coarse = CoarseDiscriminator(channels * self.sizes[-1] ** 2, COARSE_UNITS * width, depth, act,
+                                              dropout, classes)
         self.bands = nn.ModuleList(
             BandDiscriminator(channels, self.sizes[k], width, norm, act, dropout, classes) for k in range(levels - 1)
         )
@@ -393,7 +447,7 @@ def _lapgan_generator(cfg: Any, data_shape: tuple[int, ...], classes: int = 0) -
     c, s = _image_shape(data_shape)
     return LaplacianGenerator(cfg.noise_dim, c, s, _levels(cfg, s), cfg.width, cfg.depth, _norm_option(cfg),
                               cfg.activation, cfg.prior, bool(getattr(cfg, "batch_norm", False)), classes,
-                              str(getattr(cfg, "band_net", "full")))
+                              str(getattr(cfg, "band_net", "full")), str(getattr(cfg, "coarse_net", "mlp")))
 
 
 def conditional_lapgan_generator(cfg: Any, data_shape: tuple[int, ...], classes: int) -> ConditionalLaplacianGenerator:
@@ -411,7 +465,8 @@ def lapgan_discriminator(cfg: Any, data_shape: tuple[int, ...], levels: int = 0,
     ``classes`` K > 0: class-conditional."""
     c, s = _image_shape(data_shape)
     return LaplacianDiscriminator(c, s, levels or auto_levels(s), cfg.width, cfg.depth, _norm_option(cfg),
-                                  cfg.activation, getattr(cfg, "dropout", 0.0), classes)
+                                  cfg.activation, getattr(cfg, "dropout", 0.0), classes,
+                                  str(getattr(cfg, "coarse_net", "mlp")))
 
 
 NETWORKS.register("lapgan", kind="image", shapes=[(1, 8, 8), (1, 28, 28), (3, 32, 32)])(
