@@ -363,6 +363,62 @@ def test_aae_code_noise_draws_the_gaussian_posterior_in_every_phase(tiny):
                        d.discriminator_scores(x[:64], torch.Generator().manual_seed(2))[1])
 
 
+class _Recorder(torch.nn.Module):
+    """A stand-in code D, w · Σ_i z_i, that keeps every input it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w, self.seen = torch.nn.Parameter(torch.ones(())), []
+
+    def forward(self, z):
+        self.seen.append(z.detach().clone())
+        return self.w * z.sum(1)
+
+
+def test_aae_instance_noise_reaches_every_code_d_judges_in_training_only(tiny):
+    r, ds = build(tiny, "aae", "generator.prior=normal", "reg.instance_noise=0.3")
+    r.discriminator = _Recorder()
+    x = ds.sample(400)
+    torch.manual_seed(2)
+    prior = r.prior_sample(400, None)
+    codes = r.encode(x)
+    torch.manual_seed(2)
+    r.d_step(x)  # phase 2: D sees prior draws + σn and codes + σn
+    (real, fake) = r.discriminator.seen
+    assert (real - prior).std().item() == pytest.approx(0.3, abs=0.02)  # 800 draws: s.e. 0.008
+    assert (fake - codes).std().item() == pytest.approx(0.3, abs=0.02)
+    assert (fake - codes).mean().abs().item() < 0.03
+    r.discriminator.seen.clear()
+    r.g_step(x)  # phase 3: the encoder fools a D that sees its codes + σn
+    assert (r.discriminator.seen[0] - r.encode(x)).std().item() > 0.25
+    r.discriminator.seen.clear()
+    r.discriminator_scores(x, torch.Generator().manual_seed(0))  # the diagnostics judge the codes themselves
+    assert torch.allclose(r.discriminator.seen[1], r.encode(x), atol=1e-6)
+
+
+def test_aae_r1_penalises_the_code_d_gradient_at_prior_draws(tiny):
+    import copy
+
+    r, ds = build(tiny, "aae", "generator.prior=normal", "reg.r1=4")
+    before = copy.deepcopy(r.discriminator)
+    x = ds.sample(64)
+    torch.manual_seed(3)
+    stats = r.d_step(x)
+    torch.manual_seed(3)
+    z = r.prior_sample(64, None).requires_grad_(True)  # the same draws (the encoder draws no randomness)
+    (grad,) = torch.autograd.grad(before(z).sum(), z)
+    by_hand = 4 / 2 * grad.pow(2).sum(1).mean()  # γ/2 E‖∇_z D(z)‖²
+    assert stats["d_penalty"].item() == pytest.approx(by_hand.item(), rel=1e-5) and by_hand.item() > 0
+    plain, _ = build(tiny, "aae", "generator.prior=normal")  # the same initial networks
+    torch.manual_seed(3)
+    assert "d_penalty" not in plain.d_step(x)
+    # the penalty's gradient enters D's step: the same step on the same draws without it lands elsewhere
+    moved = [(a - b).abs().max().item() for a, b in zip(r.discriminator.parameters(), plain.discriminator.parameters())]
+    assert max(moved) > 0
+    with pytest.raises(ConfigError, match="takes reg.r1 and reg.instance_noise only"):
+        build(tiny, "aae", "reg.label_smoothing=0.1")
+
+
 def test_runs_report_code_prior_distance_in_training_and_eval(tiny):
     run = api.train(tiny(*DIGITS, "model.recipe=aae", "generator.prior=normal", "eval.num_samples=200",
                          "eval.metrics=[code-prior]", "eval.floor=false"))

@@ -25,6 +25,11 @@ swiss roll (:mod:`gankit.nets.priors`); with ``model.prior_labels`` the label-co
 paper's section 2.3: the discriminator also sees the one-hot label, and prior samples of class k come
 from component k, so the encoder must put class k's codes there.
 
+The code discriminator takes two of the ``reg`` section's remedies (:mod:`gankit.regularizers`), which
+steady a D on low-dimensional codes: ``reg.r1`` = γ, the R1 penalty γ/2 · E_{z~p(z)} ‖∇_z D(z)‖² on the prior's
+side (Mescheder et al. 2018), and ``reg.instance_noise`` = σ, Gaussian noise on every code D sees (prior
+draws and codes, in phases 2 and 3). The others (clipping, WGAN-GP, label smoothing and flips) are refused.
+
 ``model.code_noise`` = s > 0 makes the AAE's encoder the paper's "Gaussian posterior" (section 2.1)
 with a fixed spread: q(z|x) = N(E(x), s² I), drawn as z = E(x) + s·e, e ~ N(0, I). All three phases use
 these draws: the decoder learns to decode the neighbourhood of each code (as the VAE's decoder does),
@@ -56,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gankit import regularizers
 from gankit.errors import ConfigError
 from gankit.evalmode import eval_mode, evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
@@ -254,6 +260,11 @@ class AAE(AutoEncoder):
             raise ConfigError(f"the aae's discriminator judges codes (vectors): set discriminator.name=mlp "
                               f"(got '{cfg.discriminator.name}')")
         self.objective = OBJECTIVES.get(cfg.model.objective)
+        reg = cfg.reg
+        if reg.clip or reg.gradient_penalty or reg.label_smoothing or reg.label_flip:
+            raise ConfigError("the aae's code discriminator takes reg.r1 and reg.instance_noise only (not reg.clip, "
+                              "reg.gradient_penalty, reg.label_smoothing or reg.label_flip)")
+        self.r1, self.instance_noise = float(reg.r1), float(reg.instance_noise)
         self.uses_labels = bool(cfg.model.prior_labels)
         self.code_noise = float(cfg.model.code_noise)  # s of the posterior N(E(x), s² I); 0: deterministic
         n_in = self.latent_dim + (priors.COMPONENTS if self.uses_labels else 0)
@@ -268,8 +279,11 @@ class AAE(AutoEncoder):
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "discriminator": self.discriminator}
 
-    def _judge(self, z: Tensor, y: Tensor | None) -> Tensor:
-        """D's raw scores on codes; with the label-conditioned prior D also sees the one-hot class."""
+    def _judge(self, z: Tensor, y: Tensor | None, noisy: bool = False) -> Tensor:
+        """D's raw scores on codes z (+ σ·n, n ~ N(0, I), σ = ``reg.instance_noise``, when ``noisy``: in training);
+        with the label-conditioned prior D also sees the one-hot class."""
+        if noisy:
+            z = regularizers.add_instance_noise(z, self.instance_noise)
         if self.uses_labels:
             if y is None:
                 raise ConfigError("model.prior_labels needs labelled batches (x, y)")
@@ -309,12 +323,15 @@ class AAE(AutoEncoder):
         x, y = self._images(batch)
         with torch.no_grad():
             fake = self._draw(self.encoder(x))
-        real = self.prior_sample(x.shape[0], y)
-        real_out, fake_out = self._judge(real, y), self._judge(fake, y)
+        real = regularizers.add_instance_noise(self.prior_sample(x.shape[0], y), self.instance_noise)
+        real_out, fake_out = self._judge(real, y), self._judge(fake, y, noisy=True)
         loss = self.objective.d_loss(real_out, fake_out)
-        norm = optimizer_step(self.optimizers["d"], self.discriminator, loss)
+        penalty = (regularizers.r1_penalty(lambda z: self._judge(z, y), real, self.r1) if self.r1
+                   else torch.zeros((), device=loss.device))  # γ/2 ‖∇_z D(z)‖² at the (noisy) prior draws
+        norm = optimizer_step(self.optimizers["d"], self.discriminator, loss + penalty)
         to_prob = self.objective.to_prob or (lambda s: s)
-        return {"d_loss": loss.detach(), "d_real": to_prob(real_out).mean().detach(),
+        extra = {"d_penalty": penalty.detach()} if self.r1 else {}
+        return {"d_loss": loss.detach(), **extra, "d_real": to_prob(real_out).mean().detach(),
                 "d_fake": to_prob(fake_out).mean().detach(),
                 "d_acc": balanced_accuracy(real_out, fake_out, self.objective.to_prob), "d_grad_norm": norm}
 
@@ -324,7 +341,7 @@ class AAE(AutoEncoder):
         x, y = self._images(batch)
         self.discriminator.requires_grad_(False)
         try:
-            loss = self.objective.g_loss(self._judge(self._draw(self.encoder(x)), y))
+            loss = self.objective.g_loss(self._judge(self._draw(self.encoder(x)), y, noisy=True))
         finally:
             self.discriminator.requires_grad_(True)
         optimizer_step(self.optimizers["enc"], self.encoder, loss)
