@@ -18,9 +18,9 @@
 4. Captions that leave an attribute open ("a red circle at the top": no size; "a big red circle": no
    position), 20 images each: the entropy of the classifier's reading of the open attribute (mean over
    captions, nats) against the same on 20 real renders of each caption (the open attribute uniform, as in
-   the data; at most ln 2, ln 9), and how often the three named attributes read right. The training set's
-   open captions (``data.open_captions``, 3 of an image's 8 by default) are what teach an unsaid word to
-   mean "any"; ``--set data.open_captions=0`` trains on full captions only.
+   the data; at most ln 2, ln 9), and how often the three named attributes read right. ``--set
+   data.open_captions=3 --pretrain 800`` adds 3 training captions per image that leave the size, the
+   position or both unsaid (to teach an unsaid word to mean "any"), with a text encoder pretrained on them.
 
 Variants: ``--set model.augment=false`` (the conditioning-augmentation ablation), ``--set
 model.condition=concat`` (StackGAN's own D), ``--minutes M`` for equal wall-time budgets, ``--more N``: after
@@ -140,8 +140,9 @@ def main() -> None:
         from gankit.nets.text import pretrain_text_encoder, save_text_encoder
 
         t0 = time.time()
-        enc, _, losses = pretrain_text_encoder(C.shapes_captions_dataset("train", 32), steps=args.pretrain,
-                                               seed=args.seed)
+        opened = config_mod.resolve("stackgan-shapes", overrides=overrides).data.open_captions  # the run's captions
+        enc, _, losses = pretrain_text_encoder(C.shapes_captions_dataset("train", 32, open_captions=opened),
+                                               steps=args.pretrain, seed=args.seed)
         path = Path(args.out_dir) / f"text-encoder-s{args.seed}.safetensors"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_text_encoder(enc, path)

@@ -76,7 +76,9 @@ def test_held_out_pairs_are_never_in_the_training_split():
     assert len(np.unique(test.attributes.numpy(), axis=0)) == len(C.held_out_combinations()) == 54
     # every stored caption describes its own image: the first five name all four attributes, the open ones
     # (size, position, both left out, in turn) the rest
-    assert train.tokens.shape[1] == C.CAPTIONS_PER_IMAGE + C.OPEN_CAPTIONS == 8
+    assert train.tokens.shape[1] == C.CAPTIONS_PER_IMAGE == 5
+    train = build_dataset(DataConfig(name="shapes-captions", open_captions=3))
+    assert train.tokens.shape[1] == C.CAPTIONS_PER_IMAGE + 3
     for i in range(0, len(train), 97):
         for j, text in enumerate(C.detokenize(train.tokens[i])):
             said = C.phrase_attributes(text, strict=True)
@@ -186,9 +188,9 @@ def test_open_captions_leave_out_size_and_position_and_keep_the_full_ones():
         w for w in full.replace(", big", "").replace(", large", "").split() if w not in ("big", "large"))
     with pytest.raises(DataError, match="not colour"):
         C.caption((0, 0, 0, 0), rng, ("colour",))
-    # open_captions=0 is the set of full captions only, caption for caption the first five of the default
-    plain = C.shapes_captions_dataset("train", 8, n=324, open_captions=0)
-    default = C.shapes_captions_dataset("train", 8, n=324)
+    # open_captions=0 (the default) is the set of full captions only, caption for caption the first five of 3
+    plain = C.shapes_captions_dataset("train", 8, n=324)
+    default = C.shapes_captions_dataset("train", 8, n=324, open_captions=3)
     assert plain.tokens.shape[1] == 5 and torch.equal(default.tokens[:, :5], plain.tokens)
     assert plain.named.all() and not default.named[:, 5:, 2:].all()
     # one open caption text is the caption of images that differ in the attribute it leaves out

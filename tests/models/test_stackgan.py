@@ -89,7 +89,7 @@ def test_contrastive_positives_let_an_open_caption_fit_several_images():
 def test_pretraining_counts_an_open_caption_as_fitting_every_image_with_its_named_attributes():
     from gankit.pretrain import _positives
 
-    data = caps.shapes_captions_dataset("train", 8, n=324)
+    data = caps.shapes_captions_dataset("train", 8, n=324, open_captions=3)
     a = data.attributes
     # two images differing only in size, one of another colour
     i = 0
@@ -105,7 +105,7 @@ def test_pretraining_counts_an_open_caption_as_fitting_every_image_with_its_name
 
 
 def test_tiny_pretraining_lowers_the_matching_loss():
-    data = caps.shapes_captions_dataset("train", 16, n=16, open_captions=0)  # 16 distinct pairs
+    data = caps.shapes_captions_dataset("train", 16, n=16)  # 16 distinct pairs
     state = torch.get_rng_state()
     enc, img, losses = pretrain_text_encoder(data, steps=25, batch_size=16, lr=1e-3, seed=0)
     assert torch.equal(state, torch.get_rng_state())  # the global RNG is left alone
