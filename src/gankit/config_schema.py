@@ -71,6 +71,9 @@ class DataConfig:
     channels: int = 0  # 1 grey or 3 RGB; 0: the set's own
     labels: bool = False  # 'folder': top-level sub-folders are the classes (sorted names -> 0..K-1)
     split: str = field(default="train", metadata=_choices(("train", "test")))  # built-in image sets
+    # shapes-captions: captions per image, besides its 5 full ones, that leave the size, the position or both unsaid
+    # (so an unsaid attribute may mean any value); 0: every caption names all four attributes
+    open_captions: int = 0
     download: bool = False  # fetch a missing mnist / fashion-mnist / cifar10 into the cache first
     workers: int = 2  # DataLoader processes decoding a streamed image folder (0: the main process)
     memory_mb: int = 1024  # folders whose decoded pixels fit in this many MiB are held in memory

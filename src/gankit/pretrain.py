@@ -20,12 +20,17 @@ from gankit.nets.text import CharCNNRNN, ImageEncoder, contrastive_loss
 __all__ = ["pretrain_text_encoder", "train_attribute_classifier"]
 
 
-def _group_ids(dataset: Any, idx: Tensor) -> Tensor | None:
+def _positives(dataset: Any, idx: Tensor, j: Tensor) -> Tensor | None:
+    """(B, B) bool: caption j[r] of image idx[r] fits image idx[c] (every attribute the caption names is the
+    image's; a caption that omits the size fits both sizes), or None where the data set has no attributes."""
     attrs = getattr(dataset, "attributes", None)
     if attrs is None:
         return None
     a = attrs[idx]
-    return ((a[:, 0] * 4 + a[:, 1]) * 2 + a[:, 2]) * 9 + a[:, 3]
+    named = getattr(dataset, "named", None)
+    named = torch.ones_like(a, dtype=torch.bool) if named is None else named[idx, j]
+    agree = a.unsqueeze(1) == a.unsqueeze(0)  # (B, B, 4): row's image vs column's image, per attribute
+    return (agree | ~named.unsqueeze(1)).all(dim=2)
 
 
 def pretrain_text_encoder(dataset: Any, steps: int = 800, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
@@ -50,7 +55,7 @@ def pretrain_text_encoder(dataset: Any, steps: int = 800, batch_size: int = 64, 
             idx = torch.randint(len(dataset), (batch_size,))
             j = (torch.rand(batch_size) * dataset.counts[idx]).long()
             loss = contrastive_loss(text(dataset.tokens[idx, j].long()), image(dataset.images(idx)),
-                                    groups=_group_ids(dataset, idx))
+                                    positives=_positives(dataset, idx, j))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -74,10 +74,17 @@ def test_held_out_pairs_are_never_in_the_training_split():
     assert C.is_held_out(test.attributes.numpy()).all()
     assert len(np.unique(train.attributes.numpy(), axis=0)) == len(C.seen_combinations()) == 162
     assert len(np.unique(test.attributes.numpy(), axis=0)) == len(C.held_out_combinations()) == 54
-    # every stored caption describes its own image
+    # every stored caption describes its own image: the first five name all four attributes, the open ones
+    # (size, position, both left out, in turn) the rest
+    assert train.tokens.shape[1] == C.CAPTIONS_PER_IMAGE == 5
+    train = build_dataset(DataConfig(name="shapes-captions", open_captions=3, image_size=8))
+    assert train.tokens.shape[1] == C.CAPTIONS_PER_IMAGE + 3
     for i in range(0, len(train), 97):
-        for text in C.detokenize(train.tokens[i]):
-            assert C.attribute_indices(C.parse_caption(text)) == tuple(train.attributes[i].tolist())
+        for j, text in enumerate(C.detokenize(train.tokens[i])):
+            said = C.phrase_attributes(text, strict=True)
+            assert [a in said for a, _ in C.ATTRIBUTES] == train.named[i, j].tolist(), text
+            assert all(names.index(said[a]) == int(train.attributes[i, k])
+                       for k, (a, names) in enumerate(C.ATTRIBUTES) if a in said), text
 
 
 def test_conditional_batches_are_images_and_caption_tokens_under_the_global_rng():
@@ -90,7 +97,7 @@ def test_conditional_batches_are_images_and_caption_tokens_under_the_global_rng(
     assert x.shape == (16, 3, 32, 32) and x.min() >= -1 and x.max() <= 1
     assert y.shape == (16, C.MAX_LEN) and y.dtype == torch.int64
     for text in C.detokenize(y):
-        C.parse_caption(text)
+        C.parse_caption(text)  # the default: full captions only
     assert ds.num_classes == 0  # the condition is text, not a class
     assert C.shapes_captions_dataset("train", 16, n=50).shape == (3, 16, 16)
     with pytest.raises(ConfigError, match="RGB"):
@@ -164,3 +171,33 @@ def test_phrases_name_any_subset_and_strict_phrases_name_unknown_words():
     with pytest.raises(DataError, match="unknown words 'shiny', 'thing'") as info:
         C.phrase_attributes("a shiny red thing", strict=True)
     assert "\n" not in str(info.value)
+
+
+def test_open_captions_leave_out_size_and_position_and_keep_the_full_ones():
+    rng = np.random.default_rng(4)
+    made = {C.caption((2, 0, 1, 3), np.random.default_rng(t), omit) for t in range(40)
+            for omit in (("size",), ("position",), ("size", "position"))}
+    # each template with its empty slots closed up, never a doubled space or a stray comma
+    assert {"a red triangle on the left", "a triangle in red, at the left", "a triangle in red, big",
+            "on the left, a red triangle", "a red triangle, large", "a triangle in red", "there is a red triangle",
+            "a red triangle"} <= made
+    assert not [t for t in made if "  " in t or ", ," in t or t.startswith(",") or t.endswith(",")]
+    # the same draws whatever is left out: dropping the size of a full caption gives the open one
+    full = C.caption((2, 0, 1, 3), np.random.default_rng(9))
+    assert C.caption((2, 0, 1, 3), np.random.default_rng(9), ("size",)) == " ".join(
+        w for w in full.replace(", big", "").replace(", large", "").split() if w not in ("big", "large"))
+    with pytest.raises(DataError, match="not colour"):
+        C.caption((0, 0, 0, 0), rng, ("colour",))
+    # open_captions=0 (the default) is the set of full captions only, caption for caption the first five of 3
+    plain = C.shapes_captions_dataset("train", 8, n=324)
+    default = C.shapes_captions_dataset("train", 8, n=324, open_captions=3)
+    assert plain.tokens.shape[1] == 5 and torch.equal(default.tokens[:, :5], plain.tokens)
+    assert plain.named.all() and not default.named[:, 5:, 2:].all()
+    # one open caption text is the caption of images that differ in the attribute it leaves out
+    sizes: dict[str, set[int]] = {}
+    for i in range(len(default)):
+        for text in C.detokenize(default.tokens[i, 5:]):
+            sizes.setdefault(text, set()).add(int(default.attributes[i, 2]))
+    assert any(v == {0, 1} for v in sizes.values())
+    with pytest.raises(ConfigError, match="open_captions must be >= 0"):
+        C.shapes_captions_dataset("train", 8, n=10, open_captions=-1)

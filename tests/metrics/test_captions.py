@@ -100,3 +100,14 @@ def test_open_attribute_entropy_tells_varied_from_fixed_samples():
     assert np.isclose(pos["max"], np.log(9)) and pos["entropy"] > 0.6 * np.log(9)
     with pytest.raises(DataError, match="not 'kind'"):
         open_attribute_entropy(OpenRenderer(spread=True), combos, "kind")
+
+
+def test_real_renders_of_an_open_caption_give_the_reference_entropy():
+    clf = load_attribute_classifier()
+    combos = C.seen_combinations()[::9]
+    real = open_attribute_entropy(None, combos, "size", per_caption=16, seed=3, classifier=clf)
+    assert real["match"] > 0.95 and 0.5 * np.log(2) < real["entropy"] <= np.log(2)
+    again = open_attribute_entropy(None, combos, "size", per_caption=16, seed=3, classifier=clf)
+    assert again == real  # reproducible from its seed
+    pos = open_attribute_entropy(None, combos[:4], "position", per_caption=30, seed=3, classifier=clf)
+    assert 0.8 * np.log(9) < pos["entropy"] <= np.log(9)  # 30 uniform draws of 9 cells: ~1.95 nats expected

@@ -71,8 +71,40 @@ def test_contrastive_loss_closed_form():
     assert math.isclose(float(contrastive_loss(3 * e, e, 0.5)), float(contrastive_loss(e, e, 0.5)), rel_tol=1e-6)
 
 
+def test_contrastive_positives_let_an_open_caption_fit_several_images():
+    e = torch.eye(2)
+    # caption 0 fits both images, caption 1 only its own: caption 0's target is (½, ½), log(e + 1) − ½, and
+    # caption 1's (0, 1), log(1 + 1/e); image 0 is fitted by caption 0 only, image 1 by both: the same two terms
+    fits = torch.tensor([[True, True], [False, True]])
+    want = 0.5 * (math.log(math.e + 1) - 0.5 + math.log(1 + math.exp(-1)))
+    assert math.isclose(float(contrastive_loss(e, e, temperature=1.0, positives=fits)), want, rel_tol=1e-6)
+    # the diagonal alone is plain InfoNCE, an equality matrix the groups
+    assert math.isclose(float(contrastive_loss(e, e, 1.0, positives=torch.eye(2, dtype=torch.bool))),
+                        float(contrastive_loss(e, e, 1.0)), rel_tol=1e-6)
+    assert math.isclose(float(contrastive_loss(e, e, 1.0, positives=torch.ones(2, 2, dtype=torch.bool))),
+                        float(contrastive_loss(e, e, 1.0, groups=torch.tensor([7, 7]))), rel_tol=1e-6)
+
+
+def test_pretraining_counts_an_open_caption_as_fitting_every_image_with_its_named_attributes():
+    from gankit.pretrain import _positives
+
+    data = caps.shapes_captions_dataset("train", 8, n=324, open_captions=3)
+    a = data.attributes
+    # two images differing only in size, one of another colour
+    i = 0
+    j = next(r for r in range(len(a)) if torch.equal(a[r, [0, 1, 3]], a[i, [0, 1, 3]]) and a[r, 2] != a[i, 2])
+    k = next(r for r in range(len(a)) if a[r, 1] != a[i, 1])
+    idx = torch.tensor([i, j, k])
+    full, no_size, neither = 0, 5, 7  # a full caption, one without the size, one without size and position
+    assert not data.named[i, no_size, 2] and data.named[i, no_size, 3] and not data.named[i, neither, 2:].any()
+    fits = _positives(data, idx, torch.tensor([full, full, full]))
+    assert fits.tolist() == [[True, False, False], [False, True, False], [False, False, True]]
+    fits = _positives(data, idx, torch.tensor([no_size, full, no_size]))
+    assert fits[0].tolist() == [True, True, False] and fits[1].tolist() == [False, True, False]
+
+
 def test_tiny_pretraining_lowers_the_matching_loss():
-    data = caps.shapes_captions_dataset("train", 16, n=16)
+    data = caps.shapes_captions_dataset("train", 16, n=16)  # 16 distinct pairs
     state = torch.get_rng_state()
     enc, img, losses = pretrain_text_encoder(data, steps=25, batch_size=16, lr=1e-3, seed=0)
     assert torch.equal(state, torch.get_rng_state())  # the global RNG is left alone

@@ -14,6 +14,13 @@ middle", "a triangle in blue, tiny, at the bottom", ...), like the ten captions 
 Oxford-102 sets StackGAN was trained on (Reed et al. 2016). :func:`parse_caption` reads the attributes
 back from any caption of the grammar (and from free text that names them).
 
+Open captions: ``data.open_captions`` (default :data:`OPEN_CAPTIONS`, 0) more captions per image leave
+attributes unsaid, in turn the size, the position and both (:data:`OPEN`): "a red circle at the top" is
+the caption of big and of small red circles at the top, so a model trained on it may learn that a word
+left out means any value (the CUB captions, too, often omit what they do not notice). With 0 every caption
+names all four attributes; the full captions are the same whatever ``open_captions`` is.
+:func:`phrase_attributes` reads what a caption names; ``dataset.named`` holds it per stored caption.
+
 Held-out combinations: the (kind, colour) pairs in :data:`HELD_OUT` — yellow circles, green squares, blue
 triangles — never occur in the training split (``data.split=train``); the test split
 (``data.split=test``) holds only them, in every size and position. A model trained on the training split
@@ -59,7 +66,7 @@ from gankit.errors import ConfigError, DataError, first_line
 from gankit.registry import DATASETS
 
 __all__ = [
-    "ALPHABET", "ATTRIBUTES", "COLOURS", "HELD_OUT", "KINDS", "MAX_LEN", "POSITIONS", "SIZES",
+    "ALPHABET", "ATTRIBUTES", "COLOURS", "HELD_OUT", "KINDS", "MAX_LEN", "OPEN", "OPEN_CAPTIONS", "POSITIONS", "SIZES",
     "CaptionImages", "all_combinations", "caption", "caption_words", "captions_for", "check_readable", "detokenize",
     "parse_caption", "render", "seen_combinations", "held_out_combinations", "tokenize", "vocabulary", "where_phrase",
 ]
@@ -76,7 +83,9 @@ RADIUS = {"small": 0.14, "big": 0.25}  # of the side: 4.5 / 8 px at 32 px
 GRID = (0.24, 0.5, 0.76)  # cell centres, as fractions of the side
 SEEDS = {"train": 2017, "test": 2018}
 SPLIT_SIZE = {"train": 6000, "test": 1200}
-CAPTIONS_PER_IMAGE = 5
+CAPTIONS_PER_IMAGE = 5  # naming all four attributes
+OPEN = (("size",), ("position",), ("size", "position"))  # what the open captions of an image leave unsaid, in turn
+OPEN_CAPTIONS = 0  # open captions per image by default (3 is the measured option: BENCHMARKS.md)
 
 # ------------------------------------------------------------------------------------------- text
 
@@ -183,13 +192,30 @@ def captions_for(kind: str, colour: str, size: str, position: str) -> list[str]:
     return sorted(out)
 
 
-def caption(attrs: Sequence[int], rng: np.random.Generator) -> str:
-    """One random caption of the grammar for attribute indices (kind, colour, size, position)."""
+def _tidy(text: str) -> str:
+    """A template filled with empty slots, made a sentence again: "a circle in red, , at the top" -> "a circle
+    in red, at the top"; "at the top, a  red circle" keeps its words; leading and trailing commas go."""
+    text = re.sub(r"\s*,(\s*,)*\s*", ", ", " ".join(text.split()))
+    return text.strip(" ,")
+
+
+def caption(attrs: Sequence[int], rng: np.random.Generator, omit: Sequence[str] = ()) -> str:
+    """One random caption of the grammar for attribute indices (kind, colour, size, position).
+
+    Args:
+        omit: attributes the caption leaves unsaid, any of 'size' and 'position' (the kind and the colour
+            are always named); the same draws from ``rng`` whatever is omitted.
+    """
+    bad = set(omit) - {"size", "position"}
+    if bad:
+        raise DataError(f"a caption can leave out the size or the position, not {', '.join(sorted(bad))}")
     k, c, s, p = (names[int(i)] for (_, names), i in zip(ATTRIBUTES, attrs, strict=True))
     t, a, b, w = rng.integers(0, 1 << 30, 4)
     sizes, kinds, wheres = SIZE_WORDS[s], KIND_WORDS[k], _where_phrases(p)
-    return TEMPLATES[t % len(TEMPLATES)].format(size=sizes[a % len(sizes)], colour=c, kind=kinds[b % len(kinds)],
-                                                where=wheres[w % len(wheres)])
+    text = TEMPLATES[t % len(TEMPLATES)].format(size="" if "size" in omit else sizes[a % len(sizes)], colour=c,
+                                                kind=kinds[b % len(kinds)],
+                                                where="" if "position" in omit else wheres[w % len(wheres)])
+    return _tidy(text) if omit else text
 
 
 _WORD = {w: ("size", s) for s, ws in SIZE_WORDS.items() for w in ws}
@@ -332,8 +358,11 @@ def render(attrs: np.ndarray, size: int, seed: int, jitter: bool = True) -> np.n
 
 
 @functools.lru_cache(maxsize=8)
-def _shapes_split(split: str, size: int, n: int) -> tuple[Tensor, Tensor, Tensor]:
-    """(pixels uint8 (n, 3, S, S), attributes int64 (n, 4), tokens uint8 (n, CAPTIONS_PER_IMAGE, L))."""
+def _shapes_split(split: str, size: int, n: int, open_captions: int = OPEN_CAPTIONS
+                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(pixels uint8 (n, 3, S, S), attributes int64 (n, 4), tokens uint8 (n, K, L), named bool (n, K, 4)) with
+    K = CAPTIONS_PER_IMAGE + open_captions: the full captions first, then the open ones (:data:`OPEN` in turn,
+    drawn from a generator of their own, so the full captions do not depend on ``open_captions``)."""
     seed = SEEDS[split]
     rng = np.random.default_rng(seed)
     combos = seen_combinations() if split == "train" else held_out_combinations()
@@ -341,8 +370,19 @@ def _shapes_split(split: str, size: int, n: int) -> tuple[Tensor, Tensor, Tensor
     attrs = attrs[rng.permutation(n)]
     pixels = render(attrs, size, seed + 1)
     caps = [caption(a, rng) for a in attrs for _ in range(CAPTIONS_PER_IMAGE)]
+    k = CAPTIONS_PER_IMAGE + open_captions
     tokens = tokenize(caps).to(torch.uint8).reshape(n, CAPTIONS_PER_IMAGE, MAX_LEN)
-    return torch.from_numpy(pixels), torch.from_numpy(attrs.astype(np.int64)), tokens
+    named = torch.ones(n, k, 4, dtype=torch.bool)
+    if open_captions:
+        open_rng = np.random.default_rng(seed + 2)
+        omits = [OPEN[j % len(OPEN)] for j in range(open_captions)]
+        more = [caption(a, open_rng, omit) for a in attrs for omit in omits]
+        tokens = torch.cat([tokens, tokenize(more).to(torch.uint8).reshape(n, open_captions, MAX_LEN)], dim=1)
+        names = [name for name, _ in ATTRIBUTES]
+        for j, omit in enumerate(omits):
+            for a in omit:
+                named[:, CAPTIONS_PER_IMAGE + j, names.index(a)] = False
+    return torch.from_numpy(pixels), torch.from_numpy(attrs.astype(np.int64)), tokens, named
 
 
 # --------------------------------------------------------------------------------------- data sets
@@ -357,13 +397,16 @@ class CaptionImages(ImageDataset):
         tokens: (N, K, L) uint8 character indices, K captions per image (rows of zeros: no caption,
             never drawn when the image has at least one).
         attributes: (N, 4) int64 attribute indices (shapes-captions), or None.
+        named: (N, K, 4) bool, which of the four attributes each caption names (shapes-captions), or None.
     """
 
-    def __init__(self, name: str, pixels: Tensor, tokens: Tensor, attributes: Tensor | None = None) -> None:
+    def __init__(self, name: str, pixels: Tensor, tokens: Tensor, attributes: Tensor | None = None,
+                 named: Tensor | None = None) -> None:
         super().__init__(name, tuple(pixels.shape[1:]), 255.0)  # num_classes = 0: the condition is text
         self.pixels = pixels
         self.tokens = tokens
         self.attributes = attributes
+        self.named = named
         self.counts = (tokens != PAD).any(dim=2).sum(dim=1).clamp_min(1)  # captions per image
 
     def __len__(self) -> int:
@@ -394,14 +437,19 @@ class CaptionImages(ImageDataset):
         return self.tokens[idx, j].long()
 
 
-def shapes_captions_dataset(split: str = "train", size: int = 32, n: int = 0) -> CaptionImages:
-    """The ``shapes-captions`` split at ``size`` px (``n`` images; 0: the split's standard size)."""
+def shapes_captions_dataset(split: str = "train", size: int = 32, n: int = 0,
+                            open_captions: int = OPEN_CAPTIONS) -> CaptionImages:
+    """The ``shapes-captions`` split at ``size`` px (``n`` images; 0: the split's standard size), each image with
+    ``open_captions`` captions that leave the size, the position or both unsaid besides its full ones."""
     if split not in SEEDS:
         raise ConfigError(f"data.split must be train or test, got '{split}'")
     if size < 8:
         raise ConfigError(f"shapes-captions needs data.image_size >= 8, got {size}")
-    pixels, attrs, tokens = _shapes_split(split, size, n or SPLIT_SIZE[split])
-    return CaptionImages("shapes-captions", pixels, tokens, attrs)
+    if open_captions < 0:
+        raise ConfigError(f"data.open_captions must be >= 0 (captions per image that omit size or position), "
+                          f"got {open_captions}")
+    pixels, attrs, tokens, named = _shapes_split(split, size, n or SPLIT_SIZE[split], open_captions)
+    return CaptionImages("shapes-captions", pixels, tokens, attrs, named)
 
 
 # test_iid=False: the test split holds out (kind, colour) pairs, so it is no real-vs-real floor for the training data
@@ -413,7 +461,8 @@ def shapes_captions(cfg: Any) -> CaptionImages:
     if channels != 3:
         raise ConfigError(f"shapes-captions is RGB (the colour is in the caption); data.channels={channels} "
                           "is not allowed")
-    return shapes_captions_dataset(str(_option(cfg, "split", "train")), size)
+    return shapes_captions_dataset(str(_option(cfg, "split", "train")), size,
+                                   open_captions=int(_option(cfg, "open_captions", OPEN_CAPTIONS)))
 
 
 def read_caption_folder(path: str | Path, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> CaptionImages:

@@ -163,6 +163,16 @@ def open_caption(attrs: Sequence[int] | np.ndarray, open_attribute: str) -> str:
     raise DataError(f"a caption can leave open 'size' or 'position', not '{open_attribute}'")
 
 
+def _open_rows(combos: np.ndarray, open_attribute: str) -> tuple[int, list[int], np.ndarray]:
+    """(the open attribute's index, the named ones' indices, the distinct rows of ``combos`` without it)."""
+    names = [name for name, _ in C.ATTRIBUTES]
+    if open_attribute not in ("size", "position"):
+        raise DataError(f"a caption can leave open 'size' or 'position', not '{open_attribute}'")
+    k = names.index(open_attribute)
+    named = [j for j in range(4) if j != k]
+    return k, named, np.unique(np.asarray(combos).reshape(-1, 4)[:, named], axis=0)
+
+
 @torch.no_grad()
 def open_attribute_entropy(net: Any, combos: np.ndarray, open_attribute: str, per_caption: int = 20, seed: int = 0,
                            classifier: AttributeNet | None = None) -> dict[str, float]:
@@ -170,28 +180,33 @@ def open_attribute_entropy(net: Any, combos: np.ndarray, open_attribute: str, pe
     without ``open_attribute`` ('size' or 'position'), draw ``per_caption`` images from the caption that names
     the other three (:func:`open_caption`) and read the open attribute with the classifier.
 
+    With ``net=None`` the images are real renders of that caption instead, the open attribute drawn uniformly
+    (as the data has it given the other three): the reference the samples' entropy is held against, with the
+    same number of images per caption and the classifier's own errors.
+
     Returns:
         ``entropy``: the mean over captions of :func:`reading_entropy` of the open attribute's readings
         (nats); ``max``: ln of its number of values (the entropy of the data, where it is uniform given the
         other three); ``match``: the fraction of images whose three named attributes all read right.
     """
-    names = [name for name, _ in C.ATTRIBUTES]
-    if open_attribute not in ("size", "position"):
-        raise DataError(f"a caption can leave open 'size' or 'position', not '{open_attribute}'")
-    k = names.index(open_attribute)
-    named = [j for j in range(4) if j != k]
+    k, named, rows = _open_rows(combos, open_attribute)
     clf = classifier or load_attribute_classifier()
-    rows = np.unique(np.asarray(combos).reshape(-1, 4)[:, named], axis=0)
     gen = torch.Generator().manual_seed(seed)
-    device = next(net.parameters()).device
+    rng = np.random.default_rng(seed)
+    device = None if net is None else next(net.parameters()).device
     entropies, right = [], []
-    with eval_mode(net):
+    with eval_mode(*([] if net is None else [net])):
         for row in rows:
-            attrs = np.zeros(4, dtype=np.int64)
-            attrs[named] = row
-            text = open_caption(attrs, open_attribute)
-            latent = net.sample_noise(per_caption, device=device, generator=gen, text=text)
-            pred = clf.predict(net(latent).cpu())
+            attrs = np.zeros((per_caption, 4), dtype=np.int64)
+            attrs[:, named] = row
+            if net is None:
+                attrs[:, k] = rng.integers(0, HEADS[k], per_caption)
+                x = torch.from_numpy(C.render(attrs, SIDE, int(rng.integers(1 << 30)))).float() / 127.5 - 1.0
+            else:
+                latent = net.sample_noise(per_caption, device=device, generator=gen,
+                                          text=open_caption(attrs[0], open_attribute))
+                x = net(latent).cpu()
+            pred = clf.predict(x)
             entropies.append(reading_entropy(pred[:, k], HEADS[k]))
             right.append(float((pred[:, named] == torch.from_numpy(row)).all(dim=1).float().mean()))
     return {"entropy": float(np.mean(entropies)), "max": float(np.log(HEADS[k])), "match": float(np.mean(right))}

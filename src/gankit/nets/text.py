@@ -14,7 +14,10 @@ batch of B (caption, image) pairs with unit-norm embeddings t_i, v_i and tempera
 each caption must pick its own image out of the batch and each image its own caption. With ``groups``
 (e.g. the attribute combination of each pair), every pair of the same group counts as a positive and
 the target is uniform over them, so two captions of "a small red circle at the top" are not pushed
-apart (a supervised-contrastive refinement; without groups it is plain InfoNCE).
+apart (a supervised-contrastive refinement; without groups it is plain InfoNCE). A caption that leaves
+attributes unsaid ("a red circle") matches every image that has the attributes it names: ``positives``
+P (B, B), P_ij = caption i fits image j, gives caption i the targets P_i· / Σ_j P_ij and image j the
+targets P_·j / Σ_i P_ij (with groups, P_ij = [g_i = g_j]).
 
 :func:`gankit.pretrain.pretrain_text_encoder` trains both encoders on a captioned data set; gankit ships a text encoder
 pretrained this way on the ``shapes-captions`` training split (``nets/weights/text_encoder.safetensors``,
@@ -88,23 +91,26 @@ class ImageEncoder(nn.Module):
         return self.out(self.net(x).mean(dim=(2, 3)))
 
 
-def contrastive_loss(text: Tensor, image: Tensor, temperature: float = 0.1, groups: Tensor | None = None) -> Tensor:
+def contrastive_loss(text: Tensor, image: Tensor, temperature: float = 0.1, groups: Tensor | None = None,
+                     positives: Tensor | None = None) -> Tensor:
     """Symmetric InfoNCE between matching rows of ``text`` and ``image`` (both (B, D), normalised here).
 
     Args:
         text, image: embeddings; row i of each is a matching pair.
         temperature: τ dividing the cosine similarities.
         groups: optional (B,) ids; rows of one group are all positives for each other (uniform targets).
+        positives: optional (B, B) bool, caption i fits image j (its diagonal must be true); overrides ``groups``.
     """
     t, v = F.normalize(text, dim=1), F.normalize(image, dim=1)
     logits = t @ v.T / temperature  # (B, B): caption i vs image j
-    if groups is None:
-        target = torch.eye(len(t), device=t.device)
+    if positives is not None:
+        fits = positives.float()
+    elif groups is not None:
+        fits = (groups.reshape(-1, 1) == groups.reshape(1, -1)).float()
     else:
-        target = (groups.reshape(-1, 1) == groups.reshape(1, -1)).float()
-    target = target / target.sum(dim=1, keepdim=True)  # symmetric, so rows and columns alike
-    loss_t = -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
-    loss_v = -(target * F.log_softmax(logits.T, dim=1)).sum(1).mean()
+        fits = torch.eye(len(t), device=t.device)
+    loss_t = -(fits / fits.sum(dim=1, keepdim=True) * F.log_softmax(logits, dim=1)).sum(1).mean()
+    loss_v = -(fits.T / fits.T.sum(dim=1, keepdim=True) * F.log_softmax(logits.T, dim=1)).sum(1).mean()
     return 0.5 * (loss_t + loss_v)
 
 
