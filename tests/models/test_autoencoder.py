@@ -415,8 +415,31 @@ def test_aae_r1_penalises_the_code_d_gradient_at_prior_draws(tiny):
     # the penalty's gradient enters D's step: the same step on the same draws without it lands elsewhere
     moved = [(a - b).abs().max().item() for a, b in zip(r.discriminator.parameters(), plain.discriminator.parameters())]
     assert max(moved) > 0
-    with pytest.raises(ConfigError, match="takes reg.r1 and reg.instance_noise only"):
+    with pytest.raises(ConfigError, match="takes reg.r1, reg.gradient_penalty and reg.instance_noise only"):
         build(tiny, "aae", "reg.label_smoothing=0.1")
+
+
+def test_aae_gradient_penalty_is_wgan_gp_between_prior_draws_and_codes(tiny):
+    """reg.gradient_penalty = λ on the code D: λ E(‖∇D(ẑ)‖ − 1)², ẑ = ε z_prior + (1 − ε) E(x) (what TV's f-GAN
+    row sets by default, so model.objective=fgan-tv trains an AAE instead of being refused)."""
+    import copy
+
+    r, ds = build(tiny, "aae", "generator.prior=normal", "reg.gradient_penalty=5")
+    before = copy.deepcopy(r.discriminator)
+    x = ds.sample(64)
+    torch.manual_seed(3)
+    stats = r.d_step(x)
+    torch.manual_seed(3)
+    prior = r.prior_sample(64, None)  # the same draws, then ε (the encoder draws no randomness)
+    eps = torch.rand(64, 1)
+    with torch.no_grad():
+        codes = r.encode(x)
+    z_hat = (eps * prior + (1 - eps) * codes).requires_grad_(True)
+    (grad,) = torch.autograd.grad(before(z_hat).sum(), z_hat)
+    by_hand = 5 * (grad.norm(dim=1) - 1).pow(2).mean()
+    assert stats["d_penalty"].item() == pytest.approx(by_hand.item(), rel=1e-4) and by_hand.item() > 0
+    tv = C.resolve("aae-digits", overrides=["model.objective=fgan-tv"])
+    assert tv.reg.gradient_penalty == 1.0  # the row's default reaches the AAE, which now trains with it
 
 
 def test_runs_report_code_prior_distance_in_training_and_eval(tiny):

@@ -28,7 +28,9 @@ from component k, so the encoder must put class k's codes there.
 The code discriminator takes two of the ``reg`` section's remedies (:mod:`gankit.regularizers`), which
 steady a D on low-dimensional codes: ``reg.r1`` = γ, the R1 penalty γ/2 · E_{z~p(z)} ‖∇_z D(z)‖² on the prior's
 side (Mescheder et al. 2018), and ``reg.instance_noise`` = σ, Gaussian noise on every code D sees (prior
-draws and codes, in phases 2 and 3). The others (clipping, WGAN-GP, label smoothing and flips) are refused.
+draws and codes, in phases 2 and 3). ``reg.gradient_penalty`` = λ, WGAN-GP's λ E_ẑ (‖∇_ẑ D(ẑ)‖ − 1)² at
+ẑ = ε z_prior + (1 − ε) E(x), also applies (an f-GAN row's defaults set it: TV's critic needs it). The others
+(clipping, label smoothing and flips) are refused.
 
 ``model.code_noise`` = s > 0 makes the AAE's encoder the paper's "Gaussian posterior" (section 2.1)
 with a fixed spread: q(z|x) = N(E(x), s² I), drawn as z = E(x) + s·e, e ~ N(0, I). All three phases use
@@ -261,10 +263,11 @@ class AAE(AutoEncoder):
                               f"(got '{cfg.discriminator.name}')")
         self.objective = OBJECTIVES.get(cfg.model.objective)
         reg = cfg.reg
-        if reg.clip or reg.gradient_penalty or reg.label_smoothing or reg.label_flip:
-            raise ConfigError("the aae's code discriminator takes reg.r1 and reg.instance_noise only (not reg.clip, "
-                              "reg.gradient_penalty, reg.label_smoothing or reg.label_flip)")
+        if reg.clip or reg.label_smoothing or reg.label_flip:
+            raise ConfigError("the aae's code discriminator takes reg.r1, reg.gradient_penalty and reg.instance_noise "
+                              "only (not reg.clip, reg.label_smoothing or reg.label_flip)")
         self.r1, self.instance_noise = float(reg.r1), float(reg.instance_noise)
+        self.gp = float(reg.gradient_penalty)
         self.uses_labels = bool(cfg.model.prior_labels)
         self.code_noise = float(cfg.model.code_noise)  # s of the posterior N(E(x), s² I); 0: deterministic
         n_in = self.latent_dim + (priors.COMPONENTS if self.uses_labels else 0)
@@ -326,11 +329,14 @@ class AAE(AutoEncoder):
         real = regularizers.add_instance_noise(self.prior_sample(x.shape[0], y), self.instance_noise)
         real_out, fake_out = self._judge(real, y), self._judge(fake, y, noisy=True)
         loss = self.objective.d_loss(real_out, fake_out)
-        penalty = (regularizers.r1_penalty(lambda z: self._judge(z, y), real, self.r1) if self.r1
+        critic = lambda z: self._judge(z, y)  # noqa: E731
+        penalty = (regularizers.r1_penalty(critic, real, self.r1) if self.r1
                    else torch.zeros((), device=loss.device))  # γ/2 ‖∇_z D(z)‖² at the (noisy) prior draws
+        if self.gp:  # λ (‖∇D(ẑ)‖ − 1)² between prior draws and codes
+            penalty = penalty + regularizers.gradient_penalty(critic, real, fake, self.gp)
         norm = optimizer_step(self.optimizers["d"], self.discriminator, loss + penalty)
         to_prob = self.objective.to_prob or (lambda s: s)
-        extra = {"d_penalty": penalty.detach()} if self.r1 else {}
+        extra = {"d_penalty": penalty.detach()} if self.r1 or self.gp else {}
         return {"d_loss": loss.detach(), **extra, "d_real": to_prob(real_out).mean().detach(),
                 "d_fake": to_prob(fake_out).mean().detach(),
                 "d_acc": balanced_accuracy(real_out, fake_out, self.objective.to_prob), "d_grad_norm": norm}
