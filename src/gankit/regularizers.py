@@ -22,6 +22,7 @@ recipe writes ``loss = objective.d_loss(D(x), D(x̃)) + gradient_penalty(D, x, x
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -95,6 +96,18 @@ def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, weight: float) 
     out = critic(x)  # (B,)
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)  # (B, *shape)
     return 0.5 * weight * grad.flatten(1).pow(2).sum(dim=1).mean()  # γ/2 ‖∇D(x)‖²
+
+
+def d_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, reg: Any) -> Tensor:
+    """The ``reg`` section's gradient penalties of a critic, summed: WGAN-GP's λ E(‖∇D(x̂)‖ − 1)² with
+    λ = ``reg.gradient_penalty`` (:func:`gradient_penalty`) plus R1's γ/2 E‖∇D(x)‖² with γ = ``reg.r1``
+    (:func:`r1_penalty`); a zero scalar when both are off. One place for every recipe's D step."""
+    penalty = torch.zeros((), device=real.device)
+    if reg.gradient_penalty > 0:
+        penalty = penalty + gradient_penalty(critic, real, fake, weight=reg.gradient_penalty)
+    if reg.r1 > 0:
+        penalty = penalty + r1_penalty(critic, real, weight=reg.r1)
+    return penalty
 
 
 def add_instance_noise(x: Tensor, std: float, generator: torch.Generator | None = None) -> Tensor:

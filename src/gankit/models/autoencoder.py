@@ -25,7 +25,7 @@ swiss roll (:mod:`gankit.nets.priors`); with ``model.prior_labels`` the label-co
 paper's section 2.3: the discriminator also sees the one-hot label, and prior samples of class k come
 from component k, so the encoder must put class k's codes there.
 
-The code discriminator takes two of the ``reg`` section's remedies (:mod:`gankit.regularizers`), which
+The code discriminator takes three of the ``reg`` section's remedies (:mod:`gankit.regularizers`), which
 steady a D on low-dimensional codes: ``reg.r1`` = γ, the R1 penalty γ/2 · E_{z~p(z)} ‖∇_z D(z)‖² on the prior's
 side (Mescheder et al. 2018), and ``reg.instance_noise`` = σ, Gaussian noise on every code D sees (prior
 draws and codes, in phases 2 and 3). ``reg.gradient_penalty`` = λ, WGAN-GP's λ E_ẑ (‖∇_ẑ D(ẑ)‖ − 1)² at
@@ -266,8 +266,7 @@ class AAE(AutoEncoder):
         if reg.clip or reg.label_smoothing or reg.label_flip:
             raise ConfigError("the aae's code discriminator takes reg.r1, reg.gradient_penalty and reg.instance_noise "
                               "only (not reg.clip, reg.label_smoothing or reg.label_flip)")
-        self.r1, self.instance_noise = float(reg.r1), float(reg.instance_noise)
-        self.gp = float(reg.gradient_penalty)
+        self.reg, self.instance_noise = reg, float(reg.instance_noise)
         self.uses_labels = bool(cfg.model.prior_labels)
         self.code_noise = float(cfg.model.code_noise)  # s of the posterior N(E(x), s² I); 0: deterministic
         n_in = self.latent_dim + (priors.COMPONENTS if self.uses_labels else 0)
@@ -329,14 +328,11 @@ class AAE(AutoEncoder):
         real = regularizers.add_instance_noise(self.prior_sample(x.shape[0], y), self.instance_noise)
         real_out, fake_out = self._judge(real, y), self._judge(fake, y, noisy=True)
         loss = self.objective.d_loss(real_out, fake_out)
-        critic = lambda z: self._judge(z, y)  # noqa: E731
-        penalty = (regularizers.r1_penalty(critic, real, self.r1) if self.r1
-                   else torch.zeros((), device=loss.device))  # γ/2 ‖∇_z D(z)‖² at the (noisy) prior draws
-        if self.gp:  # λ (‖∇D(ẑ)‖ − 1)² between prior draws and codes
-            penalty = penalty + regularizers.gradient_penalty(critic, real, fake, self.gp)
+        # λ (‖∇D(ẑ)‖ − 1)² between prior draws and codes, γ/2 ‖∇_z D(z)‖² at the (noisy) prior draws
+        penalty = regularizers.d_penalty(lambda z: self._judge(z, y), real, fake, self.reg)
         norm = optimizer_step(self.optimizers["d"], self.discriminator, loss + penalty)
         to_prob = self.objective.to_prob or (lambda s: s)
-        extra = {"d_penalty": penalty.detach()} if self.r1 or self.gp else {}
+        extra = {"d_penalty": penalty.detach()} if self.reg.r1 or self.reg.gradient_penalty else {}
         return {"d_loss": loss.detach(), **extra, "d_real": to_prob(real_out).mean().detach(),
                 "d_fake": to_prob(fake_out).mean().detach(),
                 "d_acc": balanced_accuracy(real_out, fake_out, self.objective.to_prob), "d_grad_norm": norm}

@@ -189,12 +189,8 @@ class CGAN(GAN):
         else:
             loss = self._d_loss(real_out, fake_out, s)
         cls = self.class_loss(real_cls, y) + self.class_loss(fake_cls, y)
-        penalty = torch.zeros((), device=self.device)
-        critic = lambda inp: disc(inp, y)  # noqa: E731  (the penalties differentiate D at the real classes)
-        if reg.gradient_penalty > 0:
-            penalty = penalty + regularizers.gradient_penalty(critic, real_in, fake_in, weight=reg.gradient_penalty)
-        if reg.r1 > 0:
-            penalty = penalty + regularizers.r1_penalty(critic, real_in, weight=reg.r1)
+        # the penalties differentiate D at the real classes
+        penalty = regularizers.d_penalty(lambda inp: disc(inp, y), real_in, fake_in, reg)
         norm = optimizer_step(self.optimizers["d"], disc, loss + cls + penalty)
         if reg.clip > 0:
             regularizers.clip_weights_(disc, reg.clip)

@@ -134,12 +134,7 @@ class GAN(Recipe):
         real_out = self.discriminator(real_in)  # (B/pack,)
         fake_out = self.discriminator(fake_in)  # (B/pack,)
         loss = self._d_loss(real_out, fake_out, s)
-        penalty = torch.zeros((), device=self.device)
-        if reg.gradient_penalty > 0:
-            penalty = penalty + regularizers.gradient_penalty(self.discriminator, real_in, fake_in,
-                                                              weight=reg.gradient_penalty)
-        if reg.r1 > 0:
-            penalty = penalty + regularizers.r1_penalty(self.discriminator, real_in, weight=reg.r1)
+        penalty = regularizers.d_penalty(self.discriminator, real_in, fake_in, reg)
         norm = optimizer_step(self.optimizers["d"], self.discriminator, loss + penalty, self.stats_wanted)
         if reg.clip > 0:
             regularizers.clip_weights_(self.discriminator, reg.clip)

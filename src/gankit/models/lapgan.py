@@ -136,12 +136,7 @@ class LAPGAN(GAN):
 
     def _penalty(self, disc: Any, real_in: Tensor, fake_in: Tensor) -> Tensor:
         """The gradient penalty and R1 of one level's D (0 when both are off)."""
-        reg, out = self.reg, torch.zeros((), device=self.device)
-        if reg.gradient_penalty > 0:
-            out = out + regularizers.gradient_penalty(disc, real_in, fake_in, weight=reg.gradient_penalty)
-        if reg.r1 > 0:
-            out = out + regularizers.r1_penalty(disc, real_in, weight=reg.r1)
-        return out
+        return regularizers.d_penalty(disc, real_in, fake_in, self.reg)
 
     # ------------------------------------------------------------------ steps
     def d_step(self, batch: Tensor) -> dict[str, Tensor]:
