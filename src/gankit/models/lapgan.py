@@ -30,7 +30,9 @@ round(f B) samples of each batch the band G_k is given l̃_k = u(Ĩ_{k+1}), the 
 l_k. D_k sees (G_k(z_k, l̃_k), l̃_k) among its fakes (there is no real band for a generated low-pass image, so that
 pair is a negative only) and G_k gets the adversarial loss on it; real pairs are unchanged. Trained on real l_k
 alone, the finest band G met LAPGAN's own 14 px samples only at sampling time (BENCHMARKS.md, LAPGAN's coarse
-level judged by a convnet); the cost is nothing extra: the same number of band evaluations per step.
+level judged by a convnet); the cost is nothing extra: the same number of band evaluations per step. Measured
+(one seed, under load): f = 0.5 helped with D width 32 (FID at 600 steps 421 -> 377), not with the presets'
+width-16 Ds (434 -> 461), so they leave it at 0 (BENCHMARKS.md, LAPGAN ahead of DCGAN at equal wall time).
 
 ``model.recipe=clapgan`` is the class-conditional LAPGAN of the paper's CIFAR-10 model: every G_k and D_k
 also gets the one-hot class c (G_k(z_k, l_k, c), D_k(h_k, l_k, c)), the trainer hands it (images,
