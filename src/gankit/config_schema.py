@@ -154,6 +154,8 @@ class ModelConfig:
     adv_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0: L1 regression alone, no D
     source_channels: int = 0  # pix2pix: channels of the input images; 0: the data set's own (resolved, saved)
     coarse_steps: int = 1  # lapgan: (D, G) updates of the coarsest level per step; > 1 adds its own updates
+    # lapgan: share of each batch's band-level inputs taken from the coarser level's G (chained, detached) not the data
+    chain_fraction: float = 0.0
 
 
 @dataclass

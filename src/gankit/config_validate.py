@@ -182,6 +182,8 @@ def validate(cfg: Config) -> None:
         (cfg.model.recluster_every >= 1, "model.recluster_every must be >= 1 D steps"),
         (cfg.model.class_weight >= 0, "model.class_weight must be >= 0"),
         (cfg.model.coarse_steps >= 1, f"model.coarse_steps must be >= 1, got {cfg.model.coarse_steps}"),
+        (0.0 <= cfg.model.chain_fraction <= 1.0,
+         f"model.chain_fraction must be in [0, 1], got {cfg.model.chain_fraction}"),
         (cfg.generator.width > 0 and cfg.discriminator.width > 0, "network width must be > 0"),
         (cfg.generator.depth >= 0 and cfg.discriminator.depth >= 0, "network depth must be >= 0"),
         (cfg.generator.levels >= 0, "generator.levels must be >= 0 (0: automatic)"),

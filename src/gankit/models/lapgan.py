@@ -24,6 +24,16 @@ image (every band is drawn given it), and that level is the cheapest to update (
 7 ms per extra update on one CPU thread, against ~130 ms for a whole step; BENCHMARKS.md, LAPGAN per unit of
 wall time).
 
+``model.chain_fraction`` = f > 0 fine-tunes the band levels on the chain they are sampled in: for the first
+round(f B) samples of each batch the band G_k is given l̃_k = u(Ĩ_{k+1}), the coarser level's *generated* image
+(detached: Ĩ_{K-1} = G_{K-1}(z), Ĩ_k = clamp(l̃_k + G_k(z_k, l̃_k)), as sampling builds it), instead of the real
+l_k. D_k sees (G_k(z_k, l̃_k), l̃_k) among its fakes (there is no real band for a generated low-pass image, so that
+pair is a negative only) and G_k gets the adversarial loss on it; real pairs are unchanged. Trained on real l_k
+alone, the finest band G met LAPGAN's own 14 px samples only at sampling time (BENCHMARKS.md, LAPGAN's coarse
+level judged by a convnet); the cost is nothing extra: the same number of band evaluations per step. Measured
+(one seed, under load): f = 0.5 helped with D width 32 (FID at 600 steps 421 -> 377), not with the presets'
+width-16 Ds (434 -> 461), so they leave it at 0 (BENCHMARKS.md, LAPGAN ahead of DCGAN at equal wall time).
+
 ``model.recipe=clapgan`` is the class-conditional LAPGAN of the paper's CIFAR-10 model: every G_k and D_k
 also gets the one-hot class c (G_k(z_k, l_k, c), D_k(h_k, l_k, c)), the trainer hands it (images,
 labels) batches, fakes are drawn for the real batch's classes, and classes.png shows one row per class.
@@ -50,6 +60,7 @@ from gankit.nets.laplacian import (
     conditional_lapgan_generator,
     lapgan_discriminator,
     laplacian_levels,
+    upsample,
 )
 from gankit.nets.remedies import spectral_normalise
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
@@ -98,6 +109,7 @@ class LAPGAN(GAN):
         self.pack, self.unroll, self.channels_last = 1, 0, False
         self.progress = 0.0
         self.coarse_steps = int(cfg.model.coarse_steps)
+        self.chain_fraction = float(cfg.model.chain_fraction)
         if (cfg.reg.label_smoothing > 0 or cfg.reg.label_flip > 0) and self.objective.d_loss_targets is None:
             raise ConfigError(
                 f"reg.label_smoothing and reg.label_flip need a cross-entropy objective (mmgan, nsgan), "
@@ -119,11 +131,24 @@ class LAPGAN(GAN):
         """(images, one-hot classes or None): unconditional batches are images alone."""
         return batch, None
 
-    def _fakes(self, n: int, lows: list[Tensor], onehot: Tensor | None) -> tuple[Tensor, list[Tensor]]:
-        """A fresh coarse sample and a generated band for every level, each from the real l_k (and class)."""
+    def _fakes(self, n: int, lows: list[Tensor],
+               onehot: Tensor | None) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        """A fresh coarse sample, a generated band for every level and the low-pass images the bands were drawn
+        from: the real l_k, except the first round(chain_fraction n) rows, which get l̃_k = u(Ĩ_{k+1}), the
+        coarser level's generated image (detached), Ĩ_{K-1} = G_{K-1}(z), Ĩ_k = clamp(l̃_k + h̃_k, -1, 1)."""
         z_coarse, planes = self.lap.split(self.lap.sample_noise(n, device=self.device))
-        return (self.lap.coarse_image(z_coarse, onehot),
-                [self.lap.band(k, planes[k], lows[k], onehot) for k in range(self.levels - 1)])
+        coarse = self.lap.coarse_image(z_coarse, onehot)
+        m = round(self.chain_fraction * n)
+        chained = coarse[:m].detach()  # Ĩ_{k+1} of the chained rows
+        used, bands = list(lows), {}
+        for k in reversed(range(self.levels - 1)):  # coarse to fine, as sampling
+            if m:
+                low = upsample(chained)
+                used[k] = torch.cat([low, lows[k][m:]])
+            bands[k] = self.lap.band(k, planes[k], used[k], onehot)
+            if m:
+                chained = (low + bands[k][:m].detach()).clamp(-1.0, 1.0)
+        return coarse, [bands[k] for k in range(self.levels - 1)], used
 
     def _level_d(self, k: int, onehot: Tensor | None) -> Any:
         """Level k's discriminator as a function of its input (k = levels-1: the coarse one), at the classes."""
@@ -144,9 +169,9 @@ class LAPGAN(GAN):
         images, onehot = self._images_and_classes(batch)
         coarse, bands, lows = self.pyramid(images)
         with torch.no_grad():
-            fake_coarse, fake_bands = self._fakes(images.shape[0], lows, onehot)
+            fake_coarse, fake_bands, fake_lows = self._fakes(images.shape[0], lows, onehot)
         reg, s = self.reg, self.strength()
-        real_pairs, fake_pairs = self._pairs(coarse, bands, lows), self._pairs(fake_coarse, fake_bands, lows)
+        real_pairs, fake_pairs = self._pairs(coarse, bands, lows), self._pairs(fake_coarse, fake_bands, fake_lows)
         loss = torch.zeros((), device=self.device)
         penalty = torch.zeros((), device=self.device)
         stats: dict[str, Tensor] = {}
@@ -202,8 +227,8 @@ class LAPGAN(GAN):
         then ``model.coarse_steps - 1`` updates of the coarse GAN alone on the batch's coarse images."""
         images, onehot = self._images_and_classes(batch)
         coarse, _, lows = self.pyramid(images)
-        fake_coarse, fake_bands = self._fakes(images.shape[0], lows, onehot)
-        fake_pairs = self._pairs(fake_coarse, fake_bands, lows)
+        fake_coarse, fake_bands, fake_lows = self._fakes(images.shape[0], lows, onehot)
+        fake_pairs = self._pairs(fake_coarse, fake_bands, fake_lows)
         s = self.strength()
         loss = torch.zeros((), device=self.device)
         stats: dict[str, Tensor] = {}
