@@ -44,7 +44,8 @@ others get no read-back): a caption that leaves the size open ("a red circle at 
 ask G for the one size whose reading lies nearest its embedding.
 
 Variety within a caption (issue 14): ``model.diversity_weight`` λ_ms adds Mao et al.'s (2019) mode-seeking
-term on stage I, for a second draw (z', ε₀') of the same captions (:func:`mode_seeking_loss`):
+term on stage I, for a second draw (z', ε₀') of the same captions (:func:`mode_seeking_loss`; with
+``model.diversity_on=open`` only over the captions that leave an attribute unsaid):
 
     L_G += λ_ms · mean_i 1 / (mean |G₁(z_i, ε₀,i, φ_i) − G₁(z'_i, ε₀'_i, φ_i)| / mean |(z, ε₀)_i − (z', ε₀')_i| + ε)
 
@@ -110,16 +111,20 @@ def text_readback_loss(phi_hat: Tensor | None, phi: Tensor, keep: Tensor | None 
 MODE_SEEKING_EPS = 1e-5  # Mao et al.'s ε in 1 / (ratio + ε)
 
 
-def mode_seeking_loss(a: Tensor, b: Tensor, noise_a: Tensor, noise_b: Tensor) -> Tensor:
+def mode_seeking_loss(a: Tensor, b: Tensor, noise_a: Tensor, noise_b: Tensor, keep: Tensor | None = None) -> Tensor:
     """Mao et al. 2019 ("Mode Seeking GANs"), per pair i of draws for the same condition:
 
         r_i = mean |a_i − b_i| / mean |n_a,i − n_b,i|,     L_ms = mean_i 1 / (r_i + ε)
 
     (images (B, ...) and their noise (B, k)); G minimises it, i.e. spreads images as far apart as their
-    noises are. () tensor."""
+    noises are. ``keep`` (B,) bool: the mean over those pairs only (0 when none). () tensor."""
     image = (a - b).abs().flatten(1).mean(dim=1)
     noise = (noise_a - noise_b).abs().flatten(1).mean(dim=1)
-    return (1.0 / (image / noise + MODE_SEEKING_EPS)).mean()
+    per_pair = 1.0 / (image / noise + MODE_SEEKING_EPS)
+    if keep is None:
+        return per_pair.mean()
+    w = keep.to(per_pair.dtype)
+    return (per_pair * w).sum() / w.sum().clamp_min(1.0)
 
 
 def stage_consistency_loss(high: Tensor, low: Tensor) -> Tensor:
@@ -184,6 +189,7 @@ class StackGAN(Recipe):
         self.detach_stages = bool(cfg.model.detach_stages)
         self.readback_complete = cfg.model.readback == "complete"
         self.diversity_weight = float(cfg.model.diversity_weight)
+        self.diversity_open = cfg.model.diversity_on == "open"
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
@@ -269,7 +275,8 @@ class StackGAN(Recipe):
             low2 = self.generator.first_stage(other)[0]
             z1, _, e1, _ = self.generator.split(latent)
             z2, _, e2, _ = self.generator.split(other)
-            diversity = mode_seeking_loss(out["low"], low2, torch.cat([z1, e1], 1), torch.cat([z2, e2], 1))
+            spread = ~complete_captions(tokens).to(self.device) if self.diversity_open else None
+            diversity = mode_seeking_loss(out["low"], low2, torch.cat([z1, e1], 1), torch.cat([z2, e2], 1), spread)
             loss = loss + self.diversity_weight * diversity
         if self.consistency_weight:
             consistency = stage_consistency_loss(out["high"], out["low"])
