@@ -247,6 +247,10 @@ def test_mode_seeking_loss_closed_form_and_direction():
     # per pair: pair 0 apart (ratio ½), pair 1 identical (ratio 0): mean of 2 and 1 / ε
     b2 = torch.stack([b[0], a[1]])
     assert math.isclose(float(mode_seeking_loss(a, b2, za, zb)), 0.5 * (1 / (0.5 + 1e-5) + 1e5), rel_tol=1e-6)
+    # only the kept pairs count (0 when none is kept)
+    keep = torch.tensor([True, False])
+    assert math.isclose(float(mode_seeking_loss(a, b2, za, zb, keep)), 1 / (0.5 + 1e-5), rel_tol=1e-6)
+    assert float(mode_seeking_loss(a, b2, za, zb, torch.zeros(2, dtype=torch.bool))) == 0.0
     # G lowers it by moving the two draws apart: the gradient on a points away from b
     x = torch.full((1, 1, 2, 2), 0.2, requires_grad=True)
     mode_seeking_loss(x, torch.zeros(1, 1, 2, 2), za[:1], zb[:1]).backward()
@@ -273,6 +277,10 @@ def test_readback_can_skip_captions_that_leave_attributes_open(tmp_path):
     assert float(r.g_step((x, open_tokens))["g_text"]) == 0.0
     full = data.tokens[:8, 0].long()
     assert float(r.d_step((x, full))["d1_text"]) > 0 and float(r.g_step((x, full))["g_text"]) > 0
+    # model.diversity_on=open: the mode-seeking term spreads only the captions that leave something unsaid
+    r = StackGAN(small_config(tmp_path, "data.open_captions=3", "model.diversity_weight=1", "model.diversity_on=open"),
+                 data.shape, "cpu", dataset=data)
+    assert float(r.g_step((x, full))["g_diversity"]) == 0.0 and float(r.g_step((x, open_tokens))["g_diversity"]) > 0
     with pytest.raises(ConfigError, match="model.readback: unknown value 'named'"):
         small_config(tmp_path, "model.readback=named")
 

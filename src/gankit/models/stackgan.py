@@ -45,7 +45,8 @@ ask G for the one size whose reading lies nearest its embedding.
 
 Variety within a caption (issue 14): ``model.diversity_weight`` λ_ms adds Mao et al.'s (2019) mode-seeking
 term on stage I, for a second draw (z', ε₀') of the same captions (:func:`mode_seeking_loss`; with
-``model.diversity_on=open`` only over the captions that leave an attribute unsaid):
+``model.diversity_on=open`` only over the captions that leave an attribute unsaid; ``model.diversity_pool`` k:
+the image distance between the two draws average-pooled k x k, so that noise in the pixels does not count):
 
     L_G += λ_ms · mean_i 1 / (mean |G₁(z_i, ε₀,i, φ_i) − G₁(z'_i, ε₀'_i, φ_i)| / mean |(z, ε₀)_i − (z', ε₀')_i| + ε)
 
@@ -190,6 +191,7 @@ class StackGAN(Recipe):
         self.readback_complete = cfg.model.readback == "complete"
         self.diversity_weight = float(cfg.model.diversity_weight)
         self.diversity_open = cfg.model.diversity_on == "open"
+        self.diversity_pool = int(cfg.model.diversity_pool)
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
@@ -276,7 +278,9 @@ class StackGAN(Recipe):
             z1, _, e1, _ = self.generator.split(latent)
             z2, _, e2, _ = self.generator.split(other)
             spread = ~complete_captions(tokens).to(self.device) if self.diversity_open else None
-            diversity = mode_seeking_loss(out["low"], low2, torch.cat([z1, e1], 1), torch.cat([z2, e2], 1), spread)
+            k = self.diversity_pool  # pooled: the distance sees where and how big the shape is, not pixel noise
+            diversity = mode_seeking_loss(F.avg_pool2d(out["low"], k), F.avg_pool2d(low2, k), torch.cat([z1, e1], 1),
+                                          torch.cat([z2, e2], 1), spread)
             loss = loss + self.diversity_weight * diversity
         if self.consistency_weight:
             consistency = stage_consistency_loss(out["high"], out["low"])
