@@ -414,6 +414,8 @@ def test_recipe_config_errors(tmp_path, capsys):
         small_config(tmp_path, "model.consistency_weight=-1")
     with pytest.raises(ConfigError, match="model.diversity_weight must be >= 0"):
         small_config(tmp_path, "model.diversity_weight=-1")
+    with pytest.raises(ConfigError, match="model.diversity_pool must be >= 1"):
+        small_config(tmp_path, "model.diversity_pool=0")
     with pytest.raises(ConfigError, match="generator.refine=residual .* is for generator.name=stackgan"):
         C.resolve("dcgan-mnist", overrides=["generator.refine=residual"])
     runs = tmp_path / "cli-runs"
