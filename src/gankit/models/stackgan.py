@@ -102,11 +102,15 @@ def text_readback_loss(phi_hat: Tensor | None, phi: Tensor, keep: Tensor | None 
     ``keep`` (B,) bool: average over those rows only (0 when none is kept)."""
     if phi_hat is None:
         return torch.zeros((), device=phi.device)
+    return kept_mean((phi_hat - phi).pow(2).mean(dim=1), keep)
+
+
+def kept_mean(values: Tensor, keep: Tensor | None) -> Tensor:
+    """The mean of (B,) ``values`` over the rows ``keep`` (B,) bool marks (all when None; 0 when none)."""
     if keep is None:
-        return F.mse_loss(phi_hat, phi)
-    rows = (phi_hat - phi).pow(2).mean(dim=1)
-    w = keep.to(rows.dtype)
-    return (rows * w).sum() / w.sum().clamp_min(1.0)
+        return values.mean()
+    w = keep.to(values.dtype)
+    return (values * w).sum() / w.sum().clamp_min(1.0)
 
 
 MODE_SEEKING_EPS = 1e-5  # Mao et al.'s ε in 1 / (ratio + ε)
@@ -121,11 +125,7 @@ def mode_seeking_loss(a: Tensor, b: Tensor, noise_a: Tensor, noise_b: Tensor, ke
     noises are. ``keep`` (B,) bool: the mean over those pairs only (0 when none). () tensor."""
     image = (a - b).abs().flatten(1).mean(dim=1)
     noise = (noise_a - noise_b).abs().flatten(1).mean(dim=1)
-    per_pair = 1.0 / (image / noise + MODE_SEEKING_EPS)
-    if keep is None:
-        return per_pair.mean()
-    w = keep.to(per_pair.dtype)
-    return (per_pair * w).sum() / w.sum().clamp_min(1.0)
+    return kept_mean(1.0 / (image / noise + MODE_SEEKING_EPS), keep)
 
 
 def stage_consistency_loss(high: Tensor, low: Tensor) -> Tensor:
