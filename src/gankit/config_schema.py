@@ -138,6 +138,12 @@ class ModelConfig:
     augment: bool = True  # stackgan: conditioning augmentation (c = μ + σ ε, its KL); false: c = μ(φ), no KL
     consistency_weight: float = 0.0  # stackgan: β on mean |avgpool₂(stage II) − stage I| in G's loss (0: off)
     detach_stages: bool = True  # stackgan: stage II refines a detached stage-I image (false: its losses train stage I)
+    # stackgan: which captions the text read-back (condition=acgan) trains on: all, or only those naming every attribute
+    readback: str = field(default="all", metadata=_choices(("all", "complete")))
+    diversity_weight: float = 0.0  # stackgan: λ on the mode-seeking term (Mao et al. 2019) on stage I (0: off)
+    # stackgan: which captions the mode-seeking term spreads: all, or only those leaving an attribute unsaid
+    diversity_on: str = field(default="all", metadata=_choices(("all", "open")))
+    diversity_pool: int = 1  # stackgan: the mode-seeking distance on images average-pooled by this factor (1: pixels)
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)

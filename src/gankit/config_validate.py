@@ -236,6 +236,8 @@ def validate(cfg: Config) -> None:
         (cfg.generator.refine == "redraw" or cfg.generator.name == "stackgan",
          f"generator.refine={cfg.generator.refine} (how stage II makes its image) is for generator.name=stackgan"),
         (cfg.model.consistency_weight >= 0, "model.consistency_weight must be >= 0 (0: off)"),
+        (cfg.model.diversity_weight >= 0, "model.diversity_weight must be >= 0 (0: off)"),
+        (cfg.model.diversity_pool >= 1, "model.diversity_pool must be >= 1 (1: the distance on pixels)"),
         (cfg.generator.prior not in ("mixture", "swissroll") or cfg.generator.noise_dim == 2,
          f"generator.prior={cfg.generator.prior} is a 2-D prior: set generator.noise_dim=2 "
          f"(got {cfg.generator.noise_dim})"),

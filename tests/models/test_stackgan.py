@@ -19,6 +19,7 @@ from gankit.models.stackgan import (
     StackGAN,
     matching_aware_d_loss,
     mismatched,
+    mode_seeking_loss,
     stage_consistency_loss,
     text_readback_loss,
 )
@@ -238,6 +239,52 @@ def test_stage_consistency_on_known_images():
     assert low.grad is None and torch.equal(high.grad, torch.full((1, 1, 2, 2), -0.25))
 
 
+def test_mode_seeking_loss_closed_form_and_direction():
+    a, b = torch.ones(2, 3, 4, 4), torch.zeros(2, 3, 4, 4)
+    za, zb = torch.zeros(2, 5), torch.full((2, 5), 2.0)
+    # image distance 1, noise distance 2: ratio ½, loss 1 / (½ + ε)
+    assert math.isclose(float(mode_seeking_loss(a, b, za, zb)), 1 / (0.5 + 1e-5), rel_tol=1e-6)
+    # per pair: pair 0 apart (ratio ½), pair 1 identical (ratio 0): mean of 2 and 1 / ε
+    b2 = torch.stack([b[0], a[1]])
+    assert math.isclose(float(mode_seeking_loss(a, b2, za, zb)), 0.5 * (1 / (0.5 + 1e-5) + 1e5), rel_tol=1e-6)
+    # only the kept pairs count (0 when none is kept)
+    keep = torch.tensor([True, False])
+    assert math.isclose(float(mode_seeking_loss(a, b2, za, zb, keep)), 1 / (0.5 + 1e-5), rel_tol=1e-6)
+    assert float(mode_seeking_loss(a, b2, za, zb, torch.zeros(2, dtype=torch.bool))) == 0.0
+    # G lowers it by moving the two draws apart: the gradient on a points away from b
+    x = torch.full((1, 1, 2, 2), 0.2, requires_grad=True)
+    mode_seeking_loss(x, torch.zeros(1, 1, 2, 2), za[:1], zb[:1]).backward()
+    assert (x.grad < 0).all()
+
+
+def test_readback_can_skip_captions_that_leave_attributes_open(tmp_path):
+    phi, phi_hat = torch.zeros(3, 4), torch.tensor([[1.0] * 4, [2.0] * 4, [3.0] * 4])
+    assert float(text_readback_loss(phi_hat, phi)) == pytest.approx(14 / 3)
+    assert float(text_readback_loss(phi_hat, phi, torch.tensor([True, False, True]))) == pytest.approx(5.0)
+    assert float(text_readback_loss(phi_hat, phi, torch.zeros(3, dtype=torch.bool))) == 0.0
+    tokens = caps.tokenize(["a big red circle at the top", "a red circle at the top", "a big red circle",
+                            "there is a small blue square in the middle", "a big small circle"])
+    assert caps.complete_captions(tokens).tolist() == [True, False, False, True, False]
+    # in the recipe: a batch of open captions only trains no read-back at all, on either side
+    data = caps.shapes_captions_dataset("train", 32, n=324, open_captions=3)
+    torch.manual_seed(0)
+    r = StackGAN(small_config(tmp_path, "data.open_captions=3", "model.readback=complete"), data.shape, "cpu",
+                 dataset=data)
+    x = data.images(torch.arange(8))
+    open_tokens = data.tokens[:8, caps.CAPTIONS_PER_IMAGE].long()  # the first open caption: no size
+    assert not caps.complete_captions(open_tokens).any()
+    assert float(r.d_step((x, open_tokens))["d1_text"]) == 0.0
+    assert float(r.g_step((x, open_tokens))["g_text"]) == 0.0
+    full = data.tokens[:8, 0].long()
+    assert float(r.d_step((x, full))["d1_text"]) > 0 and float(r.g_step((x, full))["g_text"]) > 0
+    # model.diversity_on=open: the mode-seeking term spreads only the captions that leave something unsaid
+    r = StackGAN(small_config(tmp_path, "data.open_captions=3", "model.diversity_weight=1", "model.diversity_on=open"),
+                 data.shape, "cpu", dataset=data)
+    assert float(r.g_step((x, full))["g_diversity"]) == 0.0 and float(r.g_step((x, open_tokens))["g_diversity"]) > 0
+    with pytest.raises(ConfigError, match="model.readback: unknown value 'named'"):
+        small_config(tmp_path, "model.readback=named")
+
+
 def test_projection_d_is_affine_in_the_text_and_acgan_reads_it_back():
     torch.manual_seed(0)
     x, p1, p2 = torch.randn(4, 3, 16, 16), torch.randn(4, EMBED_DIM), torch.randn(4, EMBED_DIM)
@@ -317,7 +364,7 @@ def _params(m):
                                      ["model.condition=acgan", "model.augment=false"],
                                      ["model.condition=projection"], ["model.condition=projection-acgan"],
                                      ["generator.refine=residual", "model.consistency_weight=10",
-                                      "model.detach_stages=false"]])
+                                      "model.detach_stages=false"], ["model.diversity_weight=1"]])
 def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, variant):
     cfg = small_config(tmp_path, *variant)
     data = caps.shapes_captions_dataset("train", 32, n=324)
@@ -341,6 +388,7 @@ def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, v
     assert float(stats["kl"]) > 0 and all(torch.isfinite(v) for v in stats.values())
     assert ("g_text" in stats) == reads
     assert ("g_consistency" in stats) == (cfg.model.consistency_weight > 0)
+    assert ("g_diversity" in stats) == (cfg.model.diversity_weight > 0)
     assert r.detach_stages == cfg.model.detach_stages
     assert r.generator.stage2.refine == cfg.generator.refine
     assert r.kl_weight == (0.0 if "model.augment=false" in variant else 1.0)
@@ -364,6 +412,10 @@ def test_recipe_config_errors(tmp_path, capsys):
         small_config(tmp_path, "generator.refine=sharpen")
     with pytest.raises(ConfigError, match="model.consistency_weight must be >= 0"):
         small_config(tmp_path, "model.consistency_weight=-1")
+    with pytest.raises(ConfigError, match="model.diversity_weight must be >= 0"):
+        small_config(tmp_path, "model.diversity_weight=-1")
+    with pytest.raises(ConfigError, match="model.diversity_pool must be >= 1"):
+        small_config(tmp_path, "model.diversity_pool=0")
     with pytest.raises(ConfigError, match="generator.refine=residual .* is for generator.name=stackgan"):
         C.resolve("dcgan-mnist", overrides=["generator.refine=residual"])
     runs = tmp_path / "cli-runs"

@@ -295,6 +295,20 @@ def parse_caption(text: str) -> dict[str, str]:
     return found
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_complete(text: str) -> bool:
+    try:
+        return len(phrase_attributes(text)) == len(ATTRIBUTES)
+    except DataError:  # two values of one attribute: not a caption that pins the image down
+        return False
+
+
+def complete_captions(tokens: Tensor) -> Tensor:
+    """(n, L) caption tokens -> (n,) bool: which captions name all four attributes (:func:`phrase_attributes`);
+    open captions ("a red circle at the top") and free text that names fewer are False."""
+    return torch.tensor([_is_complete(t) for t in detokenize(tokens)], dtype=torch.bool)
+
+
 def attribute_indices(attrs: dict[str, str]) -> tuple[int, int, int, int]:
     """{'kind': 'circle', ...} -> (kind, colour, size, position) indices."""
     return tuple(names.index(attrs[a]) for a, names in ATTRIBUTES)  # type: ignore[return-value]

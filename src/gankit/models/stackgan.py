@@ -39,6 +39,16 @@ with γ = ``model.class_weight``
 
 (the auxiliary classifier of Odena et al. 2017 with the caption embedding as its target: G gets a
 gradient towards every attribute the caption names, not only through the real/fake score).
+``model.readback=complete`` keeps only the captions that name all four attributes in both sums (the
+others get no read-back): a caption that leaves the size open ("a red circle at the top") then does not
+ask G for the one size whose reading lies nearest its embedding.
+
+Variety within a caption (issue 14): ``model.diversity_weight`` λ_ms adds Mao et al.'s (2019) mode-seeking
+term on stage I, for a second draw (z', ε₀') of the same captions (:func:`mode_seeking_loss`; with
+``model.diversity_on=open`` only over the captions that leave an attribute unsaid; ``model.diversity_pool`` k:
+the image distance between the two draws average-pooled k x k, so that noise in the pixels does not count):
+
+    L_G += λ_ms · mean_i 1 / (mean |G₁(z_i, ε₀,i, φ_i) − G₁(z'_i, ε₀'_i, φ_i)| / mean |(z, ε₀)_i − (z', ε₀')_i| + ε)
 
 Keeping stage I's composition (a departure from StackGAN; BENCHMARKS.md, issue 14): trained long, a stage II
 that redraws the image learns the seen (kind, colour) pairs and overrides stage I's right kind on held-out
@@ -60,6 +70,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gankit.data.captions import complete_captions
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
@@ -85,11 +96,36 @@ def matching_aware_d_loss(real_right: Tensor, real_wrong: Tensor, fake_right: Te
         bce(real_wrong, torch.zeros_like(real_wrong)) + bce(fake_right, torch.zeros_like(fake_right)))
 
 
-def text_readback_loss(phi_hat: Tensor | None, phi: Tensor) -> Tensor:
-    """‖φ̂ − φ‖² / EMBED_DIM averaged over the batch (the mean squared error per component); 0 without a reader."""
+def text_readback_loss(phi_hat: Tensor | None, phi: Tensor, keep: Tensor | None = None) -> Tensor:
+    """‖φ̂ − φ‖² / EMBED_DIM averaged over the batch (the mean squared error per component); 0 without a reader.
+
+    ``keep`` (B,) bool: average over those rows only (0 when none is kept)."""
     if phi_hat is None:
         return torch.zeros((), device=phi.device)
-    return F.mse_loss(phi_hat, phi)
+    return kept_mean((phi_hat - phi).pow(2).mean(dim=1), keep)
+
+
+def kept_mean(values: Tensor, keep: Tensor | None) -> Tensor:
+    """The mean of (B,) ``values`` over the rows ``keep`` (B,) bool marks (all when None; 0 when none)."""
+    if keep is None:
+        return values.mean()
+    w = keep.to(values.dtype)
+    return (values * w).sum() / w.sum().clamp_min(1.0)
+
+
+MODE_SEEKING_EPS = 1e-5  # Mao et al.'s ε in 1 / (ratio + ε)
+
+
+def mode_seeking_loss(a: Tensor, b: Tensor, noise_a: Tensor, noise_b: Tensor, keep: Tensor | None = None) -> Tensor:
+    """Mao et al. 2019 ("Mode Seeking GANs"), per pair i of draws for the same condition:
+
+        r_i = mean |a_i − b_i| / mean |n_a,i − n_b,i|,     L_ms = mean_i 1 / (r_i + ε)
+
+    (images (B, ...) and their noise (B, k)); G minimises it, i.e. spreads images as far apart as their
+    noises are. ``keep`` (B,) bool: the mean over those pairs only (0 when none). () tensor."""
+    image = (a - b).abs().flatten(1).mean(dim=1)
+    noise = (noise_a - noise_b).abs().flatten(1).mean(dim=1)
+    return kept_mean(1.0 / (image / noise + MODE_SEEKING_EPS), keep)
 
 
 def stage_consistency_loss(high: Tensor, low: Tensor) -> Tensor:
@@ -152,6 +188,10 @@ class StackGAN(Recipe):
         self.text_weight = float(cfg.model.class_weight) if cfg.model.condition in READERS else 0.0
         self.consistency_weight = float(cfg.model.consistency_weight)
         self.detach_stages = bool(cfg.model.detach_stages)
+        self.readback_complete = cfg.model.readback == "complete"
+        self.diversity_weight = float(cfg.model.diversity_weight)
+        self.diversity_open = cfg.model.diversity_on == "open"
+        self.diversity_pool = int(cfg.model.diversity_pool)
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
@@ -159,6 +199,11 @@ class StackGAN(Recipe):
 
     def _latent(self, tokens: Tensor) -> Tensor:
         return self.generator.sample_noise(len(tokens), device=self.device, text=tokens)
+
+    def _read_rows(self, tokens: Tensor) -> Tensor | None:
+        """Which rows the text read-back trains on: None (all), or (``model.readback=complete``) the captions
+        that name every attribute, so a caption that leaves the size or position open asks for none."""
+        return complete_captions(tokens).to(self.device) if self.readback_complete else None
 
     @staticmethod
     def low(x: Tensor) -> Tensor:
@@ -173,6 +218,7 @@ class StackGAN(Recipe):
             out = self.generator.outputs(latent)
         phi = self.generator.split(latent)[1]
         wrong = mismatched(phi)
+        keep = self._read_rows(tokens) if self.text_weight else None
         stats: dict[str, Tensor] = {}
         total = torch.zeros((), device=self.device)
         acc = []
@@ -183,7 +229,7 @@ class StackGAN(Recipe):
             loss = matching_aware_d_loss(sr, sw, sf)
             total = total + loss
             if self.text_weight:
-                aux = text_readback_loss(read, phi)
+                aux = text_readback_loss(read, phi, keep)
                 total = total + self.text_weight * aux
                 stats[f"d{s}_text"] = aux.detach()
             stats[f"d{s}_loss"] = loss.detach()
@@ -222,9 +268,20 @@ class StackGAN(Recipe):
         finally:
             self.discriminator.requires_grad_(True)
         adv1, adv2 = F.softplus(-s1).mean(), F.softplus(-s2).mean()  # BCE(D(G), 1)
-        text = text_readback_loss(read1, phi) + text_readback_loss(read2, phi)
+        keep = self._read_rows(tokens) if self.text_weight else None
+        text = text_readback_loss(read1, phi, keep) + text_readback_loss(read2, phi, keep)
         kl = (kl_divergence(out["mu1"], out["logvar1"]) + kl_divergence(out["mu2"], out["logvar2"])).mean()
         loss = adv1 + adv2 + self.kl_weight * kl / CONDITION_DIM + self.text_weight * text
+        if self.diversity_weight:  # a second draw of stage I for the same captions: fresh z and ε₀
+            other = self._latent(tokens)
+            low2 = self.generator.first_stage(other)[0]
+            z1, _, e1, _ = self.generator.split(latent)
+            z2, _, e2, _ = self.generator.split(other)
+            spread = ~complete_captions(tokens).to(self.device) if self.diversity_open else None
+            k = self.diversity_pool  # pooled: the distance sees where and how big the shape is, not pixel noise
+            diversity = mode_seeking_loss(F.avg_pool2d(out["low"], k), F.avg_pool2d(low2, k), torch.cat([z1, e1], 1),
+                                          torch.cat([z2, e2], 1), spread)
+            loss = loss + self.diversity_weight * diversity
         if self.consistency_weight:
             consistency = stage_consistency_loss(out["high"], out["low"])
             loss = loss + self.consistency_weight * consistency
@@ -235,4 +292,6 @@ class StackGAN(Recipe):
             stats["g_text"] = text.detach()
         if self.consistency_weight:
             stats["g_consistency"] = consistency.detach()
+        if self.diversity_weight:
+            stats["g_diversity"] = diversity.detach()
         return stats

@@ -285,17 +285,21 @@ class StackGANGenerator(nn.Module):
         a, b = self.noise_dim, self.noise_dim + EMBED_DIM
         return latent[:, :a], latent[:, a:b], latent[:, b:b + CONDITION_DIM], latent[:, b + CONDITION_DIM:]
 
+    def first_stage(self, latent: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Stage I alone: (its image (B, C, S/2, S/2), μ₀, log σ₀²) from z, φ_t and ε₀."""
+        z, phi, e1, _ = self.split(latent)
+        c1, mu1, lv1 = self.ca1(phi, e1 * self.ca_scale)
+        return self.stage1(z, c1), mu1, lv1
+
     def outputs(self, latent: Tensor, detach: bool = True) -> dict[str, Tensor]:
         """What training needs of both stages: 'low' (stage I), 'high' (stage II), 'mu1', 'logvar1', 'mu2', 'logvar2'.
 
         ``detach``: stage II refines a detached stage-I image, so stage II's losses train stage II only
         (StackGAN trains stage II with stage I fixed).
         """
-        z, phi, e1, e2 = self.split(latent)
-        e1, e2 = e1 * self.ca_scale, e2 * self.ca_scale
-        c1, mu1, lv1 = self.ca1(phi, e1)
-        low = self.stage1(z, c1)
-        c2, mu2, lv2 = self.ca2(phi, e2)
+        low, mu1, lv1 = self.first_stage(latent)
+        _, phi, _, e2 = self.split(latent)
+        c2, mu2, lv2 = self.ca2(phi, e2 * self.ca_scale)
         high = self.stage2(low.detach() if detach else low, c2)
         return {"low": low, "high": high, "mu1": mu1, "logvar1": lv1, "mu2": mu2, "logvar2": lv2}
 
