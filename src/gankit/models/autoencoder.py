@@ -30,7 +30,8 @@ steady a D on low-dimensional codes: ``reg.r1`` = γ, the R1 penalty γ/2 · E_{
 side (Mescheder et al. 2018), and ``reg.instance_noise`` = σ, Gaussian noise on every code D sees (prior
 draws and codes, in phases 2 and 3). ``reg.gradient_penalty`` = λ, WGAN-GP's λ E_ẑ (‖∇_ẑ D(ẑ)‖ − 1)² at
 ẑ = ε z_prior + (1 − ε) E(x), also applies (an f-GAN row's defaults set it: TV's critic needs it). The others
-(clipping, label smoothing and flips) are refused.
+(clipping, label smoothing and flips) are refused. ``discriminator.spectral_norm`` divides each of the code D's
+weights by its largest singular value (Miyato et al. 2018).
 
 ``model.code_noise`` = s > 0 makes the AAE's encoder the paper's "Gaussian posterior" (section 2.1)
 with a fixed spread: q(z|x) = N(E(x), s² I), drawn as z = E(x) + s·e, e ~ N(0, I). All three phases use
@@ -69,6 +70,7 @@ from gankit.evalmode import eval_mode, evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
 from gankit.nets import priors
 from gankit.nets.mlp import MLPDiscriminator
+from gankit.nets.remedies import spectral_normalise
 from gankit.objectives.base import Objective
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 from gankit.train.callbacks import Callback
@@ -272,6 +274,8 @@ class AAE(AutoEncoder):
         n_in = self.latent_dim + (priors.COMPONENTS if self.uses_labels else 0)
         d = cfg.discriminator
         self.discriminator = MLPDiscriminator(n_in, d.width, d.depth, d.activation, d.dropout).to(device)
+        if d.spectral_norm:  # every layer about 1-Lipschitz (Miyato et al. 2018), as build_discriminator does for D(x)
+            spectral_normalise(self.discriminator)
         self.optimizers["d"] = build_optimizer(self.discriminator.parameters(), cfg.d_optim)
         # the regularisation phase's own learning rate (Makhzani et al. give each phase one): Adam moves every
         # weight by about lr whatever the gradient's size, so this phase's lr is the adversary's pull on the encoder
