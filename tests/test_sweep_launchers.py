@@ -154,3 +154,33 @@ def test_ctrl_c_cancels_ray_tasks_and_their_processes(ray_local, tmp_path):
 
 def test_ctrl_c_cancels_submitit_jobs_and_their_processes(submitit_local, tmp_path):
     _interrupted(launch.SlurmPool(tmp_path / "submitit", cpus=1, options={"cluster": "local"}), tmp_path)
+
+
+class _LossyPool:
+    """A pool whose first cancel of each task is lost (as Ray can lose one that reaches a task as it starts);
+    the second ends it."""
+
+    def __init__(self) -> None:
+        self.cancels: dict[int, int] = {}
+
+    def cancel(self, handle):
+        self.cancels[handle] = self.cancels.get(handle, 0) + 1
+
+    def result(self, handle):
+        if self.cancels.get(handle, 0) >= 2:
+            raise RuntimeError("cancelled")  # what ray.get / submitit's result raise for a cancelled task
+        return None
+
+
+def test_a_lost_cancel_is_sent_again_and_ctrl_c_waits_for_the_tasks_to_end():
+    import time
+
+    pool = _LossyPool()
+    t0 = time.monotonic()
+    launch._cancel_and_wait(pool, [1, 2], timeout_s=20.0, poll_s=0.01)
+    assert pool.cancels == {1: 2, 2: 2} and time.monotonic() - t0 < 5.0  # re-sent after 2 s, then over
+    stuck = _LossyPool()
+    stuck.result = lambda handle: None  # never ends: the wait gives up at its timeout
+    t0 = time.monotonic()
+    launch._cancel_and_wait(stuck, [1], timeout_s=0.3, poll_s=0.01)
+    assert 0.3 <= time.monotonic() - t0 < 2.0 and stuck.cancels == {1: 1}

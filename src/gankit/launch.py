@@ -70,9 +70,13 @@ def run_task(command: list[str], log_path: str, env: dict[str, str], grace_s: fl
                 time.sleep(0.1)
         except KeyboardInterrupt:
             p.terminate()
-            try:
-                code = p.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
+            deadline = time.monotonic() + grace_s
+            while (code := p.poll()) is None and time.monotonic() < deadline:
+                try:
+                    time.sleep(0.1)
+                except KeyboardInterrupt:  # a repeated cancel (the driver re-sends it): already stopping
+                    pass
+            if code is None:
                 p.kill()
                 code = p.wait()
         finally:
@@ -210,6 +214,28 @@ def make_pool(launcher: str, *, out: Path, threads: int, address: str | None = N
     return SlurmPool(out / "submitit", threads, parse_options(options))
 
 
+def _ended(pool: RayPool | SlurmPool, handle: Any) -> bool:
+    try:
+        return pool.result(handle) is not None
+    except Exception:  # cancelled (Ray's TaskCancelledError, submitit's UncompletedJobError) or lost: over
+        return True
+
+
+def _cancel_and_wait(pool: RayPool | SlurmPool, handles: list[Any], timeout_s: float, poll_s: float) -> None:
+    """Cancel every handle and wait (at most ``timeout_s``) until each task has ended, so that a trainer has
+    checkpointed and stopped when Ctrl-C returns. The cancel is sent again every 2 s while a task runs: Ray can
+    lose a cancel that reaches a task as it starts, and the task then runs on with its process."""
+    deadline = time.monotonic() + timeout_s
+    live, resend = list(handles), 0.0
+    while live and time.monotonic() < deadline:
+        if time.monotonic() >= resend:
+            for handle in live:
+                pool.cancel(handle)
+            resend = time.monotonic() + 2.0
+        time.sleep(poll_s)
+        live = [h for h in live if not _ended(pool, h)]
+
+
 def run_remote(pool: RayPool | SlurmPool, tasks: Sequence[Any], jobs: int, env: dict[str, str],
                grace_s: float = 60.0, on_done: Callable[[Any], None] | None = None, poll_s: float = 0.2) -> None:
     """Run every task's command through ``pool``, at most ``jobs`` at once (0: all; the scheduler decides).
@@ -217,7 +243,8 @@ def run_remote(pool: RayPool | SlurmPool, tasks: Sequence[Any], jobs: int, env: 
     Each task (:class:`gankit.sweep.Task`) gets ``exit_code`` and ``wall_s``; ``on_done(task)`` as it ends.
 
     Raises:
-        TrainingInterrupted: SIGINT or SIGTERM; every submitted task was cancelled (its trainer checkpoints).
+        TrainingInterrupted: SIGINT or SIGTERM; every submitted task was cancelled and waited for (at most
+            ``grace_s`` + 10 s: its trainer checkpoints).
     """
     pending = list(tasks)
     running: dict[int, tuple[Any, Any]] = {}
@@ -240,8 +267,7 @@ def run_remote(pool: RayPool | SlurmPool, tasks: Sequence[Any], jobs: int, env: 
                     if on_done is not None:
                         on_done(task)
         if signals.signum is not None:
-            for _task, handle in running.values():
-                pool.cancel(handle)
+            _cancel_and_wait(pool, [handle for _task, handle in running.values()], grace_s + 10.0, poll_s)
             name = signal.Signals(signals.signum).name
             raise TrainingInterrupted(f"{name}: cancelled {len(running)} submitted runs (they checkpoint) and "
                                       f"{len(pending)} not submitted; run the same command again to continue",
