@@ -268,7 +268,8 @@ class StackGAN(Recipe):
         finally:
             self.discriminator.requires_grad_(True)
         adv1, adv2 = F.softplus(-s1).mean(), F.softplus(-s2).mean()  # BCE(D(G), 1)
-        keep = self._read_rows(tokens) if self.text_weight else None
+        complete = complete_captions(tokens).to(self.device) if self.readback_complete or self.diversity_open else None
+        keep = complete if self.text_weight and self.readback_complete else None
         text = text_readback_loss(read1, phi, keep) + text_readback_loss(read2, phi, keep)
         kl = (kl_divergence(out["mu1"], out["logvar1"]) + kl_divergence(out["mu2"], out["logvar2"])).mean()
         loss = adv1 + adv2 + self.kl_weight * kl / CONDITION_DIM + self.text_weight * text
@@ -277,7 +278,7 @@ class StackGAN(Recipe):
             low2 = self.generator.first_stage(other)[0]
             z1, _, e1, _ = self.generator.split(latent)
             z2, _, e2, _ = self.generator.split(other)
-            spread = ~complete_captions(tokens).to(self.device) if self.diversity_open else None
+            spread = ~complete if complete is not None and self.diversity_open else None
             k = self.diversity_pool  # pooled: the distance sees where and how big the shape is, not pixel noise
             diversity = mode_seeking_loss(F.avg_pool2d(out["low"], k), F.avg_pool2d(low2, k), torch.cat([z1, e1], 1),
                                           torch.cat([z2, e2], 1), spread)
