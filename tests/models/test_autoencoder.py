@@ -509,6 +509,7 @@ def test_aae_code_d_can_pack_codes_and_see_the_batch(tiny):
         assert r.discriminator.net[-1].in_features == 64 + extra  # the head also reads the batch features
         stats = r.d_step(x)  # R1 differentiates the batch layer's gradient (the broadcast form for cdist)
         assert stats["d_penalty"].item() > 0 and math.isfinite(stats["d_loss"].item())
+    assert C.resolve("aae-mnist-8d").model.pack == 4 and C.resolve("aae-mnist").model.pack == 1  # the 8-D default
     plain, _ = build(tiny, "aae", "generator.prior=normal")
     assert not any(isinstance(m, (MinibatchStd, MinibatchDiscrimination)) for m in plain.discriminator.modules())
     assert next(m for m in plain.discriminator.modules() if isinstance(m, torch.nn.Linear)).in_features == 2
