@@ -480,6 +480,41 @@ def test_aae_spectral_norm_bounds_every_code_d_layer(tiny):
     assert "d_loss" in r.d_step(ds.sample(64))  # and it trains
 
 
+def test_aae_code_d_can_pack_codes_and_see_the_batch(tiny):
+    """model.pack = m: the code D scores m codes at once, concatenated (PacGAN), as prior draws or as codes; with
+    discriminator.minibatch a batch layer sits before its head (both used to be ignored by the AAE)."""
+    from gankit.nets.remedies import MinibatchDiscrimination, MinibatchStd
+
+    r, ds = build(tiny, "aae", "generator.prior=normal", "model.pack=4")
+    first = next(m for m in r.discriminator.modules() if isinstance(m, torch.nn.Linear))
+    assert first.in_features == 4 * 2  # four 2-D codes end to end
+    z = torch.randn(12, 2)
+    with torch.no_grad():
+        by_hand = r.discriminator(z.reshape(3, 8))  # packs of consecutive codes
+        assert torch.allclose(r._judge(z, None), by_hand)
+    x = ds.sample(64)
+    stats = r.d_step(x)
+    assert {"d_loss", "d_acc"} <= set(stats) and math.isfinite(stats["d_loss"].item())
+    assert "enc_loss" in r.g_step(x)
+    real, fake = r.discriminator_scores(ds.sample(30), torch.Generator().manual_seed(0))  # cut to 28: 7 packs
+    assert real.shape == fake.shape == (7,)
+    with pytest.raises(ValueError, match="packs of model.pack = 4 codes; got a batch of 3"):
+        r.discriminator_scores(ds.sample(3))
+    with pytest.raises(ConfigError, match="must be a multiple of model.pack"):
+        build(tiny, "aae", "model.pack=3")  # 64 codes a batch
+    for kind, layer, extra in (("std", MinibatchStd, 1), ("discrimination", MinibatchDiscrimination, 5)):
+        r, _ = build(tiny, "aae", "generator.prior=normal", f"discriminator.minibatch={kind}",
+                     "discriminator.minibatch_kernels=5", "reg.r1=1")
+        assert sum(isinstance(m, layer) for m in r.discriminator.modules()) == 1
+        assert r.discriminator.net[-1].in_features == 64 + extra  # the head also reads the batch features
+        stats = r.d_step(x)  # R1 differentiates the batch layer's gradient (the broadcast form for cdist)
+        assert stats["d_penalty"].item() > 0 and math.isfinite(stats["d_loss"].item())
+    assert C.resolve("aae-mnist-8d").model.pack == 4 and C.resolve("aae-mnist").model.pack == 1  # the 8-D default
+    plain, _ = build(tiny, "aae", "generator.prior=normal")
+    assert not any(isinstance(m, (MinibatchStd, MinibatchDiscrimination)) for m in plain.discriminator.modules())
+    assert next(m for m in plain.discriminator.modules() if isinstance(m, torch.nn.Linear)).in_features == 2
+
+
 def test_runs_report_code_prior_distance_in_training_and_eval(tiny):
     run = api.train(tiny(*DIGITS, "model.recipe=aae", "generator.prior=normal", "eval.num_samples=200",
                          "eval.metrics=[code-prior]", "eval.floor=false"))

@@ -33,6 +33,14 @@ draws and codes, in phases 2 and 3). ``reg.gradient_penalty`` = λ, WGAN-GP's λ
 (clipping, label smoothing and flips) are refused. ``discriminator.spectral_norm`` divides each of the code D's
 weights by its largest singular value (Miyato et al. 2018).
 
+A D that judges one code at a time can only compare densities point by point: codes whose mean or spread is off
+the prior's can still sit where prior draws are common, one by one. Two options let the code D see several codes
+at once: ``model.pack`` = m (PacGAN, Lin et al. 2018) scores m codes concatenated, all m prior draws or all m
+codes of the batch, D(z_1 ⊕ … ⊕ z_m); ``discriminator.minibatch`` = ``std`` (Karras et al. 2018: the mean over
+features of each feature's standard deviation within groups of 4, one more input to D's head) or
+``discrimination`` (Salimans et al. 2016: o(z_i)_b = Σ_{j≠i} exp(−‖M_{i,b} − M_{j,b}‖₁), M_i = z_i's features
+times a learnt tensor) puts a batch layer before D's scoring head (:mod:`gankit.nets.remedies`).
+
 ``model.code_noise`` = s > 0 makes the AAE's encoder the paper's "Gaussian posterior" (section 2.1)
 with a fixed spread: q(z|x) = N(E(x), s² I), drawn as z = E(x) + s·e, e ~ N(0, I). All three phases use
 these draws: the decoder learns to decode the neighbourhood of each code (as the VAE's decoder does),
@@ -70,7 +78,7 @@ from gankit.evalmode import eval_mode, evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
 from gankit.nets import priors
 from gankit.nets.mlp import MLPDiscriminator
-from gankit.nets.remedies import spectral_normalise
+from gankit.nets.remedies import add_minibatch_layer, pack, spectral_normalise, twice_differentiable
 from gankit.objectives.base import Objective
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 from gankit.train.callbacks import Callback
@@ -273,8 +281,13 @@ class AAE(AutoEncoder):
         self.code_noise = float(cfg.model.code_noise)  # s of the posterior N(E(x), s² I); 0: deterministic
         n_in = self.latent_dim + (priors.COMPONENTS if self.uses_labels else 0)
         d = cfg.discriminator
+        self.pack = int(cfg.model.pack)  # D judges this many codes at once (PacGAN), all prior draws or all codes
+        n_in *= self.pack
         self.discriminator = MLPDiscriminator(n_in, d.width, d.depth, d.activation, d.dropout).to(device)
-        if d.spectral_norm:  # every layer about 1-Lipschitz (Miyato et al. 2018), as build_discriminator does for D(x)
+        # a layer that sees the batch (minibatch std or discrimination) before the scoring head, then every layer
+        # about 1-Lipschitz (Miyato et al. 2018): as build_discriminator does for D(x)
+        add_minibatch_layer(self.discriminator, d.minibatch, (n_in,), d.minibatch_kernels)
+        if d.spectral_norm:
             spectral_normalise(self.discriminator)
         self.optimizers["d"] = build_optimizer(self.discriminator.parameters(), cfg.d_optim)
         # the regularisation phase's own learning rate (Makhzani et al. give each phase one): Adam moves every
@@ -285,16 +298,21 @@ class AAE(AutoEncoder):
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "discriminator": self.discriminator}
 
-    def _judge(self, z: Tensor, y: Tensor | None, noisy: bool = False) -> Tensor:
-        """D's raw scores on codes z (+ σ·n, n ~ N(0, I), σ = ``reg.instance_noise``, when ``noisy``: in training);
-        with the label-conditioned prior D also sees the one-hot class."""
+    def _d_input(self, z: Tensor, y: Tensor | None, noisy: bool = False) -> Tensor:
+        """What D sees of codes z (B, latent): z (+ σ·n, n ~ N(0, I), σ = ``reg.instance_noise``, when ``noisy``: in
+        training), with the one-hot class beside each code under the label-conditioned prior, then packed:
+        (B/m, m·(latent [+ classes])) for ``model.pack`` = m."""
         if noisy:
             z = regularizers.add_instance_noise(z, self.instance_noise)
         if self.uses_labels:
             if y is None:
                 raise ConfigError("model.prior_labels needs labelled batches (x, y)")
             z = torch.cat([z, F.one_hot(y.long(), priors.COMPONENTS).to(z.dtype)], 1)
-        return self.discriminator(z)
+        return pack(z, self.pack)
+
+    def _judge(self, z: Tensor, y: Tensor | None, noisy: bool = False) -> Tensor:
+        """D's raw scores on codes z: (B/m,), one per pack of m = ``model.pack`` codes (one per code at m = 1)."""
+        return self.discriminator(self._d_input(z, y, noisy))
 
     def _draw(self, code: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """z = code + s·e, e ~ N(0, I) (under ``generator``): a draw of the posterior N(code, s² I), s =
@@ -318,8 +336,14 @@ class AAE(AutoEncoder):
     def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """D on codes (:meth:`Recipe.discriminator_scores`): its "real" side is as many draws from the prior
         p(z) (under ``generator``), its "fake" side the codes of the data batch (with its labels under
-        ``model.prior_labels``), as in phase 2."""
+        ``model.prior_labels``), as in phase 2. With ``model.pack`` = m: one score per pack of m codes (the batch
+        cut to whole packs)."""
         x, y = self._images(real)
+        if len(x) % self.pack:  # whole packs of distinct codes, as D is trained on
+            keep = len(x) - len(x) % self.pack
+            if keep == 0:
+                raise ValueError(f"D judges packs of model.pack = {self.pack} codes; got a batch of {len(x)}")
+            x, y = x[:keep], (None if y is None else y[:keep])
         with evaluating(self.encoder, self.discriminator):
             prior = self.prior_sample(len(x), y, generator=generator)
             return self._judge(prior, y), self._judge(self._draw(self.encoder(x), generator), y)
@@ -332,8 +356,10 @@ class AAE(AutoEncoder):
         real = regularizers.add_instance_noise(self.prior_sample(x.shape[0], y), self.instance_noise)
         real_out, fake_out = self._judge(real, y), self._judge(fake, y, noisy=True)
         loss = self.objective.d_loss(real_out, fake_out)
-        # λ (‖∇D(ẑ)‖ − 1)² between prior draws and codes, γ/2 ‖∇_z D(z)‖² at the (noisy) prior draws
-        penalty = regularizers.d_penalty(lambda z: self._judge(z, y), real, fake, self.reg)
+        # λ (‖∇D(ẑ)‖ − 1)² between prior draws and codes, γ/2 ‖∇_z D(z)‖² at the (noisy) prior draws, per code (with
+        # model.pack: the gradient of its pack's score); a minibatch layer's gradient is itself differentiated
+        with twice_differentiable(self.discriminator):
+            penalty = regularizers.d_penalty(lambda z: self._judge(z, y), real, fake, self.reg)
         norm = optimizer_step(self.optimizers["d"], self.discriminator, loss + penalty)
         to_prob = self.objective.to_prob or (lambda s: s)
         extra = {"d_penalty": penalty.detach()} if self.reg.r1 or self.reg.gradient_penalty else {}
