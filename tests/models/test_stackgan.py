@@ -364,7 +364,8 @@ def _params(m):
                                      ["model.condition=acgan", "model.augment=false"],
                                      ["model.condition=projection"], ["model.condition=projection-acgan"],
                                      ["generator.refine=residual", "model.consistency_weight=10",
-                                      "model.detach_stages=false"], ["model.diversity_weight=1"]])
+                                      "model.detach_stages=false"], ["model.diversity_weight=1"],
+                                     ["model.caption_groups=4"]])
 def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, variant):
     cfg = small_config(tmp_path, *variant)
     data = caps.shapes_captions_dataset("train", 32, n=324)
