@@ -13,14 +13,7 @@ from gankit.models.stackgan import StackGAN
 from gankit.nets.remedies import MinibatchStd
 from gankit.nets.stackgan import TEXT_DIM_D, MatchingDiscriminator
 from gankit.nets.text import EMBED_DIM
-
-SMALL = ["generator.width=8", "discriminator.width=8", "generator.depth=1", "data.batch_size=8",
-         "train.steps=3", "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=3",
-         "train.progress=false", "train.diagnostics_every=0", "eval.metrics=[]"]
-
-
-def small_config(tmp_path, *overrides):
-    return C.resolve("stackgan-shapes", overrides=[*SMALL, f"run.out_dir={tmp_path / 'runs'}", *overrides])
+from stackgan_helpers import small_config
 
 
 def _data():
