@@ -144,6 +144,8 @@ class ModelConfig:
     # stackgan: which captions the mode-seeking term spreads: all, or only those leaving an attribute unsaid
     diversity_on: str = field(default="all", metadata=_choices(("all", "open")))
     diversity_pool: int = 1  # stackgan: the mode-seeking distance on images average-pooled by this factor (1: pixels)
+    # stackgan: batches of B/m captions with m images each; D's head sees each caption's spread (1: off)
+    caption_groups: int = 1
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)

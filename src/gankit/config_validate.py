@@ -238,6 +238,15 @@ def validate(cfg: Config) -> None:
         (cfg.model.consistency_weight >= 0, "model.consistency_weight must be >= 0 (0: off)"),
         (cfg.model.diversity_weight >= 0, "model.diversity_weight must be >= 0 (0: off)"),
         (cfg.model.diversity_pool >= 1, "model.diversity_pool must be >= 1 (1: the distance on pixels)"),
+        (cfg.model.caption_groups >= 1,
+         f"model.caption_groups must be >= 1 (images per caption in D's batch; 1: off), "
+         f"got {cfg.model.caption_groups}"),
+        (cfg.model.caption_groups <= 1 or cfg.model.recipe == "stackgan",
+         "model.caption_groups (D sees how one caption's images spread) is for model.recipe=stackgan"),
+        (cfg.model.caption_groups <= 1 or (cfg.data.batch_size % cfg.model.caption_groups == 0
+                                            and cfg.data.batch_size >= 2 * cfg.model.caption_groups),
+         f"data.batch_size ({cfg.data.batch_size}) must be a multiple of model.caption_groups "
+         f"({cfg.model.caption_groups}) with at least 2 groups (a mismatched caption comes from another group)"),
         (cfg.generator.prior not in ("mixture", "swissroll") or cfg.generator.noise_dim == 2,
          f"generator.prior={cfg.generator.prior} is a 2-D prior: set generator.noise_dim=2 "
          f"(got {cfg.generator.noise_dim})"),

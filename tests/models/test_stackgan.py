@@ -36,15 +36,7 @@ from gankit.nets.stackgan import (
 )
 from gankit.nets.text import EMBED_DIM, CharCNNRNN, contrastive_loss, load_text_encoder
 from gankit.pretrain import pretrain_text_encoder
-
-SMALL = ["generator.width=8", "discriminator.width=8", "generator.depth=1", "data.batch_size=8",
-         "train.steps=3", "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=3",
-         "train.progress=false", "train.diagnostics_every=0", "eval.metrics=[]"]
-
-
-def small_config(tmp_path, *overrides):
-    return C.resolve("stackgan-shapes", overrides=[*SMALL, f"run.out_dir={tmp_path / 'runs'}", *overrides])
-
+from stackgan_helpers import SMALL, small_config
 
 # ------------------------------------------------------------------------------- text encoder
 
@@ -364,7 +356,8 @@ def _params(m):
                                      ["model.condition=acgan", "model.augment=false"],
                                      ["model.condition=projection"], ["model.condition=projection-acgan"],
                                      ["generator.refine=residual", "model.consistency_weight=10",
-                                      "model.detach_stages=false"], ["model.diversity_weight=1"]])
+                                      "model.detach_stages=false"], ["model.diversity_weight=1"],
+                                     ["model.caption_groups=4"]])
 def test_recipe_steps_move_only_their_side_and_keep_the_text_encoder(tmp_path, variant):
     cfg = small_config(tmp_path, *variant)
     data = caps.shapes_captions_dataset("train", 32, n=324)

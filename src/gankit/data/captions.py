@@ -35,6 +35,8 @@ process and kept in memory (about 0.2 s per 1,000 images at 32 px).
 Conditional batches: ``sample_with_labels(n)`` returns (images (n, 3, S, S) in [-1, 1], tokens (n, L)
 int64): one caption of each image, drawn uniformly from its captions, as character indices
 (:func:`tokenize`; 0 pads). ``dataset.attributes`` holds the (N, 4) attribute indices of every image.
+``sample_caption_groups(g, m)`` draws g captions with m images each that fit them (StackGAN's
+``model.caption_groups``: D sees how a caption's images spread where it leaves something open).
 
 ``caption-folder`` (``data.path=DIR``): the user's images (PNG/JPEG, searched recursively), each with a
 text file of the same name (``bird.png`` + ``bird.txt``) holding one caption per line. An image without
@@ -442,6 +444,38 @@ class CaptionImages(ImageDataset):
         j = (torch.rand(n) * self.counts[idx]).long()
         y = self.tokens[idx, j].long()
         return self.to_unit(x), (y if device is None else y.to(device))
+
+    def sample_caption_groups(self, groups: int, m: int, device: torch.device | str | None = None,
+                              generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``groups`` captions with ``m`` images each that fit the caption: (images (groups·m, C, S, S) in
+        [-1, 1], tokens (groups·m, L) int64), row i of group i mod ``groups`` (the layout of
+        :class:`gankit.nets.remedies.MinibatchStd`).
+
+        A caption is drawn as :meth:`sample_with_labels` draws one (a random image, one of its captions); its
+        ``m`` images are drawn uniformly (without replacement where enough exist) from every stored image whose
+        attributes agree with it on what the caption names: for "a red circle at the top" red circles at the
+        top of both sizes, for a full caption renders of the one combination (differing by jitter only).
+
+        Raises:
+            ConfigError: a data set that does not know its images' attributes (a caption-folder).
+        """
+        if self.attributes is None or self.named is None:
+            raise ConfigError(f"model.caption_groups needs to know which images fit a caption (shapes-captions); "
+                              f"{self.name} does not: set model.caption_groups=1")
+        idx = torch.randint(len(self), (groups,), generator=generator)
+        j = (torch.rand(groups, generator=generator) * self.counts[idx]).long()
+        said = self.named[idx, j]  # (groups, 4): the attributes each caption names
+        fits = ((self.attributes[None] == self.attributes[idx][:, None]) | ~said[:, None]).all(dim=2)  # (groups, N)
+        members = torch.empty(groups, m, dtype=torch.long)  # (groups, m) stored images
+        enough = fits.sum(dim=1) >= m
+        for rows, again in ((enough, False), (~enough, True)):  # with replacement only where fewer than m fit
+            if rows.any():
+                members[rows] = torch.multinomial(fits[rows].float(), m, replacement=again, generator=generator)
+        x = self.pixels[members.t().reshape(-1)]  # member k of group g at row k · groups + g
+        y = self.tokens[idx, j].long().repeat(m, 1)
+        if device is not None:
+            x, y = x.to(device), y.to(device)
+        return self.to_unit(x), y
 
     def caption_bank(self, k: int, seed: int = 0) -> Tensor:
         """``k`` training captions (k, L) int64, drawn under ``seed`` (what an unconditional draw conditions on)."""

@@ -50,6 +50,20 @@ the image distance between the two draws average-pooled k x k, so that noise in 
 
     L_G += λ_ms · mean_i 1 / (mean |G₁(z_i, ε₀,i, φ_i) − G₁(z'_i, ε₀'_i, φ_i)| / mean |(z, ε₀)_i − (z', ε₀')_i| + ε)
 
+Variety by caption groups (issue 14; a departure): ``model.caption_groups`` m > 1 builds every batch of B/m
+captions t_1..t_G with m images each (:meth:`gankit.data.captions.CaptionImages.sample_caption_groups`):
+real side, m renders that fit t_g (for an open caption such as "a red circle", red circles of any size and
+position; for a full caption, the one combination); fake side, G(z_1, t_g) .. G(z_m, t_g) with fresh z and CA
+noise; the mismatched captions rolled by one stay one per group. Both stages' D append, before their scoring
+head, the group's spread of their 4 x 4 features (Karras et al. 2018's minibatch std, grouped by caption
+instead of at random, one map per cell u):
+
+    s_g(u) = mean_c sqrt(Var_{k=1..m} h(x_{g,k})[c, u] + 1e-8),     D(x_{g,k}, φ_g) = head([h(x_{g,k}), s_g], φ_g)
+
+The losses are GAN-CLS's above, unchanged. A generator that draws one image per caption has s_g ≈ 0 where the
+real renders of an open caption spread, and D can tell such groups from real ones; one right image per
+caption no longer fools it.
+
 Keeping stage I's composition (a departure from StackGAN; BENCHMARKS.md, issue 14): trained long, a stage II
 that redraws the image learns the seen (kind, colour) pairs and overrides stage I's right kind on held-out
 pairs. ``model.consistency_weight`` β adds
@@ -179,7 +193,13 @@ class StackGAN(Recipe):
         self.generator = gen.to(device)
         if not cfg.model.augment:
             gen.ca_scale.fill_(0.0)
-        self.discriminator = discriminators(cfg.discriminator, data_shape, cfg.model.condition).to(device)
+        self.caption_groups = int(cfg.model.caption_groups)
+        self.discriminator = discriminators(cfg.discriminator, data_shape, cfg.model.condition,
+                                            self.caption_groups).to(device)
+        if self.caption_groups > 1 and getattr(dataset, "named", None) is None:
+            raise ConfigError(f"model.caption_groups needs to know which images fit a caption (shapes-captions); "
+                              f"{getattr(dataset, 'name', cfg.data.name)} does not: set model.caption_groups=1")
+        self.group_data = dataset if self.caption_groups > 1 else None  # where grouped batches come from
         self.optimizers = {
             "g": build_optimizer(self.generator.trainable(), cfg.g_optim),
             "d": build_optimizer(self.discriminator.parameters(), cfg.d_optim),
@@ -205,14 +225,26 @@ class StackGAN(Recipe):
         that name every attribute, so a caption that leaves the size or position open asks for none."""
         return complete_captions(tokens).to(self.device) if self.readback_complete else None
 
+    def _grouped(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """(images, tokens) for D: n // m captions with m real images each that fit them (model.caption_groups)."""
+        m = self.caption_groups
+        assert self.group_data is not None  # set in __init__ whenever caption_groups > 1
+        return self.group_data.sample_caption_groups(max(n // m, 2), m, self.device, generator)
+
+    def _group_tokens(self, tokens: Tensor) -> Tensor:
+        """G's captions: each of the first B / m of the batch m times (row i: caption i mod B/m); as is at m = 1."""
+        m = self.caption_groups
+        return tokens if m == 1 else tokens[: max(len(tokens) // m, 2)].repeat(m, 1)
+
     @staticmethod
     def low(x: Tensor) -> Tensor:
         """Real images at stage I's side (2 x 2 average pooling)."""
         return F.avg_pool2d(x, 2)
 
     def d_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-        """One update of both discriminators on real-right, real-wrong and fake-right pairs."""
-        x, tokens = batch
+        """One update of both discriminators on real-right, real-wrong and fake-right pairs (with
+        ``model.caption_groups``, a grouped batch of the same size in place of the trainer's)."""
+        x, tokens = batch if self.caption_groups == 1 else self._grouped(len(batch[1]))
         latent = self._latent(tokens)
         with torch.no_grad():
             out = self.generator.outputs(latent)
@@ -248,6 +280,9 @@ class StackGAN(Recipe):
         captions, stage I's N scores then stage II's (:meth:`Recipe.discriminator_scores`): the accuracy
         over the 2N calls is the mean of the two stages', as ``d_acc`` in training."""
         x, tokens = real
+        if self.caption_groups > 1:  # D's head needs whole caption groups: a grouped real batch of the same size
+            seed = 0 if generator is None else int(generator.initial_seed())
+            x, tokens = self._grouped(len(tokens), torch.Generator().manual_seed(seed))
         with evaluating(self.generator, self.discriminator):
             latent = self.generator.sample_noise(len(tokens), device=self.device, generator=generator, text=tokens)
             out, phi = self.generator.outputs(latent), self.generator.split(latent)[1]
@@ -257,7 +292,7 @@ class StackGAN(Recipe):
 
     def g_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         """One update of both generators and CAs on the batch's captions with fresh z and CA noise."""
-        _, tokens = batch
+        tokens = self._group_tokens(batch[1])
         latent = self._latent(tokens)
         phi = self.generator.split(latent)[1]
         out = self.generator.outputs(latent, detach=self.detach_stages)

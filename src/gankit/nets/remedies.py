@@ -52,20 +52,27 @@ class MinibatchStd(nn.Module):
     Args:
         group: samples per group (Karras et al. use 4); the whole batch when the batch size is not a
             multiple of it. Input (B, F) or (B, C, H, W); output has one more feature/channel.
+        spatial: on (B, C, H, W) maps, average the std over channels only, so the extra channel is a map
+            s(u) = mean_c std_group(h[c, u]) of where in the image the group's samples differ (StackGAN's
+            ``model.caption_groups``), not one number.
     """
 
     extra = 1
 
-    def __init__(self, group: int = 4) -> None:
+    def __init__(self, group: int = 4, spatial: bool = False) -> None:
         super().__init__()
         self.group = group
+        self.spatial = spatial
 
     def forward(self, h: Tensor) -> Tensor:
         b = h.shape[0]
         g = self.group if b % self.group == 0 else b
-        x = h.reshape(g, b // g, -1)  # sample i is in group i % (b // g), as in Karras et al.'s code
-        std = torch.sqrt(x.var(dim=0, unbiased=False) + 1e-8)  # (b/g, F·H·W): spread of each feature
-        per_group = std.mean(dim=1)  # (b/g,)
+        x = h.reshape(g, b // g, *h.shape[1:])  # sample i is in group i % (b // g), as in Karras et al.'s code
+        std = torch.sqrt(x.var(dim=0, unbiased=False) + 1e-8)  # (b/g, ...): spread of each feature
+        if self.spatial and h.dim() == 4:
+            maps = std.mean(dim=1, keepdim=True).repeat(g, 1, 1, 1)  # (B, 1, H, W): each sample its group's map
+            return torch.cat([h, maps.to(h.dtype)], dim=1)
+        per_group = std.flatten(1).mean(dim=1)  # (b/g,)
         extra = per_group.repeat(g)[:, None]  # (B, 1): every sample gets its group's number
         return _broadcast_features(h, extra.to(h.dtype))
 

@@ -18,6 +18,8 @@ Stacked Generative Adversarial Networks" (ICCV 2017); Lai 2017, GAN survey slide
 - Matching-aware discriminators (Reed et al. 2016, GAN-CLS): image -> stride-2 convolutions down to
   4 x 4 maps; the text embedding, compressed by a fully connected layer, is replicated over the 4 x 4
   grid and joined; a 1x1 convolution and a 4x4 one give one raw score for the pair (image, text).
+  A departure (``model.caption_groups``): the head can also see how the images of one caption spread
+  (:class:`MatchingDiscriminator`), so one image per caption no longer fools it.
 
 Latent layout (conditional generators carry their condition in the latent, models/base.py):
 ``[z (noise_dim) | φ_t (EMBED_DIM) | ε₀ (CONDITION_DIM) | ε̂ (CONDITION_DIM)]``. ``sample_noise(n)`` draws
@@ -47,6 +49,7 @@ from gankit.errors import ConfigError, DataError
 from gankit.nets.dcgan import dcgan_init
 from gankit.nets.laplacian import upsample  # bilinear by 2: each output a convex mix of inputs, so the range stays
 from gankit.nets.mlp import NetFamily, NoisePrior
+from gankit.nets.remedies import MinibatchStd
 from gankit.nets.text import EMBED_DIM, CharCNNRNN
 from gankit.registry import NETWORKS
 
@@ -331,9 +334,16 @@ class MatchingDiscriminator(nn.Module):
       φ̂(x) = W h (:meth:`read_text`; Odena et al. 2017's auxiliary classifier with the text embedding as
       its target, trained by the recipe on real pairs only).
     - ``projection-acgan``: ``projection`` with that head.
+
+    ``groups`` m > 1 (``model.caption_groups``; a batch of B/m captions, sample i of caption i mod B/m): the
+    scoring head also sees its caption group's spread, one more 4 x 4 map (:class:`MinibatchStd`, spatial)
+
+        s_g(u) = mean_c sqrt(Var_{k=1..m} h_{g,k}[c, u] + 1e-8)      (u: a cell of the 4 x 4 grid)
+
+    joined to h before the text; the read-back head reads h alone.
     """
 
-    def __init__(self, channels: int, size: int, width: int, condition: str = "concat") -> None:
+    def __init__(self, channels: int, size: int, width: int, condition: str = "concat", groups: int = 1) -> None:
         super().__init__()
         if condition not in CONDITIONS:
             raise ConfigError(f"unknown model.condition '{condition}' for stackgan; "
@@ -350,18 +360,24 @@ class MatchingDiscriminator(nn.Module):
             ch = out
         self.image = nn.Sequential(*layers)
         self.condition = condition
+        # the caption group's spread, appended to h before scoring (absent, not an identity, at groups=1: the
+        # default D keeps its parameters and its saved state's keys)
+        self.spread = MinibatchStd(groups, spatial=True) if groups > 1 else None
+        scored = ch + (MinibatchStd.extra if self.spread is not None else 0)
         if condition.startswith("projection"):
-            self.psi = nn.Conv2d(ch, 1, 4)
-            self.embed = nn.Linear(EMBED_DIM, ch * 16, bias=False)
+            self.psi = nn.Conv2d(scored, 1, 4)
+            self.embed = nn.Linear(EMBED_DIM, scored * 16, bias=False)
         else:
             self.text = nn.Sequential(nn.Linear(EMBED_DIM, TEXT_DIM_D), nn.LeakyReLU(0.2, True))
-            self.joint = nn.Sequential(nn.Conv2d(ch + TEXT_DIM_D, ch, 1, bias=False), nn.BatchNorm2d(ch),
+            self.joint = nn.Sequential(nn.Conv2d(scored + TEXT_DIM_D, ch, 1, bias=False), nn.BatchNorm2d(ch),
                                        nn.LeakyReLU(0.2, True), nn.Conv2d(ch, 1, 4))
         if condition in READERS:
             self.reader = nn.Linear(ch * 16, EMBED_DIM)
         self.apply(dcgan_init)
 
     def _score(self, h: Tensor, phi: Tensor) -> Tensor:
+        if self.spread is not None:
+            h = self.spread(h)
         if self.condition.startswith("projection"):  # ψ(h) + (V φ)ᵀ h
             return self.psi(h).flatten() + (self.embed(phi) * h.flatten(1)).sum(dim=1)
         t = self.text(phi)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
@@ -379,10 +395,10 @@ class MatchingDiscriminator(nn.Module):
 class StackGANDiscriminators(nn.Module):
     """Stage I's and stage II's matching-aware discriminators; ``forward(x, φ)`` picks one by x's side."""
 
-    def __init__(self, channels: int, size: int, width: int, condition: str = "concat") -> None:
+    def __init__(self, channels: int, size: int, width: int, condition: str = "concat", groups: int = 1) -> None:
         super().__init__()
-        self.stage1 = MatchingDiscriminator(channels, size // 2, width, condition)
-        self.stage2 = MatchingDiscriminator(channels, size, width, condition)
+        self.stage1 = MatchingDiscriminator(channels, size // 2, width, condition, groups)
+        self.stage2 = MatchingDiscriminator(channels, size, width, condition, groups)
         self.size = size
 
     def forward(self, x: Tensor, phi: Tensor) -> Tensor:
@@ -407,10 +423,12 @@ def _generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
                              conditional_norm=cfg.norm == "conditional", refine=cfg.refine)
 
 
-def discriminators(cfg: Any, data_shape: tuple[int, ...], condition: str = "concat") -> StackGANDiscriminators:
-    """Both stages' discriminators for ``cfg`` (a DiscriminatorConfig) and D's ``condition`` (model.condition)."""
+def discriminators(cfg: Any, data_shape: tuple[int, ...], condition: str = "concat",
+                   groups: int = 1) -> StackGANDiscriminators:
+    """Both stages' discriminators for ``cfg`` (a DiscriminatorConfig), D's ``condition`` (model.condition) and
+    caption ``groups`` (model.caption_groups: the head sees each group's spread; 1: off)."""
     c, s = _image_shape(data_shape)
-    return StackGANDiscriminators(c, s, cfg.width, condition)
+    return StackGANDiscriminators(c, s, cfg.width, condition, groups)
 
 
 NETWORKS.register("stackgan", kind="image", shapes=[(3, 16, 16), (3, 32, 32)], conditional=True,
