@@ -305,6 +305,14 @@ def _is_complete(text: str) -> bool:
         return False
 
 
+def require_attributes(dataset: Any) -> None:
+    """Raise the one-line ConfigError of ``model.caption_groups`` unless ``dataset`` knows which of its images fit
+    a caption (its images' attributes and what each caption names: shapes-captions, not a caption-folder)."""
+    if getattr(dataset, "attributes", None) is None or getattr(dataset, "named", None) is None:
+        raise ConfigError(f"model.caption_groups needs to know which images fit a caption (shapes-captions); "
+                          f"{getattr(dataset, 'name', type(dataset).__name__)} does not: set model.caption_groups=1")
+
+
 def complete_captions(tokens: Tensor) -> Tensor:
     """(n, L) caption tokens -> (n,) bool: which captions name all four attributes (:func:`phrase_attributes`);
     open captions ("a red circle at the top") and free text that names fewer are False."""
@@ -459,9 +467,8 @@ class CaptionImages(ImageDataset):
         Raises:
             ConfigError: a data set that does not know its images' attributes (a caption-folder).
         """
-        if self.attributes is None or self.named is None:
-            raise ConfigError(f"model.caption_groups needs to know which images fit a caption (shapes-captions); "
-                              f"{self.name} does not: set model.caption_groups=1")
+        require_attributes(self)
+        assert self.attributes is not None and self.named is not None  # what require_attributes checked
         idx = torch.randint(len(self), (groups,), generator=generator)
         j = (torch.rand(groups, generator=generator) * self.counts[idx]).long()
         said = self.named[idx, j]  # (groups, 4): the attributes each caption names

@@ -84,7 +84,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.data.captions import complete_captions
+from gankit.data.captions import complete_captions, require_attributes
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
@@ -196,9 +196,8 @@ class StackGAN(Recipe):
         self.caption_groups = int(cfg.model.caption_groups)
         self.discriminator = discriminators(cfg.discriminator, data_shape, cfg.model.condition,
                                             self.caption_groups).to(device)
-        if self.caption_groups > 1 and getattr(dataset, "named", None) is None:
-            raise ConfigError(f"model.caption_groups needs to know which images fit a caption (shapes-captions); "
-                              f"{getattr(dataset, 'name', cfg.data.name)} does not: set model.caption_groups=1")
+        if self.caption_groups > 1:
+            require_attributes(dataset)
         self.group_data = dataset if self.caption_groups > 1 else None  # where grouped batches come from
         self.optimizers = {
             "g": build_optimizer(self.generator.trainable(), cfg.g_optim),
