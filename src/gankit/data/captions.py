@@ -326,8 +326,8 @@ COMPLETES = {"size": ("size",), "position": ("position",), "both": ("size", "pos
 def completion_pairs(tokens: Tensor, unsaid: str, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor]:
     """For each full caption of ``tokens`` (n, L): the caption with ``unsaid`` left out ('size', 'position' or
     'both'; "a big red circle at the top" -> "a red circle at the top") and two full captions that complete it
-    with two different values of what it leaves out (for the size: one small, one big; positions drawn from the
-    others at random, uniformly). Three (n, L) token tensors: open, first completion, second completion.
+    with two different values of what it leaves out (for the size: one small, one big; for the position: two
+    different cells, uniformly at random). Three (n, L) token tensors: open, first completion, second completion.
 
     Raises:
         DataError: a caption that does not name all four attributes (:func:`parse_caption`)."""
@@ -337,13 +337,13 @@ def completion_pairs(tokens: Tensor, unsaid: str, rng: np.random.Generator) -> t
     opened, first, second = [], [], []
     for text in detokenize(tokens):
         attrs = np.array(attribute_indices(parse_caption(text)))
-        opened.append(caption(attrs, rng, omit))
+        opened.append(caption(attrs.tolist(), rng, omit))
         a, b = attrs.copy(), attrs.copy()
         while (a[idx] == b[idx]).all():  # two different completions
             for j in idx:
                 a[j], b[j] = rng.integers(0, len(ATTRIBUTES[j][1]), 2)
-        first.append(caption(a, rng))
-        second.append(caption(b, rng))
+        first.append(caption(a.tolist(), rng))
+        second.append(caption(b.tolist(), rng))
     return tokenize(opened), tokenize(first), tokenize(second)
 
 
