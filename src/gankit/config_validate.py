@@ -238,6 +238,10 @@ def validate(cfg: Config) -> None:
         (cfg.model.consistency_weight >= 0, "model.consistency_weight must be >= 0 (0: off)"),
         (cfg.model.diversity_weight >= 0, "model.diversity_weight must be >= 0 (0: off)"),
         (cfg.model.diversity_pool >= 1, "model.diversity_pool must be >= 1 (1: the distance on pixels)"),
+        (cfg.model.completion_weight >= 0, f"model.completion_weight must be >= 0 (0: off), "
+                                           f"got {cfg.model.completion_weight}"),
+        (cfg.model.completion_weight == 0 or cfg.model.recipe == "stackgan",
+         "model.completion_weight (open captions drawn as their completions) is for model.recipe=stackgan"),
         (cfg.model.caption_groups >= 1,
          f"model.caption_groups must be >= 1 (images per caption in D's batch; 1: off), "
          f"got {cfg.model.caption_groups}"),

@@ -277,6 +277,54 @@ def test_readback_can_skip_captions_that_leave_attributes_open(tmp_path):
         small_config(tmp_path, "model.readback=named")
 
 
+def test_completion_pairs_leave_out_one_attribute_and_complete_it_two_ways():
+    rng = np.random.default_rng(0)
+    full = ["a big red circle at the top", "there is a small blue square in the middle"] * 10
+    names = [a for a, _ in caps.ATTRIBUTES]
+    for unsaid, left in (("size", {"size"}), ("position", {"position"}), ("both", {"size", "position"})):
+        opened, first, second = caps.completion_pairs(caps.tokenize(full), unsaid, rng)
+        for text, o, a, b in zip(full, caps.detokenize(opened), caps.detokenize(first), caps.detokenize(second)):
+            said, pa, pb = caps.phrase_attributes(text), caps.parse_caption(a), caps.parse_caption(b)
+            # the open caption names exactly what the full one does, less what is left out
+            assert caps.phrase_attributes(o) == {k: v for k, v in said.items() if k not in left}
+            # both completions keep the named attributes and differ in what is left out
+            assert all(pa[k] == pb[k] == said[k] for k in names if k not in left)
+            assert any(pa[k] != pb[k] for k in left)
+            if unsaid == "size":  # two sizes only: one of each
+                assert {pa["size"], pb["size"]} == {"small", "big"}
+    with pytest.raises(DataError, match="names no size"):  # an open caption has no completion to start from
+        caps.completion_pairs(caps.tokenize(["a red circle at the top"]), "size", rng)
+
+
+def test_completion_term_matches_draws_to_completions_either_way_round(tmp_path, monkeypatch):
+    data = caps.shapes_captions_dataset("train", 32, n=324, open_captions=3)
+    x, full = data.images(torch.arange(8)), data.tokens[:8, 0].long()
+    open_tokens = data.tokens[:8, caps.CAPTIONS_PER_IMAGE].long()
+    torch.manual_seed(0)
+    r = StackGAN(small_config(tmp_path, "model.completion_weight=1"), data.shape, "cpu", dataset=data)
+    assert float(r.g_step((x, open_tokens))["g_completion"]) == 0.0  # no full caption to leave a word out of
+    pairs = caps.completion_pairs
+
+    def swapped(tokens, unsaid, rng):
+        opened, first, second = pairs(tokens, unsaid, rng)
+        return opened, second, first
+
+    values = []
+    for fn in (pairs, swapped):  # the same draws and completions, handed over in the other order
+        monkeypatch.setattr("gankit.models.stackgan.completion_pairs", fn)
+        torch.manual_seed(1)
+        values.append(float(r._completion_loss(full)))
+    assert values[0] > 0 and values[0] == pytest.approx(values[1], rel=1e-5)
+    # in G's step: D is frozen for the term and trainable again after it
+    assert float(r.g_step((x, full))["g_completion"]) > 0
+    assert all(p.requires_grad for p in r.discriminator.parameters())
+    # a data set whose images have no attributes to complete from: one line
+    folder = type("Folder", (), {"name": "caption-folder", "attributes": None,
+                                 "caption_bank": staticmethod(lambda k, seed=0: full)})()
+    with pytest.raises(ConfigError, match="model.completion_weight needs captions that name every attribute"):
+        StackGAN(small_config(tmp_path, "model.completion_weight=1"), data.shape, "cpu", dataset=folder)
+
+
 def test_projection_d_is_affine_in_the_text_and_acgan_reads_it_back():
     torch.manual_seed(0)
     x, p1, p2 = torch.randn(4, 3, 16, 16), torch.randn(4, EMBED_DIM), torch.randn(4, EMBED_DIM)
@@ -409,6 +457,12 @@ def test_recipe_config_errors(tmp_path, capsys):
         small_config(tmp_path, "model.diversity_weight=-1")
     with pytest.raises(ConfigError, match="model.diversity_pool must be >= 1"):
         small_config(tmp_path, "model.diversity_pool=0")
+    with pytest.raises(ConfigError, match="model.completion_weight must be >= 0"):
+        small_config(tmp_path, "model.completion_weight=-1")
+    with pytest.raises(ConfigError, match="model.completion_on: unknown value 'kind'"):
+        small_config(tmp_path, "model.completion_on=kind")
+    with pytest.raises(ConfigError, match="model.completion_weight .* is for model.recipe=stackgan"):
+        C.resolve("dcgan-mnist", overrides=["model.completion_weight=1"])
     with pytest.raises(ConfigError, match="generator.refine=residual .* is for generator.name=stackgan"):
         C.resolve("dcgan-mnist", overrides=["generator.refine=residual"])
     runs = tmp_path / "cli-runs"

@@ -69,7 +69,8 @@ from gankit.registry import DATASETS
 
 __all__ = [
     "ALPHABET", "ATTRIBUTES", "COLOURS", "HELD_OUT", "KINDS", "MAX_LEN", "OPEN", "OPEN_CAPTIONS", "POSITIONS", "SIZES",
-    "CaptionImages", "all_combinations", "caption", "caption_words", "captions_for", "check_readable", "detokenize",
+    "COMPLETES", "CaptionImages", "all_combinations", "caption", "caption_words", "captions_for", "check_readable",
+    "completion_pairs", "detokenize",
     "parse_caption", "render", "seen_combinations", "held_out_combinations", "tokenize", "vocabulary", "where_phrase",
 ]
 
@@ -317,6 +318,33 @@ def complete_captions(tokens: Tensor) -> Tensor:
     """(n, L) caption tokens -> (n,) bool: which captions name all four attributes (:func:`phrase_attributes`);
     open captions ("a red circle at the top") and free text that names fewer are False."""
     return torch.tensor([_is_complete(t) for t in detokenize(tokens)], dtype=torch.bool)
+
+
+COMPLETES = {"size": ("size",), "position": ("position",), "both": ("size", "position")}  # model.completion_on
+
+
+def completion_pairs(tokens: Tensor, unsaid: str, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor]:
+    """For each full caption of ``tokens`` (n, L): the caption with ``unsaid`` left out ('size', 'position' or
+    'both'; "a big red circle at the top" -> "a red circle at the top") and two full captions that complete it
+    with two different values of what it leaves out (for the size: one small, one big; for the position: two
+    different cells, uniformly at random). Three (n, L) token tensors: open, first completion, second completion.
+
+    Raises:
+        DataError: a caption that does not name all four attributes (:func:`parse_caption`)."""
+    omit = COMPLETES[unsaid]
+    names = [name for name, _ in ATTRIBUTES]
+    idx = [names.index(name) for name in omit]
+    opened, first, second = [], [], []
+    for text in detokenize(tokens):
+        attrs = np.array(attribute_indices(parse_caption(text)))
+        opened.append(caption(attrs.tolist(), rng, omit))
+        a, b = attrs.copy(), attrs.copy()
+        while (a[idx] == b[idx]).all():  # two different completions
+            for j in idx:
+                a[j], b[j] = rng.integers(0, len(ATTRIBUTES[j][1]), 2)
+        first.append(caption(a.tolist(), rng))
+        second.append(caption(b.tolist(), rng))
+    return tokenize(opened), tokenize(first), tokenize(second)
 
 
 def attribute_indices(attrs: dict[str, str]) -> tuple[int, int, int, int]:

@@ -64,6 +64,21 @@ The losses are GAN-CLS's above, unchanged. A generator that draws one image per 
 real renders of an open caption spread, and D can tell such groups from real ones; one right image per
 caption no longer fools it.
 
+Completions of open captions (issue 14; a departure, ``model.completion_weight`` η): the data's captions name
+every attribute, so nothing tells G that a caption leaving the size unsaid ("a red circle at the top") means
+"either size"; the frozen encoder puts it near the small one's embedding and every draw comes out small. For up
+to B/4 full captions t of the batch, G draws the caption t° with ``model.completion_on`` (size, position or
+both) left out twice, (a, b), and two full captions t₁ ≠ t₂ complete it (for the size: one small, one big;
+:func:`gankit.data.captions.completion_pairs`). Each draw is scored as G's own sample would be for the completion
+it is matched to, with ℓ(x, t) = Σ_s [BCE(D_s(x_s, φ_t), 1) + γ · ‖φ̂_s(x_s) − φ_t‖² / EMBED_DIM], the cheaper
+way round:
+
+    L_G += η · ½ · mean_t min(ℓ(a, t₁) + ℓ(b, t₂), ℓ(a, t₂) + ℓ(b, t₁))
+
+(the optimal transport between the two draws and the two completions). One size for every z costs one draw a
+wrong-size image; the two sizes asked of two z of one caption is what makes z carry the unsaid attribute. D is
+not trained on open captions, and no classifier is used.
+
 Keeping stage I's composition (a departure from StackGAN; BENCHMARKS.md, issue 14): trained long, a stage II
 that redraws the image learns the seen (kind, colour) pairs and overrides stage I's right kind on held-out
 pairs. ``model.consistency_weight`` β adds
@@ -80,11 +95,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.data.captions import complete_captions, require_attributes
+from gankit.data.captions import complete_captions, completion_pairs, require_attributes
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
@@ -211,6 +227,12 @@ class StackGAN(Recipe):
         self.diversity_weight = float(cfg.model.diversity_weight)
         self.diversity_open = cfg.model.diversity_on == "open"
         self.diversity_pool = int(cfg.model.diversity_pool)
+        self.completion_weight = float(cfg.model.completion_weight)
+        self.completion_on = str(cfg.model.completion_on)
+        if self.completion_weight and getattr(dataset, "attributes", None) is None:
+            raise ConfigError(f"model.completion_weight needs captions that name every attribute (shapes-captions); "
+                              f"{getattr(dataset, 'name', type(dataset).__name__)} has none: set "
+                              f"model.completion_weight=0")
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
@@ -320,6 +342,9 @@ class StackGAN(Recipe):
         if self.consistency_weight:
             consistency = stage_consistency_loss(out["high"], out["low"])
             loss = loss + self.consistency_weight * consistency
+        if self.completion_weight:
+            completion = self._completion_loss(tokens)
+            loss = loss + self.completion_weight * completion
         norm = optimizer_step(self.optimizers["g"], self.generator, loss)
         stats = {"g_loss": loss.detach(), "g1_loss": adv1.detach(), "g2_loss": adv2.detach(), "kl": kl.detach(),
                  "g_grad_norm": norm}
@@ -329,4 +354,35 @@ class StackGAN(Recipe):
             stats["g_consistency"] = consistency.detach()
         if self.diversity_weight:
             stats["g_diversity"] = diversity.detach()
+        if self.completion_weight:
+            stats["g_completion"] = completion.detach()
         return stats
+
+    def _completion_loss(self, tokens: Tensor) -> Tensor:
+        """The completion term (``model.completion_weight``; the module docstring) for up to B/4 full captions of
+        ``tokens``, with D frozen: two draws of each caption with ``model.completion_on`` left out, matched to
+        its two completions the cheaper way round. () tensor; 0 when no caption of the batch is full."""
+        full = tokens[complete_captions(tokens)][: max(len(tokens) // 4, 1)]
+        if len(full) == 0:
+            return torch.zeros((), device=self.device)
+        rng = np.random.default_rng(int(torch.randint(1 << 30, ()).item()))  # from torch's seeded stream
+        opened, first, second = completion_pairs(full.cpu(), self.completion_on, rng)
+        out = self.generator.outputs(self._latent(torch.cat([opened, opened])), detach=self.detach_stages)
+        phi1, phi2 = (self.generator.encode(t).to(self.device) for t in (first, second))
+        k = len(full)
+        costs = []
+        self.discriminator.requires_grad_(False)
+        try:
+            feats = [(d, d.features(x)) for d, x in ((self.discriminator.stage1, out["low"]),
+                                                      (self.discriminator.stage2, out["high"]))]
+            for targets in (torch.cat([phi1, phi2]), torch.cat([phi2, phi1])):  # draw a -> 1, b -> 2; or crossed
+                cost = torch.zeros(2 * k, device=self.device)
+                for d, h in feats:
+                    cost = cost + F.softplus(-d.score_features(h, targets))
+                    read = d.read_features(h)
+                    if read is not None and self.text_weight:
+                        cost = cost + self.text_weight * (read - targets).pow(2).mean(dim=1)
+                costs.append(cost.view(2, k).sum(dim=0))
+        finally:
+            self.discriminator.requires_grad_(True)
+        return 0.5 * torch.minimum(costs[0], costs[1]).mean()  # per draw

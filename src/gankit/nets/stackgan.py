@@ -386,10 +386,22 @@ class MatchingDiscriminator(nn.Module):
     def forward(self, x: Tensor, phi: Tensor) -> Tensor:
         return self._score(self.image(x), phi)
 
+    def features(self, x: Tensor) -> Tensor:
+        """h: the image's 4 x 4 maps (what :meth:`score_features` and :meth:`read_features` take)."""
+        return self.image(x)
+
+    def score_features(self, h: Tensor, phi: Tensor) -> Tensor:
+        """Raw scores (B,) of image features h with captions φ: one image pass scored against several captions."""
+        return self._score(h, phi)
+
+    def read_features(self, h: Tensor) -> Tensor | None:
+        """φ̂ (B, EMBED_DIM) read back from image features h; None without a reader."""
+        return self.reader(h.flatten(1)) if self.condition in READERS else None
+
     def score_and_text(self, x: Tensor, phi: Tensor) -> tuple[Tensor, Tensor | None]:
         """(scores (B,), φ̂(x) (B, EMBED_DIM) or None without a reader) with one pass through the image layers."""
         h = self.image(x)
-        return self._score(h, phi), (self.reader(h.flatten(1)) if self.condition in READERS else None)
+        return self._score(h, phi), self.read_features(h)
 
 
 class StackGANDiscriminators(nn.Module):
