@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gankit import api
+from gankit import config as config_mod
 from gankit.data import build_dataset
 from gankit.errors import ConfigError
 from gankit.nets.mlp import MLPDiscriminator
@@ -248,3 +249,22 @@ def test_channels_last_trains_the_same_game(tiny):
             assert w.is_contiguous(memory_format=torch.channels_last)
     for k in ("d_loss", "g_loss", "d_grad_norm"):
         assert math.isclose(float(out["true"][k]), float(out["false"][k]), rel_tol=1e-4), k
+
+
+def test_dcgan_shapes_preset_noises_what_d_sees_and_fades_it_out():
+    """The preset's remedy (BENCHMARKS.md, "dcgan-shapes: a discriminator that stops winning"): Gaussian noise
+    of std 2.0 on every image D sees at the start, fading linearly to none at the last step, and a minibatch-std
+    layer in D; G stays unconditional (`gankit sample --arithmetic` needs that), D keeps the paper's batch norm."""
+    cfg = config_mod.resolve("dcgan-shapes", overrides=["run.threads=1"])
+    assert (cfg.model.recipe, cfg.model.objective, cfg.reg.schedule) == ("gan", "nsgan", "linear")
+    assert cfg.reg.instance_noise == 2.0 and cfg.discriminator.norm == "auto" and cfg.model.pack == 1
+    torch.manual_seed(0)
+    r = RECIPES.get("gan")(cfg, (3, 32, 32), "cpu")
+    assert any(isinstance(m, nn.BatchNorm2d) for m in r.discriminator.modules())
+    assert any(isinstance(m, MinibatchStd) for m in r.discriminator.modules())
+    x = torch.zeros(64, 3, 32, 32)
+    assert r.d_input(x, r.strength()).std().item() == pytest.approx(2.0, rel=0.02)  # σ at step 0
+    r.progress = 0.5
+    assert r.d_input(x, r.strength()).std().item() == pytest.approx(1.0, rel=0.02)  # halfway: σ / 2
+    r.progress = 1.0
+    assert torch.equal(r.d_input(x, r.strength()), x)  # none at the end
