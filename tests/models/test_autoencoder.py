@@ -515,6 +515,15 @@ def test_aae_code_d_can_pack_codes_and_see_the_batch(tiny):
     assert next(m for m in plain.discriminator.modules() if isinstance(m, torch.nn.Linear)).in_features == 2
 
 
+def test_aae_mnist_8d_code_d_learns_faster_than_the_2d_presets(tiny):
+    """aae-mnist-8d's code D steps at d_optim.lr = 5e-4 (the 2-D presets: 2e-4), the reconstruction at 1e-3 and the
+    regularisation phase at model.reg_lr = 5e-4: the optimisers the recipe builds (BENCHMARKS.md, "A faster code D")."""
+    lrs = lambda r: {k: o.param_groups[0]["lr"] for k, o in r.optimizers.items()}  # noqa: E731
+    cfg = tiny(*DIGITS, "generator.noise_dim=8", preset="aae-mnist-8d")
+    assert lrs(AAE(cfg, build_dataset(cfg.data).shape, "cpu")) == {"g": 1e-3, "d": 5e-4, "enc": 5e-4}
+    assert C.resolve("aae-mnist").d_optim.lr == C.resolve("aae-digits").d_optim.lr == 2e-4
+
+
 def test_vae_mnist_8d_is_the_vae_twin_of_aae_mnist_8d():
     """vae-mnist-8d is vae-mnist with 8-D codes (the autoencoders benchmark's vae-8d row) and shares aae-mnist-8d's
     data, decoder, prior and budget; only the recipe and its own parts differ."""
