@@ -17,8 +17,9 @@ step count), then scores its exported generator with ``api.evaluate`` (what ``ga
   classifier: FID, IS, precision and recall (k-NN manifolds of its features), density and coverage; and the
   real-vs-real floor (test digits against the same training digits).
 
-Rows: ``vae-2d``/``aae-2d`` (the presets, 2-D codes), ``vae-8d``/``aae-8d`` (8-D codes: ``vae-mnist`` with
-``generator.noise_dim=8``, the ``aae-mnist-8d`` preset, whose prior is the VAE's N(0, I)), ``gan-mlp-2d``/
+Rows: ``vae-2d``/``aae-2d`` (the presets, 2-D codes), ``vae-8d``/``aae-8d`` (8-D codes: the ``vae-mnist-8d``
+preset, ``vae-mnist`` with ``generator.noise_dim=8``, and its twin ``aae-mnist-8d``, whose prior is the VAE's
+N(0, I)), ``gan-mlp-2d``/
 ``gan-mlp-8d`` (the GAN recipe with the decoders' MLP as G), ``dcgan`` (the ``dcgan-mnist`` preset),
 ``aae-2d-labels`` (the label-conditioned prior). ``--set KEY=VALUE``
 adds overrides to every row run (tuning; keep apart with ``--tag``).
@@ -50,7 +51,7 @@ MLP_GAN = ["model.recipe=gan", "model.objective=nsgan", "generator.name=mlp", "g
 RUNS: dict[str, tuple[str, list[str]]] = {
     "vae-2d": ("vae-mnist", []),
     "aae-2d": ("aae-mnist", []),
-    "vae-8d": ("vae-mnist", ["generator.noise_dim=8"]),
+    "vae-8d": ("vae-mnist-8d", []),
     "aae-8d": ("aae-mnist-8d", []),
     "gan-mlp-2d": ("vae-mnist", MLP_GAN),
     "gan-mlp-8d": ("vae-mnist", [*MLP_GAN, "generator.noise_dim=8"]),

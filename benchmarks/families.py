@@ -98,7 +98,8 @@ PRESETS: dict[str, Family] = {
     "cgan-digits": CGAN_DIGITS, "cgan-mnist": CGAN, "selfcond-mnist": SELFCOND,
     "stackgan-shapes": STACKGAN,
     "pix2pix-shapes": PIX2PIX, "pix2pix-edges2digits": PIX2PIX, "pix2pix-masks": PIX2PIX,
-    "vae-digits": VAE, "aae-digits": AAE, "aae-mnist": AAE, "aae-mnist-8d": AAE, "vae-mnist": VAE,
+    "vae-digits": VAE, "aae-digits": AAE, "aae-mnist": AAE, "aae-mnist-8d": AAE, "vae-mnist-8d": VAE,
+    "vae-mnist": VAE,
 }
 
 

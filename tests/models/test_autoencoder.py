@@ -515,6 +515,28 @@ def test_aae_code_d_can_pack_codes_and_see_the_batch(tiny):
     assert next(m for m in plain.discriminator.modules() if isinstance(m, torch.nn.Linear)).in_features == 2
 
 
+def test_aae_mnist_8d_code_d_learns_faster_than_the_2d_presets(tiny):
+    """aae-mnist-8d's code D steps at d_optim.lr = 5e-4 (the 2-D presets: 2e-4), the reconstruction at 1e-3 and the
+    regularisation phase at model.reg_lr = 5e-4: the optimisers the recipe builds (BENCHMARKS.md, "A faster code D")."""
+    lrs = lambda r: {k: o.param_groups[0]["lr"] for k, o in r.optimizers.items()}  # noqa: E731
+    cfg = tiny(*DIGITS, "generator.noise_dim=8", preset="aae-mnist-8d")
+    assert lrs(AAE(cfg, build_dataset(cfg.data).shape, "cpu")) == {"g": 1e-3, "d": 5e-4, "enc": 5e-4}
+    assert C.resolve("aae-mnist").d_optim.lr == C.resolve("aae-digits").d_optim.lr == 2e-4
+
+
+def test_vae_mnist_8d_is_the_vae_twin_of_aae_mnist_8d():
+    """vae-mnist-8d is vae-mnist with 8-D codes (the autoencoders benchmark's vae-8d row) and shares aae-mnist-8d's
+    data, decoder, prior and budget; only the recipe and its own parts differ."""
+    twin, aae = C.to_dict(C.resolve("vae-mnist-8d")), C.to_dict(C.resolve("aae-mnist-8d"))
+    vae8 = C.to_dict(C.resolve("vae-mnist", overrides=["generator.noise_dim=8"]))
+    for cfg in (twin, vae8):
+        cfg["run"].pop("name"), cfg.pop("preset")  # the run's name and the preset it came from
+    assert twin == vae8 and twin["model"]["recipe"] == "vae" and aae["model"]["recipe"] == "aae"
+    for part in ("data", "generator", "train", "eval"):
+        assert twin[part] == aae[part], part
+    assert twin["generator"]["noise_dim"] == 8 and C.resolve("vae-mnist").generator.noise_dim == 2
+
+
 def test_runs_report_code_prior_distance_in_training_and_eval(tiny):
     run = api.train(tiny(*DIGITS, "model.recipe=aae", "generator.prior=normal", "eval.num_samples=200",
                          "eval.metrics=[code-prior]", "eval.floor=false"))
