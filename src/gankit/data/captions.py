@@ -306,12 +306,13 @@ def _is_complete(text: str) -> bool:
         return False
 
 
-def require_attributes(dataset: Any) -> None:
-    """Raise the one-line ConfigError of ``model.caption_groups`` unless ``dataset`` knows which of its images fit
-    a caption (its images' attributes and what each caption names: shapes-captions, not a caption-folder)."""
-    if getattr(dataset, "attributes", None) is None or getattr(dataset, "named", None) is None:
-        raise ConfigError(f"model.caption_groups needs to know which images fit a caption (shapes-captions); "
-                          f"{getattr(dataset, 'name', type(dataset).__name__)} does not: set model.caption_groups=1")
+def require_attributes(dataset: Any, option: str = "model.caption_groups", off: str = "1",
+                       need: str = "to know which images fit a caption", named: bool = True) -> None:
+    """Raise the one-line ConfigError of ``option`` (set to ``off`` to go without) unless ``dataset`` has its
+    images' attributes (and, with ``named``, what each caption names): shapes-captions, not a caption-folder."""
+    if getattr(dataset, "attributes", None) is None or (named and getattr(dataset, "named", None) is None):
+        raise ConfigError(f"{option} needs {need} (shapes-captions); "
+                          f"{getattr(dataset, 'name', type(dataset).__name__)} does not: set {option}={off}")
 
 
 def complete_captions(tokens: Tensor) -> Tensor:

@@ -229,10 +229,9 @@ class StackGAN(Recipe):
         self.diversity_pool = int(cfg.model.diversity_pool)
         self.completion_weight = float(cfg.model.completion_weight)
         self.completion_on = str(cfg.model.completion_on)
-        if self.completion_weight and getattr(dataset, "attributes", None) is None:
-            raise ConfigError(f"model.completion_weight needs captions that name every attribute (shapes-captions); "
-                              f"{getattr(dataset, 'name', type(dataset).__name__)} has none: set "
-                              f"model.completion_weight=0")
+        if self.completion_weight:
+            require_attributes(dataset, "model.completion_weight", "0", "captions that name every attribute",
+                               named=False)
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
@@ -373,14 +372,15 @@ class StackGAN(Recipe):
         costs = []
         self.discriminator.requires_grad_(False)
         try:
-            feats = [(d, d.features(x)) for d, x in ((self.discriminator.stage1, out["low"]),
-                                                      (self.discriminator.stage2, out["high"]))]
+            feats = []  # per stage: D, its image features, and the caption read back from them (once)
+            for d, x in ((self.discriminator.stage1, out["low"]), (self.discriminator.stage2, out["high"])):
+                h = d.features(x)
+                feats.append((d, h, d.read_features(h) if self.text_weight else None))
             for targets in (torch.cat([phi1, phi2]), torch.cat([phi2, phi1])):  # draw a -> 1, b -> 2; or crossed
                 cost = torch.zeros(2 * k, device=self.device)
-                for d, h in feats:
+                for d, h, read in feats:
                     cost = cost + F.softplus(-d.score_features(h, targets))
-                    read = d.read_features(h)
-                    if read is not None and self.text_weight:
+                    if read is not None:
                         cost = cost + self.text_weight * (read - targets).pow(2).mean(dim=1)
                 costs.append(cost.view(2, k).sum(dim=0))
         finally:

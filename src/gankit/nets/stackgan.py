@@ -400,7 +400,7 @@ class MatchingDiscriminator(nn.Module):
 
     def score_and_text(self, x: Tensor, phi: Tensor) -> tuple[Tensor, Tensor | None]:
         """(scores (B,), φ̂(x) (B, EMBED_DIM) or None without a reader) with one pass through the image layers."""
-        h = self.image(x)
+        h = self.features(x)
         return self._score(h, phi), self.read_features(h)
 
 
