@@ -203,6 +203,11 @@ def test_aae_phases_touch_the_right_networks(tiny):
     # model.reg_lr = 0: the regularisation phase at g_optim.lr; else at reg_lr, the other two unchanged
     assert lrs(r) == {"g": 1e-3, "d": 3e-4, "enc": 1e-3}
     assert lrs(build(tiny, "aae", "model.reg_lr=5e-5", "d_optim.lr=3e-4")[0]) == {"g": 1e-3, "d": 3e-4, "enc": 5e-5}
+    # model.reg_betas = []: the regularisation phase with g_optim.betas; else its own, the reconstruction's unchanged
+    betas = lambda r: {k: o.param_groups[0]["betas"] for k, o in r.optimizers.items()}  # noqa: E731
+    assert betas(r) == {"g": (0.5, 0.999), "d": (0.5, 0.999), "enc": (0.5, 0.999)}
+    own = build(tiny, "aae", "g_optim.betas=[0.9, 0.999]", "model.reg_betas=[0.5, 0.99]")[0]
+    assert betas(own) == {"g": (0.9, 0.999), "d": (0.5, 0.999), "enc": (0.5, 0.99)}
 
 
 def test_aae_train_d_steps_2_trains_its_code_d_twice_per_encoder_step(tiny, monkeypatch):
@@ -291,6 +296,16 @@ def test_codes_and_lattice_errors(tiny, capsys):
     (["model.recipe=aae", "model.code_noise=-0.1"], "model.code_noise must be >= 0 \\(0: the deterministic encoder\\)"),
     (["model.code_noise=0.5"], "model.code_noise is the adversarial autoencoder's \\(model.recipe=aae\\)"),
     (["model.recipe=aae", "model.reg_lr=-1e-3"], "model.reg_lr must be >= 0 \\(0: g_optim.lr\\), got -0.001"),
+    (["model.recipe=aae", "model.reg_betas=[0.5]"], "model.reg_betas must be two numbers in \\[0, 1\\)"),
+    (["model.recipe=aae", "model.reg_betas=[0.5, 1.0]"], "model.reg_betas must be two numbers in \\[0, 1\\)"),
+    (["model.posterior=gaussian"], "model.posterior is the adversarial autoencoder's \\(model.recipe=aae\\)"),
+    (["model.recipe=aae", "model.posterior=gaussian", "model.code_noise=0.1"],
+     "model.posterior=gaussian learns its own: set one of them"),
+    (["model.recipe=aae", "model.posterior=laplace"], "model.posterior: unknown value 'laplace'; choose one of: "
+                                                      "point, gaussian"),
+    (["model.recipe=aae", "model.posterior=gaussian", "model.entropy_weight=-1"],
+     "model.entropy_weight must be >= 0 \\(0: off\\), got -1.0"),
+    (["model.recipe=aae", "model.entropy_weight=1"], "model.entropy_weight needs model.posterior=gaussian"),
 ])
 def test_bad_configs_are_refused_when_resolved(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -379,6 +394,48 @@ def test_aae_code_noise_draws_the_gaussian_posterior_in_every_phase(tiny):
     assert d._reconstruct(x[:64])[0].item() == d._reconstruct(x[:64])[0].item()
     assert torch.equal(d.discriminator_scores(x[:64], torch.Generator().manual_seed(1))[1],
                        d.discriminator_scores(x[:64], torch.Generator().manual_seed(2))[1])
+
+
+def test_aae_gaussian_posterior_draws_its_learned_spread_in_every_phase(tiny):
+    r, ds = build(tiny, "aae", "generator.prior=normal", "model.posterior=gaussian", "model.entropy_weight=0.5")
+    x = ds.sample(400)
+    assert r.encoder(x).shape == (400, 4)  # (μ, σ) per code dimension, as the VAE's encoder
+    with torch.no_grad():  # a known spread: σ = log-variance log 0.3² for every x
+        r.encoder.body.net[-1].bias[2:] = math.log(0.09)
+        r.encoder.body.net[-1].weight[2:] = 0
+    r.encoder.eval()
+    mean = r.encoder(x)[:, :2].detach()
+    assert torch.allclose(r.encode(x), mean)  # codes for export: the posterior means
+    z = r.aggregate_codes(x, generator=torch.Generator().manual_seed(4))
+    e = torch.randn(z.shape, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(z, mean + 0.3 * e, atol=1e-6)  # μ + exp(σ/2)·e, one draw per x
+    assert (z - mean).std().item() == pytest.approx(0.3, abs=0.02)  # 800 draws: s.e. 0.008
+    # phase 1: Σ (x − x̂)² of a draw, minus w Σ_i σ_i; with the same e the two weights differ by exactly that
+    torch.manual_seed(0)
+    loss, parts = r._reconstruct(x[:64])
+    assert loss.item() == pytest.approx(parts["recon"].item() - 0.5 * 2 * math.log(0.09), rel=1e-5)
+    assert parts["post_std"].item() == pytest.approx(0.3, rel=1e-5)
+    torch.manual_seed(0)
+    again = r._reconstruct(x[:64])[1]["recon"]
+    torch.manual_seed(1)
+    assert again.item() == parts["recon"].item() != r._reconstruct(x[:64])[1]["recon"].item()  # draws differ
+    scores = [r.discriminator_scores(x[:64], torch.Generator().manual_seed(k))[1] for k in (1, 1, 2)]
+    assert torch.equal(scores[0], scores[1]) and not torch.allclose(scores[0], scores[2])  # D judges draws
+
+
+def test_aae_entropy_weight_keeps_the_learned_spread_open(tiny):
+    """Without the entropy term nothing in the AAE's loss keeps σ up (the reconstruction wants it small); with
+    w = 1 (the VAE's weight on its posterior's entropy) the spread stays wider."""
+    spreads = {}
+    for w in (0, 1):
+        r, ds = build(tiny, "aae", "generator.prior=normal", "model.posterior=gaussian", f"model.entropy_weight={w}",
+                      *FAST)
+        torch.manual_seed(5)
+        for _ in range(80):
+            r.d_step(ds.sample(64))
+            stats = r.g_step(ds.sample(64))
+        spreads[w] = stats["post_std"].item()
+    assert spreads[0] < 0.9 and spreads[1] > 1.5 * spreads[0], spreads  # both start near exp(0/2) = 1
 
 
 class _Recorder(torch.nn.Module):
