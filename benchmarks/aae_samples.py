@@ -16,7 +16,9 @@ the mean top-class probability (how sure the classifier is of the digit: blends 
 share read with top probability under 0.5, and the FID of the bucket against the training digits (each
 bucket holds draws / buckets samples; a random subset of the same size gives the reference row "all"). The
 classes read from all draws are compared with the training digits' class shares (total variation), since a
-decoder that draws too few 4s loses FID wherever its digits are sharp.
+decoder that draws too few 4s loses FID wherever its digits are sharp; the row "all, class shares matched" draws
+as many samples again with the training digits' class shares (by the classifier's reading), and the FID it
+saves against "all" is what the class shares cost.
 
 Results: a Markdown table per run on stdout and benchmarks/out/aae-samples[-TAG].json.
 """
@@ -61,6 +63,20 @@ def nearest_distance(z: torch.Tensor, codes: torch.Tensor, chunk: int = 2000) ->
     return torch.cat([torch.cdist(z[i:i + chunk], codes).min(1).values for i in range(0, len(z), chunk)])
 
 
+def matched_classes(fake_class: np.ndarray, real_class: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``n`` samples whose classes (as the classifier reads them) follow the real images' class shares:
+    round(n · share_k) of class k, without replacement where the samples hold that many (with it where not).
+    Their FID against the reference row's says how much of a decoder's FID its class shares cost."""
+    shares = np.bincount(real_class, minlength=10) / len(real_class)
+    picks = []
+    for k, share in enumerate(shares):
+        have = np.flatnonzero(fake_class == k)
+        want = int(round(n * share))
+        if want and len(have):
+            picks.append(rng.choice(have, size=want, replace=len(have) < want))
+    return np.concatenate(picks)
+
+
 def score(features: np.ndarray, probs: np.ndarray, real: np.ndarray) -> dict[str, float]:
     top = probs.max(1)
     return {"n": len(top), "confidence": float(top.mean()), "unsure": float((top < 0.5).mean()),
@@ -85,6 +101,8 @@ def diagnose(run: str, draws: int, buckets: int, seed: int) -> dict:
     out: dict = {"run": str(run), "prior": recipe.prior, "draws": draws}
     per = draws // buckets
     rows = {"all (random)": score(f_fake[:per], p_fake[:per], f_real)}
+    matched = matched_classes(p_fake.argmax(1), p_real.argmax(1), per, np.random.default_rng(seed))
+    rows["all, class shares matched to the training digits'"] = score(f_fake[matched], p_fake[matched], f_real)
     keys = {"log p(z)": log_density(recipe.prior, z), "distance to nearest code": nearest_distance(z, codes)}
     for what, key in keys.items():
         order = np.argsort(key.numpy(), kind="stable")
