@@ -42,7 +42,7 @@ from gankit.nets import priors
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def log_density(kind: str, z: torch.Tensor) -> torch.Tensor:
+def log_density(kind: str, z: torch.Tensor, spread: float = 0.0) -> torch.Tensor:
     """log p(z) of 2-D points under the prior ``kind`` (normal, or the mixture of ten elongated Gaussians)."""
     if kind == "normal":
         return -0.5 * z.pow(2).sum(1) - math.log(2 * math.pi)
@@ -52,7 +52,7 @@ def log_density(kind: str, z: torch.Tensor) -> torch.Tensor:
     c, s = torch.cos(angles), torch.sin(angles)  # component k: radial axis (c, s), across (-s, c)
     radial = z[:, :1] * c + z[:, 1:] * s  # (n, K)
     across = -z[:, :1] * s + z[:, 1:] * c
-    sr, st = priors.MIX_RADIAL_STD, priors.MIX_TANGENTIAL_STD
+    sr, st = priors.MIX_RADIAL_STD, spread or priors.MIX_TANGENTIAL_STD
     log_k = (-0.5 * ((radial - priors.MIX_RADIUS) / sr) ** 2 - 0.5 * (across / st) ** 2
              - math.log(2 * math.pi * sr * st))
     return torch.logsumexp(log_k, 1) - math.log(priors.COMPONENTS)
@@ -103,7 +103,8 @@ def diagnose(run: str, draws: int, buckets: int, seed: int) -> dict:
     rows = {"all (random)": score(f_fake[:per], p_fake[:per], f_real)}
     matched = matched_classes(p_fake.argmax(1), p_real.argmax(1), per, np.random.default_rng(seed))
     rows["all, class shares matched to the training digits'"] = score(f_fake[matched], p_fake[matched], f_real)
-    keys = {"log p(z)": log_density(recipe.prior, z), "distance to nearest code": nearest_distance(z, codes)}
+    density = log_density(recipe.prior, z, float(cfg.generator.prior_spread))
+    keys = {"log p(z)": density, "distance to nearest code": nearest_distance(z, codes)}
     for what, key in keys.items():
         order = np.argsort(key.numpy(), kind="stable")
         for b in range(buckets):

@@ -89,6 +89,7 @@ class GeneratorConfig:
     noise_dim: int = 2
     # N(0, I), U(0, 1)^d, 2-D: mixture of 10 Gaussians, swiss roll
     prior: str = field(default="normal", metadata=_choices(PRIORS))
+    prior_spread: float = 0.0  # mixture (mlp): each petal's standard deviation across its ray; 0: the paper's 0.05
     width: int = 256
     depth: int = 3  # hidden layers
     activation: str = field(default="relu", metadata=_choices(ACTIVATIONS))

@@ -133,6 +133,21 @@ def test_priors_are_reproducible_and_checked():
         priors.check_prior("cauchy", 2)
 
 
+def test_mixture_prior_spread_widens_the_petals_for_the_decoder_and_the_code_d(tiny):
+    """generator.prior_spread = s: each petal's standard deviation across its ray is s instead of 0.05, in the
+    decoder's own draws (sample_noise: what is sampled and scored) and in the AAE's (what D matches codes to)."""
+    zeros = torch.zeros(20000, dtype=torch.long)  # petal 0 lies along z₁: z₂ is the offset across it
+    for spread, want in ((0.0, priors.MIX_TANGENTIAL_STD), (0.2, 0.2)):
+        z = priors.sample_prior("mixture", 20000, 2, torch.Generator().manual_seed(0), labels=zeros, spread=spread)
+        assert z[:, 1].std().item() == pytest.approx(want, rel=0.03)  # 20,000 draws: s.e. 0.5 %
+        assert z[:, 0].mean().item() == pytest.approx(priors.MIX_RADIUS, abs=0.02)  # the ray itself unchanged
+    r, _ = build(tiny, "aae", "generator.prior=mixture", "generator.prior_spread=0.2")
+    mine = r.prior_sample(500, None, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(mine, r.generator.sample_noise(500, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(mine, priors.sample_prior("mixture", 500, 2, torch.Generator().manual_seed(1), spread=0.2))
+    assert not torch.equal(mine, priors.sample_prior("mixture", 500, 2, torch.Generator().manual_seed(1)))
+
+
 def test_lattice():
     z = priors.lattice("normal", 5)
     assert z.shape == (25, 2)
@@ -306,6 +321,9 @@ def test_codes_and_lattice_errors(tiny, capsys):
     (["model.recipe=aae", "model.posterior=gaussian", "model.entropy_weight=-1"],
      "model.entropy_weight must be >= 0 \\(0: off\\), got -1.0"),
     (["model.recipe=aae", "model.entropy_weight=1"], "model.entropy_weight needs model.posterior=gaussian"),
+    (["model.recipe=aae", "generator.prior=mixture", "generator.noise_dim=2", "generator.prior_spread=-0.1"],
+     "generator.prior_spread must be >= 0 \\(0: the mixture's own 0.05\\), got -0.1"),
+    (["generator.prior_spread=0.2"], "generator.prior_spread \\(the petals' width across\\) needs generator.prior=mixture"),
 ])
 def test_bad_configs_are_refused_when_resolved(overrides, message):
     with pytest.raises(ConfigError, match=message):

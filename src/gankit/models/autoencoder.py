@@ -207,9 +207,11 @@ class AutoEncoder(Recipe):
         return self.encode(x)
 
     def prior_sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` codes from p(z) (class ``labels[i]``'s part of it with the label-conditioned prior)."""
+        """``n`` codes from p(z) (class ``labels[i]``'s part of it with the label-conditioned prior), the decoder's own
+        (``generator.prior_spread`` included)."""
         return priors.sample_prior(self.prior, n, self.latent_dim, generator=generator, device=self.device,
-                                   labels=labels if self.uses_labels else None)
+                                   labels=labels if self.uses_labels else None,
+                                   spread=float(self.cfg.generator.prior_spread))
 
     def metric_net(self, net: nn.Module) -> CodeSource:
         """What the metrics that score a generator are handed (``needs_net``): ``net`` (the decoder) with the

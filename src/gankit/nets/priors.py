@@ -61,8 +61,9 @@ def _labels(labels: Tensor | None, n: int, generator: torch.Generator | None, de
 
 
 def sample_prior(kind: str, n: int, dim: int, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None, labels: Tensor | None = None) -> Tensor:
-    """(n, dim) draws from prior ``kind``; with ``labels`` (mixture, swissroll) class k draws from part k."""
+                 device: torch.device | str | None = None, labels: Tensor | None = None, spread: float = 0.0) -> Tensor:
+    """(n, dim) draws from prior ``kind``; with ``labels`` (mixture, swissroll) class k draws from part k.
+    ``spread`` > 0: the mixture's standard deviation across each ray instead of ``MIX_TANGENTIAL_STD`` (wider petals)."""
     check_prior(kind, dim)
     if kind == "normal":
         return _draw(torch.randn, (n, dim), generator, device)
@@ -72,7 +73,7 @@ def sample_prior(kind: str, n: int, dim: int, generator: torch.Generator | None 
     if kind == "mixture":
         eps = _draw(torch.randn, (n, 2), generator, device)
         radial = MIX_RADIUS + MIX_RADIAL_STD * eps[:, 0]
-        across = MIX_TANGENTIAL_STD * eps[:, 1]
+        across = (spread or MIX_TANGENTIAL_STD) * eps[:, 1]
         angle = 2 * math.pi * k / COMPONENTS
         c, s = torch.cos(angle), torch.sin(angle)
         return torch.stack([radial * c - across * s, radial * s + across * c], 1)
