@@ -6,7 +6,8 @@ codes are pushed towards.
 - ``mixture``: a mixture of 10 two-dimensional Gaussians on a circle, the prior of Makhzani et al.,
   "Adversarial Autoencoders" (ICLR 2016 workshop), Figures 2 and 4: component k is elongated along the
   ray at angle 2πk/10, with its centre at radius 1.4, standard deviation 0.5 along the ray and 0.05
-  across it (the petal shape of the paper's figures); the components have equal weight.
+  across it (the petal shape of the paper's figures; ``spread``, ``generator.prior_spread``, widens the petals);
+  the components have equal weight.
 - ``swissroll``: a 2-D swiss roll, the paper's Figure 4 (right): u ~ U(0, 1), radius 3√u, angle 4π√u.
 
 The two 2-D priors can be conditioned on a class label (the paper's section 2.3, "Incorporating label
