@@ -323,7 +323,8 @@ def test_codes_and_lattice_errors(tiny, capsys):
     (["model.recipe=aae", "model.entropy_weight=1"], "model.entropy_weight needs model.posterior=gaussian"),
     (["model.recipe=aae", "generator.prior=mixture", "generator.noise_dim=2", "generator.prior_spread=-0.1"],
      "generator.prior_spread must be >= 0 \\(0: the mixture's own 0.05\\), got -0.1"),
-    (["generator.prior_spread=0.2"], "generator.prior_spread \\(the petals' width across\\) needs generator.prior=mixture"),
+    (["generator.prior_spread=0.2"],
+     "generator.prior_spread \\(the petals' width across\\) needs generator.prior=mixture"),
 ])
 def test_bad_configs_are_refused_when_resolved(overrides, message):
     with pytest.raises(ConfigError, match=message):

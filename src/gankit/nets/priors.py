@@ -64,7 +64,8 @@ def _labels(labels: Tensor | None, n: int, generator: torch.Generator | None, de
 def sample_prior(kind: str, n: int, dim: int, generator: torch.Generator | None = None,
                  device: torch.device | str | None = None, labels: Tensor | None = None, spread: float = 0.0) -> Tensor:
     """(n, dim) draws from prior ``kind``; with ``labels`` (mixture, swissroll) class k draws from part k.
-    ``spread`` > 0: the mixture's standard deviation across each ray instead of ``MIX_TANGENTIAL_STD`` (wider petals)."""
+    ``spread`` > 0: the mixture's standard deviation across each ray instead of ``MIX_TANGENTIAL_STD``
+    (wider petals)."""
     check_prior(kind, dim)
     if kind == "normal":
         return _draw(torch.randn, (n, dim), generator, device)
