@@ -89,6 +89,7 @@ class GeneratorConfig:
     noise_dim: int = 2
     # N(0, I), U(0, 1)^d, 2-D: mixture of 10 Gaussians, swiss roll
     prior: str = field(default="normal", metadata=_choices(PRIORS))
+    prior_spread: float = 0.0  # mixture (mlp): each petal's standard deviation across its ray; 0: the paper's 0.05
     width: int = 256
     depth: int = 3  # hidden layers
     activation: str = field(default="relu", metadata=_choices(ACTIVATIONS))
@@ -154,6 +155,11 @@ class ModelConfig:
     prior_labels: bool = False
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)
     reg_lr: float = 0.0  # aae: the encoder's learning rate in the regularisation phase (fooling D); 0: g_optim.lr
+    reg_betas: list[float] = field(default_factory=list)  # aae: that phase's Adam betas; empty: g_optim.betas
+    # aae: the encoder's posterior q(z|x): point (z = E(x), + model.code_noise) or gaussian (N(μ(x), diag e^σ(x)),
+    # both learned; codes are reparameterised draws, as the VAE's)
+    posterior: str = field(default="point", metadata=_choices(("point", "gaussian")))
+    entropy_weight: float = 0.0  # aae, posterior=gaussian: w in the reconstruction loss's − w Σ_i σ_i (1: the VAE's)
     condition: str = field(default="concat", metadata=_choices(CONDITIONS))  # cgan, stackgan: how D sees class/text
     matching_aware: bool = False  # cgan: real images with wrong classes are extra negatives (Reed et al. 2016)
     class_weight: float = 1.0  # condition=acgan: weight of the class cross-entropy (stackgan: text read-back)

@@ -261,6 +261,21 @@ def validate(cfg: Config) -> None:
         (cfg.model.code_noise == 0 or cfg.model.recipe == "aae",
          "model.code_noise is the adversarial autoencoder's (model.recipe=aae); the VAE learns its posterior's spread"),
         (cfg.model.reg_lr >= 0, f"model.reg_lr must be >= 0 (0: g_optim.lr), got {cfg.model.reg_lr}"),
+        (cfg.generator.prior_spread >= 0,
+         f"generator.prior_spread must be >= 0 (0: the mixture's own 0.05), got {cfg.generator.prior_spread}"),
+        (cfg.generator.prior_spread == 0 or (cfg.generator.prior == "mixture" and cfg.generator.name == "mlp"),
+         "generator.prior_spread (the petals' width across) needs generator.prior=mixture and generator.name=mlp"),
+        (len(cfg.model.reg_betas) in (0, 2) and all(0 <= b < 1 for b in cfg.model.reg_betas),
+         f"model.reg_betas must be two numbers in [0, 1) (or [] for g_optim.betas), got {cfg.model.reg_betas}"),
+        (cfg.model.posterior == "point" or cfg.model.recipe == "aae",
+         "model.posterior is the adversarial autoencoder's (model.recipe=aae); the VAE's is always gaussian"),
+        (cfg.model.posterior == "point" or cfg.model.code_noise == 0,
+         "model.code_noise is the point posterior's fixed spread; model.posterior=gaussian learns its own: "
+         "set one of them"),
+        (cfg.model.entropy_weight >= 0,
+         f"model.entropy_weight must be >= 0 (0: off), got {cfg.model.entropy_weight}"),
+        (cfg.model.entropy_weight == 0 or cfg.model.posterior == "gaussian",
+         "model.entropy_weight needs model.posterior=gaussian (a learned posterior spread to reward)"),
     ]
     for ok, message in checks:
         if not ok:

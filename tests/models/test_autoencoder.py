@@ -133,6 +133,21 @@ def test_priors_are_reproducible_and_checked():
         priors.check_prior("cauchy", 2)
 
 
+def test_mixture_prior_spread_widens_the_petals_for_the_decoder_and_the_code_d(tiny):
+    """generator.prior_spread = s: each petal's standard deviation across its ray is s instead of 0.05, in the
+    decoder's own draws (sample_noise: what is sampled and scored) and in the AAE's (what D matches codes to)."""
+    zeros = torch.zeros(20000, dtype=torch.long)  # petal 0 lies along z₁: z₂ is the offset across it
+    for spread, want in ((0.0, priors.MIX_TANGENTIAL_STD), (0.2, 0.2)):
+        z = priors.sample_prior("mixture", 20000, 2, torch.Generator().manual_seed(0), labels=zeros, spread=spread)
+        assert z[:, 1].std().item() == pytest.approx(want, rel=0.03)  # 20,000 draws: s.e. 0.5 %
+        assert z[:, 0].mean().item() == pytest.approx(priors.MIX_RADIUS, abs=0.02)  # the ray itself unchanged
+    r, _ = build(tiny, "aae", "generator.prior=mixture", "generator.prior_spread=0.2")
+    mine = r.prior_sample(500, None, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(mine, r.generator.sample_noise(500, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(mine, priors.sample_prior("mixture", 500, 2, torch.Generator().manual_seed(1), spread=0.2))
+    assert not torch.equal(mine, priors.sample_prior("mixture", 500, 2, torch.Generator().manual_seed(1)))
+
+
 def test_lattice():
     z = priors.lattice("normal", 5)
     assert z.shape == (25, 2)
@@ -203,6 +218,11 @@ def test_aae_phases_touch_the_right_networks(tiny):
     # model.reg_lr = 0: the regularisation phase at g_optim.lr; else at reg_lr, the other two unchanged
     assert lrs(r) == {"g": 1e-3, "d": 3e-4, "enc": 1e-3}
     assert lrs(build(tiny, "aae", "model.reg_lr=5e-5", "d_optim.lr=3e-4")[0]) == {"g": 1e-3, "d": 3e-4, "enc": 5e-5}
+    # model.reg_betas = []: the regularisation phase with g_optim.betas; else its own, the reconstruction's unchanged
+    betas = lambda r: {k: o.param_groups[0]["betas"] for k, o in r.optimizers.items()}  # noqa: E731
+    assert betas(r) == {"g": (0.5, 0.999), "d": (0.5, 0.999), "enc": (0.5, 0.999)}
+    own = build(tiny, "aae", "g_optim.betas=[0.9, 0.999]", "model.reg_betas=[0.5, 0.99]")[0]
+    assert betas(own) == {"g": (0.9, 0.999), "d": (0.5, 0.999), "enc": (0.5, 0.99)}
 
 
 def test_aae_train_d_steps_2_trains_its_code_d_twice_per_encoder_step(tiny, monkeypatch):
@@ -291,6 +311,20 @@ def test_codes_and_lattice_errors(tiny, capsys):
     (["model.recipe=aae", "model.code_noise=-0.1"], "model.code_noise must be >= 0 \\(0: the deterministic encoder\\)"),
     (["model.code_noise=0.5"], "model.code_noise is the adversarial autoencoder's \\(model.recipe=aae\\)"),
     (["model.recipe=aae", "model.reg_lr=-1e-3"], "model.reg_lr must be >= 0 \\(0: g_optim.lr\\), got -0.001"),
+    (["model.recipe=aae", "model.reg_betas=[0.5]"], "model.reg_betas must be two numbers in \\[0, 1\\)"),
+    (["model.recipe=aae", "model.reg_betas=[0.5, 1.0]"], "model.reg_betas must be two numbers in \\[0, 1\\)"),
+    (["model.posterior=gaussian"], "model.posterior is the adversarial autoencoder's \\(model.recipe=aae\\)"),
+    (["model.recipe=aae", "model.posterior=gaussian", "model.code_noise=0.1"],
+     "model.posterior=gaussian learns its own: set one of them"),
+    (["model.recipe=aae", "model.posterior=laplace"], "model.posterior: unknown value 'laplace'; choose one of: "
+                                                      "point, gaussian"),
+    (["model.recipe=aae", "model.posterior=gaussian", "model.entropy_weight=-1"],
+     "model.entropy_weight must be >= 0 \\(0: off\\), got -1.0"),
+    (["model.recipe=aae", "model.entropy_weight=1"], "model.entropy_weight needs model.posterior=gaussian"),
+    (["model.recipe=aae", "generator.prior=mixture", "generator.noise_dim=2", "generator.prior_spread=-0.1"],
+     "generator.prior_spread must be >= 0 \\(0: the mixture's own 0.05\\), got -0.1"),
+    (["generator.prior_spread=0.2"],
+     "generator.prior_spread \\(the petals' width across\\) needs generator.prior=mixture"),
 ])
 def test_bad_configs_are_refused_when_resolved(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -379,6 +413,53 @@ def test_aae_code_noise_draws_the_gaussian_posterior_in_every_phase(tiny):
     assert d._reconstruct(x[:64])[0].item() == d._reconstruct(x[:64])[0].item()
     assert torch.equal(d.discriminator_scores(x[:64], torch.Generator().manual_seed(1))[1],
                        d.discriminator_scores(x[:64], torch.Generator().manual_seed(2))[1])
+
+
+def test_aae_gaussian_posterior_draws_its_learned_spread_in_every_phase(tiny):
+    r, ds = build(tiny, "aae", "generator.prior=normal", "model.posterior=gaussian", "model.entropy_weight=0.5")
+    x = ds.sample(400)
+    assert r.encoder(x).shape == (400, 4)  # (μ, σ) per code dimension, as the VAE's encoder
+    with torch.no_grad():  # a known spread: σ = log-variance log 0.3² for every x
+        r.encoder.body.net[-1].bias[2:] = math.log(0.09)
+        r.encoder.body.net[-1].weight[2:] = 0
+    r.encoder.eval()
+    mean = r.encoder(x)[:, :2].detach()
+    assert torch.allclose(r.encode(x), mean)  # codes for export: the posterior means
+    z = r.aggregate_codes(x, generator=torch.Generator().manual_seed(4))
+    e = torch.randn(z.shape, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(z, mean + 0.3 * e, atol=1e-6)  # μ + exp(σ/2)·e, one draw per x
+    assert (z - mean).std().item() == pytest.approx(0.3, abs=0.02)  # 800 draws: s.e. 0.008
+    # phase 1: Σ (x − x̂)² of a draw, minus w Σ_i σ_i; with the same e the two weights differ by exactly that
+    torch.manual_seed(0)
+    loss, parts = r._reconstruct(x[:64])
+    assert loss.item() == pytest.approx(parts["recon"].item() - 0.5 * 2 * math.log(0.09), rel=1e-5)
+    assert parts["post_std"].item() == pytest.approx(0.3, rel=1e-5)
+    torch.manual_seed(0)
+    again = r._reconstruct(x[:64])[1]["recon"]
+    torch.manual_seed(1)
+    assert again.item() == parts["recon"].item() != r._reconstruct(x[:64])[1]["recon"].item()  # draws differ
+    scores = [r.discriminator_scores(x[:64], torch.Generator().manual_seed(k))[1] for k in (1, 1, 2)]
+    assert torch.equal(scores[0], scores[1]) and not torch.allclose(scores[0], scores[2])  # D judges draws
+
+
+def test_aae_entropy_weight_keeps_the_learned_spread_open(tiny):
+    """Without the entropy term nothing in the AAE's loss keeps σ up (the reconstruction wants it small, and the
+    prior draws are matched as well by narrow posteriors); with w = 1 (the VAE's weight on its posterior's
+    entropy) the spread opens from the same start."""
+    spreads = {}
+    for w in (0, 1):
+        r, ds = build(tiny, "aae", "generator.prior=normal", "model.posterior=gaussian", f"model.entropy_weight={w}",
+                      *FAST)
+        torch.manual_seed(5)
+        spread = [r.g_step(ds.sample(64))["post_std"].item()]  # measured before the first update
+        for _ in range(120):
+            r.d_step(ds.sample(64))
+            spread.append(r.g_step(ds.sample(64))["post_std"].item())
+        spreads[w] = spread
+    assert spreads[0][0] == pytest.approx(spreads[1][0], rel=1e-6)  # the same networks and batch at the start
+    # w = 0: σ collapses towards the deterministic encoder (0.89 -> 0.03 here); w = 1 keeps it 30 times wider (0.73)
+    assert spreads[0][-1] < 0.1 * spreads[0][0] and spreads[1][-1] > 10 * spreads[0][-1], (spreads[0][-1],
+                                                                                         spreads[1][-1])
 
 
 class _Recorder(torch.nn.Module):

@@ -48,6 +48,18 @@ and D matches the aggregated posterior q(z) = E_x N(E(x), s² I) — the distrib
 codes the decoder was trained on — to p(z). s = 0 is the deterministic encoder of the paper's
 experiments, whose decoder only ever sees the codes of training images.
 
+``model.posterior`` = ``gaussian`` learns the spread instead (the paper's Gaussian posterior as it states it):
+the encoder gives a mean μ(x) and a log-variance σ(x) per code dimension, as the VAE's does, and every phase
+uses the reparameterised draws z = μ + exp(σ/2)·e. Nothing in the AAE's loss keeps σ from shrinking to the
+deterministic encoder (the reconstruction wants it small, and the adversary only sees q(z)). The VAE's KL term
+averaged over x splits into −H(q(z|x)) plus the cross-entropy of q(z) and p(z) (Hoffman & Johnson, "ELBO
+surgery", 2016); the AAE's adversary stands in for the second part, and ``model.entropy_weight`` = w restores
+the first: the reconstruction phase minimises
+
+    Σ (x − x̂)² − w Σ_i σ_i        (= Σ (x − x̂)² + 2w · (−H(N(μ, diag e^σ))) + const),
+
+so w = 1 is the VAE's own weight on its posterior's entropy, in the lecture's scale (twice the negative ELBO).
+
 How the trainer's steps map onto these (it calls ``d_step`` k = ``train.d_steps`` times, then
 ``g_step``, each on a fresh batch): for the AAE, ``d_step`` is phase 2 and ``g_step`` is phase 1 then
 phase 3 on one batch. The AE and the VAE have no discriminator (``adversarial = False``): the trainer
@@ -98,6 +110,16 @@ def kl_lecture(mean: Tensor, logvar: Tensor) -> Tensor:
 def squared_error(x: Tensor, x_hat: Tensor) -> Tensor:
     """Σ (x − x̂)² over each sample's values, shape (B,): the reconstruction error."""
     return (x - x_hat).pow(2).flatten(1).sum(dim=1)
+
+
+def gaussian_draw(mean: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """c = m + exp(σ/2) · e, e ~ N(0, I) under ``generator`` (the global RNG when None): a draw of
+    N(m, diag e^σ), σ the log-variance, differentiable in m and σ (the reparameterisation)."""
+    if generator is None:
+        e = torch.randn_like(mean)
+    else:
+        e = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+    return mean + (0.5 * logvar).exp() * e
 
 
 class Encoder(nn.Module):
@@ -185,9 +207,11 @@ class AutoEncoder(Recipe):
         return self.encode(x)
 
     def prior_sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` codes from p(z) (class ``labels[i]``'s part of it with the label-conditioned prior)."""
+        """``n`` codes from p(z) (class ``labels[i]``'s part of it with the label-conditioned prior), the decoder's own
+        (``generator.prior_spread`` included)."""
         return priors.sample_prior(self.prior, n, self.latent_dim, generator=generator, device=self.device,
-                                   labels=labels if self.uses_labels else None)
+                                   labels=labels if self.uses_labels else None,
+                                   spread=float(self.cfg.generator.prior_spread))
 
     def metric_net(self, net: nn.Module) -> CodeSource:
         """What the metrics that score a generator are handed (``needs_net``): ``net`` (the decoder) with the
@@ -233,8 +257,7 @@ class VAE(AutoEncoder):
         q(z|x)'s variance, and the means carry only the rest of N(0, I)'s.)"""
         with eval_mode(self.encoder):
             mean, logvar = self.posterior(x.to(self.device))
-        e = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
-        return mean + (0.5 * logvar).exp() * e
+        return gaussian_draw(mean, logvar, generator)
 
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(m, σ): mean and log-variance of q(z|x), each (B, latent)."""
@@ -244,7 +267,7 @@ class VAE(AutoEncoder):
     @staticmethod
     def reparameterise(mean: Tensor, logvar: Tensor) -> Tensor:
         """c = m + exp(σ/2) · e, e ~ N(0, I): a sample of N(m, diag e^σ) differentiable in m and σ."""
-        return mean + (0.5 * logvar).exp() * torch.randn_like(mean)
+        return gaussian_draw(mean, logvar)
 
     def _reconstruct(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         mean, logvar = self.posterior(x)
@@ -258,15 +281,18 @@ class AAE(AutoEncoder):
 
     Optimisers: ``g`` (``g_optim``) for encoder and decoder in the reconstruction phase, ``d``
     (``d_optim``) for the code discriminator, ``enc`` (``g_optim``'s settings, learning rate
-    ``model.reg_lr`` when set) for the encoder in the regularisation phase. ``model.code_noise`` = s:
-    every phase uses posterior draws E(x) + s·e (see the module). ``model.objective`` is the adversarial
-    loss pair (nsgan: the lecture's binary cross-entropy, with the encoder's non-saturating loss).
+    ``model.reg_lr`` and betas ``model.reg_betas`` when set) for the encoder in the regularisation phase.
+    ``model.code_noise`` = s: every phase uses posterior draws E(x) + s·e; ``model.posterior=gaussian``: draws
+    μ(x) + exp(σ(x)/2)·e with ``model.entropy_weight`` on the posterior's entropy (see the module).
+    ``model.objective`` is the adversarial loss pair (nsgan: the lecture's binary cross-entropy, with the
+    encoder's non-saturating loss).
     """
 
     adversarial = True
     objective: Objective
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
+        self.gaussian = cfg.model.posterior == "gaussian"  # before the encoder is built: its outputs' count
         super().__init__(cfg, data_shape, device)
         if cfg.discriminator.name != "mlp":
             raise ConfigError(f"the aae's discriminator judges codes (vectors): set discriminator.name=mlp "
@@ -279,6 +305,7 @@ class AAE(AutoEncoder):
         self.reg, self.instance_noise = reg, float(reg.instance_noise)
         self.uses_labels = bool(cfg.model.prior_labels)
         self.code_noise = float(cfg.model.code_noise)  # s of the posterior N(E(x), s² I); 0: deterministic
+        self.entropy_weight = float(cfg.model.entropy_weight)  # w on the learned posterior's entropy
         n_in = self.latent_dim + (priors.COMPONENTS if self.uses_labels else 0)
         d = cfg.discriminator
         self.pack = int(cfg.model.pack)  # D judges this many codes at once (PacGAN), all prior draws or all codes
@@ -293,7 +320,15 @@ class AAE(AutoEncoder):
         # the regularisation phase's own learning rate (Makhzani et al. give each phase one): Adam moves every
         # weight by about lr whatever the gradient's size, so this phase's lr is the adversary's pull on the encoder
         reg_lr = float(cfg.model.reg_lr) or cfg.g_optim.lr
-        self.optimizers["enc"] = build_optimizer(self.encoder.parameters(), replace(cfg.g_optim, lr=reg_lr))
+        reg_betas = list(cfg.model.reg_betas) or cfg.g_optim.betas
+        self.optimizers["enc"] = build_optimizer(self.encoder.parameters(),
+                                                 replace(cfg.g_optim, lr=reg_lr, betas=reg_betas))
+
+    def code_outputs(self) -> int:
+        return 2 * self.latent_dim if self.gaussian else self.latent_dim  # (μ, σ) or the code
+
+    def _code(self, out: Tensor) -> Tensor:
+        return out[:, : self.latent_dim]  # the code, or the posterior's mean μ
 
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "discriminator": self.discriminator}
@@ -314,24 +349,34 @@ class AAE(AutoEncoder):
         """D's raw scores on codes z: (B/m,), one per pack of m = ``model.pack`` codes (one per code at m = 1)."""
         return self.discriminator(self._d_input(z, y, noisy))
 
-    def _draw(self, code: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """z = code + s·e, e ~ N(0, I) (under ``generator``): a draw of the posterior N(code, s² I), s =
-        ``model.code_noise``; the code itself for s = 0."""
+    def _draw(self, out: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A draw of the posterior q(z|x) from the encoder's output ``out`` (e ~ N(0, I) under ``generator``):
+        μ + exp(σ/2)·e for ``model.posterior=gaussian`` (``out`` = (μ, σ)); else code + s·e, s =
+        ``model.code_noise``, the code itself for s = 0."""
+        if self.gaussian:
+            return gaussian_draw(out[:, : self.latent_dim], out[:, self.latent_dim:], generator)
         if not self.code_noise:
-            return code
-        e = torch.randn(code.shape, generator=generator, dtype=code.dtype).to(code.device)
-        return code + self.code_noise * e
+            return out
+        e = torch.randn(out.shape, generator=generator, dtype=out.dtype).to(out.device)
+        return out + self.code_noise * e
 
     @torch.no_grad()
     def aggregate_codes(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """The codes E(x), or with ``model.code_noise`` = s > 0 one posterior draw E(x) + s·e per x (under
-        ``generator``): draws of q(z), the codes the decoder was trained on and D judged."""
-        return self._draw(self.encode(x), generator)
+        """One posterior draw per x (under ``generator``; the codes E(x) themselves for the deterministic
+        encoder): draws of q(z), the codes the decoder was trained on and D judged."""
+        with eval_mode(self.encoder):
+            return self._draw(self.encoder(x.to(self.device)), generator)
 
     def _reconstruct(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Phase 1 on the posterior draws z = E(x) + s·e (E(x) itself for s = 0)."""
-        rec = squared_error(x, self.generator(self._draw(self.encoder(x)))).mean()
-        return rec, {"recon": rec.detach()}
+        """Phase 1 on the posterior draws z (E(x) itself for the deterministic encoder); with a learned Gaussian
+        posterior, minus w Σ_i σ_i (w = ``model.entropy_weight``, σ the log-variance: see the module)."""
+        out = self.encoder(x)
+        rec = squared_error(x, self.generator(self._draw(out))).mean()
+        if not self.gaussian:
+            return rec, {"recon": rec.detach()}
+        logvar = out[:, self.latent_dim:]
+        loss = rec - self.entropy_weight * logvar.sum(1).mean() if self.entropy_weight else rec
+        return loss, {"recon": rec.detach(), "post_std": (0.5 * logvar.detach()).exp().mean()}
 
     def discriminator_scores(self, real: Any, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """D on codes (:meth:`Recipe.discriminator_scores`): its "real" side is as many draws from the prior
@@ -461,7 +506,8 @@ def plot_recipe_codes(recipe: AutoEncoder, x: Tensor, y: Tensor | None, path: Pa
                           "use -o FILE.npy for the codes")
     prior = recipe.prior_sample(len(z), y if recipe.uses_labels else None, generator=gen).cpu()
     d = code_prior_distance(z, prior)
-    stochastic = isinstance(recipe, VAE) or float(getattr(recipe, "code_noise", 0.0)) > 0
+    stochastic = isinstance(recipe, VAE) or float(getattr(recipe, "code_noise", 0.0)) > 0 or getattr(
+        recipe, "gaussian", False)
     what = "posterior samples" if stochastic else "codes"
     plot_codes(z.numpy(), None if y is None else y.numpy(), path, box=priors.box(recipe.prior), prior=prior.numpy(),
                title=f"{name}: {what} of {len(z)} held-out samples ({recipe.cfg.model.recipe}) on the "

@@ -50,17 +50,19 @@ def _stack(
 
 class NoisePrior:
     """p(z): N(0, I), U(0, 1)^d (the lecture's 1-D example), or a 2-D prior of the adversarial autoencoder
-    (mixture of 10 Gaussians, swiss roll); see :mod:`gankit.nets.priors`."""
+    (mixture of 10 Gaussians, swiss roll); see :mod:`gankit.nets.priors`. ``spread``: the mixture's petals' width
+    across (0: its own)."""
 
-    def __init__(self, kind: str, dim: int) -> None:
+    def __init__(self, kind: str, dim: int, spread: float = 0.0) -> None:
         check_prior(kind, dim)
         self.kind = kind
         self.dim = dim
+        self.spread = spread
 
     def sample(self, n: int, device: torch.device | str | None = None,
                generator: torch.Generator | None = None) -> Tensor:
         """(n, dim) noise; ``generator`` gives an RNG separate from training (evaluation, fixed noise)."""
-        return sample_prior(self.kind, n, self.dim, generator=generator, device=device)
+        return sample_prior(self.kind, n, self.dim, generator=generator, device=device, spread=self.spread)
 
 
 class MLPGenerator(nn.Module):
@@ -68,7 +70,7 @@ class MLPGenerator(nn.Module):
 
     def __init__(
         self, noise_dim: int, out_dim: int, width: int = 256, depth: int = 3, act: str = "relu",
-        batch_norm: bool = False, prior: str = "normal",
+        batch_norm: bool = False, prior: str = "normal", prior_spread: float = 0.0,
     ) -> None:
         super().__init__()
         layers, n = _stack(noise_dim, width, depth, act, batch_norm=batch_norm)
@@ -76,7 +78,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.noise_dim = noise_dim
         self.out_shape: tuple[int, ...] = (out_dim,)
-        self.prior = NoisePrior(prior, noise_dim)
+        self.prior = NoisePrior(prior, noise_dim, prior_spread)
 
     def sample_noise(self, n: int, device: torch.device | str | None = None,
                      generator: torch.Generator | None = None) -> Tensor:
@@ -111,7 +113,8 @@ class NetFamily:
 
 def _mlp_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
     out_dim = int(torch.Size(data_shape).numel())
-    g = MLPGenerator(cfg.noise_dim, out_dim, cfg.width, cfg.depth, cfg.activation, cfg.batch_norm, cfg.prior)
+    g = MLPGenerator(cfg.noise_dim, out_dim, cfg.width, cfg.depth, cfg.activation, cfg.batch_norm, cfg.prior,
+                     float(getattr(cfg, "prior_spread", 0.0)))
     g.out_shape = tuple(data_shape)  # images come out as (B, C, H, W)
     if len(data_shape) == 3:  # images live in [-1, 1] (as DCGAN's G, a tanh output); the image metrics refuse others
         g.net.append(nn.Tanh())

@@ -6,7 +6,8 @@ codes are pushed towards.
 - ``mixture``: a mixture of 10 two-dimensional Gaussians on a circle, the prior of Makhzani et al.,
   "Adversarial Autoencoders" (ICLR 2016 workshop), Figures 2 and 4: component k is elongated along the
   ray at angle 2πk/10, with its centre at radius 1.4, standard deviation 0.5 along the ray and 0.05
-  across it (the petal shape of the paper's figures); the components have equal weight.
+  across it (the petal shape of the paper's figures; ``spread``, ``generator.prior_spread``, widens the petals);
+  the components have equal weight.
 - ``swissroll``: a 2-D swiss roll, the paper's Figure 4 (right): u ~ U(0, 1), radius 3√u, angle 4π√u.
 
 The two 2-D priors can be conditioned on a class label (the paper's section 2.3, "Incorporating label
@@ -61,8 +62,10 @@ def _labels(labels: Tensor | None, n: int, generator: torch.Generator | None, de
 
 
 def sample_prior(kind: str, n: int, dim: int, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None, labels: Tensor | None = None) -> Tensor:
-    """(n, dim) draws from prior ``kind``; with ``labels`` (mixture, swissroll) class k draws from part k."""
+                 device: torch.device | str | None = None, labels: Tensor | None = None, spread: float = 0.0) -> Tensor:
+    """(n, dim) draws from prior ``kind``; with ``labels`` (mixture, swissroll) class k draws from part k.
+    ``spread`` > 0: the mixture's standard deviation across each ray instead of ``MIX_TANGENTIAL_STD``
+    (wider petals)."""
     check_prior(kind, dim)
     if kind == "normal":
         return _draw(torch.randn, (n, dim), generator, device)
@@ -72,7 +75,7 @@ def sample_prior(kind: str, n: int, dim: int, generator: torch.Generator | None 
     if kind == "mixture":
         eps = _draw(torch.randn, (n, 2), generator, device)
         radial = MIX_RADIUS + MIX_RADIAL_STD * eps[:, 0]
-        across = MIX_TANGENTIAL_STD * eps[:, 1]
+        across = (spread or MIX_TANGENTIAL_STD) * eps[:, 1]
         angle = 2 * math.pi * k / COMPONENTS
         c, s = torch.cos(angle), torch.sin(angle)
         return torch.stack([radial * c - across * s, radial * s + across * c], 1)
