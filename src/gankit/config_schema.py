@@ -147,10 +147,12 @@ class ModelConfig:
     diversity_pool: int = 1  # stackgan: the mode-seeking distance on images average-pooled by this factor (1: pixels)
     # stackgan: batches of B/m captions with m images each; D's head sees each caption's spread (1: off)
     caption_groups: int = 1
-    # stackgan: η on the completion term: a caption with its size (position, both) left out, drawn twice, must give
-    # two different completions of it, each judged by D as a real image of its full caption (0: off)
+    # stackgan: η on the completion term: a caption with its size (position, both) left out, drawn k times, must give
+    # k different completions of it, each judged by D as a real image of its full caption (0: off)
     completion_weight: float = 0.0
     completion_on: str = field(default="size", metadata=_choices(("size", "position", "both")))
+    completion_draws: int = 2  # stackgan: k, the draws of each open caption (<= its completions: 2 sizes, 9 cells)
+    completion_fraction: float = 0.25  # stackgan: the share of a batch's captions the completion term leaves open
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)

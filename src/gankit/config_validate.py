@@ -242,6 +242,12 @@ def validate(cfg: Config) -> None:
                                            f"got {cfg.model.completion_weight}"),
         (cfg.model.completion_weight == 0 or cfg.model.recipe == "stackgan",
          "model.completion_weight (open captions drawn as their completions) is for model.recipe=stackgan"),
+        (cfg.model.completion_draws >= 2,
+         f"model.completion_draws must be >= 2 (draws of an open caption, each matched to another completion), "
+         f"got {cfg.model.completion_draws}"),
+        (0 < cfg.model.completion_fraction <= 1,
+         f"model.completion_fraction must be in (0, 1] (the share of a batch's captions left open), "
+         f"got {cfg.model.completion_fraction}"),
         (cfg.model.caption_groups >= 1,
          f"model.caption_groups must be >= 1 (images per caption in D's batch; 1: off), "
          f"got {cfg.model.caption_groups}"),

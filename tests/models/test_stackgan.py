@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -17,6 +18,7 @@ from gankit.data import captions as caps
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.models.stackgan import (
     StackGAN,
+    cheapest_assignment,
     matching_aware_d_loss,
     mismatched,
     mode_seeking_loss,
@@ -277,52 +279,118 @@ def test_readback_can_skip_captions_that_leave_attributes_open(tmp_path):
         small_config(tmp_path, "model.readback=named")
 
 
-def test_completion_pairs_leave_out_one_attribute_and_complete_it_two_ways():
+def test_completions_leave_out_one_attribute_and_complete_it_k_different_ways():
     rng = np.random.default_rng(0)
     full = ["a big red circle at the top", "there is a small blue square in the middle"] * 10
     names = [a for a, _ in caps.ATTRIBUTES]
-    for unsaid, left in (("size", {"size"}), ("position", {"position"}), ("both", {"size", "position"})):
-        opened, first, second = caps.completion_pairs(caps.tokenize(full), unsaid, rng)
-        for text, o, a, b in zip(full, caps.detokenize(opened), caps.detokenize(first), caps.detokenize(second)):
-            said, pa, pb = caps.phrase_attributes(text), caps.parse_caption(a), caps.parse_caption(b)
+    assert [caps.completion_count(u) for u in ("size", "position", "both")] == [2, 9, 18]
+    for unsaid, left, k in (("size", {"size"}, 2), ("position", {"position"}, 2), ("position", {"position"}, 9),
+                            ("both", {"size", "position"}, 3)):
+        opened, completed = caps.completions(caps.tokenize(full), unsaid, k, rng)
+        assert opened.shape == (len(full), caps.MAX_LEN) and completed.shape == (k, len(full), caps.MAX_LEN)
+        done = [caps.detokenize(c) for c in completed]
+        for t, (text, o) in enumerate(zip(full, caps.detokenize(opened))):
+            said, parsed = caps.phrase_attributes(text), [caps.parse_caption(d[t]) for d in done]
             # the open caption names exactly what the full one does, less what is left out
-            assert caps.phrase_attributes(o) == {k: v for k, v in said.items() if k not in left}
-            # both completions keep the named attributes and differ in what is left out
-            assert all(pa[k] == pb[k] == said[k] for k in names if k not in left)
-            assert any(pa[k] != pb[k] for k in left)
+            assert caps.phrase_attributes(o) == {a: v for a, v in said.items() if a not in left}
+            # every completion keeps the named attributes, and no two agree on what is left out
+            assert all(p[a] == said[a] for p in parsed for a in names if a not in left)
+            assert len({tuple(p[a] for a in sorted(left)) for p in parsed}) == k
             if unsaid == "size":  # two sizes only: one of each
-                assert {pa["size"], pb["size"]} == {"small", "big"}
+                assert {p["size"] for p in parsed} == {"small", "big"}
+            if k == 9:  # all nine cells
+                assert {p["position"] for p in parsed} == set(caps.POSITIONS)
     with pytest.raises(DataError, match="names no size"):  # an open caption has no completion to start from
-        caps.completion_pairs(caps.tokenize(["a red circle at the top"]), "size", rng)
+        caps.completions(caps.tokenize(["a red circle at the top"]), "size", 2, rng)
+    with pytest.raises(ValueError, match="cannot draw 3 different values out of 2"):
+        caps.completions(caps.tokenize(full[:1]), "size", 3, rng)
 
 
-def test_completion_term_matches_draws_to_completions_either_way_round(tmp_path, monkeypatch):
+def test_distinct_draws_are_uniform_and_a_pair_is_rejection_sampling():
+    # k = 2: the pair drawn together and drawn again while equal, i.e. what rejection sampling consumes
+    rng, ref = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(20):
+        got = caps.distinct_draws([2, 9], 2, rng)
+        a, b = np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64)
+        while (a == b).all():
+            for j, n in enumerate((2, 9)):
+                a[j], b[j] = ref.integers(0, n, 2)
+        assert (got[:, 0] == a).all() and (got[:, 1] == b).all()
+    # 3 of 4 values: 24 ordered triples, each about 1/24 of 4,800 draws (the binomial s.d. is ~14)
+    rng = np.random.default_rng(0)
+    counts: dict[tuple[int, ...], int] = {}
+    for _ in range(4800):
+        d = caps.distinct_draws([4], 3, rng)[0]
+        assert len(set(d.tolist())) == 3
+        counts[tuple(d.tolist())] = counts.get(tuple(d.tolist()), 0) + 1
+    assert len(counts) == 24 and max(abs(c - 200) for c in counts.values()) < 60
+    assert sorted(caps.distinct_draws([9], 9, rng)[0].tolist()) == list(range(9))  # all of them, in some order
+
+
+def test_cheapest_assignment_is_the_best_permutation():
+    torch.manual_seed(0)
+    k, n = 3, 5
+    costs = torch.rand(n, k, k)  # costs[t, i, j]: draw i of caption t as completion j
+    shifted = torch.stack([torch.stack([costs[:, i, (i + s) % k] for i in range(k)]) for s in range(k)])
+    shifted.requires_grad_(True)
+    chosen = cheapest_assignment(shifted)
+    assert chosen.shape == (k, n)
+    best = [min(sum(float(costs[t, i, p[i]]) for i in range(k)) for p in itertools.permutations(range(k)))
+            for t in range(n)]
+    assert chosen.sum(dim=0).tolist() == pytest.approx(best, rel=1e-6)
+    chosen.sum().backward()  # the gradient reaches exactly the k chosen costs of each caption
+    assert shifted.grad is not None and (shifted.grad.sum(dim=(0, 1)) == k).all()
+    assert set(shifted.grad.unique().tolist()) == {0.0, 1.0}
+    # k = 2: the cheaper of the two pairings
+    two = torch.tensor([[[1.0], [5.0]], [[2.0], [1.0]]])  # [s, i, t]: as drawn 1 + 5, crossed 2 + 1
+    assert cheapest_assignment(two).sum(dim=0).tolist() == [3.0]
+    assert cheapest_assignment(two.flip(0)).sum(dim=0).tolist() == [3.0]
+
+
+def test_completion_term_is_the_same_whatever_order_the_completions_come_in(tmp_path, monkeypatch):
     data = caps.shapes_captions_dataset("train", 32, n=324, open_captions=3)
     x, full = data.images(torch.arange(8)), data.tokens[:8, 0].long()
     open_tokens = data.tokens[:8, caps.CAPTIONS_PER_IMAGE].long()
-    torch.manual_seed(0)
-    r = StackGAN(small_config(tmp_path, "model.completion_weight=1"), data.shape, "cpu", dataset=data)
-    assert float(r.g_step((x, open_tokens))["g_completion"]) == 0.0  # no full caption to leave a word out of
-    pairs = caps.completion_pairs
+    real = caps.completions
+    for options in (["model.completion_weight=1"],
+                    ["model.completion_weight=1", "model.completion_on=position", "model.completion_draws=3",
+                     "model.completion_fraction=0.5"]):
+        torch.manual_seed(0)
+        r = StackGAN(small_config(tmp_path, *options), data.shape, "cpu", dataset=data)
+        assert float(r.g_step((x, open_tokens))["g_completion"]) == 0.0  # no full caption to leave a word out of
+        values = []
+        for turn in (0, 1):  # the same draws and completions, handed over in another order
+            def shuffled(tokens, unsaid, k, rng, turn=turn):
+                opened, completed = real(tokens, unsaid, k, rng)
+                return opened, completed.roll(turn, dims=0)
 
-    def swapped(tokens, unsaid, rng):
-        opened, first, second = pairs(tokens, unsaid, rng)
-        return opened, second, first
+            monkeypatch.setattr("gankit.models.stackgan.completions", shuffled)
+            torch.manual_seed(1)
+            values.append(float(r._completion_loss(full).detach()))
+        assert values[0] > 0 and values[0] == pytest.approx(values[1], rel=1e-5)
+        monkeypatch.setattr("gankit.models.stackgan.completions", real)
+        # in G's step: D is frozen for the term and trainable again after it
+        assert float(r.g_step((x, full))["g_completion"]) > 0
+        assert all(p.requires_grad for p in r.discriminator.parameters())
+    # the share of the batch: 8 captions at 0.5 -> 4 open captions, 3 draws each
+    seen = []
 
-    values = []
-    for fn in (pairs, swapped):  # the same draws and completions, handed over in the other order
-        monkeypatch.setattr("gankit.models.stackgan.completion_pairs", fn)
-        torch.manual_seed(1)
-        values.append(float(r._completion_loss(full)))
-    assert values[0] > 0 and values[0] == pytest.approx(values[1], rel=1e-5)
-    # in G's step: D is frozen for the term and trainable again after it
-    assert float(r.g_step((x, full))["g_completion"]) > 0
-    assert all(p.requires_grad for p in r.discriminator.parameters())
+    def counted(tokens, unsaid, k, rng):
+        seen.append((len(tokens), unsaid, k))
+        return real(tokens, unsaid, k, rng)
+
+    monkeypatch.setattr("gankit.models.stackgan.completions", counted)
+    r._completion_loss(full)
+    assert seen == [(4, "position", 3)]
     # a data set whose images have no attributes to complete from: one line
     folder = type("Folder", (), {"name": "caption-folder", "attributes": None,
                                  "caption_bank": staticmethod(lambda k, seed=0: full)})()
     with pytest.raises(ConfigError, match="model.completion_weight needs captions that name every attribute"):
         StackGAN(small_config(tmp_path, "model.completion_weight=1"), data.shape, "cpu", dataset=folder)
+    # more draws than a caption without its size has completions
+    with pytest.raises(ConfigError, match="model.completion_draws=3: a caption without its size has 2 completions"):
+        StackGAN(small_config(tmp_path, "model.completion_weight=1", "model.completion_draws=3"), data.shape, "cpu",
+                 dataset=data)
 
 
 def test_projection_d_is_affine_in_the_text_and_acgan_reads_it_back():
@@ -461,6 +529,11 @@ def test_recipe_config_errors(tmp_path, capsys):
         small_config(tmp_path, "model.completion_weight=-1")
     with pytest.raises(ConfigError, match="model.completion_on: unknown value 'kind'"):
         small_config(tmp_path, "model.completion_on=kind")
+    with pytest.raises(ConfigError, match="model.completion_draws must be >= 2"):
+        small_config(tmp_path, "model.completion_draws=1")
+    for bad in ("0", "1.5"):
+        with pytest.raises(ConfigError, match=f"model.completion_fraction must be in \\(0, 1\\].*got {bad}"):
+            small_config(tmp_path, f"model.completion_fraction={bad}")
     with pytest.raises(ConfigError, match="model.completion_weight .* is for model.recipe=stackgan"):
         C.resolve("dcgan-mnist", overrides=["model.completion_weight=1"])
     with pytest.raises(ConfigError, match="generator.refine=residual .* is for generator.name=stackgan"):

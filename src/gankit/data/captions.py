@@ -70,7 +70,7 @@ from gankit.registry import DATASETS
 __all__ = [
     "ALPHABET", "ATTRIBUTES", "COLOURS", "HELD_OUT", "KINDS", "MAX_LEN", "OPEN", "OPEN_CAPTIONS", "POSITIONS", "SIZES",
     "COMPLETES", "CaptionImages", "all_combinations", "caption", "caption_words", "captions_for", "check_readable",
-    "completion_pairs", "detokenize",
+    "completion_count", "completions", "detokenize", "distinct_draws",
     "parse_caption", "render", "seen_combinations", "held_out_combinations", "tokenize", "vocabulary", "where_phrase",
 ]
 
@@ -324,28 +324,55 @@ def complete_captions(tokens: Tensor) -> Tensor:
 COMPLETES = {"size": ("size",), "position": ("position",), "both": ("size", "position")}  # model.completion_on
 
 
-def completion_pairs(tokens: Tensor, unsaid: str, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor]:
-    """For each full caption of ``tokens`` (n, L): the caption with ``unsaid`` left out ('size', 'position' or
-    'both'; "a big red circle at the top" -> "a red circle at the top") and two full captions that complete it
-    with two different values of what it leaves out (for the size: one small, one big; for the position: two
-    different cells, uniformly at random). Three (n, L) token tensors: open, first completion, second completion.
+def completion_count(unsaid: str) -> int:
+    """How many different full captions complete a caption with ``unsaid`` left out: 2 sizes, 9 cells, 18 both."""
+    return int(np.prod([len(dict(ATTRIBUTES)[name]) for name in COMPLETES[unsaid]]))
+
+
+def distinct_draws(counts: Sequence[int], k: int, rng: np.random.Generator) -> np.ndarray:
+    """k different values of attributes with ``counts`` values each: (len(counts), k) indices, column i the i-th
+    value, uniform over ordered k-tuples of different values. Each value is drawn uniformly (attribute by
+    attribute), and every draw equal to another is drawn again, all of a coinciding group (for k = 2 this is
+    rejection sampling of the pair), until none coincide; the rule uses only equality, so no tuple is favoured.
 
     Raises:
-        DataError: a caption that does not name all four attributes (:func:`parse_caption`)."""
+        ValueError: k < 1, or more values asked for than there are."""
+    if not 1 <= k <= int(np.prod(counts)):
+        raise ValueError(f"cannot draw {k} different values out of {int(np.prod(counts))}")
+    draws = np.zeros((len(counts), k), dtype=np.int64)
+    redo = np.ones(k, dtype=bool)
+    while redo.any():
+        for row, n in enumerate(counts):
+            draws[row, redo] = rng.integers(0, n, int(redo.sum()))
+        _, inverse, repeats = np.unique(draws.T, axis=0, return_inverse=True, return_counts=True)
+        redo = repeats[inverse.reshape(-1)] > 1
+    return draws
+
+
+def completions(tokens: Tensor, unsaid: str, k: int, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+    """For each full caption of ``tokens`` (n, L): the caption with ``unsaid`` left out ('size', 'position' or
+    'both'; "a big red circle at the top" -> "a red circle at the top") and k full captions that complete it
+    with k different values of what it leaves out (:func:`distinct_draws`; for the size and k = 2: one small,
+    one big, in random order). Returns (open (n, L), completions (k, n, L)) tokens.
+
+    Raises:
+        DataError: a caption that does not name all four attributes (:func:`parse_caption`).
+        ValueError: k above :func:`completion_count` (unsaid)."""
     omit = COMPLETES[unsaid]
     names = [name for name, _ in ATTRIBUTES]
     idx = [names.index(name) for name in omit]
-    opened, first, second = [], [], []
+    counts = [len(ATTRIBUTES[j][1]) for j in idx]
+    opened: list[str] = []
+    completed: list[list[str]] = [[] for _ in range(k)]
     for text in detokenize(tokens):
         attrs = np.array(attribute_indices(parse_caption(text)))
         opened.append(caption(attrs.tolist(), rng, omit))
-        a, b = attrs.copy(), attrs.copy()
-        while (a[idx] == b[idx]).all():  # two different completions
-            for j in idx:
-                a[j], b[j] = rng.integers(0, len(ATTRIBUTES[j][1]), 2)
-        first.append(caption(a.tolist(), rng))
-        second.append(caption(b.tolist(), rng))
-    return tokenize(opened), tokenize(first), tokenize(second)
+        values = distinct_draws(counts, k, rng)
+        for i in range(k):
+            full = attrs.copy()
+            full[idx] = values[:, i]
+            completed[i].append(caption(full.tolist(), rng))
+    return tokenize(opened), torch.stack([tokenize(c) for c in completed])
 
 
 def attribute_indices(attrs: dict[str, str]) -> tuple[int, int, int, int]:

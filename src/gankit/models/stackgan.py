@@ -66,17 +66,18 @@ caption no longer fools it.
 
 Completions of open captions (issue 14; a departure, ``model.completion_weight`` η): the data's captions name
 every attribute, so nothing tells G that a caption leaving the size unsaid ("a red circle at the top") means
-"either size"; the frozen encoder puts it near the small one's embedding and every draw comes out small. For up
-to B/4 full captions t of the batch, G draws the caption t° with ``model.completion_on`` (size, position or
-both) left out twice, (a, b), and two full captions t₁ ≠ t₂ complete it (for the size: one small, one big;
-:func:`gankit.data.captions.completion_pairs`). Each draw is scored as G's own sample would be for the completion
-it is matched to, with ℓ(x, t) = Σ_s [BCE(D_s(x_s, φ_t), 1) + γ · ‖φ̂_s(x_s) − φ_t‖² / EMBED_DIM], the cheaper
-way round:
+"either size"; the frozen encoder puts it near the small one's embedding and every draw comes out small. For
+a share f (``model.completion_fraction``, ¼) of the batch's full captions t, G draws the caption t° with
+``model.completion_on`` (size, position or both) left out k times (``model.completion_draws``), a_1..a_k, and
+k different full captions t_1..t_k complete it (for the size and k = 2: one small, one big; for the position,
+k of the 9 cells; :func:`gankit.data.captions.completions`). Each draw is scored as G's own sample would be for
+the completion it is assigned to, with ℓ(x, t) = Σ_s [BCE(D_s(x_s, φ_t), 1) + γ · ‖φ̂_s(x_s) − φ_t‖² / EMBED_DIM],
+under the cheapest one-to-one assignment (:func:`cheapest_assignment`, the Hungarian method):
 
-    L_G += η · ½ · mean_t min(ℓ(a, t₁) + ℓ(b, t₂), ℓ(a, t₂) + ℓ(b, t₁))
+    L_G += η · (1/k) · mean_t min_π Σ_i ℓ(a_i, t_π(i))      (k = 2: ½ · min(ℓ(a, t₁) + ℓ(b, t₂), ℓ(a, t₂) + ℓ(b, t₁)))
 
-(the optimal transport between the two draws and the two completions). One size for every z costs one draw a
-wrong-size image; the two sizes asked of two z of one caption is what makes z carry the unsaid attribute. D is
+(the optimal transport between the k draws and the k completions). One size for every z costs one draw a
+wrong-size image; the k values asked of k z of one caption is what makes z carry the unsaid attribute. D is
 not trained on open captions, and no classifier is used.
 
 Keeping stage I's composition (a departure from StackGAN; BENCHMARKS.md, issue 14): trained long, a stage II
@@ -98,9 +99,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from gankit.data.captions import complete_captions, completion_pairs, require_attributes
+from gankit.data.captions import complete_captions, completion_count, completions, require_attributes
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
@@ -169,6 +171,24 @@ def mismatched(phi: Tensor) -> Tensor:
     return torch.roll(phi, 1, dims=0)
 
 
+def cheapest_assignment(shifted: Tensor) -> Tensor:
+    """The cheapest one-to-one assignment of k draws to k completions, for each of n captions (Kuhn's Hungarian
+    method, ``scipy.optimize.linear_sum_assignment``, on the detached costs): ``shifted`` (k, k, n) holds
+    C_t[i, (i + s) mod k] at [s, i, t], the cost of judging draw i of caption t as completion (i + s) mod k.
+    Returns (k, n): the cost of each draw under its caption's cheapest assignment π_t, C_t[i, π_t(i)]
+    (differentiable). For k = 2 this is the cheaper of the two pairings, min(C₀₀ + C₁₁, C₀₁ + C₁₀)."""
+    k, _, n = shifted.shape
+    costs = shifted.detach().cpu().numpy()
+    draws = np.arange(k)
+    shift = np.empty((k, n), dtype=np.int64)
+    for t in range(n):
+        matrix = costs[(draws[None, :] - draws[:, None]) % k, draws[:, None], t]  # [i, j] = C_t[i, j]
+        rows, cols = linear_sum_assignment(matrix)
+        shift[rows, t] = (cols - rows) % k
+    index = torch.from_numpy(shift).to(shifted.device)
+    return shifted[index, torch.arange(k, device=shifted.device)[:, None], torch.arange(n, device=shifted.device)]
+
+
 @RECIPES.register("stackgan", description="StackGAN text to image: CA + KL, stage I at S/2, stage II to S, "
                                           "matching-aware D (needs caption data)")
 class StackGAN(Recipe):
@@ -229,9 +249,15 @@ class StackGAN(Recipe):
         self.diversity_pool = int(cfg.model.diversity_pool)
         self.completion_weight = float(cfg.model.completion_weight)
         self.completion_on = str(cfg.model.completion_on)
+        self.completion_draws = int(cfg.model.completion_draws)
+        self.completion_fraction = float(cfg.model.completion_fraction)
         if self.completion_weight:
             require_attributes(dataset, "model.completion_weight", "0", "captions that name every attribute",
                                named=False)
+            most = completion_count(self.completion_on)
+            if self.completion_draws > most:
+                raise ConfigError(f"model.completion_draws={self.completion_draws}: a caption without its "
+                                  f"{self.completion_on} has {most} completions; set model.completion_draws <= {most}")
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
     def modules(self) -> dict[str, nn.Module]:
@@ -358,31 +384,33 @@ class StackGAN(Recipe):
         return stats
 
     def _completion_loss(self, tokens: Tensor) -> Tensor:
-        """The completion term (``model.completion_weight``; the module docstring) for up to B/4 full captions of
-        ``tokens``, with D frozen: two draws of each caption with ``model.completion_on`` left out, matched to
-        its two completions the cheaper way round. () tensor; 0 when no caption of the batch is full."""
-        full = tokens[complete_captions(tokens)][: max(len(tokens) // 4, 1)]
+        """The completion term (``model.completion_weight``; the module docstring) for a fraction
+        (``model.completion_fraction``) of the full captions of ``tokens``, with D frozen: k draws of each caption
+        with ``model.completion_on`` left out, assigned to its k completions the cheapest way (k =
+        ``model.completion_draws``). () tensor; 0 when no caption of the batch is full."""
+        full = tokens[complete_captions(tokens)][: max(int(self.completion_fraction * len(tokens)), 1)]
         if len(full) == 0:
             return torch.zeros((), device=self.device)
         rng = np.random.default_rng(int(torch.randint(1 << 30, ()).item()))  # from torch's seeded stream
-        opened, first, second = completion_pairs(full.cpu(), self.completion_on, rng)
-        out = self.generator.outputs(self._latent(torch.cat([opened, opened])), detach=self.detach_stages)
-        phi1, phi2 = (self.generator.encode(t).to(self.device) for t in (first, second))
-        k = len(full)
-        costs = []
+        k, n = self.completion_draws, len(full)
+        opened, completed = completions(full.cpu(), self.completion_on, k, rng)
+        out = self.generator.outputs(self._latent(opened.repeat(k, 1)), detach=self.detach_stages)  # row i·n + t
+        phis = [self.generator.encode(c).to(self.device) for c in completed]
+        shifted = []  # shifted[s][i, t]: draw i of caption t judged as completion (i + s) mod k
         self.discriminator.requires_grad_(False)
         try:
             feats = []  # per stage: D, its image features, and the caption read back from them (once)
             for d, x in ((self.discriminator.stage1, out["low"]), (self.discriminator.stage2, out["high"])):
                 h = d.features(x)
                 feats.append((d, h, d.read_features(h) if self.text_weight else None))
-            for targets in (torch.cat([phi1, phi2]), torch.cat([phi2, phi1])):  # draw a -> 1, b -> 2; or crossed
-                cost = torch.zeros(2 * k, device=self.device)
+            for s in range(k):  # one D call per shift: each holds every completion once per caption
+                targets = torch.cat([phis[(i + s) % k] for i in range(k)])
+                cost = torch.zeros(k * n, device=self.device)
                 for d, h, read in feats:
                     cost = cost + F.softplus(-d.score_features(h, targets))
                     if read is not None:
                         cost = cost + self.text_weight * (read - targets).pow(2).mean(dim=1)
-                costs.append(cost.view(2, k).sum(dim=0))
+                shifted.append(cost.view(k, n))
         finally:
             self.discriminator.requires_grad_(True)
-        return 0.5 * torch.minimum(costs[0], costs[1]).mean()  # per draw
+        return cheapest_assignment(torch.stack(shifted)).sum(dim=0).mean() / k  # per draw
