@@ -157,6 +157,41 @@ def test_linear_schedule_fades_the_remedies(tiny):
     assert const.strength() == 1.0
 
 
+def test_instance_noise_floor_ends_the_fade_above_zero(tiny):
+    """reg.instance_noise_floor = σ_min: σ(t) = σ_min + (σ₀ − σ_min)(1 − t) under reg.schedule=linear, read as the
+    std of what D sees of a zero batch; the label remedies still fade to 0 (the floor is the noise's only)."""
+    r, _ = _recipe(tiny, "reg.schedule=linear", "reg.instance_noise=2.0", "reg.instance_noise_floor=0.5")
+    x = torch.zeros(8192, 2)
+    for t, sigma in ((0.0, 2.0), (0.5, 1.25), (0.8, 0.8), (1.0, 0.5)):
+        r.progress = t
+        assert r.noise_std(r.strength()) == pytest.approx(sigma)
+        assert r.d_input(x, r.strength()).std().item() == pytest.approx(sigma, rel=0.03)
+    assert r.strength() == 0.0
+    plain, _ = _recipe(tiny, "reg.schedule=linear", "reg.instance_noise=2.0")  # no floor: the fade ends at 0
+    plain.progress = 0.8
+    assert plain.noise_std(plain.strength()) == pytest.approx(0.4)
+    seen = []
+
+    class Spy(api.Callback):
+        def on_step(self, trainer, step):
+            seen.append(trainer.recipe.noise_std(trainer.recipe.strength()))
+
+    api.train(tiny("train.steps=4", "reg.schedule=linear", "reg.instance_noise=2.0", "reg.instance_noise_floor=0.4"),
+              callbacks=[Spy()])
+    assert seen == pytest.approx([2.0, 1.6, 1.2, 0.8])  # σ at progress 0, 1/4, 1/2, 3/4 of the run
+
+
+def test_instance_noise_floor_is_checked(tiny):
+    with pytest.raises(ConfigError, match=r"reg.instance_noise_floor must be in \[0, reg.instance_noise = 0.5\].*0.8"):
+        tiny("reg.schedule=linear", "reg.instance_noise=0.5", "reg.instance_noise_floor=0.8")
+    with pytest.raises(ConfigError, match="reg.instance_noise_floor must be in"):
+        tiny("reg.schedule=linear", "reg.instance_noise=0.5", "reg.instance_noise_floor=-0.1")
+    with pytest.raises(ConfigError, match="set reg.schedule=linear"):
+        tiny("reg.instance_noise=0.5", "reg.instance_noise_floor=0.2")
+    cfg = tiny("reg.schedule=linear", "reg.instance_noise=0.5", "reg.instance_noise_floor=0.5")  # σ_min = σ₀ is fine
+    assert cfg.reg.instance_noise_floor == 0.5
+
+
 def test_trainer_sets_progress(tiny):
     seen = []
 
