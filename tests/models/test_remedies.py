@@ -59,6 +59,29 @@ def test_minibatch_std_known_value_and_collapse():
     assert torch.allclose(odd[:, 2], odd[0, 2].expand(6))
 
 
+@pytest.mark.parametrize(("shape", "spatial"), [((64, 128, 4, 4), False), ((12, 5, 3, 3), True), ((6, 7), False)])
+def test_minibatch_std_is_the_population_std_of_each_group_values_and_gradients(shape, spatial):
+    """The layer's written-out σ = sqrt(E[(x − μ)²] + 1e-8) (faster than torch's var on CPU) gives what
+    var(unbiased=False) gives, forward and backward, in both modes and when the batch is not a multiple of 4."""
+    torch.manual_seed(0)
+    h = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    b = shape[0]
+    g = 4 if b % 4 == 0 else b
+    std = torch.sqrt(h.reshape(g, b // g, *shape[1:]).var(dim=0, unbiased=False) + 1e-8)
+    if spatial:
+        extra = std.mean(dim=1, keepdim=True).repeat(g, 1, 1, 1)
+    else:
+        per = std.flatten(1).mean(dim=1).repeat(g)
+        extra = per[:, None] if h.dim() == 2 else per[:, None, None, None].expand(-1, 1, *shape[2:])
+    want = torch.cat([h, extra], dim=1)
+    out = MinibatchStd(spatial=spatial)(h)
+    assert out.shape == want.shape and torch.allclose(out, want, rtol=0, atol=1e-12)
+    w = torch.randn_like(out)
+    (got_grad,) = torch.autograd.grad((out * w).sum(), h)
+    (want_grad,) = torch.autograd.grad((want * w).sum(), h)
+    assert torch.allclose(got_grad, want_grad, rtol=0, atol=1e-10)
+
+
 def test_minibatch_discrimination_closeness():
     torch.manual_seed(0)
     layer = MinibatchDiscrimination(4, kernels=5, kernel_dim=3)
