@@ -186,6 +186,8 @@ class RegConfig:
     gradient_penalty: float = 0.0  # WGAN-GP weight λ on (‖∇D(x̂)‖ - 1)² at random interpolates x̂
     r1: float = 0.0  # R1 weight γ: γ/2 · E‖∇D(x)‖² on real data
     instance_noise: float = 0.0  # std of Gaussian noise added to every input of D (real and fake)
+    # reg.schedule=linear: the std the noise fades to at the last step, not 0 (<= reg.instance_noise)
+    instance_noise_floor: float = 0.0
     label_smoothing: float = 0.0  # one-sided: D's target for real data is 1 - label_smoothing (mmgan, nsgan)
     label_flip: float = 0.0  # probability that a sample's label is swapped in D's loss (mmgan, nsgan)
     # linear: noise, smoothing, flips fade to 0

@@ -220,6 +220,12 @@ def validate(cfg: Config) -> None:
         (cfg.run.threads >= 0, "run.threads must be >= 0"),
         (min(cfg.reg.clip, cfg.reg.gradient_penalty, cfg.reg.r1, cfg.reg.instance_noise) >= 0,
          "reg.clip, reg.gradient_penalty, reg.r1 and reg.instance_noise must be >= 0 (0 disables them)"),
+        (0 <= cfg.reg.instance_noise_floor <= cfg.reg.instance_noise,
+         f"reg.instance_noise_floor must be in [0, reg.instance_noise = {cfg.reg.instance_noise:g}] (the std the "
+         f"noise fades to), got {cfg.reg.instance_noise_floor:g}"),
+        (cfg.reg.instance_noise_floor == 0 or cfg.reg.schedule == "linear",
+         "reg.instance_noise_floor is where reg.schedule=linear ends the noise's fade: set reg.schedule=linear "
+         "(with reg.schedule=constant the noise stays at reg.instance_noise)"),
         (0.0 <= cfg.reg.label_smoothing < 1.0, "reg.label_smoothing must be in [0, 1) (0 disables it)"),
         (0.0 <= cfg.reg.label_flip <= 0.5, "reg.label_flip must be in [0, 0.5] (0 disables it)"),
         (cfg.model.pack >= 1, "model.pack must be >= 1 (1: no packing)"),

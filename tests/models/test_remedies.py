@@ -59,6 +59,29 @@ def test_minibatch_std_known_value_and_collapse():
     assert torch.allclose(odd[:, 2], odd[0, 2].expand(6))
 
 
+@pytest.mark.parametrize(("shape", "spatial"), [((64, 128, 4, 4), False), ((12, 5, 3, 3), True), ((6, 7), False)])
+def test_minibatch_std_is_the_population_std_of_each_group_values_and_gradients(shape, spatial):
+    """The layer's written-out σ = sqrt(E[(x − μ)²] + 1e-8) (faster than torch's var on CPU) gives what
+    var(unbiased=False) gives, forward and backward, in both modes and when the batch is not a multiple of 4."""
+    torch.manual_seed(0)
+    h = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    b = shape[0]
+    g = 4 if b % 4 == 0 else b
+    std = torch.sqrt(h.reshape(g, b // g, *shape[1:]).var(dim=0, unbiased=False) + 1e-8)
+    if spatial:
+        extra = std.mean(dim=1, keepdim=True).repeat(g, 1, 1, 1)
+    else:
+        per = std.flatten(1).mean(dim=1).repeat(g)
+        extra = per[:, None] if h.dim() == 2 else per[:, None, None, None].expand(-1, 1, *shape[2:])
+    want = torch.cat([h, extra], dim=1)
+    out = MinibatchStd(spatial=spatial)(h)
+    assert out.shape == want.shape and torch.allclose(out, want, rtol=0, atol=1e-12)
+    w = torch.randn_like(out)
+    (got_grad,) = torch.autograd.grad((out * w).sum(), h)
+    (want_grad,) = torch.autograd.grad((want * w).sum(), h)
+    assert torch.allclose(got_grad, want_grad, rtol=0, atol=1e-10)
+
+
 def test_minibatch_discrimination_closeness():
     torch.manual_seed(0)
     layer = MinibatchDiscrimination(4, kernels=5, kernel_dim=3)
@@ -155,6 +178,41 @@ def test_linear_schedule_fades_the_remedies(tiny):
     const, _ = _recipe(tiny, "reg.instance_noise=1.0")
     const.progress = 0.75
     assert const.strength() == 1.0
+
+
+def test_instance_noise_floor_ends_the_fade_above_zero(tiny):
+    """reg.instance_noise_floor = σ_min: σ(t) = σ_min + (σ₀ − σ_min)(1 − t) under reg.schedule=linear, read as the
+    std of what D sees of a zero batch; the label remedies still fade to 0 (the floor is the noise's only)."""
+    r, _ = _recipe(tiny, "reg.schedule=linear", "reg.instance_noise=2.0", "reg.instance_noise_floor=0.5")
+    x = torch.zeros(8192, 2)
+    for t, sigma in ((0.0, 2.0), (0.5, 1.25), (0.8, 0.8), (1.0, 0.5)):
+        r.progress = t
+        assert r.noise_std(r.strength()) == pytest.approx(sigma)
+        assert r.d_input(x, r.strength()).std().item() == pytest.approx(sigma, rel=0.03)
+    assert r.strength() == 0.0
+    plain, _ = _recipe(tiny, "reg.schedule=linear", "reg.instance_noise=2.0")  # no floor: the fade ends at 0
+    plain.progress = 0.8
+    assert plain.noise_std(plain.strength()) == pytest.approx(0.4)
+    seen = []
+
+    class Spy(api.Callback):
+        def on_step(self, trainer, step):
+            seen.append(trainer.recipe.noise_std(trainer.recipe.strength()))
+
+    api.train(tiny("train.steps=4", "reg.schedule=linear", "reg.instance_noise=2.0", "reg.instance_noise_floor=0.4"),
+              callbacks=[Spy()])
+    assert seen == pytest.approx([2.0, 1.6, 1.2, 0.8])  # σ at progress 0, 1/4, 1/2, 3/4 of the run
+
+
+def test_instance_noise_floor_is_checked(tiny):
+    with pytest.raises(ConfigError, match=r"reg.instance_noise_floor must be in \[0, reg.instance_noise = 0.5\].*0.8"):
+        tiny("reg.schedule=linear", "reg.instance_noise=0.5", "reg.instance_noise_floor=0.8")
+    with pytest.raises(ConfigError, match="reg.instance_noise_floor must be in"):
+        tiny("reg.schedule=linear", "reg.instance_noise=0.5", "reg.instance_noise_floor=-0.1")
+    with pytest.raises(ConfigError, match="set reg.schedule=linear"):
+        tiny("reg.instance_noise=0.5", "reg.instance_noise_floor=0.2")
+    cfg = tiny("reg.schedule=linear", "reg.instance_noise=0.5", "reg.instance_noise_floor=0.5")  # σ_min = σ₀ is fine
+    assert cfg.reg.instance_noise_floor == 0.5
 
 
 def test_trainer_sets_progress(tiny):

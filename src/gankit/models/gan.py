@@ -15,7 +15,8 @@ The remedies of the mode-collapse lectures compose with any objective and net (i
 
 - instance noise (``reg.instance_noise``) on everything D sees, label smoothing and flipping
   (``reg.label_smoothing``, ``reg.label_flip``; cross-entropy objectives), all three fading to 0 over
-  training under ``reg.schedule=linear`` (Sønderby et al. 2017 anneal the noise);
+  training under ``reg.schedule=linear`` (Sønderby et al. 2017 anneal the noise), the noise to
+  ``reg.instance_noise_floor`` where that is set;
 - PacGAN packing (``model.pack``), minibatch std / discrimination and spectral norm (``discriminator.*``),
   built by :func:`gankit.nets.remedies.build_discriminator`;
 - unrolled GAN (``model.unroll`` = K; Metz, Poole, Pfau, Sohl-Dickstein, "Unrolled Generative
@@ -95,9 +96,16 @@ class GAN(Recipe):
         """How much of the noise / label remedies is applied now: 1, or 1 - progress under reg.schedule=linear."""
         return 1.0 - self.progress if self.reg.schedule == "linear" else 1.0
 
+    def noise_std(self, strength: float) -> float:
+        """σ of the instance noise at ``strength``: σ_min + (σ₀ − σ_min)·strength, σ₀ = ``reg.instance_noise``,
+        σ_min = ``reg.instance_noise_floor``; under reg.schedule=linear σ(t) = σ_min + (σ₀ − σ_min)(1 − t) at
+        progress t, from σ₀ at the first step to σ_min at the last (σ_min = 0: the plain fade)."""
+        sigma, floor = self.reg.instance_noise, self.reg.instance_noise_floor
+        return floor + (sigma - floor) * strength
+
     def d_input(self, x: Tensor, strength: float) -> Tensor:
-        """What D sees of a batch: instance noise (scaled by ``strength``), then PacGAN packing."""
-        x = pack(regularizers.add_instance_noise(x, self.reg.instance_noise * strength), self.pack)
+        """What D sees of a batch: instance noise (σ from :meth:`noise_std`), then PacGAN packing."""
+        x = pack(regularizers.add_instance_noise(x, self.noise_std(strength)), self.pack)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def _d_loss(self, real_out: Tensor, fake_out: Tensor, strength: float) -> Tensor:
