@@ -20,6 +20,7 @@ NORMS = ("auto", "batch", "layer", "none", "conditional")  # conditional: stackg
 MINIBATCH = ("none", "std", "discrimination")
 REG_SCHEDULES = ("constant", "linear")
 CLUSTER_SPACES = ("features", "pixels")  # selfcond: D's features φ(x), or a PCA of the pixels
+PRIOR_CLUSTERS = ("none", "pixels")  # aae: no clusters, or k-means on a PCA of the training pixels, fitted once
 CONDITIONS = ("concat", "projection", "acgan", "projection-acgan")  # the last: stackgan only
 REFINES = ("redraw", "residual")  # generator.refine: stackgan only
 
@@ -155,6 +156,9 @@ class ModelConfig:
     completion_fraction: float = 0.25  # stackgan: the share of a batch's captions the completion term leaves open
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
+    # aae: cluster k's codes are matched to component k (as prior_labels does with classes): k-means with one cluster
+    # per component on the pixels' principal components, fitted once before training; unsupervised
+    prior_clusters: str = field(default="none", metadata=_choices(PRIOR_CLUSTERS))
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)
     reg_lr: float = 0.0  # aae: the encoder's learning rate in the regularisation phase (fooling D); 0: g_optim.lr
     reg_betas: list[float] = field(default_factory=list)  # aae: that phase's Adam betas; empty: g_optim.betas
