@@ -22,7 +22,8 @@ preset, ``vae-mnist`` with ``generator.noise_dim=8``, and its twin ``aae-mnist-8
 N(0, I)), ``gan-mlp-2d``/
 ``gan-mlp-8d`` (the GAN recipe with the decoders' MLP as G), ``dcgan`` (the ``dcgan-mnist`` preset),
 ``aae-2d-labels`` (the label-conditioned prior), ``aae-2d-clusters`` (its unsupervised stand-in: k-means clusters
-of the pixels' principal components, ``model.prior_clusters=pixels``). ``--set KEY=VALUE``
+of the pixels' principal components, ``model.prior_clusters=pixels``), ``aae-2d-clusters-enc`` (the same clusters,
+re-clustered on the encoder's last hidden layer every 500 steps, ``model.prior_clusters=encoder``). ``--set KEY=VALUE``
 adds overrides to every row run (tuning; keep apart with ``--tag``).
 
 For an AAE on the ten-petal mixture, the held-out test digits' labels are read after training (a diagnostic,
@@ -70,6 +71,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "dcgan": ("dcgan-mnist", []),
     "aae-2d-labels": ("aae-mnist", ["model.prior_labels=true"]),
     "aae-2d-clusters": ("aae-mnist", ["model.prior_clusters=pixels"]),
+    "aae-2d-clusters-enc": ("aae-mnist", ["model.prior_clusters=encoder"]),
 }
 KEYS = ("steps", "code_mmd2", "code_mmd_p", "code_w1", "code_sw", "fid", "is", "precision", "recall", "coverage")
 LABEL_KEYS = ("petal_purity", "cluster_purity", "on_petal", "cluster_share_min", "cluster_share_max")

@@ -285,7 +285,7 @@ def test_aae_cluster_prior_puts_cluster_k_in_component_k(tiny):
     assert (comp == c).float().mean() > 0.5  # chance: about 0.1
     assert (comp == (c + 1) % 10).float().mean() < 0.2
     # the code-prior metric draws each held-out code's own cluster's component; the decoder's draws stay uniform
-    codes, prior = CodeSource(r.generator, r).code_samples(ds, 400, 3)
+    _, prior = CodeSource(r.generator, r).code_samples(ds, 400, 3)
     held, _ = labelled_sample(r.cfg, ds, 400, 3)
     assert (priors.component_of("mixture", prior) == r.clusters_of(held)).float().mean() > 0.95
     shares = torch.bincount(priors.component_of("mixture", r.generator.sample_noise(
@@ -308,6 +308,30 @@ def test_aae_cluster_prior_reads_no_label_and_keeps_its_clusters(tiny, monkeypat
         assert torch.allclose(getattr(saved.clusters, name), getattr(fresh.clusters, name), atol=1e-4)
     x = ds.images()
     assert torch.equal(saved.clusters_of(x), fresh.clusters_of(x))
+
+
+def test_aae_encoder_clusters_keep_their_indices_when_reclustered(tiny, monkeypatch):
+    """prior_clusters=encoder: re-clustering starts from the current clusters' means, so cluster k stays cluster k."""
+    from gankit.models.clusters import assign
+
+    r, ds = build(tiny, "aae", "generator.prior=mixture", "model.prior_clusters=encoder", "model.recluster_every=3",
+                  *FAST)
+    r.prepare_data(ds)
+    x = ds.images()
+    before = r.clusters_of(x)  # the pixels' clusters until the first re-clustering
+    # in the pixels' own space the fitted clusters are a k-means fixed point: re-clustering from their means keeps them
+    monkeypatch.setattr(r, "_encoder_features", lambda v: r.clusters.project(v.flatten(1).float()))
+    r.recluster()
+    assert int(r.feature_clusters.clustered) == 1 and r.moved < 0.01
+    assert (r.clusters_of(x) == before).float().mean() > 0.99
+    monkeypatch.undo()
+    for _ in range(6):  # in training: a re-clustering every 3rd generator step, on the encoder's own features
+        r.d_step(ds.sample(64))
+        r.g_step(ds.sample(64))
+    assert int(r.feature_clusters.clustered) == 3
+    assert torch.equal(r.clusters_of(x), assign(r._encoder_features(x), r.feature_clusters.centres))
+    assert r._encoder_features(x).shape == (len(x), 64)  # the MLP encoder's last hidden layer
+    assert "feature_clusters.centres" in r.discriminator.state_dict()  # checkpointed with D
 
 
 def test_aae_cluster_prior_off_leaves_the_aae_as_it_was(tiny):
@@ -385,7 +409,7 @@ def test_codes_and_lattice_errors(tiny, capsys):
     (["model.recipe=aae", "generator.prior=mixture", "model.prior_labels=true", "model.prior_clusters=pixels"],
      "model.prior_labels and model.prior_clusters=pixels both choose each code's component .*: set one of them"),
     (["model.recipe=aae", "model.prior_clusters=kmeans"],
-     "model.prior_clusters: unknown value 'kmeans'; choose one of: none, pixels"),
+     "model.prior_clusters: unknown value 'kmeans'; choose one of: none, pixels, encoder"),
     (["model.recipe=aae", "model.code_noise=-0.1"], "model.code_noise must be >= 0 \\(0: the deterministic encoder\\)"),
     (["model.code_noise=0.5"], "model.code_noise is the adversarial autoencoder's \\(model.recipe=aae\\)"),
     (["model.recipe=aae", "model.reg_lr=-1e-3"], "model.reg_lr must be >= 0 \\(0: g_optim.lr\\), got -0.001"),

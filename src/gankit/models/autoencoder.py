@@ -37,6 +37,10 @@ phases 2 and 3 for a code of cluster k come from component k. The decoder's own 
 ``gankit sample``, the metrics) are unchanged: components drawn uniformly, as under the label-conditioned prior,
 so an exported decoder carries nothing of the clusters (the clusters' shares of the data are not uniform; the
 ``code-prior`` metric compares each held-out code with its own cluster's component, as it does with labels).
+``model.prior_clusters=encoder`` starts from the same clusters and re-clusters the same samples every
+``model.recluster_every`` generator steps on the encoder's last hidden layer h(x) (the code layer's input), Lloyd's
+k-means started from the means of the current clusters, μ_k = mean{h(x) : c(x) = k}, so that cluster k keeps its
+index, hence its petal; from the first re-clustering on, c(x) = argmin_k ‖h(x) − μ_k‖².
 
 The code discriminator takes three of the ``reg`` section's remedies (:mod:`gankit.regularizers`), which
 steady a D on low-dimensional codes: ``reg.r1`` = γ, the R1 penalty γ/2 · E_{z~p(z)} ‖∇_z D(z)‖² on the prior's
@@ -92,7 +96,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -102,7 +106,7 @@ from gankit import regularizers
 from gankit.errors import ConfigError
 from gankit.evalmode import eval_mode, evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
-from gankit.models.clusters import PIXEL_COMPONENTS, Clusters, assign, kmeans_restarts
+from gankit.models.clusters import PIXEL_COMPONENTS, Clusters, assign, kmeans, kmeans_restarts
 from gankit.nets import priors
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.nets.remedies import add_minibatch_layer, pack, spectral_normalise, twice_differentiable
@@ -329,9 +333,17 @@ class AAE(AutoEncoder):
         self.reg, self.instance_noise = reg, float(reg.instance_noise)
         self.uses_labels = bool(cfg.model.prior_labels)
         self.clusters: Clusters | None = None  # model.prior_clusters: the principal axes and the k-means centres
+        self.feature_clusters: Clusters | None = None  # prior_clusters=encoder: centres in the encoder's features
         if cfg.model.prior_clusters != "none":
             values = math.prod(data_shape)
             self.clusters = Clusters(priors.COMPONENTS, min(PIXEL_COMPONENTS, values), values).to(device)
+        if cfg.model.prior_clusters == "encoder":
+            width = cast(nn.Linear, self._feature_layers()[-1]).in_features  # the code layer's input
+            self.feature_clusters = Clusters(priors.COMPONENTS, width).to(device)
+        self.recluster_every = int(cfg.model.recluster_every)
+        self.g_steps = 0  # generator steps of this process (prior_clusters=encoder re-clusters every recluster_every)
+        self.fit_x: Tensor | None = None  # prior_clusters=encoder: the samples prepare_data drew, re-clustered
+        self.moved = 0.0  # the share of them whose cluster the last re-clustering changed
         self.conditioned = self.uses_labels or self.clusters is not None
         self.code_noise = float(cfg.model.code_noise)  # s of the posterior N(E(x), s² I); 0: deterministic
         self.entropy_weight = float(cfg.model.entropy_weight)  # w on the learned posterior's entropy
@@ -347,6 +359,8 @@ class AAE(AutoEncoder):
             spectral_normalise(self.discriminator)
         if self.clusters is not None:
             self.discriminator.add_module("clusters", self.clusters)  # buffers: saved, loaded and moved with D
+        if self.feature_clusters is not None:
+            self.discriminator.add_module("feature_clusters", self.feature_clusters)
         self.optimizers["d"] = build_optimizer(self.discriminator.parameters(), cfg.d_optim)
         # the regularisation phase's own learning rate (Makhzani et al. give each phase one): Adam moves every
         # weight by about lr whatever the gradient's size, so this phase's lr is the adversary's pull on the encoder
@@ -374,13 +388,15 @@ class AAE(AutoEncoder):
             torch.manual_seed(self.cfg.run.seed)
             x = dataset.sample(FIT_SAMPLES)
         self.fit_clusters(x, self.cfg.run.seed)
+        if self.feature_clusters is not None:
+            self.fit_x = x.cpu()  # re-clustered in the encoder's features (a resumed run draws the same samples)
 
     @torch.no_grad()
     def fit_clusters(self, x: Tensor, seed: int) -> Tensor:
         """The principal axes of samples ``x`` and k-means on their projections (one cluster per prior component;
         the best of ``KMEANS_RESTARTS`` k-means++ seedings under ``seed``): returns the (N,) clusters of ``x``."""
         if self.clusters is None:
-            raise ConfigError("fit_clusters needs model.prior_clusters=pixels")
+            raise ConfigError("fit_clusters needs model.prior_clusters=pixels or encoder")
         flat = x.flatten(1).float().to(self.clusters.mean.device)
         self.clusters.fit_pca(flat)
         centres, labels = kmeans_restarts(self.clusters.project(flat), priors.COMPONENTS, seed, KMEANS_RESTARTS)
@@ -390,12 +406,43 @@ class AAE(AutoEncoder):
 
     @torch.no_grad()
     def clusters_of(self, x: Tensor) -> Tensor:
-        """(B,) the cluster of each sample of ``x``: the nearest k-means centre of its principal components."""
+        """(B,) the cluster of each sample of ``x``: the nearest k-means centre of its principal components, or
+        (``prior_clusters=encoder``, once re-clustered) of its encoder features."""
         if self.clusters is None or int(self.clusters.clustered) == 0:
             raise ConfigError("model.prior_clusters: the clusters are not fitted yet; call prepare_data(dataset) "
                               "before training (build_trainer does)")
+        if self.feature_clusters is not None and int(self.feature_clusters.clustered) > 0:
+            return assign(self._encoder_features(x), self.feature_clusters.centres)
         flat = x.flatten(1).float().to(self.clusters.mean.device)
         return assign(self.clusters.project(flat), self.clusters.centres)
+
+    def _feature_layers(self) -> nn.Sequential:
+        """The MLP encoder's layers: linear maps and activations, the code layer last."""
+        return cast(nn.Sequential, self.encoder.body.net)
+
+    @torch.no_grad()
+    def _encoder_features(self, x: Tensor) -> Tensor:
+        """(B, width) the encoder's last hidden layer at samples ``x`` (the code layer's input), in eval mode."""
+        layers = self._feature_layers()[:-1]
+        with eval_mode(self.encoder):
+            return torch.cat([layers(c.flatten(1).to(self.device)).float() for c in x.split(1024)])
+
+    @torch.no_grad()
+    def recluster(self) -> None:
+        """``prior_clusters=encoder``: k-means on the encoder's current features of the samples ``prepare_data`` drew,
+        started from the means of their current clusters, so that cluster k (and its petal) keeps its index."""
+        if self.feature_clusters is None or self.fit_x is None:
+            raise ConfigError("recluster needs model.prior_clusters=encoder and the samples of prepare_data(dataset)")
+        current = self.clusters_of(self.fit_x)
+        feats = self._encoder_features(self.fit_x)
+        k = priors.COMPONENTS
+        counts = torch.bincount(current, minlength=k).to(feats)
+        sums = torch.zeros(k, feats.shape[1], device=feats.device).index_add_(0, current.to(feats.device), feats)
+        # μ_k = mean{h(x) : c(x) = k}; an empty cluster starts at 0, and k-means re-seeds it if it stays empty
+        centres, labels = kmeans(feats, sums / counts.clamp(min=1)[:, None])
+        self.moved = float((labels != current.to(labels.device)).float().mean())
+        self.feature_clusters.centres.copy_(centres)
+        self.feature_clusters.clustered += 1
 
     def prior_classes(self, x: Tensor, y: Tensor | None) -> Tensor | None:
         """Each sample's prior component: its cluster (``model.prior_clusters``), its label ``y``
@@ -496,6 +543,11 @@ class AAE(AutoEncoder):
         finally:
             self.discriminator.requires_grad_(True)
         optimizer_step(self.optimizers["enc"], self.encoder, loss)
+        if self.feature_clusters is not None:
+            self.g_steps += 1
+            if self.g_steps % self.recluster_every == 0:
+                self.recluster()
+            stats["clusters_moved"] = torch.tensor(self.moved)  # at the last re-clustering
         return {**stats, "enc_loss": loss.detach()}
 
 
