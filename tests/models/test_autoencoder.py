@@ -320,7 +320,9 @@ def test_aae_encoder_clusters_keep_their_indices_when_reclustered(tiny, monkeypa
     x = ds.images()
     before = r.clusters_of(x)  # the pixels' clusters until the first re-clustering
     # in the pixels' own space the fitted clusters are a k-means fixed point: re-clustering from their means keeps them
-    monkeypatch.setattr(r, "_encoder_features", lambda v: r.clusters.project(v.flatten(1).float()))
+    # (the 32 principal components padded with zeros to the encoder's 64 features: the same distances)
+    monkeypatch.setattr(r, "_encoder_features",
+                        lambda v: torch.nn.functional.pad(r.clusters.project(v.flatten(1).float()), (0, 32)))
     r.recluster()
     assert int(r.feature_clusters.clustered) == 1 and r.moved < 0.01
     assert (r.clusters_of(x) == before).float().mean() > 0.99
