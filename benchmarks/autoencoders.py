@@ -46,8 +46,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gankit import api, config
+from gankit.metrics.codes import code_prior_distance
 from gankit.models.autoencoder import labelled_sample, load_recipe
 from gankit.nets import priors
 from selfcond import purity_nmi  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
@@ -74,14 +76,19 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "aae-2d-clusters-enc": ("aae-mnist", ["model.prior_clusters=encoder"]),
 }
 KEYS = ("steps", "code_mmd2", "code_mmd_p", "code_w1", "code_sw", "fid", "is", "precision", "recall", "coverage")
-LABEL_KEYS = ("petal_purity", "cluster_purity", "on_petal", "cluster_share_min", "cluster_share_max")
+LABEL_KEYS = ("petal_purity", "cluster_purity", "on_petal", "cluster_share_min", "cluster_share_max",
+              "code_mmd2_uniform", "code_w1_uniform")
 HELD_OUT = 10_000  # test digits read by label_diagnostics
+UNIFORM_CODES = 2_000  # held-out codes against as many draws of the uniform mixture (the decoder's own)
 
 
 def label_diagnostics(root: Path, n: int = HELD_OUT) -> dict[str, float]:
     """The labels of ``n`` held-out digits against where an AAE on the mixture prior puts them (read after training,
     never an input of it): the petals' purity, and for ``model.prior_clusters`` the clusters' purity, the share of
-    codes on their cluster's petal and the clusters' smallest and largest shares. Empty for other runs."""
+    codes on their cluster's petal and the clusters' smallest and largest shares; and, as the ``code-prior``
+    metric compares a cluster prior's codes with their own clusters' petals, ``UNIFORM_CODES`` codes against as many
+    draws of the prior the decoder samples (every petal alike; no label read): ``code_mmd2_uniform``,
+    ``code_w1_uniform``. Empty for other runs."""
     recipe, cfg, dataset = load_recipe(root)
     if cfg.model.recipe != "aae" or cfg.generator.prior != "mixture":
         return {}
@@ -89,13 +96,18 @@ def label_diagnostics(root: Path, n: int = HELD_OUT) -> dict[str, float]:
     if y is None:
         return {}
     digits = y.numpy()
-    petal = priors.component_of("mixture", recipe.encode(x)).cpu().numpy()
+    codes = recipe.encode(x)
+    petal = priors.component_of("mixture", codes).cpu().numpy()
     out = {"petal_purity": purity_nmi(petal, digits)[0]}
     if cfg.model.prior_clusters != "none":
         cluster = recipe.prior_classes(x, None).cpu().numpy()
         share = np.bincount(cluster, minlength=priors.COMPONENTS) / len(cluster)
         out.update(cluster_purity=purity_nmi(cluster, digits)[0], on_petal=float((petal == cluster).mean()),
                    cluster_share_min=float(share.min()), cluster_share_max=float(share.max()))
+        z = codes[:UNIFORM_CODES].cpu()
+        uniform = recipe.prior_sample(len(z), None, generator=torch.Generator().manual_seed(22)).cpu()
+        d = code_prior_distance(z, uniform)
+        out.update(code_mmd2_uniform=d["code_mmd2"], code_w1_uniform=d["code_w1"])
     return out
 
 
@@ -115,7 +127,7 @@ def table(results: dict, floor: dict | None) -> str:
                 cells.append("–")
                 continue
             m, se = mean_se(values)
-            digits = 0 if key in ("steps", "fid") else 3 if key != "code_mmd2" else 4
+            digits = 0 if key in ("steps", "fid") else 4 if key.startswith("code_mmd2") else 3
             cells.append(f"{m:.{digits}f}" + ("" if len(values) < 2 else f" ± {se:.{digits}f}"))
         lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
     if floor is not None:
