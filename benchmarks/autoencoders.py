@@ -21,8 +21,16 @@ Rows: ``vae-2d``/``aae-2d`` (the presets, 2-D codes), ``vae-8d``/``aae-8d`` (8-D
 preset, ``vae-mnist`` with ``generator.noise_dim=8``, and its twin ``aae-mnist-8d``, whose prior is the VAE's
 N(0, I)), ``gan-mlp-2d``/
 ``gan-mlp-8d`` (the GAN recipe with the decoders' MLP as G), ``dcgan`` (the ``dcgan-mnist`` preset),
-``aae-2d-labels`` (the label-conditioned prior). ``--set KEY=VALUE``
+``aae-2d-labels`` (the label-conditioned prior), ``aae-2d-clusters`` (its unsupervised stand-in: k-means clusters
+of the pixels' principal components, ``model.prior_clusters=pixels``), ``aae-2d-clusters-enc`` (the same clusters,
+re-clustered on the encoder's last hidden layer every 500 steps, ``model.prior_clusters=encoder``). ``--set KEY=VALUE``
 adds overrides to every row run (tuning; keep apart with ``--tag``).
+
+For an AAE on the ten-petal mixture, the held-out test digits' labels are read after training (a diagnostic,
+never an input of it; :func:`label_diagnostics`): ``petal_purity``, how pure the petals the encoder puts the
+digits' codes on are (each petal's share of its majority digit, weighted by its codes), and with the cluster
+prior ``cluster_purity`` (the same for the k-means clusters), ``on_petal`` (the share of codes on their cluster's
+petal) and the clusters' smallest and largest shares of the digits.
 
 Results: benchmarks/out/autoencoders[-TAG].json (updated after every run, so a partial benchmark keeps what it
 measured) and a Markdown table (mean ± s.e. over seeds) on stdout and in autoencoders[-TAG].md. MNIST must be
@@ -37,8 +45,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from gankit import api, config
-from toy import mean_se  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from gankit.metrics.codes import code_prior_distance
+from gankit.models.autoencoder import labelled_sample, load_recipe
+from gankit.nets import priors
+from selfcond import purity_nmi  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from toy import mean_se  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 COMMON = ["run.threads=1", "train.progress=false", "train.eval_every=0", "train.diagnostics_every=0",
@@ -57,30 +72,67 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "gan-mlp-8d": ("vae-mnist", [*MLP_GAN, "generator.noise_dim=8"]),
     "dcgan": ("dcgan-mnist", []),
     "aae-2d-labels": ("aae-mnist", ["model.prior_labels=true"]),
+    "aae-2d-clusters": ("aae-mnist", ["model.prior_clusters=pixels"]),
+    "aae-2d-clusters-enc": ("aae-mnist", ["model.prior_clusters=encoder"]),
 }
 KEYS = ("steps", "code_mmd2", "code_mmd_p", "code_w1", "code_sw", "fid", "is", "precision", "recall", "coverage")
+LABEL_KEYS = ("petal_purity", "cluster_purity", "on_petal", "cluster_share_min", "cluster_share_max",
+              "code_mmd2_uniform", "code_w1_uniform")
+HELD_OUT = 10_000  # test digits read by label_diagnostics
+UNIFORM_CODES = 2_000  # held-out codes against as many draws of the uniform mixture (the decoder's own)
+
+
+def label_diagnostics(root: Path, n: int = HELD_OUT) -> dict[str, float]:
+    """The labels of ``n`` held-out digits against where an AAE on the mixture prior puts them (read after training,
+    never an input of it): the petals' purity, and for ``model.prior_clusters`` the clusters' purity, the share of
+    codes on their cluster's petal and the clusters' smallest and largest shares; and, as the ``code-prior``
+    metric compares a cluster prior's codes with their own clusters' petals, ``UNIFORM_CODES`` codes against as many
+    draws of the prior the decoder samples (every petal alike; no label read): ``code_mmd2_uniform``,
+    ``code_w1_uniform``. Empty for other runs."""
+    recipe, cfg, dataset = load_recipe(root)
+    if cfg.model.recipe != "aae" or cfg.generator.prior != "mixture":
+        return {}
+    x, y = labelled_sample(cfg, dataset, n, 11)
+    if y is None:
+        return {}
+    digits = y.numpy()
+    codes = recipe.encode(x)
+    petal = priors.component_of("mixture", codes).cpu().numpy()
+    out = {"petal_purity": purity_nmi(petal, digits)[0]}
+    if cfg.model.prior_clusters != "none":
+        cluster = recipe.prior_classes(x, None).cpu().numpy()
+        share = np.bincount(cluster, minlength=priors.COMPONENTS) / len(cluster)
+        out.update(cluster_purity=purity_nmi(cluster, digits)[0], on_petal=float((petal == cluster).mean()),
+                   cluster_share_min=float(share.min()), cluster_share_max=float(share.max()))
+        z = codes[:UNIFORM_CODES].cpu()
+        uniform = recipe.prior_sample(len(z), None, generator=torch.Generator().manual_seed(22)).cpu()
+        d = code_prior_distance(z, uniform)
+        out.update(code_mmd2_uniform=d["code_mmd2"], code_w1_uniform=d["code_w1"])
+    return out
 
 
 def table(results: dict, floor: dict | None) -> str:
-    """Markdown: one line per row name, each key as mean ± s.e. over its seeds."""
+    """Markdown: one line per row name, each key as mean ± s.e. over its seeds (the label diagnostics' columns
+    where some run has them)."""
     names = list(dict.fromkeys(r["name"] for r in results.values()))
-    lines = ["| run | seeds | " + " | ".join(KEYS) + " |", "|---" * (len(KEYS) + 2) + "|"]
+    keys = (*KEYS, *(k for k in LABEL_KEYS if any(k in r["metrics"] for r in results.values())))
+    lines = ["| run | seeds | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
     for name in names:
         rows = [r for r in results.values() if r["name"] == name]
         cells = []
-        for key in KEYS:
+        for key in keys:
             values = [r["steps"] if key == "steps" else r["metrics"][key] for r in rows
                       if key == "steps" or key in r["metrics"]]
             if not values:
                 cells.append("–")
                 continue
             m, se = mean_se(values)
-            digits = 0 if key in ("steps", "fid") else 3 if key != "code_mmd2" else 4
+            digits = 0 if key in ("steps", "fid") else 4 if key.startswith("code_mmd2") else 3
             cells.append(f"{m:.{digits}f}" + ("" if len(values) < 2 else f" ± {se:.{digits}f}"))
         lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
     if floor is not None:
         lines.append("| **real vs real** (test vs train) | – | – | – | – | – | – | "
-                     + " | ".join(f"{floor[k]:.3g}" if k in floor else "–" for k in KEYS[5:]) + " |")
+                     + " | ".join(f"{floor[k]:.3g}" if k in floor else "–" for k in keys[5:]) + " |")
     return "\n".join(lines)
 
 
@@ -115,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             run = api.train(cfg, overwrite=True)
             seconds = time.perf_counter() - t
             ev = api.evaluate(run.root, n=args.samples, floor=saved["floor"] is None)
+            if cfg.model.recipe == "aae" and cfg.generator.prior == "mixture":
+                ev.model.update(label_diagnostics(run.root))
             if ev.floor is not None:
                 saved["floor"], saved["floor_kind"] = ev.floor, ev.floor_kind
             steps = ev.step
@@ -124,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "budget": budget, "metrics": ev.model}
             path.write_text(json.dumps(saved, indent=1))
             print(f"{run_name}: {steps} steps, {seconds:.0f} s with its evaluation; "
-                  + ", ".join(f"{k} {ev.model[k]:.4g}" for k in KEYS[1:] if k in ev.model), flush=True)
+                  + ", ".join(f"{k} {ev.model[k]:.4g}" for k in (*KEYS[1:], *LABEL_KEYS) if k in ev.model), flush=True)
     text = table(saved["results"], saved["floor"])
     path.with_suffix(".md").write_text(text + "\n")
     print(f"\n{path.with_suffix('.md').name}: mean ± s.e. over seeds (under load unless said otherwise)")

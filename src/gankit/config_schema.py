@@ -20,6 +20,9 @@ NORMS = ("auto", "batch", "layer", "none", "conditional")  # conditional: stackg
 MINIBATCH = ("none", "std", "discrimination")
 REG_SCHEDULES = ("constant", "linear")
 CLUSTER_SPACES = ("features", "pixels")  # selfcond: D's features φ(x), or a PCA of the pixels
+# aae: no clusters; k-means on a PCA of the training pixels, fitted once; the same, then re-clustered on the encoder's
+# last hidden layer every model.recluster_every generator steps
+PRIOR_CLUSTERS = ("none", "pixels", "encoder")
 CONDITIONS = ("concat", "projection", "acgan", "projection-acgan")  # the last: stackgan only
 REFINES = ("redraw", "residual")  # generator.refine: stackgan only
 
@@ -155,6 +158,10 @@ class ModelConfig:
     completion_fraction: float = 0.25  # stackgan: the share of a batch's captions the completion term leaves open
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
+    # aae: cluster k's codes are matched to component k (as prior_labels does with classes): k-means with one cluster
+    # per component on the pixels' principal components, fitted before training (encoder: then re-clustered on the
+    # encoder's last hidden layer every model.recluster_every generator steps); unsupervised
+    prior_clusters: str = field(default="none", metadata=_choices(PRIOR_CLUSTERS))
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)
     reg_lr: float = 0.0  # aae: the encoder's learning rate in the regularisation phase (fooling D); 0: g_optim.lr
     reg_betas: list[float] = field(default_factory=list)  # aae: that phase's Adam betas; empty: g_optim.betas
@@ -167,7 +174,9 @@ class ModelConfig:
     class_weight: float = 1.0  # condition=acgan: weight of the class cross-entropy (stackgan: text read-back)
     # cgan: classes, 0: the data set's own (the resolved count is saved with the run); selfcond: clusters, 0: 20
     num_classes: int = 0
-    recluster_every: int = 500  # selfcond: D steps between k-means re-clusterings of D's features
+    # selfcond: D steps between k-means re-clusterings of D's features; aae with prior_clusters=encoder: generator steps
+    # between re-clusterings of the encoder's features
+    recluster_every: int = 500
     # selfcond: what k-means clusters: D's features, or the pixels' principal components (fixed at the first clustering)
     cluster_on: str = field(default="features", metadata=_choices(CLUSTER_SPACES))
     l1_weight: float = 100.0  # pix2pix: λ on the L1 distance to the target in G's loss (Isola et al.: 100)

@@ -268,6 +268,15 @@ def validate(cfg: Config) -> None:
          f"(got {cfg.generator.noise_dim})"),
         (not cfg.model.prior_labels or (cfg.model.recipe == "aae" and cfg.generator.prior in ("mixture", "swissroll")),
          "model.prior_labels needs model.recipe=aae and generator.prior=mixture or swissroll (class k -> component k)"),
+        (cfg.model.prior_clusters == "none"
+         or (cfg.model.recipe == "aae" and cfg.generator.prior in ("mixture", "swissroll")),
+         f"model.prior_clusters={cfg.model.prior_clusters} needs model.recipe=aae and generator.prior=mixture or "
+         f"swissroll (cluster k -> component k)"),
+        (cfg.model.prior_clusters == "none" or not cfg.model.prior_labels,
+         f"model.prior_labels and model.prior_clusters={cfg.model.prior_clusters} both choose each code's component "
+         f"(by its label, by its cluster): set one of them"),
+        (cfg.model.prior_clusters != "encoder" or cfg.generator.name == "mlp",
+         "model.prior_clusters=encoder re-clusters the MLP encoder's last hidden layer: set generator.name=mlp"),
         (cfg.model.code_noise >= 0,
          f"model.code_noise must be >= 0 (0: the deterministic encoder), got {cfg.model.code_noise}"),
         (cfg.model.code_noise == 0 or cfg.model.recipe == "aae",

@@ -15,7 +15,16 @@ from gankit import api, cli
 from gankit import config as C
 from gankit.data import build_dataset
 from gankit.errors import ConfigError
-from gankit.models.autoencoder import AAE, VAE, AutoEncoder, kl_lecture, lattice_images, squared_error
+from gankit.models.autoencoder import (
+    AAE,
+    VAE,
+    AutoEncoder,
+    CodeSource,
+    kl_lecture,
+    labelled_sample,
+    lattice_images,
+    squared_error,
+)
 from gankit.nets import priors
 from gankit.registry import RECIPES
 from gankit.train.stats import read_jsonl
@@ -256,6 +265,93 @@ def test_aae_label_conditioned_prior_puts_class_k_in_component_k(tiny):
     assert (comp == (y + 1) % 10).float().mean() < 0.2
 
 
+def test_aae_cluster_prior_puts_cluster_k_in_component_k(tiny):
+    """model.prior_clusters=pixels: fitted once (its own RNG), each k-means cluster pushed to its own component."""
+    r, ds = build(tiny, "aae", "model.prior_clusters=pixels", "generator.prior=mixture", *FAST)
+    assert r.conditioned and not r.uses_labels  # the trainer hands it images alone
+    with pytest.raises(ConfigError, match="clusters are not fitted yet"):
+        r.d_step(ds.sample(64))
+    state = torch.get_rng_state()
+    r.prepare_data(ds)
+    assert torch.equal(torch.get_rng_state(), state)  # training draws the same batches as with the option off
+    x = ds.images()
+    c = r.clusters_of(x)
+    assert c.unique().numel() == priors.COMPONENTS  # one cluster per component, all in use
+    torch.manual_seed(8)
+    for _ in range(250):
+        r.d_step(ds.sample(64))
+        r.g_step(ds.sample(64))
+    comp = priors.component_of("mixture", r.encode(x))
+    assert (comp == c).float().mean() > 0.5  # chance: about 0.1
+    assert (comp == (c + 1) % 10).float().mean() < 0.2
+    # the code-prior metric draws each held-out code's own cluster's component; the decoder's draws stay uniform
+    _, prior = CodeSource(r.generator, r).code_samples(ds, 400, 3)
+    held, _ = labelled_sample(r.cfg, ds, 400, 3)
+    assert (priors.component_of("mixture", prior) == r.clusters_of(held)).float().mean() > 0.95
+    shares = torch.bincount(priors.component_of("mixture", r.generator.sample_noise(
+        5000, generator=torch.Generator().manual_seed(0))), minlength=10) / 5000
+    assert shares.min() > 0.08 and shares.max() < 0.12
+
+
+def test_aae_cluster_prior_reads_no_label_and_keeps_its_clusters(tiny, monkeypatch):
+    from gankit.data.images.datasets import TensorImages
+    from gankit.models.autoencoder import load_recipe
+
+    monkeypatch.setattr(TensorImages, "sample_with_labels", lambda self, n, device=None: pytest.fail("label drawn"))
+    run = api.train(tiny(*DIGITS, "model.recipe=aae", "generator.prior=mixture", "model.prior_clusters=pixels",
+                         "train.steps=4"))
+    saved, cfg, ds = load_recipe(run.root)
+    assert cfg.model.prior_clusters == "pixels" and int(saved.clusters.clustered) == 1
+    fresh, _ = build(tiny, "aae", "generator.prior=mixture", "model.prior_clusters=pixels")
+    fresh.prepare_data(ds)  # the same seed and data: the same clusters as the run fitted
+    for name in ("mean", "basis", "centres"):
+        assert torch.allclose(getattr(saved.clusters, name), getattr(fresh.clusters, name), atol=1e-4)
+    x = ds.images()
+    assert torch.equal(saved.clusters_of(x), fresh.clusters_of(x))
+
+
+def test_aae_encoder_clusters_keep_their_indices_when_reclustered(tiny, monkeypatch):
+    """prior_clusters=encoder: re-clustering starts from the current clusters' means, so cluster k stays cluster k."""
+    from gankit.models.clusters import assign
+
+    r, ds = build(tiny, "aae", "generator.prior=mixture", "model.prior_clusters=encoder", "model.recluster_every=3",
+                  *FAST)
+    r.prepare_data(ds)
+    x = ds.images()
+    before = r.clusters_of(x)  # the pixels' clusters until the first re-clustering
+    # in the pixels' own space the fitted clusters are a k-means fixed point: re-clustering from their means keeps them
+    # (the 32 principal components padded with zeros to the encoder's 64 features: the same distances)
+    monkeypatch.setattr(r, "_encoder_features",
+                        lambda v: torch.nn.functional.pad(r.clusters.project(v.flatten(1).float()), (0, 32)))
+    r.recluster()
+    assert int(r.feature_clusters.clustered) == 1 and r.moved < 0.01
+    assert (r.clusters_of(x) == before).float().mean() > 0.99
+    monkeypatch.undo()
+    for _ in range(6):  # in training: a re-clustering every 3rd generator step, on the encoder's own features
+        r.d_step(ds.sample(64))
+        r.g_step(ds.sample(64))
+    assert int(r.feature_clusters.clustered) == 3
+    assert torch.equal(r.clusters_of(x), assign(r._encoder_features(x), r.feature_clusters.centres))
+    assert r._encoder_features(x).shape == (len(x), 64)  # the MLP encoder's last hidden layer
+    assert "feature_clusters.centres" in r.discriminator.state_dict()  # checkpointed with D
+
+
+def test_aae_cluster_prior_off_leaves_the_aae_as_it_was(tiny):
+    """Off (the default): D sees the code alone, its state has no clusters, the data hook draws nothing."""
+    r, ds = build(tiny, "aae", "generator.prior=mixture")
+    assert r.cfg.model.prior_clusters == "none" and not r.conditioned and r.clusters is None
+    assert r.discriminator.net[0].in_features == 2
+    assert not any(k.startswith("clusters.") for k in r.discriminator.state_dict())
+    assert r.prior_classes(ds.sample(4), None) is None
+    state = torch.get_rng_state()
+    r.prepare_data(ds)
+    assert torch.equal(torch.get_rng_state(), state)
+    on, _ = build(tiny, "aae", "generator.prior=mixture", "model.prior_clusters=pixels")
+    assert on.discriminator.net[0].in_features == 2 + priors.COMPONENTS  # the one-hot cluster beside the code
+    with pytest.raises(ConfigError, match="needs model.prior_clusters=pixels"):
+        r.fit_clusters(ds.sample(50), 0)
+
+
 # ------------------------------------------------------------------------------------------ runs, figures, CLI
 
 
@@ -308,6 +404,14 @@ def test_codes_and_lattice_errors(tiny, capsys):
      "model.prior_labels needs model.recipe=aae and generator.prior=mixture or swissroll"),
     (["model.recipe=vae", "generator.prior=mixture", "generator.noise_dim=2", "model.prior_labels=true"],
      "model.prior_labels needs model.recipe=aae"),
+    (["model.recipe=aae", "generator.prior=normal", "model.prior_clusters=pixels"],
+     "model.prior_clusters=pixels needs model.recipe=aae and generator.prior=mixture or swissroll"),
+    (["model.recipe=vae", "generator.prior=mixture", "generator.noise_dim=2", "model.prior_clusters=pixels"],
+     "model.prior_clusters=pixels needs model.recipe=aae"),
+    (["model.recipe=aae", "generator.prior=mixture", "model.prior_labels=true", "model.prior_clusters=pixels"],
+     "model.prior_labels and model.prior_clusters=pixels both choose each code's component .*: set one of them"),
+    (["model.recipe=aae", "model.prior_clusters=kmeans"],
+     "model.prior_clusters: unknown value 'kmeans'; choose one of: none, pixels, encoder"),
     (["model.recipe=aae", "model.code_noise=-0.1"], "model.code_noise must be >= 0 \\(0: the deterministic encoder\\)"),
     (["model.code_noise=0.5"], "model.code_noise is the adversarial autoencoder's \\(model.recipe=aae\\)"),
     (["model.recipe=aae", "model.reg_lr=-1e-3"], "model.reg_lr must be >= 0 \\(0: g_optim.lr\\), got -0.001"),

@@ -25,6 +25,23 @@ swiss roll (:mod:`gankit.nets.priors`); with ``model.prior_labels`` the label-co
 paper's section 2.3: the discriminator also sees the one-hot label, and prior samples of class k come
 from component k, so the encoder must put class k's codes there.
 
+``model.prior_clusters=pixels`` is an unsupervised stand-in for those labels (no label is ever read): before
+training, k-means with one cluster per component (K = 10) on the top ``PIXEL_COMPONENTS`` principal components of
+``FIT_SAMPLES`` training samples (:mod:`gankit.models.clusters`; k-means++ seeding, the best of
+``KMEANS_RESTARTS`` runs by inertia, all under ``run.seed``), fixed from then on:
+
+    φ(x) = V (x − x̄),   c(x) = argmin_k ‖φ(x) − μ_k‖²,
+
+and cluster c(x) takes the place of the label: D sees the one-hot c(x) beside the code, and the prior draws of
+phases 2 and 3 for a code of cluster k come from component k. The decoder's own draws (``sample_noise``: export,
+``gankit sample``, the metrics) are unchanged: components drawn uniformly, as under the label-conditioned prior,
+so an exported decoder carries nothing of the clusters (the clusters' shares of the data are not uniform; the
+``code-prior`` metric compares each held-out code with its own cluster's component, as it does with labels).
+``model.prior_clusters=encoder`` starts from the same clusters and re-clusters the same samples every
+``model.recluster_every`` generator steps on the encoder's last hidden layer h(x) (the code layer's input), Lloyd's
+k-means started from the means of the current clusters, μ_k = mean{h(x) : c(x) = k}, so that cluster k keeps its
+index, hence its petal; from the first re-clustering on, c(x) = argmin_k ‖h(x) − μ_k‖².
+
 The code discriminator takes three of the ``reg`` section's remedies (:mod:`gankit.regularizers`), which
 steady a D on low-dimensional codes: ``reg.r1`` = γ, the R1 penalty γ/2 · E_{z~p(z)} ‖∇_z D(z)‖² on the prior's
 side (Mescheder et al. 2018), and ``reg.instance_noise`` = σ, Gaussian noise on every code D sees (prior
@@ -75,10 +92,11 @@ discriminator is an MLP from the ``discriminator`` section, as codes are vectors
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -88,6 +106,7 @@ from gankit import regularizers
 from gankit.errors import ConfigError
 from gankit.evalmode import eval_mode, evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
+from gankit.models.clusters import PIXEL_COMPONENTS, Clusters, assign, kmeans, kmeans_restarts
 from gankit.nets import priors
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.nets.remedies import add_minibatch_layer, pack, spectral_normalise, twice_differentiable
@@ -96,6 +115,9 @@ from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 from gankit.train.callbacks import Callback
 
 log = logging.getLogger("gankit")
+
+FIT_SAMPLES = 10_000  # model.prior_clusters: training samples the principal axes and k-means are fitted on
+KMEANS_RESTARTS = 4  # k-means++ seedings; the clustering of least inertia is kept
 
 
 def kl_lecture(mean: Tensor, logvar: Tensor) -> Tensor:
@@ -167,6 +189,7 @@ class AutoEncoder(Recipe):
 
     adversarial = False
     uses_labels = False  # the AAE's label-conditioned prior (model.prior_labels)
+    conditioned = False  # the AAE's prior drawn per component: by label (prior_labels) or cluster (prior_clusters)
 
     def __init__(self, cfg: Any, data_shape: tuple[int, ...], device: torch.device | str = "cpu") -> None:
         self.cfg = cfg
@@ -207,11 +230,16 @@ class AutoEncoder(Recipe):
         return self.encode(x)
 
     def prior_sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` codes from p(z) (class ``labels[i]``'s part of it with the label-conditioned prior), the decoder's own
-        (``generator.prior_spread`` included)."""
+        """``n`` codes from p(z) (component ``labels[i]`` of it under a conditioned prior: the class, or the cluster,
+        :meth:`prior_classes`), the decoder's own (``generator.prior_spread`` included)."""
         return priors.sample_prior(self.prior, n, self.latent_dim, generator=generator, device=self.device,
-                                   labels=labels if self.uses_labels else None,
+                                   labels=labels if self.conditioned else None,
                                    spread=float(self.cfg.generator.prior_spread))
+
+    def prior_classes(self, x: Tensor, y: Tensor | None) -> Tensor | None:
+        """The prior component of each sample of ``x`` (labels ``y``) under a conditioned prior; None when the prior is
+        the same for every sample (this default)."""
+        return None
 
     def metric_net(self, net: nn.Module) -> CodeSource:
         """What the metrics that score a generator are handed (``needs_net``): ``net`` (the decoder) with the
@@ -304,9 +332,22 @@ class AAE(AutoEncoder):
                               "only (not reg.clip, reg.label_smoothing or reg.label_flip)")
         self.reg, self.instance_noise = reg, float(reg.instance_noise)
         self.uses_labels = bool(cfg.model.prior_labels)
+        self.clusters: Clusters | None = None  # model.prior_clusters: the principal axes and the k-means centres
+        self.feature_clusters: Clusters | None = None  # prior_clusters=encoder: centres in the encoder's features
+        if cfg.model.prior_clusters != "none":
+            values = math.prod(data_shape)
+            self.clusters = Clusters(priors.COMPONENTS, min(PIXEL_COMPONENTS, values), values).to(device)
+        if cfg.model.prior_clusters == "encoder":
+            width = cast(nn.Linear, self._feature_layers()[-1]).in_features  # the code layer's input
+            self.feature_clusters = Clusters(priors.COMPONENTS, width).to(device)
+        self.recluster_every = int(cfg.model.recluster_every)
+        self.g_steps = 0  # generator steps of this process (prior_clusters=encoder re-clusters every recluster_every)
+        self.fit_x: Tensor | None = None  # prior_clusters=encoder: the samples prepare_data drew, re-clustered
+        self.moved = 0.0  # the share of them whose cluster the last re-clustering changed
+        self.conditioned = self.uses_labels or self.clusters is not None
         self.code_noise = float(cfg.model.code_noise)  # s of the posterior N(E(x), s² I); 0: deterministic
         self.entropy_weight = float(cfg.model.entropy_weight)  # w on the learned posterior's entropy
-        n_in = self.latent_dim + (priors.COMPONENTS if self.uses_labels else 0)
+        n_in = self.latent_dim + (priors.COMPONENTS if self.conditioned else 0)
         d = cfg.discriminator
         self.pack = int(cfg.model.pack)  # D judges this many codes at once (PacGAN), all prior draws or all codes
         n_in *= self.pack
@@ -316,6 +357,10 @@ class AAE(AutoEncoder):
         add_minibatch_layer(self.discriminator, d.minibatch, (n_in,), d.minibatch_kernels)
         if d.spectral_norm:
             spectral_normalise(self.discriminator)
+        if self.clusters is not None:
+            self.discriminator.add_module("clusters", self.clusters)  # buffers: saved, loaded and moved with D
+        if self.feature_clusters is not None:
+            self.discriminator.add_module("feature_clusters", self.feature_clusters)
         self.optimizers["d"] = build_optimizer(self.discriminator.parameters(), cfg.d_optim)
         # the regularisation phase's own learning rate (Makhzani et al. give each phase one): Adam moves every
         # weight by about lr whatever the gradient's size, so this phase's lr is the adversary's pull on the encoder
@@ -333,13 +378,86 @@ class AAE(AutoEncoder):
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "discriminator": self.discriminator}
 
+    @torch.no_grad()
+    def prepare_data(self, dataset: Any) -> None:
+        """``model.prior_clusters=pixels``: :meth:`fit_clusters` on ``FIT_SAMPLES`` training samples drawn under
+        ``run.seed`` (the global RNG does not move), once, before training. Otherwise nothing."""
+        if self.clusters is None:
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.run.seed)
+            x = dataset.sample(FIT_SAMPLES)
+        self.fit_clusters(x, self.cfg.run.seed)
+        if self.feature_clusters is not None:
+            self.fit_x = x.cpu()  # re-clustered in the encoder's features (a resumed run draws the same samples)
+
+    @torch.no_grad()
+    def fit_clusters(self, x: Tensor, seed: int) -> Tensor:
+        """The principal axes of samples ``x`` and k-means on their projections (one cluster per prior component;
+        the best of ``KMEANS_RESTARTS`` k-means++ seedings under ``seed``): returns the (N,) clusters of ``x``."""
+        if self.clusters is None:
+            raise ConfigError("fit_clusters needs model.prior_clusters=pixels or encoder")
+        flat = x.flatten(1).float().to(self.clusters.mean.device)
+        self.clusters.fit_pca(flat)
+        centres, labels = kmeans_restarts(self.clusters.project(flat), priors.COMPONENTS, seed, KMEANS_RESTARTS)
+        self.clusters.centres.copy_(centres)
+        self.clusters.clustered.fill_(1)
+        return labels
+
+    @torch.no_grad()
+    def clusters_of(self, x: Tensor) -> Tensor:
+        """(B,) the cluster of each sample of ``x``: the nearest k-means centre of its principal components, or
+        (``prior_clusters=encoder``, once re-clustered) of its encoder features."""
+        if self.clusters is None or int(self.clusters.clustered) == 0:
+            raise ConfigError("model.prior_clusters: the clusters are not fitted yet; call prepare_data(dataset) "
+                              "before training (build_trainer does)")
+        if self.feature_clusters is not None and int(self.feature_clusters.clustered) > 0:
+            return assign(self._encoder_features(x), self.feature_clusters.centres)
+        flat = x.flatten(1).float().to(self.clusters.mean.device)
+        return assign(self.clusters.project(flat), self.clusters.centres)
+
+    def _feature_layers(self) -> nn.Sequential:
+        """The MLP encoder's layers: linear maps and activations, the code layer last."""
+        return cast(nn.Sequential, self.encoder.body.net)
+
+    @torch.no_grad()
+    def _encoder_features(self, x: Tensor) -> Tensor:
+        """(B, width) the encoder's last hidden layer at samples ``x`` (the code layer's input), in eval mode."""
+        layers = self._feature_layers()[:-1]
+        with eval_mode(self.encoder):
+            return torch.cat([layers(c.flatten(1).to(self.device)).float() for c in x.split(1024)])
+
+    @torch.no_grad()
+    def recluster(self) -> None:
+        """``prior_clusters=encoder``: k-means on the encoder's current features of the samples ``prepare_data`` drew,
+        started from the means of their current clusters, so that cluster k (and its petal) keeps its index."""
+        if self.feature_clusters is None or self.fit_x is None:
+            raise ConfigError("recluster needs model.prior_clusters=encoder and the samples of prepare_data(dataset)")
+        current = self.clusters_of(self.fit_x)
+        feats = self._encoder_features(self.fit_x)
+        k = priors.COMPONENTS
+        counts = torch.bincount(current, minlength=k).to(feats)
+        sums = torch.zeros(k, feats.shape[1], device=feats.device).index_add_(0, current.to(feats.device), feats)
+        # μ_k = mean{h(x) : c(x) = k}; an empty cluster starts at 0, and k-means re-seeds it if it stays empty
+        centres, labels = kmeans(feats, sums / counts.clamp(min=1)[:, None])
+        self.moved = float((labels != current.to(labels.device)).float().mean())
+        self.feature_clusters.centres.copy_(centres)
+        self.feature_clusters.clustered += 1
+
+    def prior_classes(self, x: Tensor, y: Tensor | None) -> Tensor | None:
+        """Each sample's prior component: its cluster (``model.prior_clusters``), its label ``y``
+        (``model.prior_labels``), or None (one prior for all)."""
+        if self.clusters is not None:
+            return self.clusters_of(x)
+        return y if self.uses_labels else None
+
     def _d_input(self, z: Tensor, y: Tensor | None, noisy: bool = False) -> Tensor:
         """What D sees of codes z (B, latent): z (+ σ·n, n ~ N(0, I), σ = ``reg.instance_noise``, when ``noisy``: in
-        training), with the one-hot class beside each code under the label-conditioned prior, then packed:
-        (B/m, m·(latent [+ classes])) for ``model.pack`` = m."""
+        training), with the one-hot component ``y`` (class or cluster) beside each code under a conditioned prior,
+        then packed: (B/m, m·(latent [+ components])) for ``model.pack`` = m."""
         if noisy:
             z = regularizers.add_instance_noise(z, self.instance_noise)
-        if self.uses_labels:
+        if self.conditioned:
             if y is None:
                 raise ConfigError("model.prior_labels needs labelled batches (x, y)")
             z = torch.cat([z, F.one_hot(y.long(), priors.COMPONENTS).to(z.dtype)], 1)
@@ -390,21 +508,23 @@ class AAE(AutoEncoder):
                 raise ValueError(f"D judges packs of model.pack = {self.pack} codes; got a batch of {len(x)}")
             x, y = x[:keep], (None if y is None else y[:keep])
         with evaluating(self.encoder, self.discriminator):
-            prior = self.prior_sample(len(x), y, generator=generator)
-            return self._judge(prior, y), self._judge(self._draw(self.encoder(x), generator), y)
+            c = self.prior_classes(x, y)
+            prior = self.prior_sample(len(x), c, generator=generator)
+            return self._judge(prior, c), self._judge(self._draw(self.encoder(x), generator), c)
 
     def d_step(self, batch: Any) -> dict[str, Tensor]:
         """Phase 2: D separates prior samples ("real") from the batch's codes ("fake"); the encoder is fixed."""
         x, y = self._images(batch)
+        c = self.prior_classes(x, y)  # the component each code is matched to (None: the whole prior)
         with torch.no_grad():
             fake = self._draw(self.encoder(x))
-        real = regularizers.add_instance_noise(self.prior_sample(x.shape[0], y), self.instance_noise)
-        real_out, fake_out = self._judge(real, y), self._judge(fake, y, noisy=True)
+        real = regularizers.add_instance_noise(self.prior_sample(x.shape[0], c), self.instance_noise)
+        real_out, fake_out = self._judge(real, c), self._judge(fake, c, noisy=True)
         loss = self.objective.d_loss(real_out, fake_out)
         # λ (‖∇D(ẑ)‖ − 1)² between prior draws and codes, γ/2 ‖∇_z D(z)‖² at the (noisy) prior draws, per code (with
         # model.pack: the gradient of its pack's score); a minibatch layer's gradient is itself differentiated
         with twice_differentiable(self.discriminator):
-            penalty = regularizers.d_penalty(lambda z: self._judge(z, y), real, fake, self.reg)
+            penalty = regularizers.d_penalty(lambda z: self._judge(z, c), real, fake, self.reg)
         norm = optimizer_step(self.optimizers["d"], self.discriminator, loss + penalty)
         to_prob = self.objective.to_prob or (lambda s: s)
         extra = {"d_penalty": penalty.detach()} if self.reg.r1 or self.reg.gradient_penalty else {}
@@ -416,12 +536,18 @@ class AAE(AutoEncoder):
         """Phase 1 (reconstruction, encoder + decoder), then phase 3 (the encoder fools D) on the same batch."""
         stats = super().g_step(batch)
         x, y = self._images(batch)
+        c = self.prior_classes(x, y)
         self.discriminator.requires_grad_(False)
         try:
-            loss = self.objective.g_loss(self._judge(self._draw(self.encoder(x)), y, noisy=True))
+            loss = self.objective.g_loss(self._judge(self._draw(self.encoder(x)), c, noisy=True))
         finally:
             self.discriminator.requires_grad_(True)
         optimizer_step(self.optimizers["enc"], self.encoder, loss)
+        if self.feature_clusters is not None:
+            self.g_steps += 1
+            if self.g_steps % self.recluster_every == 0:
+                self.recluster()
+            stats["clusters_moved"] = torch.tensor(self.moved)  # at the last re-clustering
         return {**stats, "enc_loss": loss.detach()}
 
 
@@ -451,13 +577,13 @@ class CodeSource:
 
     def code_samples(self, dataset: Any, n: int, seed: int) -> tuple[Tensor, Tensor]:
         """(codes (n', d) of n' <= ``n`` held-out samples (:func:`labelled_sample`; the VAE: posterior samples,
-        :meth:`VAE.aggregate_codes`), as many prior draws (of the samples' classes under the label-conditioned
-        prior)), all under ``seed``."""
+        :meth:`VAE.aggregate_codes`), as many prior draws (of the samples' components under a conditioned prior:
+        their classes, or their clusters, :meth:`AutoEncoder.prior_classes`)), all under ``seed``."""
         x, y = labelled_sample(self.recipe.cfg, dataset, n, seed)
         gen = torch.Generator().manual_seed(seed + 1)
         codes = self.recipe.aggregate_codes(x, generator=gen)
-        labels = y if self.recipe.uses_labels else None
-        return codes.cpu(), self.recipe.prior_sample(len(codes), labels, generator=gen).cpu()
+        components = self.recipe.prior_classes(x, y)
+        return codes.cpu(), self.recipe.prior_sample(len(codes), components, generator=gen).cpu()
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -504,7 +630,7 @@ def plot_recipe_codes(recipe: AutoEncoder, x: Tensor, y: Tensor | None, path: Pa
     if z.shape[1] != 2:
         raise ConfigError(f"the codes figure needs 2-D codes (generator.noise_dim=2), got {z.shape[1]}-D; "
                           "use -o FILE.npy for the codes")
-    prior = recipe.prior_sample(len(z), y if recipe.uses_labels else None, generator=gen).cpu()
+    prior = recipe.prior_sample(len(z), recipe.prior_classes(x, y), generator=gen).cpu()
     d = code_prior_distance(z, prior)
     stochastic = isinstance(recipe, VAE) or float(getattr(recipe, "code_noise", 0.0)) > 0 or getattr(
         recipe, "gaussian", False)

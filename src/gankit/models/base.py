@@ -134,6 +134,12 @@ class Recipe(abc.ABC):
         ConfigError saying why the two do not fit. The default changes nothing."""
         return None
 
+    def prepare_data(self, dataset: Any) -> None:
+        """Look at the training data once, after the recipe is built and before its first step (e.g. the AAE's
+        ``model.prior_clusters`` fits its clusters); ``build_trainer`` calls it, a resumed run before its checkpoint
+        is restored over what it set. The global RNG must not move. The default does nothing."""
+        return None
+
     @staticmethod
     def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
         """The generator network as the recipe builds it, untrained: what ``generator.safetensors`` holds and

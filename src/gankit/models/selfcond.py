@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.cgan import CGAN
+from gankit.models.clusters import PIXEL_COMPONENTS, Clusters, assign, kmeans, kmeans_pp_init
 from gankit.nets.conditional import ConditionalGenerator, build_conditional_generator
 from gankit.registry import RECIPES
 
@@ -49,51 +50,6 @@ log = logging.getLogger("gankit")
 DEFAULT_CLUSTERS = 20  # K when model.num_classes = 0
 BUFFER = 4096  # real images kept for clustering (the most recent ones D has seen)
 FIRST = 1024  # real images seen before the first clustering (on D's features near initialisation)
-PIXEL_COMPONENTS = 32  # model.cluster_on=pixels: the principal components k-means sees
-KMEANS_ITERS = 25  # Lloyd iterations per clustering (it stops earlier once no label changes)
-
-
-def assign(x: Tensor, centres: Tensor) -> Tensor:
-    """(N,) index of the nearest centre of each row of ``x`` (N, d) among ``centres`` (K, d)."""
-    return torch.cdist(x.float(), centres.float()).argmin(dim=1)
-
-
-def kmeans_pp_init(x: Tensor, k: int) -> Tensor:
-    """k-means++ seeding (Arthur & Vassilvitskii 2007): each next centre drawn with probability ∝ D(x)²,
-    the squared distance to the nearest centre chosen so far (global RNG)."""
-    centres = [x[int(torch.randint(len(x), ()))]]
-    d2 = ((x - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        p = d2.clamp(min=0)
-        idx = int(torch.multinomial(p / p.sum(), 1)) if float(p.sum()) > 0 else int(torch.randint(len(x), ()))
-        centres.append(x[idx])
-        d2 = torch.minimum(d2, ((x - x[idx]) ** 2).sum(1))
-    return torch.stack(centres)
-
-
-def kmeans(x: Tensor, init: Tensor, iters: int = KMEANS_ITERS) -> tuple[Tensor, Tensor]:
-    """Lloyd's k-means from centres ``init`` (K, d): (centres (K, d), labels (N,)).
-
-    Alternates c(x) = argmin_k ‖x − μ_k‖² and μ_k = mean{x : c(x) = k}; an emptied cluster is re-seeded
-    at the point farthest from its centre, so all K clusters stay in use while N ≥ K.
-    """
-    x = x.float()
-    centres = init.float().clone()
-    k = len(centres)
-    labels = assign(x, centres)
-    for _ in range(iters):
-        counts = torch.bincount(labels, minlength=k)
-        sums = torch.zeros_like(centres).index_add_(0, labels, x)
-        centres = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
-        for j in torch.nonzero(counts == 0).flatten().tolist():
-            far = int(((x - centres[labels]) ** 2).sum(1).argmax())
-            centres[j] = x[far]
-            labels[far] = j
-        new = assign(x, centres)
-        if torch.equal(new, labels):
-            break
-        labels = new
-    return centres, labels
 
 
 class ClusterGenerator(ConditionalGenerator):
@@ -114,34 +70,6 @@ class ClusterGenerator(ConditionalGenerator):
             pi = self.cluster_freq.detach().float().clamp(min=0).to(gen_dev)
             labels = torch.multinomial(pi / pi.sum(), n, replacement=True, generator=generator)
         return super().sample_noise(n, device, generator, labels)
-
-
-class Clusters(nn.Module):
-    """The K cluster centres in the clustered feature space (buffers: checkpointed with D, whose submodule this
-    is), and for ``model.cluster_on=pixels`` the principal axes: φ(x) = basis (flat(x) − mean)."""
-
-    centres: Tensor
-    clustered: Tensor
-    mean: Tensor
-    basis: Tensor
-
-    def __init__(self, k: int, dim: int, pixels: int = 0) -> None:
-        super().__init__()
-        self.register_buffer("centres", torch.zeros(k, dim))
-        self.register_buffer("clustered", torch.zeros((), dtype=torch.long))  # how many clusterings so far
-        if pixels:  # only then, so that checkpoints of D-feature runs keep their keys
-            self.register_buffer("mean", torch.zeros(pixels))
-            self.register_buffer("basis", torch.zeros(dim, pixels))
-
-    def fit_pca(self, x: Tensor) -> None:
-        """Principal axes of the rows of ``x`` (N, pixels): x̄ and the leading right singular vectors of x − x̄."""
-        self.mean.copy_(x.mean(0))
-        _, _, vh = torch.linalg.svd(x - self.mean, full_matrices=False)
-        self.basis.copy_(vh[:len(self.basis)])
-
-    def project(self, x: Tensor) -> Tensor:
-        """φ(x) = basis (x − x̄) for rows of ``x`` (N, pixels): (N, dim)."""
-        return (x - self.mean) @ self.basis.T
 
 
 @RECIPES.register("selfcond", description="self-conditioned GAN (Liu et al. 2020): the conditional GAN on k-means "
