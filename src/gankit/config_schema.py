@@ -153,6 +153,11 @@ class ModelConfig:
     completion_on: str = field(default="size", metadata=_choices(("size", "position", "both")))
     completion_draws: int = 2  # stackgan: k, the draws of each open caption (<= its completions: 2 sizes, 9 cells)
     completion_fraction: float = 0.25  # stackgan: the share of a batch's captions the completion term leaves open
+    # stackgan: sample φ̂ ~ p(φ(full caption) | φ(caption)), a mixture density network fitted on the training captions
+    # before training (G and D train as without it); every caption is drawn through it (false: off)
+    caption_prior: bool = False
+    caption_prior_components: int = 24  # stackgan: K, the prior's Gaussian components (18 completions at most)
+    caption_prior_steps: int = 800  # stackgan: Adam steps fitting the prior (on embeddings: seconds)
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)

@@ -38,6 +38,8 @@ MAX_IMAGE_SIDE = 1024  # pixels (the largest GANs of the period, e.g. progressiv
 MAX_LEVELS = 10  # Laplacian pyramid levels
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 INT_LIMIT = 2**63 - 1  # integers beyond int64 reach no tensor or loop: refused rather than overflowing later
+MAX_PRIOR_COMPONENTS = 256  # StackGAN's caption prior (18 completions at most on shapes-captions)
+MAX_PRIOR_STEPS = 100_000  # its fitting steps (800 take seconds)
 
 
 _SHOW = reprlib.Repr()
@@ -254,6 +256,14 @@ def validate(cfg: Config) -> None:
         (0 < cfg.model.completion_fraction <= 1,
          f"model.completion_fraction must be in (0, 1] (the share of a batch's captions left open), "
          f"got {cfg.model.completion_fraction}"),
+        (not cfg.model.caption_prior or cfg.model.recipe == "stackgan",
+         "model.caption_prior (captions drawn through a prior over full captions) is for model.recipe=stackgan"),
+        (1 <= cfg.model.caption_prior_components <= MAX_PRIOR_COMPONENTS,
+         f"model.caption_prior_components must be in [1, {MAX_PRIOR_COMPONENTS}] (the prior's Gaussian components), "
+         f"got {cfg.model.caption_prior_components}"),
+        (1 <= cfg.model.caption_prior_steps <= MAX_PRIOR_STEPS,
+         f"model.caption_prior_steps must be in [1, {MAX_PRIOR_STEPS}] (Adam steps fitting the caption prior), "
+         f"got {cfg.model.caption_prior_steps}"),
         (cfg.model.caption_groups >= 1,
          f"model.caption_groups must be >= 1 (images per caption in D's batch; 1: off), "
          f"got {cfg.model.caption_groups}"),
