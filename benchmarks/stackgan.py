@@ -1,7 +1,7 @@
 """StackGAN on shapes-captions: how often do generated images match their captions, seen vs held-out?
 
     python benchmarks/stackgan.py [--steps 600] [--minutes 0] [--width 16] [--batch 32] [--seed 0] [--pretrain 0]
-                                  [--set KEY=VALUE ...] [--tag NAME] [--more N]
+                                  [--set KEY=VALUE ...] [--tag NAME] [--more N] [--eval-only] [--fit-prior T ...]
 
 1. Text encoder: the shipped char-CNN-RNN (pretrained by ``benchmarks/pretrain_text_encoder.py``, 800
    contrastive steps on the training captions); ``--pretrain N`` pretrains a fresh one for N steps here
@@ -21,6 +21,14 @@
    the data; at most ln 2, ln 9), and how often the three named attributes read right. ``--set
    data.open_captions=3 --pretrain 800`` adds 3 training captions per image that leave the size, the
    position or both unsaid (to teach an unsaid word to mean "any"), with a text encoder pretrained on them.
+
+5. ``--fit-prior T [T ...]``: the same measurements through a caption prior (``model.caption_prior``) at each
+   sampling temperature T (1: the fitted mixture; 0: its component means), and where its draws land on the
+   text side alone (each φ̂ read as the combination whose plainest caption embeds nearest: no classifier). A
+   run trained with ``--set model.caption_prior=true`` uses its own prior; any other run gets one fitted on top
+   of it now, as the recipe fits it before training (G and D train alike with or without one, so this is the
+   same model): ``--eval-only --fit-prior 1 0`` measures a default run trained before without retraining it.
+   Also writes ``benchmarks/out/stackgan-open-captions[-TAG].png`` (open captions without, then with, the prior).
 
 Variants: ``--set model.augment=false`` (the conditioning-augmentation ablation), ``--set
 model.condition=concat`` (StackGAN's own D), ``--minutes M`` for equal wall-time budgets, ``--more N``: after
@@ -66,6 +74,8 @@ OUT = ROOT / "benchmarks" / "out"
 FIGURE_CAPTIONS = ("a big blue square at the bottom", "a small red circle at the top left",
                    "there is a large green triangle in the middle", "a big yellow circle at the top",
                    "a small green square on the right", "a large blue triangle at the bottom left")
+OPEN_FIGURE_CAPTIONS = ("a red circle at the top", "a blue square on the left", "a big green triangle",
+                        "a small yellow square")  # the size, the position left out
 
 
 class StageI(nn.Module):
@@ -261,6 +271,14 @@ def main() -> None:
         grid = torch.cat([net(net.sample_noise(8, generator=gen, text=t)) for t in FIGURE_CAPTIONS])
     save_image_grid(grid.numpy(), OUT / "stackgan-captions.png", nrow=8)
     print(f"rows of {OUT / 'stackgan-captions.png'}: " + "; ".join(FIGURE_CAPTIONS))
+    if getattr(net, "caption_prior", None) is not None:  # open captions without, then with the prior
+        path = OUT / f"stackgan-open-captions{'-' + args.tag if args.tag else ''}.png"
+        with torch.no_grad():
+            grid = torch.cat([net(net.sample_noise(8, generator=torch.Generator().manual_seed(3), text=t,
+                                                   through_prior=through))
+                              for through in (False, True) for t in OPEN_FIGURE_CAPTIONS])
+        save_image_grid(grid.numpy(), path, nrow=8)
+        print(f"rows of {path}: " + "; ".join(OPEN_FIGURE_CAPTIONS) + ", without the caption prior, then with it")
 
 
 if __name__ == "__main__":

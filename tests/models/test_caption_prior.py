@@ -14,6 +14,7 @@ from scipy.stats import multivariate_normal
 from gankit import api
 from gankit import config as C
 from gankit.cli import main as cli_main
+from gankit.data import build_dataset
 from gankit.data import captions as caps
 from gankit.errors import ConfigError
 from gankit.models import stackgan as recipe_mod
@@ -73,8 +74,8 @@ def test_prior_learns_a_two_mode_and_a_one_mode_conditional():
     y = torch.where(is_a[:, None], torch.where(first[:, None], c1, c2), b) + 0.05 * torch.randn(n, 4, generator=gen)
     torch.manual_seed(0)
     prior = CaptionPrior(4, components=4, hidden=32)
-    losses = fit_prior(prior, x, y, steps=400, lr=1e-2, generator=torch.Generator().manual_seed(1))
-    assert np.mean(losses[-20:]) < np.mean(losses[:20]) - 5  # nats: from σ ≈ 1 to σ ≈ 0.05 in 4 dimensions
+    losses = fit_prior(prior, x, y, steps=600, lr=5e-3, generator=torch.Generator().manual_seed(1))
+    assert np.mean(losses[-20:]) < np.mean(losses[:20]) - 3  # nats: σ from about 1 to about 0.1 in 4 dimensions
     assert not prior.training and all(p.grad is None for p in prior.parameters())
     draws = prior.sample(a.expand(2000, -1), torch.Generator().manual_seed(2))
     to1, to2 = (draws - c1).norm(dim=1), (draws - c2).norm(dim=1)
@@ -150,7 +151,7 @@ def test_the_prior_is_saved_with_the_generator_and_sampling_goes_through_it(tmp_
     refit = StackGAN.build_generator(cfg, (3, 32, 32))
     refit.load_state_dict(net.state_dict())
     refit.caption_prior = new_caption_prior(3, cfg.run.seed)
-    fit_caption_prior(refit, caps.shapes_captions_dataset("train", 32), 4, cfg.run.seed)
+    fit_caption_prior(refit, build_dataset(cfg.data), 4, cfg.run.seed)
     for k, v in refit.caption_prior.state_dict().items():  # the export holds the fitted prior
         assert torch.equal(v, net.caption_prior.state_dict()[k]), k
     text = "a red circle at the top"

@@ -219,7 +219,7 @@ def new_caption_prior(components: int, seed: int) -> CaptionPrior:
     """An unfitted caption prior of ``components`` Gaussians, its initial weights drawn from ``seed`` under a
     forked RNG (torch's global stream is left as it was: training draws the same numbers with or without one)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # the CPU stream only: CUDA's is not forked here
         return CaptionPrior(EMBED_DIM, components)
 
 
