@@ -23,7 +23,8 @@
    position or both unsaid (to teach an unsaid word to mean "any"), with a text encoder pretrained on them.
 
 5. ``--fit-prior T [T ...]``: the same measurements through a caption prior (``model.caption_prior``) at each
-   sampling temperature T (1: the fitted mixture; 0: its component means), and where its draws land on the
+   sampling temperature T (1: the fitted mixture; 0: its component means), on every caption and on open ones
+   only (``model.caption_prior_on``), and where its draws land on the
    text side alone (each φ̂ read as the combination whose plainest caption embeds nearest: no classifier). A
    run trained with ``--set model.caption_prior=true`` uses its own prior; any other run gets one fitted on top
    of it now, as the recipe fits it before training (G and D train alike with or without one, so this is the
@@ -145,8 +146,9 @@ def prior_reading(net: Any, per_caption: int = 20, seed: int = 14) -> dict[str, 
     gen = torch.Generator().manual_seed(seed)
 
     def read(text: str) -> np.ndarray:
-        phi = net.encode(C.tokenize(text)).expand(per_caption, -1)
-        return combos[(F.normalize(net.complete(phi, gen), dim=1) @ anchors.T).argmax(dim=1).numpy()]
+        tokens = C.tokenize(text).expand(per_caption, -1)
+        phi = net.encode(tokens)
+        return combos[(F.normalize(net.complete(phi, gen, tokens), dim=1) @ anchors.T).argmax(dim=1).numpy()]
 
     out: dict[str, float] = {}
     names = [name for name, _ in C.ATTRIBUTES]
@@ -169,25 +171,30 @@ def prior_reading(net: Any, per_caption: int = 20, seed: int = 14) -> dict[str, 
 
 def with_prior(net: Any, cfg: Any, temperatures: list[float], per_combo: int, clf: nn.Module
                ) -> dict[str, object]:
-    """The generator measured through a caption prior at each sampling temperature: its own prior when it was
-    trained with ``model.caption_prior=true``, else one fitted on top of it now, exactly as the recipe fits it
-    before training (same data, encoder, seed and steps; G and D train alike with and without one)."""
+    """The generator measured through a caption prior at each sampling temperature, on every caption and on open
+    captions only (``model.caption_prior_on``): its own prior when it was trained with
+    ``model.caption_prior=true``, else one fitted on top of it now, exactly as the recipe fits it before
+    training (same data, encoder, seed and steps; G and D train alike with and without one)."""
     out: dict[str, object] = {}
     if net.caption_prior is None:
         t0 = time.time()
         m = cfg.model
-        net.caption_prior = new_caption_prior(m.caption_prior_components, cfg.run.seed)
+        net.attach_prior(new_caption_prior(m.caption_prior_components, cfg.run.seed))
         nll = fit_caption_prior(net, build_dataset(cfg.data), m.caption_prior_steps, cfg.run.seed)
         out["fit"] = {"seconds_under_load": round(time.time() - t0, 1), "steps": len(nll),
                       "first_nll": float(np.mean(nll[:20])), "final_nll": float(np.mean(nll[-50:])),
                       "components": m.caption_prior_components}
         print(f"fitted a caption prior on top: {out['fit']}")
-    for t in temperatures:
-        net.caption_prior.temperature = t
-        rec: dict[str, object] = {"text": prior_reading(net)}
-        print(f"caption prior, temperature {t:g}: text-side reading {rec['text']}")
-        measure(net, per_combo, clf, rec)
-        out[f"temperature {t:g}"] = rec
+    gate = float(net.prior_open_only)
+    for on in ("all", "open"):
+        net.prior_open_only.fill_(float(on == "open"))
+        for t in temperatures:
+            net.caption_prior.temperature = t
+            rec: dict[str, object] = {"text": prior_reading(net)}
+            print(f"caption prior on {on} captions, temperature {t:g}: text-side reading {rec['text']}")
+            measure(net, per_combo, clf, rec)
+            out[f"on {on}, temperature {t:g}"] = rec
+    net.prior_open_only.fill_(gate)
     net.caption_prior.temperature = 1.0
     return out
 

@@ -157,7 +157,10 @@ class ModelConfig:
     # before training (G and D train as without it); every caption is drawn through it (false: off)
     caption_prior: bool = False
     caption_prior_components: int = 24  # stackgan: K, the prior's Gaussian components (18 completions at most)
-    caption_prior_steps: int = 800  # stackgan: Adam steps fitting the prior (on embeddings: seconds)
+    caption_prior_steps: int = 4000  # stackgan: Adam steps fitting the prior (on embeddings: about a minute)
+    # stackgan: which captions are drawn through the prior: all, or only those leaving an attribute unsaid (the
+    # grammar's parse; a caption naming every attribute keeps its own φ)
+    caption_prior_on: str = field(default="all", metadata=_choices(("all", "open")))
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)

@@ -39,7 +39,7 @@ MAX_LEVELS = 10  # Laplacian pyramid levels
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 INT_LIMIT = 2**63 - 1  # integers beyond int64 reach no tensor or loop: refused rather than overflowing later
 MAX_PRIOR_COMPONENTS = 256  # StackGAN's caption prior (18 completions at most on shapes-captions)
-MAX_PRIOR_STEPS = 100_000  # its fitting steps (800 take seconds)
+MAX_PRIOR_STEPS = 100_000  # its fitting steps (4,000 take about a minute)
 
 
 _SHOW = reprlib.Repr()

@@ -95,6 +95,7 @@ def test_caption_pairs_leave_out_what_the_full_caption_of_the_same_image_names()
         said, whole = caps.phrase_attributes(o), caps.parse_caption(f)
         assert {"kind", "colour"} <= set(said) and all(whole[k] == v for k, v in said.items())
         named.append(frozenset(said))
+        assert (o == f) == (len(said) == 4)  # a full caption is paired with itself, an open one with a full one
     # nothing, the size, the position or both left out, each about a quarter of the time
     counts = {s: named.count(s) for s in set(named)}
     assert len(counts) == 4 and min(counts.values()) > 25
@@ -107,7 +108,8 @@ def test_caption_pairs_leave_out_what_the_full_caption_of_the_same_image_names()
 
 
 def _state(module):
-    return {k: v.clone() for k, v in module.state_dict().items() if not k.startswith("caption_prior.")}
+    return {k: v.clone() for k, v in module.state_dict().items()
+            if not k.startswith("caption_prior.") and k != "prior_open_only"}
 
 
 def test_the_prior_leaves_training_bit_identical_and_is_fitted_before_it(tmp_path, monkeypatch):
@@ -164,6 +166,15 @@ def test_the_prior_is_saved_with_the_generator_and_sampling_goes_through_it(tmp_
     assert not torch.allclose(phi, phi0)
     torch.testing.assert_close(phi.norm(dim=1), torch.full((6,), math.sqrt(EMBED_DIM)))
     assert len({tuple(row.tolist()) for row in phi}) == 6  # each sample its own draw
+    # model.caption_prior_on=open: a caption that names everything keeps its φ (its samples as without a prior)
+    assert float(net.prior_open_only) == 0.0
+    net.prior_open_only.fill_(1.0)
+    full = "a big blue square at the bottom"
+    for t, same in ((full, True), (text, False)):
+        a = net.sample_noise(4, generator=torch.Generator().manual_seed(5), text=t)
+        b = net.sample_noise(4, generator=torch.Generator().manual_seed(5), text=t, through_prior=False)
+        assert torch.equal(a, b) == same, t
+    net.prior_open_only.fill_(0.0)
     out = tmp_path / "open.npy"
     assert cli_main(["sample", str(run.root), "--text", text, "-n", "4", "-o", str(out), "--seed", "2"]) == 0
     assert np.array_equal(np.load(out), api.sample(run.root, 4, seed=2, text=text))
@@ -175,6 +186,8 @@ def test_caption_prior_config_errors(tmp_path, capsys):
                          ("model.caption_prior_steps=0", "model.caption_prior_steps must be in \\[1, 100000\\]")):
         with pytest.raises(ConfigError, match=message):
             small_config(tmp_path, "model.caption_prior=true", bad)
+    with pytest.raises(ConfigError, match="model.caption_prior_on: unknown value 'full'"):
+        small_config(tmp_path, "model.caption_prior=true", "model.caption_prior_on=full")
     with pytest.raises(ConfigError, match="model.caption_prior .* is for model.recipe=stackgan"):
         C.resolve("dcgan-mnist", overrides=["model.caption_prior=true"])
     data = caps.shapes_captions_dataset("train", 32, n=324)

@@ -383,10 +383,10 @@ PAIR_OMITS = ((), *OPEN)  # what the first caption of a caption_pairs pair leave
 
 def caption_pairs(dataset: CaptionImages, n: int, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
     """``n`` pairs of captions of one image each, for a prior over full captions given a caption (StackGAN's
-    ``model.caption_prior``): a stored image drawn uniformly; the first caption a fresh one of the grammar
-    (:func:`caption`) that leaves out nothing, the size, the position or both (:data:`PAIR_OMITS`, equally
-    often), the second one of the image's stored captions that name all four attributes. Returns tokens
-    ((n, L), (n, L)) int64.
+    ``model.caption_prior``): a stored image drawn uniformly; the second caption one of its stored captions
+    that name all four attributes; the first, in equal shares (:data:`PAIR_OMITS`), that same caption (a full
+    caption maps to itself) or a fresh one of the grammar (:func:`caption`) that leaves out the size, the
+    position or both. Returns tokens ((n, L), (n, L)) int64.
 
     Raises:
         ConfigError: a data set without its images' attributes (:func:`require_attributes`).
@@ -396,11 +396,18 @@ def caption_pairs(dataset: CaptionImages, n: int, rng: np.random.Generator) -> t
     full = dataset.named.all(dim=2).numpy()  # (N, K): the stored captions that name everything
     idx = rng.integers(0, len(dataset), n)
     attrs = dataset.attributes.numpy()
-    opened, complete = [], []
+    texts: list[str | None] = []
+    complete = []
     for i in idx.tolist():
-        opened.append(caption(attrs[i].tolist(), rng, PAIR_OMITS[int(rng.integers(len(PAIR_OMITS)))]))
+        omit = PAIR_OMITS[int(rng.integers(len(PAIR_OMITS)))]
         complete.append(dataset.tokens[i, int(rng.choice(np.flatnonzero(full[i])))].long())
-    return tokenize(opened), torch.stack(complete)
+        texts.append(caption(attrs[i].tolist(), rng, omit) if omit else None)
+    second = torch.stack(complete)
+    first = second.clone()
+    written = [k for k, t in enumerate(texts) if t is not None]
+    if written:
+        first[written] = tokenize([t for t in texts if t is not None])
+    return first, second
 
 
 def attribute_indices(attrs: dict[str, str]) -> tuple[int, int, int, int]:

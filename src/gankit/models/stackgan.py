@@ -87,13 +87,14 @@ instead (the prior of two-stage text-to-image models, Ramesh et al. 2022): a mix
 p(φ(full caption) | φ(caption)) (:class:`gankit.nets.caption_prior.CaptionPrior`, K =
 ``model.caption_prior_components`` diagonal Gaussians) is fitted by its negative log-likelihood
 (``model.caption_prior_steps`` Adam steps) on the frozen encoder's embeddings of pairs of captions of one
-training image, (a caption that leaves out nothing, the size, the position or both; a full one)
+training image (a full caption with itself, or a caption that leaves out the size, the position or both with a full one)
 (:func:`gankit.data.captions.caption_pairs`, :func:`fit_caption_prior`). It is fitted once, when the recipe is
 built, before any training step: the encoder is frozen, so the pairs' embeddings and hence the prior do not
 depend on G or D, and interleaving would change nothing; its initial weights and minibatches come from
 ``run.seed`` under their own RNG, so G and D train on the full captions, bit for bit as without the option.
 Sampling for any caption (figures, metrics, ``gankit sample``) then draws φ̂ from the prior and G(z, CA(φ̂))
-(:meth:`gankit.nets.stackgan.StackGANGenerator.complete`). No classifier is used.
+(:meth:`gankit.nets.stackgan.StackGANGenerator.complete`); with ``model.caption_prior_on=open`` only captions that
+leave an attribute unsaid are (the grammar's parse: one that names everything keeps its φ). No classifier is used.
 
 Keeping stage I's composition (a departure from StackGAN; BENCHMARKS.md, issue 14): trained long, a stage II
 that redraws the image learns the seen (kind, colour) pairs and overrides stage I's right kind on held-out
@@ -323,7 +324,8 @@ class StackGAN(Recipe):
         ``generator.safetensors`` holds and ``api.load_generator`` rebuilds)."""
         gen = NETWORKS.get(cfg.generator.name).generator(cfg.generator, data_shape)
         if cfg.model.caption_prior and isinstance(gen, StackGANGenerator):
-            gen.caption_prior = new_caption_prior(int(cfg.model.caption_prior_components), int(cfg.run.seed))
+            gen.attach_prior(new_caption_prior(int(cfg.model.caption_prior_components), int(cfg.run.seed)),
+                             open_only=cfg.model.caption_prior_on == "open")
         return gen
 
     def modules(self) -> dict[str, nn.Module]:

@@ -81,7 +81,8 @@ class CaptionPrior(nn.Module):
 
     def nll(self, x: Tensor, y: Tensor) -> Tensor:
         """−log p(y | x) per row, (B,)."""
-        return mixture_nll(*self(x), y)
+        logits, mean, log_std = self(x)
+        return mixture_nll(logits, mean, log_std, y)
 
     @torch.no_grad()
     def sample(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

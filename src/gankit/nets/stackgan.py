@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.data.captions import MAX_LEN, check_readable, tokenize, vocabulary
+from gankit.data.captions import MAX_LEN, check_readable, complete_captions, tokenize, vocabulary
 from gankit.errors import ConfigError, DataError
 from gankit.nets.caption_prior import CaptionPrior
 from gankit.nets.dcgan import dcgan_init
@@ -289,18 +289,31 @@ class StackGANGenerator(nn.Module):
         z = self.prior.sample(n, generator=generator)
         eps = torch.randn(n, 2 * CONDITION_DIM, generator=generator, device=gdev)
         if through_prior and self.caption_prior is not None:
-            phi = self.complete(phi, generator)
+            phi = self.complete(phi, generator, tokens)
         latent = torch.cat([z.cpu(), phi.cpu(), eps.cpu()], dim=1)
         return latent.to(device if device is not None else self.captions.device)
 
+    def attach_prior(self, prior: CaptionPrior, open_only: bool = False) -> None:
+        """Hold ``prior`` (saved and exported with G). ``open_only`` (``model.caption_prior_on=open``): captions
+        that name every attribute (:func:`gankit.data.captions.complete_captions`) keep their own φ when drawn."""
+        self.caption_prior = prior
+        self.register_buffer("prior_open_only", torch.tensor(float(open_only)))
+
     @torch.no_grad()
-    def complete(self, phi: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def complete(self, phi: Tensor, generator: torch.Generator | None = None, tokens: Tensor | None = None) -> Tensor:
         """φ̂ ~ the caption prior given φ (B, EMBED_DIM), scaled to norm √EMBED_DIM as :meth:`encode` scales φ
-        (a Gaussian draw leaves the sphere the captions' embeddings lie on). ValueError without a prior."""
+        (a Gaussian draw leaves the sphere the captions' embeddings lie on); with ``open_only``
+        (:meth:`attach_prior`) the rows of ``tokens`` that name every attribute keep φ (drawn all the same, so
+        the RNG moves alike). ValueError without a prior."""
         if self.caption_prior is None:
             raise ValueError("this generator has no caption prior (model.caption_prior=false)")
         draw = self.caption_prior.sample(phi.to(self.captions.device), generator)
-        return F.normalize(draw, dim=1) * math.sqrt(draw.shape[1])
+        out = F.normalize(draw, dim=1) * math.sqrt(draw.shape[1])
+        gate = getattr(self, "prior_open_only", None)
+        if tokens is not None and isinstance(gate, Tensor) and bool(gate):
+            keep = complete_captions(tokens.cpu()).to(out.device)
+            out[keep] = phi.to(out.device)[keep]
+        return out
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kw: Any) -> None:
         # generators saved before the CA ablation existed have no ca_scale: they used CA
