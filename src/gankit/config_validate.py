@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
 import math
 import re
 import reprlib
+import textwrap
 import typing
 from typing import Any
 
@@ -118,6 +120,22 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
 
 
+KEY_LIST_MAX = 400  # characters of allowed keys an unknown-key error lists (a section such as model has ~40)
+
+
+def _allowed_keys(key: str, names: list[str], scope: str) -> str:
+    """What an unknown ``key`` of ``scope`` may be: "keys allowed in SCOPE: a, b, c"; a list longer than
+    :data:`KEY_LIST_MAX` characters is cut ("... (N keys)") after the close matches ("did you mean ...?"), so the
+    error stays one short line."""
+    listed = ", ".join(names)
+    if len(listed) <= KEY_LIST_MAX:
+        return f"keys allowed in {scope}: {listed}"
+    close = difflib.get_close_matches(key, names, n=3)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    shown = textwrap.shorten(listed, KEY_LIST_MAX, placeholder=f" ... ({len(names)} keys)")
+    return f"{hint}keys allowed in {scope}: {shown}"
+
+
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         where = f"section '{prefix}'" if prefix else "the config"
@@ -128,7 +146,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         full = f"{prefix}.{key}" if prefix else str(key)
         if key not in fields:
             scope = f"'{prefix}'" if prefix else "the config"
-            raise ConfigError(f"unknown key '{full}'; keys allowed in {scope}: {', '.join(fields)}")
+            raise ConfigError(f"unknown key '{full}'; {_allowed_keys(str(key), list(fields), scope)}")
         f, tp = fields[key]
         if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value, full)

@@ -200,3 +200,15 @@ def test_caption_prior_config_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("gankit: error: model.caption_prior_components must be in") and err.count("\n") == 1
     assert not runs.exists()
+
+
+def test_an_unknown_key_of_a_long_section_is_one_short_line_with_its_close_matches(tmp_path):
+    # the model section's keys no longer fit an error line whole: the close matches first, then as many as fit
+    with pytest.raises(ConfigError) as err:
+        small_config(tmp_path, "model.caption_prior_step=5")
+    text = str(err.value)
+    assert text.startswith("unknown key 'model.caption_prior_step'; did you mean caption_prior_steps")
+    assert "keys allowed in 'model': recipe, objective," in text and text.endswith(" keys)")
+    assert "\n" not in text and len(text) < 600
+    with pytest.raises(ConfigError, match="keys allowed in 'train': steps, d_steps"):  # a short list stays whole
+        small_config(tmp_path, "train.stepz=3")
