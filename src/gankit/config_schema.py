@@ -156,6 +156,14 @@ class ModelConfig:
     completion_on: str = field(default="size", metadata=_choices(("size", "position", "both")))
     completion_draws: int = 2  # stackgan: k, the draws of each open caption (<= its completions: 2 sizes, 9 cells)
     completion_fraction: float = 0.25  # stackgan: the share of a batch's captions the completion term leaves open
+    # stackgan: sample φ̂ ~ p(φ(full caption) | φ(caption)), a mixture density network fitted on the training captions
+    # before training (G and D train as without it); every caption is drawn through it (false: off)
+    caption_prior: bool = False
+    caption_prior_components: int = 24  # stackgan: K, the prior's Gaussian components (18 completions at most)
+    caption_prior_steps: int = 4000  # stackgan: Adam steps fitting the prior (on embeddings: about a minute)
+    # stackgan: which captions are drawn through the prior: all, or only those leaving an attribute unsaid (the
+    # grammar's parse; a caption naming every attribute keeps its own φ)
+    caption_prior_on: str = field(default="all", metadata=_choices(("all", "open")))
     # aae: class k's codes are matched to component k of generator.prior (mixture, swissroll)
     prior_labels: bool = False
     # aae: cluster k's codes are matched to component k (as prior_labels does with classes): k-means with one cluster

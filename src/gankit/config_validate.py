@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
 import math
 import re
 import reprlib
+import textwrap
 import typing
 from typing import Any
 
@@ -38,6 +40,8 @@ MAX_IMAGE_SIDE = 1024  # pixels (the largest GANs of the period, e.g. progressiv
 MAX_LEVELS = 10  # Laplacian pyramid levels
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 INT_LIMIT = 2**63 - 1  # integers beyond int64 reach no tensor or loop: refused rather than overflowing later
+MAX_PRIOR_COMPONENTS = 256  # StackGAN's caption prior (18 completions at most on shapes-captions)
+MAX_PRIOR_STEPS = 100_000  # its fitting steps (4,000 take about a minute)
 
 
 _SHOW = reprlib.Repr()
@@ -116,6 +120,22 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
 
 
+KEY_LIST_MAX = 400  # characters of allowed keys an unknown-key error lists (a section such as model has ~40)
+
+
+def _allowed_keys(key: str, names: list[str], scope: str) -> str:
+    """What an unknown ``key`` of ``scope`` may be: "keys allowed in SCOPE: a, b, c"; a list longer than
+    :data:`KEY_LIST_MAX` characters is cut ("... (N keys)") after the close matches ("did you mean ...?"), so the
+    error stays one short line."""
+    listed = ", ".join(names)
+    if len(listed) <= KEY_LIST_MAX:
+        return f"keys allowed in {scope}: {listed}"
+    close = difflib.get_close_matches(key, names, n=3)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    shown = textwrap.shorten(listed, KEY_LIST_MAX, placeholder=f" ... ({len(names)} keys)")
+    return f"{hint}keys allowed in {scope}: {shown}"
+
+
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         where = f"section '{prefix}'" if prefix else "the config"
@@ -126,7 +146,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         full = f"{prefix}.{key}" if prefix else str(key)
         if key not in fields:
             scope = f"'{prefix}'" if prefix else "the config"
-            raise ConfigError(f"unknown key '{full}'; keys allowed in {scope}: {', '.join(fields)}")
+            raise ConfigError(f"unknown key '{full}'; {_allowed_keys(str(key), list(fields), scope)}")
         f, tp = fields[key]
         if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value, full)
@@ -254,6 +274,14 @@ def validate(cfg: Config) -> None:
         (0 < cfg.model.completion_fraction <= 1,
          f"model.completion_fraction must be in (0, 1] (the share of a batch's captions left open), "
          f"got {cfg.model.completion_fraction}"),
+        (not cfg.model.caption_prior or cfg.model.recipe == "stackgan",
+         "model.caption_prior (captions drawn through a prior over full captions) is for model.recipe=stackgan"),
+        (1 <= cfg.model.caption_prior_components <= MAX_PRIOR_COMPONENTS,
+         f"model.caption_prior_components must be in [1, {MAX_PRIOR_COMPONENTS}] (the prior's Gaussian components), "
+         f"got {cfg.model.caption_prior_components}"),
+        (1 <= cfg.model.caption_prior_steps <= MAX_PRIOR_STEPS,
+         f"model.caption_prior_steps must be in [1, {MAX_PRIOR_STEPS}] (Adam steps fitting the caption prior), "
+         f"got {cfg.model.caption_prior_steps}"),
         (cfg.model.caption_groups >= 1,
          f"model.caption_groups must be >= 1 (images per caption in D's batch; 1: off), "
          f"got {cfg.model.caption_groups}"),

@@ -37,6 +37,8 @@ int64): one caption of each image, drawn uniformly from its captions, as charact
 (:func:`tokenize`; 0 pads). ``dataset.attributes`` holds the (N, 4) attribute indices of every image.
 ``sample_caption_groups(g, m)`` draws g captions with m images each that fit them (StackGAN's
 ``model.caption_groups``: D sees how a caption's images spread where it leaves something open).
+:func:`caption_pairs` draws pairs (a caption that may leave the size or position out, a full caption of the
+same image): what StackGAN's ``model.caption_prior`` learns p(full caption | caption) from.
 
 ``caption-folder`` (``data.path=DIR``): the user's images (PNG/JPEG, searched recursively), each with a
 text file of the same name (``bird.png`` + ``bird.txt``) holding one caption per line. An image without
@@ -69,7 +71,8 @@ from gankit.registry import DATASETS
 
 __all__ = [
     "ALPHABET", "ATTRIBUTES", "COLOURS", "HELD_OUT", "KINDS", "MAX_LEN", "OPEN", "OPEN_CAPTIONS", "POSITIONS", "SIZES",
-    "COMPLETES", "CaptionImages", "all_combinations", "caption", "caption_words", "captions_for", "check_readable",
+    "COMPLETES", "PAIR_OMITS", "CaptionImages", "all_combinations", "caption", "caption_pairs", "caption_words",
+    "captions_for", "check_readable",
     "completion_count", "completions", "detokenize", "distinct_draws",
     "parse_caption", "render", "seen_combinations", "held_out_combinations", "tokenize", "vocabulary", "where_phrase",
 ]
@@ -373,6 +376,38 @@ def completions(tokens: Tensor, unsaid: str, k: int, rng: np.random.Generator) -
             full[idx] = values[:, i]
             completed[i].append(caption(full.tolist(), rng))
     return tokenize(opened), torch.stack([tokenize(c) for c in completed])
+
+
+PAIR_OMITS = ((), *OPEN)  # what the first caption of a caption_pairs pair leaves out, in equal shares
+
+
+def caption_pairs(dataset: CaptionImages, n: int, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+    """``n`` pairs of captions of one image each, for a prior over full captions given a caption (StackGAN's
+    ``model.caption_prior``): a stored image drawn uniformly; the second caption one of its stored captions
+    that name all four attributes; the first, in equal shares (:data:`PAIR_OMITS`), that same caption (a full
+    caption maps to itself) or a fresh one of the grammar (:func:`caption`) that leaves out the size, the
+    position or both. Returns tokens ((n, L), (n, L)) int64.
+
+    Raises:
+        ConfigError: a data set without its images' attributes (:func:`require_attributes`).
+    """
+    require_attributes(dataset, "model.caption_prior", "false", "to know its images' attributes")
+    assert dataset.attributes is not None and dataset.named is not None  # what require_attributes checked
+    full = dataset.named.all(dim=2).numpy()  # (N, K): the stored captions that name everything
+    idx = rng.integers(0, len(dataset), n)
+    attrs = dataset.attributes.numpy()
+    texts: list[str | None] = []
+    complete = []
+    for i in idx.tolist():
+        omit = PAIR_OMITS[int(rng.integers(len(PAIR_OMITS)))]
+        complete.append(dataset.tokens[i, int(rng.choice(np.flatnonzero(full[i])))].long())
+        texts.append(caption(attrs[i].tolist(), rng, omit) if omit else None)
+    second = torch.stack(complete)
+    first = second.clone()
+    written = [k for k, t in enumerate(texts) if t is not None]
+    if written:
+        first[written] = tokenize([t for t in texts if t is not None])
+    return first, second
 
 
 def attribute_indices(attrs: dict[str, str]) -> tuple[int, int, int, int]:

@@ -80,6 +80,22 @@ under the cheapest one-to-one assignment (:func:`cheapest_assignment`, the Hunga
 wrong-size image; the k values asked of k z of one caption is what makes z carry the unsaid attribute. D is
 not trained on open captions, and no classifier is used.
 
+A prior over full captions (issue 14; a departure, ``model.caption_prior``): the data's captions name every
+attribute, and a caption that leaves one unsaid ("a red circle at the top") is embedded near one of its
+completions, so every draw gets that one. With the option, the uncertainty is modelled on the text side
+instead (the prior of two-stage text-to-image models, Ramesh et al. 2022): a mixture density network
+p(φ(full caption) | φ(caption)) (:class:`gankit.nets.caption_prior.CaptionPrior`, K =
+``model.caption_prior_components`` diagonal Gaussians) is fitted by its negative log-likelihood
+(``model.caption_prior_steps`` Adam steps) on the frozen encoder's embeddings of pairs of captions of one
+training image (a full caption with itself, or a caption that leaves out the size, the position or both with a full one)
+(:func:`gankit.data.captions.caption_pairs`, :func:`fit_caption_prior`). It is fitted once, when the recipe is
+built, before any training step: the encoder is frozen, so the pairs' embeddings and hence the prior do not
+depend on G or D, and interleaving would change nothing; its initial weights and minibatches come from
+``run.seed`` under their own RNG, so G and D train on the full captions, bit for bit as without the option.
+Sampling for any caption (figures, metrics, ``gankit sample``) then draws φ̂ from the prior and G(z, CA(φ̂))
+(:meth:`gankit.nets.stackgan.StackGANGenerator.complete`); with ``model.caption_prior_on=open`` only captions that
+leave an attribute unsaid are (the grammar's parse: one that names everything keeps its φ). No classifier is used.
+
 Keeping stage I's composition (a departure from StackGAN; BENCHMARKS.md, issue 14): trained long, a stage II
 that redraws the image learns the seen (kind, colour) pairs and overrides stage I's right kind on held-out
 pairs. ``model.consistency_weight`` β adds
@@ -102,10 +118,17 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from gankit.data.captions import complete_captions, completion_count, completions, require_attributes
+from gankit.data.captions import (
+    caption_pairs,
+    complete_captions,
+    completion_count,
+    completions,
+    require_attributes,
+)
 from gankit.errors import ConfigError
 from gankit.evalmode import evaluating
 from gankit.models.base import Recipe, balanced_accuracy, build_optimizer, optimizer_step
+from gankit.nets.caption_prior import CaptionPrior, fit_prior
 from gankit.nets.stackgan import (
     CONDITION_DIM,
     READERS,
@@ -114,7 +137,7 @@ from gankit.nets.stackgan import (
     discriminators,
     kl_divergence,
 )
-from gankit.nets.text import load_text_encoder
+from gankit.nets.text import EMBED_DIM, load_text_encoder
 from gankit.registry import NETWORKS, OBJECTIVES, RECIPES
 
 
@@ -189,6 +212,36 @@ def cheapest_assignment(shifted: Tensor) -> Tensor:
     return shifted[index, torch.arange(k, device=shifted.device)[:, None], torch.arange(n, device=shifted.device)]
 
 
+PRIOR_PAIRS = 16384  # caption pairs the caption prior is fitted on
+ENCODE_CHUNK = 1024  # distinct captions embedded at a time
+
+
+def new_caption_prior(components: int, seed: int) -> CaptionPrior:
+    """An unfitted caption prior of ``components`` Gaussians, its initial weights drawn from ``seed`` under a
+    forked RNG (torch's global stream is left as it was: training draws the same numbers with or without one)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)  # the CPU stream only: CUDA's is not forked here
+        return CaptionPrior(EMBED_DIM, components)
+
+
+def fit_caption_prior(generator: StackGANGenerator, dataset: Any, steps: int, seed: int) -> list[float]:
+    """Fit ``generator.caption_prior`` (in place) to :data:`PRIOR_PAIRS` caption pairs of ``dataset``
+    (:func:`gankit.data.captions.caption_pairs`) embedded by the generator's frozen text encoder, for ``steps``
+    Adam steps (:func:`gankit.nets.caption_prior.fit_prior`); pairs and minibatches from ``seed``, never from
+    torch's global RNG. Returns each step's mean NLL (nats per embedding).
+
+    Raises:
+        ConfigError: a data set without its images' attributes (a caption-folder)."""
+    if generator.caption_prior is None:
+        raise ValueError("the generator has no caption prior to fit")
+    opened, full = caption_pairs(dataset, PRIOR_PAIRS, np.random.default_rng(seed))
+    # the grammar repeats itself: each distinct caption is embedded once
+    unique, inverse = torch.unique(torch.cat([opened, full]), dim=0, return_inverse=True)
+    phi = torch.cat([generator.encode(t) for t in unique.split(ENCODE_CHUNK)])[inverse.to(generator.captions.device)]
+    x, y = phi[: len(opened)], phi[len(opened):]
+    return fit_prior(generator.caption_prior, x, y, steps, generator=torch.Generator().manual_seed(seed))
+
+
 @RECIPES.register("stackgan", description="StackGAN text to image: CA + KL, stage I at S/2, stage II to S, "
                                           "matching-aware D (needs caption data)")
 class StackGAN(Recipe):
@@ -222,10 +275,15 @@ class StackGAN(Recipe):
             raise ConfigError(f"model.recipe=stackgan needs captioned images (shapes-captions or caption-folder), "
                               f"not data.name={cfg.data.name}")
         self.device = torch.device(device)
-        gen = NETWORKS.get("stackgan").generator(cfg.generator, data_shape)
+        gen = self.build_generator(cfg, data_shape)
         assert isinstance(gen, StackGANGenerator)
         gen.text_encoder.load_state_dict(load_text_encoder(cfg.model.text_encoder).state_dict())
         gen.set_captions(dataset.caption_bank(len(gen.captions), seed=cfg.run.seed))
+        self.prior_nll: list[float] = []  # the caption prior's fitting curve (model.caption_prior)
+        if cfg.model.caption_prior:  # fitted here, on the CPU, before G moves (not on the meta device of fits())
+            require_attributes(dataset, "model.caption_prior", "false", "to know its images' attributes")
+            if self.device.type != "meta":
+                self.prior_nll = fit_caption_prior(gen, dataset, int(cfg.model.caption_prior_steps), cfg.run.seed)
         self.generator = gen.to(device)
         if not cfg.model.augment:
             gen.ca_scale.fill_(0.0)
@@ -260,11 +318,22 @@ class StackGAN(Recipe):
                                   f"{self.completion_on} has {most} completions; set model.completion_draws <= {most}")
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
 
+    @staticmethod
+    def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
+        """The family's generator, with an unfitted caption prior when ``model.caption_prior`` (what
+        ``generator.safetensors`` holds and ``api.load_generator`` rebuilds)."""
+        gen = NETWORKS.get(cfg.generator.name).generator(cfg.generator, data_shape)
+        if cfg.model.caption_prior and isinstance(gen, StackGANGenerator):
+            gen.attach_prior(new_caption_prior(int(cfg.model.caption_prior_components), int(cfg.run.seed)),
+                             open_only=cfg.model.caption_prior_on == "open")
+        return gen
+
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
     def _latent(self, tokens: Tensor) -> Tensor:
-        return self.generator.sample_noise(len(tokens), device=self.device, text=tokens)
+        """Training latents for the batch's own captions (never through the caption prior)."""
+        return self.generator.sample_noise(len(tokens), device=self.device, text=tokens, through_prior=False)
 
     def _read_rows(self, tokens: Tensor) -> Tensor | None:
         """Which rows the text read-back trains on: None (all), or (``model.readback=complete``) the captions
@@ -330,7 +399,8 @@ class StackGAN(Recipe):
             seed = 0 if generator is None else int(generator.initial_seed())
             x, tokens = self._grouped(len(tokens), torch.Generator().manual_seed(seed))
         with evaluating(self.generator, self.discriminator):
-            latent = self.generator.sample_noise(len(tokens), device=self.device, generator=generator, text=tokens)
+            latent = self.generator.sample_noise(len(tokens), device=self.device, generator=generator, text=tokens,
+                                                 through_prior=False)  # D judges the data's own captions
             out, phi = self.generator.outputs(latent), self.generator.split(latent)[1]
             d1, d2 = self.discriminator.stage1, self.discriminator.stage2
             return (torch.cat([d1(self.low(x), phi), d2(x, phi)]),

@@ -28,6 +28,9 @@ with the frozen text encoder it holds and appends fresh z and CA noise; ``sample
 encodes the given caption(s) instead — ``gankit sample RUN --text "a big blue square at the bottom"``.
 So ``net(net.sample_noise(n))`` works everywhere (figures, EMA, export, metrics) and an exported
 generator is self-contained: its text encoder and caption bank are in ``generator.safetensors``.
+A generator may also hold a caption prior (``model.caption_prior``; :mod:`gankit.nets.caption_prior`): sampling
+then puts φ̂ ~ p(φ(full caption) | φ_t) in the latent instead of φ_t (:meth:`StackGANGenerator.complete`), so
+"a red circle at the top" is drawn as a small or a big one; it is saved and exported with the generator.
 
 Batch norm follows StackGAN (G and D, not on D's first layer nor on G's output); D returns raw scores
 (docs/architecture.md rule 1). Widths: ``generator.width`` = feature maps of stage I's last block and of stage II's
@@ -44,8 +47,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.data.captions import MAX_LEN, check_readable, tokenize, vocabulary
+from gankit.data.captions import MAX_LEN, check_readable, complete_captions, tokenize, vocabulary
 from gankit.errors import ConfigError, DataError
+from gankit.nets.caption_prior import CaptionPrior
 from gankit.nets.dcgan import dcgan_init
 from gankit.nets.laplacian import upsample  # bilinear by 2: each output a convex mix of inputs, so the range stays
 from gankit.nets.mlp import NetFamily, NoisePrior
@@ -209,6 +213,7 @@ class StackGANGenerator(nn.Module):
 
     captions: Tensor  # buffers (typed for the checker)
     ca_scale: Tensor
+    caption_prior: CaptionPrior | None  # p(φ(full caption) | φ(caption)) (``model.caption_prior``); None: off
 
     def __init__(self, noise_dim: int, channels: int, size: int, width: int, blocks: int,
                  prior: str = "normal", conditional_norm: bool = False, refine: str = "redraw") -> None:
@@ -228,10 +233,13 @@ class StackGANGenerator(nn.Module):
         self.noise_dim = noise_dim
         self.latent_dim = noise_dim + EMBED_DIM + 2 * CONDITION_DIM
         self.out_shape = (channels, size, size)
+        # set by the recipe (``model.caption_prior``): a submodule then, saved and exported with G; while None a
+        # plain attribute, so a generator without one keeps its state's keys
+        self.caption_prior = None
 
     def trainable(self) -> list[nn.Parameter]:
-        """G's optimised parameters: everything but the fixed text encoder."""
-        return [p for n, p in self.named_parameters() if not n.startswith("text_encoder.")]
+        """G's optimised parameters: everything but the fixed text encoder and the caption prior (fitted apart)."""
+        return [p for n, p in self.named_parameters() if not n.startswith(("text_encoder.", "caption_prior."))]
 
     def set_captions(self, tokens: Tensor) -> None:
         """Fill the caption bank with (k, L) tokens (repeated cyclically to BANK rows)."""
@@ -250,8 +258,13 @@ class StackGANGenerator(nn.Module):
         return F.normalize(phi, dim=1) * math.sqrt(phi.shape[1])
 
     def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None,
-                     text: str | Sequence[str] | Tensor | None = None) -> Tensor:
+                     text: str | Sequence[str] | Tensor | None = None, through_prior: bool = True) -> Tensor:
         """(n, latent_dim) latents: random bank captions, or ``text`` (one caption for all, n captions, or tokens).
+
+        With a caption prior (``model.caption_prior``) and ``through_prior``, φ in the latent is a draw φ̂ from
+        it given the caption's φ (:meth:`complete`), drawn after z and ε from the same RNG (so with and
+        without a prior, one seed gives the same z and ε); the recipe trains on the captions themselves
+        (``through_prior=False``).
 
         Raises:
             DataError: an empty caption, a caption with words that none of the bank's training captions
@@ -275,8 +288,32 @@ class StackGANGenerator(nn.Module):
         phi = self.encode(tokens)
         z = self.prior.sample(n, generator=generator)
         eps = torch.randn(n, 2 * CONDITION_DIM, generator=generator, device=gdev)
+        if through_prior and self.caption_prior is not None:
+            phi = self.complete(phi, generator, tokens)
         latent = torch.cat([z.cpu(), phi.cpu(), eps.cpu()], dim=1)
         return latent.to(device if device is not None else self.captions.device)
+
+    def attach_prior(self, prior: CaptionPrior, open_only: bool = False) -> None:
+        """Hold ``prior`` (saved and exported with G). ``open_only`` (``model.caption_prior_on=open``): captions
+        that name every attribute (:func:`gankit.data.captions.complete_captions`) keep their own φ when drawn."""
+        self.caption_prior = prior
+        self.register_buffer("prior_open_only", torch.tensor(float(open_only)))
+
+    @torch.no_grad()
+    def complete(self, phi: Tensor, generator: torch.Generator | None = None, tokens: Tensor | None = None) -> Tensor:
+        """φ̂ ~ the caption prior given φ (B, EMBED_DIM), scaled to norm √EMBED_DIM as :meth:`encode` scales φ
+        (a Gaussian draw leaves the sphere the captions' embeddings lie on); with ``open_only``
+        (:meth:`attach_prior`) the rows of ``tokens`` that name every attribute keep φ (drawn all the same, so
+        the RNG moves alike). ValueError without a prior."""
+        if self.caption_prior is None:
+            raise ValueError("this generator has no caption prior (model.caption_prior=false)")
+        draw = self.caption_prior.sample(phi.to(self.captions.device), generator)
+        out = F.normalize(draw, dim=1) * math.sqrt(draw.shape[1])
+        gate = getattr(self, "prior_open_only", None)
+        if tokens is not None and isinstance(gate, Tensor) and bool(gate):
+            keep = complete_captions(tokens.cpu()).to(out.device)
+            out[keep] = phi.to(out.device)[keep]
+        return out
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kw: Any) -> None:
         # generators saved before the CA ablation existed have no ca_scale: they used CA
