@@ -6,7 +6,8 @@ from gankit import config as C
 
 SMALL = ["generator.width=8", "discriminator.width=8", "generator.depth=1", "data.batch_size=8",
          "train.steps=3", "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=3",
-         "train.progress=false", "train.diagnostics_every=0", "eval.metrics=[]"]
+         "train.progress=false", "train.diagnostics_every=0", "eval.metrics=[]",
+         "model.caption_prior=false"]  # the preset's prior costs seconds to fit: tests that want it turn it on
 
 
 def small_config(tmp_path, *overrides):

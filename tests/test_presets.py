@@ -41,6 +41,8 @@ def _data_overrides(preset: str, tmp_path) -> list[str]:
         out += [f"data.path={folder}", "data.image_size=16", "data.workers=0"]
     if {"fid", "level-fid"} & set(cfg.eval.metrics):  # named, not 'auto': more samples than features
         out.append("eval.num_samples=130")
+    if cfg.model.caption_prior:
+        out.append("model.caption_prior_steps=5")  # stackgan-shapes' prior over full captions, shortly fitted
     if cfg.eval.rejection > 0:
         out.append("eval.rejection=3")  # discriminator rejection sampling at the end, shortly calibrated
     return out

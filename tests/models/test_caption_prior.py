@@ -147,7 +147,7 @@ def test_the_prior_leaves_training_bit_identical_and_is_fitted_before_it(tmp_pat
 
 def test_the_prior_is_saved_with_the_generator_and_sampling_goes_through_it(tmp_path, monkeypatch):
     monkeypatch.setattr(recipe_mod, "PRIOR_PAIRS", 64)
-    run = api.train(small_config(tmp_path, *PRIOR))
+    run = api.train(small_config(tmp_path, *PRIOR, "model.caption_prior_on=all"))  # the preset's is open
     net, cfg, _ = api.load_generator(run.root)
     assert cfg.model.caption_prior and net.caption_prior is not None
     refit = StackGAN.build_generator(cfg, (3, 32, 32))
@@ -212,3 +212,18 @@ def test_an_unknown_key_of_a_long_section_is_one_short_line_with_its_close_match
     assert "\n" not in text and len(text) < 600
     with pytest.raises(ConfigError, match="keys allowed in 'train': steps, d_steps"):  # a short list stays whole
         small_config(tmp_path, "train.stepz=3")
+
+
+def test_stackgan_shapes_draws_only_open_captions_through_its_prior_by_default(tmp_path, monkeypatch):
+    """The preset's default (issue 14, item 2): the prior on, for captions that leave something unsaid."""
+    monkeypatch.setattr(recipe_mod, "PRIOR_PAIRS", 64)
+    preset = C.resolve("stackgan-shapes")
+    assert preset.model.caption_prior and preset.model.caption_prior_on == "open"
+    # SMALL turns the prior off for speed; on again with the preset's caption_prior_on, shortly fitted
+    run = api.train(small_config(tmp_path, *PRIOR))
+    net, cfg, _ = api.load_generator(run.root)
+    assert cfg.model.caption_prior_on == "open" and float(net.prior_open_only) == 1.0
+    for text, kept in (("a big blue square at the bottom", True), ("a red circle at the top", False)):
+        a = net.sample_noise(4, generator=torch.Generator().manual_seed(5), text=text)
+        b = net.sample_noise(4, generator=torch.Generator().manual_seed(5), text=text, through_prior=False)
+        assert torch.equal(a, b) == kept, text

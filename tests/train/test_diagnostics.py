@@ -253,7 +253,7 @@ RECIPE_RUNS = {  # name: (preset, overrides, discriminator calls per recording (
     "cgan": ("ring8", ["data.name=digits", "model.recipe=cgan", "data.batch_size=16", "eval.metrics=[]"], 1),
     "lapgan": ("lapgan-digits", ["data.batch_size=16", "eval.metrics=[]"], 1),
     "stackgan": ("stackgan-shapes", ["generator.width=8", "discriminator.width=8", "generator.depth=1",
-                                     "data.batch_size=8", "eval.metrics=[]"], 2),
+                                     "data.batch_size=8", "eval.metrics=[]", "model.caption_prior_steps=5"], 2),
     "aae": ("ring8", ["model.recipe=aae", *DIGITS_2D], 1),
     "aae-labelled-prior": ("ring8", ["model.recipe=aae", "generator.prior=mixture", "model.prior_labels=true",
                                      *DIGITS_2D], 1),
