@@ -181,8 +181,8 @@ def test_every_recipe_keeps_the_recipe_contract(name):
     check_recipe(cls, name)  # a Recipe subclass implementing d_step, g_step and modules
     assert issubclass(cls, Recipe) and not cls.__abstractmethods__
     # its optional capabilities are the base's methods (or overrides of them), never missing attributes
-    for member in ("prepare_config", "prepare_data", "build_generator", "discriminator_scores", "scores",
-                   "generator_push", "callbacks", "sample", "sample_with_labels"):
+    for member in ("prepare_config", "prepare_data", "prepare_fresh", "build_generator", "discriminator_scores",
+                   "scores", "generator_push", "callbacks", "sample", "sample_with_labels"):
         assert callable(getattr(cls, member)), member
     assert isinstance(cls.uses_labels, bool) and isinstance(cls.adversarial, bool) and cls.pack >= 1
 

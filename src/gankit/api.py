@@ -157,7 +157,7 @@ def resume(name: str | Path, overrides: list[str] | None = None, callbacks: list
             f"cannot change {', '.join(bad)} when resuming (allowed: {', '.join(RESUMABLE)}); start a new run instead"
         )
     with distributed.session(select_device(cfg.run.device)) as ctx:
-        trainer = build_trainer(cfg, run, callbacks)
+        trainer = build_trainer(cfg, run, callbacks, resuming=True)  # nothing fitted that the checkpoint holds
         restore(trainer, state, run.checkpoint)  # every rank loads the checkpoint
         if ctx.is_main:
             remove_stale_temporaries(run.root)  # left by writes that a kill -9 interrupted

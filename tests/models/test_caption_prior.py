@@ -21,6 +21,7 @@ from gankit.models import stackgan as recipe_mod
 from gankit.models.stackgan import StackGAN, fit_caption_prior, new_caption_prior
 from gankit.nets.caption_prior import CaptionPrior, fit_prior, mixture_nll
 from gankit.nets.text import EMBED_DIM
+from gankit.train.stats import read_jsonl
 from stackgan_helpers import small_config
 
 PRIOR = ["model.caption_prior=true", "model.caption_prior_components=3", "model.caption_prior_steps=4"]
@@ -112,6 +113,27 @@ def _state(module):
             if not k.startswith("caption_prior.") and k != "prior_open_only"}
 
 
+def _prior(modules):
+    """The caption prior's tensors of a generator state dict (a checkpoint's or an export's)."""
+    return {k: v for k, v in modules.items() if k.startswith("caption_prior.")}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _counted_fits(monkeypatch):
+    """Count the recipe's fits of its caption prior from now on (a list, one entry per fit)."""
+    calls, real = [], recipe_mod.fit_caption_prior
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recipe_mod, "fit_caption_prior", counted)
+    return calls
+
+
 def test_the_prior_leaves_training_bit_identical_and_is_fitted_before_it(tmp_path, monkeypatch):
     monkeypatch.setattr(recipe_mod, "PRIOR_PAIRS", 64)
     data = caps.shapes_captions_dataset("train", 32, n=324)
@@ -119,6 +141,11 @@ def test_the_prior_leaves_training_bit_identical_and_is_fitted_before_it(tmp_pat
     for options in ([], PRIOR):
         torch.manual_seed(0)
         r = StackGAN(small_config(tmp_path, *options), data.shape, "cpu", dataset=data)
+        built = {k: v.clone() for k, v in _prior(r.generator.state_dict()).items()}
+        assert r.prior_nll == []  # building the recipe fits nothing (load_recipe builds it so)
+        torch_rng, np_rng = torch.get_rng_state(), np.random.get_state()[1].copy()
+        r.prepare_fresh(data)  # what build_trainer does at a fresh start, and only then
+        assert torch.equal(torch.get_rng_state(), torch_rng) and np.array_equal(np.random.get_state()[1], np_rng)
         torch.manual_seed(1)
         for _ in range(2):
             batch = data.sample_with_labels(8)
@@ -131,10 +158,11 @@ def test_the_prior_leaves_training_bit_identical_and_is_fitted_before_it(tmp_pat
                                                            for k in off.generator.state_dict())
     for a, b in zip(states[0], states[1], strict=True):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    # the prior: fitted when the recipe was built (4 steps), not by G's optimiser
+    # the prior: built unfitted, fitted by prepare_fresh (4 steps), not by G's optimiser
     fitted = on.generator.caption_prior
     assert len(on.prior_nll) == 4 and fitted is not None
     fresh = new_caption_prior(3, 0)  # the small config's run.seed
+    assert _same(built, {f"caption_prior.{k}": v for k, v in fresh.state_dict().items()})
     assert not torch.equal(fresh.head.weight, fitted.head.weight)
     optimised = {id(p) for group in on.optimizers["g"].param_groups for p in group["params"]}
     assert not any(id(p) in optimised for p in fitted.parameters())
@@ -178,6 +206,49 @@ def test_the_prior_is_saved_with_the_generator_and_sampling_goes_through_it(tmp_
     out = tmp_path / "open.npy"
     assert cli_main(["sample", str(run.root), "--text", text, "-n", "4", "-o", str(out), "--seed", "2"]) == 0
     assert np.array_equal(np.load(out), api.sample(run.root, 4, seed=2, text=text))
+
+
+def test_a_resumed_run_takes_its_prior_from_the_checkpoint_and_continues_bit_for_bit(tmp_path, monkeypatch):
+    """3 steps + resume + 3 == 6 straight, with the prior and an EMA: the resume fits no prior (the checkpoint
+    holds the fitted one) and every tensor, optimiser state, the RNG and the logged losses come out the same."""
+    monkeypatch.setattr(recipe_mod, "PRIOR_PAIRS", 64)
+    fits = _counted_fits(monkeypatch)
+    straight = api.train(small_config(tmp_path, *PRIOR, "train.ema=0.5", "run.name=straight", "train.steps=6"))
+    half = api.train(small_config(tmp_path, *PRIOR, "train.ema=0.5", "run.name=half"))  # checkpoint at step 3
+    assert len(fits) == 2  # one per fresh start
+    saved = _prior(torch.load(half.checkpoint, weights_only=True)["recipe"]["modules"]["generator"])
+    assert not _same(saved, {f"caption_prior.{k}": v for k, v in new_caption_prior(3, 0).state_dict().items()})
+    api.resume(half.root, ["train.steps=6"])
+    assert len(fits) == 2  # the resume fitted nothing
+    a, b = (torch.load(run.checkpoint, weights_only=True) for run in (straight, half))
+    assert b["step"] == 6
+    assert _same(saved, _prior(b["recipe"]["modules"]["generator"]))  # the checkpoint's prior, kept
+    for net in a["recipe"]["modules"]:
+        assert _same(a["recipe"]["modules"][net], b["recipe"]["modules"][net]), net
+    assert _same(a["ema"], b["ema"]) and any(k.startswith("module.caption_prior.") for k in a["ema"])
+    for opt, state in a["recipe"]["optimizers"].items():
+        other = b["recipe"]["optimizers"][opt]["state"]
+        assert state["state"].keys() == other.keys() and all(_same(v, other[p]) for p, v in state["state"].items())
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    logged = [[{k: v for k, v in r.items() if k != "time"} for r in read_jsonl(run.stats)] for run in (straight, half)]
+    assert logged[0] == logged[1] and [r["step"] for r in logged[1]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_loading_a_run_fits_no_prior(tmp_path, monkeypatch):
+    """load_recipe (gankit eval's code-prior, --rejection), load_generator and gankit sample take the run's
+    fitted prior from its checkpoint or export and fit none."""
+    monkeypatch.setattr(recipe_mod, "PRIOR_PAIRS", 64)
+    run = api.train(small_config(tmp_path, *PRIOR, "model.caption_prior_on=all"))
+    saved = _prior(torch.load(run.checkpoint, weights_only=True)["recipe"]["modules"]["generator"])
+    fits = _counted_fits(monkeypatch)
+    recipe, _, _ = api.load_recipe(run.root)
+    net, _, _ = api.load_generator(run.root)
+    assert _same(saved, _prior(recipe.generator.state_dict())) and _same(saved, _prior(net.state_dict()))
+    assert recipe.prior_nll == []
+    out = tmp_path / "drawn.npy"
+    assert cli_main(["sample", str(run.root), "--text", "a red circle", "-n", "2", "-o", str(out)]) == 0
+    assert np.load(out).shape == (2, 3, 32, 32)
+    assert fits == []
 
 
 def test_caption_prior_config_errors(tmp_path, capsys):

@@ -140,6 +140,13 @@ class Recipe(abc.ABC):
         is restored over what it set. The global RNG must not move. The default does nothing."""
         return None
 
+    def prepare_fresh(self, dataset: Any) -> None:
+        """Fit what the recipe learns from the training data before its first step and keeps in its saved state
+        (e.g. StackGAN's ``model.caption_prior``): ``build_trainer`` calls it after :meth:`prepare_data` on a fresh
+        start only; a resumed run, and a recipe loaded from a checkpoint (``load_recipe``), take it from the
+        checkpoint instead. The global RNG must not move. The default does nothing."""
+        return None
+
     @staticmethod
     def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:
         """The generator network as the recipe builds it, untrained: what ``generator.safetensors`` holds and

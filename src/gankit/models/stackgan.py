@@ -88,10 +88,12 @@ p(φ(full caption) | φ(caption)) (:class:`gankit.nets.caption_prior.CaptionPrio
 ``model.caption_prior_components`` diagonal Gaussians) is fitted by its negative log-likelihood
 (``model.caption_prior_steps`` Adam steps) on the frozen encoder's embeddings of pairs of captions of one
 training image (a full caption with itself, or a caption that leaves out the size, the position or both with a full one)
-(:func:`gankit.data.captions.caption_pairs`, :func:`fit_caption_prior`). It is fitted once, when the recipe is
-built, before any training step: the encoder is frozen, so the pairs' embeddings and hence the prior do not
-depend on G or D, and interleaving would change nothing; its initial weights and minibatches come from
-``run.seed`` under their own RNG, so G and D train on the full captions, bit for bit as without the option.
+(:func:`gankit.data.captions.caption_pairs`, :func:`fit_caption_prior`). It is fitted once, at a fresh start
+(:meth:`StackGAN.prepare_fresh`, before any training step; a resumed run, ``load_recipe`` and an exported
+generator take it from the checkpoint or export instead of fitting it again): the encoder is frozen, so the
+pairs' embeddings and hence the prior do not depend on G or D, and interleaving would change nothing; its
+initial weights and minibatches come from ``run.seed`` under their own RNG, so G and D train on the full
+captions, bit for bit as without the option.
 Sampling for any caption (figures, metrics, ``gankit sample``) then draws φ̂ from the prior and G(z, CA(φ̂))
 (:meth:`gankit.nets.stackgan.StackGANGenerator.complete`); with ``model.caption_prior_on=open`` only captions that
 leave an attribute unsaid are (the grammar's parse: one that names everything keeps its φ). No classifier is used.
@@ -279,11 +281,10 @@ class StackGAN(Recipe):
         assert isinstance(gen, StackGANGenerator)
         gen.text_encoder.load_state_dict(load_text_encoder(cfg.model.text_encoder).state_dict())
         gen.set_captions(dataset.caption_bank(len(gen.captions), seed=cfg.run.seed))
-        self.prior_nll: list[float] = []  # the caption prior's fitting curve (model.caption_prior)
-        if cfg.model.caption_prior:  # fitted here, on the CPU, before G moves (not on the meta device of fits())
+        self.prior_nll: list[float] = []  # the caption prior's fitting curve (model.caption_prior; prepare_fresh)
+        self.prior_steps, self.prior_seed = int(cfg.model.caption_prior_steps), int(cfg.run.seed)
+        if cfg.model.caption_prior:  # fitted by prepare_fresh (a fresh run only: resumed or loaded, a checkpoint's)
             require_attributes(dataset, "model.caption_prior", "false", "to know its images' attributes")
-            if self.device.type != "meta":
-                self.prior_nll = fit_caption_prior(gen, dataset, int(cfg.model.caption_prior_steps), cfg.run.seed)
         self.generator = gen.to(device)
         if not cfg.model.augment:
             gen.ca_scale.fill_(0.0)
@@ -317,6 +318,13 @@ class StackGAN(Recipe):
                 raise ConfigError(f"model.completion_draws={self.completion_draws}: a caption without its "
                                   f"{self.completion_on} has {most} completions; set model.completion_draws <= {most}")
         self.objective = OBJECTIVES.get("nsgan")  # the losses below are its cross-entropy; to_prob: the sigmoid
+
+    def prepare_fresh(self, dataset: Any) -> None:
+        """``model.caption_prior``: fit G's prior to ``dataset``'s caption pairs (:func:`fit_caption_prior`, where
+        G is) before a fresh run's first step; a resumed run and a loaded one take the fitted prior from their
+        checkpoint. The global RNGs do not move. Otherwise nothing."""
+        if self.generator.caption_prior is not None:
+            self.prior_nll = fit_caption_prior(self.generator, dataset, self.prior_steps, self.prior_seed)
 
     @staticmethod
     def build_generator(cfg: Any, data_shape: tuple[int, ...]) -> nn.Module:

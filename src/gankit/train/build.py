@@ -3,7 +3,8 @@ theory checks share, below :mod:`gankit.api`.
 
 ``build_trainer`` seeds, builds the data set, lets the recipe adjust the config, checks the memory budget
 (:func:`fits`), builds the recipe and chooses the default callbacks from the data set's ``kind``;
-``load_recipe`` rebuilds a run's recipe from its last checkpoint.
+``load_recipe`` rebuilds a run's recipe from its last checkpoint (without its ``prepare_fresh`` fits: the
+checkpoint holds them).
 """
 
 from __future__ import annotations
@@ -39,8 +40,12 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None) -> Trainer:
+def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None, resuming: bool = False) -> Trainer:
     """Seed, build the data set, recipe and trainer for ``cfg`` (nothing is written).
+
+    ``resuming``: a checkpoint is restored over the trainer next (``api.resume``), so the recipe's
+    :meth:`~gankit.models.base.Recipe.prepare_fresh` (what the checkpoint holds, e.g. StackGAN's caption prior)
+    is not fitted again.
 
     Under torchrun every rank seeds alike (one set of initial weights) and, on CUDA, takes
     ``cuda:LOCAL_RANK``; the trainer then gives each rank its own data and noise stream.
@@ -61,6 +66,8 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
     fits(cfg, dataset.shape, device)  # before any network or batch is allocated
     recipe = recipe_cls(cfg, dataset.shape, device)
     recipe.prepare_data(dataset)  # e.g. the AAE's cluster prior: k-means on the training data, once
+    if not resuming:
+        recipe.prepare_fresh(dataset)  # e.g. StackGAN's caption prior; before the EMA copies G (Trainer)
     if callbacks is None:
         callbacks = []
         if dataset.kind == "points" and dataset.dim <= 2 and cfg.train.sample_every:
