@@ -316,6 +316,12 @@ def validate(cfg: Config) -> None:
          "generator.prior_spread (the petals' width across) needs generator.prior=mixture and generator.name=mlp"),
         (len(cfg.model.reg_betas) in (0, 2) and all(0 <= b < 1 for b in cfg.model.reg_betas),
          f"model.reg_betas must be two numbers in [0, 1) (or [] for g_optim.betas), got {cfg.model.reg_betas}"),
+        (0 <= cfg.model.reg_warmup < 1, f"model.reg_warmup must be in [0, 1) (a share of train.steps), "
+                                        f"got {cfg.model.reg_warmup}"),
+        (cfg.model.reg_warmup == 0 or cfg.model.recipe == "aae",
+         "model.reg_warmup delays the adversarial autoencoder's regularisation phase (model.recipe=aae)"),
+        (cfg.model.reg_optim == "g_optim" or cfg.model.recipe == "aae",
+         "model.reg_optim is the adversarial autoencoder's regularisation phase's optimiser (model.recipe=aae)"),
         (cfg.model.posterior == "point" or cfg.model.recipe == "aae",
          "model.posterior is the adversarial autoencoder's (model.recipe=aae); the VAE's is always gaussian"),
         (cfg.model.posterior == "point" or cfg.model.code_noise == 0,

@@ -232,6 +232,34 @@ def test_aae_phases_touch_the_right_networks(tiny):
     assert betas(r) == {"g": (0.5, 0.999), "d": (0.5, 0.999), "enc": (0.5, 0.999)}
     own = build(tiny, "aae", "g_optim.betas=[0.9, 0.999]", "model.reg_betas=[0.5, 0.99]")[0]
     assert betas(own) == {"g": (0.9, 0.999), "d": (0.5, 0.999), "enc": (0.5, 0.99)}
+    # model.reg_optim = g_optim: the regularisation phase with g_optim's optimiser; sgd: SGD at reg_lr with momentum
+    # beta1 (reg_betas' or g_optim's), the other two unchanged
+    kinds = lambda r: {k: type(o).__name__ for k, o in r.optimizers.items()}  # noqa: E731
+    assert kinds(r) == {"g": "Adam", "d": "Adam", "enc": "Adam"}
+    sgd = build(tiny, "aae", "model.reg_optim=sgd", "model.reg_lr=0.1", "model.reg_betas=[0.7, 0.99]")[0]
+    assert kinds(sgd) == {"g": "Adam", "d": "Adam", "enc": "SGD"}
+    group = sgd.optimizers["enc"].param_groups[0]
+    assert (group["lr"], group["momentum"]) == (0.1, 0.7)
+
+
+def test_aae_reg_warmup_skips_the_regularisation_phase_until_its_share_of_training(tiny):
+    """model.reg_warmup = w: while progress (step / train.steps) < w, g_step is the reconstruction alone (the
+    regularisation phase's optimiser never steps) and D still learns; from progress w on, both phases run."""
+    r, ds = build(tiny, "aae", "model.reg_warmup=0.5")
+    d_before = [p.detach().clone() for p in r.discriminator.parameters()]
+    r.progress = 0.2
+    r.d_step(ds.sample(64))
+    stats = r.g_step(ds.sample(64))
+    assert not r.optimizers["enc"].state and r.optimizers["g"].state  # phase 1 stepped, phase 3 did not
+    assert float(stats["enc_loss"]) == 0.0
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, r.discriminator.parameters()))
+    r.progress = 0.5
+    stats = r.g_step(ds.sample(64))
+    assert r.optimizers["enc"].state and float(stats["enc_loss"]) > 0  # from w on: the encoder fools D
+    # w = 0 (the default): the regularisation phase from the first step
+    r0, ds0 = build(tiny, "aae")
+    r0.g_step(ds0.sample(64))
+    assert r0.optimizers["enc"].state
 
 
 def test_aae_train_d_steps_2_trains_its_code_d_twice_per_encoder_step(tiny, monkeypatch):
@@ -417,6 +445,12 @@ def test_codes_and_lattice_errors(tiny, capsys):
     (["model.recipe=aae", "model.reg_lr=-1e-3"], "model.reg_lr must be >= 0 \\(0: g_optim.lr\\), got -0.001"),
     (["model.recipe=aae", "model.reg_betas=[0.5]"], "model.reg_betas must be two numbers in \\[0, 1\\)"),
     (["model.recipe=aae", "model.reg_betas=[0.5, 1.0]"], "model.reg_betas must be two numbers in \\[0, 1\\)"),
+    (["model.recipe=vae", "model.reg_optim=sgd"], "model.reg_optim is the adversarial autoencoder's"),
+    (["model.recipe=aae", "model.reg_warmup=1"], "model.reg_warmup must be in \\[0, 1\\) \\(a share of train.steps\\)"),
+    (["model.recipe=aae", "model.reg_warmup=-0.1"], "model.reg_warmup must be in \\[0, 1\\)"),
+    (["model.recipe=vae", "model.reg_warmup=0.2"], "model.reg_warmup delays the adversarial autoencoder's"),
+    (["model.recipe=aae", "model.reg_optim=lbfgs"], "model.reg_optim: unknown value 'lbfgs'; choose one of: g_optim, "
+                                                    "adam, rmsprop, sgd"),
     (["model.posterior=gaussian"], "model.posterior is the adversarial autoencoder's \\(model.recipe=aae\\)"),
     (["model.recipe=aae", "model.posterior=gaussian", "model.code_noise=0.1"],
      "model.posterior=gaussian learns its own: set one of them"),

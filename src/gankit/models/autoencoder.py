@@ -309,7 +309,8 @@ class AAE(AutoEncoder):
 
     Optimisers: ``g`` (``g_optim``) for encoder and decoder in the reconstruction phase, ``d``
     (``d_optim``) for the code discriminator, ``enc`` (``g_optim``'s settings, learning rate
-    ``model.reg_lr`` and betas ``model.reg_betas`` when set) for the encoder in the regularisation phase.
+    ``model.reg_lr``, betas ``model.reg_betas`` and optimiser ``model.reg_optim`` when set) for the encoder in the
+    regularisation phase.
     ``model.code_noise`` = s: every phase uses posterior draws E(x) + s·e; ``model.posterior=gaussian``: draws
     μ(x) + exp(σ(x)/2)·e with ``model.entropy_weight`` on the posterior's entropy (see the module).
     ``model.objective`` is the adversarial loss pair (nsgan: the lecture's binary cross-entropy, with the
@@ -364,10 +365,14 @@ class AAE(AutoEncoder):
         self.optimizers["d"] = build_optimizer(self.discriminator.parameters(), cfg.d_optim)
         # the regularisation phase's own learning rate (Makhzani et al. give each phase one): Adam moves every
         # weight by about lr whatever the gradient's size, so this phase's lr is the adversary's pull on the encoder
+        self.reg_warmup = float(cfg.model.reg_warmup)  # phase 3 starts once progress (step / train.steps) reaches it
         reg_lr = float(cfg.model.reg_lr) or cfg.g_optim.lr
         reg_betas = list(cfg.model.reg_betas) or cfg.g_optim.betas
+        # model.reg_optim=sgd: Δθ = −lr · (momentum-averaged) ∇θ, a step that shrinks with D's gradient, where Adam's
+        # Δθ ≈ −lr · sign-like ∇θ/√E[∇θ²] shakes the encoder as hard when D sits at chance as when it wins
+        reg_name = cfg.g_optim.name if cfg.model.reg_optim == "g_optim" else str(cfg.model.reg_optim)
         self.optimizers["enc"] = build_optimizer(self.encoder.parameters(),
-                                                 replace(cfg.g_optim, lr=reg_lr, betas=reg_betas))
+                                                 replace(cfg.g_optim, name=reg_name, lr=reg_lr, betas=reg_betas))
 
     def code_outputs(self) -> int:
         return 2 * self.latent_dim if self.gaussian else self.latent_dim  # (μ, σ) or the code
@@ -535,6 +540,8 @@ class AAE(AutoEncoder):
     def g_step(self, batch: Any) -> dict[str, Tensor]:
         """Phase 1 (reconstruction, encoder + decoder), then phase 3 (the encoder fools D) on the same batch."""
         stats = super().g_step(batch)
+        if self.progress < self.reg_warmup:  # model.reg_warmup: a plain auto-encoder first; D keeps learning
+            return {**stats, "enc_loss": torch.zeros(())}
         x, y = self._images(batch)
         c = self.prior_classes(x, y)
         self.discriminator.requires_grad_(False)
