@@ -173,8 +173,8 @@ class ModelConfig:
     code_noise: float = 0.0  # aae: s of the posterior N(E(x), s² I) whose draws are decoded and judged; 0: E(x)
     reg_lr: float = 0.0  # aae: the encoder's learning rate in the regularisation phase (fooling D); 0: g_optim.lr
     reg_betas: list[float] = field(default_factory=list)  # aae: that phase's Adam betas; empty: g_optim.betas
-    # aae: that phase's optimiser (g_optim: g_optim.name); sgd (momentum: its beta1) steps in proportion to D's gradient
     reg_warmup: float = 0.0  # aae: share of train.steps before the regularisation phase starts (D trains throughout)
+    # aae: that phase's optimiser (g_optim: g_optim.name); sgd (momentum: its beta1) steps in proportion to D's gradient
     reg_optim: str = field(default="g_optim", metadata=_choices(("g_optim",) + OPTIMIZERS))
     # aae: the encoder's posterior q(z|x): point (z = E(x), + model.code_noise) or gaussian (N(μ(x), diag e^σ(x)),
     # both learned; codes are reparameterised draws, as the VAE's)
