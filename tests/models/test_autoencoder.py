@@ -301,6 +301,7 @@ def test_aae_cluster_prior_puts_cluster_k_in_component_k(tiny):
         r.d_step(ds.sample(64))
     state = torch.get_rng_state()
     r.prepare_data(ds)
+    r.prepare_fresh(ds)  # as build_trainer calls them on a fresh start
     assert torch.equal(torch.get_rng_state(), state)  # training draws the same batches as with the option off
     x = ds.images()
     c = r.clusters_of(x)
@@ -331,7 +332,8 @@ def test_aae_cluster_prior_reads_no_label_and_keeps_its_clusters(tiny, monkeypat
     saved, cfg, ds = load_recipe(run.root)
     assert cfg.model.prior_clusters == "pixels" and int(saved.clusters.clustered) == 1
     fresh, _ = build(tiny, "aae", "generator.prior=mixture", "model.prior_clusters=pixels")
-    fresh.prepare_data(ds)  # the same seed and data: the same clusters as the run fitted
+    fresh.prepare_data(ds)
+    fresh.prepare_fresh(ds)  # the same seed and data: the same clusters as the run fitted
     for name in ("mean", "basis", "centres"):
         assert torch.allclose(getattr(saved.clusters, name), getattr(fresh.clusters, name), atol=1e-4)
     x = ds.images()
@@ -345,6 +347,7 @@ def test_aae_encoder_clusters_keep_their_indices_when_reclustered(tiny, monkeypa
     r, ds = build(tiny, "aae", "generator.prior=mixture", "model.prior_clusters=encoder", "model.recluster_every=3",
                   *FAST)
     r.prepare_data(ds)
+    r.prepare_fresh(ds)  # as build_trainer calls them on a fresh start
     x = ds.images()
     before = r.clusters_of(x)  # the pixels' clusters until the first re-clustering
     # in the pixels' own space the fitted clusters are a k-means fixed point: re-clustering from their means keeps them
@@ -373,6 +376,7 @@ def test_aae_cluster_prior_off_leaves_the_aae_as_it_was(tiny):
     assert r.prior_classes(ds.sample(4), None) is None
     state = torch.get_rng_state()
     r.prepare_data(ds)
+    r.prepare_fresh(ds)  # as build_trainer calls them on a fresh start
     assert torch.equal(torch.get_rng_state(), state)
     on, _ = build(tiny, "aae", "generator.prior=mixture", "model.prior_clusters=pixels")
     assert on.discriminator.net[0].in_features == 2 + priors.COMPONENTS  # the one-hot cluster beside the code

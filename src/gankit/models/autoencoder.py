@@ -383,18 +383,27 @@ class AAE(AutoEncoder):
     def modules(self) -> dict[str, nn.Module]:
         return {**super().modules(), "discriminator": self.discriminator}
 
-    @torch.no_grad()
-    def prepare_data(self, dataset: Any) -> None:
-        """``model.prior_clusters=pixels``: :meth:`fit_clusters` on ``FIT_SAMPLES`` training samples drawn under
-        ``run.seed`` (the global RNG does not move), once, before training. Otherwise nothing."""
-        if self.clusters is None:
-            return
+    def _fit_samples(self, dataset: Any) -> Tensor:
+        """``FIT_SAMPLES`` training samples drawn under ``run.seed`` (the global RNG does not move): the same on
+        every call, so a resumed run draws what the fresh one did."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.run.seed)
-            x = dataset.sample(FIT_SAMPLES)
-        self.fit_clusters(x, self.cfg.run.seed)
+            return dataset.sample(FIT_SAMPLES).cpu()
+
+    @torch.no_grad()
+    def prepare_data(self, dataset: Any) -> None:
+        """``model.prior_clusters=encoder``: keep the samples it re-clusters (:meth:`_fit_samples`; the checkpoint
+        holds the clusters, not the samples, so a resumed run draws them again). Otherwise nothing."""
         if self.feature_clusters is not None:
-            self.fit_x = x.cpu()  # re-clustered in the encoder's features (a resumed run draws the same samples)
+            self.fit_x = self._fit_samples(dataset)
+
+    @torch.no_grad()
+    def prepare_fresh(self, dataset: Any) -> None:
+        """``model.prior_clusters``: :meth:`fit_clusters` on :meth:`_fit_samples`, once, before a fresh run's first
+        step (a resumed or loaded run takes the clusters from its checkpoint). Otherwise nothing."""
+        if self.clusters is not None:
+            x = self.fit_x if self.fit_x is not None else self._fit_samples(dataset)
+            self.fit_clusters(x, self.cfg.run.seed)
 
     @torch.no_grad()
     def fit_clusters(self, x: Tensor, seed: int) -> Tensor:
@@ -414,7 +423,7 @@ class AAE(AutoEncoder):
         """(B,) the cluster of each sample of ``x``: the nearest k-means centre of its principal components, or
         (``prior_clusters=encoder``, once re-clustered) of its encoder features."""
         if self.clusters is None or int(self.clusters.clustered) == 0:
-            raise ConfigError("model.prior_clusters: the clusters are not fitted yet; call prepare_data(dataset) "
+            raise ConfigError("model.prior_clusters: the clusters are not fitted yet; call prepare_fresh(dataset) "
                               "before training (build_trainer does)")
         if self.feature_clusters is not None and int(self.feature_clusters.clustered) > 0:
             return assign(self._encoder_features(x), self.feature_clusters.centres)

@@ -136,8 +136,8 @@ class Recipe(abc.ABC):
 
     def prepare_data(self, dataset: Any) -> None:
         """Look at the training data once, after the recipe is built and before its first step (e.g. the AAE's
-        ``model.prior_clusters`` fits its clusters); ``build_trainer`` calls it, a resumed run before its checkpoint
-        is restored over what it set. The global RNG must not move. The default does nothing."""
+        ``model.prior_clusters=encoder`` keeps the samples it re-clusters); ``build_trainer`` calls it, a resumed run
+        before its checkpoint is restored over what it set. The global RNG must not move. The default does nothing."""
         return None
 
     def prepare_fresh(self, dataset: Any) -> None:

@@ -65,9 +65,9 @@ def build_trainer(cfg: Any, run: RunDir, callbacks: list[Callback] | None = None
     recipe_cls.prepare_config(cfg, dataset)  # e.g. cgan: the class count from the data set, or a clear error
     fits(cfg, dataset.shape, device)  # before any network or batch is allocated
     recipe = recipe_cls(cfg, dataset.shape, device)
-    recipe.prepare_data(dataset)  # e.g. the AAE's cluster prior: k-means on the training data, once
+    recipe.prepare_data(dataset)  # e.g. the samples the AAE's encoder clusters are re-fitted on
     if not resuming:
-        recipe.prepare_fresh(dataset)  # e.g. StackGAN's caption prior; before the EMA copies G (Trainer)
+        recipe.prepare_fresh(dataset)  # e.g. StackGAN's caption prior, the AAE's k-means; before the EMA copies G
     if callbacks is None:
         callbacks = []
         if dataset.kind == "points" and dataset.dim <= 2 and cfg.train.sample_every:
